@@ -1,0 +1,10 @@
+"""Administration API (clients, secrets, routes, keys, audit): thin adapter over gateway.admin.endpoint."""
+
+import azure.functions as func
+
+from gateway.admin.endpoint import handle
+from gateway.http import serve
+
+
+async def main(req: func.HttpRequest) -> func.HttpResponse:
+    return await serve(req, handle)

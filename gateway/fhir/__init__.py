@@ -1,0 +1,1 @@
+"""FHIR documents the gateway itself produces: OperationOutcome, CapabilityStatement, media types."""

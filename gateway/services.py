@@ -1,0 +1,109 @@
+"""Composition root: the stores, clock and per-worker components, built once per worker.
+
+``current_services()`` builds the Azure-backed set from the environment on
+first use (Table Storage, Key Vault) and keeps it for the worker's life, as the
+Functions guidance asks for expensive clients. Tests build their own with
+``memory_services(settings)`` or ``build_services(settings)``.
+
+Subsystems keep their own per-worker objects (HTTP session, key ring, caches,
+rate limiter) through :meth:`Services.component`, so this module need not know
+them: ``services.component("proxy.session", make_session)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from gateway.clock import Clock, SystemClock
+from gateway.config import Settings, current_settings
+from gateway.stores.protocols import AuditStore, ClientStore, RouteStore, SecretStore
+
+T = TypeVar("T")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    routes: RouteStore
+    clients: ClientStore
+    audit: AuditStore
+    secrets: SecretStore
+    clock: Clock = field(default_factory=SystemClock)
+    _components: dict[str, Any] = field(default_factory=dict)
+    _closers: list[Any] = field(default_factory=list)
+
+    def component(self, key: str, factory: Callable[[Services], T]) -> T:
+        """The per-worker object registered under ``key``, built by ``factory`` on first use."""
+        try:
+            return self._components[key]
+        except KeyError:
+            value = self._components[key] = factory(self)
+            return value
+
+    def add_closer(self, resource: Any) -> None:
+        """Close ``resource`` (``aclose()`` or ``close()``) when the services are closed."""
+        self._closers.append(resource)
+
+    async def aclose(self) -> None:
+        for resource in [*self._components.values(), *reversed(self._closers)]:
+            closer = getattr(resource, "aclose", None) or getattr(resource, "close", None)
+            if closer is None:
+                continue
+            result = closer()
+            if inspect.isawaitable(result):
+                await result
+        self._components.clear()
+        self._closers.clear()
+
+
+def memory_services(settings: Settings, clock: Clock | None = None) -> Services:
+    """Services on the in-memory store twins (unit tests)."""
+    from gateway.stores.memory import MemoryAuditStore, MemoryClientStore, MemoryRouteStore, MemorySecretStore
+
+    clock = clock or SystemClock()
+    return Services(settings=settings, routes=MemoryRouteStore(clock), clients=MemoryClientStore(clock),
+                    audit=MemoryAuditStore(), secrets=MemorySecretStore(clock), clock=clock)
+
+
+async def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+    """Services on Table Storage and Key Vault, as configured by ``settings``."""
+    from gateway.stores.factory import open_azure_stores
+
+    stores = await open_azure_stores(settings)
+    services = Services(settings=settings, routes=stores.routes, clients=stores.clients, audit=stores.audit,
+                        secrets=stores.secrets, clock=clock or SystemClock())
+    services.add_closer(stores)
+    return services
+
+
+_worker: dict[int, Services] = {}
+_lock: asyncio.Lock | None = None
+
+
+async def current_services() -> Services:
+    """This worker's services for the running event loop, built on first use."""
+    global _lock
+    loop_id = id(asyncio.get_running_loop())
+    found = _worker.get(loop_id)
+    if found is not None:
+        return found
+    if _lock is None:
+        _lock = asyncio.Lock()
+    async with _lock:
+        found = _worker.get(loop_id)
+        if found is None:
+            found = _worker[loop_id] = await build_services(current_settings())
+        return found
+
+
+async def reset_current_services() -> None:
+    """Close and forget this worker's services (tests and the local host)."""
+    global _lock
+    for services in list(_worker.values()):
+        await services.aclose()
+    _worker.clear()
+    _lock = None

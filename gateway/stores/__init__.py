@@ -1,0 +1,1 @@
+"""Persistence: Protocols (``protocols``), Table Storage, Key Vault and in-memory implementations."""

@@ -1,0 +1,21 @@
+"""Store errors shared by every implementation (hierarchy drawn in ``gateway.stores.protocols``)."""
+
+
+class StoreError(Exception):
+    """Base of store errors. Messages name entities by key only, never by secret value."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+class AlreadyExists(StoreError):
+    pass
+
+
+class PreconditionFailed(StoreError):
+    """The ETag given with ``if_match`` no longer matches (RFC 9110 §13.1.1)."""
+
+
+class StoreUnavailable(StoreError):
+    """The backing service is unreachable or failing; the operation may be retried later."""

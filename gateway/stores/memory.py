@@ -1,0 +1,162 @@
+"""In-memory twins of the stores, for unit tests. Same contract as the Azure-backed ones."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import replace
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from gateway.clock import Clock, SystemClock
+from gateway.stores.errors import AlreadyExists, NotFound, PreconditionFailed, StoreUnavailable
+from gateway.stores.models import AuditRecord, Client, Page, Route, StoredSecret
+
+T = TypeVar("T", Route, Client)
+
+
+class _Outage:
+    """Lets tests switch a twin "off" to simulate an unreachable service."""
+
+    available: bool = True
+
+    def _check(self) -> None:
+        if not self.available:
+            raise StoreUnavailable("store unavailable (simulated)")
+
+
+def _page(items: list, page_size: int, continuation: str | None) -> Page:
+    start = int(continuation or 0)
+    chunk = items[start:start + page_size]
+    nxt = start + page_size
+    return Page(items=chunk, continuation=str(nxt) if nxt < len(items) else None)
+
+
+class _KeyedMemoryStore(_Outage, Generic[T]):
+    _key_field: str
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._items: dict[str, T] = {}
+        self._clock = clock or SystemClock()
+        self._etags = itertools.count(1)
+
+    def _key(self, item: T) -> str:
+        return getattr(item, self._key_field)
+
+    def _stamp(self, item: T, created: datetime | None) -> T:
+        now = self._clock.now()
+        return replace(item, created_on=created or now, updated_on=now, etag=f'W/"{next(self._etags)}"')
+
+    async def get(self, key: str) -> T | None:
+        self._check()
+        return self._items.get(key)
+
+    async def create(self, item: T) -> T:
+        self._check()
+        if self._key(item) in self._items:
+            raise AlreadyExists(self._key(item))
+        stored = self._stamp(item, None)
+        self._items[self._key(item)] = stored
+        return stored
+
+    async def replace(self, item: T, *, if_match: str | None = None) -> T:
+        self._check()
+        current = self._items.get(self._key(item))
+        if current is None:
+            raise NotFound(self._key(item))
+        if if_match is not None and if_match != current.etag:
+            raise PreconditionFailed(self._key(item))
+        stored = self._stamp(item, current.created_on)
+        self._items[self._key(item)] = stored
+        return stored
+
+    async def delete(self, key: str, *, if_match: str | None = None) -> None:
+        self._check()
+        current = self._items.get(key)
+        if current is None:
+            raise NotFound(key)
+        if if_match is not None and if_match != current.etag:
+            raise PreconditionFailed(key)
+        del self._items[key]
+
+    async def list(self, *, page_size: int = 100, continuation: str | None = None) -> Page[T]:
+        self._check()
+        return _page(sorted(self._items.values(), key=self._key), page_size, continuation)
+
+
+class MemoryRouteStore(_KeyedMemoryStore[Route]):
+    _key_field = "tenant_id"
+
+
+class MemoryClientStore(_KeyedMemoryStore[Client]):
+    _key_field = "client_id"
+
+
+class MemoryAuditStore(_Outage):
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+
+    async def append(self, record: AuditRecord) -> AuditRecord:
+        self._check()
+        stored = replace(record, record_id=record.record_id or uuid.uuid4().hex)
+        self.records.append(stored)
+        return stored
+
+    async def query(self, *, since: datetime | None = None, until: datetime | None = None,
+                    page_size: int = 100, continuation: str | None = None) -> Page[AuditRecord]:
+        self._check()
+        chosen = [r for r in self.records
+                  if (since is None or r.timestamp >= since) and (until is None or r.timestamp < until)]
+        chosen.sort(key=lambda r: r.timestamp, reverse=True)
+        return _page(chosen, page_size, continuation)
+
+
+class MemorySecretStore(_Outage):
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._versions: dict[str, list[StoredSecret]] = {}
+        self._clock = clock or SystemClock()
+
+    async def set(self, name: str, value: str, *, tags: dict[str, str] | None = None,
+                  content_type: str | None = None, expires_on: datetime | None = None,
+                  enabled: bool = True) -> StoredSecret:
+        self._check()
+        now = self._clock.now()
+        secret = StoredSecret(name=name, value=value, version=uuid.uuid4().hex, enabled=enabled,
+                              tags=dict(tags or {}), content_type=content_type, created_on=now,
+                              updated_on=now, expires_on=expires_on)
+        self._versions.setdefault(name, []).append(secret)
+        return secret
+
+    async def get(self, name: str, version: str | None = None) -> StoredSecret | None:
+        self._check()
+        versions = self._versions.get(name)
+        if not versions:
+            return None
+        if version is None:
+            return versions[-1]
+        return next((v for v in versions if v.version == version), None)
+
+    async def list(self) -> list[StoredSecret]:
+        self._check()
+        return [replace(v[-1], value=None) for v in self._versions.values() if v]
+
+    async def update(self, name: str, *, enabled: bool | None = None, tags: dict[str, str] | None = None,
+                     expires_on: datetime | None = None) -> StoredSecret:
+        self._check()
+        versions = self._versions.get(name)
+        if not versions:
+            raise NotFound(name)
+        latest = versions[-1]
+        updated = replace(
+            latest,
+            enabled=latest.enabled if enabled is None else enabled,
+            tags=latest.tags if tags is None else dict(tags),
+            expires_on=latest.expires_on if expires_on is None else expires_on,
+            updated_on=self._clock.now(),
+        )
+        versions[-1] = updated
+        return replace(updated, value=None)
+
+    async def delete(self, name: str) -> None:
+        self._check()
+        self._versions.pop(name, None)

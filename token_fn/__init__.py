@@ -1,0 +1,10 @@
+"""OAuth 2.0 token endpoint, JWKS and the authorize stub: thin adapter over gateway.oauth.endpoint."""
+
+import azure.functions as func
+
+from gateway.oauth.endpoint import handle
+from gateway.http import serve
+
+
+async def main(req: func.HttpRequest) -> func.HttpResponse:
+    return await serve(req, handle)
