@@ -1,0 +1,205 @@
+"""`make run`: the whole gateway on this machine, with everything it needs.
+
+Starts Azurite (Table Storage), the Key Vault emulator, the demo provider FHIR
+server and the local Functions host serving the function folders; seeds a
+demo tenant route and a demo client through the admin operations; prints the
+URLs, the demo credentials and a copy-paste walk-through. Ctrl-C or SIGTERM
+stops every process it started; ``python -m devtools.run --stop`` (``make
+stop``) does the same from another shell.
+
+Settings come from ``local.settings.json`` (copied from the sample when
+missing); a variable already set in the environment wins, as with Core Tools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE_DIR = ROOT / ".local"
+PID_FILE = STATE_DIR / "run.pids"
+DEMO_FILE = STATE_DIR / "demo-client.json"
+DEMO_TENANT = "de000000-0000-4000-8000-0000000000d1"
+DEMO_PATIENT = "demo-patient-1"
+DEMO_PROVIDER_PORT = 8081
+
+
+@dataclass
+class Service:
+    name: str
+    args: list[str]
+    port: int
+    process: subprocess.Popen | None = None
+
+
+def load_local_settings() -> dict[str, str]:
+    """local.settings.json Values under the environment (the environment wins, as with Core Tools)."""
+    path = ROOT / "local.settings.json"
+    if not path.exists():
+        shutil.copyfile(ROOT / "local.settings.sample.json", path)
+        print(f"created {path.name} from local.settings.sample.json")
+    values = {k: str(v) for k, v in json.loads(path.read_text())["Values"].items()}
+    for key, value in values.items():
+        os.environ.setdefault(key, value)
+    return {k: os.environ[k] for k in values}
+
+
+def port_of(url: str, default: int) -> int:
+    return urlsplit(url).port or default
+
+
+def wait_for_port(service: Service, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if service.process is not None and service.process.poll() is not None:
+            raise SystemExit(f"{service.name} exited with code {service.process.returncode}; see its output above")
+        try:
+            with socket.create_connection(("127.0.0.1", service.port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{service.name} did not start listening on port {service.port} within {timeout:.0f}s")
+
+
+def ensure_port_free(service: Service) -> None:
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", service.port)) == 0:
+            raise SystemExit(f"port {service.port} ({service.name}) is already in use: is `make run` already "
+                             f"running? Stop it with `make stop`.")
+
+
+def start(service: Service) -> None:
+    ensure_port_free(service)
+    service.process = subprocess.Popen([sys.executable, *service.args], cwd=ROOT, env=os.environ.copy(),
+                                       start_new_session=True)
+    wait_for_port(service)
+    print(f"  {service.name:<16} listening on 127.0.0.1:{service.port}")
+
+
+def stop_all(services: list[Service]) -> None:
+    for service in reversed(services):
+        proc = service.process
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+    for service in reversed(services):
+        proc = service.process
+        if proc is not None:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    PID_FILE.unlink(missing_ok=True)
+
+
+def stop_from_pid_file() -> int:
+    if not PID_FILE.exists():
+        print("nothing to stop")
+        return 0
+    for line in PID_FILE.read_text().split():
+        try:
+            os.killpg(int(line), signal.SIGTERM)
+        except (ProcessLookupError, ValueError, PermissionError):
+            continue
+    print("stopped")
+    return 0
+
+
+async def seed(settings_values: dict[str, str]) -> dict[str, str]:
+    """Create (or reuse) the demo route and client through the admin operations."""
+    from devtools.seed import seed_demo
+
+    return await seed_demo(DEMO_TENANT, f"http://127.0.0.1:{DEMO_PROVIDER_PORT}", DEMO_FILE)
+
+
+def walkthrough(settings_values: dict[str, str], demo: dict[str, str]) -> str:
+    base = settings_values.get("PUBLIC_BASE_URL", "http://localhost:7071").rstrip("/")
+    key = settings_values.get("LOCAL_FUNCTION_KEY", "")
+    version = settings_values.get("FHIR_VERSION", "STU3").upper()
+    return f"""
+Interop partner gateway is running ({version}).
+  FHIR base      {base}/fhir
+  Metadata       {base}/fhir/metadata
+  Token URL      {base}/oauth2/token
+  Admin API      {base}/manage/  (x-functions-key: {key})
+  Demo tenant    {demo['tenant']}
+  Demo client    {demo['client_id']}
+  Demo secret    {demo['client_secret']}   (local demo only; stored in .local/demo-client.json)
+
+Walk-through:
+  curl -s {base}/fhir/metadata | head -c 600; echo
+  TOKEN=$(curl -s -X POST {base}/oauth2/token \\
+      -d grant_type=client_credentials -d client_id={demo['client_id']} \\
+      --data-urlencode client_secret='{demo['client_secret']}' -d scope={demo['tenant']} \\
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  curl -s -H "Authorization: Bearer $TOKEN" {base}/fhir/Patient/{DEMO_PATIENT}; echo
+  curl -s -H "Authorization: Bearer $TOKEN" -X POST {base}/fhir/Patient/_search \\
+      -H 'Content-Type: application/x-www-form-urlencoded' -d 'name:contains=a&_count=2'; echo
+  .venv/bin/python -m gateway.cli --base-url {base} --key {key} clients list
+
+Ctrl-C (or `make stop` from another shell) stops everything.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stop", action="store_true", help="stop a running `make run` and exit")
+    args = parser.parse_args(argv)
+    if args.stop:
+        return stop_from_pid_file()
+
+    STATE_DIR.mkdir(exist_ok=True)
+    values = load_local_settings()
+    tables_port = port_of(values.get("TABLES_CONNECTION_STRING", "").split("TableEndpoint=")[-1].split(";")[0],
+                          10002)
+    vault_port = port_of(values.get("KEY_VAULT_URL", ""), 8443)
+    host_port = port_of(values.get("PUBLIC_BASE_URL", ""), 7071)
+    services = [
+        Service("azurite", ["-m", "devtools.azurite", "--port", str(tables_port),
+                            "--location", str(STATE_DIR / "azurite")], tables_port),
+        Service("keyvault", ["-m", "devtools.keyvault_emulator", "--port", str(vault_port),
+                             "--data-dir", str(STATE_DIR / "keyvault")], vault_port),
+        Service("demo-provider", ["-m", "devtools.demo_provider", "--port", str(DEMO_PROVIDER_PORT)],
+                DEMO_PROVIDER_PORT),
+        Service("functions-host", ["-m", "devtools.funchost", "--root", str(ROOT), "--port", str(host_port)],
+                host_port),
+    ]
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        print("starting local services:")
+        for service in services[:3]:
+            start(service)
+            PID_FILE.write_text("\n".join(str(s.process.pid) for s in services if s.process))
+        demo = asyncio.run(seed(values))
+        start(services[3])
+        PID_FILE.write_text("\n".join(str(s.process.pid) for s in services if s.process))
+        print(walkthrough(values, demo), flush=True)
+        while all(s.process is not None and s.process.poll() is None for s in services):
+            time.sleep(0.5)
+        failed = [s.name for s in services if s.process is not None and s.process.poll() is not None]
+        print(f"stopping: {', '.join(failed)} exited")
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping...")
+        return 0
+    finally:
+        stop_all(services)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

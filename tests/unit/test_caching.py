@@ -1,0 +1,83 @@
+"""TtlCache: fresh hits, expiry, stale-if-error, single flight."""
+
+import asyncio
+
+import pytest
+
+from gateway.caching import TtlCache
+from gateway.clock import FakeClock
+from gateway.stores.errors import StoreUnavailable
+
+
+class Loader:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.fail = False
+        self.value = "v1"
+
+    async def __call__(self, key: str) -> str:
+        self.calls += 1
+        await asyncio.sleep(0)
+        if self.fail:
+            raise StoreUnavailable("down")
+        return f"{key}:{self.value}"
+
+
+async def test_fresh_entries_do_not_reload_and_expired_ones_do():
+    clock, loader = FakeClock(), Loader()
+    cache = TtlCache(loader, ttl=60, clock=clock)
+    assert await cache.get("a") == "a:v1"
+    loader.value = "v2"
+    clock.advance(59)
+    assert await cache.get("a") == "a:v1"
+    assert loader.calls == 1
+    clock.advance(2)
+    assert await cache.get("a") == "a:v2"
+    assert loader.calls == 2
+
+
+async def test_stale_entry_serves_while_the_store_is_down_then_gives_up():
+    clock, loader = FakeClock(), Loader()
+    cache = TtlCache(loader, ttl=10, stale_if_error=100, clock=clock)
+    await cache.get("a")
+    loader.fail = True
+    clock.advance(50)
+    assert await cache.get("a") == "a:v1"
+    clock.advance(100)
+    with pytest.raises(StoreUnavailable):
+        await cache.get("a")
+    loader.fail = False
+    assert await cache.get("a") == "a:v1"
+
+
+async def test_outage_without_cached_entry_raises():
+    loader = Loader()
+    loader.fail = True
+    with pytest.raises(StoreUnavailable):
+        await TtlCache(loader, ttl=10, stale_if_error=100).get("a")
+
+
+async def test_concurrent_misses_share_one_load():
+    loader = Loader()
+    cache = TtlCache(loader, ttl=10)
+    results = await asyncio.gather(*(cache.get("a") for _ in range(20)))
+    assert set(results) == {"a:v1"} and loader.calls == 1
+
+
+async def test_concurrent_failure_reaches_every_waiter():
+    loader = Loader()
+    loader.fail = True
+    cache = TtlCache(loader, ttl=10)
+    results = await asyncio.gather(*(cache.get("a") for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(r, StoreUnavailable) for r in results)
+
+
+async def test_invalidate_and_size_bound():
+    clock, loader = FakeClock(), Loader()
+    cache = TtlCache(loader, ttl=60, max_entries=3, clock=clock)
+    for key in "abcd":
+        await cache.get(key)
+    assert len(cache) == 3
+    cache.invalidate("d")
+    await cache.get("d")
+    assert loader.calls == 5
