@@ -28,12 +28,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE_DIR = ROOT / ".local"
+# Overridable so that tests can run a second, isolated stack beside a developer's.
+STATE_DIR = Path(os.environ.get("LOCAL_STATE_DIR", ROOT / ".local")).resolve()
 PID_FILE = STATE_DIR / "run.pids"
 DEMO_FILE = STATE_DIR / "demo-client.json"
 DEMO_TENANT = "de000000-0000-4000-8000-0000000000d1"
 DEMO_PATIENT = "demo-patient-1"
-DEMO_PROVIDER_PORT = 8081
+DEMO_PROVIDER_PORT = int(os.environ.get("DEMO_PROVIDER_PORT", "8081"))
 
 
 @dataclass
@@ -159,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.stop:
         return stop_from_pid_file()
 
-    STATE_DIR.mkdir(exist_ok=True)
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    ca_bundle_given = "KEY_VAULT_CA_BUNDLE" in os.environ
     values = load_local_settings()
+    if not ca_bundle_given:  # the emulator writes its certificate into the state folder
+        os.environ["KEY_VAULT_CA_BUNDLE"] = values["KEY_VAULT_CA_BUNDLE"] = str(STATE_DIR / "keyvault" / "cert.pem")
     tables_port = port_of(values.get("TABLES_CONNECTION_STRING", "").split("TableEndpoint=")[-1].split(";")[0],
                           10002)
     vault_port = port_of(values.get("KEY_VAULT_URL", ""), 8443)

@@ -103,10 +103,11 @@ class Validator:
             errors.append(FieldError(path, f"must be at least {schema['minLength']} characters long"))
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             errors.append(FieldError(path, f"must be at most {schema['maxLength']} characters long"))
-        if "pattern" in schema and not re.search(schema["pattern"], value):
+        if "pattern" in schema and (not re.search(schema["pattern"], value)
+                                    or (schema["pattern"].endswith("$") and value.endswith("\n"))):
             errors.append(FieldError(path, f"must match the pattern {schema['pattern']}"))
         fmt = schema.get("format")
-        if fmt == "uuid" and not _UUID.match(value):
+        if fmt == "uuid" and not _UUID.fullmatch(value):
             errors.append(FieldError(path, "must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"))
         elif fmt == "uri":
             try:

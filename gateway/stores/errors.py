@@ -19,3 +19,7 @@ class PreconditionFailed(StoreError):
 
 class StoreUnavailable(StoreError):
     """The backing service is unreachable or failing; the operation may be retried later."""
+
+
+class InvalidContinuation(ValueError):
+    """A ``continuation`` token this store did not issue (a client's mistake: answer 400, not 503)."""

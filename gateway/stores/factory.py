@@ -1,1 +1,70 @@
-"""Builds the Azure-backed stores from settings (owned by the stores work; see protocols.py)."""
+"""Builds the Azure-backed stores from settings: Table Storage for routes, clients and audit, Key Vault for secrets.
+
+The Azure SDKs are imported inside :func:`open_azure_stores` so that modules
+that never touch a store (the metadata function) do not pay for them at cold start.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.clock import Clock
+from gateway.config import Settings
+from gateway.stores.errors import StoreError
+from gateway.stores.protocols import AuditStore, ClientStore, RouteStore, SecretStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AzureStores:
+    """The four stores of one worker and what must be closed with them."""
+
+    routes: RouteStore
+    clients: ClientStore
+    audit: AuditStore
+    secrets: SecretStore
+    _resources: list[Any] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        """Close the secret store, then the Table service client (and their credentials). Idempotent."""
+        resources, self._resources = self._resources, []
+        for resource in reversed(resources):
+            closer = getattr(resource, "aclose", None) or getattr(resource, "close", None)
+            if closer is None:
+                continue
+            result = closer()
+            if inspect.isawaitable(result):
+                await result
+
+
+async def open_azure_stores(settings: Settings, clock: Clock | None = None) -> AzureStores:
+    """One Table service client and one Key Vault store for this worker.
+
+    Creates the tables when missing (idempotent). If that fails (the identity
+    may lack the right to create tables in Azure, where the Bicep template
+    creates them, or the service is briefly down) it logs a warning and goes on:
+    the stores raise StoreUnavailable until the service answers.
+    """
+    from gateway.stores.tables import open_table_storage
+
+    tables = open_table_storage(settings, clock)
+    try:
+        try:
+            await tables.ensure_tables()
+        except StoreError as error:
+            log.warning("could not ensure the gateway's tables exist (%s); continuing", error)
+
+        from gateway.stores.keyvault import KeyVaultSecretStore
+
+        secrets = KeyVaultSecretStore.from_settings(settings)
+        if inspect.isawaitable(secrets):
+            secrets = await secrets
+    except BaseException:
+        await tables.aclose()
+        raise
+    return AzureStores(routes=tables.routes, clients=tables.clients, audit=tables.audit, secrets=secrets,
+                       _resources=[tables, secrets])

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import itertools
+import json
 import uuid
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from gateway.clock import Clock, SystemClock
-from gateway.stores.errors import AlreadyExists, NotFound, PreconditionFailed, StoreUnavailable
+from gateway.stores.errors import AlreadyExists, InvalidContinuation, NotFound, PreconditionFailed, StoreUnavailable
+from gateway.stores.keys import check_key, is_valid_key
 from gateway.stores.models import AuditRecord, Client, Page, Route, StoredSecret
 
 T = TypeVar("T", Route, Client)
+
+
+def _utc(value: datetime) -> datetime:
+    """As Table Storage gives datetimes back: timezone-aware UTC (naive taken as UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _normalized(item: T) -> T:
+    if isinstance(item, Client):
+        return replace(item, secrets=tuple(replace(s, created_on=_utc(s.created_on), expires_on=_utc(s.expires_on))
+                                           for s in item.secrets))
+    return item
 
 
 class _Outage:
@@ -26,7 +40,13 @@ class _Outage:
 
 
 def _page(items: list, page_size: int, continuation: str | None) -> Page:
-    start = int(continuation or 0)
+    if not isinstance(page_size, int) or page_size < 1:
+        raise ValueError("page_size must be a positive integer")
+    start = 0
+    if continuation is not None:
+        if not (isinstance(continuation, str) and continuation.isascii() and continuation.isdigit()):
+            raise InvalidContinuation("continuation token is not valid")
+        start = int(continuation)
     chunk = items[start:start + page_size]
     nxt = start + page_size
     return Page(items=chunk, continuation=str(nxt) if nxt < len(items) else None)
@@ -45,14 +65,16 @@ class _KeyedMemoryStore(_Outage, Generic[T]):
 
     def _stamp(self, item: T, created: datetime | None) -> T:
         now = self._clock.now()
-        return replace(item, created_on=created or now, updated_on=now, etag=f'W/"{next(self._etags)}"')
+        return replace(_normalized(item), created_on=created or now, updated_on=now,
+                       etag=f'W/"{next(self._etags)}"')
 
     async def get(self, key: str) -> T | None:
         self._check()
-        return self._items.get(key)
+        return self._items.get(key) if is_valid_key(key) else None
 
     async def create(self, item: T) -> T:
         self._check()
+        check_key(self._key(item), self._key_field)
         if self._key(item) in self._items:
             raise AlreadyExists(self._key(item))
         stored = self._stamp(item, None)
@@ -98,15 +120,22 @@ class MemoryAuditStore(_Outage):
 
     async def append(self, record: AuditRecord) -> AuditRecord:
         self._check()
-        stored = replace(record, record_id=record.record_id or uuid.uuid4().hex)
+        # As in Table Storage: the id must be a valid key and details are stored as JSON (tuples come back as lists).
+        details = json.loads(json.dumps(record.details))
+        stored = replace(record, record_id=check_key(record.record_id or uuid.uuid4().hex, "record_id"),
+                         timestamp=_utc(record.timestamp), details=details)
         self.records.append(stored)
         return stored
 
     async def query(self, *, since: datetime | None = None, until: datetime | None = None,
                     page_size: int = 100, continuation: str | None = None) -> Page[AuditRecord]:
         self._check()
+        since = _utc(since) if since is not None else None
+        until = _utc(until) if until is not None else None
         chosen = [r for r in self.records
                   if (since is None or r.timestamp >= since) and (until is None or r.timestamp < until)]
+        # Newest first; records of the same instant by record id, as the Table's row keys order them.
+        chosen.sort(key=lambda r: r.record_id)
         chosen.sort(key=lambda r: r.timestamp, reverse=True)
         return _page(chosen, page_size, continuation)
 

@@ -1,0 +1,170 @@
+"""Token service benchmark: prints figures, asserts nothing.
+
+1. Algorithm figures: ES256 vs RS256-2048 signing and verifying (pyjwt + cryptography), per token.
+2. In-process: tokens per second on one core through ``gateway.oauth.endpoint.respond`` (form parsing,
+   client authentication, scope, signing, JSON) with warm caches on the in-memory stores.
+3. Through the local host: median and p99 latency of ``POST /oauth2/token`` over a keep-alive loopback
+   socket to ``devtools.funchost`` serving token_fn, backed by real Azurite + the Key Vault emulator
+   (warm caches: after the first request nothing touches a store).
+
+Run: ``.venv/bin/python -m bench.token_bench [--requests 2000] [--skip-host]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gateway.config import Settings  # noqa: E402
+from gateway.oauth.endpoint import respond  # noqa: E402
+from gateway.services import build_services, memory_services  # noqa: E402
+from tests.unit.oauth.helpers import CLIENT_ID, TENANT, add_client, add_route, post_form, token_request  # noqa: E402
+
+
+def algorithms(rounds: int = 2000) -> None:
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    claims = {"iss": "https://gw.example.org", "aud": "https://gw.example.org/fhir", "sub": CLIENT_ID,
+              "client_id": CLIENT_ID, "scope": TENANT, "tid": TENANT, "iat": 1, "nbf": 1, "exp": 4102444800,
+              "jti": "x" * 22}
+    print("algorithm   sign (us)   verify (us)   sign+verify (us)")
+    for name, key in (("ES256", ec.generate_private_key(ec.SECP256R1())),
+                      ("RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048))):
+        start = time.perf_counter()
+        for _ in range(rounds):
+            token = jwt.encode(claims, key, algorithm=name, headers={"kid": "k", "typ": "at+jwt"})
+        sign = (time.perf_counter() - start) / rounds * 1e6
+        public = key.public_key()
+        start = time.perf_counter()
+        for _ in range(rounds):
+            jwt.decode(token, public, algorithms=[name], audience=claims["aud"])
+        verify = (time.perf_counter() - start) / rounds * 1e6
+        print(f"{name:<10} {sign:9.1f}   {verify:11.1f}   {sign + verify:16.1f}   token {len(token)} bytes")
+
+
+async def in_process(requests: int) -> None:
+    services = memory_services(Settings.from_mapping({"GATEWAY_ENVIRONMENT": "development"}))
+    await add_route(services)
+    secret = await add_client(services)
+    request = token_request(post_form(CLIENT_ID, secret))
+    for _ in range(200):  # warm every cache
+        assert (await respond(request, services)).status == 200
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(requests):
+        await respond(request, services)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(f"in-process: {requests} tokens in {wall * 1000:.0f} ms wall, {cpu * 1000:.0f} ms CPU on one core "
+          f"-> {requests / cpu:,.0f} tokens/s/core ({wall / requests * 1e6:.0f} us per token)")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def through_host(requests: int) -> None:
+    from devtools.azurite import AzuriteProcess
+    from tests.fixtures.keyvault import KeyVaultEmulator
+
+    with tempfile.TemporaryDirectory() as tmp:
+        azurite = AzuriteProcess(free_port(), Path(tmp) / "azurite", in_memory=True)
+        vault = KeyVaultEmulator(Path(tmp) / "keyvault")
+        host = None
+        try:
+            azurite.start()
+            vault.start()
+            port = free_port()
+            env_settings = {
+                "GATEWAY_ENVIRONMENT": "development", "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+                "TABLES_CONNECTION_STRING": azurite.connection_string, **vault.settings(),
+                "TABLE_NAME_PREFIX": "bench", "KEY_VAULT_SECRET_PREFIX": "bench",
+            }
+            settings = Settings.from_mapping(env_settings)
+
+            async def seed() -> str:
+                services = await build_services(settings)
+                try:
+                    await add_route(services)
+                    return await add_client(services)
+                finally:
+                    await services.aclose()
+
+            secret = asyncio.run(seed())
+            env = {**os.environ, **env_settings, "FUNCTIONS_WORKER_RUNTIME": "python"}
+            host = subprocess.Popen(
+                [sys.executable, "-m", "devtools.funchost", "--root", str(ROOT), "--port", str(port),
+                 "--no-settings"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    conn.request("GET", "/fhir/metadata")
+                    conn.getresponse().read()
+                    break
+                except OSError:
+                    conn.close()
+                    if time.monotonic() > deadline or host.poll() is not None:
+                        raise SystemExit("the local host did not start") from None
+                    time.sleep(0.2)
+            body = urlencode(post_form(CLIENT_ID, secret))
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+            samples = []
+            for n in range(requests + 100):
+                start = time.perf_counter()
+                conn.request("POST", "/oauth2/token", body=body, headers=headers)
+                response = conn.getresponse()
+                payload = response.read()
+                elapsed = time.perf_counter() - start
+                if response.status != 200:
+                    raise SystemExit(f"token request failed: {response.status} {payload[:200]!r}")
+                if n >= 100:  # the first 100 warm the caches
+                    samples.append(elapsed * 1000)
+            json.loads(payload)
+            samples.sort()
+            p99 = samples[int(len(samples) * 0.99) - 1]
+            print(f"through the local host (Azurite + Key Vault emulator, warm caches, keep-alive): "
+                  f"{requests} requests, median {statistics.median(samples):.2f} ms, p99 {p99:.2f} ms, "
+                  f"max {samples[-1]:.2f} ms")
+            conn.close()
+        finally:
+            if host is not None:
+                host.terminate()
+                try:
+                    host.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    host.kill()
+                    host.wait()
+            vault.stop()
+            azurite.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--skip-host", action="store_true")
+    args = parser.parse_args()
+    algorithms()
+    asyncio.run(in_process(args.requests * 2))
+    if not args.skip_host:
+        through_host(args.requests)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Development tools (local Functions host, emulators, demo servers); never published (see .funcignore)."""

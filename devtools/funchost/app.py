@@ -1,0 +1,241 @@
+"""The ASGI application: what the Functions host does between the socket and the worker.
+
+Order of checks, as in Azure: URL length (4 KB, 414), route and method (404; 405 with ``Allow``
+by default, where Azure answers 404, see ``method_mismatch_status``), ``authLevel`` key (401),
+body size (100 MB, 413), host.json ``maxOutstandingRequests`` (429) and ``maxConcurrentRequests``
+(queued), then the invocation. An exception in a function becomes a 500 with an
+empty body and its traceback in the host log. Limits:
+https://learn.microsoft.com/azure/azure-functions/functions-bindings-http-webhook-trigger#limits
+
+Forwarding headers mimic the App Service front end (observed on azurewebsites.net):
+``X-Forwarded-For: <ip>:<port>`` appended to any the client sent, ``X-Forwarded-Proto``,
+``X-Client-IP``, ``X-Client-Port``, ``Client-IP``, ``X-Original-URL``, ``X-WAWS-Unencoded-URL``,
+``Disguised-Host``, ``Was-Default-Hostname``, ``X-ARR-LOG-ID``. The front end sets no
+``X-Forwarded-Host``: the ``Host`` header is preserved.
+
+The access log has one line per request: method, path *without* the query string (it carries
+PHI and the ``code`` key), status, duration, function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from concurrent.futures import Executor
+from typing import Any
+from urllib.parse import unquote_plus
+
+from .discovery import FunctionDef, HttpLimits
+from .invoke import Context, Out, build_request, encode_response, query_params, request_headers
+from .routing import Match, MethodNotAllowed, Route, RouteTable, decode_path
+
+MAX_URL_BYTES = 4096
+MAX_BODY_BYTES = 100 * 1024 * 1024
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+access_log = logging.getLogger("funchost.access")
+host_log = logging.getLogger("funchost")
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request body arrived."""
+
+
+class Keys:
+    """The local function and master keys; ``admin`` level takes only the master key."""
+
+    def __init__(self, function_key: str | None, master_key: str | None) -> None:
+        self._function = [k.encode() for k in (function_key, master_key) if k]
+        self._admin = [master_key.encode()] if master_key else []
+
+    def allows(self, level: str, supplied: str | None) -> bool:
+        if level == "anonymous":
+            return True
+        if not supplied:
+            return False
+        candidate = supplied.encode("utf-8", "surrogateescape")
+        accepted = self._admin if level == "admin" else self._function
+        ok = False
+        for key in accepted:  # compare with every key: time does not tell which one matched
+            ok |= hmac.compare_digest(candidate, key)
+        return ok
+
+
+def _code_param(raw_query: str) -> str | None:
+    for pair in raw_query.split("&"):
+        name, _, value = pair.partition("=")
+        if unquote_plus(name).lower() == "code":
+            return unquote_plus(value)
+    return None
+
+
+class FunctionHost:
+    """ASGI app serving loaded :class:`FunctionDef` objects."""
+
+    def __init__(self, functions: Iterable[FunctionDef], keys: Keys, executor: Executor | None = None, *,
+                 method_mismatch_status: int = 405, max_body_bytes: int = MAX_BODY_BYTES,
+                 limits: HttpLimits | None = None) -> None:
+        served = [f for f in functions if f.template is not None and not f.disabled]
+        self.table: RouteTable[FunctionDef] = RouteTable(Route(f.template, f.methods, f) for f in served)
+        self.keys = keys
+        self.executor = executor
+        self.method_mismatch_status = method_mismatch_status
+        self.max_body_bytes = max_body_bytes
+        limits = limits or HttpLimits()
+        self.max_outstanding = limits.max_outstanding_requests
+        self.outstanding = 0
+        concurrent = limits.max_concurrent_requests
+        self.concurrency = asyncio.Semaphore(concurrent) if concurrent > 0 else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # lifespan is off; websockets are not served by the Functions host
+        started = time.perf_counter()
+        method = scope["method"]
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+        name = "-"
+        try:
+            status, name = await self._handle(scope, receive, send, method, raw_path)
+        except ClientDisconnected:
+            status = 499  # nginx's "client closed request": nothing was sent
+        except Exception:  # noqa: BLE001 - a host error must not kill the connection silently
+            host_log.exception("host error on %s %s", method, raw_path.decode("latin-1"))
+            status = 500
+            await _respond(send, 500)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info("%s %s %d %.2fms %s", method, raw_path.decode("latin-1"), status,
+                            (time.perf_counter() - started) * 1000, name)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, method: str,
+                      raw_path: bytes) -> tuple[int, str]:
+        raw_query: bytes = scope.get("query_string", b"")
+        if len(raw_path) + len(raw_query) + 1 > MAX_URL_BYTES:
+            return await _respond(send, 414), "-"
+        resolved = self.table.resolve(method, decode_path(raw_path))
+        if resolved is None:
+            return await _respond(send, 404), "-"
+        if isinstance(resolved, MethodNotAllowed):
+            allow = [(b"allow", ", ".join(resolved.allowed).encode())] if self.method_mismatch_status == 405 else []
+            return await _respond(send, self.method_mismatch_status, allow), "-"
+        function = resolved.route.target
+        query = raw_query.decode("latin-1")
+        if function.auth_level != "anonymous":
+            supplied = _header(scope["headers"], b"x-functions-key")
+            if supplied is None and "code" in query.lower():
+                supplied = _code_param(query)
+            if not self.keys.allows(function.auth_level, supplied):
+                return await _respond(send, 401), function.name
+        declared = _header(scope["headers"], b"content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > self.max_body_bytes:
+            return await _respond(send, 413), function.name
+        body = await _read_body(receive, self.max_body_bytes)
+        if body is None:
+            return await _respond(send, 413), function.name
+        if function.entry is None:  # loaded with an error: the worker cannot run it
+            return await _respond(send, 500), function.name
+        if 0 < self.max_outstanding <= self.outstanding:
+            return await _respond(send, 429), function.name  # host.json maxOutstandingRequests: "Too Busy"
+        self.outstanding += 1
+        try:
+            if self.concurrency is None:
+                status, headers, payload = await self._invoke(function, resolved, scope, method, raw_path, query,
+                                                              body)
+            else:
+                async with self.concurrency:
+                    status, headers, payload = await self._invoke(function, resolved, scope, method, raw_path,
+                                                                  query, body)
+        finally:
+            self.outstanding -= 1
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+        return status, function.name
+
+    async def _invoke(self, function: FunctionDef, resolved: Match[FunctionDef], scope: Scope, method: str,
+                      raw_path: bytes, query: str, body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        scheme = scope.get("scheme", "http")
+        client = scope.get("client") or ("127.0.0.1", 0)
+        host = _header(scope["headers"], b"host") or _server_host(scope)
+        path_and_query = raw_path.decode("latin-1") + ("?" + query if query else "")
+        address = f"[{client[0]}]:{client[1]}" if ":" in client[0] else f"{client[0]}:{client[1]}"
+        forwarded_for = _header(scope["headers"], b"x-forwarded-for")
+        extra = (
+            ("x-forwarded-for", f"{forwarded_for}, {address}" if forwarded_for else address),
+            ("x-forwarded-proto", scheme),
+            ("x-appservice-proto", scheme),
+            ("x-client-ip", client[0]),
+            ("x-client-port", str(client[1])),
+            ("client-ip", address),
+            ("x-original-url", path_and_query),
+            ("x-waws-unencoded-url", path_and_query),
+            ("disguised-host", host),
+            ("was-default-hostname", host),
+            ("x-arr-log-id", str(uuid.uuid4())),
+        )
+        request = build_request(method, f"{scheme}://{host}{path_and_query}",
+                                request_headers(scope["headers"], extra), query_params(query),
+                                resolved.values, body)
+        kwargs: dict[str, Any] = {function.trigger_name: request}
+        if function.accepts_context:
+            kwargs["context"] = Context(function.name, str(function.directory))
+        out = None
+        if function.output_param:
+            out = kwargs[function.output_param] = Out()
+        try:
+            entry = function.entry
+            assert entry is not None
+            if function.is_async:
+                result = await entry(**kwargs)
+            else:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(self.executor, functools.partial(entry, **kwargs))
+            if out is not None:
+                result = out.get()
+            return encode_response(result)
+        except Exception:  # noqa: BLE001 - as the host: 500, empty body, traceback to the log
+            host_log.exception("Executed 'Functions.%s' (Failed)", function.name)
+            return 500, [(b"content-length", b"0")], b""
+
+
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _server_host(scope: Scope) -> str:
+    server = scope.get("server") or ("localhost", 80)
+    return f"{server[0]}:{server[1]}"
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]] | None = None) -> int:
+    """An empty-bodied answer from the host itself (404, 405, 401, 413, 414, 500)."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*(headers or []), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+    return status

@@ -1,0 +1,220 @@
+"""Find and load function folders as the Functions host and its Python worker do.
+
+- ``host.json``: ``extensions.http.routePrefix`` (default ``api``).
+- Every direct sub-folder of the root with a ``function.json`` is a function named after the
+  folder (https://learn.microsoft.com/azure/azure-functions/functions-reference-python?pivots=python-mode-configuration#folder-structure).
+- A route starting with ``admin`` or ``runtime`` (the host's own APIs) is refused with the host's
+  message; so is an invalid template or function name. Such functions are listed as in error.
+- The script is imported as the worker's ``loader.load_function`` does: the root on ``sys.path``
+  and the module imported as ``__app__.<folder>[.<script>]`` so that absolute imports of shared
+  packages and relative imports inside the folder both work.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import re
+import sys
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .routing import RouteTemplate, TemplateError, join_prefix, parse_template
+
+RESERVED_ROUTE_MESSAGE = "The specified route conflicts with one or more built in routes."
+SKIPPED_FOLDERS = frozenset({"node_modules", ".venv", "venv", "tests", "__pycache__"})
+AUTH_LEVELS = ("anonymous", "function", "admin")
+_FUNCTION_NAME = re.compile(r"[a-z][a-z0-9_\-]{0,127}", re.IGNORECASE)
+_APP_PACKAGE = "__app__"
+
+
+class HostConfigError(ValueError):
+    """host.json is missing or unusable: the host cannot start."""
+
+
+@dataclass
+class FunctionDef:
+    """One function folder and what its function.json says (``error`` set when it cannot be served)."""
+
+    name: str
+    directory: Path
+    script_file: str = "__init__.py"
+    entry_point: str = "main"
+    trigger_name: str = "req"
+    output_name: str = "$return"
+    auth_level: str = "function"
+    methods: frozenset[str] | None = None
+    route: str = ""
+    template: RouteTemplate | None = None
+    disabled: bool = False
+    error: str | None = None
+    entry: Callable[..., Any] | None = field(default=None, repr=False)
+    is_async: bool = False
+    accepts_context: bool = False
+    output_param: str | None = None
+
+    @property
+    def methods_text(self) -> str:
+        return ",".join(sorted(self.methods)) if self.methods else "ALL"
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """``extensions.http`` throttles of host.json (-1: unbounded, the default)."""
+
+    max_concurrent_requests: int = -1
+    max_outstanding_requests: int = -1
+
+
+def read_route_prefix(root: Path) -> str:
+    """``extensions.http.routePrefix`` of ``<root>/host.json`` (``api`` when absent)."""
+    prefix = _http_extension(root).get("routePrefix", "api")
+    if not isinstance(prefix, str):
+        raise HostConfigError(f"{root / 'host.json'}: extensions.http.routePrefix must be a string")
+    return prefix
+
+
+def read_http_limits(root: Path) -> HttpLimits:
+    """``maxConcurrentRequests`` / ``maxOutstandingRequests`` of host.json."""
+    http = _http_extension(root)
+    values = []
+    for name in ("maxConcurrentRequests", "maxOutstandingRequests"):
+        value = http.get(name, -1)
+        if not isinstance(value, int) or isinstance(value, bool) or value == 0 or value < -1:
+            raise HostConfigError(f"{root / 'host.json'}: extensions.http.{name} must be a positive integer or -1")
+        values.append(value)
+    return HttpLimits(*values)
+
+
+def _http_extension(root: Path) -> dict[str, Any]:
+    path = root / "host.json"
+    if not path.is_file():
+        raise HostConfigError(f"Unable to find project root. Expecting to find host.json in {root}")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HostConfigError(f"{path}: not readable as JSON ({exc})") from None
+    if not isinstance(document, dict) or str(document.get("version", "")) != "2.0":
+        raise HostConfigError(f"{path}: \"version\" must be \"2.0\"")
+    extensions = document.get("extensions") or {}
+    http = extensions.get("http") or {} if isinstance(extensions, dict) else None
+    if not isinstance(http, dict):
+        raise HostConfigError(f"{path}: extensions.http must be an object")
+    return http
+
+
+def _is_disabled(name: str, document: Mapping[str, Any], environ: Mapping[str, str]) -> bool:
+    flag = environ.get(f"AzureWebJobs.{name}.Disabled", environ.get(f"AzureWebJobs_{name}_Disabled", ""))
+    return document.get("disabled") is True or flag.strip().lower() in ("true", "1")
+
+
+def read_function(directory: Path, prefix: str, environ: Mapping[str, str]) -> FunctionDef | None:
+    """Describe one folder from its function.json; None when it has no httpTrigger (not ours to serve)."""
+    function = FunctionDef(name=directory.name, directory=directory)
+    try:
+        document = json.loads((directory / "function.json").read_text(encoding="utf-8-sig"))
+        bindings = document["bindings"]
+        if not isinstance(bindings, list):
+            raise TypeError
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        function.error = f"function.json is invalid ({type(exc).__name__}: {exc})"
+        return function
+    triggers = [b for b in bindings if isinstance(b, dict) and str(b.get("type", "")).lower() == "httptrigger"]
+    if not triggers:
+        return None
+    trigger = triggers[0]
+    outputs = [b for b in bindings if isinstance(b, dict) and str(b.get("type", "")).lower() == "http"
+               and str(b.get("direction", "")).lower() == "out"]
+    function.script_file = document.get("scriptFile") or "__init__.py"
+    function.entry_point = document.get("entryPoint") or "main"
+    function.trigger_name = str(trigger.get("name") or "req")
+    function.output_name = str(outputs[0].get("name") or "$return") if outputs else "$return"
+    function.disabled = _is_disabled(function.name, document, environ)
+    function.auth_level = str(trigger.get("authLevel") or "function").lower()
+    methods = trigger.get("methods")
+    function.methods = frozenset(str(m).upper() for m in methods) if methods else None
+    function.route = str(trigger.get("route") or function.name)
+    if not _FUNCTION_NAME.fullmatch(function.name):
+        function.error = f"'{function.name}' is not a valid function name."
+    elif function.auth_level not in AUTH_LEVELS:
+        function.error = f"authLevel '{function.auth_level}' is not one of {', '.join(AUTH_LEVELS)}."
+    elif function.route.strip("/").lower().startswith(("admin", "runtime")):
+        function.error = RESERVED_ROUTE_MESSAGE
+    else:
+        try:
+            function.template = parse_template(join_prefix(prefix, function.route))
+        except TemplateError as exc:
+            function.error = str(exc)
+    return function
+
+
+def discover(root: Path, environ: Mapping[str, str] | None = None) -> tuple[str, list[FunctionDef]]:
+    """The route prefix and every function folder directly under ``root``, by name."""
+    prefix = read_route_prefix(root)
+    env = os.environ if environ is None else environ
+    functions = []
+    for directory in sorted(root.iterdir(), key=lambda p: p.name.lower()):
+        if (not directory.is_dir() or directory.name.startswith(".") or directory.name in SKIPPED_FOLDERS
+                or not (directory / "function.json").is_file()):
+            continue
+        function = read_function(directory, prefix, env)
+        if function is not None:
+            functions.append(function)
+    return prefix, functions
+
+
+def install_app_package(root: Path) -> None:
+    """Put ``root`` first on sys.path and register the worker's ``__app__`` namespace for it."""
+    text = str(root)
+    if text not in sys.path:
+        sys.path.insert(0, text)
+    package = sys.modules.get(_APP_PACKAGE)
+    if package is None:
+        package = types.ModuleType(_APP_PACKAGE)
+        package.__path__ = []  # type: ignore[attr-defined]
+        sys.modules[_APP_PACKAGE] = package
+    if text not in package.__path__:  # type: ignore[attr-defined]
+        package.__path__.append(text)  # type: ignore[attr-defined]
+
+
+def load(function: FunctionDef, root: Path) -> None:
+    """Import the function's script and check ``main``'s parameters against its bindings (sets ``error``)."""
+    script = (function.directory / function.script_file).resolve()
+    try:
+        relative = script.relative_to(root.resolve())
+    except ValueError:
+        function.error = f"script path {function.script_file} is not inside the function app"
+        return
+    if relative.suffix != ".py":
+        function.error = f"cannot load function {function.name}: invalid Python filename {function.script_file}"
+        return
+    parts = [_APP_PACKAGE, *relative.parts[:-1]]
+    if relative.stem.lower() != "__init__":
+        parts.append(relative.stem)
+    try:
+        module = importlib.import_module(".".join(parts))
+    except Exception as exc:  # noqa: BLE001 - any import failure puts this function (only) in error
+        function.error = f"Exception while loading: {type(exc).__name__}: {exc}"
+        return
+    entry = getattr(module, function.entry_point, None)
+    if entry is None or not callable(entry):
+        function.error = f"function {function.entry_point}() is not present in {relative}"
+        return
+    params = list(inspect.signature(entry).parameters)
+    known = {function.trigger_name, "context"} | ({function.output_name} - {"$return"})
+    unknown = [p for p in params if p not in known]
+    if function.trigger_name not in params or unknown:
+        missing = [] if function.trigger_name in params else [function.trigger_name]
+        function.error = ("the parameters of main must match the bindings: "
+                          f"declared in function.json but not in Python: {missing}; "
+                          f"in Python but not in function.json: {unknown}")
+        return
+    function.entry = entry
+    function.is_async = inspect.iscoroutinefunction(entry)
+    function.accepts_context = "context" in params
+    function.output_param = function.output_name if function.output_name in params else None

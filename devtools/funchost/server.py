@@ -1,0 +1,129 @@
+"""Start-up as ``func start`` does it: settings, discovery, loading, banner, then serve on uvicorn.
+
+uvicorn (uvloop + httptools) is the production-grade ASGI server; it stops gracefully on
+SIGINT/SIGTERM (in-flight requests finish, up to ``GRACEFUL_SECONDS``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import uvicorn
+
+from .app import FunctionHost, Keys
+from .discovery import FunctionDef, discover, install_app_package, load, read_http_limits
+from .settings import load_local_settings
+
+GRACEFUL_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class HostOptions:
+    """Command-line options of ``python -m devtools.funchost``."""
+
+    root: Path
+    host: str = "127.0.0.1"
+    port: int | None = None
+    settings: Path | None = None  # None: <root>/local.settings.json
+    use_settings: bool = True
+    method_mismatch_status: int = 405
+
+
+def _modules_available(*names: str) -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in names)
+
+
+def banner(functions: Sequence[FunctionDef], base_url: str) -> str:
+    """The function list ``func start`` prints, then the functions in error."""
+    lines = ["", "Functions:", ""]
+    for function in functions:
+        if function.template is None or function.error:
+            continue
+        state = " (disabled)" if function.disabled else ""
+        lines.append(f"\t{function.name}: [{function.methods_text}] {base_url}/{function.template.text}{state}")
+        lines.append("")
+    failed = [f for f in functions if f.error]
+    if failed:
+        lines.append(f"The following {len(failed)} functions are in error:")
+        lines.extend(f"{f.name}: {f.error}" for f in failed)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def build(options: HostOptions, out: TextIO) -> tuple[FunctionHost, list[FunctionDef], int]:
+    """Load settings into os.environ, discover and import the functions, and build the ASGI app."""
+    root = options.root.resolve()
+    if options.use_settings:
+        settings_path = (options.settings or root / "local.settings.json").resolve()
+        loaded = load_local_settings(settings_path, os.environ)
+    else:
+        loaded = load_local_settings(None, os.environ)
+    print(loaded.describe(), file=out)
+    port = options.port or loaded.local_http_port or 7071
+    os.chdir(root)  # the worker's working directory is the function app root
+    install_app_package(root)
+    _, functions = discover(root)
+    for function in functions:
+        if function.error is None and not function.disabled:
+            load(function, root)
+    keys = Keys(os.environ.get("LOCAL_FUNCTION_KEY"), os.environ.get("LOCAL_MASTER_KEY"))
+    if any(f.auth_level != "anonymous" for f in functions) and not os.environ.get("LOCAL_FUNCTION_KEY"):
+        print("Warning: LOCAL_FUNCTION_KEY is not set: functions with authLevel function answer 401.", file=out)
+    threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") or 0) or None
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="funchost-sync")
+    app = FunctionHost(functions, keys, executor, method_mismatch_status=options.method_mismatch_status,
+                       limits=read_http_limits(root))
+    return app, functions, port
+
+
+class _Server(uvicorn.Server):
+    """Prints the banner and ``Host started`` once the socket listens."""
+
+    def __init__(self, config: uvicorn.Config, announce: str, out: TextIO, started_at: float) -> None:
+        super().__init__(config)
+        self._announce, self._out, self._started_at = announce, out, started_at
+
+    async def startup(self, sockets: list | None = None) -> None:  # type: ignore[override]
+        await super().startup(sockets)
+        if self.started:
+            print(self._announce, file=self._out)
+            print(f"Host started ({(time.perf_counter() - self._started_at) * 1000:.0f}ms)", file=self._out,
+                  flush=True)
+
+    async def shutdown(self, sockets: list | None = None) -> None:  # type: ignore[override]
+        await super().shutdown(sockets)  # in-flight requests finish first
+        print("Host stopped", file=self._out, flush=True)
+
+
+def run(options: HostOptions, out: TextIO = sys.stdout) -> int:
+    """Serve until SIGINT/SIGTERM; the exit code is non-zero when the server could not start."""
+    started_at = time.perf_counter()
+    logging.basicConfig(stream=out, level=logging.INFO, format="[%(asctime)s] %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)  # the SDK logs every HTTP request at INFO
+    app, functions, port = build(options, out)
+    shown_host = "localhost" if options.host in ("0.0.0.0", "::") else options.host  # noqa: S104
+    shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host
+    announce = banner(functions, f"http://{shown_host}:{port}")
+    fast = _modules_available("uvloop", "httptools")
+    config = uvicorn.Config(app, host=options.host, port=port, loop="uvloop" if fast else "auto",
+                            http="httptools" if fast else "auto", lifespan="off", access_log=False,
+                            server_header=False, proxy_headers=False, log_level="warning",
+                            timeout_graceful_shutdown=GRACEFUL_SECONDS, log_config=None)
+    server = _Server(config, announce, out, started_at)
+    try:
+        server.run()  # uvicorn re-raises SIGINT/SIGTERM once shut down, so the exit status tells the signal
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if app.executor is not None:
+            app.executor.shutdown(wait=False, cancel_futures=True)
+    return 0 if server.started else 1

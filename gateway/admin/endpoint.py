@@ -1,0 +1,96 @@
+"""``admin_fn``: dispatch ``/manage/{*path}`` to the admin handlers.
+
+The Functions host checks the function key first (401 without it). Here:
+the optional Entra app role (403), method and path dispatch (404 / 405 with
+``Allow``), then the handler. Every error is problem+json; an unexpected
+exception becomes a bare 500 problem that reveals nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gateway.admin import handlers as h
+from gateway.admin.access import authorize
+from gateway.admin.problems import Problem, not_found, problem_response, unavailable
+from gateway.http import Request, Response
+from gateway.services import Services, current_services
+from gateway.stores.errors import StoreUnavailable
+
+logger = logging.getLogger("gateway.admin")
+
+HandlerFn = Callable[..., Awaitable[Response]]
+
+# (path pattern, {method: handler}); "{}" matches one segment, passed to the handler in order.
+ROUTES: tuple[tuple[tuple[str, ...], dict[str, HandlerFn]], ...] = (
+    (("routes",), {"GET": h.list_routes}),
+    (("routes", "{}"), {"GET": h.get_route, "PUT": h.put_route, "DELETE": h.delete_route}),
+    (("clients",), {"GET": h.list_clients, "POST": h.create_client}),
+    (("clients", "{}"), {"GET": h.get_client, "PATCH": h.update_client, "DELETE": h.delete_client}),
+    (("clients", "{}", "secrets"), {"POST": h.add_secret}),
+    (("clients", "{}", "secrets", "{}"), {"DELETE": h.revoke_secret}),
+    (("signing-keys",), {"GET": h.list_signing_keys, "POST": h.rotate_signing_key}),
+    (("audit",), {"GET": h.list_audit}),
+    (("openapi.json",), {"GET": h.get_openapi}),
+)
+
+
+def _segments(request: Request) -> list[str]:
+    path = request.route_params.get("path")
+    if path is None:
+        path = request.path.split("/manage/", 1)[1] if "/manage/" in request.path else ""
+    return [s for s in path.split("/") if s]
+
+
+def match(segments: list[str]) -> tuple[dict[str, HandlerFn], list[str]] | None:
+    """The method table and path arguments for ``segments``, or None."""
+    for pattern, methods in ROUTES:
+        if len(pattern) != len(segments):
+            continue
+        args: list[str] = []
+        for want, got in zip(pattern, segments, strict=True):
+            if want == "{}":
+                args.append(got)
+            elif want != got:
+                break
+        else:
+            return methods, args
+    return None
+
+
+async def dispatch(request: Request, services: Services) -> Response:
+    """Handle one admin request with the given services (tests call this directly)."""
+    try:
+        actor = authorize(request, services.settings)
+        found = match(_segments(request))
+        if found is None:
+            raise not_found("No such admin resource.")
+        methods, args = found
+        handler = methods.get(request.method.upper())
+        if handler is None:
+            allow = ", ".join(sorted(methods))
+            raise Problem(405, "method-not-allowed", f"Use one of: {allow}.", headers={"Allow": allow})
+        return await handler(request, services, actor, *args)
+    except Problem as problem:
+        return problem_response(problem, request.request_id)
+    except StoreUnavailable:
+        return problem_response(unavailable(), request.request_id)
+    except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
+        logger.error("admin request failed request_id=%s type=%s", request.request_id, type(exc).__name__)
+        return problem_response(Problem(500, "internal", "The request failed unexpectedly."), request.request_id)
+
+
+async def handle(request: Request) -> Response:
+    """Entry point of ``admin_fn`` (see ``admin_fn/__init__.py``)."""
+    try:
+        services = await current_services()
+    except Exception as exc:  # noqa: BLE001 - misconfiguration or unreachable stores
+        logger.error("admin services unavailable type=%s", type(exc).__name__)
+        return problem_response(unavailable("The admin API cannot reach its stores; retry later."),
+                                request.request_id)
+    return await dispatch(request, services)
+
+
+__all__: list[Any] = ["handle", "dispatch", "match", "ROUTES"]

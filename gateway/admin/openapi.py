@@ -1,0 +1,465 @@
+"""The admin API's OpenAPI 3.1 document: the single source of truth for its shapes.
+
+``GET /manage/openapi.json`` serves :func:`openapi_document`; request bodies
+are validated against ``COMPONENTS["schemas"]`` (``gateway.admin.schema``).
+Errors are RFC 9457 problem details; 401 comes from the Functions host's
+function-key check (``x-functions-key`` header or ``code`` query parameter)
+before this code runs.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from gateway.config import FHIR_VERSIONS, Settings
+
+GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+TENANT_OR_ALL_PATTERN = r"^(\*|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+SECRET_ID_PATTERN = r"^[0-9a-f]{16}$"
+MAX_PAGE_SIZE = 1000
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_TIMESTAMP = {"type": "string", "format": "date-time"}
+_NULLABLE_TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
+
+SCHEMAS: dict[str, Any] = {
+    "FieldError": {
+        "type": "object",
+        "required": ["field", "message"],
+        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+    },
+    "Problem": {
+        "type": "object",
+        "description": "RFC 9457 problem details. `errors` names each invalid field (never its value).",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {"type": "array", "items": _ref("FieldError")},
+            "requestId": {"type": "string"},
+        },
+    },
+    "Timeouts": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Provider timeouts in seconds; null or absent: the gateway's defaults.",
+        "properties": {
+            "connectSeconds": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 60},
+            "readSeconds": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 200},
+        },
+    },
+    "UpstreamAuthNone": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["type"],
+        "properties": {"type": {"type": "string", "const": "none"}},
+    },
+    "UpstreamAuthClientCredentials": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["type", "tokenUrl", "clientId"],
+        "description": "OAuth client credentials at the provider. `clientSecret` goes to Key Vault and is never "
+                       "returned; it is required on a new route and kept from the current route when omitted.",
+        "properties": {
+            "type": {"type": "string", "const": "clientCredentials"},
+            "tokenUrl": {"type": "string", "format": "uri", "maxLength": 2048},
+            "clientId": {"type": "string", "minLength": 1, "maxLength": 256},
+            "clientSecret": {"type": "string", "minLength": 1, "maxLength": 1024, "writeOnly": True},
+            "scope": {"type": "string", "maxLength": 1024},
+        },
+    },
+    "UpstreamAuthManagedIdentity": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["type", "scope"],
+        "properties": {
+            "type": {"type": "string", "const": "managedIdentity"},
+            "scope": {"type": "string", "minLength": 1, "maxLength": 1024},
+        },
+    },
+    "UpstreamAuthInput": {
+        "oneOf": [_ref("UpstreamAuthNone"), _ref("UpstreamAuthClientCredentials"),
+                  _ref("UpstreamAuthManagedIdentity")],
+        "discriminator": {
+            "propertyName": "type",
+            "mapping": {
+                "none": "#/components/schemas/UpstreamAuthNone",
+                "clientCredentials": "#/components/schemas/UpstreamAuthClientCredentials",
+                "managedIdentity": "#/components/schemas/UpstreamAuthManagedIdentity",
+            },
+        },
+    },
+    "UpstreamAuth": {
+        "type": "object",
+        "required": ["type", "clientSecretSet"],
+        "properties": {
+            "type": {"type": "string", "enum": ["none", "clientCredentials", "managedIdentity"]},
+            "tokenUrl": {"type": ["string", "null"]},
+            "clientId": {"type": ["string", "null"]},
+            "scope": {"type": ["string", "null"]},
+            "clientSecretSet": {"type": "boolean"},
+        },
+    },
+    "RouteInput": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["fhirBaseUrl", "fhirVersion"],
+        "properties": {
+            "fhirBaseUrl": {"type": "string", "format": "uri", "maxLength": 2048,
+                            "description": "Provider FHIR base URL: https and a public address in production "
+                                           "(unless privateNetwork); http on loopback allowed in development."},
+            "fhirVersion": {"type": "string", "enum": list(FHIR_VERSIONS),
+                            "description": "Must equal the gateway's FHIR_VERSION (422 otherwise)."},
+            "displayName": {"type": "string", "maxLength": 200},
+            "enabled": {"type": "boolean", "default": True},
+            "allowWrites": {"type": "boolean", "default": False},
+            "batchMode": {"type": "string", "enum": ["passthrough", "fanout"], "default": "passthrough"},
+            "privateNetwork": {"type": "boolean", "default": False,
+                               "description": "Allow a private (VNet) provider address."},
+            "timeouts": _ref("Timeouts"),
+            "upstreamAuth": _ref("UpstreamAuthInput"),
+        },
+    },
+    "Route": {
+        "type": "object",
+        "required": ["tenantId", "fhirBaseUrl", "fhirVersion", "displayName", "enabled", "allowWrites",
+                     "batchMode", "privateNetwork", "timeouts", "upstreamAuth", "etag"],
+        "properties": {
+            "tenantId": {"type": "string", "format": "uuid"},
+            "fhirBaseUrl": {"type": "string"},
+            "fhirVersion": {"type": "string", "enum": list(FHIR_VERSIONS)},
+            "displayName": {"type": "string"},
+            "enabled": {"type": "boolean"},
+            "allowWrites": {"type": "boolean"},
+            "batchMode": {"type": "string", "enum": ["passthrough", "fanout"]},
+            "privateNetwork": {"type": "boolean"},
+            "timeouts": {
+                "type": "object",
+                "properties": {"connectSeconds": {"type": ["number", "null"]},
+                               "readSeconds": {"type": ["number", "null"]}},
+            },
+            "upstreamAuth": _ref("UpstreamAuth"),
+            "createdOn": _NULLABLE_TIMESTAMP,
+            "updatedOn": _NULLABLE_TIMESTAMP,
+            "etag": {"type": ["string", "null"]},
+        },
+    },
+    "RoutePage": {
+        "type": "object",
+        "required": ["items", "nextLink"],
+        "properties": {"items": {"type": "array", "items": _ref("Route")},
+                       "nextLink": {"type": ["string", "null"]}},
+    },
+    "ClientCreate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["displayName", "allowedTenants"],
+        "properties": {
+            "displayName": {"type": "string", "minLength": 1, "maxLength": 200},
+            "allowedTenants": {"type": "array", "minItems": 1, "maxItems": 500, "uniqueItems": True,
+                               "items": {"type": "string", "pattern": TENANT_OR_ALL_PATTERN},
+                               "description": "Tenant GUIDs, or [\"*\"] for every tenant."},
+            "enabled": {"type": "boolean", "default": True},
+        },
+    },
+    "ClientPatch": {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "description": "Fields to change. `enabled: false` is the kill switch.",
+        "properties": {
+            "displayName": {"type": "string", "minLength": 1, "maxLength": 200},
+            "allowedTenants": {"type": "array", "minItems": 1, "maxItems": 500, "uniqueItems": True,
+                               "items": {"type": "string", "pattern": TENANT_OR_ALL_PATTERN}},
+            "enabled": {"type": "boolean"},
+        },
+    },
+    "SecretMetadata": {
+        "type": "object",
+        "required": ["secretId", "hint", "createdOn", "expiresOn", "expired"],
+        "properties": {
+            "secretId": {"type": "string"},
+            "hint": {"type": "string", "description": "Last characters of the secret."},
+            "createdOn": _TIMESTAMP,
+            "expiresOn": _TIMESTAMP,
+            "expired": {"type": "boolean"},
+        },
+    },
+    "Client": {
+        "type": "object",
+        "required": ["clientId", "displayName", "allowedTenants", "enabled", "secrets", "etag"],
+        "properties": {
+            "clientId": {"type": "string"},
+            "displayName": {"type": "string"},
+            "allowedTenants": {"type": "array", "items": {"type": "string"}},
+            "enabled": {"type": "boolean"},
+            "secrets": {"type": "array", "items": _ref("SecretMetadata")},
+            "createdOn": _NULLABLE_TIMESTAMP,
+            "updatedOn": _NULLABLE_TIMESTAMP,
+            "etag": {"type": ["string", "null"]},
+        },
+    },
+    "ClientPage": {
+        "type": "object",
+        "required": ["items", "nextLink"],
+        "properties": {"items": {"type": "array", "items": _ref("Client")},
+                       "nextLink": {"type": ["string", "null"]}},
+    },
+    "NewSecret": {
+        "type": "object",
+        "required": ["clientId", "secretId", "clientSecret", "secretExpiresOn", "hint", "warning"],
+        "properties": {
+            "clientId": {"type": "string"},
+            "secretId": {"type": "string"},
+            "clientSecret": {"type": "string", "description": "Shown this once; store it now."},
+            "secretExpiresOn": _TIMESTAMP,
+            "hint": {"type": "string"},
+            "warning": {"type": "string"},
+        },
+    },
+    "NewClient": {
+        "type": "object",
+        "required": ["clientId", "secretId", "clientSecret", "secretExpiresOn", "warning", "client"],
+        "properties": {
+            "clientId": {"type": "string"},
+            "secretId": {"type": "string"},
+            "clientSecret": {"type": "string", "description": "Shown this once; store it now."},
+            "secretExpiresOn": _TIMESTAMP,
+            "warning": {"type": "string"},
+            "client": _ref("Client"),
+        },
+    },
+    "SigningKey": {
+        "type": "object",
+        "required": ["kid", "alg"],
+        "properties": {
+            "kid": {"type": "string"},
+            "alg": {"type": "string"},
+            "createdOn": _NULLABLE_TIMESTAMP,
+            "status": {"type": ["string", "null"]},
+            "retireAfter": _NULLABLE_TIMESTAMP,
+        },
+    },
+    "SigningKeyList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": _ref("SigningKey")}},
+    },
+    "AuditRecord": {
+        "type": "object",
+        "required": ["recordId", "timestamp", "actor", "action", "targetType", "targetId", "outcome"],
+        "properties": {
+            "recordId": {"type": "string"},
+            "timestamp": _TIMESTAMP,
+            "actor": {"type": "string"},
+            "action": {"type": "string"},
+            "targetType": {"type": "string"},
+            "targetId": {"type": "string"},
+            "requestId": {"type": "string"},
+            "sourceAddress": {"type": "string"},
+            "outcome": {"type": "string"},
+            "details": {"type": "object"},
+        },
+    },
+    "AuditPage": {
+        "type": "object",
+        "required": ["items", "nextLink"],
+        "properties": {"items": {"type": "array", "items": _ref("AuditRecord")},
+                       "nextLink": {"type": ["string", "null"]}},
+    },
+}
+
+_PROBLEM_CONTENT = {"application/problem+json": {"schema": _ref("Problem")}}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.",
+                                "schema": {"type": "string"}}}
+_ETAG_HEADER = {"ETag": {"description": "Entity tag; send it back in If-Match.", "schema": {"type": "string"}}}
+
+
+def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": description, "content": _PROBLEM_CONTENT}
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+RESPONSES: dict[str, Any] = {
+    "BadRequest": _problem("Malformed request: bad JSON, bad path or query parameter."),
+    "Unauthorized": {"description": "Missing or wrong function key (answered by the Functions host; no body)."},
+    "Forbidden": _problem("The Entra ID principal lacks the required app role (ADMIN_REQUIRED_ROLE)."),
+    "NotFound": _problem("No such route, client, secret or path."),
+    "MethodNotAllowed": _problem("The method is not supported on this path.",
+                                 {"Allow": {"schema": {"type": "string"}}}),
+    "Conflict": _problem("The change conflicts with the current state (e.g. a third active secret)."),
+    "PreconditionFailed": _problem("If-Match does not match the current ETag."),
+    "TooLarge": _problem("The body exceeds MAX_REQUEST_BODY_BYTES."),
+    "UnsupportedMediaType": _problem("The body is not application/json."),
+    "Unprocessable": _problem("The body is invalid; `errors` names each field."),
+    "Unavailable": _problem("A backing store is unavailable; nothing was changed.", _RETRY_AFTER),
+}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    names = {"400": "BadRequest", "401": "Unauthorized", "403": "Forbidden", "404": "NotFound",
+             "405": "MethodNotAllowed", "409": "Conflict", "412": "PreconditionFailed", "413": "TooLarge",
+             "415": "UnsupportedMediaType", "422": "Unprocessable", "503": "Unavailable"}
+    common = ("400", "401", "403", "404", "405", "503")
+    return {code: {"$ref": f"#/components/responses/{names[code]}"} for code in (*common, *codes)}
+
+
+def _json(schema: str, description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+_BODY_ERRORS = ("413", "415", "422")
+
+PARAMETERS: dict[str, Any] = {
+    "tenantId": {"name": "tenantId", "in": "path", "required": True, "description": "Customer's Azure AD tenant GUID.",
+                 "schema": {"type": "string", "format": "uuid"}},
+    "clientId": {"name": "clientId", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}},
+    "secretId": {"name": "secretId", "in": "path", "required": True,
+                 "schema": {"type": "string", "pattern": SECRET_ID_PATTERN}},
+    "ifMatch": {"name": "If-Match", "in": "header", "required": False,
+                "description": "ETag the change is based on; a stale one gives 412.", "schema": {"type": "string"}},
+    "pageSize": {"name": "pageSize", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 100}},
+    "continuation": {"name": "continuation", "in": "query", "required": False,
+                     "description": "Opaque token from a previous page's nextLink.", "schema": {"type": "string"}},
+    "since": {"name": "since", "in": "query", "required": False, "description": "ISO 8601 (inclusive).",
+              "schema": {"type": "string", "format": "date-time"}},
+    "until": {"name": "until", "in": "query", "required": False, "description": "ISO 8601 (exclusive).",
+              "schema": {"type": "string", "format": "date-time"}},
+}
+
+
+def _p(*names: str) -> list[dict[str, str]]:
+    return [{"$ref": f"#/components/parameters/{n}"} for n in names]
+
+
+def _body(schema: str, *, required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+PATHS: dict[str, Any] = {
+    "/manage/routes": {
+        "get": {"operationId": "listRoutes", "summary": "List tenant routes (paged).", "tags": ["routes"],
+                "parameters": _p("pageSize", "continuation"),
+                "responses": {"200": _json("RoutePage", "A page of routes."), **_errors()}},
+    },
+    "/manage/routes/{tenantId}": {
+        "parameters": _p("tenantId"),
+        "get": {"operationId": "getRoute", "summary": "Read a tenant's route.", "tags": ["routes"],
+                "responses": {"200": _json("Route", "The route.", _ETAG_HEADER), **_errors()}},
+        "put": {"operationId": "putRoute", "summary": "Create (201) or replace (200) a tenant's route.",
+                "tags": ["routes"], "parameters": _p("ifMatch"), "requestBody": _body("RouteInput"),
+                "responses": {"200": _json("Route", "Replaced.", _ETAG_HEADER),
+                              "201": _json("Route", "Created.", _ETAG_HEADER),
+                              **_errors("412", *_BODY_ERRORS)}},
+        "delete": {"operationId": "deleteRoute", "summary": "Delete a tenant's route.", "tags": ["routes"],
+                   "parameters": _p("ifMatch"),
+                   "responses": {"204": {"description": "Deleted."}, **_errors("412")}},
+    },
+    "/manage/clients": {
+        "get": {"operationId": "listClients", "summary": "List clients (paged).", "tags": ["clients"],
+                "parameters": _p("pageSize", "continuation"),
+                "responses": {"200": _json("ClientPage", "A page of clients."), **_errors()}},
+        "post": {"operationId": "createClient", "summary": "Create a client and its first secret (shown once).",
+                 "tags": ["clients"], "requestBody": _body("ClientCreate"),
+                 "responses": {"201": _json("NewClient", "Created; store clientSecret now.",
+                                            {"Location": {"schema": {"type": "string"}}, **_ETAG_HEADER}),
+                               **_errors(*_BODY_ERRORS)}},
+    },
+    "/manage/clients/{clientId}": {
+        "parameters": _p("clientId"),
+        "get": {"operationId": "getClient", "summary": "Read a client and its secrets' metadata.",
+                "tags": ["clients"], "responses": {"200": _json("Client", "The client.", _ETAG_HEADER), **_errors()}},
+        "patch": {"operationId": "updateClient", "summary": "Change displayName, allowedTenants or enabled.",
+                  "tags": ["clients"], "parameters": _p("ifMatch"), "requestBody": _body("ClientPatch"),
+                  "responses": {"200": _json("Client", "Updated.", _ETAG_HEADER),
+                                **_errors("412", *_BODY_ERRORS)}},
+        "delete": {"operationId": "deleteClient", "summary": "Delete a client, its secrets and verifiers.",
+                   "tags": ["clients"], "parameters": _p("ifMatch"),
+                   "responses": {"204": {"description": "Deleted."}, **_errors("412")}},
+    },
+    "/manage/clients/{clientId}/secrets": {
+        "parameters": _p("clientId"),
+        "post": {"operationId": "addSecret", "summary": "Add a secret (at most two active; shown once).",
+                 "tags": ["clients"],
+                 "responses": {"201": _json("NewSecret", "Created; store clientSecret now."),
+                               **_errors("409", "413")}},
+    },
+    "/manage/clients/{clientId}/secrets/{secretId}": {
+        "parameters": _p("clientId", "secretId"),
+        "delete": {"operationId": "revokeSecret", "summary": "Revoke a secret.", "tags": ["clients"],
+                   "responses": {"204": {"description": "Revoked."}, **_errors()}},
+    },
+    "/manage/signing-keys": {
+        "get": {"operationId": "listSigningKeys", "summary": "List token signing keys.", "tags": ["signing-keys"],
+                "responses": {"200": _json("SigningKeyList", "The keys."), **_errors()}},
+        "post": {"operationId": "rotateSigningKey",
+                 "summary": "Rotate: a new key signs; the previous one stays published until its tokens expire.",
+                 "tags": ["signing-keys"],
+                 "responses": {"201": _json("SigningKey", "The new key."), **_errors("413")}},
+    },
+    "/manage/audit": {
+        "get": {"operationId": "listAudit", "summary": "Audit records, newest first (paged).", "tags": ["audit"],
+                "parameters": _p("since", "until", "pageSize", "continuation"),
+                "responses": {"200": _json("AuditPage", "A page of records."), **_errors()}},
+    },
+    "/manage/openapi.json": {
+        "get": {"operationId": "getOpenApi", "summary": "This document.", "tags": ["meta"],
+                "responses": {"200": {"description": "OpenAPI 3.1 document.",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}},
+                              **_errors()}},
+    },
+}
+
+COMPONENTS: dict[str, Any] = {
+    "schemas": SCHEMAS,
+    "responses": RESPONSES,
+    "parameters": PARAMETERS,
+    "securitySchemes": {
+        "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key",
+                        "description": "The admin_fn function key, checked by the Functions host (401 without it). "
+                                       "The host also accepts it as the `code` query parameter; prefer the header "
+                                       "(query strings end up in logs)."},
+    },
+}
+
+_ROOT = {"components": COMPONENTS}
+
+
+def schema_root() -> dict[str, Any]:
+    """The document root that ``$ref`` values resolve against (for the validator)."""
+    return _ROOT
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    """The OpenAPI 3.1 document, with the server URL taken from PUBLIC_BASE_URL."""
+    components = copy.deepcopy(COMPONENTS)
+    version = components["schemas"]["RouteInput"]["properties"]["fhirVersion"]
+    version["enum"] = [settings.fhir_version]  # this gateway accepts only the version it advertises
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Interop partner gateway: admin API",
+            "version": "1.0.0",
+            "description": "Tenant routes, OAuth clients and secrets, signing keys and the audit trail. "
+                           "Authenticated by the Functions host (function key) and, when ADMIN_REQUIRED_ROLE is "
+                           "set, by an Entra ID app role from App Service authentication. Errors are RFC 9457 "
+                           f"problem details. The gateway advertises FHIR {settings.fhir_version}.",
+        },
+        "servers": [{"url": settings.public_base_url}],
+        "security": [{"functionKey": []}],
+        "paths": copy.deepcopy(PATHS),
+        "components": components,
+    }

@@ -1,0 +1,537 @@
+"""Admin operations: plain async functions over :class:`Services`, each writing an audit record.
+
+Handlers (``gateway.admin.handlers``) call these with validated input and an
+:class:`Actor`; ``make run`` seeds demo data through them too. Errors are
+raised as :class:`~gateway.admin.problems.Problem` (status + problem details).
+
+Integrity rules implemented here:
+
+- A change touching Key Vault and Table Storage never leaves half of itself
+  behind: Key Vault is written first and the Table second; when the Table
+  write fails the Key Vault write is undone, and the caller gets 503 with
+  ``Retry-After``. Deletions go the other way round (Table first, then Key
+  Vault; if Key Vault fails the Table record is restored).
+- Optimistic concurrency: client and route replacements pass the ETag they
+  were read with (``if_match``); on a conflict the operation re-reads and
+  re-checks its rules (so two simultaneous secret creations still end with at
+  most two active secrets). A caller-supplied ``If-Match`` that is stale: 412.
+- After every change this worker's directory caches are invalidated; other
+  workers see it within ``CLIENT_CACHE_SECONDS`` / ``ROUTE_CACHE_SECONDS``.
+
+No secret value is ever logged, audited or put in an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+from gateway.admin.problems import FieldError, Problem, conflict, not_found, precondition_failed, unavailable, \
+    validation_failed
+from gateway.credentials import hint_of, make_verifier, new_secret, upstream_secret_name, verifier_secret_name
+from gateway.directory import client_directory, route_directory
+from gateway.proxy.destinations import validate_provider_url
+from gateway.services import Services
+from gateway.stores.errors import AlreadyExists, NotFound, PreconditionFailed, StoreError, StoreUnavailable
+from gateway.stores.models import ALL_TENANTS, AuditRecord, Client, Page, Route, SecretMetadata, UpstreamAuth, \
+    canonical_tenant_id
+
+logger = logging.getLogger("gateway.admin")
+
+MAX_ACTIVE_SECRETS = 2
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+CONFLICT_RETRIES = 5
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change: an Entra principal or ``function-key:<fingerprint>``; request id and source."""
+
+    name: str
+    request_id: str = ""
+    source_address: str = ""
+
+    @staticmethod
+    def from_function_key(key: str | None, request_id: str = "", source_address: str = "") -> Actor:
+        """An actor named by a short, non-reversible fingerprint of the function key (never the key)."""
+        if not key:
+            return Actor("function-key", request_id, source_address)
+        digest = hashlib.sha256(b"gateway-admin-actor\x00" + key.encode("utf-8")).hexdigest()[:12]
+        return Actor(f"function-key:{digest}", request_id, source_address)
+
+
+SYSTEM_ACTOR = Actor("system")
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """A validated route as the admin sends it (``PUT /manage/routes/{tenantId}``)."""
+
+    fhir_base_url: str
+    fhir_version: str
+    display_name: str = ""
+    enabled: bool = True
+    allow_writes: bool = False
+    batch_mode: str = "passthrough"
+    private_network: bool = False
+    connect_timeout_seconds: float | None = None
+    read_timeout_seconds: float | None = None
+    upstream_type: str = "none"
+    upstream_token_url: str | None = None
+    upstream_client_id: str | None = None
+    upstream_scope: str | None = None
+    upstream_client_secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class NewSecret:
+    """A freshly issued client secret: shown to the caller once, never stored in clear."""
+
+    client: Client
+    secret_id: str
+    secret: str = field(repr=False)
+    expires_on: datetime
+
+    def __iter__(self):  # allows ``client, secret_id, secret, expires_on = await create_client(...)``
+        return iter((self.client, self.secret_id, self.secret, self.expires_on))
+
+
+class KeyRingLike(Protocol):
+    async def rotate(self) -> Any: ...
+
+    async def list_keys(self) -> list[Any]: ...
+
+
+# --------------------------------------------------------------------------- helpers
+
+async def _audit(services: Services, actor: Actor, action: str, target_type: str, target_id: str,
+                 outcome: str = "success", **details: Any) -> None:
+    """Append one audit record. A failure to audit is logged (the change itself already happened)."""
+    record = AuditRecord(action=action, target_type=target_type, target_id=target_id, actor=actor.name,
+                         timestamp=services.clock.now(), request_id=actor.request_id,
+                         source_address=actor.source_address, outcome=outcome, details=details)
+    try:
+        await services.audit.append(record)
+    except StoreError as exc:
+        logger.error("audit write failed action=%s target=%s/%s request_id=%s error=%s", action, target_type,
+                     target_id, actor.request_id, type(exc).__name__)
+
+
+async def _undo(what: str, step: Callable[[], Awaitable[Any]]) -> None:
+    """Run a compensating step; log (without values) when even that fails."""
+    try:
+        await step()
+    except StoreError as exc:
+        logger.error("rollback failed: %s error=%s", what, type(exc).__name__)
+
+
+async def _store_call(call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except StoreUnavailable:
+        raise unavailable() from None
+
+
+def _secret_expiry(services: Services) -> datetime:
+    return services.clock.now() + timedelta(days=services.settings.client_secret_lifetime_days)
+
+
+def _secret_tags(client_id: str, secret_id: str) -> dict[str, str]:
+    return {"clientId": client_id, "secretId": secret_id, "kind": "client-secret-verifier"}
+
+
+def _verifier_name(services: Services, client_id: str, secret_id: str) -> str:
+    return verifier_secret_name(services.settings.key_vault_secret_prefix, client_id, secret_id)
+
+
+def canonical_tenants(values: list[str]) -> tuple[str, ...]:
+    """Canonical allowed-tenant list: ``("*",)`` or lowercase GUIDs, duplicates removed, order kept."""
+    if ALL_TENANTS in values:
+        if len(values) > 1:
+            raise validation_failed([FieldError("allowedTenants", "\"*\" must be the only item")])
+        return (ALL_TENANTS,)
+    out: list[str] = []
+    errors: list[FieldError] = []
+    for index, value in enumerate(values):
+        canonical = canonical_tenant_id(value) if isinstance(value, str) and _GUID.fullmatch(value) else None
+        if canonical is None:
+            errors.append(FieldError(f"allowedTenants/{index}", "must be a tenant GUID or \"*\""))
+        elif canonical not in out:
+            out.append(canonical)
+    if errors:
+        raise validation_failed(errors)
+    if not out:
+        raise validation_failed([FieldError("allowedTenants", "must name at least one tenant")])
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- routes
+
+def _check_route_spec(services: Services, spec: RouteSpec) -> None:
+    settings = services.settings
+    errors: list[FieldError] = []
+    if spec.fhir_version != settings.fhir_version:
+        errors.append(FieldError("fhirVersion", f"must be {settings.fhir_version}, the version this gateway "
+                                                "advertises (FHIR_VERSION)"))
+    for problem in validate_provider_url(spec.fhir_base_url, settings, spec.private_network):
+        errors.append(FieldError("fhirBaseUrl", problem))
+    if spec.upstream_type == "clientCredentials" and spec.upstream_token_url is not None:
+        for problem in validate_provider_url(spec.upstream_token_url, settings, spec.private_network):
+            errors.append(FieldError("upstreamAuth/tokenUrl", problem.replace("provider URL", "token URL")))
+    if errors:
+        raise validation_failed(errors)
+
+
+async def get_route(services: Services, tenant_id: str) -> Route:
+    route = await _store_call(services.routes.get(tenant_id))
+    if route is None:
+        raise not_found("No route for this tenant.")
+    return route
+
+
+async def list_routes(services: Services, *, page_size: int = 100, continuation: str | None = None) -> Page[Route]:
+    return await _store_call(services.routes.list(page_size=page_size, continuation=continuation))
+
+
+async def put_route(services: Services, actor: Actor, tenant_id: str, spec: RouteSpec, *,
+                    if_match: str | None = None, if_none_match: bool = False) -> tuple[Route, bool]:
+    """Create or replace a tenant's route; returns ``(route, created)``.
+
+    A ``clientCredentials`` secret is written to Key Vault under a new name
+    first; the old one is deleted only after the new route is stored.
+    """
+    _check_route_spec(services, spec)
+    box: list[str] = []  # the new upstream secret's name, once written
+    try:
+        return await _put_route(services, actor, tenant_id, spec, if_match, if_none_match, box)
+    except Problem:
+        await _undo_secret(services, box[0] if box else None)
+        raise
+
+
+async def _put_route(services: Services, actor: Actor, tenant_id: str, spec: RouteSpec, if_match: str | None,
+                     if_none_match: bool, box: list[str]) -> tuple[Route, bool]:
+    new_secret_name: str | None = None
+    for _attempt in range(CONFLICT_RETRIES):
+        existing = await _store_call(services.routes.get(tenant_id))
+        if existing is not None and if_none_match:
+            raise precondition_failed("A route for this tenant already exists (If-None-Match: *).")
+        if if_match is not None and (existing is None or (if_match != "*" and if_match != existing.etag)):
+            raise precondition_failed()
+        old_secret = existing.upstream_auth.secret_name if existing is not None else None
+
+        secret_name: str | None = None
+        if spec.upstream_type == "clientCredentials":
+            if spec.upstream_client_secret is not None:
+                if new_secret_name is None:
+                    new_secret_name = upstream_secret_name(services.settings.key_vault_secret_prefix, tenant_id,
+                                                           uuid.uuid4().hex[:12])
+                    box.append(new_secret_name)
+                    await _store_call(services.secrets.set(
+                        new_secret_name, spec.upstream_client_secret,
+                        tags={"tenantId": tenant_id, "kind": "upstream-client-secret"}))
+                secret_name = new_secret_name
+            elif old_secret is not None and existing is not None \
+                    and existing.upstream_auth.type == "clientCredentials":
+                secret_name = old_secret
+            else:
+                raise validation_failed([FieldError("upstreamAuth/clientSecret",
+                                                    "is required (no secret is stored for this route yet)")])
+        route = Route(
+            tenant_id=tenant_id, fhir_base_url=spec.fhir_base_url, fhir_version=spec.fhir_version,
+            display_name=spec.display_name, enabled=spec.enabled, allow_writes=spec.allow_writes,
+            batch_mode=spec.batch_mode,  # type: ignore[arg-type]
+            connect_timeout_seconds=spec.connect_timeout_seconds, read_timeout_seconds=spec.read_timeout_seconds,
+            private_network=spec.private_network,
+            upstream_auth=UpstreamAuth(
+                type=spec.upstream_type,  # type: ignore[arg-type]
+                token_url=spec.upstream_token_url if spec.upstream_type == "clientCredentials" else None,
+                client_id=spec.upstream_client_id if spec.upstream_type == "clientCredentials" else None,
+                scope=spec.upstream_scope if spec.upstream_type != "none" else None,
+                secret_name=secret_name),
+        )
+        try:
+            if existing is None:
+                stored = await services.routes.create(route)
+            else:
+                stored = await services.routes.replace(route, if_match=existing.etag)
+        except (AlreadyExists, PreconditionFailed, NotFound):
+            if if_match is not None or if_none_match:
+                await _undo_secret(services, new_secret_name)
+                raise precondition_failed() from None
+            continue  # changed under us: read again and retry
+        except StoreUnavailable:
+            await _undo_secret(services, new_secret_name)
+            raise unavailable() from None
+        if old_secret is not None and old_secret != stored.upstream_auth.secret_name:
+            await _undo("delete replaced upstream secret", lambda: services.secrets.delete(old_secret))
+        route_directory(services).invalidate(tenant_id)
+        created = existing is None
+        await _audit(services, actor, "route.create" if created else "route.replace", "route", tenant_id,
+                     fhirBaseUrl=stored.fhir_base_url, enabled=stored.enabled, allowWrites=stored.allow_writes,
+                     upstreamAuth=stored.upstream_auth.type, upstreamSecretReplaced=new_secret_name is not None)
+        return stored, created
+    await _undo_secret(services, new_secret_name)
+    raise conflict("The route kept changing while being saved; retry.")
+
+
+async def _undo_secret(services: Services, name: str | None) -> None:
+    if name is not None:
+        await _undo(f"delete new secret {name}", lambda: services.secrets.delete(name))
+
+
+async def delete_route(services: Services, actor: Actor, tenant_id: str, *, if_match: str | None = None) -> None:
+    """Delete a tenant's route and its upstream secret (restoring the route if Key Vault fails)."""
+    existing = await get_route(services, tenant_id)
+    if if_match is not None and if_match not in ("*", existing.etag):
+        raise precondition_failed()
+    try:
+        await services.routes.delete(tenant_id, if_match=existing.etag)
+    except PreconditionFailed:
+        raise precondition_failed() from None
+    except NotFound:
+        raise not_found("No route for this tenant.") from None
+    except StoreUnavailable:
+        raise unavailable() from None
+    secret_name = existing.upstream_auth.secret_name
+    if secret_name is not None:
+        try:
+            await services.secrets.delete(secret_name)
+        except StoreUnavailable:
+            await _undo("restore deleted route", lambda: services.routes.create(replace(existing, etag=None)))
+            route_directory(services).invalidate(tenant_id)
+            raise unavailable() from None
+    route_directory(services).invalidate(tenant_id)
+    await _audit(services, actor, "route.delete", "route", tenant_id)
+
+
+# --------------------------------------------------------------------------- clients
+
+async def get_client(services: Services, client_id: str) -> Client:
+    client = await _store_call(services.clients.get(client_id))
+    if client is None:
+        raise not_found("No such client.")
+    return client
+
+
+async def list_clients(services: Services, *, page_size: int = 100,
+                       continuation: str | None = None) -> Page[Client]:
+    return await _store_call(services.clients.list(page_size=page_size, continuation=continuation))
+
+
+async def _write_verifier(services: Services, client_id: str, secret_id: str, secret: str,
+                          expires_on: datetime) -> str:
+    name = _verifier_name(services, client_id, secret_id)
+    await _store_call(services.secrets.set(name, make_verifier(secret), tags=_secret_tags(client_id, secret_id),
+                                           content_type="application/x-client-secret-verifier",
+                                           expires_on=expires_on))
+    return name
+
+
+async def create_client(services: Services, actor: Actor, display_name: str, allowed_tenants: list[str] | tuple[str, ...],
+                        *, enabled: bool = True) -> NewSecret:
+    """Create a client with its first secret. Unpacks as ``(client, secret_id, secret, expires_on)``."""
+    tenants = canonical_tenants(list(allowed_tenants))
+    client_id = str(uuid.uuid4())
+    secret_id, secret = new_secret()
+    now = services.clock.now()
+    expires_on = _secret_expiry(services)
+    name = await _write_verifier(services, client_id, secret_id, secret, expires_on)
+    client = Client(client_id=client_id, display_name=display_name, allowed_tenants=tenants, enabled=enabled,
+                    secrets=(SecretMetadata(secret_id, hint_of(secret), now, expires_on),))
+    try:
+        stored = await services.clients.create(client)
+    except StoreError:
+        await _undo(f"delete verifier {name}", lambda: services.secrets.delete(name))
+        raise unavailable() from None
+    client_directory(services).invalidate(client_id)
+    await _audit(services, actor, "client.create", "client", client_id, secretId=secret_id,
+                 allowedTenants=list(tenants), enabled=enabled)
+    return NewSecret(stored, secret_id, secret, expires_on)
+
+
+async def update_client(services: Services, actor: Actor, client_id: str, *, display_name: str | None = None,
+                        allowed_tenants: list[str] | tuple[str, ...] | None = None, enabled: bool | None = None,
+                        if_match: str | None = None) -> Client:
+    """Change display name, allowed tenants or enabled (``enabled=False`` is the kill switch)."""
+    tenants = canonical_tenants(list(allowed_tenants)) if allowed_tenants is not None else None
+    changes: dict[str, Any] = {}
+    if display_name is not None:
+        changes["display_name"] = display_name
+    if tenants is not None:
+        changes["allowed_tenants"] = tenants
+    if enabled is not None:
+        changes["enabled"] = enabled
+    for _attempt in range(CONFLICT_RETRIES):
+        current = await get_client(services, client_id)
+        if if_match is not None and if_match not in ("*", current.etag):
+            raise precondition_failed()
+        try:
+            stored = await services.clients.replace(replace(current, **changes), if_match=current.etag)
+        except (PreconditionFailed, NotFound):
+            if if_match is not None:
+                raise precondition_failed() from None
+            continue
+        except StoreUnavailable:
+            raise unavailable() from None
+        client_directory(services).invalidate(client_id)
+        await _audit(services, actor, "client.update", "client", client_id,
+                     fields=sorted(_camel(k) for k in changes), enabled=stored.enabled)
+        return stored
+    raise conflict("The client kept changing while being updated; retry.")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+async def delete_client(services: Services, actor: Actor, client_id: str, *, if_match: str | None = None) -> None:
+    """Delete a client record and its verifiers (restoring the record if Key Vault fails)."""
+    for _attempt in range(CONFLICT_RETRIES):
+        current = await get_client(services, client_id)
+        if if_match is not None and if_match not in ("*", current.etag):
+            raise precondition_failed()
+        try:
+            await services.clients.delete(client_id, if_match=current.etag)
+        except PreconditionFailed:
+            if if_match is not None:
+                raise precondition_failed() from None
+            continue
+        except NotFound:
+            raise not_found("No such client.") from None
+        except StoreUnavailable:
+            raise unavailable() from None
+        break
+    else:
+        raise conflict("The client kept changing while being deleted; retry.")
+    client_directory(services).invalidate(client_id)
+    try:
+        for meta in current.secrets:
+            await services.secrets.delete(_verifier_name(services, client_id, meta.secret_id))
+    except StoreUnavailable:
+        # Verifiers already gone make their secrets unusable (failing safe); the record comes back so the
+        # administrator sees the client still exists and retries the deletion.
+        await _undo("restore deleted client", lambda: services.clients.create(replace(current, etag=None)))
+        client_directory(services).invalidate(client_id)
+        raise unavailable() from None
+    await _audit(services, actor, "client.delete", "client", client_id,
+                 secretIds=[m.secret_id for m in current.secrets])
+
+
+async def add_secret(services: Services, actor: Actor, client_id: str) -> NewSecret:
+    """Issue another secret (at most two active). Unpacks as ``(client, secret_id, secret, expires_on)``."""
+    current = await get_client(services, client_id)
+    if len(current.active_secrets(services.clock.now())) >= MAX_ACTIVE_SECRETS:
+        raise _too_many_secrets()
+    secret_id, secret = new_secret()
+    now = services.clock.now()
+    expires_on = _secret_expiry(services)
+    name = await _write_verifier(services, client_id, secret_id, secret, expires_on)
+    meta = SecretMetadata(secret_id, hint_of(secret), now, expires_on)
+
+    async def undo() -> None:
+        await _undo(f"delete verifier {name}", lambda: services.secrets.delete(name))
+
+    for attempt in range(CONFLICT_RETRIES):
+        if attempt:
+            try:
+                current = await services.clients.get(client_id)
+            except StoreUnavailable:
+                await undo()
+                raise unavailable() from None
+            if current is None:
+                await undo()
+                raise not_found("No such client.")
+            if len(current.active_secrets(services.clock.now())) >= MAX_ACTIVE_SECRETS:
+                await undo()
+                raise _too_many_secrets()
+        try:
+            stored = await services.clients.replace(replace(current, secrets=(*current.secrets, meta)),
+                                                    if_match=current.etag)
+        except PreconditionFailed:
+            continue
+        except NotFound:
+            await undo()
+            raise not_found("No such client.") from None
+        except StoreError:
+            await undo()
+            raise unavailable() from None
+        client_directory(services).invalidate(client_id)
+        await _audit(services, actor, "secret.add", "client", client_id, secretId=secret_id)
+        return NewSecret(stored, secret_id, secret, expires_on)
+    await undo()
+    raise conflict("The client kept changing while the secret was added; retry.")
+
+
+def _too_many_secrets() -> Problem:
+    return conflict(f"The client already has {MAX_ACTIVE_SECRETS} active secrets; revoke one first.")
+
+
+async def revoke_secret(services: Services, actor: Actor, client_id: str, secret_id: str) -> Client:
+    """Remove a secret's metadata, then its verifier (the metadata comes back if Key Vault fails)."""
+    for _attempt in range(CONFLICT_RETRIES):
+        current = await get_client(services, client_id)
+        meta = next((s for s in current.secrets if s.secret_id == secret_id), None)
+        if meta is None:
+            raise not_found("The client has no secret with this id.")
+        remaining = tuple(s for s in current.secrets if s.secret_id != secret_id)
+        try:
+            stored = await services.clients.replace(replace(current, secrets=remaining), if_match=current.etag)
+        except (PreconditionFailed, NotFound):
+            continue
+        except StoreUnavailable:
+            raise unavailable() from None
+        break
+    else:
+        raise conflict("The client kept changing while the secret was revoked; retry.")
+    client_directory(services).invalidate(client_id)
+    try:
+        await services.secrets.delete(_verifier_name(services, client_id, secret_id))
+    except StoreUnavailable:
+        async def restore() -> None:
+            latest = await services.clients.get(client_id)
+            if latest is not None and all(s.secret_id != secret_id for s in latest.secrets):
+                await services.clients.replace(replace(latest, secrets=(*latest.secrets, meta)),
+                                               if_match=latest.etag)
+        await _undo("restore revoked secret metadata", restore)
+        client_directory(services).invalidate(client_id)
+        raise unavailable() from None
+    await _audit(services, actor, "secret.revoke", "client", client_id, secretId=secret_id)
+    return stored
+
+
+# --------------------------------------------------------------------------- signing keys
+
+def _key_ring(services: Services) -> KeyRingLike:
+    from gateway.tokens.keyring import key_ring
+
+    return key_ring(services)
+
+
+async def rotate_signing_key(services: Services, actor: Actor, *, key_ring: KeyRingLike | None = None) -> Any:
+    """Add a signing key of the next generation (the previous stays published until its tokens expire)."""
+    ring = key_ring or _key_ring(services)
+    info = await _store_call(ring.rotate())
+    await _audit(services, actor, "signing-key.rotate", "signing-key", info.kid, alg=info.alg)
+    return info
+
+
+async def list_signing_keys(services: Services, *, key_ring: KeyRingLike | None = None) -> list[Any]:
+    ring = key_ring or _key_ring(services)
+    return await _store_call(ring.list_keys())
+
+
+# --------------------------------------------------------------------------- audit
+
+async def list_audit(services: Services, *, since: datetime | None = None, until: datetime | None = None,
+                     page_size: int = 100, continuation: str | None = None) -> Page[AuditRecord]:
+    return await _store_call(services.audit.query(since=since, until=until, page_size=page_size,
+                                                  continuation=continuation))

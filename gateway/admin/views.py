@@ -1,0 +1,89 @@
+"""JSON views (camelCase) of the stored models. No view ever carries a secret value."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from gateway.stores.models import AuditRecord, Client, Route, SecretMetadata
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """ISO 8601 (RFC 3339) in UTC with a ``Z``."""
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def route_json(route: Route) -> dict[str, Any]:
+    auth = route.upstream_auth
+    return {
+        "tenantId": route.tenant_id,
+        "fhirBaseUrl": route.fhir_base_url,
+        "fhirVersion": route.fhir_version,
+        "displayName": route.display_name,
+        "enabled": route.enabled,
+        "allowWrites": route.allow_writes,
+        "batchMode": route.batch_mode,
+        "privateNetwork": route.private_network,
+        "timeouts": {"connectSeconds": route.connect_timeout_seconds, "readSeconds": route.read_timeout_seconds},
+        "upstreamAuth": {
+            "type": auth.type,
+            "tokenUrl": auth.token_url,
+            "clientId": auth.client_id,
+            "scope": auth.scope,
+            "clientSecretSet": auth.secret_name is not None,
+        },
+        "createdOn": timestamp(route.created_on),
+        "updatedOn": timestamp(route.updated_on),
+        "etag": route.etag,
+    }
+
+
+def secret_json(meta: SecretMetadata, now: datetime) -> dict[str, Any]:
+    return {
+        "secretId": meta.secret_id,
+        "hint": meta.hint,
+        "createdOn": timestamp(meta.created_on),
+        "expiresOn": timestamp(meta.expires_on),
+        "expired": meta.expires_on <= now,
+    }
+
+
+def client_json(client: Client, now: datetime) -> dict[str, Any]:
+    return {
+        "clientId": client.client_id,
+        "displayName": client.display_name,
+        "allowedTenants": list(client.allowed_tenants),
+        "enabled": client.enabled,
+        "secrets": [secret_json(s, now) for s in client.secrets],
+        "createdOn": timestamp(client.created_on),
+        "updatedOn": timestamp(client.updated_on),
+        "etag": client.etag,
+    }
+
+
+def audit_json(record: AuditRecord) -> dict[str, Any]:
+    return {
+        "recordId": record.record_id,
+        "timestamp": timestamp(record.timestamp),
+        "actor": record.actor,
+        "action": record.action,
+        "targetType": record.target_type,
+        "targetId": record.target_id,
+        "requestId": record.request_id,
+        "sourceAddress": record.source_address,
+        "outcome": record.outcome,
+        "details": dict(record.details),
+    }
+
+
+def signing_key_json(info: Any) -> dict[str, Any]:
+    return {
+        "kid": info.kid,
+        "alg": info.alg,
+        "createdOn": timestamp(getattr(info, "created_on", None)),
+        "status": getattr(info, "status", None),
+        "retireAfter": timestamp(getattr(info, "retire_after", None)),
+    }

@@ -1,0 +1,109 @@
+"""Checking a presented client secret (RFC 6749 §2.3.1, §10.1; the secret format is gateway.credentials).
+
+The presented secret names its secret id; the client record (cached per worker
+by ``client_directory``) must list that id, unexpired, and the client must be
+enabled. The verifier (a salted HMAC, never the secret) comes from Key Vault
+through a per-worker cache keyed by (client id, secret id) that lives
+``CLIENT_CACHE_SECONDS`` with stale-if-error; the comparison is constant time.
+A secret id the cached record does not know triggers one reload of the record
+(at most once per ``RELOAD_INTERVAL_SECONDS`` per client), so a secret created
+on another worker works at once while random ids cannot flood Table Storage.
+
+Every failure raises :class:`AuthenticationFailed` whose ``reason`` goes to the
+log only; the client always sees the same ``invalid_client``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from gateway.caching import TtlCache
+from gateway.credentials import check_verifier, secret_id_of, verifier_secret_name
+from gateway.directory import client_directory
+from gateway.oauth.client_auth import ClientCredentials
+from gateway.services import Services
+from gateway.stores.models import Client, SecretMetadata, StoredSecret
+
+RELOAD_INTERVAL_SECONDS = 1.0
+_MAX_RELOAD_ENTRIES = 10_000
+
+
+class AuthenticationFailed(Exception):
+    """The credentials do not authenticate a client; ``reason`` is for the log, never the response."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ClientAuthenticator:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        settings = services.settings
+        self._verifiers: TtlCache[tuple[str, str], StoredSecret | None] = TtlCache(
+            self._load_verifier, ttl=settings.client_cache_seconds, stale_if_error=settings.stale_if_error_seconds,
+            clock=services.clock, name="verifiers")
+        self._reloaded: OrderedDict[str, float] = OrderedDict()
+
+    async def _load_verifier(self, key: tuple[str, str]) -> StoredSecret | None:
+        client_id, secret_id = key
+        name = verifier_secret_name(self._services.settings.key_vault_secret_prefix, client_id, secret_id)
+        return await self._services.secrets.get(name)
+
+    async def _client_with_secret(self, client_id: str, secret_id: str) -> tuple[Client, SecretMetadata]:
+        directory = client_directory(self._services)
+        client = await directory.get(client_id)
+        if client is None:
+            raise AuthenticationFailed("unknown client")
+        meta = next((s for s in client.secrets if s.secret_id == secret_id), None)
+        if meta is None and self._may_reload(client_id):
+            client = await directory.reload(client_id)
+            if client is None:
+                raise AuthenticationFailed("unknown client")
+            meta = next((s for s in client.secrets if s.secret_id == secret_id), None)
+        if meta is None:
+            raise AuthenticationFailed("unknown secret id")
+        return client, meta
+
+    def _may_reload(self, client_id: str) -> bool:
+        now = self._services.clock.monotonic()
+        last = self._reloaded.get(client_id)
+        if last is not None and now - last < RELOAD_INTERVAL_SECONDS:
+            return False
+        self._reloaded[client_id] = now
+        self._reloaded.move_to_end(client_id)
+        while len(self._reloaded) > _MAX_RELOAD_ENTRIES:
+            self._reloaded.popitem(last=False)
+        return True
+
+    async def authenticate(self, credentials: ClientCredentials) -> Client:
+        """The enabled client these credentials authenticate; AuthenticationFailed otherwise.
+
+        May raise StoreUnavailable when a needed record is neither cached nor loadable.
+        """
+        secret_id = secret_id_of(credentials.client_secret)
+        if secret_id is None:
+            raise AuthenticationFailed("secret not of the gateway's format")
+        client, meta = await self._client_with_secret(credentials.client_id, secret_id)
+        now = self._services.clock.now()
+        if meta.expires_on <= now:
+            raise AuthenticationFailed("secret expired")
+        verifier = await self._verifiers.get((credentials.client_id, secret_id))
+        if verifier is None or not verifier.enabled or not verifier.value:
+            raise AuthenticationFailed("secret revoked (no verifier)")
+        if verifier.expires_on is not None and verifier.expires_on <= now:
+            raise AuthenticationFailed("secret expired (verifier)")
+        if not check_verifier(verifier.value, credentials.client_secret):
+            raise AuthenticationFailed("wrong secret")
+        if not client.enabled:
+            raise AuthenticationFailed("client disabled")
+        return client
+
+    def invalidate(self, client_id: str, secret_id: str) -> None:
+        """Forget a cached verifier (the admin API calls this on its own worker after revoking)."""
+        self._verifiers.invalidate((client_id, secret_id))
+
+
+def client_authenticator(services: Services) -> ClientAuthenticator:
+    """This worker's client authenticator."""
+    return services.component("oauth.authenticator", ClientAuthenticator)

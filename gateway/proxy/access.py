@@ -1,0 +1,126 @@
+"""Read-only / write classification of a proxied request (issue 4, "Methods").
+
+A route is read-only unless it allows writes. Read-only allows ``GET`` and ``HEAD``,
+``POST …/_search`` (FHIR R4 §3.1.0.8.1, search by form post) and a ``batch`` Bundle posted to
+the base whose entries are all ``GET`` or ``HEAD`` (FHIR R4 §3.1.0.11, STU3/DSTU2 http.html
+"batch/transaction"). The entries' URLs are checked against the same path grammar as the
+request itself, whatever the route's mode, so a batch cannot reach outside the base either.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from gateway.proxy.paths import FhirPath, PathRejected, check_path
+from gateway.proxy.urls import normalize_query
+
+READ_METHODS = frozenset({"GET", "HEAD"})
+Kind = Literal["read", "search", "read-batch", "write"]
+
+
+class AccessRefused(Exception):
+    """The request needs write access the route does not give (403); message safe to show."""
+
+
+class BadBatch(ValueError):
+    """The posted batch Bundle is malformed (400); message safe to show."""
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """One entry of a batch Bundle: its method and its checked path and raw query."""
+
+    method: str
+    path: FhirPath
+    query: str
+
+    @property
+    def relative_url(self) -> str:
+        return self.path.path + (f"?{self.query}" if self.query else "")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A parsed batch Bundle (only what the proxy needs of it)."""
+
+    bundle_type: str
+    entries: tuple[BatchEntry, ...]
+
+    @property
+    def read_only(self) -> bool:
+        return self.bundle_type == "batch" and all(e.method in READ_METHODS for e in self.entries)
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("", "application/json") or media.endswith("+json") or media.startswith("application/json")
+
+
+def parse_batch(body: bytes, content_type: str, gateway_base: str) -> Batch | None:
+    """The batch or transaction Bundle in ``body``, None when the body is not a JSON Bundle.
+
+    Entry URLs may be relative (``Patient/1``, ``Observation?patient=1``) or absolute on the
+    gateway's own base; anything else is :class:`BadBatch`.
+    """
+    if not _is_json(content_type):
+        return None
+    try:
+        document: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(document, dict) or document.get("resourceType") != "Bundle":
+        return None
+    bundle_type = document.get("type")
+    if bundle_type not in ("batch", "transaction"):
+        raise BadBatch("Only batch or transaction Bundles can be posted to the base.")
+    raw_entries = document.get("entry") or []
+    if not isinstance(raw_entries, list):
+        raise BadBatch("Bundle.entry must be a list.")
+    entries = []
+    for index, entry in enumerate(raw_entries):
+        request = entry.get("request") if isinstance(entry, dict) else None
+        if not isinstance(request, dict) or not isinstance(request.get("method"), str) \
+                or not isinstance(request.get("url"), str):
+            raise BadBatch(f"Bundle.entry[{index}].request needs a method and a url.")
+        method = request["method"].upper()
+        if method not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+            raise BadBatch(f"Bundle.entry[{index}].request.method is not an HTTP method FHIR uses.")
+        url: str = request["url"]
+        if url.startswith(gateway_base.rstrip("/") + "/"):
+            url = url[len(gateway_base.rstrip("/")) + 1:]
+        path, _, query = url.partition("?")
+        try:
+            checked = check_path(path)
+            query = normalize_query(query)
+        except PathRejected as exc:
+            raise BadBatch(f"Bundle.entry[{index}].request.url: {exc}") from None
+        if urlsplit(url).fragment:
+            raise BadBatch(f"Bundle.entry[{index}].request.url must not carry a fragment.")
+        entries.append(BatchEntry(method=method, path=checked, query=query))
+    return Batch(bundle_type=bundle_type, entries=tuple(entries))
+
+
+def classify(method: str, path: FhirPath, batch: Batch | None) -> Kind:
+    """What kind of access a request needs."""
+    if method in READ_METHODS:
+        return "read"
+    if method == "POST" and path.is_search:
+        return "search"
+    if method == "POST" and path.is_base and batch is not None and batch.read_only:
+        return "read-batch"
+    return "write"
+
+
+def require_access(kind: Kind, allow_writes: bool, method: str, path: FhirPath, batch: Batch | None) -> None:
+    """Raise :class:`AccessRefused` when a read-only route is asked for a write."""
+    if kind != "write" or allow_writes:
+        return
+    if method == "POST" and path.is_base:
+        if batch is None:
+            raise AccessRefused("This connection is read-only: only a JSON batch Bundle of GET or HEAD "
+                                "entries may be posted to the base.")
+        raise AccessRefused("This connection is read-only: the batch contains entries that are not reads.")
+    raise AccessRefused(f"This connection is read-only: {method} is not allowed.")

@@ -1,0 +1,75 @@
+"""Batch fan-out (issue 4, "Batch"): the gateway runs a read-only batch Bundle's entries itself,
+concurrently, and composes a standard ``batch-response`` (FHIR R4 §3.1.0.11, STU3/DSTU2
+http.html#transaction): one entry per request, in order, each with ``response.status`` and,
+when the provider sent one, the ``resource``. For providers without batch support; latency
+approaches the slowest entry rather than the sum.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+
+from gateway.proxy.access import Batch, BatchEntry
+from gateway.proxy.transport import UpstreamError, UpstreamResponse, UpstreamTimeout
+
+MAX_CONCURRENT_ENTRIES = 16
+
+
+def _status_line(status: int, reason: str = "") -> str:
+    if not reason:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+    return f"{status} {reason}".strip()
+
+
+def _outcome(code: str, diagnostics: str) -> dict[str, Any]:
+    return {"resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": code, "diagnostics": diagnostics}]}
+
+
+def entry_of(result: UpstreamResponse | UpstreamError) -> dict[str, Any]:
+    """One ``batch-response`` entry for an entry's upstream result."""
+    if isinstance(result, UpstreamError):
+        timeout = isinstance(result, UpstreamTimeout)
+        return {"resource": _outcome("timeout" if timeout else "transient", str(result)),
+                "response": {"status": _status_line(504 if timeout else 502)}}
+    response: dict[str, Any] = {"status": _status_line(result.status, result.reason)}
+    for header, field in (("ETag", "etag"), ("Last-Modified", "lastModified"), ("Location", "location")):
+        value = result.header(header)
+        if value:
+            response[field] = value
+    entry: dict[str, Any] = {}
+    if result.body:
+        try:
+            resource = json.loads(result.body)
+        except (ValueError, UnicodeDecodeError):
+            resource = None
+        if isinstance(resource, dict) and "resourceType" in resource:
+            entry["resource"] = resource
+        else:
+            entry["resource"] = _outcome("transient", "The provider's answer to this entry was not FHIR JSON.")
+            response = {"status": _status_line(502)}
+    entry["response"] = response
+    return entry
+
+
+async def fan_out(batch: Batch, send: Callable[[BatchEntry], Awaitable[UpstreamResponse]]) -> bytes:
+    """Run every entry through ``send`` concurrently and return the ``batch-response`` JSON."""
+    limit = asyncio.Semaphore(MAX_CONCURRENT_ENTRIES)
+
+    async def one(entry: BatchEntry) -> UpstreamResponse | UpstreamError:
+        async with limit:
+            try:
+                return await send(entry)
+            except UpstreamError as exc:
+                return exc
+
+    results = await asyncio.gather(*(one(entry) for entry in batch.entries))
+    bundle = {"resourceType": "Bundle", "type": "batch-response", "entry": [entry_of(r) for r in results]}
+    return json.dumps(bundle, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

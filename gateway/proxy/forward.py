@@ -1,0 +1,276 @@
+"""The proxy pipeline (issue 4): authenticate, route, check, forward, rewrite, log.
+
+Order of the checks, none of which contacts the provider:
+
+1. method (405), bearer token (401 + ``WWW-Authenticate``, RFC 6750 §3), the token's client
+   still existing and enabled (401), the tenant's route (404 none / 403 disabled),
+2. request size (413), path grammar and query (400), provider URL rules (502),
+   batch Bundle shape (400), read-only policy (403).
+
+Then the provider is called through the per-worker transport; its status and body pass
+through with every provider URL rewritten, gateway failures become OperationOutcome
+502/504. Exactly one log line per request (``gateway.proxy.access``), without query
+values, bodies or tokens.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass, field
+
+from gateway.config import Settings
+from gateway.directory import client_directory, route_directory
+from gateway.fhir.outcome import fhir_json_media_type, operation_outcome
+from gateway.http import Headers, Request, Response
+from gateway.proxy.access import AccessRefused, BadBatch, Batch, BatchEntry, classify, parse_batch, require_access
+from gateway.proxy.batch import fan_out
+from gateway.proxy.destinations import validate_provider_url
+from gateway.proxy.headers import downstream_response_headers, upstream_request_headers
+from gateway.proxy.paths import PathRejected, check_path, resource_type_of
+from gateway.proxy.rewrite import LinkRewriter, is_textual
+from gateway.proxy.transport import (
+    AiohttpTransport,
+    DestinationRefused,
+    Transport,
+    UpstreamError,
+    UpstreamRequest,
+    UpstreamResponse,
+    UpstreamTimeout,
+    UpstreamTooLarge,
+)
+from gateway.proxy.upstream_auth import UpstreamAuthError, upstream_authenticator
+from gateway.proxy.urls import captured_path, normalize_query, upstream_url
+from gateway.proxy.verified_tokens import verified_tokens
+from gateway.services import Services
+from gateway.stores.errors import StoreUnavailable
+from gateway.tokens.access_tokens import InvalidToken
+
+access_log = logging.getLogger("gateway.proxy.access")
+logger = logging.getLogger("gateway.proxy")
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+_ENTRY_DROPPED_HEADERS = frozenset({"content-type", "if-match", "if-none-match", "if-modified-since",
+                                    "if-none-exist"})
+
+
+def proxy_transport(services: Services) -> Transport:
+    """This worker's pooled upstream transport (aiohttp unless a test installed another)."""
+    return services.component("proxy.session", lambda s: AiohttpTransport(s.settings))
+
+
+def install_transport(services: Services, transport: Transport) -> Transport:
+    """Use ``transport`` for this ``services`` (unit tests: a MockTransport); call before the first request."""
+    return services.component("proxy.session", lambda _: transport)
+
+
+@dataclass
+class _Log:
+    request_id: str
+    method: str
+    started: float = field(default_factory=time.perf_counter)
+    tenant: str = "-"
+    client_id: str = "-"
+    resource_type: str = "-"
+    provider_seconds: float = 0.0
+    outcome: str = "-"
+
+    def emit(self, status: int) -> None:
+        total_ms = (time.perf_counter() - self.started) * 1000
+        provider_ms = self.provider_seconds * 1000
+        fields = {"request_id": self.request_id, "tenant": self.tenant, "client_id": self.client_id,
+                  "method": self.method, "resource_type": self.resource_type, "status": status,
+                  "provider_ms": round(provider_ms, 2), "total_ms": round(total_ms, 2), "outcome": self.outcome}
+        access_log.info(" ".join(f"{k}={v}" for k, v in fields.items()), extra={"proxy": fields})
+
+
+def _unauthorized(settings_base: str, fhir_version: str, description: str | None) -> Response:
+    challenge = f'Bearer realm="{settings_base}"'
+    if description is not None:
+        # RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E (no quote, no backslash).
+        safe = "".join(c for c in description if 0x20 <= ord(c) <= 0x7E and c not in '"\\')
+        challenge += f', error="invalid_token", error_description="{safe}"'
+    text = description or "An access token is required (Authorization: Bearer)."
+    return operation_outcome(401, f"Unauthorized: {text}", fhir_version=fhir_version,
+                             headers={"WWW-Authenticate": challenge})
+
+
+def _bearer_token(request: Request) -> str | None:
+    value = request.headers.get("authorization", "")
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()
+
+
+async def proxy(request: Request, services: Services) -> Response:
+    """Handle one proxied FHIR request (see the module docstring)."""
+    log = _Log(request.request_id, request.method.upper())
+    try:
+        response = await _proxy(request, services, log)
+    except Exception as exc:  # noqa: BLE001 - still one log line and an OperationOutcome, never a trace
+        logger.error("proxy: unexpected error request_id=%s type=%s", log.request_id, type(exc).__name__,
+                     exc_info=logger.isEnabledFor(logging.DEBUG))
+        log.outcome = "internal-error"
+        response = operation_outcome(500, f"The gateway failed to handle the request (request id {log.request_id}).",
+                                     fhir_version=services.settings.fhir_version)
+    if "x-request-id" not in response.headers:
+        response.headers.set("X-Request-Id", log.request_id)
+    log.emit(response.status)
+    return response
+
+
+async def _proxy(request: Request, services: Services, log: _Log) -> Response:
+    settings = services.settings
+    version = settings.fhir_version
+    method = request.method.upper()
+    if method not in METHODS:
+        log.outcome = "method-not-allowed"
+        return operation_outcome(405, "This method is not supported.", fhir_version=version,
+                                 headers={"Allow": ", ".join(sorted(METHODS))})
+
+    # -- who is calling --------------------------------------------------------------------------------------
+    token = _bearer_token(request)
+    if token is None:
+        log.outcome = "no-token"
+        return _unauthorized(settings.fhir_base_url, version, None)
+    try:
+        claims = await verified_tokens(services).verify(token)
+        log.client_id, log.tenant = claims.client_id, claims.tenant_id
+        client = await client_directory(services).get(claims.client_id)
+        route = await route_directory(services).get(claims.tenant_id)
+    except InvalidToken as exc:
+        log.outcome = "invalid-token"
+        return _unauthorized(settings.fhir_base_url, version, exc.description)
+    except StoreUnavailable:
+        log.outcome = "store-unavailable"
+        logger.warning("proxy: configuration store unavailable request_id=%s", log.request_id)
+        return operation_outcome(503, "The gateway's configuration store is temporarily unavailable.",
+                                 fhir_version=version, headers={"Retry-After": "5"})
+    if client is None or not client.enabled:
+        log.outcome = "client-disabled"
+        return _unauthorized(settings.fhir_base_url, version, "the token's client is unknown or disabled")
+    if not client.allows_tenant(claims.tenant_id):
+        log.outcome = "tenant-not-allowed"
+        return _unauthorized(settings.fhir_base_url, version, "the token's client may not access this tenant")
+    if route is None:
+        log.outcome = "no-route"
+        return operation_outcome(404, "No FHIR server is connected for this tenant.", fhir_version=version)
+    version = route.fhir_version
+    if not route.enabled:
+        log.outcome = "route-disabled"
+        return operation_outcome(403, "The FHIR connection of this tenant is disabled.", fhir_version=version)
+
+    # -- what is asked ---------------------------------------------------------------------------------------
+    if len(request.body) > settings.max_request_body_bytes:
+        log.outcome = "body-too-large"
+        return operation_outcome(413, "The request body is larger than the gateway accepts.", fhir_version=version)
+    try:
+        raw_path, raw_query = captured_path(request.url, request.route_params.get("path"))
+        path = check_path(raw_path)
+        decoded = request.route_params.get("path")
+        if decoded is not None:
+            check_path(decoded)
+        query = normalize_query(raw_query)
+    except PathRejected as exc:
+        log.outcome = "bad-path"
+        return operation_outcome(400, str(exc), fhir_version=version)
+    log.resource_type = path.resource_type or resource_type_of(path.path) or ("(base)" if path.is_base else "-")
+
+    if _provider_url_problems(route.fhir_base_url, settings, route.private_network):
+        log.outcome = "provider-url-refused"
+        logger.error("proxy: the route's provider URL is not allowed tenant=%s", route.tenant_id)
+        return operation_outcome(502, "The tenant's FHIR server address is not allowed by the gateway.",
+                                 fhir_version=version)
+    batch: Batch | None = None
+    if method == "POST" and path.is_base:
+        try:
+            batch = parse_batch(request.body, request.headers.get("content-type", ""), settings.fhir_base_url)
+        except BadBatch as exc:
+            log.outcome = "bad-batch"
+            return operation_outcome(400, str(exc), fhir_version=version)
+    kind = classify(method, path, batch)
+    try:
+        require_access(kind, route.allow_writes, method, path, batch)
+    except AccessRefused as exc:
+        log.outcome = "read-only"
+        return operation_outcome(403, str(exc), fhir_version=version)
+
+    # -- forward ---------------------------------------------------------------------------------------------
+    transport = proxy_transport(services)
+    authenticator = upstream_authenticator(services)
+    try:
+        authorization = await authenticator.authorization(route, transport)
+    except UpstreamAuthError as exc:
+        log.outcome = "provider-auth-failed"
+        return operation_outcome(502, str(exc), fhir_version=version)
+    headers = upstream_request_headers(request, settings, provider_authorization=authorization)
+    connect = route.connect_timeout_seconds or settings.proxy_connect_timeout_seconds
+    read = route.read_timeout_seconds or settings.proxy_read_timeout_seconds
+    rewriter = LinkRewriter(route.fhir_base_url, settings.fhir_base_url)
+
+    def upstream(entry_method: str, url: str, entry_headers: list[tuple[str, str]], body: bytes | None,
+                 ) -> UpstreamRequest:
+        return UpstreamRequest(method=entry_method, url=url, headers=entry_headers, body=body,
+                               connect_timeout=connect, read_timeout=read, private_network=route.private_network,
+                               max_response_bytes=settings.proxy_max_response_bytes,
+                               retry_on_connection_failure=entry_method in ("GET", "HEAD"))
+
+    started = time.perf_counter()
+    try:
+        if kind == "read-batch" and route.batch_mode == "fanout" and batch is not None:
+            entry_headers = [(k, v) for k, v in headers if k.lower() not in _ENTRY_DROPPED_HEADERS]
+
+            async def send_entry(entry: BatchEntry) -> UpstreamResponse:
+                url = upstream_url(route.fhir_base_url, entry.path.path, normalize_query(entry.query))
+                return await transport.send(upstream(entry.method, url, entry_headers, None))
+
+            body = await fan_out(batch, send_entry)
+            upstream_response = UpstreamResponse(
+                status=200, headers=[("Content-Type", f"{fhir_json_media_type(version)}; charset=utf-8")], body=body)
+        else:
+            url = upstream_url(route.fhir_base_url, path.path, query)
+            upstream_response = await transport.send(upstream(method, url, headers, request.body or None))
+    except UpstreamError as exc:
+        return _failure(exc, version, log)
+    finally:
+        log.provider_seconds = time.perf_counter() - started
+    if upstream_response.status == 401 and authorization is not None:
+        authenticator.forget(route)
+    log.outcome = "forwarded"
+    return _downstream(upstream_response, rewriter, log.request_id, method)
+
+
+@functools.lru_cache(maxsize=4096)
+def _provider_url_problems(url: str, settings: Settings, private_network: bool) -> tuple[str, ...]:
+    return tuple(validate_provider_url(url, settings, private_network))
+
+
+def _failure(exc: UpstreamError, version: str, log: _Log) -> Response:
+    if isinstance(exc, UpstreamTimeout):
+        log.outcome = "provider-timeout"
+        return operation_outcome(504, "The FHIR server did not answer in time.", fhir_version=version)
+    if isinstance(exc, UpstreamTooLarge):
+        log.outcome = "provider-too-large"
+        return operation_outcome(502, "The FHIR server's response is larger than the gateway accepts.",
+                                 fhir_version=version, code="too-costly")
+    if isinstance(exc, DestinationRefused):
+        log.outcome = "provider-address-refused"
+        logger.error("proxy: the provider resolved to a refused address request_id=%s", log.request_id)
+        return operation_outcome(502, "The tenant's FHIR server address is not allowed by the gateway.",
+                                 fhir_version=version)
+    log.outcome = f"provider-{type(exc).__name__}"
+    return operation_outcome(502, "The FHIR server could not be reached or gave an invalid answer.",
+                             fhir_version=version)
+
+
+def _downstream(upstream: UpstreamResponse, rewriter: LinkRewriter, request_id: str, method: str) -> Response:
+    headers: Headers = downstream_response_headers(upstream.headers, rewriter.rewrite_url, request_id)
+    body = upstream.body
+    if body and is_textual(headers.get("content-type", "")):
+        body = rewriter.rewrite_body(body)
+    return Response(status=upstream.status, body=b"" if method == "HEAD" else body, headers=headers)
+
+
+__all__ = ["install_transport", "proxy", "proxy_transport"]

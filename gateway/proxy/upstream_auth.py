@@ -1,0 +1,172 @@
+"""How the gateway authenticates to a provider (issue 4, "Upstream authentication per route").
+
+- ``none``: no ``Authorization`` header.
+- ``clientCredentials``: OAuth 2.0 client credentials grant (RFC 6749 §4.4) at the provider's
+  token endpoint, client authenticated with HTTP Basic (RFC 6749 §2.3.1); the client secret is
+  read from Key Vault (``services.secrets.get(secret_name)``) and never logged.
+- ``managedIdentity``: ``azure.identity.aio.ManagedIdentityCredential`` (``AZURE_CLIENT_ID``
+  picks a user-assigned identity), scope default ``<provider base>/.default`` (Azure Health
+  Data Services).
+
+Provider tokens are cached per route until shortly before they expire; concurrent misses for
+one route share one token request (single flight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from gateway.proxy.destinations import validate_provider_url
+from gateway.proxy.transport import Transport, UpstreamError, UpstreamRequest
+from gateway.services import Services
+from gateway.stores.models import Route
+
+logger = logging.getLogger("gateway.proxy.upstream_auth")
+
+REFRESH_MARGIN_SECONDS = 60.0
+
+
+class UpstreamAuthError(Exception):
+    """No provider token could be obtained (502); the message is safe to show."""
+
+
+@dataclass
+class _Token:
+    value: str
+    expires_at: float  # time.monotonic() scale
+
+
+def default_scope(route: Route) -> str:
+    """``<provider base>/.default`` (scheme and host of the base, as Entra ID expects)."""
+    parts = urlsplit(route.fhir_base_url)
+    return f"{parts.scheme}://{parts.netloc}/.default"
+
+
+class UpstreamAuthenticator:
+    """Per-worker provider token cache (``services.component("proxy.upstream_auth", ...)``)."""
+
+    def __init__(self, services: Services, *,
+                 credential_factory: Callable[[str | None], Any] | None = None) -> None:
+        self._services = services
+        self._tokens: dict[tuple, _Token] = {}
+        self._locks: dict[tuple, asyncio.Lock] = {}
+        self._credential_factory = credential_factory or _managed_identity_credential
+        self._credential: Any = None
+
+    @staticmethod
+    def _key(route: Route) -> tuple:
+        auth = route.upstream_auth
+        return (route.tenant_id, auth.type, auth.token_url, auth.client_id, auth.scope, auth.secret_name,
+                route.fhir_base_url)
+
+    async def authorization(self, route: Route, transport: Transport) -> str | None:
+        """The ``Authorization`` header value for ``route``, or None for ``none``."""
+        if route.upstream_auth.type == "none":
+            return None
+        key = self._key(route)
+        token = self._tokens.get(key)
+        if token is not None and time.monotonic() < token.expires_at:
+            return f"Bearer {token.value}"
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            token = self._tokens.get(key)
+            if token is None or time.monotonic() >= token.expires_at:
+                token = await self._fetch(route, transport)
+                self._tokens[key] = token
+        return f"Bearer {token.value}"
+
+    def forget(self, route: Route) -> None:
+        """Drop the cached token (the provider answered 401: it may have been revoked)."""
+        self._tokens.pop(self._key(route), None)
+
+    async def _fetch(self, route: Route, transport: Transport) -> _Token:
+        if route.upstream_auth.type == "clientCredentials":
+            return await self._client_credentials(route, transport)
+        if route.upstream_auth.type == "managedIdentity":
+            return await self._managed_identity(route)
+        raise UpstreamAuthError("The connection's provider authentication is not configured correctly.")
+
+    async def _client_credentials(self, route: Route, transport: Transport) -> _Token:
+        auth = route.upstream_auth
+        settings = self._services.settings
+        if not (auth.token_url and auth.client_id and auth.secret_name):
+            raise UpstreamAuthError("The connection's provider authentication is not configured correctly.")
+        if validate_provider_url(auth.token_url, settings, route.private_network):
+            raise UpstreamAuthError("The provider's token endpoint is not an allowed URL.")
+        try:
+            stored = await self._services.secrets.get(auth.secret_name)
+        except Exception:  # noqa: BLE001 - any Key Vault failure is the same answer to the client
+            logger.warning("provider secret unavailable tenant=%s", route.tenant_id)
+            raise UpstreamAuthError("The provider's credentials are unavailable.") from None
+        if stored is None or not stored.value or not stored.enabled:
+            raise UpstreamAuthError("The provider's credentials are unavailable.")
+        basic = base64.b64encode(f"{quote(auth.client_id, safe='')}:{quote(stored.value, safe='')}"
+                                 .encode()).decode("ascii")
+        form = {"grant_type": "client_credentials"}
+        if auth.scope:
+            form["scope"] = auth.scope
+        request = UpstreamRequest(
+            method="POST", url=auth.token_url,
+            headers=[("Authorization", f"Basic {basic}"), ("Accept", "application/json"),
+                     ("Content-Type", "application/x-www-form-urlencoded")],
+            body=urlencode(form).encode("ascii"),
+            connect_timeout=route.connect_timeout_seconds or settings.proxy_connect_timeout_seconds,
+            read_timeout=route.read_timeout_seconds or settings.proxy_read_timeout_seconds,
+            private_network=route.private_network, max_response_bytes=64 * 1024)
+        started = time.monotonic()
+        try:
+            response = await transport.send(request)
+        except UpstreamError:
+            raise UpstreamAuthError("The provider's token endpoint could not be reached.") from None
+        try:
+            payload = json.loads(response.body) if response.status == 200 else None
+            value = payload["access_token"] if isinstance(payload, dict) else None
+            expires_in = float(payload.get("expires_in", 300)) if isinstance(payload, dict) else 0.0
+        except (ValueError, TypeError, KeyError):
+            value, expires_in = None, 0.0
+        if not isinstance(value, str) or not value:
+            logger.warning("provider token request refused tenant=%s status=%s", route.tenant_id, response.status)
+            raise UpstreamAuthError("The provider refused the gateway's credentials.")
+        return _Token(value, started + _lifetime(expires_in))
+
+    async def _managed_identity(self, route: Route) -> _Token:
+        scope = route.upstream_auth.scope or default_scope(route)
+        if self._credential is None:
+            self._credential = self._credential_factory(self._services.settings.azure_client_id)
+        try:
+            token = await self._credential.get_token(scope)
+        except Exception as exc:  # noqa: BLE001 - azure-identity raises several types
+            logger.warning("managed identity token failed tenant=%s type=%s", route.tenant_id, type(exc).__name__)
+            raise UpstreamAuthError("The gateway could not obtain a token for the provider.") from None
+        return _Token(token.token, time.monotonic() + _lifetime(token.expires_on - time.time()))
+
+    async def aclose(self) -> None:
+        credential, self._credential = self._credential, None
+        closer = getattr(credential, "close", None)
+        if closer is not None:
+            result = closer()
+            if isinstance(result, Awaitable):
+                await result
+
+
+def _lifetime(expires_in: float) -> float:
+    """Seconds a provider token is reused: until a margin before expiry (at most a tenth of it)."""
+    return max(0.0, expires_in - min(REFRESH_MARGIN_SECONDS, expires_in / 10))
+
+
+def _managed_identity_credential(client_id: str | None) -> Any:
+    from azure.identity.aio import ManagedIdentityCredential  # ~350 ms import: only when a route needs it
+
+    return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
+
+
+def upstream_authenticator(services: Services) -> UpstreamAuthenticator:
+    return services.component("proxy.upstream_auth", UpstreamAuthenticator)

@@ -1,0 +1,293 @@
+"""The SecretStore on Azure Key Vault, through the production async ``SecretClient``.
+
+Secrets API: https://learn.microsoft.com/rest/api/keyvault/secrets. Built by
+:meth:`KeyVaultSecretStore.from_settings` from KEY_VAULT_URL,
+KEY_VAULT_CA_BUNDLE, KEY_VAULT_VERIFY_CHALLENGE_RESOURCE and
+KEY_VAULT_CREDENTIAL (``managed-identity`` in Azure, ``emulator`` locally).
+
+Fails fast on an outage (one retry, 3 s connect and 10 s read timeouts) and
+maps azure-core errors onto the store contract (``gateway.stores.protocols``):
+
+    ResourceNotFoundError                           -> None (get) / NotFound (update) / ignored (delete)
+    ServiceRequestError, ServiceResponseError,
+    timeouts, HTTP 5xx and 429, refused credential  -> StoreUnavailable
+    HTTP 409 (name deleted but recoverable)         -> AlreadyExists
+    any other HTTP error                            -> StoreError
+
+Exception messages name the operation, the secret name and the HTTP status
+only; the azure-core exception is not chained (``from None``) because its
+request may carry the secret value.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+from azure.core.credentials import AccessToken, AccessTokenInfo
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.pipeline.transport import AioHttpTransport
+from azure.keyvault.secrets import SecretProperties
+from azure.keyvault.secrets.aio import SecretClient
+
+from gateway.config import Settings, SettingsError
+from gateway.stores.errors import AlreadyExists, NotFound, StoreError, StoreUnavailable
+from gateway.stores.models import StoredSecret
+
+NAME_RE = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
+CONNECT_TIMEOUT_SECONDS = 3
+READ_TIMEOUT_SECONDS = 10
+RETRY_TOTAL = 1
+RETRY_BACKOFF_FACTOR = 0.2
+DELETE_POLL_SECONDS = 0.5
+
+
+class EmulatorCredential:
+    """Async credential for the local Key Vault emulator: a fixed development token (it accepts any).
+
+    Implements ``AsyncTokenCredential`` and ``AsyncSupportsTokenInfo`` of azure-core.
+    """
+
+    TOKEN = "keyvault-emulator-development-token"
+
+    async def get_token(self, *scopes: str, claims: str | None = None, tenant_id: str | None = None,
+                        enable_cae: bool = False, **kwargs: Any) -> AccessToken:
+        return AccessToken(self.TOKEN, int(time.time()) + 3600)
+
+    async def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        return AccessTokenInfo(self.TOKEN, int(time.time()) + 3600)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> EmulatorCredential:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+class _TrustingTransport(AioHttpTransport):
+    """aiohttp transport trusting one CA bundle through a single, reused SSLContext.
+
+    Passing ``connection_verify=<path>`` to the client makes azure-core build a
+    new ``SSLContext`` for every request; aiohttp keys its connection pool on
+    the context, so every request would pay a fresh TCP and TLS handshake
+    (measured on loopback against the emulator: about 3.3 ms per ``get_secret``
+    that way, 0.9 ms with this transport). The context here lives on the
+    session's connector instead.
+    """
+
+    def __init__(self, ca_bundle: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._ssl_context = ssl.create_default_context(cafile=ca_bundle)
+
+    async def open(self) -> None:
+        if self.session is None and not self._has_been_opened:
+            self.session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self._ssl_context),
+                cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False, trust_env=self._use_env_settings)
+        await super().open()
+
+
+def make_credential(settings: Settings) -> Any:
+    """The async credential KEY_VAULT_CREDENTIAL asks for."""
+    if settings.key_vault_credential == "emulator":
+        return EmulatorCredential()
+    if settings.azure_client_id:
+        from azure.identity.aio import ManagedIdentityCredential
+
+        return ManagedIdentityCredential(client_id=settings.azure_client_id)
+    from azure.identity.aio import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
+def _stored(props: SecretProperties, value: str | None) -> StoredSecret:
+    return StoredSecret(
+        name=props.name or "", value=value, version=props.version or "",
+        enabled=props.enabled is not False, tags=dict(props.tags or {}), content_type=props.content_type,
+        created_on=props.created_on, updated_on=props.updated_on, expires_on=props.expires_on,
+        not_before=props.not_before)
+
+
+def _created(props: SecretProperties) -> float:
+    return props.created_on.timestamp() if props.created_on else 0.0
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ValueError("Key Vault secret names are 1-127 letters, digits and hyphens")
+
+
+@contextmanager
+def _translated(operation: str, name: str = "") -> Iterator[None]:
+    """Map azure-core errors onto the store contract, without chaining them (their request may hold a value)."""
+    target = f" of secret {name}" if name else ""
+    try:
+        yield
+    except ClientAuthenticationError as exc:
+        status = getattr(exc, "status_code", None)
+        raise StoreUnavailable(f"Key Vault refused the credential for {operation}{target}"
+                               + (f" (HTTP {status})" if status else "")) from None
+    except HttpResponseError as exc:
+        status = exc.status_code or 0
+        code = exc.error.code if exc.error is not None else None
+        detail = f"HTTP {status}" + (f" {code}" if code else "")
+        if status == 429 or status >= 500 or status in (401, 403):
+            raise StoreUnavailable(f"Key Vault failed {operation}{target}: {detail}") from None
+        if status == 409:
+            raise AlreadyExists(f"Key Vault refused {operation}{target}: {detail} (the name is deleted but "
+                                "recoverable; recover or purge it first)") from None
+        raise StoreError(f"Key Vault refused {operation}{target}: {detail}") from None
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise StoreUnavailable(f"Key Vault unreachable for {operation}{target}: {type(exc).__name__}") from None
+    except (TimeoutError, AzureError, aiohttp.ClientError, OSError) as exc:
+        raise StoreUnavailable(f"Key Vault failed {operation}{target}: {type(exc).__name__}") from None
+
+
+class KeyVaultSecretStore:
+    """SecretStore over ``azure.keyvault.secrets.aio.SecretClient`` (one per worker)."""
+
+    def __init__(self, client: SecretClient, credential: Any = None, *,
+                 delete_poll_seconds: float = DELETE_POLL_SECONDS) -> None:
+        self._client = client
+        self._credential = credential
+        self._delete_poll_seconds = delete_poll_seconds
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KeyVaultSecretStore:
+        """A store for KEY_VAULT_URL, failing fast (one retry, 3 s connect / 10 s read timeouts)."""
+        if not settings.key_vault_url:
+            raise SettingsError("KEY_VAULT_URL: required for the Key Vault secret store")
+        transport = None
+        if settings.key_vault_ca_bundle:
+            try:
+                transport = _TrustingTransport(settings.key_vault_ca_bundle, connection_timeout=CONNECT_TIMEOUT_SECONDS,
+                                               read_timeout=READ_TIMEOUT_SECONDS)
+            except (OSError, ssl.SSLError) as exc:
+                raise SettingsError(f"KEY_VAULT_CA_BUNDLE: cannot load {settings.key_vault_ca_bundle!r} as a PEM "
+                                    f"CA bundle ({exc.__class__.__name__}: {exc.strerror or exc})") from None
+        credential = make_credential(settings)
+        options: dict[str, Any] = {"verify_challenge_resource": settings.key_vault_verify_challenge_resource,
+                                   "retry_total": RETRY_TOTAL, "retry_backoff_factor": RETRY_BACKOFF_FACTOR,
+                                   "connection_timeout": CONNECT_TIMEOUT_SECONDS,
+                                   "read_timeout": READ_TIMEOUT_SECONDS}
+        if transport is not None:
+            options["transport"] = transport
+        client = SecretClient(settings.key_vault_url, credential, **options)
+        return cls(client, credential)
+
+    async def set(self, name: str, value: str, *, tags: dict[str, str] | None = None,
+                  content_type: str | None = None, expires_on: datetime | None = None,
+                  enabled: bool = True) -> StoredSecret:
+        """Create a new version, which becomes the latest (PUT /secrets/{name})."""
+        _check_name(name)
+        with _translated("set", name):
+            secret = await self._client.set_secret(name, value, enabled=enabled, tags=tags,
+                                                   content_type=content_type, expires_on=expires_on)
+        return _stored(secret.properties, secret.value)
+
+    async def get(self, name: str, version: str | None = None) -> StoredSecret | None:
+        """Latest (or given) version with its value; None if absent, deleted or not a valid name.
+
+        A disabled version's value is refused by Key Vault (403); it comes back
+        with ``enabled=False`` and ``value=None``.
+        """
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            return None
+        with _translated("get", name):
+            try:
+                secret = await self._client.get_secret(name, version)
+            except ResourceNotFoundError:
+                return None
+            except HttpResponseError as exc:
+                if exc.status_code != 403:
+                    raise
+                disabled = await self._disabled_version(name, version)
+                if disabled is None:
+                    raise
+                return disabled
+        return _stored(secret.properties, secret.value)
+
+    async def _disabled_version(self, name: str, version: str | None) -> StoredSecret | None:
+        """Properties of a disabled version (Key Vault refuses its value), or None if it is not one."""
+        chosen: SecretProperties | None = None
+        async for props in self._client.list_properties_of_secret_versions(name):
+            if version is not None and props.version == version:
+                chosen = props
+                break
+            if version is None and (chosen is None or _created(props) >= _created(chosen)):
+                chosen = props
+        if chosen is None or chosen.enabled is not False:
+            return None
+        return _stored(chosen, None)
+
+    async def list(self) -> list[StoredSecret]:
+        """Properties of every secret's latest version, without values.
+
+        Key Vault's listing does not name versions: ``version`` is ``""`` here.
+        """
+        with _translated("list"):
+            return [_stored(props, None) async for props in self._client.list_properties_of_secrets()]
+
+    async def update(self, name: str, *, enabled: bool | None = None, tags: dict[str, str] | None = None,
+                     expires_on: datetime | None = None) -> StoredSecret:
+        """Update the latest version's attributes (PATCH /secrets/{name}/); NotFound if absent."""
+        _check_name(name)
+        changes: dict[str, Any] = {}
+        if enabled is not None:
+            changes["enabled"] = enabled
+        if tags is not None:
+            changes["tags"] = tags
+        if expires_on is not None:
+            changes["expires_on"] = expires_on
+        with _translated("update", name):
+            try:
+                props = await self._client.update_secret_properties(name, **changes)
+            except ResourceNotFoundError:
+                raise NotFound(f"secret {name}") from None
+        return _stored(props, None)
+
+    async def delete(self, name: str) -> None:
+        """Delete every version (soft delete), wait until it is deleted, then purge it.
+
+        A purge the vault refuses (purge protection, or no purge permission:
+        HTTP 403) is ignored; the secret then stays recoverable until Key Vault
+        purges it. Absent is not an error.
+        """
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            return
+        with _translated("delete", name):
+            try:
+                # _polling_interval: the SDK's poll period (default 2 s) while the deletion completes.
+                await self._client.delete_secret(name, _polling_interval=self._delete_poll_seconds)
+            except ResourceNotFoundError:
+                pass
+            try:
+                await self._client.purge_deleted_secret(name)
+            except ResourceNotFoundError:
+                pass
+            except HttpResponseError as exc:
+                if exc.status_code != 403:
+                    raise
+
+    async def aclose(self) -> None:
+        """Close the client's HTTP session and the credential."""
+        await self._client.close()
+        closer = getattr(self._credential, "close", None)
+        if closer is not None:
+            await closer()

@@ -1,0 +1,286 @@
+"""Table Storage implementations of RouteStore, ClientStore and AuditStore (``gateway.stores.protocols``).
+
+Built on ``azure.data.tables.aio``; one ``TableServiceClient`` per worker is
+shared by the three stores (see :class:`TableStorage`). Optimistic concurrency
+uses the entity's real ETag: ``replace(..., if_match=etag)`` becomes
+``update_entity(mode=REPLACE, etag=etag, match_condition=IfNotModified)``
+(https://learn.microsoft.com/rest/api/storageservices/update-entity2), and a
+stale ETag is the service's 412 (PreconditionFailed).
+
+Self-healing: a call that finds its table missing (a worker that started while
+the service was down, or wiped emulator data) creates the table and retries once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from gateway.clock import Clock, SystemClock
+from gateway.stores.errors import NotFound, PreconditionFailed
+from gateway.stores.keys import check_key, is_valid_key
+from gateway.stores.models import AuditRecord, Client, Page, Route
+from gateway.stores.tables.continuation import decode_continuation, encode_continuation
+from gateway.stores.tables.entities import (
+    ENTITY_ROW_KEY,
+    audit_filter,
+    audit_from_entity,
+    audit_to_entity,
+    client_from_entity,
+    client_to_entity,
+    route_from_entity,
+    route_to_entity,
+    utc,
+)
+from gateway.stores.tables.failures import TableMissing, error_code, storage_errors
+from gateway.stores.tables.names import TableNames
+
+T = TypeVar("T", Route, Client)
+R = TypeVar("R")
+
+MAX_PAGE_SIZE = 1000  # the service's $top limit per request
+_REPLACE_ATTEMPTS = 3  # read-then-replace rounds when a concurrent writer wins (no if_match given)
+
+
+async def create_table_if_missing(table: TableClient) -> None:
+    """Create ``table`` unless it exists (idempotent; safe when several workers race)."""
+    with storage_errors(table.table_name, "create table"):
+        try:
+            await table.create_table()
+        except ResourceExistsError as error:
+            if error_code(error) == "TableBeingDeleted":
+                raise
+
+
+async def _call(table: TableClient, operation: str, action: Callable[[], Awaitable[R]]) -> R:
+    """Run ``action`` with SDK errors translated; on a missing table, create it and run ``action`` once more."""
+    try:
+        with storage_errors(table.table_name, operation):
+            return await action()
+    except TableMissing:
+        await create_table_if_missing(table)
+        with storage_errors(table.table_name, operation):
+            return await action()
+
+
+def _check_page_size(page_size: int) -> int:
+    if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1:
+        raise ValueError("page_size must be a positive integer")
+    return page_size
+
+
+async def _read_page(table: TableClient, page_size: int, continuation: str | None, *,
+                     query_filter: str | None = None, parameters: dict[str, str] | None = None,
+                     operation: str = "list") -> tuple[list[dict[str, Any]], str | None]:
+    """Up to ``page_size`` entities from ``continuation`` on, following the service's partial pages.
+
+    The service may end a page early (partition boundaries, its 5 s limit) with
+    a continuation; this keeps reading until the page is full or the listing
+    ends, so a short page means the end, and only a last page can be empty.
+    """
+    _check_page_size(page_size)
+    start = decode_continuation(continuation)
+
+    async def read() -> tuple[list[dict[str, Any]], str | None]:
+        token, items = start, []
+        while True:
+            want = min(page_size - len(items), MAX_PAGE_SIZE)
+            if query_filter:
+                pager = table.query_entities(query_filter, parameters=parameters, results_per_page=want)
+            else:
+                pager = table.list_entities(results_per_page=want)
+            pages = pager.by_page(continuation_token=token)
+            async for page in pages:
+                items.extend([entity async for entity in page])
+                break
+            token = pages.continuation_token or None
+            if token is None or len(items) >= page_size:
+                return items, encode_continuation(token)
+
+    return await _call(table, operation, read)
+
+
+class _KeyedTableStore(Generic[T]):
+    """One entity per key (PartitionKey = key, RowKey = ""): the shape of routes and clients."""
+
+    _key_field: str
+
+    def __init__(self, table: TableClient, clock: Clock | None = None) -> None:
+        self._table = table
+        self._clock = clock or SystemClock()
+
+    @property
+    def table_name(self) -> str:
+        return self._table.table_name
+
+    def _to_entity(self, item: T, *, created_on: datetime, updated_on: datetime) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _from_entity(self, entity: Mapping[str, Any], etag: str | None) -> T:
+        raise NotImplementedError
+
+    def _not_found(self, operation: str) -> NotFound:
+        return NotFound(f"{operation} on table {self.table_name}: no such entity")
+
+    async def _read(self, key: str, operation: str) -> tuple[Mapping[str, Any], str] | None:
+        """The entity and its ETag, or None if there is no such entity."""
+
+        async def read() -> tuple[Mapping[str, Any], str] | None:
+            try:
+                entity = await self._table.get_entity(key, ENTITY_ROW_KEY)
+            except ResourceNotFoundError as error:
+                if error_code(error) == "TableNotFound":
+                    raise
+                return None
+            return entity, entity.metadata["etag"]
+
+        return await _call(self._table, operation, read)
+
+    async def get(self, key: str) -> T | None:
+        if not is_valid_key(key):
+            return None  # such a key cannot exist
+        found = await self._read(key, "get")
+        return None if found is None else self._from_entity(*found)
+
+    async def create(self, item: T) -> T:
+        check_key(getattr(item, self._key_field), self._key_field)
+        now = self._clock.now()
+        entity = self._to_entity(item, created_on=now, updated_on=now)
+        metadata = await _call(self._table, "create", lambda: self._table.create_entity(entity))
+        return self._from_entity(entity, metadata["etag"])
+
+    async def replace(self, item: T, *, if_match: str | None = None) -> T:
+        """Replace the whole entity, keeping its ``created_on`` (read first, then write if unchanged)."""
+        key = getattr(item, self._key_field)
+        if not is_valid_key(key):
+            raise self._not_found("replace")
+        for _ in range(_REPLACE_ATTEMPTS):
+            found = await self._read(key, "replace")
+            if found is None:
+                raise self._not_found("replace")
+            current, etag = found
+            if if_match is not None and if_match != etag:
+                raise PreconditionFailed(
+                    f"replace on table {self.table_name}: the entity changed since it was read (ETag mismatch)")
+            entity = self._to_entity(item, created_on=current.get("CreatedOn") or self._clock.now(),
+                                     updated_on=self._clock.now())
+            try:
+                metadata = await _call(self._table, "replace", lambda e=entity, t=etag: self._table.update_entity(
+                    e, mode=UpdateMode.REPLACE, etag=t, match_condition=MatchConditions.IfNotModified))
+            except PreconditionFailed:
+                if if_match is not None:
+                    raise
+                continue  # a concurrent writer won between our read and our write: read again
+            except NotFound:
+                raise self._not_found("replace") from None
+            return self._from_entity(entity, metadata["etag"])
+        raise PreconditionFailed(f"replace on table {self.table_name}: the entity kept changing; try again")
+
+    async def delete(self, key: str, *, if_match: str | None = None) -> None:
+        if not is_valid_key(key):
+            raise self._not_found("delete")
+        statuses: list[int] = []
+
+        def remember_status(pipeline_response: Any) -> None:
+            statuses.append(pipeline_response.http_response.status_code)
+
+        condition = MatchConditions.IfNotModified if if_match is not None else MatchConditions.Unconditionally
+        # The SDK swallows a 404 on delete; the response hook lets us report NotFound as the contract says.
+        await _call(self._table, "delete", lambda: self._table.delete_entity(
+            key, ENTITY_ROW_KEY, etag=if_match, match_condition=condition, raw_response_hook=remember_status))
+        if statuses and statuses[-1] == 404:
+            raise self._not_found("delete")
+
+    async def list(self, *, page_size: int = 100, continuation: str | None = None) -> Page[T]:
+        """Entities in key order."""
+        entities, token = await _read_page(self._table, page_size, continuation)
+        return Page(items=[self._from_entity(e, e.metadata["etag"]) for e in entities], continuation=token)
+
+
+class TableRouteStore(_KeyedTableStore[Route]):
+    """RouteStore on the ``<prefix>routes`` table."""
+
+    _key_field = "tenant_id"
+
+    def _to_entity(self, item: Route, *, created_on: datetime, updated_on: datetime) -> dict[str, Any]:
+        return route_to_entity(item, created_on=created_on, updated_on=updated_on)
+
+    def _from_entity(self, entity: Mapping[str, Any], etag: str | None) -> Route:
+        return route_from_entity(entity, etag)
+
+
+class TableClientStore(_KeyedTableStore[Client]):
+    """ClientStore on the ``<prefix>clients`` table."""
+
+    _key_field = "client_id"
+
+    def _to_entity(self, item: Client, *, created_on: datetime, updated_on: datetime) -> dict[str, Any]:
+        return client_to_entity(item, created_on=created_on, updated_on=updated_on)
+
+    def _from_entity(self, entity: Mapping[str, Any], etag: str | None) -> Client:
+        return client_from_entity(entity, etag)
+
+
+class TableAuditStore:
+    """AuditStore on the ``<prefix>audit`` table: newest first, since/until as a key-range scan."""
+
+    def __init__(self, table: TableClient, id_factory: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+        self._table = table
+        self._new_id = id_factory
+
+    @property
+    def table_name(self) -> str:
+        return self._table.table_name
+
+    async def append(self, record: AuditRecord) -> AuditRecord:
+        stored = replace(record, record_id=check_key(record.record_id or self._new_id(), "record_id"),
+                         timestamp=utc(record.timestamp))
+        entity = audit_to_entity(stored)
+        await _call(self._table, "append", lambda: self._table.create_entity(entity))
+        return audit_from_entity(entity)
+
+    async def query(self, *, since: datetime | None = None, until: datetime | None = None,
+                    page_size: int = 100, continuation: str | None = None) -> Page[AuditRecord]:
+        """Records with ``since <= timestamp < until``, newest first (same instant: by record id)."""
+        _check_page_size(page_size)
+        if since is not None and until is not None and utc(since) >= utc(until):
+            decode_continuation(continuation)
+            return Page(items=[])
+        query_filter, parameters = audit_filter(since, until)
+        entities, token = await _read_page(self._table, page_size, continuation, query_filter=query_filter or None,
+                                           parameters=parameters, operation="query")
+        return Page(items=[audit_from_entity(e) for e in entities], continuation=token)
+
+
+class TableStorage:
+    """The gateway's three tables on one ``TableServiceClient`` (one per worker)."""
+
+    def __init__(self, service: TableServiceClient, prefix: str, clock: Clock | None = None, *,
+                 credential: Any = None) -> None:
+        self.service = service
+        self._credential = credential
+        self.names = TableNames.for_prefix(prefix)
+        self._tables = [service.get_table_client(name) for name in self.names.all()]
+        routes, clients, audit = self._tables
+        self.routes = TableRouteStore(routes, clock)
+        self.clients = TableClientStore(clients, clock)
+        self.audit = TableAuditStore(audit)
+
+    async def ensure_tables(self) -> None:
+        """Create the tables that do not exist yet (idempotent)."""
+        for table in self._tables:
+            await create_table_if_missing(table)
+
+    async def aclose(self) -> None:
+        """Close the service client (its HTTP session) and the credential it owns."""
+        await self.service.close()
+        if self._credential is not None:
+            await self._credential.close()

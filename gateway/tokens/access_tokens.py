@@ -1,0 +1,152 @@
+"""Access tokens: JWTs in the RFC 9068 shape, signed with the key ring's active key, and their verification.
+
+Header (RFC 9068 §2.1): ``alg`` ES256, ``typ`` ``at+jwt``, ``kid``.
+Claims (RFC 9068 §2.2): ``iss`` = PUBLIC_BASE_URL, ``aud`` = TOKEN_AUDIENCE (the FHIR base URL),
+``sub`` and ``client_id`` = the client, ``scope`` and ``tid`` = the tenant GUID (lowercase),
+``iat``, ``nbf``, ``exp``, ``jti``.
+
+Verification (RFC 9068 §4, RFC 8725 §3.1-3.2) accepts only what this gateway
+issues: the one signing algorithm (so ``alg: none`` and HS256-keyed-with-the-
+public-key confusion are refused before any key is used), a kid published by
+the key ring, the signature, ``iss``, ``aud``, ``exp``/``nbf``/``iat`` with a
+small leeway, every required claim, and a canonical tenant GUID in both
+``scope`` and ``tid``. :class:`InvalidToken` carries a description that is safe
+to show the caller (RFC 6750 §3 ``error_description``): it never echoes the
+token or its claims.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import jwt
+
+from gateway.services import Services
+from gateway.stores.models import canonical_tenant_id
+from gateway.tokens.keyring import LEEWAY_SECONDS, is_valid_kid, key_ring
+from gateway.tokens.keys import ALGORITHM
+
+TOKEN_TYPE = "at+jwt"
+MAX_TOKEN_LENGTH = 4096
+REQUIRED_CLAIMS = ("iss", "aud", "sub", "client_id", "scope", "tid", "iat", "nbf", "exp", "jti")
+
+
+class InvalidToken(Exception):
+    """The access token is not acceptable; ``description`` is safe to return (RFC 6750 §3)."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+@dataclass(frozen=True)
+class AccessTokenClaims:
+    client_id: str
+    tenant_id: str
+    scope: str
+    jti: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A freshly signed token and what the token response (RFC 6749 §5.1) says about it."""
+
+    access_token: str
+    expires_in: int
+    scope: str
+    claims: AccessTokenClaims
+    token_type: str = "Bearer"
+
+    def __repr__(self) -> str:  # never print the token itself
+        return f"IssuedToken(client_id={self.claims.client_id!r}, scope={self.scope!r}, jti={self.claims.jti!r})"
+
+
+async def issue_access_token(services: Services, *, client_id: str, tenant_id: str) -> IssuedToken:
+    """Sign an access token for ``client_id`` scoped to ``tenant_id`` (already canonical and authorised)."""
+    settings = services.settings
+    key = await key_ring(services).signing_key()
+    now = int(services.clock.now().timestamp())
+    expires = now + settings.token_lifetime_seconds
+    jti = secrets.token_urlsafe(16)
+    payload = {
+        "iss": settings.issuer, "aud": settings.token_audience, "sub": client_id, "client_id": client_id,
+        "scope": tenant_id, "tid": tenant_id, "iat": now, "nbf": now, "exp": expires, "jti": jti,
+    }
+    token = jwt.encode(payload, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": TOKEN_TYPE})
+    claims = AccessTokenClaims(client_id=client_id, tenant_id=tenant_id, scope=tenant_id, jti=jti,
+                               issued_at=datetime.fromtimestamp(now, UTC),
+                               expires_at=datetime.fromtimestamp(expires, UTC))
+    return IssuedToken(access_token=token, expires_in=settings.token_lifetime_seconds, scope=tenant_id, claims=claims)
+
+
+def _header(token: str) -> dict:
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+        raise InvalidToken("malformed access token")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise InvalidToken("malformed access token") from None
+    if header.get("alg") != ALGORITHM:
+        raise InvalidToken("unsupported token signing algorithm")
+    typ = header.get("typ")
+    if not isinstance(typ, str) or typ.lower() not in (TOKEN_TYPE, f"application/{TOKEN_TYPE}"):
+        raise InvalidToken("not an access token (typ must be at+jwt)")
+    if "crit" in header:
+        raise InvalidToken("unsupported critical token header")
+    return header
+
+
+def _number(claims: dict, name: str) -> int:
+    value = claims[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidToken(f"claim {name} must be a number")
+    return int(value)
+
+
+async def verify_access_token(token: str, services: Services) -> AccessTokenClaims:
+    """Verify an access token this gateway issued; raise InvalidToken with a safe description.
+
+    May raise :class:`gateway.stores.errors.StoreUnavailable` when no signing key
+    set is cached and Key Vault cannot be reached (answer 503, not 401).
+    """
+    settings = services.settings
+    header = _header(token)
+    kid = header.get("kid")
+    key = await key_ring(services).verification_key(kid) if is_valid_kid(kid) else None
+    if key is None:
+        raise InvalidToken("unknown or retired signing key")
+    try:
+        claims = jwt.decode(
+            token, key, algorithms=[ALGORITHM], audience=settings.token_audience, issuer=settings.issuer,
+            options={"require": list(REQUIRED_CLAIMS), "verify_exp": False, "verify_nbf": False,
+                     "verify_iat": False})
+    except jwt.InvalidSignatureError:
+        raise InvalidToken("invalid token signature") from None
+    except jwt.InvalidAudienceError:
+        raise InvalidToken("token audience is not this server") from None
+    except jwt.InvalidIssuerError:
+        raise InvalidToken("token issuer is not this server") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise InvalidToken(f"token lacks the {exc.claim} claim") from None
+    except jwt.PyJWTError:
+        raise InvalidToken("malformed access token") from None
+
+    now = services.clock.now().timestamp()
+    expires, not_before, issued = _number(claims, "exp"), _number(claims, "nbf"), _number(claims, "iat")
+    if now >= expires + LEEWAY_SECONDS:
+        raise InvalidToken("token expired")
+    if now < not_before - LEEWAY_SECONDS or now < issued - LEEWAY_SECONDS:
+        raise InvalidToken("token not yet valid")
+    tenant = claims["tid"]
+    if not isinstance(tenant, str) or canonical_tenant_id(tenant) != tenant or claims["scope"] != tenant:
+        raise InvalidToken("token scope is not a tenant")
+    client_id, jti = claims["client_id"], claims["jti"]
+    if not isinstance(client_id, str) or not client_id or claims["sub"] != client_id or not isinstance(jti, str):
+        raise InvalidToken("token subject is invalid")
+    return AccessTokenClaims(client_id=client_id, tenant_id=tenant, scope=tenant, jti=jti,
+                             issued_at=datetime.fromtimestamp(issued, UTC),
+                             expires_at=datetime.fromtimestamp(expires, UTC))

@@ -1,0 +1,1 @@
+"""Code shared by the sample functions, imported absolutely (the app root is on sys.path)."""

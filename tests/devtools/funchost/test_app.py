@@ -1,0 +1,187 @@
+"""The host's ASGI application driven in-process: limits, keys, forwarding headers, failures.
+
+End-to-end behaviour over real sockets is in test_server.py; these cases need control over what
+the client sends (a body bigger than 100 MB, a disconnect) that a socket test would pay for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from devtools.funchost.app import MAX_URL_BYTES, FunctionHost, Keys
+from devtools.funchost.discovery import FunctionDef, HttpLimits
+from devtools.funchost.routing import parse_template
+
+
+def function(name: str, route: str, entry: Callable[..., Any] | None, *, auth: str = "anonymous",
+             methods: str | None = None, is_async: bool = True) -> FunctionDef:
+    return FunctionDef(name=name, directory=Path("."), auth_level=auth,
+                       methods=frozenset(methods.split(",")) if methods else None,
+                       template=parse_template(route), entry=entry, is_async=is_async)
+
+
+async def echo(req: func.HttpRequest) -> func.HttpResponse:
+    document = {"headers": dict(req.headers.items()), "url": req.url, "body": req.get_body().decode(),
+                "route": dict(req.route_params), "params": dict(req.params)}
+    return func.HttpResponse(json.dumps(document), mimetype="application/json")
+
+
+def host(**options: Any) -> FunctionHost:
+    functions = [
+        function("open", "open/{*rest}", echo),
+        function("keyed", "keyed", echo, auth="function", methods="GET"),
+        function("master", "master", echo, auth="admin"),
+        function("unloaded", "unloaded", None),
+    ]
+    return FunctionHost(functions, Keys("function-key", "master-key"), **options)
+
+
+async def call(app: FunctionHost, method: str, path: bytes, query: bytes = b"",
+               headers: list[tuple[bytes, bytes]] | None = None,
+               chunks: list[bytes] | None = None, disconnect: bool = False) -> tuple[int, dict[str, str], bytes]:
+    chunks = chunks or [b""]
+    pending = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+    if disconnect:
+        pending = [{"type": "http.request", "body": b"part", "more_body": True}, {"type": "http.disconnect"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path.decode(), "raw_path": path, "query_string": query,
+             "headers": [(b"host", b"gw.example"), *(headers or [])], "scheme": "http",
+             "client": ("203.0.113.9", 50123), "server": ("127.0.0.1", 7071)}
+    await app(scope, receive, send)
+    if not sent:
+        return 0, {}, b""
+    start = sent[0]
+    return (start["status"], {k.decode(): v.decode() for k, v in start["headers"]},
+            b"".join(m.get("body", b"") for m in sent[1:]))
+
+
+async def test_url_longer_than_4_kb_is_refused_with_414() -> None:
+    status, _, _ = await call(host(), "GET", b"/open/x", b"q=" + b"a" * MAX_URL_BYTES)
+    assert status == 414
+
+
+async def test_declared_body_over_100_mb_is_refused_before_reading() -> None:
+    status, _, _ = await call(host(), "POST", b"/open/x", headers=[(b"content-length", b"104857601")])
+    assert status == 413
+
+
+async def test_streamed_body_over_the_limit_is_refused() -> None:
+    status, _, _ = await call(host(max_body_bytes=10), "POST", b"/open/x", chunks=[b"123456", b"7890ab"])
+    assert status == 413
+
+
+async def test_body_in_chunks_arrives_whole() -> None:
+    status, _, body = await call(host(), "POST", b"/open/x", chunks=[b"ab", b"cd", b"ef"])
+    assert status == 200 and json.loads(body)["body"] == "abcdef"
+
+
+async def test_client_gone_before_the_body_gets_no_answer() -> None:
+    assert (await call(host(), "POST", b"/open/x", disconnect=True))[0] == 0
+
+
+@pytest.mark.parametrize(("headers", "query", "expected"), [
+    ([], b"", 401),
+    ([(b"x-functions-key", b"wrong")], b"", 401),
+    ([(b"x-functions-key", b"function-key")], b"", 200),
+    ([(b"X-Functions-Key", b"master-key")], b"", 200),  # the master key opens function level too
+    ([], b"code=function-key", 200),
+    ([], b"a=1&code=function%2Dkey", 200),
+    ([], b"code=nope", 401),
+])
+async def test_function_level_keys(headers: list[tuple[bytes, bytes]], query: bytes, expected: int) -> None:
+    status, _, body = await call(host(), "GET", b"/keyed", query, headers)
+    assert status == expected
+    if expected == 401:
+        assert body == b""
+
+
+async def test_admin_level_takes_only_the_master_key() -> None:
+    assert (await call(host(), "GET", b"/master", headers=[(b"x-functions-key", b"function-key")]))[0] == 401
+    assert (await call(host(), "GET", b"/master", headers=[(b"x-functions-key", b"master-key")]))[0] == 200
+
+
+async def test_without_configured_keys_keyed_functions_are_closed() -> None:
+    app = FunctionHost([function("keyed", "keyed", echo, auth="function")], Keys(None, None))
+    assert (await call(app, "GET", b"/keyed", headers=[(b"x-functions-key", b"")]))[0] == 401
+
+
+async def test_method_mismatch_is_405_with_allow_or_404_like_azure() -> None:
+    status, headers, _ = await call(host(), "POST", b"/keyed")
+    assert status == 405 and headers["allow"] == "GET"
+    assert (await call(host(method_mismatch_status=404), "POST", b"/keyed"))[0] == 404
+
+
+async def test_forwarded_for_is_appended_with_the_callers_address_and_port() -> None:
+    status, _, body = await call(host(), "GET", b"/open/x", headers=[(b"x-forwarded-for", b"10.1.1.1")])
+    seen = json.loads(body)["headers"]
+    assert status == 200
+    assert seen["x-forwarded-for"] == "10.1.1.1, 203.0.113.9:50123"
+    assert seen["x-client-ip"] == "203.0.113.9" and seen["x-forwarded-proto"] == "http"
+    assert "x-forwarded-host" not in seen  # App Service keeps Host and sets no X-Forwarded-Host
+    assert seen["host"] == "gw.example"
+
+
+async def test_url_is_the_raw_request_target() -> None:
+    _, _, body = await call(host(), "GET", b"/open/Patient%2F1/caf%C3%A9", b"name=a%20b&name=c&_sort=-date")
+    seen = json.loads(body)
+    assert seen["url"] == "http://gw.example/open/Patient%2F1/caf%C3%A9?name=a%20b&name=c&_sort=-date"
+    assert seen["route"] == {"rest": "Patient%2F1/café"}
+    assert seen["params"] == {"name": "a b,c", "_sort": "-date"}
+
+
+async def test_function_that_failed_to_load_answers_500() -> None:
+    assert (await call(host(), "GET", b"/unloaded"))[:3:2] == (500, b"")
+
+
+async def test_sync_function_runs_off_the_event_loop() -> None:
+    def sync_main(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(threading.current_thread().name)
+
+    app = FunctionHost([function("s", "s", sync_main, is_async=False)], Keys(None, None))
+    status, _, body = await call(app, "GET", b"/s")
+    assert status == 200 and body.decode() != threading.current_thread().name
+
+
+async def test_invalid_result_is_a_500_with_empty_body() -> None:
+    async def bad(req: func.HttpRequest) -> object:
+        return 42
+
+    app = FunctionHost([function("b", "b", bad)], Keys(None, None))
+    assert (await call(app, "GET", b"/b"))[:3:2] == (500, b"")
+
+
+async def test_unknown_path_is_404_with_empty_body() -> None:
+    assert (await call(host(), "GET", b"/nothing"))[:3:2] == (404, b"")
+
+
+async def test_requests_over_max_outstanding_are_refused_with_429() -> None:
+    release = asyncio.Event()
+
+    async def slow(req: func.HttpRequest) -> func.HttpResponse:
+        await release.wait()
+        return func.HttpResponse("done")
+
+    app = FunctionHost([function("slow", "slow", slow)], Keys(None, None), limits=HttpLimits(1, 2))
+    first = asyncio.ensure_future(call(app, "GET", b"/slow"))
+    second = asyncio.ensure_future(call(app, "GET", b"/slow"))  # queued behind maxConcurrentRequests=1
+    for _ in range(3):  # let both start: the first runs, the second waits for the semaphore
+        await asyncio.sleep(0)
+    assert (await call(app, "GET", b"/slow"))[0] == 429
+    release.set()
+    assert [r[0] for r in await asyncio.gather(first, second)] == [200, 200]
+    assert (await call(app, "GET", b"/slow"))[0] == 200

@@ -1,0 +1,186 @@
+"""The Bicep app settings and local.settings.sample.json stay in step with gateway/config.py SETTINGS."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from gateway.config import SETTINGS, Settings
+from tests.infra.bicep import INFRA, ROOT, BicepFile, bicep_files
+
+SETTING_NAMES = {spec.name for spec in SETTINGS}
+DEFAULTS = {spec.name: spec.default for spec in SETTINGS}
+
+# Read by the code but deliberately absent from the production template.
+DEV_ONLY = {
+    "TABLES_CONNECTION_STRING": "a connection string carries the account key; Azure uses TABLES_ENDPOINT with the "
+                                "managed identity and the account has shared-key access disabled",
+    "KEY_VAULT_CA_BUNDLE": "trusts the local emulator's self-signed certificate; "
+                           "Key Vault in Azure has a public CA chain",
+}
+# Development-only values of settings that production sets differently.
+PRODUCTION_VALUES = {
+    "GATEWAY_ENVIRONMENT": "production",  # `development` allows http and loopback providers
+    "KEY_VAULT_CREDENTIAL": "managed-identity",  # `emulator` is a fixed dev token, refused in production
+    "KEY_VAULT_VERIFY_CHALLENGE_RESOURCE": "true",  # false only for the emulator (not under vault.azure.net)
+}
+# Settings of the platform, not of gateway/config.py, that the template sets.
+PLATFORM = {
+    "AzureWebJobsStorage__credential": "identity-based host storage",
+    "AzureWebJobsStorage__clientId": "the user-assigned identity of the host storage",
+    "AzureWebJobsStorage__blobServiceUri": "host storage: blobs (locks, keys)",
+    "AzureWebJobsStorage__queueServiceUri": "host storage: queues",
+    "AzureWebJobsStorage__tableServiceUri": "host storage: tables",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING": "telemetry destination",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Entra ID authenticated telemetry",
+    "FUNCTIONS_EXTENSION_VERSION": "Consumption (Y1) only; Flex sets the runtime in functionAppConfig",
+    "FUNCTIONS_WORKER_RUNTIME": "Consumption (Y1) only",
+    "WEBSITE_RUN_FROM_PACKAGE": "Consumption (Y1) only: the package blob URL",
+    "WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID": "Consumption (Y1) only: identity that reads the package blob",
+}
+# Settings of the local tooling in local.settings.sample.json.
+LOCAL_ONLY = {
+    "FUNCTIONS_WORKER_RUNTIME": "Core Tools need it to pick the Python worker",
+    "AzureWebJobsStorage": "Azurite for the host under `func start`",
+    "AzureWebJobsFeatureFlags": "Core Tools feature flag",
+    "LOCAL_FUNCTION_KEY": "the function key of the project's local host (devtools/funchost)",
+}
+
+
+def template_app_settings() -> dict[str, str]:
+    """Every app setting the template writes: the entries of each ``var *AppSettings`` object."""
+    settings: dict[str, str] = {}
+    for path in bicep_files():
+        bicep = BicepFile.load(path)
+        for name in bicep.object_vars("AppSettings"):
+            for key, value in bicep.var_object(name).items():
+                assert key not in settings, f"{key} is set twice in the template"
+                settings[key] = value
+    return settings
+
+
+def sample_values() -> dict[str, str]:
+    return json.loads((ROOT / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]
+
+
+def test_every_setting_the_code_reads_is_in_the_template_or_declared_dev_only():
+    written = template_app_settings()
+    missing = SETTING_NAMES - set(written) - set(DEV_ONLY)
+    assert not missing, f"settings read by gateway/config.py but absent from the Bicep app settings: {sorted(missing)}"
+
+
+def test_dev_only_settings_are_absent_from_the_template():
+    written = template_app_settings()
+    assert DEV_ONLY.keys() <= SETTING_NAMES, "the dev-only list names a setting the code no longer reads"
+    assert not (set(written) & set(DEV_ONLY))
+
+
+def test_the_template_sets_nothing_unknown():
+    unknown = set(template_app_settings()) - SETTING_NAMES - set(PLATFORM)
+    assert not unknown, f"app settings nobody reads: {sorted(unknown)}"
+
+
+def test_host_storage_and_telemetry_are_identity_based():
+    written = template_app_settings()
+    assert written["AzureWebJobsStorage__credential"] == "'managedidentity'"
+    assert "AzureWebJobsStorage" not in written, "a connection string would need a storage key"
+    assert all(key.startswith("AzureWebJobsStorage__") for key in written if key.startswith("AzureWebJobsStorage"))
+    assert "Authorization=AAD" in written["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]
+
+
+def test_production_values():
+    written = template_app_settings()
+    for key, value in PRODUCTION_VALUES.items():
+        assert written[key] == f"'{value}'", key
+
+
+def test_local_sample_lists_every_setting_and_nothing_unknown():
+    values = sample_values()
+    missing = SETTING_NAMES - set(values)
+    assert not missing, f"missing from local.settings.sample.json: {sorted(missing)}"
+    unknown = set(values) - SETTING_NAMES - set(LOCAL_ONLY)
+    assert not unknown, f"unknown settings in local.settings.sample.json: {sorted(unknown)}"
+
+
+# ---------------------------------------------------------------- what the template produces, read by the code
+_OUTPUTS = {
+    "storage.outputs.tableEndpoint": "https://stexample.table.core.windows.net/",
+    "keyVault.outputs.uri": "https://kv-example.vault.azure.net/",
+    "identity.outputs.clientId": "00000000-0000-0000-0000-000000000001",
+    "baseUrl": "https://func-gw-example.azurewebsites.net",
+}
+
+
+def _param_defaults(main: BicepFile) -> dict[str, str]:
+    defaults = {}
+    for param in main.params().values():
+        if param.default is None:
+            continue
+        default = param.default
+        defaults[param.name] = default[1:-1] if default.startswith("'") else default
+    return defaults
+
+
+def _evaluate(expression: str, params: dict[str, str]) -> str:
+    expression = expression.strip()
+    ternary = re.fullmatch(r"(\w+)\s*\?\s*(.+?)\s*:\s*(.+)", expression)
+    if ternary:
+        chosen = ternary.group(2) if params[ternary.group(1)] == "true" else ternary.group(3)
+        return _evaluate(chosen, params)
+    if expression.startswith("'") and expression.endswith("'") and "${" not in expression:
+        return expression[1:-1]
+    call = re.fullmatch(r"string\((\w+)\)", expression)
+    if call:
+        return params[call.group(1)]
+    if expression in _OUTPUTS:
+        return _OUTPUTS[expression]
+    if re.fullmatch(r"\w+", expression):
+        return params[expression]
+    raise AssertionError(f"cannot evaluate {expression!r}; keep the app setting values simple")
+
+
+def produced_settings(**param_overrides: str) -> dict[str, str]:
+    main = BicepFile.load(INFRA / "main.bicep")
+    params = {**_param_defaults(main), **param_overrides}
+    return {key: _evaluate(value, params) for key, value in main.var_object("gatewayAppSettings").items()}
+
+
+def test_template_defaults_equal_the_code_defaults():
+    produced = produced_settings()
+    differing = {name: (produced[name], DEFAULTS[name]) for name in produced
+                 if DEFAULTS.get(name) is not None and name not in PRODUCTION_VALUES
+                 and produced[name] != DEFAULTS[name]}
+    assert not differing, f"template default != gateway/config.py default: {differing}"
+
+
+def test_template_settings_are_valid_production_settings():
+    settings = Settings.from_mapping(produced_settings())
+    assert settings.is_production
+    assert settings.public_base_url == "https://func-gw-example.azurewebsites.net"
+    assert settings.tables_endpoint == "https://stexample.table.core.windows.net"
+    assert settings.tables_connection_string is None
+    assert settings.key_vault_credential == "managed-identity"
+    assert settings.key_vault_ca_bundle is None
+    assert settings.azure_client_id == "00000000-0000-0000-0000-000000000001"
+    assert settings.admin_required_role is None, "no role check unless App Service authentication fills the header"
+
+
+@pytest.mark.parametrize("fhir_version", ["DSTU2", "STU3", "R4"])
+def test_admin_auth_sets_the_required_role(fhir_version):
+    settings = Settings.from_mapping(produced_settings(enableAdminAuth="true", fhirVersion=fhir_version))
+    assert settings.admin_required_role == "Gateway.Admin"
+    assert settings.fhir_version == fhir_version
+
+
+def test_the_function_app_reads_the_environment_only_through_gateway_config():
+    """So SETTINGS really is every setting the code reads (gateway/cli.py runs on an operator's machine)."""
+    readers = []
+    for path in [*(ROOT / "gateway").rglob("*.py"), *ROOT.glob("*_fn/*.py")]:
+        relative = path.relative_to(ROOT).as_posix()
+        if relative in ("gateway/config.py", "gateway/cli.py"):
+            continue
+        if re.search(r"\bos\.environ\b|\bgetenv\(|\benviron\.get\(", path.read_text(encoding="utf-8")):
+            readers.append(relative)
+    assert not readers, f"read the environment outside gateway/config.py: {readers}"

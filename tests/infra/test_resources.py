@@ -1,0 +1,153 @@
+"""The template creates what the code needs, with the security properties the design asks for."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from gateway.stores.tables import TABLE_SUFFIXES, TableNames
+from tests.infra.bicep import INFRA, BicepFile, bicep_files
+
+# Built-in role definition ids (identical in every subscription) and the resource each is granted on.
+REQUIRED_ROLES = {
+    "keyVaultSecretsOfficer": ("b86a8fe4-44ce-4948-aee5-eccb2c155cd7", "vault"),
+    "storageTableDataContributor": ("0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", "storage"),
+    "storageBlobDataOwner": ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "storage"),
+    "storageQueueDataContributor": ("974c5e8b-45b9-4653-ba55-5f855dd0fb88", "storage"),
+    "monitoringMetricsPublisher": ("3913510d-42f4-4e42-8a64-420c390055eb", "appInsights"),
+}
+
+
+def load(relative: str) -> BicepFile:
+    return BicepFile.load(INFRA / relative)
+
+
+def test_the_template_creates_every_table_the_code_uses():
+    main = load("main.bicep")
+    assert main.params()["tableNamePrefix"].default == "'gw'"
+    table_names = re.search(r"(?ms)^var tableNames = \[(.*?)^\]", main.text).group(1)
+    created = set(re.findall(r"'\$\{tableNamePrefix\}(\w+)'", table_names))
+    assert created == set(TABLE_SUFFIXES)
+    assert set(TableNames.for_prefix("gw").all()) == {f"gw{suffix}" for suffix in created}
+    storage = load("core/storage/storage-account.bicep").text
+    assert re.search(r"resource table 'tables' = \[for tableName in tables:", storage)
+    assert "tables: tableNames" in main.text
+
+
+def test_role_assignments_live_in_one_module():
+    holders = [path.relative_to(INFRA).as_posix() for path in bicep_files()
+               if "Microsoft.Authorization/roleAssignments" in BicepFile.load(path).text]
+    assert holders == ["app/rbac.bicep"]
+
+
+def test_every_role_the_design_needs_is_assigned_to_the_app_identity_on_the_right_scope():
+    rbac = load("app/rbac.bicep")
+    roles = rbac.var_object("roles")
+    assignments = rbac.resources("Microsoft.Authorization/roleAssignments")
+    for key, (role_id, scope) in REQUIRED_ROLES.items():
+        assert roles.get(key) == f"'{role_id}'", key
+        matching = [entries for _, entries, body in assignments
+                    if f"roles.{key})" in body and "principalId: principalId" in body]
+        assert len(matching) == 1, f"{key}: expected one assignment to the app identity"
+        assert matching[0]["scope"] == scope, key
+
+
+def test_role_assignment_names_are_guid_of_scope_principal_role():
+    rbac = load("app/rbac.bicep")
+    assignments = rbac.resources("Microsoft.Authorization/roleAssignments")
+    assert len(assignments) >= len(REQUIRED_ROLES)
+    for name, entries, body in assignments:
+        principal = re.search(r"principalId: (\w+)", body).group(1)
+        role = re.search(r"roleDefinitions', (roles\.\w+)\)", body).group(1)
+        assert entries["name"] == f"guid({entries['scope']}.id, {principal}, {role})", name
+
+
+def test_rbac_module_receives_the_app_identity():
+    main = load("main.bicep")
+    assert re.search(r"module rbac 'app/rbac.bicep'[\s\S]*?principalId: identity.outputs.principalId", main.text)
+
+
+def test_storage_account_is_identity_only_and_private():
+    text = load("core/storage/storage-account.bicep").text
+    assert "allowSharedKeyAccess: false" in text
+    assert "allowBlobPublicAccess: false" in text
+    assert "minimumTlsVersion: 'TLS1_2'" in text
+    assert "supportsHttpsTrafficOnly: true" in text
+    main = load("main.bicep").text
+    assert "containers: [deploymentContainerName]" in main, "the Flex deployment container"
+
+
+def test_key_vault_uses_rbac_soft_delete_and_purge_protection_by_default():
+    vault = load("core/security/keyvault.bicep")
+    text = vault.text
+    assert "enableRbacAuthorization: true" in text
+    assert "enableSoftDelete: true" in text
+    assert re.search(r"sku: \{\s*family: 'A'\s*name: 'standard'\s*\}", text)
+    assert "enablePurgeProtection: enablePurgeProtection ? true : null" in text
+    assert load("main.bicep").params()["enablePurgeProtection"].default == "true"
+
+
+def test_function_app_is_linux_python_311_https_tls12_ftp_off():
+    text = load("core/host/functions.bicep").text
+    assert "kind: 'functionapp,linux'" in text
+    assert "httpsOnly: true" in text
+    assert "minTlsVersion: '1.2'" in text
+    assert "ftpsState: 'Disabled'" in text
+    assert re.search(r"runtime: \{\s*name: 'python'\s*version: pythonVersion", text)
+    assert re.search(r"param pythonVersion string = '3.11'", text)
+    assert "linuxFxVersion: isFlex ? null : 'Python|${pythonVersion}'" in text
+
+
+def test_flex_consumption_is_the_default_and_consumption_a_choice():
+    main = load("main.bicep")
+    assert main.params()["hostingPlan"].default == "'FlexConsumption'"
+    plan = load("core/host/appserviceplan.bicep").text
+    assert "name: 'FC1'" in plan and "name: 'Y1'" in plan
+    assert "reserved: true" in plan
+
+
+def test_app_runs_as_the_user_assigned_identity():
+    text = load("core/host/functions.bicep").text
+    assert re.search(r"identity: \{\s*type: 'UserAssigned'", text)
+    assert "userAssignedIdentityResourceId: identityId" in text, "Flex deployment storage read with the identity"
+
+
+def test_application_insights_is_workspace_based_without_local_auth():
+    text = load("core/monitor/monitoring.bicep").text
+    assert "WorkspaceResourceId: workspace.id" in text
+    assert "DisableLocalAuth: true" in text
+
+
+def test_admin_auth_lets_anonymous_requests_through_to_fhir_and_token_routes():
+    text = load("app/auth.bicep").text
+    assert "name: 'authsettingsV2'" in text
+    assert "unauthenticatedClientAction: 'AllowAnonymous'" in text
+    assert "requireAuthentication: false" in text
+    for path in ("'/fhir'", "'/fhir/*'", "'/oauth2/*'"):
+        assert path in text
+    main = load("main.bicep").text
+    assert "module adminAuth 'app/auth.bicep' = if (enableAdminAuth)" in main
+
+
+@pytest.mark.parametrize("output", ["AZURE_FUNCTION_APP_NAME", "FHIR_BASE_URL", "TOKEN_URL", "AZURE_KEY_VAULT_URI",
+                                    "APPLICATIONINSIGHTS_CONNECTION_STRING", "PUBLIC_BASE_URL"])
+def test_main_outputs(output):
+    assert re.search(rf"(?m)^output {output} string = ", load("main.bicep").text)
+
+
+def test_advertised_urls_follow_the_public_base_url():
+    text = load("main.bicep").text
+    assert "output FHIR_BASE_URL string = '${baseUrl}/fhir'" in text
+    assert "output TOKEN_URL string = '${baseUrl}/oauth2/token'" in text
+    assert "'https://${customDomainName}'" in text
+    assert "'https://${appName}.azurewebsites.net'" in text
+
+
+def test_names_default_from_a_resource_token():
+    text = load("main.bicep").text
+    assert "var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))" in text
+    main = load("main.bicep")
+    for name in ("functionAppName", "storageAccountName", "keyVaultName", "appServicePlanName",
+                 "logAnalyticsName", "applicationInsightsName", "userAssignedIdentityName", "resourceGroupName"):
+        assert main.params()[name].default == "''", f"{name} must be overridable and default from the token"

@@ -1,0 +1,189 @@
+"""Admin operations against Azurite (Table Storage) and the Key Vault emulator, over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from gateway.admin import operations as ops
+from gateway.admin.problems import Problem
+from gateway.credentials import check_verifier, verifier_secret_name
+from tests.unit.admin.doubles import Failing
+
+pytestmark = pytest.mark.integration
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+OTHER = "11111111-2222-3333-4444-555555555555"
+ACTOR = ops.Actor("function-key:integration", "req-int-1", "127.0.0.1")
+
+
+def spec(**overrides) -> ops.RouteSpec:
+    values = {"fhir_base_url": "http://127.0.0.1:9999/fhir", "fhir_version": "STU3", "display_name": "Contoso"}
+    values.update(overrides)
+    return ops.RouteSpec(**values)
+
+
+def cc_spec(secret: str | None, **overrides) -> ops.RouteSpec:
+    return spec(upstream_type="clientCredentials", upstream_token_url="https://127.0.0.1:9443/token",
+                upstream_client_id="gw", upstream_scope="system/*.read", upstream_client_secret=secret, **overrides)
+
+
+async def names(services) -> set[str]:
+    prefix = services.settings.key_vault_secret_prefix + "-"
+    return {s.name for s in await services.secrets.list() if s.name.startswith(prefix)}
+
+
+async def test_client_and_secret_lifecycle(azure_services):
+    s = azure_services
+    client, first_id, first, expires_on = await ops.create_client(s, ACTOR, "Teams Patients", [TENANT])
+    stored = await s.secrets.get(verifier_secret_name(s.settings.key_vault_secret_prefix, client.client_id, first_id))
+    assert check_verifier(stored.value, first) and stored.tags["secretId"] == first_id
+    second = await ops.add_secret(s, ACTOR, client.client_id)
+    with pytest.raises(Problem) as third:
+        await ops.add_secret(s, ACTOR, client.client_id)
+    assert third.value.status == 409
+    await ops.revoke_secret(s, ACTOR, client.client_id, first_id)
+    record = await ops.get_client(s, client.client_id)
+    assert [m.secret_id for m in record.secrets] == [second.secret_id]
+    assert len(await names(s)) == 1
+    updated = await ops.update_client(s, ACTOR, client.client_id, enabled=False, allowed_tenants=["*"])
+    assert not updated.enabled and updated.allowed_tenants == ("*",)
+    page = await ops.list_clients(s)
+    assert [c.client_id for c in page.items] == [client.client_id]
+    await ops.delete_client(s, ACTOR, client.client_id)
+    assert await s.clients.get(client.client_id) is None
+    assert await names(s) == set()
+
+
+async def test_route_lifecycle_with_upstream_secret(azure_services):
+    s = azure_services
+    route, created = await ops.put_route(s, ACTOR, TENANT, cc_spec("provider-secret-1"))
+    assert created and route.etag
+    first_name = route.upstream_auth.secret_name
+    assert (await s.secrets.get(first_name)).value == "provider-secret-1"
+    replaced, created = await ops.put_route(s, ACTOR, TENANT, cc_spec("provider-secret-2"))
+    assert not created and replaced.upstream_auth.secret_name != first_name
+    assert await names(s) == {replaced.upstream_auth.secret_name}
+    with pytest.raises(Problem) as stale:
+        await ops.put_route(s, ACTOR, TENANT, spec(), if_match=route.etag)
+    assert stale.value.status == 412
+    assert (await ops.get_route(s, TENANT)).upstream_auth.type == "clientCredentials"
+    await ops.put_route(s, ACTOR, OTHER, spec())
+    first = await ops.list_routes(s, page_size=1)
+    assert len(first.items) == 1 and first.continuation
+    rest = await ops.list_routes(s, page_size=1, continuation=first.continuation)
+    assert {first.items[0].tenant_id, rest.items[0].tenant_id} == {TENANT, OTHER}
+    await ops.delete_route(s, ACTOR, TENANT)
+    assert await s.routes.get(TENANT) is None
+    assert await names(s) == set()
+
+
+async def test_concurrent_secret_creations_end_with_at_most_two_active(azure_services):
+    s = azure_services
+    client, *_ = await ops.create_client(s, ACTOR, "c", [TENANT])
+    results = await asyncio.gather(*(ops.add_secret(s, ACTOR, client.client_id) for _ in range(4)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, ops.NewSecret | Problem) for r in results), results
+    created = [r for r in results if isinstance(r, ops.NewSecret)]
+    assert len(created) == 1
+    assert all(r.status == 409 for r in results if isinstance(r, Problem))
+    record = await s.clients.get(client.client_id)
+    assert len(record.active_secrets(s.clock.now())) == 2
+    assert len(await names(s)) == 2
+
+
+async def test_concurrent_updates_do_not_lose_changes(azure_services):
+    s = azure_services
+    client, *_ = await ops.create_client(s, ACTOR, "c", [TENANT])
+    await asyncio.gather(ops.update_client(s, ACTOR, client.client_id, display_name="renamed"),
+                         ops.add_secret(s, ACTOR, client.client_id))
+    record = await s.clients.get(client.client_id)
+    assert record.display_name == "renamed" and len(record.secrets) == 2
+
+
+async def test_table_failure_rolls_back_the_verifier(azure_services):
+    s = azure_services
+    s.clients = Failing(s.clients, "create")
+    with pytest.raises(Problem) as failure:
+        await ops.create_client(s, ACTOR, "c", [TENANT])
+    assert failure.value.status == 503 and failure.value.headers["Retry-After"]
+    assert await names(s) == set()
+
+
+async def test_add_secret_table_failure_rolls_back_the_verifier(azure_services):
+    s = azure_services
+    client, first_id, *_ = await ops.create_client(s, ACTOR, "c", [TENANT])
+    real = s.clients
+    s.clients = Failing(real, "replace")
+    with pytest.raises(Problem) as failure:
+        await ops.add_secret(s, ACTOR, client.client_id)
+    assert failure.value.status == 503
+    s.clients = real
+    assert [m.secret_id for m in (await s.clients.get(client.client_id)).secrets] == [first_id]
+    assert len(await names(s)) == 1
+
+
+async def test_key_vault_down_changes_nothing(azure_services, keyvault):
+    s = azure_services
+    keyvault.stop()
+    try:
+        with pytest.raises(Problem) as failure:
+            await ops.create_client(s, ACTOR, "c", [TENANT])
+        assert failure.value.status == 503
+        with pytest.raises(Problem):
+            await ops.put_route(s, ACTOR, TENANT, cc_spec("provider-secret"))
+    finally:
+        keyvault.start()
+    assert (await s.clients.list()).items == []
+    assert await s.routes.get(TENANT) is None
+
+
+async def test_revoke_with_key_vault_down_keeps_the_secret(azure_services, keyvault):
+    s = azure_services
+    client, first_id, *_ = await ops.create_client(s, ACTOR, "c", [TENANT])
+    keyvault.stop()
+    try:
+        with pytest.raises(Problem) as failure:
+            await ops.revoke_secret(s, ACTOR, client.client_id, first_id)
+    finally:
+        keyvault.start()
+    assert failure.value.status == 503
+    assert [m.secret_id for m in (await s.clients.get(client.client_id)).secrets] == [first_id]
+    await ops.revoke_secret(s, ACTOR, client.client_id, first_id)
+    assert await names(s) == set()
+
+
+async def test_route_table_failure_keeps_the_old_upstream_secret(azure_services):
+    s = azure_services
+    route, _ = await ops.put_route(s, ACTOR, TENANT, cc_spec("provider-secret-1"))
+    real = s.routes
+    s.routes = Failing(real, "replace")
+    with pytest.raises(Problem):
+        await ops.put_route(s, ACTOR, TENANT, cc_spec("provider-secret-2"))
+    s.routes = real
+    assert await names(s) == {route.upstream_auth.secret_name}
+    assert (await s.secrets.get(route.upstream_auth.secret_name)).value == "provider-secret-1"
+
+
+async def test_audit_trail_and_no_secret_anywhere(azure_services, caplog):
+    caplog.set_level(logging.DEBUG)
+    s = azure_services
+    start = s.clock.now()
+    new = await ops.create_client(s, ACTOR, "c", [TENANT])
+    extra = await ops.add_secret(s, ACTOR, new.client.client_id)
+    await ops.put_route(s, ACTOR, TENANT, cc_spec("provider-s3cret-value"))
+    await ops.rotate_signing_key(s, ACTOR)
+    await ops.delete_client(s, ACTOR, new.client.client_id)
+    page = await ops.list_audit(s, since=start)
+    actions = [r.action for r in page.items]
+    assert sorted(actions) == sorted(["client.create", "secret.add", "route.create", "signing-key.rotate",
+                                      "client.delete"])
+    for r in page.items:
+        assert r.actor == ACTOR.name and r.request_id == "req-int-1" and r.source_address == "127.0.0.1"
+    dump = repr(page.items) + caplog.text
+    for secret in (new.secret, extra.secret, "provider-s3cret-value"):
+        assert secret.split(".")[-1] not in dump
+    later = await ops.list_audit(s, since=s.clock.now().replace(year=2100))
+    assert later.items == []

@@ -1,0 +1,101 @@
+"""The token service on the real stores: Table Storage on Azurite, secrets and keys on the Key Vault emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import jwt
+import pytest
+
+from gateway.credentials import signing_key_secret_name
+from gateway.oauth.endpoint import respond
+from gateway.services import build_services
+from gateway.tokens.access_tokens import verify_access_token
+from gateway.tokens.keyring import key_ring
+from tests.unit.oauth.helpers import CLIENT_ID, TENANT, add_client, add_route, basic, post_form, token_request
+
+pytestmark = pytest.mark.integration
+
+
+async def test_first_start_creates_a_signing_key_in_key_vault(azure_services):
+    ring = key_ring(azure_services)
+    key = await ring.signing_key()
+    stored = await azure_services.secrets.get(
+        signing_key_secret_name(azure_services.settings.key_vault_secret_prefix, key.kid))
+    assert stored is not None and "PRIVATE KEY" in stored.value
+    assert stored.tags["kid"] == key.kid and stored.tags["alg"] == "ES256" and stored.tags["generation"] == "1"
+    assert [(i.kid, i.status) for i in await ring.list_keys()] == [(key.kid, "active")]
+
+
+async def test_concurrent_first_start_of_several_workers(azure_settings):
+    workers = [await build_services(azure_settings) for _ in range(4)]
+    try:
+        keys = await asyncio.gather(*(key_ring(w).signing_key() for w in workers))
+        for worker in workers:
+            for key in keys:
+                assert await key_ring(worker).verification_key(key.kid) is not None
+        for worker in workers:
+            key_ring(worker).invalidate()
+        agreed = {(await key_ring(w).signing_key()).kid for w in workers}
+        assert len(agreed) == 1
+    finally:
+        for worker in workers:
+            await worker.aclose()
+
+
+async def test_rotation_is_seen_by_a_second_worker(azure_services, azure_settings):
+    other = await build_services(azure_settings)
+    try:
+        old = await key_ring(azure_services).signing_key()
+        assert (await key_ring(other).signing_key()).kid == old.kid
+        rotated = await key_ring(other).rotate()
+        # a token signed with the new key verifies at once on the first worker (unknown kid: one refresh)
+        await add_route(other)
+        secret = await add_client(other)
+        response = await respond(token_request(post_form(CLIENT_ID, secret)), other)
+        token = json.loads(response.body)["access_token"]
+        assert jwt.get_unverified_header(token)["kid"] == rotated.kid
+        assert (await verify_access_token(token, azure_services)).client_id == CLIENT_ID
+        # both keys are published until the old one's tokens have expired
+        kids = {k["kid"] for k in (await key_ring(azure_services).jwks())["keys"]}
+        assert kids == {old.kid, rotated.kid}
+    finally:
+        await other.aclose()
+
+
+async def test_tokens_issued_on_the_real_stores_with_both_auth_methods(azure_services):
+    await add_route(azure_services)
+    secret = await add_client(azure_services)
+    post = await respond(token_request(post_form(CLIENT_ID, secret)), azure_services)
+    with_basic = await respond(token_request({"grant_type": "client_credentials", "scope": TENANT},
+                                             headers={"Authorization": basic(CLIENT_ID, secret)}), azure_services)
+    jwks = (await key_ring(azure_services).jwks())["keys"]
+    for response in (post, with_basic):
+        assert response.status == 200, response.body
+        token = json.loads(response.body)["access_token"]
+        kid = jwt.get_unverified_header(token)["kid"]
+        public = jwt.PyJWK(next(k for k in jwks if k["kid"] == kid)).key
+        claims = jwt.decode(token, public, algorithms=["ES256"], audience="http://localhost:7071/fhir",
+                            issuer="http://localhost:7071")
+        assert claims["tid"] == TENANT and claims["client_id"] == CLIENT_ID
+    wrong = await respond(token_request(post_form(CLIENT_ID, secret[:-1] + ("A" if secret[-1] != "A" else "B"))),
+                          azure_services)
+    assert wrong.status == 401
+
+
+async def test_key_vault_down_warm_caches_serve_cold_worker_gets_503(azure_services, azure_settings, keyvault):
+    await add_route(azure_services)
+    secret = await add_client(azure_services)
+    assert (await respond(token_request(post_form(CLIENT_ID, secret)), azure_services)).status == 200
+    cold = await build_services(azure_settings)
+    keyvault.stop()
+    try:
+        warm = await respond(token_request(post_form(CLIENT_ID, secret)), azure_services)
+        assert warm.status == 200
+        down = await respond(token_request(post_form(CLIENT_ID, secret)), cold)
+        assert down.status == 503, down.body
+        assert json.loads(down.body)["error"] == "temporarily_unavailable" and down.headers["Retry-After"]
+    finally:
+        keyvault.start()
+        await cold.aclose()

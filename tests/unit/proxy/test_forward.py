@@ -1,0 +1,174 @@
+"""The proxy pipeline on in-memory stores and a MockTransport: refusals never reach the provider."""
+
+import json
+import logging
+
+import pytest
+
+from gateway.http import Headers, Request
+from gateway.proxy.forward import install_transport, proxy
+from gateway.proxy.transport import MockTransport, UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
+from gateway.stores.models import Client, Route
+from gateway.tokens.access_tokens import issue_access_token
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+PROVIDER = "http://127.0.0.1:9/stu3"
+GW = "http://localhost:7071/fhir"
+
+
+def ok(request):
+    return UpstreamResponse(200, [("Content-Type", "application/fhir+json")],
+                            json.dumps({"resourceType": "Bundle", "link": [{"relation": "self",
+                                                                            "url": f"{PROVIDER}/Patient"}]}).encode(),
+                            "OK")
+
+
+@pytest.fixture
+async def setup(services):
+    await services.clients.create(Client(client_id="teams", display_name="Teams", allowed_tenants=(TENANT,)))
+    await services.routes.create(Route(tenant_id=TENANT, fhir_base_url=PROVIDER, fhir_version="STU3"))
+    transport = install_transport(services, MockTransport(ok))
+    token = (await issue_access_token(services, client_id="teams", tenant_id=TENANT)).access_token
+    return services, transport, token
+
+
+def req(method, path, token=None, body=b"", headers=()):
+    h = Headers(list(headers))
+    if token:
+        h.add("Authorization", f"Bearer {token}")
+    return Request(method=method, url=f"{GW}{path}", headers=h, body=body,
+                   route_params={"path": path.split("?")[0].lstrip("/")})
+
+
+async def test_forwarded_read_is_rewritten(setup):
+    services, transport, token = setup
+    response = await proxy(req("GET", "/Patient?name:contains=chau&_count=10", token), services)
+    assert response.status == 200
+    assert json.loads(response.body)["link"][0]["url"] == f"{GW}/Patient"
+    sent = transport.requests[0]
+    assert sent.url == f"{PROVIDER}/Patient?name:contains=chau&_count=10"
+    assert all(v != f"Bearer {token}" for _, v in sent.headers)
+
+
+async def test_missing_token_is_401_without_error_code(setup):
+    services, transport, _ = setup
+    response = await proxy(req("GET", "/Patient/1"), services)
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"] == f'Bearer realm="{GW}"'
+    assert json.loads(response.body)["resourceType"] == "OperationOutcome"
+    assert transport.requests == []
+
+
+async def test_bad_token_is_401_invalid_token(setup):
+    services, transport, token = setup
+    response = await proxy(req("GET", "/Patient/1", token[:-4] + "AAAA"), services)
+    assert response.status == 401
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    assert token not in response.body.decode()
+    assert transport.requests == []
+
+
+async def test_disabled_client_is_refused(setup):
+    services, transport, token = setup
+    client = await services.clients.get("teams")
+    from dataclasses import replace
+    await services.clients.replace(replace(client, enabled=False))
+    response = await proxy(req("GET", "/Patient/1", token), services)
+    assert response.status == 401
+    assert transport.requests == []
+
+
+async def test_tenant_without_route_is_404(services):
+    other = "11111111-2222-3333-4444-555555555555"
+    await services.clients.create(Client(client_id="teams", display_name="T", allowed_tenants=("*",)))
+    transport = install_transport(services, MockTransport(ok))
+    token = (await issue_access_token(services, client_id="teams", tenant_id=other)).access_token
+    response = await proxy(req("GET", "/Patient/1", token), services)
+    assert response.status == 404
+    assert transport.requests == []
+
+
+@pytest.mark.parametrize("method, path, body, status", [
+    ("GET", "/Patient/%2e%2e/x", b"", 400),
+    ("GET", "/Patient//1", b"", 400),
+    ("PUT", "/Patient/1", b"{}", 403),
+    ("DELETE", "/Patient/1", b"", 403),
+    ("POST", "", b'{"resourceType":"Bundle","type":"transaction","entry":[]}', 403),
+    ("POST", "", b'{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"../x"}}]}', 400),
+    ("OPTIONS", "/Patient", b"", 405),
+])
+async def test_refusals_never_reach_the_provider(setup, method, path, body, status):
+    services, transport, token = setup
+    response = await proxy(req(method, path, token, body, [("Content-Type", "application/fhir+json")]), services)
+    assert response.status == status
+    assert json.loads(response.body)["resourceType"] == "OperationOutcome"
+    assert transport.requests == []
+
+
+async def test_too_large_request_body_is_413(setup):
+    services, transport, token = setup
+    too_big = b"x" * (services.settings.max_request_body_bytes + 1)
+    response = await proxy(req("POST", "/Patient/_search", token, too_big), services)
+    assert response.status == 413
+    assert transport.requests == []
+
+
+@pytest.mark.parametrize("error, status", [(UpstreamTimeout("t"), 504), (UpstreamUnreachable("u"), 502)])
+async def test_provider_failures_are_outcomes(setup, error, status):
+    services, _, token = setup
+
+    def fail(request):
+        raise error
+
+    install = services._components["proxy.session"]
+    install.handler = fail
+    response = await proxy(req("GET", "/Patient/1", token), services)
+    assert response.status == status
+    text = response.body.decode()
+    assert "127.0.0.1" not in text and "Traceback" not in text
+
+
+async def test_one_log_line_without_query_values_or_token(setup, caplog):
+    services, _, token = setup
+    caplog.set_level(logging.DEBUG)
+    await proxy(req("GET", "/Patient?family=Secretname", token, headers=[("X-Request-Id", "rid-42")]), services)
+    lines = [r for r in caplog.records if r.name == "gateway.proxy.access"]
+    assert len(lines) == 1
+    message = lines[0].getMessage()
+    assert "rid-42" in message and TENANT in message and "teams" in message and "Patient" in message
+    assert "status=200" in message
+    everything = " ".join(r.getMessage() for r in caplog.records)
+    assert "Secretname" not in everything and token not in everything
+
+
+async def test_fanout_route_composes_batch_response(setup):
+    services, transport, token = setup
+    route = await services.routes.get(TENANT)
+    from dataclasses import replace
+    await services.routes.replace(replace(route, batch_mode="fanout"))
+    from gateway.directory import route_directory
+    route_directory(services).invalidate(TENANT)
+    body = json.dumps({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": "Patient/1"}},
+        {"request": {"method": "GET", "url": "Condition?patient=1"}}]})
+    response = await proxy(req("POST", "", token, body.encode(), [("Content-Type", "application/fhir+json")]), services)
+    assert response.status == 200
+    out = json.loads(response.body)
+    assert out["type"] == "batch-response" and len(out["entry"]) == 2
+    assert sorted(r.url for r in transport.requests) == [f"{PROVIDER}/Condition?patient=1", f"{PROVIDER}/Patient/1"]
+    assert out["entry"][0]["resource"]["link"][0]["url"] == f"{GW}/Patient"
+
+
+async def test_unexpected_error_is_a_500_outcome_with_one_log_line(setup, caplog):
+    services, transport, token = setup
+
+    def explode(request):
+        raise RuntimeError("secret detail http://127.0.0.1:9")
+
+    transport.handler = explode
+    caplog.set_level(logging.INFO)
+    response = await proxy(req("GET", "/Patient/1", token), services)
+    assert response.status == 500
+    assert json.loads(response.body)["resourceType"] == "OperationOutcome"
+    assert "secret detail" not in response.body.decode() and "secret detail" not in caplog.text
+    assert len([r for r in caplog.records if r.name == "gateway.proxy.access"]) == 1

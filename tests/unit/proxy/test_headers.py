@@ -1,0 +1,59 @@
+"""Header policy: what reaches the provider and what comes back to the client."""
+
+from gateway.http import Headers, Request
+from gateway.proxy.headers import downstream_response_headers, upstream_request_headers
+from tests.fixtures.common import make_settings
+
+SETTINGS = make_settings(PUBLIC_BASE_URL="https://gw.example")
+
+
+def _request(headers):
+    return Request(method="GET", url="https://gw.example/fhir/Patient/1", headers=Headers(headers))
+
+
+def test_fhir_headers_pass_and_credentials_stay_behind():
+    request = _request([
+        ("Accept", "application/json+fhir;charset=utf-8"), ("Prefer", "return=representation"),
+        ("If-None-Match", 'W/"3"'), ("If-Match", 'W/"2"'), ("If-Modified-Since", "Wed, 21 Oct 2015 07:28:00 GMT"),
+        ("If-None-Exist", "identifier=x"), ("Accept-Language", "de"), ("Content-Type", "application/fhir+json"),
+        ("Authorization", "Bearer client-token"), ("Cookie", "a=b"), ("x-functions-key", "k"),
+        ("Connection", "keep-alive, X-Secret"), ("Keep-Alive", "5"), ("TE", "trailers"), ("Upgrade", "h2c"),
+        ("Proxy-Authorization", "Basic x"), ("Host", "evil.example"), ("X-Secret", "1"),
+        ("X-Forwarded-For", "203.0.113.9:5555"), ("X-Request-Id", "req-1"),
+    ])
+    sent = upstream_request_headers(request, SETTINGS)
+    names = [k.lower() for k, _ in sent]
+    assert {"accept", "prefer", "if-none-match", "if-match", "if-modified-since", "if-none-exist",
+            "accept-language", "content-type"} <= set(names)
+    for forbidden in ("cookie", "x-functions-key", "connection", "keep-alive", "te", "upgrade",
+                      "proxy-authorization", "host", "x-secret"):
+        assert forbidden not in names
+    assert ("Authorization", "Bearer client-token") not in sent
+    as_dict = dict(sent)
+    assert as_dict["X-Request-Id"] == "req-1"
+    assert as_dict["X-Forwarded-For"] == "203.0.113.9"
+    assert as_dict["X-Forwarded-Proto"] == "https"
+    assert as_dict["X-Forwarded-Host"] == "gw.example"
+
+
+def test_request_id_is_generated_when_absent_and_provider_token_added():
+    sent = dict(upstream_request_headers(_request([("Authorization", "Bearer c")]), SETTINGS,
+                                         provider_authorization="Bearer provider"))
+    assert len(sent["X-Request-Id"]) >= 16
+    assert sent["Authorization"] == "Bearer provider"
+
+
+def test_response_headers_are_filtered_and_urls_rewritten():
+    upstream = [("Content-Type", "application/fhir+json"), ("ETag", 'W/"1"'), ("Last-Modified", "x"),
+                ("Location", "https://ehr/fhir/Patient/1/_history/1"), ("Content-Location", "https://ehr/fhir/x"),
+                ("Retry-After", "5"), ("Set-Cookie", "s=1"), ("Connection", "close"), ("Transfer-Encoding", "chunked"),
+                ("Content-Encoding", "gzip"), ("Content-Length", "10"), ("WWW-Authenticate", "Bearer"),
+                ("Server", "Secret/1.0"), ("X-Request-Id", "provider-id")]
+    out = downstream_response_headers(upstream, lambda u: u.replace("https://ehr/fhir", "https://gw/fhir"), "rid")
+    assert out["Location"] == "https://gw/fhir/Patient/1/_history/1"
+    assert out["Content-Location"] == "https://gw/fhir/x"
+    assert out["ETag"] == 'W/"1"' and out["Retry-After"] == "5" and out["Last-Modified"] == "x"
+    for dropped in ("set-cookie", "connection", "transfer-encoding", "content-encoding", "content-length",
+                    "www-authenticate", "server"):
+        assert dropped not in out
+    assert out["X-Request-Id"] == "rid"

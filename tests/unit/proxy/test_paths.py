@@ -1,0 +1,71 @@
+"""FHIR REST path grammar: what may be forwarded and what is refused before any provider call."""
+
+import pytest
+
+from gateway.proxy.paths import PathRejected, check_path, resource_type_of
+
+
+@pytest.mark.parametrize("path, resource_type", [
+    ("", None),
+    ("Patient", "Patient"),
+    ("Patient/123", "Patient"),
+    ("Patient/SMART-1288992", "Patient"),
+    ("Patient/a.b-c", "Patient"),
+    ("Patient/_search", "Patient"),
+    ("_search", None),
+    ("metadata", None),
+    ("Patient/1/_history", "Patient"),
+    ("Patient/1/_history/2", "Patient"),
+    ("Patient/1/$everything", "Patient"),
+    ("Patient/$match", "Patient"),
+    ("Patient/1/Observation", "Patient"),
+    ("$export", None),
+])
+def test_fhir_rest_paths_are_accepted(path, resource_type):
+    checked = check_path(path)
+    assert checked.path == path
+    assert checked.resource_type == resource_type
+
+
+@pytest.mark.parametrize("path", [
+    "..", "Patient/..", "Patient/../Observation", "../admin", "Patient/.", "./Patient", "Patient/...",
+    "Patient/%2e%2e", "Patient/%2E%2E/x", "%2e%2e/secret", "Patient/%252e%252e", "Patient%2f..%2fx",
+    "Patient/1%2F..%2F..", "Patient/..%5c..",
+    "Patient\\..\\x", "Patient\\1",
+    "Patient//1", "/Patient", "Patient/", "//evil.example/x",
+    "http://evil.example/fhir", "https:/evil", "Patient/1:2",
+    "Patient/\x00", "Patient/1\r\nX-Injected: 1", "Patient/\t1", "Patient/\x7f",
+    "patient/1", "Patient/1/2/3/4", "Patient/has space", "Patient/é",
+    "Patient/" + "a" * 65,
+])
+def test_paths_that_could_leave_the_base_are_refused(path):
+    with pytest.raises(PathRejected) as caught:
+        check_path(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_refusal_messages_say_what_is_wrong():
+    with pytest.raises(PathRejected, match="percent-escape"):
+        check_path("Patient/%2e%2e")
+    with pytest.raises(PathRejected, match="dot segment"):
+        check_path("Patient/..")
+    with pytest.raises(PathRejected, match="backslash"):
+        check_path("Patient\\x")
+    with pytest.raises(PathRejected, match="empty segment"):
+        check_path("Patient//1")
+    with pytest.raises(PathRejected, match="absolute URL"):
+        check_path("http://evil/x")
+    with pytest.raises(PathRejected, match="control"):
+        check_path("Patient/\n")
+
+
+def test_search_and_base_are_recognised():
+    assert check_path("Patient/_search").is_search
+    assert check_path("_search").is_search
+    assert not check_path("Patient").is_search
+    assert check_path("").is_base
+
+
+def test_resource_type_for_logs():
+    assert resource_type_of("Observation/1") == "Observation"
+    assert resource_type_of("_search") is None

@@ -1,0 +1,58 @@
+"""Link rewriting: every provider URL becomes the gateway's, in one pass."""
+
+import json
+
+from gateway.proxy.rewrite import LinkRewriter, is_textual
+
+PROVIDER = "https://ehr.example:8443/fhir/stu3"
+GATEWAY = "https://gw.example/fhir"
+
+
+def test_bundle_links_full_urls_and_references_are_rewritten():
+    bundle = {"resourceType": "Bundle", "link": [{"relation": "next", "url": f"{PROVIDER}?_getpages=x&o=10"}],
+              "entry": [{"fullUrl": f"{PROVIDER}/Patient/1",
+                         "resource": {"resourceType": "Observation",
+                                      "subject": {"reference": f"{PROVIDER}/Patient/1"}}}]}
+    out = json.loads(LinkRewriter(PROVIDER, GATEWAY).rewrite_body(json.dumps(bundle).encode()))
+    assert out["link"][0]["url"] == f"{GATEWAY}?_getpages=x&o=10"
+    assert out["entry"][0]["fullUrl"] == f"{GATEWAY}/Patient/1"
+    assert out["entry"][0]["resource"]["subject"]["reference"] == f"{GATEWAY}/Patient/1"
+
+
+def test_json_escaped_slashes_are_rewritten_in_the_same_form():
+    body = b'{"url":"https:\\/\\/ehr.example:8443\\/fhir\\/stu3\\/Patient\\/1"}'
+    out = LinkRewriter(PROVIDER, GATEWAY).rewrite_body(body)
+    assert out == b'{"url":"https:\\/\\/gw.example\\/fhir\\/Patient\\/1"}'
+    assert json.loads(out)["url"] == f"{GATEWAY}/Patient/1"
+
+
+def test_longer_paths_and_other_hosts_are_left_alone():
+    body = f'["{PROVIDER}2/Patient/1","https://other.example/fhir/stu3/Patient/1","{PROVIDER}"]'.encode()
+    out = json.loads(LinkRewriter(PROVIDER, GATEWAY).rewrite_body(body))
+    assert out == [f"{PROVIDER}2/Patient/1", "https://other.example/fhir/stu3/Patient/1", GATEWAY]
+
+
+def test_xml_value_attributes_are_rewritten():
+    body = f'<Bundle><link><url value="{PROVIDER}/Patient?x=1"/></link></Bundle>'.encode()
+    assert LinkRewriter(PROVIDER, GATEWAY).rewrite_body(body) == \
+        f'<Bundle><link><url value="{GATEWAY}/Patient?x=1"/></link></Bundle>'.encode()
+
+
+def test_body_without_the_provider_is_returned_unchanged():
+    body = b'{"resourceType":"Patient","id":"1"}'
+    assert LinkRewriter(PROVIDER, GATEWAY).rewrite_body(body) is body
+
+
+def test_header_urls():
+    rewriter = LinkRewriter(PROVIDER + "/", GATEWAY)
+    assert rewriter.rewrite_url(f"{PROVIDER}/Patient/1/_history/2") == f"{GATEWAY}/Patient/1/_history/2"
+    assert rewriter.rewrite_url(f"{PROVIDER}2/Patient/1") == f"{PROVIDER}2/Patient/1"
+    assert rewriter.rewrite_url("Patient/1") == "Patient/1"
+
+
+def test_textual_media_types():
+    assert is_textual("application/fhir+json;charset=UTF-8")
+    assert is_textual("application/json+fhir")
+    assert is_textual("application/fhir+xml")
+    assert not is_textual("application/pdf")
+    assert not is_textual("image/png")

@@ -1,0 +1,149 @@
+"""The admin CLI against the admin API served over a real loopback socket (in-memory stores)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from gateway import cli
+from gateway.admin.endpoint import dispatch
+from gateway.http import Headers, Request
+from gateway.services import Services
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+KEY = "cli-test-key"
+
+
+class AdminServer:
+    """A loopback HTTP server that checks the function key like the host and dispatches to the admin API."""
+
+    def __init__(self, services: Services, loop: asyncio.AbstractEventLoop) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if self.headers.get("x-functions-key") != KEY:
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                path = self.path.split("?")[0]
+                request = Request(self.command, f"http://127.0.0.1:{outer.port}{self.path}",
+                                  Headers(list(self.headers.items())),
+                                  {"path": path.removeprefix("/manage/")}, body)
+                response = asyncio.run_coroutine_threadsafe(dispatch(request, services), loop).result(30)
+                self.send_response(response.status)
+                for name, value in response.headers.items_all():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(response.body)))
+                self.end_headers()
+                self.wfile.write(response.body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+async def server(services):
+    srv = AdminServer(services, asyncio.get_running_loop())
+    yield srv
+    await asyncio.to_thread(srv.stop)
+
+
+async def run_cli(server: AdminServer, *argv: str, key: str = KEY) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = await asyncio.to_thread(cli.main, ["--base-url", f"http://127.0.0.1:{server.port}", "--key", key, *argv],
+                                   out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+async def test_onboarding_flow_with_tables(server):
+    code, out, _ = await run_cli(server, "routes", "put", TENANT, "--fhir-base-url", "http://127.0.0.1:9/fhir",
+                                 "--fhir-version", "STU3", "--display-name", "Contoso")
+    assert code == 0 and "created" in out and "Contoso" in out
+    code, out, _ = await run_cli(server, "routes", "list")
+    assert code == 0 and "TENANT" in out and TENANT in out
+
+    code, out, err = await run_cli(server, "clients", "create", "--name", "Teams", "--tenant", TENANT)
+    assert code == 0 and "clientSecret" in out and "shown only once" in err
+    client_id = next(line.split()[1] for line in out.splitlines() if line.startswith("clientId"))
+    first_secret_id = next(line.split()[1] for line in out.splitlines() if line.startswith("secretId"))
+
+    code, out, err = await run_cli(server, "secrets", "add", client_id)
+    assert code == 0 and "shown only once" in err
+    code, out, err = await run_cli(server, "secrets", "add", client_id)
+    assert code == 1 and "409 Conflict" in err and "revoke one first" in err
+
+    code, out, _ = await run_cli(server, "secrets", "revoke", client_id, first_secret_id)
+    assert code == 0
+    code, out, _ = await run_cli(server, "clients", "update", client_id, "--disable")
+    assert code == 0 and "enabled" in out and "no" in out
+    code, out, _ = await run_cli(server, "clients", "get", client_id)
+    assert code == 0 and first_secret_id not in out and "SECRET ID" in out
+
+    code, out, _ = await run_cli(server, "audit")
+    assert code == 0 and "client.update" in out and "secret.revoke" in out and "WHO" in out
+    assert KEY not in out
+
+
+async def test_json_output(server):
+    code, out, err = await run_cli(server, "--json", "clients", "create", "--name", "T", "--tenant", "*")
+    payload = json.loads(out)
+    assert code == 0 and payload["clientSecret"] and "shown only once" in err
+    code, out, _ = await run_cli(server, "--json", "clients", "list")
+    assert [c["clientId"] for c in json.loads(out)["items"]] == [payload["clientId"]]
+    code, out, _ = await run_cli(server, "--json", "signing-keys", "rotate")
+    assert code == 0 and json.loads(out)["kid"]
+
+
+async def test_validation_errors_print_field_messages(server):
+    code, _, err = await run_cli(server, "clients", "create", "--name", "x", "--tenant", "not-a-guid")
+    assert code == 1 and "422" in err and "allowedTenants/0" in err
+    code, _, err = await run_cli(server, "routes", "put", TENANT, "--fhir-base-url", "http://127.0.0.1/f",
+                                 "--fhir-version", "R4")
+    assert code == 1 and "fhirVersion" in err
+
+
+async def test_wrong_key_and_unreachable_host(server):
+    code, _, err = await run_cli(server, "clients", "list", key="wrong")
+    assert code == 1 and "401" in err and "GATEWAY_ADMIN_KEY" in err
+    out, err_io = io.StringIO(), io.StringIO()
+    code = await asyncio.to_thread(cli.main, ["--base-url", "http://127.0.0.1:9", "clients", "list"],
+                                   out=out, err=err_io)
+    assert code == 3 and "cannot reach" in err_io.getvalue()
+
+
+async def test_paged_listing_follows_next_link(server):
+    for i in range(5):
+        tenant = f"00000000-0000-0000-0000-00000000000{i}"
+        code, _, _ = await run_cli(server, "routes", "put", tenant, "--fhir-base-url", "http://127.0.0.1:9/f",
+                                   "--fhir-version", "STU3")
+        assert code == 0
+    code, out, _ = await run_cli(server, "--json", "routes", "list", "--page-size", "2")
+    assert len(json.loads(out)["items"]) == 5
+
+
+def test_missing_base_url_is_a_usage_error(monkeypatch, capsys):
+    monkeypatch.delenv("GATEWAY_ADMIN_URL", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["clients", "list"])
+    assert exit_info.value.code == 2

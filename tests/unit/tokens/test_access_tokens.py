@@ -1,0 +1,138 @@
+"""Issuing and verifying access tokens: every refusal a verifier must make (RFC 9068 §4, RFC 8725)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from gateway.services import memory_services
+from gateway.tokens.access_tokens import InvalidToken, issue_access_token, verify_access_token
+from gateway.tokens.keyring import key_ring
+from tests.fixtures.common import make_settings
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+
+
+async def issue(services):
+    return (await issue_access_token(services, client_id="c1", tenant_id=TENANT)).access_token
+
+
+async def forged(services, **changes) -> str:
+    """A token signed with the real active key, with claims changed."""
+    key = await key_ring(services).signing_key()
+    now = int(services.clock.now().timestamp())
+    claims = {"iss": "http://localhost:7071", "aud": "http://localhost:7071/fhir", "sub": "c1", "client_id": "c1",
+              "scope": TENANT, "tid": TENANT, "iat": now, "nbf": now, "exp": now + 3600, "jti": "j"}
+    header = {"kid": key.kid, "typ": "at+jwt", **changes.pop("header", {})}
+    claims.update(changes)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return jwt.encode(claims, key.private_key, algorithm="ES256", headers=header)
+
+
+def b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+async def refused(services, token: str) -> str:
+    with pytest.raises(InvalidToken) as info:
+        await verify_access_token(token, services)
+    return info.value.description
+
+
+async def test_issued_token_verifies(services):
+    claims = await verify_access_token(await issue(services), services)
+    assert claims.client_id == "c1" and claims.tenant_id == claims.scope == TENANT
+    assert (claims.expires_at - claims.issued_at).total_seconds() == 3600
+
+
+async def test_expired_token_is_refused_after_the_leeway(services, clock):
+    token = await issue(services)
+    clock.advance(3600 + 20)
+    await verify_access_token(token, services)  # within 30 s leeway
+    clock.advance(20)
+    assert "expired" in await refused(services, token)
+
+
+async def test_not_yet_valid_token_is_refused(services):
+    now = int(services.clock.now().timestamp())
+    assert "not yet valid" in await refused(services, await forged(services, nbf=now + 120))
+    assert "not yet valid" in await refused(services, await forged(services, iat=now + 120))
+
+
+async def test_alg_none_is_refused(services):
+    await issue(services)
+    kid = (await key_ring(services).signing_key()).kid
+    token = f"{b64({'alg': 'none', 'typ': 'at+jwt', 'kid': kid})}.{b64({'sub': 'c1'})}."
+    assert "algorithm" in await refused(services, token)
+
+
+async def test_hs256_keyed_with_the_public_key_is_refused(services):
+    key = await key_ring(services).signing_key()
+    pem = key.public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    header = b64({"alg": "HS256", "typ": "at+jwt", "kid": key.kid})
+    import hashlib
+    import hmac
+    payload = b64({"sub": "c1", "tid": TENANT})
+    sig = base64.urlsafe_b64encode(hmac.new(pem, f"{header}.{payload}".encode(), hashlib.sha256).digest())
+    assert "algorithm" in await refused(services, f"{header}.{payload}.{sig.rstrip(b'=').decode()}")
+
+
+async def test_token_signed_by_an_unknown_key_is_refused(services):
+    await issue(services)
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    token = jwt.encode({"sub": "c1"}, stranger, algorithm="ES256",
+                       headers={"kid": "20260101000000-0123456789abcdef", "typ": "at+jwt"})
+    assert "unknown" in await refused(services, token)
+
+
+async def test_token_signed_by_another_key_under_our_kid_is_refused(services):
+    kid = (await key_ring(services).signing_key()).kid
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    token = jwt.encode({"sub": "c1"}, stranger, algorithm="ES256", headers={"kid": kid, "typ": "at+jwt"})
+    assert "signature" in await refused(services, token)
+
+
+async def test_tampered_payload_is_refused(services):
+    header, _, signature = (await issue(services)).split(".")
+    other = b64({"sub": "evil", "client_id": "evil", "tid": TENANT, "scope": TENANT})
+    assert "signature" in await refused(services, f"{header}.{other}.{signature}")
+
+
+@pytest.mark.parametrize("changes,needle", [
+    ({"iss": "https://evil.example"}, "issuer"),
+    ({"aud": "https://other.example/fhir"}, "audience"),
+    ({"tid": TENANT.upper(), "scope": TENANT.upper()}, "tenant"),
+    ({"tid": "0d6a5a4e-1f2b-4c3d-8e9f-0a1b2c3d4e5f"}, "tenant"),
+    ({"scope": "system/*.read"}, "tenant"),
+    ({"sub": "someone-else"}, "subject"),
+    ({"exp": "tomorrow"}, "number"),
+    ({"jti": None}, "jti"),
+    ({"client_id": None}, "client_id"),
+    ({"header": {"typ": "JWT"}}, "typ"),
+    ({"header": {"crit": ["exp"]}}, ""),  # refused (pyjwt already rejects unknown crit as malformed)
+])
+async def test_claims_are_checked(services, changes, needle):
+    assert needle in await refused(services, await forged(services, **changes))
+
+
+@pytest.mark.parametrize("token", ["", "abc", "a.b", "a.b.c.d", "x" * 5000, "eyJhbGciOiJFUzI1NiJ9.e30."])
+async def test_malformed_tokens_are_refused(services, token):
+    await refused(services, token)
+
+
+async def test_descriptions_never_echo_the_token(services):
+    token = await forged(services, iss="https://evil.example")
+    description = await refused(services, token)
+    assert token not in description and "evil" not in description
+
+
+async def test_tokens_of_another_deployment_are_refused(clock):
+    ours = memory_services(make_settings(), clock)
+    theirs = memory_services(make_settings(PUBLIC_BASE_URL="http://127.0.0.1:8080"), clock)
+    token = (await issue_access_token(theirs, client_id="c1", tenant_id=TENANT)).access_token
+    await refused(ours, token)
