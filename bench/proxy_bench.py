@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import tempfile
 import time
@@ -153,6 +154,7 @@ def main() -> None:
         vault.stop()
         azurite.stop()
         stop_server(provider_process)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -123,14 +123,21 @@ class Request:
 
     @property
     def client_address(self) -> str:
-        """Source address: the first ``X-Forwarded-For`` hop (set by the Azure front end / local host)."""
-        forwarded = self.headers.get("x-forwarded-for", "")
-        first = forwarded.split(",")[0].strip()
-        if first.startswith("[") and "]" in first:  # [v6]:port
-            return first[1:first.index("]")]
-        if first.count(":") == 1:  # v4:port
-            first = first.split(":")[0]
-        return first or "unknown"
+        """Source address: the LAST ``X-Forwarded-For`` hop.
+
+        The Azure front end (and the local host) append the address they saw to
+        whatever the caller sent, so earlier hops are caller-controlled and must
+        not key rate limits or audit records.
+        """
+        hops = [h.strip() for h in ",".join(self.headers.get_all("x-forwarded-for")).split(",") if h.strip()]
+        if not hops:
+            return "unknown"
+        last = hops[-1]
+        if last.startswith("[") and "]" in last:  # [v6]:port
+            return last[1:last.index("]")]
+        if last.count(":") == 1:  # v4:port
+            last = last.split(":")[0]
+        return last[:64]
 
 
 @dataclass

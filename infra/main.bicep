@@ -293,6 +293,10 @@ var gatewayAppSettings = {
 module api 'app/api.bicep' = {
   name: 'api'
   scope: rg
+  // The app starts with its roles in place (host storage, deployment container, Key Vault).
+  dependsOn: [
+    rbac
+  ]
   params: {
     name: appName
     location: location
@@ -346,18 +350,33 @@ module customDomain 'app/custom-domain.bicep' = if (!empty(customDomainName)) {
 }
 
 // ---------------------------------------------------------------- outputs (azd stores them in .azure/<env>/.env)
+@description('Region of the deployment.')
 output AZURE_LOCATION string = location
+@description('Entra tenant of the subscription.')
 output AZURE_TENANT_ID string = tenant().tenantId
+@description('Resource group holding everything.')
 output AZURE_RESOURCE_GROUP string = rg.name
+@description('Function app name (azd service api).')
 output SERVICE_API_NAME string = api.outputs.name
+@description('Function app name, for func azure functionapp publish.')
 output AZURE_FUNCTION_APP_NAME string = api.outputs.name
+@description('Public base URL (PUBLIC_BASE_URL app setting).')
 output PUBLIC_BASE_URL string = baseUrl
+@description('FHIR base URL to give the Teams Patients app.')
 output FHIR_BASE_URL string = '${baseUrl}/fhir'
+@description('OAuth 2.0 token endpoint advertised in the metadata.')
 output TOKEN_URL string = '${baseUrl}/oauth2/token'
+@description('Base of the admin API (function key required).')
 output ADMIN_BASE_URL string = '${baseUrl}/manage'
+@description('Key Vault URI (KEY_VAULT_URL).')
 output AZURE_KEY_VAULT_URI string = keyVault.outputs.uri
+@description('Key Vault name.')
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+@description('Storage account name.')
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+@description('Table endpoint (TABLES_ENDPOINT).')
 output AZURE_TABLES_ENDPOINT string = storage.outputs.tableEndpoint
+@description('Client id of the user-assigned managed identity the app runs as.')
 output AZURE_CLIENT_ID string = identity.outputs.clientId
+@description('Application Insights connection string (not a secret: ingestion requires Entra ID).')
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.applicationInsightsConnectionString

@@ -3,8 +3,9 @@
 Order of checks, as in Azure: URL length (4 KB, 414), route and method (404; 405 with ``Allow``
 by default, where Azure answers 404, see ``method_mismatch_status``), ``authLevel`` key (401),
 body size (100 MB, 413), host.json ``maxOutstandingRequests`` (429) and ``maxConcurrentRequests``
-(queued), then the invocation. An exception in a function becomes a 500 with an
-empty body and its traceback in the host log. Limits:
+(queued), then the invocation, bounded by host.json ``functionTimeout`` (500 when exceeded).
+An exception in a function becomes a 500 with an empty body and its traceback in the host log.
+Limits:
 https://learn.microsoft.com/azure/azure-functions/functions-bindings-http-webhook-trigger#limits
 
 Forwarding headers mimic the App Service front end (observed on azurewebsites.net):
@@ -82,13 +83,14 @@ class FunctionHost:
 
     def __init__(self, functions: Iterable[FunctionDef], keys: Keys, executor: Executor | None = None, *,
                  method_mismatch_status: int = 405, max_body_bytes: int = MAX_BODY_BYTES,
-                 limits: HttpLimits | None = None) -> None:
+                 limits: HttpLimits | None = None, function_timeout: float | None = None) -> None:
         served = [f for f in functions if f.template is not None and not f.disabled]
         self.table: RouteTable[FunctionDef] = RouteTable(Route(f.template, f.methods, f) for f in served)
         self.keys = keys
         self.executor = executor
         self.method_mismatch_status = method_mismatch_status
         self.max_body_bytes = max_body_bytes
+        self.function_timeout = function_timeout
         limits = limits or HttpLimits()
         self.max_outstanding = limits.max_outstanding_requests
         self.outstanding = 0
@@ -191,14 +193,19 @@ class FunctionHost:
         try:
             entry = function.entry
             assert entry is not None
-            if function.is_async:
-                result = await entry(**kwargs)
-            else:
-                loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(self.executor, functools.partial(entry, **kwargs))
+            async with asyncio.timeout(self.function_timeout):  # a sync function's thread runs on, as in Azure
+                if function.is_async:
+                    result = await entry(**kwargs)
+                else:
+                    loop = asyncio.get_running_loop()
+                    result = await loop.run_in_executor(self.executor, functools.partial(entry, **kwargs))
             if out is not None:
                 result = out.get()
             return encode_response(result)
+        except TimeoutError:
+            host_log.error("Timeout value of %ss was exceeded by function: Functions.%s", self.function_timeout,
+                           function.name)
+            return 500, [(b"content-length", b"0")], b""
         except Exception:  # noqa: BLE001 - as the host: 500, empty body, traceback to the log
             host_log.exception("Executed 'Functions.%s' (Failed)", function.name)
             return 500, [(b"content-length", b"0")], b""

@@ -91,7 +91,29 @@ def read_http_limits(root: Path) -> HttpLimits:
     return HttpLimits(*values)
 
 
-def _http_extension(root: Path) -> dict[str, Any]:
+_TIMESPAN = re.compile(r"(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)")
+DEFAULT_FUNCTION_TIMEOUT = 300.0  # Consumption plan default when host.json sets none
+
+
+def read_function_timeout(root: Path) -> float | None:
+    """host.json ``functionTimeout`` (TimeSpan ``[d.]hh:mm:ss``) in seconds; None for ``-1`` (unbounded)."""
+    value = _host_document(root).get("functionTimeout")
+    if value is None:
+        return DEFAULT_FUNCTION_TIMEOUT
+    text = str(value).strip()
+    if text == "-1":
+        return None
+    match = _TIMESPAN.fullmatch(text)
+    if not match:
+        raise HostConfigError(f"{root / 'host.json'}: functionTimeout must look like hh:mm:ss (or -1)")
+    days, hours, minutes, seconds = match.groups()
+    total = int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    if total <= 0:
+        raise HostConfigError(f"{root / 'host.json'}: functionTimeout must be positive")
+    return total
+
+
+def _host_document(root: Path) -> dict[str, Any]:
     path = root / "host.json"
     if not path.is_file():
         raise HostConfigError(f"Unable to find project root. Expecting to find host.json in {root}")
@@ -101,6 +123,12 @@ def _http_extension(root: Path) -> dict[str, Any]:
         raise HostConfigError(f"{path}: not readable as JSON ({exc})") from None
     if not isinstance(document, dict) or str(document.get("version", "")) != "2.0":
         raise HostConfigError(f"{path}: \"version\" must be \"2.0\"")
+    return document
+
+
+def _http_extension(root: Path) -> dict[str, Any]:
+    path = root / "host.json"
+    document = _host_document(root)
     extensions = document.get("extensions") or {}
     http = extensions.get("http") or {} if isinstance(extensions, dict) else None
     if not isinstance(http, dict):

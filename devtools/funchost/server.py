@@ -20,7 +20,7 @@ from typing import TextIO
 import uvicorn
 
 from .app import FunctionHost, Keys
-from .discovery import FunctionDef, discover, install_app_package, load, read_http_limits
+from .discovery import FunctionDef, discover, install_app_package, load, read_function_timeout, read_http_limits
 from .settings import load_local_settings
 
 GRACEFUL_SECONDS = 10
@@ -81,7 +81,7 @@ def build(options: HostOptions, out: TextIO) -> tuple[FunctionHost, list[Functio
     threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") or 0) or None
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="funchost-sync")
     app = FunctionHost(functions, keys, executor, method_mismatch_status=options.method_mismatch_status,
-                       limits=read_http_limits(root))
+                       limits=read_http_limits(root), function_timeout=read_function_timeout(root))
     return app, functions, port
 
 

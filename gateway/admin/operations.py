@@ -32,15 +32,30 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from gateway.admin.problems import FieldError, Problem, conflict, not_found, precondition_failed, unavailable, \
-    validation_failed
+from gateway.admin.problems import (
+    FieldError,
+    Problem,
+    conflict,
+    not_found,
+    precondition_failed,
+    unavailable,
+    validation_failed,
+)
 from gateway.credentials import hint_of, make_verifier, new_secret, upstream_secret_name, verifier_secret_name
 from gateway.directory import client_directory, route_directory
 from gateway.proxy.destinations import validate_provider_url
 from gateway.services import Services
 from gateway.stores.errors import AlreadyExists, NotFound, PreconditionFailed, StoreError, StoreUnavailable
-from gateway.stores.models import ALL_TENANTS, AuditRecord, Client, Page, Route, SecretMetadata, UpstreamAuth, \
-    canonical_tenant_id
+from gateway.stores.models import (
+    ALL_TENANTS,
+    AuditRecord,
+    Client,
+    Page,
+    Route,
+    SecretMetadata,
+    UpstreamAuth,
+    canonical_tenant_id,
+)
 
 logger = logging.getLogger("gateway.admin")
 
@@ -271,7 +286,7 @@ async def _put_route(services: Services, actor: Actor, tenant_id: str, spec: Rou
             await _undo_secret(services, new_secret_name)
             raise unavailable() from None
         if old_secret is not None and old_secret != stored.upstream_auth.secret_name:
-            await _undo("delete replaced upstream secret", lambda: services.secrets.delete(old_secret))
+            await _undo("delete replaced upstream secret", lambda name=old_secret: services.secrets.delete(name))
         route_directory(services).invalidate(tenant_id)
         created = existing is None
         await _audit(services, actor, "route.create" if created else "route.replace", "route", tenant_id,
@@ -335,8 +350,8 @@ async def _write_verifier(services: Services, client_id: str, secret_id: str, se
     return name
 
 
-async def create_client(services: Services, actor: Actor, display_name: str, allowed_tenants: list[str] | tuple[str, ...],
-                        *, enabled: bool = True) -> NewSecret:
+async def create_client(services: Services, actor: Actor, display_name: str,
+                        allowed_tenants: list[str] | tuple[str, ...], *, enabled: bool = True) -> NewSecret:
     """Create a client with its first secret. Unpacks as ``(client, secret_id, secret, expires_on)``."""
     tenants = canonical_tenants(list(allowed_tenants))
     client_id = str(uuid.uuid4())

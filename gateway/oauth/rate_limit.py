@@ -30,15 +30,7 @@ MAX_ENTRIES = 100_000
 
 def source_address(request: Request) -> str:
     """The caller's address as the trusted front end saw it: the last X-Forwarded-For hop, port removed."""
-    hops = [h.strip() for h in ",".join(request.headers.get_all("x-forwarded-for")).split(",") if h.strip()]
-    if not hops:
-        return "unknown"
-    last = hops[-1]
-    if last.startswith("[") and "]" in last:  # [v6]:port
-        return last[1:last.index("]")]
-    if last.count(":") == 1:  # v4:port
-        return last.split(":")[0]
-    return last[:64]
+    return request.client_address
 
 
 @dataclass

@@ -105,8 +105,10 @@ class MockTransport:
 class AiohttpTransport:
     """Pooled aiohttp sessions (one per address policy), created lazily in the running loop."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, resolver: Any = None) -> None:
+        """``resolver``: an ``aiohttp.abc.AbstractResolver`` (tests map names to addresses); default DNS."""
         self._settings = settings
+        self._resolver = resolver
         self._sessions: dict[bool, Any] = {}
 
     def _session(self, private_network: bool) -> Any:
@@ -118,7 +120,8 @@ class AiohttpTransport:
 
             connector = GuardedConnector(
                 lambda address: address_problem(address, self._settings, private_network),
-                limit=512, limit_per_host=0, ttl_dns_cache=10, keepalive_timeout=30)
+                limit=512, limit_per_host=0, ttl_dns_cache=10, keepalive_timeout=30,
+                **({"resolver": self._resolver} if self._resolver is not None else {}))
             session = aiohttp.ClientSession(
                 connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=True,
                 skip_auto_headers=("Accept",), trust_env=False)

@@ -1,4 +1,11 @@
-"""In-memory twins of the stores, for unit tests. Same contract as the Azure-backed ones."""
+"""In-memory twins of the stores, for unit tests. Same contract as the Azure-backed ones.
+
+They follow Table Storage where it shows (tests/unit/stores/contracts.py runs on
+both): keys obey ``gateway.stores.keys``, client secret and audit datetimes
+come back as UTC, audit details come back as JSON values, records of the same
+instant are ordered by record id, and a continuation the twin did not issue
+raises InvalidContinuation.
+"""
 
 from __future__ import annotations
 
@@ -124,6 +131,8 @@ class MemoryAuditStore(_Outage):
         details = json.loads(json.dumps(record.details))
         stored = replace(record, record_id=check_key(record.record_id or uuid.uuid4().hex, "record_id"),
                          timestamp=_utc(record.timestamp), details=details)
+        if any(r.record_id == stored.record_id and r.timestamp == stored.timestamp for r in self.records):
+            raise AlreadyExists(f"audit record {stored.record_id}")  # the same row key, as in the Table
         self.records.append(stored)
         return stored
 

@@ -8,7 +8,13 @@ Error contract (``gateway.stores.errors``), shared by every implementation:
     ├── PreconditionFailed  ``if_match`` ETag is stale (optimistic concurrency)
     └── StoreUnavailable    the service cannot be reached or failed (5xx, timeouts): retry later
 
-ETags are opaque strings; pass back the one an entity was read with.
+    InvalidContinuation     (a ValueError, not a StoreError) a ``continuation`` this store did not issue
+
+ETags are opaque strings; pass back the one an entity was read with. Keys
+(tenant id, client id, audit record id) follow ``gateway.stores.keys``: an
+invalid key raises ValueError on create, ``get`` gives None, replace/delete
+NotFound. Listings: a page holds at most ``page_size`` items; follow
+``continuation`` until it is None (only the last page may be empty).
 """
 
 from __future__ import annotations

@@ -171,7 +171,8 @@ class KeyRing:
                 loaded[key.kid] = SigningKey(key.kid, ALGORITHM, private_key_from_pem(secret.value))
             except ValueError:
                 logger.error("signing key %s is unreadable and is ignored", key.kid)
-        return _Snapshot(keys=ordered, retire_after=self._retire_times(ordered), loaded=loaded, loaded_at=self._services.clock.monotonic())
+        return _Snapshot(keys=ordered, retire_after=self._retire_times(ordered), loaded=loaded,
+                         loaded_at=self._services.clock.monotonic())
 
     async def _create(self, generation: int) -> _StoredKey:
         now = self._services.clock.now()

@@ -90,3 +90,11 @@ def test_the_command_line_serves_until_sigterm(cli: tuple[subprocess.Popen[str],
     process.send_signal(signal.SIGTERM)
     assert process.wait(20) == 0
     assert not port_answers("127.0.0.1", port)
+
+
+def test_without_node_on_path_the_error_says_to_install_node(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "devtools.azurite", "--port", str(free_port()), "--location",
+                             str(tmp_path)], cwd=ROOT, env={"PATH": str(tmp_path)}, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1
+    assert "node is not on PATH" in result.stderr and "Traceback" not in result.stderr

@@ -9,7 +9,7 @@ from yarl import URL
 
 from gateway.config import Settings
 from gateway.services import Services
-from tests.integration.proxy_support import DOTNET_HEADERS, TENANT_A, TENANT_B, connect
+from tests.fixtures.provider import DOTNET_HEADERS, TENANT_A, TENANT_B, connect
 
 pytestmark = pytest.mark.e2e
 

@@ -184,3 +184,16 @@ def test_the_function_app_reads_the_environment_only_through_gateway_config():
         if re.search(r"\bos\.environ\b|\bgetenv\(|\benviron\.get\(", path.read_text(encoding="utf-8")):
             readers.append(relative)
     assert not readers, f"read the environment outside gateway/config.py: {readers}"
+
+
+def test_flex_consumption_gets_none_of_the_settings_it_refuses():
+    """Flex Consumption rejects FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION and WEBSITE_RUN_FROM_PACKAGE."""
+    refused = {"FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE"}
+    host = BicepFile.load(INFRA / "core" / "host" / "functions.bicep")
+    assert re.search(r"(?m)^var consumptionAppSettings = isFlex \? \{\} : \{", host.text)
+    assert refused <= set(host.var_object("consumptionAppSettings"))
+    for path in bicep_files():
+        bicep = BicepFile.load(path)
+        for name in bicep.object_vars("AppSettings"):
+            if name != "consumptionAppSettings":
+                assert not refused & set(bicep.var_object(name)), f"{path.name} {name}"

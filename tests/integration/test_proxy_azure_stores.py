@@ -8,7 +8,7 @@ import pytest
 
 from gateway.proxy.forward import proxy
 from gateway.services import build_services
-from tests.integration.proxy_support import TENANT_A, TENANT_B, connect, request
+from tests.fixtures.provider import TENANT_A, TENANT_B, connect, request
 
 pytestmark = pytest.mark.integration
 

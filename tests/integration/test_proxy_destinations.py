@@ -1,17 +1,37 @@
 """Provider address rules at connect time: a DNS name resolving to a refused address is refused
 before any byte reaches it (production), unless the route is marked as a private network."""
 
-import pytest
+import socket
 
-from gateway.proxy.forward import proxy
+import pytest
+from aiohttp.abc import AbstractResolver
+
+from gateway.proxy.forward import install_transport, proxy
+from gateway.proxy.transport import AiohttpTransport
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
-from tests.integration.proxy_support import TENANT_A, connect, request
+from tests.fixtures.provider import TENANT_A, connect, request
 
 pytestmark = pytest.mark.integration
 
 PRODUCTION = dict(GATEWAY_ENVIRONMENT="production", PUBLIC_BASE_URL="https://gw.example",
                   KEY_VAULT_URL="https://kv.vault.azure.net", TABLES_ENDPOINT="https://t.table.core.windows.net")
+
+
+class StaticResolver(AbstractResolver):
+    """DNS for tests: every name resolves to the given addresses."""
+
+    def __init__(self, *addresses: str) -> None:
+        self.addresses = addresses
+        self.asked: list[str] = []
+
+    async def resolve(self, host, port=0, family=socket.AF_INET):
+        self.asked.append(host)
+        return [{"hostname": host, "host": a, "port": port, "family": socket.AF_INET, "proto": 0,
+                 "flags": socket.AI_NUMERICHOST} for a in self.addresses]
+
+    async def close(self):
+        return None
 
 
 @pytest.fixture
@@ -28,26 +48,41 @@ async def test_ip_literal_route_is_refused_in_production(production, provider):
     assert provider.requests == []
 
 
-async def test_name_resolving_to_loopback_is_refused_at_connect_time(production, provider):
-    import socket
-
-    name = socket.gethostname()
-    assert socket.gethostbyname(name).startswith("127.")  # this machine's own name is a loopback name
-    token = await connect(production, TENANT_A, f"https://{name}:{provider.port}/stu3")
+@pytest.mark.parametrize("addresses", [("127.0.0.1",), ("10.0.0.8",), ("169.254.169.254",),
+                                       ("93.184.216.34", "127.0.0.1")])
+async def test_name_resolving_to_a_refused_address_is_refused_at_connect_time(production, provider, addresses):
+    resolver = StaticResolver(*addresses)
+    install_transport(production, AiohttpTransport(production.settings, resolver=resolver))
+    token = await connect(production, TENANT_A, f"https://ehr.hospital.example:{provider.port}/stu3")
     response = await proxy(request("GET", "https://gw.example/fhir/Patient/1", token), production)
     assert response.status == 502
     assert "not allowed" in response.body.decode()
+    assert "ehr.hospital.example" not in response.body.decode()
+    assert resolver.asked == ["ehr.hospital.example"]  # the check ran on the resolved address
     assert provider.requests == []
 
 
-async def test_private_network_route_may_connect(clock, provider):
+async def test_private_network_route_may_connect_to_a_private_address_in_production(production, provider):
+    resolver = StaticResolver("127.0.0.1")
+    install_transport(production, AiohttpTransport(production.settings, resolver=resolver))
+    token = await connect(production, TENANT_A, f"https://ehr.internal.example:{provider.port}/stu3",
+                          private_network=True)
+    response = await proxy(request("GET", "https://gw.example/fhir/Patient/1", token), production)
+    # The address check passes and the gateway connects; the stand-in speaks plain http, so TLS fails: 502,
+    # but not the "address not allowed" refusal.
+    assert response.status == 502
+    assert "not allowed" not in response.body.decode()
+    assert resolver.asked == ["ehr.internal.example"]
+
+
+async def test_development_refuses_a_name_resolving_to_a_private_address(clock, provider):
     svc = memory_services(make_settings(), clock)
     try:
-        token = await connect(svc, TENANT_A, f"http://{__import__('socket').gethostname()}:{provider.port}/stu3",
-                              private_network=True)
+        install_transport(svc, AiohttpTransport(svc.settings, resolver=StaticResolver("10.0.0.8")))
+        token = await connect(svc, TENANT_A, f"http://ehr.internal.example:{provider.port}/stu3")
         response = await proxy(request("GET", "/Patient/1", token), svc)
-        assert response.status == 200
-        assert len(provider.requests) == 1
+        assert response.status == 502 and "not allowed" in response.body.decode()
+        assert provider.requests == []
     finally:
         await svc.aclose()
 

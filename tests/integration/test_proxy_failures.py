@@ -12,8 +12,7 @@ from gateway.directory import route_directory
 from gateway.proxy.forward import proxy
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
-from tests.fixtures.provider import Reply
-from tests.integration.proxy_support import TENANT_A, connect, request
+from tests.fixtures.provider import TENANT_A, Reply, connect, request
 
 pytestmark = pytest.mark.integration
 

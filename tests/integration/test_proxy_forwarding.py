@@ -5,8 +5,7 @@ import json
 import pytest
 
 from gateway.proxy.forward import proxy
-from tests.fixtures.provider import Reply
-from tests.integration.proxy_support import GW, TENANT_A, TENANT_B, connect, request
+from tests.fixtures.provider import GW, TENANT_A, TENANT_B, Reply, connect, request
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gateway.proxy.forward import proxy
-from tests.integration.proxy_support import DOTNET_HEADERS, GW, TENANT_A, connect, request
+from tests.fixtures.provider import DOTNET_HEADERS, GW, TENANT_A, connect, request
 
 pytestmark = pytest.mark.integration
 

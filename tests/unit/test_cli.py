@@ -147,3 +147,39 @@ def test_missing_base_url_is_a_usage_error(monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["clients", "list"])
     assert exit_info.value.code == 2
+
+
+async def test_route_with_upstream_secret_from_environment_and_body_file(server, monkeypatch, tmp_path):
+    monkeypatch.setenv("PROVIDER_SECRET", "provider-s3cret-from-env")
+    code, out, err = await run_cli(server, "routes", "put", TENANT, "--fhir-base-url", "http://127.0.0.1:9/f",
+                                   "--fhir-version", "STU3", "--upstream-auth", "clientCredentials",
+                                   "--token-url", "http://127.0.0.1:9/token", "--upstream-client-id", "gw",
+                                   "--upstream-secret-env", "PROVIDER_SECRET", "--read-timeout", "12.5")
+    assert code == 0, err
+    assert "provider-s3cret-from-env" not in out and "upstreamSecretSet  yes" in out
+    body = tmp_path / "route.json"
+    body.write_text(json.dumps({"fhirBaseUrl": "http://127.0.0.1:9/g", "fhirVersion": "STU3",
+                                "upstreamAuth": {"type": "clientCredentials", "tokenUrl": "http://127.0.0.1:9/t",
+                                                 "clientId": "gw"}}))
+    code, out, err = await run_cli(server, "--json", "routes", "put", TENANT, "--body", str(body))
+    assert code == 0, err
+    assert json.loads(out)["upstreamAuth"]["clientSecretSet"] is True
+    code, out, _ = await run_cli(server, "routes", "get", TENANT)
+    assert code == 0 and "http://127.0.0.1:9/g" in out
+    code, out, _ = await run_cli(server, "routes", "delete", TENANT)
+    assert code == 0 and "deleted" in out
+    code, _, err = await run_cli(server, "routes", "get", TENANT)
+    assert code == 1 and "404 Not Found" in err
+
+
+async def test_client_update_and_delete(server):
+    code, out, _ = await run_cli(server, "--json", "clients", "create", "--name", "T", "--tenant", TENANT)
+    client_id = json.loads(out)["clientId"]
+    other = "11111111-2222-3333-4444-555555555555"
+    code, out, _ = await run_cli(server, "--json", "clients", "update", client_id, "--name", "Renamed",
+                                 "--tenant", other, "--tenant", TENANT)
+    assert code == 0 and json.loads(out)["allowedTenants"] == [other, TENANT]
+    code, out, _ = await run_cli(server, "clients", "delete", client_id)
+    assert code == 0
+    code, out, _ = await run_cli(server, "clients", "list")
+    assert code == 0 and "(none)" in out

@@ -34,9 +34,9 @@ def test_request_id_is_taken_when_sane_and_generated_otherwise():
     assert generated.request_id == generated.request_id
 
 
-def test_client_address_is_the_first_forwarded_hop_without_port():
-    assert Request("GET", "http://h/", Headers({"X-Forwarded-For": "203.0.113.9:5123, 10.0.0.1"})).client_address \
-        == "203.0.113.9"
+def test_client_address_is_the_hop_the_platform_appended_without_port():
+    forged = Request("GET", "http://h/", Headers({"X-Forwarded-For": "1.2.3.4, 203.0.113.9:5123"}))
+    assert forged.client_address == "203.0.113.9"
     assert Request("GET", "http://h/", Headers({"X-Forwarded-For": "[2001:db8::1]:443"})).client_address \
         == "2001:db8::1"
     assert Request("GET", "http://h/").client_address == "unknown"

@@ -47,7 +47,6 @@ T = TypeVar("T", Route, Client)
 R = TypeVar("R")
 
 MAX_PAGE_SIZE = 1000  # the service's $top limit per request
-_REPLACE_ATTEMPTS = 3  # read-then-replace rounds when a concurrent writer wins (no if_match given)
 
 
 async def create_table_if_missing(table: TableClient) -> None:
@@ -158,31 +157,32 @@ class _KeyedTableStore(Generic[T]):
         return self._from_entity(entity, metadata["etag"])
 
     async def replace(self, item: T, *, if_match: str | None = None) -> T:
-        """Replace the whole entity, keeping its ``created_on`` (read first, then write if unchanged)."""
+        """Replace the whole entity, keeping its ``created_on``.
+
+        Reads the entity first (for ``created_on`` and an early NotFound /
+        PreconditionFailed), then writes with ``If-Match: <if_match>`` or, without
+        ``if_match``, unconditionally (last writer wins); either way the write
+        never creates an entity deleted in between (NotFound).
+        """
         key = getattr(item, self._key_field)
         if not is_valid_key(key):
             raise self._not_found("replace")
-        for _ in range(_REPLACE_ATTEMPTS):
-            found = await self._read(key, "replace")
-            if found is None:
-                raise self._not_found("replace")
-            current, etag = found
-            if if_match is not None and if_match != etag:
-                raise PreconditionFailed(
-                    f"replace on table {self.table_name}: the entity changed since it was read (ETag mismatch)")
-            entity = self._to_entity(item, created_on=current.get("CreatedOn") or self._clock.now(),
-                                     updated_on=self._clock.now())
-            try:
-                metadata = await _call(self._table, "replace", lambda e=entity, t=etag: self._table.update_entity(
-                    e, mode=UpdateMode.REPLACE, etag=t, match_condition=MatchConditions.IfNotModified))
-            except PreconditionFailed:
-                if if_match is not None:
-                    raise
-                continue  # a concurrent writer won between our read and our write: read again
-            except NotFound:
-                raise self._not_found("replace") from None
-            return self._from_entity(entity, metadata["etag"])
-        raise PreconditionFailed(f"replace on table {self.table_name}: the entity kept changing; try again")
+        found = await self._read(key, "replace")
+        if found is None:
+            raise self._not_found("replace")
+        current, etag = found
+        if if_match is not None and if_match != etag:
+            raise PreconditionFailed(
+                f"replace on table {self.table_name}: the entity changed since it was read (ETag mismatch)")
+        entity = self._to_entity(item, created_on=current.get("CreatedOn") or self._clock.now(),
+                                 updated_on=self._clock.now())
+        condition = MatchConditions.IfNotModified if if_match is not None else MatchConditions.Unconditionally
+        try:
+            metadata = await _call(self._table, "replace", lambda: self._table.update_entity(
+                entity, mode=UpdateMode.REPLACE, etag=if_match, match_condition=condition))
+        except NotFound:
+            raise self._not_found("replace") from None
+        return self._from_entity(entity, metadata["etag"])
 
     async def delete(self, key: str, *, if_match: str | None = None) -> None:
         if not is_valid_key(key):

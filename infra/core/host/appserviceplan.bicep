@@ -28,7 +28,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: name
   location: location
   tags: tags
-  kind: hostingPlan == 'FlexConsumption' ? 'functionapp' : 'functionapp,linux'
+  kind: hostingPlan == 'FlexConsumption' ? 'functionapp' : 'linux'
   sku: sku
   properties: {
     reserved: true // Linux

@@ -185,3 +185,12 @@ async def test_requests_over_max_outstanding_are_refused_with_429() -> None:
     release.set()
     assert [r[0] for r in await asyncio.gather(first, second)] == [200, 200]
     assert (await call(app, "GET", b"/slow"))[0] == 200
+
+
+async def test_function_over_function_timeout_gets_a_500() -> None:
+    async def never(req: func.HttpRequest) -> func.HttpResponse:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    app = FunctionHost([function("never", "never", never)], Keys(None, None), function_timeout=0.05)
+    assert (await call(app, "GET", b"/never"))[:3:2] == (500, b"")

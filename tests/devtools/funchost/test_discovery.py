@@ -17,6 +17,7 @@ from devtools.funchost.discovery import (
     discover,
     install_app_package,
     load,
+    read_function_timeout,
     read_http_limits,
     read_route_prefix,
 )
@@ -166,3 +167,17 @@ def test_http_throttles_from_host_json(tmp_path: Path) -> None:
         "maxOutstandingRequests": 0}}}))
     with pytest.raises(HostConfigError, match="maxOutstandingRequests"):
         read_http_limits(tmp_path)
+
+
+@pytest.mark.parametrize(("value", "seconds"), [
+    ("00:02:00", 120.0), ("1.00:00:00", 86400.0), ("00:00:01.5", 1.5), ("-1", None), (None, 300.0)])
+def test_function_timeout_from_host_json(tmp_path: Path, value: str | None, seconds: float | None) -> None:
+    document = {"version": "2.0"} if value is None else {"version": "2.0", "functionTimeout": value}
+    (tmp_path / "host.json").write_text(json.dumps(document))
+    assert read_function_timeout(tmp_path) == seconds
+
+
+def test_invalid_function_timeout_stops_the_host(tmp_path: Path) -> None:
+    (tmp_path / "host.json").write_text(json.dumps({"version": "2.0", "functionTimeout": "2 minutes"}))
+    with pytest.raises(HostConfigError, match="functionTimeout"):
+        read_function_timeout(tmp_path)

@@ -8,6 +8,7 @@ Storage stores on Azurite in tests/integration/test_table_stores.py.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -156,6 +157,24 @@ class _KeyedStoreContract:
         fetched = await store.get(self.key_of(created))
         same_data(fetched, current)
         assert fetched.etag == current.etag
+
+    async def test_of_two_concurrent_replaces_with_the_same_etag_exactly_one_wins(self, store: Any) -> None:
+        created = await store.create(self.item(self.keys(1)[0]))
+        first, second = self.changed(created), replace(created, display_name="other writer")
+        results = await asyncio.gather(store.replace(first, if_match=created.etag),
+                                       store.replace(second, if_match=created.etag), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        assert len(failures) == 1 and isinstance(failures[0], PreconditionFailed)
+        winner = next(r for r in results if not isinstance(r, BaseException))
+        assert (await store.get(self.key_of(created))).display_name == winner.display_name
+
+    async def test_concurrent_unconditional_replaces_all_succeed_and_the_last_one_stays(self, store: Any) -> None:
+        created = await store.create(self.item(self.keys(1)[0]))
+        writers = [replace(created, display_name=f"writer {i}") for i in range(6)]
+        results = await asyncio.gather(*(store.replace(w) for w in writers))
+        stored = await store.get(self.key_of(created))
+        assert stored.display_name in {w.display_name for w in writers}
+        assert stored.etag in {r.etag for r in results} and stored.created_on == created.created_on
 
     async def test_replace_of_an_unknown_key_raises_not_found(self, store: Any) -> None:
         with pytest.raises(NotFound):
@@ -306,6 +325,13 @@ class AuditStoreContract:
         with pytest.raises(ValueError):
             await audit.append(record(T0, record_id="bad/id"))
         assert [r.record_id for r in (await audit.query()).items] == ["fixed-id-1"]
+
+    async def test_appending_the_same_record_twice_raises_already_exists(self, audit: Any) -> None:
+        stored = await audit.append(record(T0, record_id="once"))
+        with pytest.raises(AlreadyExists):
+            await audit.append(stored)
+        await audit.append(replace(stored, timestamp=T0 + timedelta(seconds=1)))  # another instant: another row
+        assert len((await audit.query()).items) == 2
 
     async def test_details_come_back_as_json_values(self, audit: Any) -> None:
         await audit.append(record(T0, details={"tenants": (TENANT_A, TENANT_B)}))
