@@ -70,12 +70,16 @@ class Reply:
     headers: Mapping[str, str]
     body: bytes
 
-    def json(self) -> Any:
+    def json(self) -> dict[str, Any]:
+        """The body as a JSON object, or StepFailed naming what came instead."""
         try:
-            return json.loads(self.body)
+            document = json.loads(self.body)
         except ValueError:
             raise StepFailed(f"HTTP {self.status}: the body is not JSON "
                              f"(Content-Type {self.headers.get('content-type', 'none')})") from None
+        if not isinstance(document, dict):
+            raise StepFailed(f"HTTP {self.status}: the body is JSON but not an object")
+        return document
 
 
 @dataclass
@@ -84,9 +88,9 @@ class SmokeTest:
 
     base_url: str
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     tenant: str
-    function_key: str | None = None
+    function_key: str | None = field(default=None, repr=False)
     patient_id: str | None = None
     timeout: float = 30.0
     ca_bundle: str | None = None
@@ -176,8 +180,7 @@ class SmokeTest:
         if reply.status == 404:
             raise StepFailed(f"no route for tenant {self.tenant}")
         _expect_status(reply, 200)
-        document = reply.json()
-        upstream = document.get("fhirBaseUrl") if isinstance(document, dict) else None
+        upstream = reply.json().get("fhirBaseUrl")
         return f"route for tenant {self.tenant}" + (f" -> {upstream}" if upstream else "")
 
     def check_proxied_read(self) -> str:
@@ -216,6 +219,9 @@ class SmokeTest:
             except StepFailed as failed:
                 ok = False
                 self._print("FAIL", name, str(failed))
+            except (AttributeError, KeyError, TypeError, ValueError) as error:  # a document of an unexpected shape
+                ok = False
+                self._print("FAIL", name, f"unexpected response ({type(error).__name__})")
             else:
                 self._print("PASS", name, detail)
         self._print("PASS" if ok else "FAIL", "summary", "all checks passed" if ok else "at least one check failed")

@@ -81,6 +81,13 @@ def authorize(request: Request, settings: Settings) -> Actor:
                                             "(App Service authentication).")
         if required not in principal.roles:
             raise Problem(403, "forbidden", "The signed-in principal lacks the admin app role.")
+    return identify(request, principal)
+
+
+def identify(request: Request, principal: Principal | None = None) -> Actor:
+    """Who sent the request (for audit records), without checking any role."""
+    if principal is None:
+        principal = parse_principal(request.headers.get(PRINCIPAL_HEADER))
     if principal is not None and (principal.name or principal.object_id):
         label = principal.name or ""
         if principal.object_id:

@@ -9,11 +9,12 @@ exception becomes a bare 500 problem that reveals nothing.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from gateway.admin import handlers as h
-from gateway.admin.access import authorize
+from gateway.admin.access import authorize, identify
+from gateway.admin.operations import audit_refusal
 from gateway.admin.problems import Problem, not_found, problem_response, unavailable
 from gateway.http import Request, Response
 from gateway.services import Services, current_services
@@ -60,11 +61,37 @@ def match(segments: list[str]) -> tuple[dict[str, HandlerFn], list[str]] | None:
     return None
 
 
+# Audit names of the changes, by (method, path pattern): refused attempts are recorded too.
+CHANGES: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {
+    ("PUT", ("routes", "{}")): ("route.put", "route"),
+    ("DELETE", ("routes", "{}")): ("route.delete", "route"),
+    ("POST", ("clients",)): ("client.create", "client"),
+    ("PATCH", ("clients", "{}")): ("client.update", "client"),
+    ("DELETE", ("clients", "{}")): ("client.delete", "client"),
+    ("POST", ("clients", "{}", "secrets")): ("secret.add", "client"),
+    ("DELETE", ("clients", "{}", "secrets", "{}")): ("secret.revoke", "client"),
+    ("POST", ("signing-keys",)): ("signing-key.rotate", "signing-key"),
+}
+_ID = re.compile(r"[0-9a-fA-F-]{1,64}")
+
+
+def _change_of(request: Request, segments: list[str]) -> tuple[str, str, str] | None:
+    """(action, target type, target id) when the request is an attempted change."""
+    for (method, pattern), (action, target_type) in CHANGES.items():
+        if method != request.method.upper() or len(pattern) != len(segments):
+            continue
+        if all(want == "{}" or want == got for want, got in zip(pattern, segments, strict=True)):
+            target = segments[1] if len(segments) > 1 else ""
+            return action, target_type, target.lower() if _ID.fullmatch(target) else ("(invalid)" if target else "")
+    return None
+
+
 async def dispatch(request: Request, services: Services) -> Response:
     """Handle one admin request with the given services (tests call this directly)."""
+    segments = _segments(request)
     try:
         actor = authorize(request, services.settings)
-        found = match(_segments(request))
+        found = match(segments)
         if found is None:
             raise not_found("No such admin resource.")
         methods, args = found
@@ -74,12 +101,22 @@ async def dispatch(request: Request, services: Services) -> Response:
             raise Problem(405, "method-not-allowed", f"Use one of: {allow}.", headers={"Allow": allow})
         return await handler(request, services, actor, *args)
     except Problem as problem:
+        await _audit_refusal(request, services, segments, problem.status, problem.slug)
         return problem_response(problem, request.request_id)
     except StoreUnavailable:
+        await _audit_refusal(request, services, segments, 503, "unavailable")
         return problem_response(unavailable(), request.request_id)
     except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
         logger.error("admin request failed request_id=%s type=%s", request.request_id, type(exc).__name__)
         return problem_response(Problem(500, "internal", "The request failed unexpectedly."), request.request_id)
+
+
+async def _audit_refusal(request: Request, services: Services, segments: list[str], status: int,
+                         reason: str) -> None:
+    change = _change_of(request, segments)
+    if change is not None:
+        action, target_type, target_id = change
+        await audit_refusal(services, identify(request), action, target_type, target_id, status, reason)
 
 
 async def handle(request: Request) -> Response:
@@ -92,5 +129,3 @@ async def handle(request: Request) -> Response:
                                 request.request_id)
     return await dispatch(request, services)
 
-
-__all__: list[Any] = ["handle", "dispatch", "match", "ROUTES"]

@@ -35,6 +35,7 @@ from typing import Any, Protocol, TypeVar
 from gateway.admin.problems import (
     FieldError,
     Problem,
+    bad_request,
     conflict,
     not_found,
     precondition_failed,
@@ -45,7 +46,14 @@ from gateway.credentials import hint_of, make_verifier, new_secret, upstream_sec
 from gateway.directory import client_directory, route_directory
 from gateway.proxy.destinations import validate_provider_url
 from gateway.services import Services
-from gateway.stores.errors import AlreadyExists, NotFound, PreconditionFailed, StoreError, StoreUnavailable
+from gateway.stores.errors import (
+    AlreadyExists,
+    InvalidContinuation,
+    NotFound,
+    PreconditionFailed,
+    StoreError,
+    StoreUnavailable,
+)
 from gateway.stores.models import (
     ALL_TENANTS,
     AuditRecord,
@@ -139,6 +147,12 @@ async def _audit(services: Services, actor: Actor, action: str, target_type: str
                      target_id, actor.request_id, type(exc).__name__)
 
 
+async def audit_refusal(services: Services, actor: Actor, action: str, target_type: str, target_id: str,
+                        status: int, reason: str) -> None:
+    """Record a change that was refused or failed (``outcome`` = ``failed:<status> <reason>``)."""
+    await _audit(services, actor, action, target_type, target_id, outcome=f"failed:{status} {reason}")
+
+
 async def _undo(what: str, step: Callable[[], Awaitable[Any]]) -> None:
     """Run a compensating step; log (without values) when even that fails."""
     try:
@@ -152,6 +166,8 @@ async def _store_call(call: Awaitable[T]) -> T:
         return await call
     except StoreUnavailable:
         raise unavailable() from None
+    except InvalidContinuation:
+        raise bad_request("The continuation token is not valid; start the listing again.", "continuation") from None
 
 
 def _secret_expiry(services: Services) -> datetime:

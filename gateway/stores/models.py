@@ -23,7 +23,7 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 
 def canonical_tenant_id(value: str) -> str | None:
     """The canonical (lowercase, hyphenated) form of an Azure AD tenant GUID, or None if it is not one."""
-    if not isinstance(value, str) or not _GUID.match(value):
+    if not isinstance(value, str) or not _GUID.fullmatch(value):
         return None
     return str(uuid.UUID(value))
 

@@ -75,6 +75,8 @@ def test_dev_only_settings_are_absent_from_the_template():
     written = template_app_settings()
     assert DEV_ONLY.keys() <= SETTING_NAMES, "the dev-only list names a setting the code no longer reads"
     assert not (set(written) & set(DEV_ONLY))
+    assert "LOCAL_FUNCTION_KEY" not in written, "Azure manages function keys (az functionapp keys list)"
+    assert written["KEY_VAULT_CREDENTIAL"] != "'emulator'"
 
 
 def test_the_template_sets_nothing_unknown():

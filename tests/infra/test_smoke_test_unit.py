@@ -53,7 +53,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         base, faults = self.server.base_url, self.server.faults
         path = urlsplit(self.path).path
-        if path == "/fhir/metadata":
+        if path == "/fhir/metadata" and "shape" in faults:
+            self._send(200, {"resourceType": "CapabilityStatement", "fhirVersion": "3.0.2", "rest": ["server"]})
+        elif path == "/fhir/metadata":
             token = "https://elsewhere.example/token" if "metadata" in faults else f"{base}/oauth2/token"
             self._send(200, {"resourceType": "CapabilityStatement", "fhirVersion": "3.0.2", "rest": [{
                 "mode": "server", "security": {"extension": [{"url": OAUTH_URIS_EXTENSION, "extension": [
@@ -167,3 +169,11 @@ def test_missing_options_are_a_usage_error(capsys: pytest.CaptureFixture[str]):
         main(["--base-url", "http://127.0.0.1:9"], environ={})
     assert exit_info.value.code == 2
     assert "--client-id, --client-secret, --tenant" in capsys.readouterr().err
+
+
+def test_a_document_of_the_wrong_shape_fails_its_step_without_a_traceback(stand_in: StandIn):
+    stand_in.faults.add("shape")
+    code, output = run(stand_in.base_url)
+    assert code == 1
+    assert "FAIL metadata: unexpected response (AttributeError)" in output
+    assert "Traceback" not in output

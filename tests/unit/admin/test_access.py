@@ -76,3 +76,14 @@ def test_function_key_actor_from_header_or_query():
     assert by_header.name == by_query.name and by_header.name.startswith("function-key:")
     assert "k-123" not in by_header.name
     assert authorize(request({}), settings).name == "function-key"
+
+
+async def test_forbidden_change_attempts_are_audited_with_the_principal(clock):
+    services = memory_services(make_settings(ADMIN_REQUIRED_ROLE="Gateway.Admin"), clock)
+    req = Request("DELETE", "http://localhost:7071/manage/routes/72f988bf-86f1-41af-91ab-2d7cd011db47",
+                  Headers({"X-MS-CLIENT-PRINCIPAL": principal("Reader")}),
+                  {"path": "routes/72f988bf-86f1-41af-91ab-2d7cd011db47"})
+    assert (await dispatch(req, services)).status == 403
+    [record] = services.audit.records
+    assert record.action == "route.delete" and record.outcome == "failed:403 forbidden"
+    assert record.actor == "entra:admin@contoso.com (oid 0000-oid)"

@@ -283,3 +283,35 @@ async def test_openapi_document_is_served(admin):
     doc = reply.json()
     assert reply.status == 200 and doc["openapi"].startswith("3.1")
     assert doc["servers"] == [{"url": "http://localhost:7071"}]
+
+
+async def test_refused_changes_are_audited_reads_are_not(admin, services):
+    created = (await admin("POST", "/manage/clients", {"displayName": "x", "allowedTenants": [TENANT]})).json()
+    client_id = created["clientId"]
+    await admin("POST", f"/manage/clients/{client_id}/secrets")
+    assert (await admin("POST", f"/manage/clients/{client_id}/secrets")).status == 409
+    assert (await admin("PUT", "/manage/routes/not-a-guid", route_body())).status == 400
+    assert (await admin("POST", "/manage/clients", {"displayName": "x"})).status == 422
+    assert (await admin("GET", "/manage/clients/00000000-0000-0000-0000-000000000000")).status == 404
+    outcomes = [(r.action, r.target_id, r.outcome) for r in services.audit.records]
+    assert outcomes == [
+        ("client.create", client_id, "success"),
+        ("secret.add", client_id, "success"),
+        ("secret.add", client_id, "failed:409 conflict"),
+        ("route.put", "(invalid)", "failed:400 bad-request"),
+        ("client.create", "", "failed:422 validation"),
+    ]
+    assert all(r.actor.startswith("function-key:") for r in services.audit.records)
+
+
+async def test_forged_inner_continuation_is_a_400_not_a_500(services):
+    """A token that is wrapped like ours but carries a value the store never issued."""
+    from gateway.admin.paging import encode_continuation
+    from gateway.admin.endpoint import dispatch
+    from gateway.http import Headers, Request
+
+    forged = encode_continuation("not-a-store-token")
+    response = await dispatch(Request("GET", f"http://localhost:7071/manage/clients?continuation={forged}",
+                                      Headers(), {"path": "clients"}), services)
+    assert response.status == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
