@@ -104,15 +104,32 @@ def stop_all(services: list[Service]) -> None:
     PID_FILE.unlink(missing_ok=True)
 
 
-def stop_from_pid_file() -> int:
+def write_pid_file(services: list[Service]) -> None:
+    """Record this process (which `make stop` signals) and its children (killed only if it is gone)."""
+    children = [s.process.pid for s in services if s.process is not None]
+    PID_FILE.write_text(json.dumps({"run": os.getpid(), "children": children}))
+
+
+def stop_from_pid_file(timeout: float = 20.0) -> int:
+    """Ask a running `make run` to stop (SIGTERM), as Ctrl-C would; clean up its children if it died."""
     if not PID_FILE.exists():
         print("nothing to stop")
         return 0
-    for line in PID_FILE.read_text().split():
+    state = json.loads(PID_FILE.read_text())
+    try:
+        os.kill(state["run"], signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            os.kill(state["run"], 0)
+            time.sleep(0.2)
+    except ProcessLookupError:
+        pass
+    for pid in state.get("children", []):
         try:
-            os.killpg(int(line), signal.SIGTERM)
-        except (ProcessLookupError, ValueError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
             continue
+    PID_FILE.unlink(missing_ok=True)
     print("stopped")
     return 0
 
@@ -188,10 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         print("starting local services:")
         for service in services[:3]:
             start(service)
-            PID_FILE.write_text("\n".join(str(s.process.pid) for s in services if s.process))
+            write_pid_file(services)
         demo = asyncio.run(seed(values))
         start(services[3])
-        PID_FILE.write_text("\n".join(str(s.process.pid) for s in services if s.process))
+        write_pid_file(services)
         print(walkthrough(values, demo), flush=True)
         while all(s.process is not None and s.process.poll() is None for s in services):
             time.sleep(0.5)

@@ -2,7 +2,7 @@
 
 Order of checks, as in Azure: URL length (4 KB, 414), route and method (404; 405 with ``Allow``
 by default, where Azure answers 404, see ``method_mismatch_status``), ``authLevel`` key (401),
-body size (100 MB, 413), host.json ``maxOutstandingRequests`` (429) and ``maxConcurrentRequests``
+body size (100 MB, 413) and body arrival time (``FUNCHOST_BODY_TIMEOUT_SECONDS``, 230 s, 408), host.json ``maxOutstandingRequests`` (429) and ``maxConcurrentRequests``
 (queued), then the invocation, bounded by host.json ``functionTimeout`` (500 when exceeded).
 An exception in a function becomes a 500 with an empty body and its traceback in the host log.
 Limits:
@@ -37,6 +37,7 @@ from .routing import Match, MethodNotAllowed, Route, RouteTable, decode_path
 
 MAX_URL_BYTES = 4096
 MAX_BODY_BYTES = 100 * 1024 * 1024
+BODY_TIMEOUT_SECONDS = 230.0  # Azure's front end gives a request 230 s; a trickled body must not hold a slot forever
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -83,7 +84,8 @@ class FunctionHost:
 
     def __init__(self, functions: Iterable[FunctionDef], keys: Keys, executor: Executor | None = None, *,
                  method_mismatch_status: int = 405, max_body_bytes: int = MAX_BODY_BYTES,
-                 limits: HttpLimits | None = None, function_timeout: float | None = None) -> None:
+                 limits: HttpLimits | None = None, function_timeout: float | None = None,
+                 body_timeout: float | None = BODY_TIMEOUT_SECONDS) -> None:
         served = [f for f in functions if f.template is not None and not f.disabled]
         self.table: RouteTable[FunctionDef] = RouteTable(Route(f.template, f.methods, f) for f in served)
         self.keys = keys
@@ -91,6 +93,7 @@ class FunctionHost:
         self.method_mismatch_status = method_mismatch_status
         self.max_body_bytes = max_body_bytes
         self.function_timeout = function_timeout
+        self.body_timeout = body_timeout
         limits = limits or HttpLimits()
         self.max_outstanding = limits.max_outstanding_requests
         self.outstanding = 0
@@ -138,7 +141,11 @@ class FunctionHost:
         declared = _header(scope["headers"], b"content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > self.max_body_bytes:
             return await _respond(send, 413), function.name
-        body = await _read_body(receive, self.max_body_bytes)
+        try:
+            async with asyncio.timeout(self.body_timeout):  # slow bodies (slowloris): 408, connection closed
+                body = await _read_body(receive, self.max_body_bytes)
+        except TimeoutError:
+            return await _respond(send, 408, [(b"connection", b"close")]), function.name
         if body is None:
             return await _respond(send, 413), function.name
         if function.entry is None:  # loaded with an error: the worker cannot run it

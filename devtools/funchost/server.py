@@ -19,7 +19,7 @@ from typing import TextIO
 
 import uvicorn
 
-from .app import FunctionHost, Keys
+from .app import BODY_TIMEOUT_SECONDS, FunctionHost, Keys
 from .discovery import FunctionDef, discover, install_app_package, load, read_function_timeout, read_http_limits
 from .settings import load_local_settings
 
@@ -81,7 +81,8 @@ def build(options: HostOptions, out: TextIO) -> tuple[FunctionHost, list[Functio
     threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") or 0) or None
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="funchost-sync")
     app = FunctionHost(functions, keys, executor, method_mismatch_status=options.method_mismatch_status,
-                       limits=read_http_limits(root), function_timeout=read_function_timeout(root))
+                       limits=read_http_limits(root), function_timeout=read_function_timeout(root),
+                       body_timeout=float(os.environ.get("FUNCHOST_BODY_TIMEOUT_SECONDS") or BODY_TIMEOUT_SECONDS))
     return app, functions, port
 
 

@@ -20,6 +20,7 @@ This module imports only the standard library: importing it has no aiohttp side 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 from gateway.config import Settings
@@ -71,6 +72,16 @@ def address_problem(address: str, settings: Settings, private_network: bool) -> 
     return f"{category} addresses are refused unless the route is marked as a private-network provider"
 
 
+def _legacy_ipv4(host: str) -> str | None:
+    """The dotted quad of a host in the inet_aton forms resolvers accept (decimal, octal, hex, short)."""
+    if not host or any(c not in "0123456789abcdefxABCDEFX." for c in host):
+        return None
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
 def validate_provider_url(url: str, settings: Settings, private_network: bool = False) -> list[str]:
     """Problems with a provider FHIR base URL; an empty list means it is acceptable.
 
@@ -100,8 +111,11 @@ def validate_provider_url(url: str, settings: Settings, private_network: bool = 
         problems.append("the provider URL path must not contain dot segments, backslashes or percent-escapes")
     if port == 0:
         problems.append("the provider URL has an invalid port")
-    host = parts.hostname or ""
+    host = (parts.hostname or "").rstrip(".")  # "127.0.0.1." and "localhost." name the same host
     if host:
+        numeric = _legacy_ipv4(host)
+        if numeric is not None:  # 2130706433, 0177.0.0.1, 0x7f.1: what the resolver makes of them
+            host = numeric
         try:
             ipaddress.ip_address(host)
         except ValueError:
