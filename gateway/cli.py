@@ -356,11 +356,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _flags_first(argv: list[str]) -> list[str]:
+    """Accept the flag ``--json`` anywhere (``clients list --json``), not only before the command."""
+    if "--json" in argv and "--" not in argv:
+        argv = ["--json", *(a for a in argv if a != "--json")]
+    return argv
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_flags_first(list(sys.argv[1:] if argv is None else argv)))
     if not args.base_url:
         parser.error("give --base-url or set GATEWAY_ADMIN_URL")
     if urlsplit(args.base_url).scheme not in ("http", "https"):

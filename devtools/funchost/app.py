@@ -2,8 +2,9 @@
 
 Order of checks, as in Azure: URL length (4 KB, 414), route and method (404; 405 with ``Allow``
 by default, where Azure answers 404, see ``method_mismatch_status``), ``authLevel`` key (401),
-body size (100 MB, 413) and body arrival time (``FUNCHOST_BODY_TIMEOUT_SECONDS``, 230 s, 408), host.json ``maxOutstandingRequests`` (429) and ``maxConcurrentRequests``
-(queued), then the invocation, bounded by host.json ``functionTimeout`` (500 when exceeded).
+body size (100 MB, 413), body arrival time (``FUNCHOST_BODY_TIMEOUT_SECONDS``, default 230 s, 408),
+host.json ``maxOutstandingRequests`` (429) and ``maxConcurrentRequests`` (queued), then the invocation,
+bounded by host.json ``functionTimeout`` (500 when exceeded).
 An exception in a function becomes a 500 with an empty body and its traceback in the host log.
 Limits:
 https://learn.microsoft.com/azure/azure-functions/functions-bindings-http-webhook-trigger#limits

@@ -183,3 +183,10 @@ async def test_client_update_and_delete(server):
     assert code == 0
     code, out, _ = await run_cli(server, "clients", "list")
     assert code == 0 and "(none)" in out
+
+
+def test_json_flag_is_accepted_after_the_command():
+    from gateway.cli import _flags_first, build_parser
+
+    args = build_parser().parse_args(_flags_first(["--base-url", "http://x", "clients", "list", "--json"]))
+    assert args.json is True
