@@ -197,12 +197,14 @@ async def _send(session: aiohttp.ClientSession, stats: LoadStats, kind: str, met
 
 async def drive(*, requests: int, concurrency: int, tenants: Sequence[str], gateway_url: str | None = None,
                 credentials: Credentials | None = None, provider_bases: Sequence[str] = (),
-                max_seconds: float = 600.0, on_progress: Callable[[int], None] | None = None) -> LoadStats:
+                max_seconds: float = 600.0, mix: Sequence[str] = DATA_MIX,
+                on_progress: Callable[[int], None] | None = None) -> LoadStats:
     """Send ``requests`` requests with ``concurrency`` virtual clients; bounded by ``max_seconds``.
 
     Through the gateway (``gateway_url`` and ``credentials``): each client visit is a token request for
     the tenant (client_secret_post and client_secret_basic alternate), then one data request with that
-    token. Direct (``provider_bases``, one per tenant slot): the data requests only.
+    token. Direct (``provider_bases``, one per tenant slot): the data requests only. ``mix``: the cycle of
+    data request kinds.
     """
     if requests < 1 or concurrency < 1:
         raise ValueError("requests and concurrency must be positive")
@@ -212,37 +214,37 @@ async def drive(*, requests: int, concurrency: int, tenants: Sequence[str], gate
     if not through_gateway and not provider_bases:
         raise ValueError("the direct run needs provider bases")
     stats = LoadStats()
-    tickets = itertools.count()
     visits = itertools.count()
     deadline = time.monotonic() + max_seconds
     timeout = aiohttp.ClientTimeout(total=PER_REQUEST_TIMEOUT)
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=0, force_close=False)
 
-    def take() -> bool:
+    cost = 2 if through_gateway else 1  # a visit through the gateway is a token request and a data request
+    visits_allowed = math.ceil(requests / cost)
+
+    def next_visit() -> int | None:
         if time.monotonic() > deadline:
             stats.stopped_by_time = True
-            return False
-        n = next(tickets)
-        if on_progress is not None and n and n % 1000 == 0:
-            on_progress(n)
-        return n < requests
+            return None
+        visit = next(visits)
+        if on_progress is not None and visit and (visit * cost) % 1000 == 0:
+            on_progress(visit * cost)
+        return visit if visit < visits_allowed else None
 
     async def client(session: aiohttp.ClientSession) -> None:
-        while True:
-            visit = next(visits)
-            kind = DATA_MIX[visit % len(DATA_MIX)]
-            item = data_request(kind, visit // len(DATA_MIX))
+        while (visit := next_visit()) is not None:
+            turn = visit + visit // max(len(tenants), 1)  # every tenant sees every kind and both auth methods
+            kind = mix[turn % len(mix)]
+            item = data_request(kind, visit // len(mix))
             headers = dict(DOTNET_HEADERS)
             if item.content_type:
                 headers["Content-Type"] = item.content_type
             if through_gateway:
                 assert credentials is not None and gateway_url is not None
                 tenant = tenants[visit % len(tenants)]
-                if not take():
-                    return
                 form = {"grant_type": "client_credentials", "scope": tenant}
                 token_headers = {"Content-Type": FORM, "Accept": "application/json"}
-                if visit % 2:
+                if turn % 2:
                     token_headers["Authorization"] = _basic(credentials.client_id, credentials.secret)
                 else:
                     form.update(client_id=credentials.client_id, client_secret=credentials.secret)
@@ -255,8 +257,6 @@ async def drive(*, requests: int, concurrency: int, tenants: Sequence[str], gate
             else:
                 base = provider_bases[visit % len(provider_bases)]
                 url = f"{base}/{item.path}" if item.path else base
-            if not take():
-                return
             await _send(session, stats, kind, item.method, url, headers, item.body)
 
     started = time.perf_counter()

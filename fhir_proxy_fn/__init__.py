@@ -2,8 +2,8 @@
 
 import azure.functions as func
 
-from gateway.proxy.endpoint import handle
 from gateway.http import serve
+from gateway.proxy.endpoint import handle
 
 
 async def main(req: func.HttpRequest) -> func.HttpResponse:

@@ -221,7 +221,8 @@ class Settings:
 
         prefix = text("TABLE_NAME_PREFIX") or ""
         if not (prefix.isascii() and prefix.isalnum() and prefix[:1].isalpha() and len(prefix) <= 20):
-            raise SettingsError(f"TABLE_NAME_PREFIX: expected up to 20 letters and digits starting with a letter, got {prefix!r}")
+            raise SettingsError(
+                f"TABLE_NAME_PREFIX: expected up to 20 letters and digits starting with a letter, got {prefix!r}")
         secret_prefix = text("KEY_VAULT_SECRET_PREFIX") or ""
         if not (secret_prefix.replace("-", "").isascii() and secret_prefix.replace("-", "").isalnum()
                 and secret_prefix[:1].isalpha() and len(secret_prefix) <= 20):

@@ -12,48 +12,52 @@ of its own worker at once.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
 from gateway.caching import TtlCache
 from gateway.services import Services
 from gateway.stores.models import Client, Route
 
+V = TypeVar("V", Client, Route)
 
-class ClientDirectory:
-    def __init__(self, services: Services) -> None:
-        settings = services.settings
-        self._cache: TtlCache[str, Client | None] = TtlCache(
-            services.clients.get, ttl=settings.client_cache_seconds,
-            stale_if_error=settings.stale_if_error_seconds, clock=services.clock, name="clients")
 
-    async def get(self, client_id: str) -> Client | None:
-        """The client record, from memory when fresh; None when it does not exist."""
-        return await self._cache.get(client_id)
+class _Directory(Generic[V]):
+    """A per-worker read-through cache over one store's ``get``."""
 
-    async def reload(self, client_id: str) -> Client | None:
+    def __init__(self, loader: Callable[[str], Awaitable[V | None]], *, ttl: int, services: Services,
+                 name: str) -> None:
+        self._cache: TtlCache[str, V | None] = TtlCache(
+            loader, ttl=ttl, stale_if_error=services.settings.stale_if_error_seconds, clock=services.clock,
+            name=name)
+
+    async def get(self, key: str) -> V | None:
+        """The record, from memory when fresh; None when it does not exist."""
+        return await self._cache.get(key)
+
+    async def reload(self, key: str) -> V | None:
         """Bypass the cache once (e.g. a presented secret id the cached record does not know yet)."""
-        self._cache.invalidate(client_id)
-        return await self._cache.get(client_id)
+        self._cache.invalidate(key)
+        return await self._cache.get(key)
 
-    def invalidate(self, client_id: str) -> None:
-        self._cache.invalidate(client_id)
+    def invalidate(self, key: str) -> None:
+        self._cache.invalidate(key)
 
 
-class RouteDirectory:
+class ClientDirectory(_Directory[Client]):
     def __init__(self, services: Services) -> None:
-        settings = services.settings
-        self._cache: TtlCache[str, Route | None] = TtlCache(
-            services.routes.get, ttl=settings.route_cache_seconds,
-            stale_if_error=settings.stale_if_error_seconds, clock=services.clock, name="routes")
+        super().__init__(services.clients.get, ttl=services.settings.client_cache_seconds, services=services,
+                         name="clients")
 
-    async def get(self, tenant_id: str) -> Route | None:
-        """The tenant's route (enabled or not), from memory when fresh; None when none exists."""
-        return await self._cache.get(tenant_id)
+
+class RouteDirectory(_Directory[Route]):
+    def __init__(self, services: Services) -> None:
+        super().__init__(services.routes.get, ttl=services.settings.route_cache_seconds, services=services,
+                         name="routes")
 
     async def enabled_route(self, tenant_id: str) -> Route | None:
         route = await self.get(tenant_id)
         return route if route is not None and route.enabled else None
-
-    def invalidate(self, tenant_id: str) -> None:
-        self._cache.invalidate(tenant_id)
 
 
 def client_directory(services: Services) -> ClientDirectory:

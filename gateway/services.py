@@ -13,13 +13,13 @@ them: ``services.component("proxy.session", make_session)``.
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings, current_settings
+from gateway.lifecycle import close_resource
 from gateway.stores.protocols import AuditStore, ClientStore, RouteStore, SecretStore
 
 T = TypeVar("T")
@@ -50,12 +50,7 @@ class Services:
 
     async def aclose(self) -> None:
         for resource in [*self._components.values(), *reversed(self._closers)]:
-            closer = getattr(resource, "aclose", None) or getattr(resource, "close", None)
-            if closer is None:
-                continue
-            result = closer()
-            if inspect.isawaitable(result):
-                await result
+            await close_resource(resource)
         self._components.clear()
         self._closers.clear()
 

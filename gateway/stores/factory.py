@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway.clock import Clock
 from gateway.config import Settings
+from gateway.lifecycle import close_resource
 from gateway.stores.errors import StoreError
 from gateway.stores.protocols import AuditStore, ClientStore, RouteStore, SecretStore
 
@@ -33,12 +34,7 @@ class AzureStores:
         """Close the secret store, then the Table service client (and their credentials). Idempotent."""
         resources, self._resources = self._resources, []
         for resource in reversed(resources):
-            closer = getattr(resource, "aclose", None) or getattr(resource, "close", None)
-            if closer is None:
-                continue
-            result = closer()
-            if inspect.isawaitable(result):
-                await result
+            await close_resource(resource)
 
 
 async def open_azure_stores(settings: Settings, clock: Clock | None = None) -> AzureStores:

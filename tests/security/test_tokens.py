@@ -1,0 +1,143 @@
+"""Hostile bearer tokens at the FHIR proxy: every one is a 401 ``invalid_token`` that never reaches
+the provider; a token only ever reaches its own tenant's provider; a disabled or deleted client's
+tokens stop within CLIENT_CACHE_SECONDS (the kill switch); a retired signing key's tokens stop once
+its secret is deleted from Key Vault (the leaked-key runbook).
+
+In-process on the in-memory stores with the recording provider stand-in over real sockets; the
+same refusals through the local host (funchost) on Azurite and the Key Vault emulator are in
+``test_host.py``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gateway.admin import operations as ops
+from gateway.credentials import signing_key_secret_name
+from gateway.proxy.forward import proxy
+from gateway.services import memory_services
+from gateway.stores.models import Client
+from gateway.tokens.keyring import key_ring
+from gateway.tokens.access_tokens import issue_access_token
+from tests.fixtures.common import make_settings
+from tests.fixtures.provider import CLIENT_ID, TENANT_A, TENANT_B, connect, request
+from tests.security.forge import hostile_tokens, signed
+
+ADMIN = ops.Actor("security-suite")
+HOSTILE_NAMES = sorted([
+    "bad-signature", "tampered-payload", "foreign-key-with-our-kid", "unknown-kid", "no-kid", "expired",
+    "not-yet-valid", "issued-in-the-future", "wrong-issuer", "wrong-audience", "alg-none",
+    "alg-none-with-signature", "hs256-keyed-with-our-public-key", "typ-jwt", "typ-missing",
+    "scope-not-the-tenant", "sub-not-the-client", "exp-not-a-number",
+    *(f"missing-{c}" for c in ("iss", "aud", "sub", "client_id", "scope", "tid", "iat", "nbf", "exp", "jti")),
+])
+
+
+def assert_invalid_token(response, token: str) -> None:
+    assert response.status == 401
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith("Bearer realm=") and 'error="invalid_token"' in challenge
+    body = response.body.decode()
+    assert json.loads(body)["resourceType"] == "OperationOutcome"
+    assert token not in body and token not in challenge  # never echoed
+    for part in token.split("."):
+        assert len(part) < 8 or part not in body
+
+
+async def test_every_hostile_token_is_refused_and_never_reaches_the_provider(services, provider):
+    good = await connect(services, TENANT_A, provider.base("/stu3"))
+    tokens = await hostile_tokens(services, CLIENT_ID, TENANT_A)
+    assert sorted(tokens) == HOSTILE_NAMES
+    for name, token in tokens.items():
+        response = await proxy(request("GET", "/Patient/1", token), services)
+        assert response.status == 401, name
+        assert_invalid_token(response, token)
+    assert provider.requests == []
+    assert (await proxy(request("GET", "/Patient/1", good), services)).status == 200  # the control
+    assert [r.path for r in provider.requests] == ["/stu3/Patient/1"]
+
+
+@pytest.mark.parametrize("authorization", ["Bearer", "Bearer ", "Basic dGVhbXM6c2VjcmV0", "Token abc",
+                                           "Bearer a.b.c", "Bearer " + "x" * 5000])
+async def test_malformed_authorization_is_refused(services, provider, authorization):
+    await connect(services, TENANT_A, provider.base("/stu3"))
+    response = await proxy(request("GET", "/Patient/1", None, headers=[("Authorization", authorization)]), services)
+    assert response.status == 401 and response.headers["WWW-Authenticate"].startswith("Bearer realm=")
+    assert provider.requests == []
+
+
+@pytest.mark.parametrize("trick", [
+    ("query", "/Patient?_tenant={b}&tenant={b}&tid={b}"),
+    ("header", "/Patient"),
+    ("path", "/{b}/Patient"),
+    ("absolute", "/https://127.0.0.1/dstu2/Patient"),
+])
+async def test_a_tenant_a_token_only_ever_reaches_tenant_a(services, provider, trick):
+    token_a = await connect(services, TENANT_A, provider.base("/tenant-a"))
+    await connect(services, TENANT_B, provider.base("/tenant-b"), fhir_version="STU3")
+    kind, path = trick
+    headers = [("Accept", "application/fhir+json")]
+    if kind == "header":
+        headers += [("X-Tenant-Id", TENANT_B), ("X-MS-Tenant-Id", TENANT_B), ("tid", TENANT_B),
+                    ("X-Forwarded-Host", "tenant-b.example"), ("X-Original-URL", f"/fhir/{TENANT_B}/Patient")]
+    response = await proxy(request("GET", path.format(b=TENANT_B), token_a, headers=headers), services)
+    assert response.status in (200, 400)
+    assert all(r.path.startswith("/tenant-a/") for r in provider.requests)
+    assert TENANT_B not in response.body.decode()
+
+
+async def test_a_validly_signed_token_for_a_tenant_the_client_may_not_use_is_refused(services, provider):
+    await services.clients.create(Client(client_id="only-a", display_name="A only", allowed_tenants=(TENANT_A,)))
+    await connect(services, TENANT_A, provider.base("/tenant-a"))
+    await connect(services, TENANT_B, provider.base("/tenant-b"))
+    # signed with the real key, e.g. minted before allowedTenants was narrowed
+    token = await signed(services, "only-a", TENANT_B)
+    response = await proxy(request("GET", "/Patient/1", token), services)
+    assert response.status == 401 and "may not access this tenant" in response.body.decode()
+    mixed = await signed(services, "only-a", TENANT_A, scope=TENANT_B)  # scope and tid disagree
+    assert (await proxy(request("GET", "/Patient/1", mixed), services)).status == 401
+    assert provider.requests == []
+
+
+@pytest.mark.parametrize("change", ["disable", "delete"])
+async def test_kill_switch_stops_a_clients_tokens_within_the_client_cache_lifetime(clock, provider, change):
+    services = memory_services(make_settings(CLIENT_CACHE_SECONDS="5"), clock)
+    try:
+        token = await connect(services, TENANT_A, provider.base("/stu3"))
+        assert (await proxy(request("GET", "/Patient/1", token), services)).status == 200
+        if change == "disable":
+            await ops.update_client(services, ADMIN, CLIENT_ID, enabled=False)
+        else:
+            await ops.delete_client(services, ADMIN, CLIENT_ID)
+        clock.advance(5.01)
+        response = await proxy(request("GET", "/Patient/1", token), services)
+        assert response.status == 401 and 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+        assert len(provider.requests) == 1
+        fresh = (await issue_access_token(services, client_id=CLIENT_ID, tenant_id=TENANT_A)).access_token
+        assert (await proxy(request("GET", "/Patient/1", fresh), services)).status == 401  # no way back in
+    finally:
+        await services.aclose()
+
+
+async def test_deleting_a_leaked_signing_key_cuts_its_grace_period(clock, provider):
+    """Runbook: rotate, then delete the old key's Key Vault secret: its tokens stop within
+    SIGNING_KEY_CACHE_SECONDS + the proxy's 60 s verified-token memo, tokens of the new key keep working."""
+    services = memory_services(make_settings(SIGNING_KEY_CACHE_SECONDS="30"), clock)
+    try:
+        old_token = await connect(services, TENANT_A, provider.base("/stu3"))
+        old_kid = (await key_ring(services).signing_key()).kid
+        assert (await proxy(request("GET", "/Patient/1", old_token), services)).status == 200
+        new = await ops.rotate_signing_key(services, ADMIN)
+        assert new.kid != old_kid
+        new_token = (await issue_access_token(services, client_id=CLIENT_ID, tenant_id=TENANT_A)).access_token
+        clock.advance(1)
+        assert (await proxy(request("GET", "/Patient/1", old_token), services)).status == 200  # grace period
+        await services.secrets.delete(signing_key_secret_name(services.settings.key_vault_secret_prefix, old_kid))
+        clock.advance(61)  # > SIGNING_KEY_CACHE_SECONDS and the verified-token memo
+        refused = await proxy(request("GET", "/Patient/1", old_token), services)
+        assert refused.status == 401 and "retired signing key" in refused.headers["WWW-Authenticate"]
+        assert (await proxy(request("GET", "/Patient/1", new_token), services)).status == 200
+    finally:
+        await services.aclose()
