@@ -39,8 +39,13 @@ test: install
 test-fast: install
 	$(PY) -m pytest tests/unit
 
+## Every benchmark in bench/, printing figures (minutes; the machine should be quiet).
 bench: install
 	$(PY) -m bench
+
+## The load run alone (50 concurrent clients, 10,000+ requests, memory with 10,000 routes).
+bench-load: install
+	$(PY) -m bench load
 
 lint: install
 	$(PY) -m ruff check .

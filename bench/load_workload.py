@@ -305,6 +305,10 @@ class MemorySampler:
     def peak(self) -> int:
         return max(self.samples, default=0)
 
+    def open_files(self) -> int:
+        """File descriptors the process holds (sockets included): a leak of sessions or connections shows here."""
+        return self.process.num_fds()
+
 
 def mib(value: float) -> str:
     return f"{value / (1 << 20):.1f} MiB"

@@ -5,6 +5,10 @@ never wait on Table Storage or Key Vault while an entry is fresh. When the
 loader fails with :class:`StoreUnavailable`, an entry younger than
 ``stale_if_error`` keeps serving and the outage is logged once per key.
 Concurrent misses for one key share a single load (no thundering herd).
+A refresh that could fall back on a stale entry waits at most
+``REVALIDATE_TIMEOUT_SECONDS`` (a hung store must not stall the hot path), and
+after a failed load stale entries serve for ``OUTAGE_RETRY_SECONDS`` without
+asking the store again.
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ from gateway.clock import Clock, SystemClock
 from gateway.stores.errors import StoreUnavailable
 
 logger = logging.getLogger("gateway.cache")
+
+REVALIDATE_TIMEOUT_SECONDS = 1.0
+"""How long a request waits to refresh an expired entry that could still serve stale."""
+OUTAGE_RETRY_SECONDS = 5.0
+"""After a failed or timed-out load, stale entries serve without asking the store again for this long."""
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -44,12 +53,15 @@ class TtlCache(Generic[K, V]):
         self._name = name
         self._entries: OrderedDict[K, _Entry[V]] = OrderedDict()
         self._inflight: dict[K, asyncio.Future[V]] = {}
+        self._outage_until = float("-inf")
 
     async def get(self, key: K) -> V:
         entry = self._entries.get(key)
         now = self._clock.monotonic()
         if entry is not None and now - entry.loaded_at < self._ttl:
             return entry.value
+        if entry is not None and now < self._outage_until and self._servable(entry, now):
+            return entry.value  # a refresh failed moments ago: do not wait on the store again yet
         pending = self._inflight.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -67,14 +79,22 @@ class TtlCache(Generic[K, V]):
         finally:
             del self._inflight[key]
 
+    def _servable(self, entry: _Entry[V], now: float) -> bool:
+        return now - entry.loaded_at < self._ttl + self._stale_if_error
+
     async def _load(self, key: K, entry: _Entry[V] | None, now: float) -> V:
+        stale = entry if entry is not None and self._servable(entry, now) else None
         try:
-            value = await self._loader(key)
-        except StoreUnavailable:
-            if entry is not None and now - entry.loaded_at < self._ttl + self._stale_if_error:
+            if stale is None:
+                value = await self._loader(key)
+            else:  # a hung store (it accepts connections, never answers) must not stall the request
+                value = await asyncio.wait_for(self._loader(key), REVALIDATE_TIMEOUT_SECONDS)
+        except (StoreUnavailable, TimeoutError):
+            self._outage_until = self._clock.monotonic() + OUTAGE_RETRY_SECONDS
+            if stale is not None:
                 logger.warning("%s: store unavailable, serving a stale entry (age %.0fs)",
-                               self._name, now - entry.loaded_at)
-                return entry.value
+                               self._name, now - stale.loaded_at)
+                return stale.value
             raise
         self.put(key, value)
         return value

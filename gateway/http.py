@@ -134,10 +134,10 @@ class Request:
             return "unknown"
         last = hops[-1]
         if last.startswith("[") and "]" in last:  # [v6]:port
-            return last[1:last.index("]")]
+            return last[1:last.index("]")][:64] or "unknown"
         if last.count(":") == 1:  # v4:port
             last = last.split(":")[0]
-        return last[:64]
+        return last[:64] or "unknown"
 
 
 @dataclass

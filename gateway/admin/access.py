@@ -44,7 +44,7 @@ def parse_principal(header: str | None) -> Principal | None:
         return None
     try:
         payload = json.loads(base64.b64decode(header + "=" * (-len(header) % 4), validate=False))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("claims"), list):
         return None

@@ -102,9 +102,9 @@ def _parse_time(request: Request, name: str) -> datetime | None:
         if not _DATE_TIME.fullmatch(raw):
             raise ValueError(name)
         value = datetime.fromisoformat(raw.upper())
-    except ValueError:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset that moves the instant past year 1 or 9999
         raise bad_request(f"{name} must be an ISO 8601 date-time, e.g. 2026-01-31T00:00:00Z.", name) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # --------------------------------------------------------------------------- routes

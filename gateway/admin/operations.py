@@ -550,6 +550,9 @@ def _key_ring(services: Services) -> KeyRingLike:
 async def rotate_signing_key(services: Services, actor: Actor, *, key_ring: KeyRingLike | None = None) -> Any:
     """Add a signing key of the next generation (the previous stays published until its tokens expire)."""
     ring = key_ring or _key_ring(services)
+    # Key Vault alone could rotate, but the change must be audited: refuse it (503) while the audit table
+    # cannot be reached rather than rotate unrecorded (found by tests/faults with Azurite stopped).
+    await _store_call(services.audit.query(page_size=1))
     info = await _store_call(ring.rotate())
     await _audit(services, actor, "signing-key.rotate", "signing-key", info.kid, alg=info.alg)
     return info

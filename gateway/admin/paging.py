@@ -30,7 +30,7 @@ def decode_continuation(value: str | None) -> str | None:
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
         payload = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         payload = None
     if not isinstance(payload, dict) or payload.get("v") != 1 or not isinstance(payload.get("t"), str):
         raise bad_request("The continuation token is not valid; start again from the first page.",

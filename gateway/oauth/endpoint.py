@@ -40,11 +40,14 @@ logger = logging.getLogger("gateway.oauth")
 
 JWKS_MAX_AGE_SECONDS = 60
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
+_SECRET_SHAPED = re.compile(r"[0-9a-f]{16}\.[A-Za-z0-9_-]")  # gateway.credentials: "<secret id>.<random>"
 
 
 def _loggable(client_id: str | None) -> str:
     if client_id is None:
         return "-"
+    if _SECRET_SHAPED.search(client_id):  # a secret sent in the id field (swapped, even with junk around it)
+        return "(secret-shaped)"
     return client_id if _SAFE_ID.match(client_id) else "(unprintable)"
 
 

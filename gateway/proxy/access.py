@@ -69,7 +69,7 @@ def parse_batch(body: bytes, content_type: str, gateway_base: str) -> Batch | No
         return None
     try:
         document: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep is not a Bundle either
         return None
     if not isinstance(document, dict) or document.get("resourceType") != "Bundle":
         return None

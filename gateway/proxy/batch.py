@@ -17,6 +17,8 @@ from gateway.proxy.access import Batch, BatchEntry
 from gateway.proxy.transport import UpstreamError, UpstreamResponse, UpstreamTimeout
 
 MAX_CONCURRENT_ENTRIES = 16
+MAX_FANOUT_ENTRIES = 100
+"""A larger batch is refused (413) before any entry is sent: one request must not become thousands."""
 
 
 def _status_line(status: int, reason: str = "") -> str:
@@ -48,7 +50,7 @@ def entry_of(result: UpstreamResponse | UpstreamError) -> dict[str, Any]:
     if result.body:
         try:
             resource = json.loads(result.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             resource = None
         if isinstance(resource, dict) and "resourceType" in resource:
             entry["resource"] = resource

@@ -25,7 +25,7 @@ from gateway.directory import client_directory, route_directory
 from gateway.fhir.outcome import fhir_json_media_type, operation_outcome
 from gateway.http import Headers, Request, Response
 from gateway.proxy.access import AccessRefused, BadBatch, Batch, BatchEntry, classify, parse_batch, require_access
-from gateway.proxy.batch import fan_out
+from gateway.proxy.batch import MAX_FANOUT_ENTRIES, fan_out
 from gateway.proxy.destinations import validate_provider_url
 from gateway.proxy.headers import downstream_response_headers, upstream_request_headers
 from gateway.proxy.paths import PathRejected, check_path, resource_type_of
@@ -196,6 +196,11 @@ async def _proxy(request: Request, services: Services, log: _Log) -> Response:
     except AccessRefused as exc:
         log.outcome = "read-only"
         return operation_outcome(403, str(exc), fhir_version=version)
+    if kind == "read-batch" and route.batch_mode == "fanout" and batch is not None \
+            and len(batch.entries) > MAX_FANOUT_ENTRIES:
+        log.outcome = "batch-too-large"
+        return operation_outcome(413, f"The gateway runs batches of at most {MAX_FANOUT_ENTRIES} entries.",
+                                 fhir_version=version, code="too-costly")
 
     # -- forward ---------------------------------------------------------------------------------------------
     transport = proxy_transport(services)

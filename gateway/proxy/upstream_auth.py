@@ -56,8 +56,10 @@ class UpstreamAuthenticator:
     def __init__(self, services: Services, *,
                  credential_factory: Callable[[str | None], Any] | None = None) -> None:
         self._services = services
-        self._tokens: dict[tuple, _Token] = {}
-        self._locks: dict[tuple, asyncio.Lock] = {}
+        # Keyed by tenant (bounded by the route count); the route's auth configuration travels with the
+        # token so that an edited route fetches a fresh one instead of piling up entries.
+        self._tokens: dict[str, tuple[tuple, _Token]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         self._credential_factory = credential_factory or _managed_identity_credential
         self._credential: Any = None
 
@@ -72,20 +74,26 @@ class UpstreamAuthenticator:
         if route.upstream_auth.type == "none":
             return None
         key = self._key(route)
-        token = self._tokens.get(key)
-        if token is not None and time.monotonic() < token.expires_at:
+        token = self._cached(route.tenant_id, key)
+        if token is not None:
             return f"Bearer {token.value}"
-        lock = self._locks.setdefault(key, asyncio.Lock())
+        lock = self._locks.setdefault(route.tenant_id, asyncio.Lock())
         async with lock:
-            token = self._tokens.get(key)
-            if token is None or time.monotonic() >= token.expires_at:
+            token = self._cached(route.tenant_id, key)
+            if token is None:
                 token = await self._fetch(route, transport)
-                self._tokens[key] = token
+                self._tokens[route.tenant_id] = (key, token)
         return f"Bearer {token.value}"
+
+    def _cached(self, tenant_id: str, key: tuple) -> _Token | None:
+        found = self._tokens.get(tenant_id)
+        if found is None or found[0] != key or time.monotonic() >= found[1].expires_at:
+            return None
+        return found[1]
 
     def forget(self, route: Route) -> None:
         """Drop the cached token (the provider answered 401: it may have been revoked)."""
-        self._tokens.pop(self._key(route), None)
+        self._tokens.pop(route.tenant_id, None)
 
     async def _fetch(self, route: Route, transport: Transport) -> _Token:
         if route.upstream_auth.type == "clientCredentials":
@@ -130,7 +138,7 @@ class UpstreamAuthenticator:
             payload = json.loads(response.body) if response.status == 200 else None
             value = payload["access_token"] if isinstance(payload, dict) else None
             expires_in = float(payload.get("expires_in", 300)) if isinstance(payload, dict) else 0.0
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError, OverflowError):  # whatever the provider sent
             value, expires_in = None, 0.0
         if not isinstance(value, str) or not value:
             logger.warning("provider token request refused tenant=%s status=%s", route.tenant_id, response.status)

@@ -100,9 +100,12 @@ def _header(token: str) -> dict:
     return header
 
 
+_MAX_NUMERIC_DATE = 253_402_300_800  # 10000-01-01T00:00:00Z: later (or NaN, infinite) fits no datetime
+
+
 def _number(claims: dict, name: str) -> int:
     value = claims[name]
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < _MAX_NUMERIC_DATE:
         raise InvalidToken(f"claim {name} must be a number")
     return int(value)
 

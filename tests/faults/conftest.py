@@ -13,6 +13,7 @@ running again after every test, and each host's output goes through the log scan
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections import Counter
@@ -26,13 +27,14 @@ import pytest
 from gateway.config import Settings
 from gateway.services import build_services
 from tests.fixtures.leaks import register_sensitive, scan_text
+from tests.fixtures.provider import TENANT_A, TENANT_B  # noqa: F401 - the shared tenants, for the fault tests
 
 ADMIN_KEY = "faults-admin-function-key-5c1e9b"
-TENANT_A = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-TENANT_B = "0d4f9a3c-1b2e-4c5d-8e7f-9a0b1c2d3e4f"
 TENANT_C = "3c5e7a9b-2d4f-4a6b-8c0d-1e2f3a4b5c6d"
 HTTP_TIMEOUT = 30.0
-"""Generous bound on any single request: "fails fast" means it came back, well within this."""
+"""Bound on any single request of the suite."""
+FAIL_FAST_SECONDS = 10.0
+"""An outage answer must come back within this (generous: a refused connection is immediate)."""
 
 # The hardest case for the hot path: nothing is fresh, every request goes to the stores, so an outage is
 # felt at once and only stale-if-error keeps cached clients, verifiers, routes and keys serving.
@@ -62,6 +64,13 @@ class Gateway:
     def close(self) -> None:
         self.admin.close()
         self.http.close()
+
+    def restart(self) -> None:
+        """Stop the host (SIGTERM, as the platform does) and start it again on the same port and stores."""
+        self.close()
+        self.host.stop()
+        self.host.start()
+        self.__post_init__()
 
     # -- administration ------------------------------------------------------------------------------------
     def put_route(self, tenant: str, fhir_base_url: str, **fields: Any) -> httpx.Response:
@@ -108,6 +117,14 @@ class Gateway:
                                                                  "Accept": "application/fhir+json"})
 
 
+def upstream_route(tenant: str, secret: str) -> dict:
+    """A route body whose provider secret (OAuth client credentials) goes to Key Vault."""
+    register_sensitive(secret)
+    return {"fhirBaseUrl": "http://127.0.0.1:9/stu3", "fhirVersion": "STU3", "displayName": f"cc {tenant[:8]}",
+            "upstreamAuth": {"type": "clientCredentials", "tokenUrl": "http://127.0.0.1:9/token",
+                             "clientId": "gateway", "clientSecret": secret, "scope": "system/*.read"}}
+
+
 def problem(response: httpx.Response, status: int) -> dict:
     """Assert an admin problem+json answer of ``status`` and return its body."""
     assert response.status_code == status, response.text
@@ -149,8 +166,9 @@ class Traffic:
     """
 
     def __init__(self, gateway: Gateway, client_id: str, secret: str, tenant: str, token: str,
-                 max_requests: int = 4000, max_seconds: float = 60.0) -> None:
+                 max_requests: int = 4000, max_seconds: float = 60.0, timeout: float = HTTP_TIMEOUT) -> None:
         self.gateway = gateway
+        self.timeout = timeout
         self.credentials = (client_id, secret, tenant)
         self.token = token
         self.max_requests = max_requests
@@ -162,7 +180,7 @@ class Traffic:
     def _run(self) -> None:
         deadline = time.monotonic() + self.max_seconds
         sent = 0
-        with httpx.Client(base_url=self.gateway.base_url, timeout=HTTP_TIMEOUT) as http:
+        with httpx.Client(base_url=self.gateway.base_url, timeout=self.timeout) as http:
             while not self._stop.is_set() and sent < self.max_requests and time.monotonic() < deadline:
                 for kind, call in (("token", lambda: self.gateway.token_response(*self.credentials, http=http)),
                                    ("read", lambda: self.gateway.read(self.token, http=http))):
@@ -256,6 +274,83 @@ def assert_nothing_half_written(state: StoredState, settings: Settings) -> None:
     assert state.verifier_names() == state.expected_verifier_names(prefix)
     assert state.upstream_names() == {r.upstream_auth.secret_name for r in state.routes.values()
                                       if r.upstream_auth.secret_name}
+
+
+class RawProvider:
+    """A TCP server on loopback that reads a request head and answers ``payload`` verbatim, then closes.
+
+    For the answers an HTTP server library will not send: a truncated body, a cut status line, a broken
+    chunked encoding. ``connections`` counts the connections it accepted.
+    """
+
+    def __init__(self) -> None:
+        self.payload = b""
+        self.stall = 0.0  # seconds to hold the connection open after the payload
+        self.connections = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="raw-provider", daemon=True)
+        self._server: asyncio.AbstractServer | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.port = 0
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            writer.write(self.payload)
+            await writer.drain()
+            if self.stall:
+                await asyncio.sleep(self.stall)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            pass
+        finally:
+            writer.close()
+            self._tasks.discard(task)
+
+    def start(self) -> RawProvider:
+        self._thread.start()
+
+        async def serve() -> None:
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self.port = self._server.sockets[0].getsockname()[1]
+
+        asyncio.run_coroutine_threadsafe(serve(), self._loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        async def close() -> None:
+            if self._server is not None:
+                self._server.close()
+                await self._server.wait_closed()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+@pytest.fixture
+def raw_provider() -> Iterator[RawProvider]:
+    server = RawProvider().start()
+    yield server
+    server.stop()
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.faults.conftest import (
+    FAIL_FAST_SECONDS,
     NO_FRESH_CACHE,
     TENANT_A,
     TENANT_B,
@@ -22,18 +23,10 @@ from tests.faults.conftest import (
     operation_outcome,
     stored_state,
     unavailable,
+    upstream_route,
 )
 
 pytestmark = pytest.mark.integration
-
-FAIL_FAST_SECONDS = 10.0
-"""An outage answer must come back within this (generous: a refused connection is immediate)."""
-
-
-def upstream_route(tenant: str, secret: str) -> dict:
-    return {"fhirBaseUrl": "http://127.0.0.1:9/stu3", "fhirVersion": "STU3", "displayName": f"cc {tenant[:8]}",
-            "upstreamAuth": {"type": "clientCredentials", "tokenUrl": "http://127.0.0.1:9/token",
-                             "clientId": "gateway", "clientSecret": secret, "scope": "system/*.read"}}
 
 
 def test_azurite_outage_cached_traffic_serves_writes_fail_cleanly_and_all_recovers(gateway, azurite, provider):
@@ -80,6 +73,7 @@ def test_azurite_outage_cached_traffic_serves_writes_fail_cleanly_and_all_recove
             unavailable(gw.admin.delete(f"/manage/routes/{TENANT_B}", **fast))
             unavailable(gw.admin.delete(f"/manage/clients/{cold_id}", **fast))
             unavailable(gw.admin.get("/manage/clients", **fast))
+            unavailable(gw.admin.post("/manage/signing-keys", **fast))  # it could not be audited
             traffic.wait_for(20)
         finally:
             azurite.start()

@@ -11,10 +11,14 @@ The profiles are registered here but never loaded globally: each test takes its 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.properties.support import Loop
+from tests.properties.support import PROFILE, Loop
+
+HERE = Path(__file__).parent
 
 _COMMON = {
     "deadline": None,  # the machine is shared: never fail on timing
@@ -33,3 +37,12 @@ def loop():
     runner = Loop()
     yield runner
     runner.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under the deep profile the properties of this folder may run far beyond the suite's 120 s per test."""
+    if PROFILE != "deep":
+        return
+    for item in items:
+        if HERE in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.timeout(3600))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import os
 from collections.abc import Awaitable
@@ -41,19 +40,24 @@ class Loop:
 
 
 def store_state(services: Services) -> dict[str, Any]:
-    """What a refused request must not change: routes, clients and secrets (memory twins)."""
+    """What a refused request must not change: routes, clients and secrets (memory twins).
+
+    The twins replace their records (frozen dataclasses) rather than mutate them, so copies of the maps suffice.
+    """
     return {
-        "routes": copy.deepcopy(services.routes._items),  # noqa: SLF001 - the twins' own state
-        "clients": copy.deepcopy(services.clients._items),  # noqa: SLF001
+        "routes": dict(services.routes._items),  # noqa: SLF001 - the twins' own state
+        "clients": dict(services.clients._items),  # noqa: SLF001
         "secrets": {name: list(versions) for name, versions in services.secrets._versions.items()},  # noqa: SLF001
     }
 
 
 # --------------------------------------------------------------------------- strategies
 
-def json_values(max_leaves: int = 12, text: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[Any]:
+def json_values(max_leaves: int = 12, text: st.SearchStrategy[str] | None = None,
+                keys: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[Any]:
     """Any JSON value: nested lists/objects of every scalar, huge numbers included."""
     text = text if text is not None else st.text(max_size=40)
+    keys = keys if keys is not None else text
     scalars = st.one_of(
         st.none(), st.booleans(), text,
         st.integers(min_value=-(10**30), max_value=10**30),
@@ -61,7 +65,7 @@ def json_values(max_leaves: int = 12, text: st.SearchStrategy[str] | None = None
         st.sampled_from([0, -1, 1e308, -1e308, 2**63, 2**64 + 1, 0.5, 1e-300]),
     )
     return st.recursive(scalars, lambda inner: st.one_of(
-        st.lists(inner, max_size=5), st.dictionaries(text, inner, max_size=5)), max_leaves=max_leaves)
+        st.lists(inner, max_size=5), st.dictionaries(keys, inner, max_size=5)), max_leaves=max_leaves)
 
 
 def deep_nesting(depth: int) -> bytes:

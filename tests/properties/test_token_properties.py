@@ -249,3 +249,28 @@ def test_cold_cache_outage_is_a_documented_503(loop, unavailable):
     response = loop.run(respond(request, services))
     assert response.status == 503 and int(response.headers["Retry-After"]) >= 1
     assert json.loads(response.body)["error"] == "temporarily_unavailable"
+
+
+@examples(60)
+@given(swap=st.booleans(), via_basic=st.booleans(), junk=st.sampled_from(["", "x", " ", "%20", "\n", "-"]),
+       prefix=st.sampled_from(["", "x", "a."]), cut=st.integers(0, 40))
+def test_no_credential_reaches_the_log_whatever_field_it_is_sent_in(loop, caplog, swap, via_basic, junk, prefix,
+                                                                    cut):
+    """A client that swaps its id and secret (whole, cut short or with junk around it) must not get it logged."""
+    from tests.fixtures.leaks import findings_in, register_sensitive
+
+    services, secret = loop.run(fresh_services())
+    register_sensitive(secret)
+    presented = prefix + secret[:len(secret) - cut] + junk
+    client_id, client_secret = (presented, CLIENT_ID) if swap else (CLIENT_ID, presented)
+    form = [("grant_type", "client_credentials"), ("scope", TENANT)]
+    if via_basic:
+        request = make_request(encode_pairs(form, False), FORM, basic(client_id, client_secret))
+    else:
+        form += [("client_id", client_id), ("client_secret", client_secret)]
+        request = make_request(encode_pairs(form, False), FORM, None)
+    caplog.clear()
+    with caplog.at_level("DEBUG"):
+        response = loop.run(respond(request, services))
+    assert_oauth_answer(response, request)
+    assert findings_in(caplog.text) == [] and secret[:len(secret) - cut] not in caplog.text

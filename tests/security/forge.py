@@ -28,20 +28,20 @@ def b64(data: Mapping | bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def claims_for(services: Services, client_id: str, tenant: str, **changes) -> dict:
+def claims_for(services: Services, client: str, tenant: str, **changes) -> dict:
     settings = services.settings
     now = int(services.clock.now().timestamp())
-    claims = {"iss": settings.issuer, "aud": settings.token_audience, "sub": client_id, "client_id": client_id,
+    claims = {"iss": settings.issuer, "aud": settings.token_audience, "sub": client, "client_id": client,
               "scope": tenant, "tid": tenant, "iat": now, "nbf": now, "exp": now + 600, "jti": "forged-jti"}
     claims.update(changes)
     return {k: v for k, v in claims.items() if v is not None}
 
 
-async def signed(services: Services, client_id: str, tenant: str, *, header: Mapping | None = None,
+async def signed(services: Services, client: str, tenant: str, *, header: Mapping | None = None,
                  **changes) -> str:
     """A token signed with the gateway's real active key (valid unless ``changes``/``header`` break it)."""
     key = await key_ring(services).signing_key()
-    return jwt.encode(claims_for(services, client_id, tenant, **changes), key.private_key, algorithm="ES256",
+    return jwt.encode(claims_for(services, client, tenant, **changes), key.private_key, algorithm="ES256",
                       headers={"kid": key.kid, "typ": "at+jwt", **(header or {})})
 
 

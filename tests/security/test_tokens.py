@@ -16,14 +16,19 @@ import pytest
 
 from gateway.admin import operations as ops
 from gateway.credentials import signing_key_secret_name
+from gateway.oauth.endpoint import respond
 from gateway.proxy.forward import proxy
 from gateway.services import memory_services
 from gateway.stores.models import Client
-from gateway.tokens.keyring import key_ring
 from gateway.tokens.access_tokens import issue_access_token
+from gateway.tokens.keyring import key_ring
 from tests.fixtures.common import make_settings
+from tests.fixtures.leaks import register_sensitive
 from tests.fixtures.provider import CLIENT_ID, TENANT_A, TENANT_B, connect, request
 from tests.security.forge import hostile_tokens, signed
+from tests.unit.oauth.helpers import add_client, post_form, token_request
+
+pytestmark = pytest.mark.integration  # the recording provider stand-in, over real sockets
 
 ADMIN = ops.Actor("security-suite")
 HOSTILE_NAMES = sorted([
@@ -85,7 +90,11 @@ async def test_a_tenant_a_token_only_ever_reaches_tenant_a(services, provider, t
     response = await proxy(request("GET", path.format(b=TENANT_B), token_a, headers=headers), services)
     assert response.status in (200, 400)
     assert all(r.path.startswith("/tenant-a/") for r in provider.requests)
-    assert TENANT_B not in response.body.decode()
+    assert all(TENANT_B not in r.path for r in provider.requests)
+    if kind == "query":  # the query is the tenant A provider's business, passed verbatim
+        assert [r.path for r in provider.requests] == ["/tenant-a/Patient"]
+    else:
+        assert TENANT_B not in response.body.decode()
 
 
 async def test_a_validly_signed_token_for_a_tenant_the_client_may_not_use_is_refused(services, provider):
@@ -139,5 +148,36 @@ async def test_deleting_a_leaked_signing_key_cuts_its_grace_period(clock, provid
         refused = await proxy(request("GET", "/Patient/1", old_token), services)
         assert refused.status == 401 and "retired signing key" in refused.headers["WWW-Authenticate"]
         assert (await proxy(request("GET", "/Patient/1", new_token), services)).status == 200
+    finally:
+        await services.aclose()
+
+
+async def test_leaked_secret_runbook_revoke_then_kill_switch(clock, provider):
+    """Revoking a leaked secret stops new tokens within CLIENT_CACHE_SECONDS, but tokens already minted
+    with it live until they expire (they do not name the secret); the kill switch stops those too."""
+    services = memory_services(make_settings(CLIENT_CACHE_SECONDS="5"), clock)
+    try:
+        await connect(services, TENANT_B, provider.base("/stu3"))  # a route for the tenant
+        leaked = await add_client(services, "leaky", tenants=(TENANT_B,))
+        register_sensitive(leaked)
+        minted = await respond(token_request(post_form("leaky", leaked, scope=TENANT_B)), services)
+        assert minted.status == 200
+        stolen_token = json.loads(minted.body)["access_token"]
+        register_sensitive(stolen_token)
+        client = await services.clients.get("leaky")
+        replacement = await ops.add_secret(services, ADMIN, "leaky")
+        register_sensitive(replacement.secret)
+        await ops.revoke_secret(services, ADMIN, "leaky", client.secrets[0].secret_id)
+        clock.advance(5.01)
+        refused = await respond(token_request(post_form("leaky", leaked, scope=TENANT_B)), services)
+        assert refused.status == 401 and json.loads(refused.body)["error"] == "invalid_client"
+        honest = await respond(token_request(post_form("leaky", replacement.secret, scope=TENANT_B)), services)
+        assert honest.status == 200
+        # The token minted with the revoked secret still works: it expires on its own (TOKEN_LIFETIME_SECONDS).
+        assert (await proxy(request("GET", "/Patient/1", stolen_token), services)).status == 200
+        await ops.update_client(services, ADMIN, "leaky", enabled=False)  # the kill switch cuts it at once here
+        assert (await proxy(request("GET", "/Patient/1", stolen_token), services)).status == 401
+        audit = await ops.list_audit(services)
+        assert {"secret.add", "secret.revoke", "client.update"} <= {record.action for record in audit.items}
     finally:
         await services.aclose()

@@ -30,7 +30,7 @@ def decode_continuation(value: str | None) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError):
         raise InvalidContinuation("continuation token is not valid") from None
     if (not isinstance(data, dict) or set(data) != {"pk", "rk"}
             or not all(v is None or isinstance(v, str) for v in data.values())

@@ -85,3 +85,23 @@ def test_default_scope_is_the_provider_origin():
 async def test_none_sends_no_authorization(services):
     route = Route(tenant_id=TENANT, fhir_base_url="http://127.0.0.1:9/r4", fhir_version="R4")
     assert await UpstreamAuthenticator(services).authorization(route, MockTransport(lambda r: None)) is None
+
+
+async def test_an_edited_route_gets_a_fresh_token_and_the_cache_stays_one_entry_per_tenant(services):
+    await services.secrets.set("provider-secret", "s3cr3t")
+    await services.secrets.set("provider-secret-2", "other")
+    issued = iter(["first", "second", "third"])
+
+    async def token_endpoint(request):
+        return UpstreamResponse(200, [], json.dumps({"access_token": next(issued), "expires_in": 3600}).encode())
+
+    transport = MockTransport(token_endpoint)
+    auth = UpstreamAuthenticator(services)
+    assert await auth.authorization(cc_route(), transport) == "Bearer first"
+    edited = Route(
+        tenant_id=TENANT, fhir_base_url="http://127.0.0.1:9/r4", fhir_version="R4",
+        upstream_auth=UpstreamAuth(type="clientCredentials", token_url="http://127.0.0.1:9/token",
+                                   client_id="gw", scope="system/*.read", secret_name="provider-secret-2"))
+    assert await auth.authorization(edited, transport) == "Bearer second"
+    assert await auth.authorization(edited, transport) == "Bearer second"
+    assert len(auth._tokens) == 1

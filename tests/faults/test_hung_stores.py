@@ -1,0 +1,72 @@
+"""A store that hangs instead of failing: the process is stopped with SIGSTOP, so its port still accepts
+connections but nothing ever answers. Cached clients, routes and verifiers must keep serving promptly
+(a refresh that could fall back on a stale entry waits at most ``REVALIDATE_TIMEOUT_SECONDS``), not after
+the SDK's connect and read timeouts and its retry; the stores are resumed and traffic carries on."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from gateway.caching import OUTAGE_RETRY_SECONDS, REVALIDATE_TIMEOUT_SECONDS, TtlCache
+from gateway.clock import FakeClock
+from tests.faults.conftest import FAIL_FAST_SECONDS, TENANT_A, Traffic
+
+pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def hung(pid: int) -> Iterator[None]:
+    """The process is frozen (SIGSTOP) inside the block and resumed (SIGCONT) after it, whatever happens."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+@pytest.mark.parametrize("store", ["azurite", "keyvault"])
+def test_a_hung_store_does_not_stall_cached_traffic(gateway, azurite, keyvault, provider, store):
+    # Nothing fresh in the client, route and verifier caches: every request asks the hung store first.
+    gw = gateway(CLIENT_CACHE_SECONDS="0", ROUTE_CACHE_SECONDS="0")
+    client_id, secret = gw.onboard(TENANT_A, provider.base("/tenant-a"))
+    token = gw.token(client_id, secret, TENANT_A)
+    assert gw.read(token).status_code == 200
+    pid = azurite.process.process.pid if store == "azurite" else keyvault._process.pid  # noqa: SLF001
+    with Traffic(gw, client_id, secret, TENANT_A, token, timeout=FAIL_FAST_SECONDS) as traffic:
+        traffic.wait_for(10)
+        with hung(pid):
+            traffic.wait_for(60)  # answered within FAIL_FAST_SECONDS each, or counted as status 0
+        traffic.wait_for(20)
+    assert set(traffic.statuses) == {("token", 200), ("read", 200)}, dict(traffic.statuses)
+    assert gw.admin.post("/manage/clients", json={"displayName": "after", "allowedTenants": ["*"]}).status_code == 201
+
+
+async def test_a_refresh_that_never_returns_serves_the_stale_entry_and_backs_off():
+    clock = FakeClock()
+    calls: list[str] = []
+    hang = asyncio.Event()
+
+    async def loader(key: str) -> str:
+        calls.append(key)
+        if hang.is_set():
+            await asyncio.Event().wait()  # never answers
+        return f"{key}:v1"
+
+    cache: TtlCache[str, str] = TtlCache(loader, ttl=10, stale_if_error=100, clock=clock)
+    assert await cache.get("a") == "a:v1"
+    hang.set()
+    clock.advance(11)
+    assert await asyncio.wait_for(cache.get("a"), REVALIDATE_TIMEOUT_SECONDS + 5) == "a:v1"
+    assert await cache.get("a") == "a:v1" and len(calls) == 2  # backing off: the store is not asked again
+    clock.advance(OUTAGE_RETRY_SECONDS + 1)
+    hang.clear()
+    assert await cache.get("a") == "a:v1" and len(calls) == 3  # asked again after the back-off
+    with pytest.raises(TimeoutError):  # no stale entry to fall back on: the caller's own timeouts apply
+        hang.set()
+        await asyncio.wait_for(cache.get("b"), 0.2)
