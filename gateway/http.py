@@ -113,7 +113,7 @@ class Request:
     def request_id(self) -> str:
         """The caller's ``X-Request-Id`` when it looks sane, else a fresh one (stable per request object)."""
         supplied = self.headers.get("x-request-id", "")
-        if supplied and len(supplied) <= 128 and all(c.isalnum() or c in "-_.:" for c in supplied):
+        if supplied and len(supplied) <= 128 and all((c.isascii() and c.isalnum()) or c in "-_.:" for c in supplied):
             return supplied
         cached = self.__dict__.get("_generated_request_id")
         if cached is None:

@@ -25,7 +25,8 @@ Caching. The key set is cached for ``SIGNING_KEY_CACHE_SECONDS``; a token with
 an unknown kid triggers at most one refresh per ``UNKNOWN_KID_REFRESH_SECONDS``
 so a rotation on another worker is seen at once, but random kids cannot make a
 worker hammer Key Vault. While Key Vault is unreachable the cached set keeps
-serving for ``STALE_IF_ERROR_SECONDS``.
+serving for ``STALE_IF_ERROR_SECONDS``; a refresh slower than
+``REFRESH_WAIT_SECONDS`` finishes in the background while the cached set serves.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ UNKNOWN_KID_REFRESH_SECONDS = 2.0
 """Minimum interval between refreshes triggered by unknown kids."""
 OUTAGE_RETRY_SECONDS = 5.0
 """While Key Vault fails and a stale set serves, try again at most this often."""
+REFRESH_WAIT_SECONDS = 1.0
+"""How long a request waits for the refresh of a key set it could still serve: a hung Key Vault (it accepts
+connections, never answers) must not stall signing; the refresh goes on in the background."""
 
 _KID_RE = re.compile(r"^[0-9]{14}-[0-9a-f]{16}$")
 
@@ -121,6 +125,7 @@ class KeyRing:
                                 + 2 * LEEWAY_SECONDS)
         self._snapshot: _Snapshot | None = None
         self._lock = asyncio.Lock()
+        self._refreshing: asyncio.Future[_Snapshot] | None = None
         self._last_attempt = float("-inf")
         self._last_forced = float("-inf")
 
@@ -215,16 +220,42 @@ class KeyRing:
         return (snapshot.loaded_at < self._last_attempt and now - self._last_attempt < OUTAGE_RETRY_SECONDS
                 and now - snapshot.loaded_at < self._ttl + self._stale)
 
+    def _servable(self, snapshot: _Snapshot) -> bool:
+        return self._services.clock.monotonic() - snapshot.loaded_at < self._ttl + self._stale
+
     async def _current(self, *, force: bool = False) -> _Snapshot:
         snapshot = self._snapshot
         if self._usable(snapshot, force=force):
             return snapshot
-        async with self._lock:
+        refreshing = self._refreshing
+        if refreshing is not None and not refreshing.done() and snapshot is not None and self._servable(snapshot):
+            return snapshot  # a slow refresh is under way in the background
+        await self._lock.acquire()
+        release = True
+        try:
             if self._snapshot is not None and self._snapshot is not snapshot:
                 return self._snapshot  # another task refreshed while we waited
             if self._usable(self._snapshot, force=force):
                 return self._snapshot
-            return await self._refresh()
+            previous = self._snapshot
+            if previous is None or not self._servable(previous):
+                return await self._refresh()
+            task = self._refreshing = asyncio.ensure_future(self._refresh())
+            done, _ = await asyncio.wait({task}, timeout=REFRESH_WAIT_SECONDS)
+            if task in done:
+                return task.result()
+            release = False  # the lock stays held until the background refresh ends
+            task.add_done_callback(self._refreshed)
+            logger.warning("key vault slow to answer, serving cached signing keys while it refreshes")
+            return previous
+        finally:
+            if release:
+                self._lock.release()
+
+    def _refreshed(self, task: asyncio.Future[_Snapshot]) -> None:
+        self._lock.release()
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("background signing key refresh failed: %s", type(task.exception()).__name__)
 
     # -- public interface ---------------------------------------------------------------------------------------
     async def signing_key(self) -> SigningKey:

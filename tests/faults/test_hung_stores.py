@@ -15,7 +15,7 @@ import pytest
 
 from gateway.caching import OUTAGE_RETRY_SECONDS, REVALIDATE_TIMEOUT_SECONDS, TtlCache
 from gateway.clock import FakeClock
-from tests.faults.conftest import FAIL_FAST_SECONDS, TENANT_A, Traffic
+from tests.faults.conftest import FAIL_FAST_SECONDS, NO_FRESH_CACHE, TENANT_A, Traffic
 
 pytestmark = pytest.mark.integration
 
@@ -32,8 +32,8 @@ def hung(pid: int) -> Iterator[None]:
 
 @pytest.mark.parametrize("store", ["azurite", "keyvault"])
 def test_a_hung_store_does_not_stall_cached_traffic(gateway, azurite, keyvault, provider, store):
-    # Nothing fresh in the client, route and verifier caches: every request asks the hung store first.
-    gw = gateway(CLIENT_CACHE_SECONDS="0", ROUTE_CACHE_SECONDS="0")
+    # Nothing fresh in any cache (clients, routes, verifiers, signing keys): every request asks the hung store.
+    gw = gateway(**NO_FRESH_CACHE)
     client_id, secret = gw.onboard(TENANT_A, provider.base("/tenant-a"))
     token = gw.token(client_id, secret, TENANT_A)
     assert gw.read(token).status_code == 200
@@ -70,3 +70,39 @@ async def test_a_refresh_that_never_returns_serves_the_stale_entry_and_backs_off
     with pytest.raises(TimeoutError):  # no stale entry to fall back on: the caller's own timeouts apply
         hang.set()
         await asyncio.wait_for(cache.get("b"), 0.2)
+
+
+class HangingSecrets:
+    """The memory secret store, except that ``list`` hangs while ``hanging`` is set, until ``resume()``."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.hanging = False
+        self._resume = asyncio.Event()
+
+    def resume(self) -> None:
+        self.hanging = False
+        self._resume.set()
+
+    async def list(self):
+        if self.hanging:
+            await self._resume.wait()
+        return await self._inner.list()
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+async def test_a_hung_key_vault_does_not_stall_signing_and_the_refresh_finishes_later(services, clock):
+    from gateway.tokens.keyring import REFRESH_WAIT_SECONDS, key_ring
+
+    services.secrets = HangingSecrets(services.secrets)
+    ring = key_ring(services)
+    first = await ring.signing_key()
+    services.secrets.hanging = True
+    clock.advance(services.settings.signing_key_cache_seconds + 1)
+    for _ in range(3):  # the first call waits at most REFRESH_WAIT_SECONDS, the others not at all
+        assert (await asyncio.wait_for(ring.signing_key(), REFRESH_WAIT_SECONDS + 5)).kid == first.kid
+    services.secrets.resume()
+    rotated = await asyncio.wait_for(ring.rotate(), 5)  # waits for the background refresh, then rotates
+    assert (await ring.signing_key()).kid == rotated.kid != first.kid

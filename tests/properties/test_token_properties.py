@@ -274,3 +274,23 @@ def test_no_credential_reaches_the_log_whatever_field_it_is_sent_in(loop, caplog
         response = loop.run(respond(request, services))
     assert_oauth_answer(response, request)
     assert findings_in(caplog.text) == [] and secret[:len(secret) - cut] not in caplog.text
+
+
+@examples(60)
+@given(endpoint=st.sampled_from(["jwks", "authorize", "", "token2", "JWKS"]) | hostile_text,
+       method=st.sampled_from(["GET", "HEAD", "POST", "DELETE", "OPTIONS"]), body=form_bodies,
+       query=st.sampled_from(["", "response_type=code&redirect_uri=https%3A%2F%2Fevil.example", "%zz"]))
+def test_the_other_oauth_endpoints_answer_cleanly(loop, endpoint, method, body, query):
+    services, _ = loop.run(fresh_services())
+    url = f"http://localhost:7071/oauth2/{quote(endpoint)}" + (f"?{query}" if query else "")
+    request = Request(method=method, url=url, headers=Headers({"Content-Type": FORM}),
+                      route_params={"endpoint": endpoint}, body=body)
+    response = loop.run(respond(request, services))
+    assert response.status in (200, 400, 404, 405), response.status
+    if response.status == 200:
+        assert endpoint == "jwks" and method in ("GET", "HEAD")
+        if method == "GET":
+            assert all("d" not in key for key in json.loads(response.body)["keys"])  # public parts only
+    else:
+        assert "Location" not in response.headers  # never a redirect
+        assert json.loads(response.body)["error"]

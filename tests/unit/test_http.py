@@ -29,6 +29,7 @@ def test_request_keeps_the_raw_query_verbatim():
 
 def test_request_id_is_taken_when_sane_and_generated_otherwise():
     assert Request("GET", "http://h/", Headers({"X-Request-Id": "abc-123"})).request_id == "abc-123"
+    assert Request("GET", "http://h/", Headers({"X-Request-Id": "ünïcode"})).request_id != "ünïcode"
     generated = Request("GET", "http://h/", Headers({"X-Request-Id": "bad value\n"}))
     assert generated.request_id != "bad value\n"
     assert generated.request_id == generated.request_id
