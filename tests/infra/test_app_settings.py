@@ -44,7 +44,6 @@ PLATFORM = {
 LOCAL_ONLY = {
     "FUNCTIONS_WORKER_RUNTIME": "Core Tools need it to pick the Python worker",
     "AzureWebJobsStorage": "Azurite for the host under `func start`",
-    "AzureWebJobsFeatureFlags": "Core Tools feature flag",
     "LOCAL_FUNCTION_KEY": "the function key of the project's local host (devtools/funchost)",
 }
 
