@@ -7,7 +7,9 @@ header that App Service authentication injects (base64 JSON: ``auth_typ``,
 ``claims`` [{``typ``, ``val``}], ``name_typ``, ``role_typ``; see "Work with
 user identities in Azure App Service authentication"). App Service strips
 client-supplied ``X-MS-*`` headers when authentication is on, which is why the
-role check is only meaningful with it switched on (docs/admin.md).
+role check is only meaningful with it switched on (docs/admin.md). Without
+``ADMIN_REQUIRED_ROLE`` the header is not read at all, not even to name the
+audit actor: it could be anything the function-key holder sent.
 """
 
 from __future__ import annotations
@@ -73,20 +75,24 @@ def function_key_of(request: Request) -> str | None:
 
 def authorize(request: Request, settings: Settings) -> Actor:
     """The audit actor of this request; 403 problem when the required app role is missing."""
-    principal = parse_principal(request.headers.get(PRINCIPAL_HEADER))
     required = settings.admin_required_role
+    principal = parse_principal(request.headers.get(PRINCIPAL_HEADER)) if required else None
     if required:
         if principal is None:
             raise Problem(403, "forbidden", "An Entra ID sign-in with the admin app role is required "
                                             "(App Service authentication).")
         if required not in principal.roles:
             raise Problem(403, "forbidden", "The signed-in principal lacks the admin app role.")
-    return identify(request, principal)
+    return identify(request, settings, principal)
 
 
-def identify(request: Request, principal: Principal | None = None) -> Actor:
-    """Who sent the request (for audit records), without checking any role."""
-    if principal is None:
+def identify(request: Request, settings: Settings, principal: Principal | None = None) -> Actor:
+    """Who sent the request (for audit records), without checking any role.
+
+    The Entra principal only when ``ADMIN_REQUIRED_ROLE`` is set (App Service authentication on, so the
+    header is the platform's); otherwise the function key's fingerprint.
+    """
+    if principal is None and settings.admin_required_role:
         principal = parse_principal(request.headers.get(PRINCIPAL_HEADER))
     if principal is not None and (principal.name or principal.object_id):
         label = principal.name or ""

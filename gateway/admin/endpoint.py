@@ -116,7 +116,8 @@ async def _audit_refusal(request: Request, services: Services, segments: list[st
     change = _change_of(request, segments)
     if change is not None:
         action, target_type, target_id = change
-        await audit_refusal(services, identify(request), action, target_type, target_id, status, reason)
+        await audit_refusal(services, identify(request, services.settings), action, target_type, target_id, status,
+                            reason)
 
 
 async def handle(request: Request) -> Response:

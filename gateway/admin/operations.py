@@ -44,6 +44,7 @@ from gateway.admin.problems import (
 )
 from gateway.credentials import hint_of, make_verifier, new_secret, upstream_secret_name, verifier_secret_name
 from gateway.directory import client_directory, route_directory
+from gateway.oauth.authentication import client_authenticator
 from gateway.proxy.destinations import validate_provider_url
 from gateway.services import Services
 from gateway.stores.errors import (
@@ -453,6 +454,8 @@ async def delete_client(services: Services, actor: Actor, client_id: str, *, if_
         await _undo("restore deleted client", lambda: services.clients.create(replace(current, etag=None)))
         client_directory(services).invalidate(client_id)
         raise unavailable() from None
+    for meta in current.secrets:
+        client_authenticator(services).invalidate(client_id, meta.secret_id)
     await _audit(services, actor, "client.delete", "client", client_id,
                  secretIds=[m.secret_id for m in current.secrets])
 
@@ -535,6 +538,7 @@ async def revoke_secret(services: Services, actor: Actor, client_id: str, secret
         await _undo("restore revoked secret metadata", restore)
         client_directory(services).invalidate(client_id)
         raise unavailable() from None
+    client_authenticator(services).invalidate(client_id, secret_id)
     await _audit(services, actor, "secret.revoke", "client", client_id, secretId=secret_id)
     return stored
 

@@ -54,6 +54,17 @@ class Batch:
         return self.bundle_type == "batch" and all(e.method in READ_METHODS for e in self.entries)
 
 
+class _RepeatedName(Exception):
+    """A JSON object repeats a property name (not a ValueError: json.loads must not swallow it)."""
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise _RepeatedName
+    return document
+
+
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media in ("", "application/json") or media.endswith("+json") or media.startswith("application/json")
@@ -63,14 +74,19 @@ def parse_batch(body: bytes, content_type: str, gateway_base: str) -> Batch | No
     """The batch or transaction Bundle in ``body``, None when the body is not a JSON Bundle.
 
     Entry URLs may be relative (``Patient/1``, ``Observation?patient=1``) or absolute on the
-    gateway's own base; anything else is :class:`BadBatch`.
+    gateway's own base; anything else is :class:`BadBatch`, and so is a JSON body that repeats a
+    property name anywhere (the body is forwarded as sent, and the provider's parser may keep
+    another of the repeated values than the one checked here).
     """
     if not _is_json(content_type):
         return None
     try:
-        document: Any = json.loads(body)
+        document: Any = json.loads(body, object_pairs_hook=_unique_names)
     except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep is not a Bundle either
         return None
+    except _RepeatedName:
+        # Parsers differ on which repeated name wins: the provider could run what this check did not see.
+        raise BadBatch("The body repeats a JSON property name (FHIR JSON forbids it).") from None
     if not isinstance(document, dict) or document.get("resourceType") != "Bundle":
         return None
     bundle_type = document.get("type")

@@ -139,8 +139,7 @@ class AiohttpTransport:
         for attempt in range(attempts):
             try:
                 return await self._send_once(request)
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientConnectorError,
-                    aiohttp.ClientOSError) as exc:
+            except aiohttp.ClientConnectionError as exc:  # refused, reset (also while writing), closed early
                 if isinstance(exc, asyncio.TimeoutError):
                     raise UpstreamTimeout("the provider did not answer in time") from None
                 if attempt + 1 < attempts:

@@ -18,6 +18,7 @@ import asyncio
 import base64
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -138,6 +139,8 @@ class UpstreamAuthenticator:
             payload = json.loads(response.body) if response.status == 200 else None
             value = payload["access_token"] if isinstance(payload, dict) else None
             expires_in = float(payload.get("expires_in", 300)) if isinstance(payload, dict) else 0.0
+            if not math.isfinite(expires_in):  # 1e999, "Infinity", "NaN": as if absent, not "forever"
+                expires_in = 300.0
         except (ValueError, TypeError, KeyError, RecursionError, OverflowError):  # whatever the provider sent
             value, expires_in = None, 0.0
         if not isinstance(value, str) or not value:

@@ -63,3 +63,11 @@ async def test_table_outage_is_503_and_changes_nothing(api, azurite):
         azurite.start()
     assert reply.status == 503 and reply.headers["Retry-After"]
     assert (await api("GET", "/manage/clients")).json()["items"] == []
+
+
+async def test_audit_bounds_at_year_one_and_year_9999_are_answers(api):
+    await api("PUT", "/manage/routes/00000000-0000-0000-0000-000000000001", route_body())
+    for query in ("since=0001-01-01T00:00:00Z", "until=0001-01-01T00:00:00Z", "until=9999-12-31T23:59:59Z",
+                  "since=0001-01-01T00:00:00Z&until=0001-01-01T00:00:01Z"):
+        reply = await api("GET", f"/manage/audit?{query}")
+        assert reply.status == 200, (query, reply.json())

@@ -189,6 +189,10 @@ def audit_filter(since: datetime | None, until: datetime | None) -> tuple[str, d
     clauses: list[str] = []
     params: dict[str, str] = {}
     tick = timedelta(microseconds=1)
+    if until is not None and utc(until) <= _EPOCH:  # nothing is earlier (and _EPOCH - 1 µs overflows)
+        return "RowKey lt @rkNone", {"rkNone": ""}
+    if since is not None and utc(since) <= _EPOCH:  # every record is at or after the first instant
+        since = None
     if until is not None:
         last = utc(until) - tick
         clauses += ["PartitionKey ge @pkLow", "RowKey ge @rkLow"]

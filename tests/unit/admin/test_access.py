@@ -87,3 +87,18 @@ async def test_forbidden_change_attempts_are_audited_with_the_principal(clock):
     [record] = services.audit.records
     assert record.action == "route.delete" and record.outcome == "failed:403 forbidden"
     assert record.actor == "entra:admin@contoso.com (oid 0000-oid)"
+
+
+async def test_without_the_role_setting_a_forged_principal_does_not_name_the_audit_actor(clock):
+    # ADMIN_REQUIRED_ROLE unset: App Service authentication is not known to be on, so X-MS-CLIENT-PRINCIPAL is
+    # whatever the function-key holder sent. It must not replace the key's fingerprint in the audit trail (the
+    # "function key leaked" runbook finds the attacker's changes by that fingerprint).
+    services = memory_services(make_settings(), clock)
+    forged = {"x-functions-key": "leaked-key", "X-MS-CLIENT-PRINCIPAL": principal("Gateway.Admin", name="innocent")}
+    expected = authorize(request({"x-functions-key": "leaked-key"}), services.settings).name
+    assert authorize(request(forged), services.settings).name == expected
+    for method in ("DELETE", "PUT"):  # a refused change attempt and a bad one: recorded with the key too
+        req = Request(method, "http://localhost:7071/manage/routes/72f988bf-86f1-41af-91ab-2d7cd011db47",
+                      Headers(forged), {"path": "routes/72f988bf-86f1-41af-91ab-2d7cd011db47"})
+        assert (await dispatch(req, services)).status in (404, 415)
+    assert [r.actor for r in services.audit.records] == [expected, expected]

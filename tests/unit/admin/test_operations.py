@@ -136,6 +136,23 @@ async def test_revoke_secret_removes_metadata_and_verifier(services):
     assert again.value.status == 404
 
 
+async def test_revoke_and_delete_drop_this_workers_cached_verifiers(services):
+    # ClientAuthenticator.invalidate says the admin API calls it on its own worker after revoking.
+    from gateway.oauth.authentication import client_authenticator
+    from gateway.oauth.client_auth import ClientCredentials
+
+    authenticator = client_authenticator(services)
+    client, first_id, first, _ = await ops.create_client(services, ACTOR, "c", [TENANT])
+    second = await ops.add_secret(services, ACTOR, client.client_id)
+    for secret in (first, second.secret):
+        await authenticator.authenticate(ClientCredentials(client.client_id, secret, "client_secret_post"))
+    assert len(authenticator._verifiers) == 2
+    await ops.revoke_secret(services, ACTOR, client.client_id, first_id)
+    assert len(authenticator._verifiers) == 1
+    await ops.delete_client(services, ACTOR, client.client_id)
+    assert len(authenticator._verifiers) == 0
+
+
 async def test_revoke_secret_restores_metadata_when_key_vault_fails(services):
     client, first_id, *_ = await ops.create_client(services, ACTOR, "c", [TENANT])
     services.secrets = Failing(services.secrets, "delete")

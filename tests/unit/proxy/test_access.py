@@ -80,3 +80,18 @@ def test_method_classification(method, path, kind):
             require_access(kind, False, method, check_path(path), None)
     else:
         require_access(kind, False, method, check_path(path), None)
+
+
+@pytest.mark.parametrize("body", [
+    # Python's json keeps the last of repeated names; a provider whose parser keeps the first would run a DELETE
+    # or a transaction that the read-only check saw as a GET batch. FHIR JSON forbids repeated property names.
+    b'{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"DELETE","url":"Patient/1",'
+    b'"method":"GET"}}]}',
+    b'{"resourceType":"Bundle","type":"transaction","type":"batch","entry":[{"request":{"method":"GET",'
+    b'"url":"Patient/1"}}]}',
+    b'{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient/1"}}],'
+    b'"entry":[{"request":{"method":"GET","url":"Patient/2"}}]}',
+])
+def test_repeated_json_names_are_bad_requests_not_reads(body):
+    with pytest.raises(BadBatch):
+        parse_batch(body, "application/fhir+json", GW)

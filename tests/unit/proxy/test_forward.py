@@ -172,3 +172,32 @@ async def test_unexpected_error_is_a_500_outcome_with_one_log_line(setup, caplog
     assert json.loads(response.body)["resourceType"] == "OperationOutcome"
     assert "secret detail" not in response.body.decode() and "secret detail" not in caplog.text
     assert len([r for r in caplog.records if r.name == "gateway.proxy.access"]) == 1
+
+
+@pytest.mark.parametrize("method, attempts, outcome", [("GET", 2, "ok"), ("POST", 1, UpstreamUnreachable)])
+async def test_connection_reset_while_sending_is_unreachable_not_a_500(services, monkeypatch, method, attempts,
+                                                                       outcome):
+    # aiohttp raises ClientConnectionResetError ("Cannot write to closing transport") when a pooled keep-alive
+    # connection the provider just closed is reused: a GET is retried once, anything else is a clean 502.
+    import aiohttp
+
+    from gateway.proxy.transport import AiohttpTransport, UpstreamRequest
+
+    transport = AiohttpTransport(services.settings)
+    calls = []
+
+    async def send_once(request):
+        calls.append(request)
+        if len(calls) == 1:
+            raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+        return UpstreamResponse(200, [], b"", "OK")
+
+    monkeypatch.setattr(transport, "_send_once", send_once)
+    request = UpstreamRequest(method=method, url=f"{PROVIDER}/Patient/1", headers=[],
+                              retry_on_connection_failure=method == "GET")
+    if outcome == "ok":
+        assert (await transport.send(request)).status == 200
+    else:
+        with pytest.raises(outcome):
+            await transport.send(request)
+    assert len(calls) == attempts

@@ -105,3 +105,14 @@ async def test_an_edited_route_gets_a_fresh_token_and_the_cache_stays_one_entry_
     assert await auth.authorization(edited, transport) == "Bearer second"
     assert await auth.authorization(edited, transport) == "Bearer second"
     assert len(auth._tokens) == 1
+
+
+@pytest.mark.parametrize("expires_in", ["1e999", '"Infinity"', '"NaN"'])
+async def test_a_non_finite_expires_in_does_not_cache_the_provider_token_forever(services, expires_in):
+    # json.loads("1e999") is inf, float("Infinity") too: the token must still be refreshed (as without expires_in).
+    await services.secrets.set("provider-secret", "s3cr3t")
+    body = f'{{"access_token": "provider-at", "expires_in": {expires_in}}}'.encode()
+    auth = UpstreamAuthenticator(services)
+    await auth.authorization(cc_route(), MockTransport(lambda r: UpstreamResponse(200, [], body)))
+    lifetime = auth._tokens[TENANT][1].expires_at - time.monotonic()
+    assert 0 < lifetime <= 300

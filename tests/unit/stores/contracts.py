@@ -375,6 +375,15 @@ class AuditStoreContract:
         assert (await audit.query(since=T0 + timedelta(seconds=5), until=T0)).items == []
         assert (await audit.query(since=T0 + timedelta(days=1))).items == []
 
+    async def test_query_bounds_at_the_first_and_last_representable_instants(self, audit: Any) -> None:
+        # The admin API accepts any RFC 3339 date-time: year 1 and year 9999 bounds are answers, not 500s.
+        await self.fill(audit, [0, 1])
+        first, last = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+        assert [r.target_id for r in (await audit.query(since=first)).items] == ["t1", "t0"]
+        assert (await audit.query(until=first)).items == []
+        assert [r.target_id for r in (await audit.query(until=last)).items] == ["t1", "t0"]
+        assert (await audit.query(since=last)).items == []
+
     @pytest.mark.parametrize("page_size", [1, 2, 5])
     async def test_query_pages_through_a_window_newest_first(self, audit: Any, page_size: int) -> None:
         offsets = [0, 1, 2, 3, 86400, 86401, 2 * 86400]

@@ -90,3 +90,16 @@ def test_audit_entity_round_trip() -> None:
     assert "Timestamp" not in entity  # the service's own property
     back = audit_from_entity(entity)
     assert back == AuditRecord(**{**record.__dict__, "timestamp": T0})
+
+
+def test_audit_filter_at_the_first_representable_instant() -> None:
+    # ?since=0001-01-01T00:00:00Z or ?until=... is a valid RFC 3339 date-time the admin API accepts:
+    # the bounds must not step one microsecond before datetime.min (OverflowError, a 500).
+    first = datetime.min.replace(tzinfo=UTC)
+    query, params = audit_filter(first, None)
+    assert query == ""  # every record is at or after the first instant
+    query, params = audit_filter(None, first)
+    # nothing is before the first instant: a filter no row key satisfies (keys are 18 digits)
+    assert query == "RowKey lt @rkNone" and params == {"rkNone": ""}
+    query, params = audit_filter(first, first + timedelta(microseconds=1))
+    assert params["rkLow"] == audit_time_key(first)
