@@ -53,6 +53,7 @@ class TtlCache(Generic[K, V]):
         self._name = name
         self._entries: OrderedDict[K, _Entry[V]] = OrderedDict()
         self._inflight: dict[K, asyncio.Future[V]] = {}
+        self._invalidated_while_loading: set[K] = set()
         self._outage_until = float("-inf")
 
     async def get(self, key: K) -> V:
@@ -78,6 +79,7 @@ class TtlCache(Generic[K, V]):
             return value
         finally:
             del self._inflight[key]
+            self._invalidated_while_loading.discard(key)
 
     def _servable(self, entry: _Entry[V], now: float) -> bool:
         return now - entry.loaded_at < self._ttl + self._stale_if_error
@@ -96,7 +98,8 @@ class TtlCache(Generic[K, V]):
                                self._name, now - stale.loaded_at)
                 return stale.value
             raise
-        self.put(key, value)
+        if key not in self._invalidated_while_loading:  # else: read before a change, answer it but do not keep it
+            self.put(key, value)
         return value
 
     def put(self, key: K, value: V) -> None:
@@ -106,7 +109,10 @@ class TtlCache(Generic[K, V]):
             self._entries.popitem(last=False)
 
     def invalidate(self, key: K) -> None:
+        """Forget ``key``; a load already under way for it is not kept either."""
         self._entries.pop(key, None)
+        if key in self._inflight:
+            self._invalidated_while_loading.add(key)
 
     def clear(self) -> None:
         self._entries.clear()

@@ -23,6 +23,10 @@ Environment = Literal["development", "production"]
 FHIR_VERSIONS: tuple[FhirVersion, ...] = ("DSTU2", "STU3", "R4")
 ENVIRONMENTS: tuple[Environment, ...] = ("development", "production")
 LOCAL_BASE_URL = "http://localhost:7071"
+# Provider timeouts (settings and per-route values) stay below Azure's 230 s HTTP limit together,
+# and below host.json's functionTimeout, so a slow provider is answered with a 504 by the gateway.
+MAX_CONNECT_TIMEOUT_SECONDS = 30
+MAX_READ_TIMEOUT_SECONDS = 180
 
 
 class SettingsError(ValueError):
@@ -80,8 +84,10 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("AUTH_FAILURE_WINDOW_SECONDS", "60", "Window and lock-out time of the failure limits."),
     SettingSpec("ADMIN_REQUIRED_ROLE", None,
                 "Entra ID app role required on the admin API (from X-MS-CLIENT-PRINCIPAL); unset: function key only."),
-    SettingSpec("PROXY_CONNECT_TIMEOUT_SECONDS", "5", "Default provider connect timeout."),
-    SettingSpec("PROXY_READ_TIMEOUT_SECONDS", "30", "Default provider read timeout (far below Azure's 230 s)."),
+    SettingSpec("PROXY_CONNECT_TIMEOUT_SECONDS", "5", "Default provider connect timeout (1..30)."),
+    SettingSpec("PROXY_READ_TIMEOUT_SECONDS", "30",
+                "Default provider read timeout (1..180: with the connect timeout it stays below Azure's 230 s "
+                "HTTP limit and host.json's functionTimeout, so a slow provider always gets a 504, never a kill)."),
     SettingSpec("PROXY_MAX_RESPONSE_BYTES", "33554432", "Largest provider response body accepted (decoded)."),
     SettingSpec("MAX_REQUEST_BODY_BYTES", "4194304", "Largest request body accepted by the proxy and admin API."),
 )
@@ -265,8 +271,8 @@ class Settings:
             auth_failure_limit_per_address=integer("AUTH_FAILURE_LIMIT_PER_ADDRESS", 1, 100000),
             auth_failure_window_seconds=integer("AUTH_FAILURE_WINDOW_SECONDS", 1, 86400),
             admin_required_role=text("ADMIN_REQUIRED_ROLE"),
-            proxy_connect_timeout_seconds=integer("PROXY_CONNECT_TIMEOUT_SECONDS", 1, 60),
-            proxy_read_timeout_seconds=integer("PROXY_READ_TIMEOUT_SECONDS", 1, 200),
+            proxy_connect_timeout_seconds=integer("PROXY_CONNECT_TIMEOUT_SECONDS", 1, MAX_CONNECT_TIMEOUT_SECONDS),
+            proxy_read_timeout_seconds=integer("PROXY_READ_TIMEOUT_SECONDS", 1, MAX_READ_TIMEOUT_SECONDS),
             proxy_max_response_bytes=integer("PROXY_MAX_RESPONSE_BYTES", 1024, 1 << 30),
             max_request_body_bytes=integer("MAX_REQUEST_BODY_BYTES", 1024, 100 << 20),
         )

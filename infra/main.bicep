@@ -170,12 +170,12 @@ param authFailureWindowSeconds int = 60
 
 @description('Default provider connect timeout in seconds (PROXY_CONNECT_TIMEOUT_SECONDS).')
 @minValue(1)
-@maxValue(60)
+@maxValue(30)
 param proxyConnectTimeoutSeconds int = 5
 
 @description('Default provider read timeout in seconds (PROXY_READ_TIMEOUT_SECONDS; far below the 230 s front-end limit).')
 @minValue(1)
-@maxValue(200)
+@maxValue(180)
 param proxyReadTimeoutSeconds int = 30
 
 @description('Largest provider response body accepted, in bytes (PROXY_MAX_RESPONSE_BYTES).')

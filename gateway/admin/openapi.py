@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from gateway.config import FHIR_VERSIONS, Settings
+from gateway.config import FHIR_VERSIONS, MAX_CONNECT_TIMEOUT_SECONDS, MAX_READ_TIMEOUT_SECONDS, Settings
 
 GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 TENANT_OR_ALL_PATTERN = r"^(\*|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
@@ -51,8 +51,8 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "description": "Provider timeouts in seconds; null or absent: the gateway's defaults.",
         "properties": {
-            "connectSeconds": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 60},
-            "readSeconds": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 200},
+            "connectSeconds": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": MAX_CONNECT_TIMEOUT_SECONDS},
+            "readSeconds": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": MAX_READ_TIMEOUT_SECONDS},
         },
     },
     "UpstreamAuthNone": {

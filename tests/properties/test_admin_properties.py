@@ -149,8 +149,8 @@ route_inputs = st.fixed_dictionaries(
     optional={"displayName": st.text(max_size=200), "enabled": st.booleans(), "allowWrites": st.booleans(),
               "batchMode": st.sampled_from(["passthrough", "fanout"]), "privateNetwork": st.booleans(),
               "timeouts": st.fixed_dictionaries({}, optional={
-                  "connectSeconds": st.none() | st.floats(min_value=0, max_value=60, exclude_min=True),
-                  "readSeconds": st.none() | st.integers(1, 200)}),
+                  "connectSeconds": st.none() | st.floats(min_value=0, max_value=30, exclude_min=True),
+                  "readSeconds": st.none() | st.integers(1, 180)}),
               "upstreamAuth": st.one_of(
                   st.just({"type": "none"}),
                   st.fixed_dictionaries({"type": st.just("clientCredentials"),

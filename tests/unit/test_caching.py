@@ -81,3 +81,24 @@ async def test_invalidate_and_size_bound():
     cache.invalidate("d")
     await cache.get("d")
     assert loader.calls == 5
+
+
+async def test_an_invalidation_during_a_load_is_not_undone_by_it():
+    """The admin API invalidates while a lookup of the old record is in flight: the old record is not kept."""
+    release = asyncio.Event()
+    loads = []
+
+    async def slow_loader(key: str) -> str:
+        loads.append(key)
+        if len(loads) == 1:
+            await release.wait()
+            return "before-change"
+        return "after-change"
+
+    cache = TtlCache(slow_loader, ttl=60)
+    in_flight = asyncio.create_task(cache.get("c1"))
+    await asyncio.sleep(0)
+    cache.invalidate("c1")
+    release.set()
+    assert await in_flight == "before-change"
+    assert await cache.get("c1") == "after-change"

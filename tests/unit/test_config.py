@@ -81,3 +81,20 @@ def test_every_declared_setting_is_read():
     renamed = {"GATEWAY_ENVIRONMENT": "environment"}
     for name in names:
         assert renamed.get(name, name.lower()) in fields, name
+
+
+def test_provider_timeouts_always_end_before_the_platform_kills_the_request():
+    """Connect + read at their maximum stay below Azure's 230 s HTTP limit and host.json's functionTimeout."""
+    import json
+    from pathlib import Path
+
+    from gateway.config import MAX_CONNECT_TIMEOUT_SECONDS, MAX_READ_TIMEOUT_SECONDS
+
+    host = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())
+    hours, minutes, seconds = (int(part) for part in host["functionTimeout"].split(":"))
+    function_timeout = hours * 3600 + minutes * 60 + seconds
+    worst_case = MAX_CONNECT_TIMEOUT_SECONDS + MAX_READ_TIMEOUT_SECONDS
+    assert worst_case < 230 < function_timeout
+    with pytest.raises(SettingsError, match="PROXY_READ_TIMEOUT_SECONDS"):
+        Settings.from_mapping({"GATEWAY_ENVIRONMENT": "development",
+                               "PROXY_READ_TIMEOUT_SECONDS": str(MAX_READ_TIMEOUT_SECONDS + 1)})
