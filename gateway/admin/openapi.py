@@ -51,7 +51,8 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "description": "Provider timeouts in seconds; null or absent: the gateway's defaults.",
         "properties": {
-            "connectSeconds": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": MAX_CONNECT_TIMEOUT_SECONDS},
+            "connectSeconds": {"type": ["number", "null"], "exclusiveMinimum": 0,
+                               "maximum": MAX_CONNECT_TIMEOUT_SECONDS},
             "readSeconds": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": MAX_READ_TIMEOUT_SECONDS},
         },
     },
