@@ -33,8 +33,11 @@ _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 
 def _classify(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """The refused category of ``address`` or None for a public address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv4 carried inside IPv6 (mapped ::ffff:a.b.c.d, 6to4 2002::/16, Teredo 2001::/32) is judged as IPv4.
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
+        if embedded is not None:
+            address = embedded
     if address in METADATA_ADDRESSES:
         return "metadata"
     if address.is_loopback:

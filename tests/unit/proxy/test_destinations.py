@@ -43,6 +43,8 @@ def test_development_allows_loopback_http_but_not_private_ranges():
     ("8.8.8.8", False), ("127.0.0.1", True), ("::ffff:127.0.0.1", True), ("10.0.0.1", True),
     ("fe80::1", True), ("169.254.169.254", True), ("2001:4860:4860::8888", False), ("::", True),
     ("224.0.0.1", True), ("not-an-ip", True),
+    ("2002:a9fe:a9fe::1", True), ("2002:7f00:1::", True), ("2002:808:808::1", False),
+    ("2001:0:4136:e378:8000:63bf:5601:fefe", True),
 ])
 def test_resolved_addresses_in_production(address, refused):
     assert (address_problem(address, PROD, False) is not None) is refused
