@@ -1,7 +1,7 @@
 """The load run's workload and driver (issue 7, "Load"): shared by ``bench/load.py`` and ``tests/load``.
 
-The workload is shaped like the reference client's traffic (the Teams Patients app,
-/work/shared/reference/patients-app-interface.md): before every data request it asks for a
+The workload is shaped like the reference client's traffic (the Teams Patients app):
+before every data request it asks for a
 token with its customer's tenant as ``scope``, then sends one of
 
 - ``read``         ``GET Patient/<id>``
