@@ -24,6 +24,13 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def _page(item: str) -> dict[str, Any]:
+    """A page of a listing: ``items`` and the ``nextLink`` to the next page (null on the last)."""
+    return {"type": "object", "required": ["items", "nextLink"],
+            "properties": {"items": {"type": "array", "items": _ref(item)},
+                           "nextLink": {"type": ["string", "null"]}}}
+
+
 _TIMESTAMP = {"type": "string", "format": "date-time"}
 _NULLABLE_TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
 
@@ -152,12 +159,7 @@ SCHEMAS: dict[str, Any] = {
             "etag": {"type": ["string", "null"]},
         },
     },
-    "RoutePage": {
-        "type": "object",
-        "required": ["items", "nextLink"],
-        "properties": {"items": {"type": "array", "items": _ref("Route")},
-                       "nextLink": {"type": ["string", "null"]}},
-    },
+    "RoutePage": _page("Route"),
     "ClientCreate": {
         "type": "object",
         "additionalProperties": False,
@@ -207,12 +209,7 @@ SCHEMAS: dict[str, Any] = {
             "etag": {"type": ["string", "null"]},
         },
     },
-    "ClientPage": {
-        "type": "object",
-        "required": ["items", "nextLink"],
-        "properties": {"items": {"type": "array", "items": _ref("Client")},
-                       "nextLink": {"type": ["string", "null"]}},
-    },
+    "ClientPage": _page("Client"),
     "NewSecret": {
         "type": "object",
         "required": ["clientId", "secretId", "clientSecret", "secretExpiresOn", "hint", "warning"],
@@ -269,12 +266,7 @@ SCHEMAS: dict[str, Any] = {
             "details": {"type": "object"},
         },
     },
-    "AuditPage": {
-        "type": "object",
-        "required": ["items", "nextLink"],
-        "properties": {"items": {"type": "array", "items": _ref("AuditRecord")},
-                       "nextLink": {"type": ["string", "null"]}},
-    },
+    "AuditPage": _page("AuditRecord"),
 }
 
 _PROBLEM_CONTENT = {"application/problem+json": {"schema": _ref("Problem")}}
