@@ -80,6 +80,7 @@ def linked_document(document: dict) -> dict:
     return document
 
 
+@pytest.mark.timeout(900)  # three schemathesis runs in a row; each has its own 600 s bound
 def test_stateful_chains_and_another_seed_find_nothing(azure_settings, azurite, keyvault, funchost, tmp_path):
     register_sensitive(KEY)
     host = funchost(host_env(azure_settings, azurite, keyvault))
