@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from gateway.admin.access import REFUSAL_BURST
+from gateway.admin import access
 from gateway.admin.endpoint import dispatch
 from gateway.admin.operations import Actor
 from gateway.config import Settings, SettingsError
@@ -27,6 +27,7 @@ from gateway.http import Headers, Request
 from gateway.services import memory_services
 from tests.fixtures.common import DEV_SETTINGS, make_settings
 from tests.fixtures.entra import ADMIN_ROLE, AUDIENCE, SERVICE_APP_ID, LocalEntraTenant, SigningKey
+from tests.security import rawhttp
 
 KEY = "security-test-function-key-0123456789"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -197,15 +198,15 @@ async def test_a_forged_client_principal_header_grants_nothing(entra_issuer, ent
 
 async def test_refused_attempts_cannot_flood_the_audit_trail(entra_issuer, entra_services, clock):
     bad = entra_issuer.user_token(aud="https://elsewhere.example")
-    for _ in range(REFUSAL_BURST * 4):
+    for _ in range(access.REFUSAL_BURST * 4):
         reply = await dispatch(make_request("DELETE", f"/manage/routes/{TENANT}", token=bad), entra_services)
         assert reply.status == 401
     records = entra_services.audit.records
-    assert len(records) == REFUSAL_BURST
+    assert len(records) == access.REFUSAL_BURST
     clock.advance(60)
     await dispatch(make_request("DELETE", f"/manage/routes/{TENANT}", token=bad), entra_services)
     latest = entra_services.audit.records[-1]
-    assert latest.outcome == f"failed:401 wrong-audience (+{REFUSAL_BURST * 3} unrecorded)"
+    assert latest.outcome == f"failed:401 wrong-audience (+{access.REFUSAL_BURST * 3} unrecorded)"
     assert all(len(json.dumps([r.actor, r.action, r.target_id, r.outcome, r.details])) < 400
                for r in entra_services.audit.records)
 
@@ -274,3 +275,72 @@ def test_a_loopback_http_authority_is_for_development_only():
     accepted = Settings.from_mapping({**production, **local, "ADMIN_AUTH_AUTHORITY":
                                       "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"})
     assert accepted.admin_auth_audience == AUDIENCE and accepted.admin_required_role == ADMIN_ROLE
+
+
+# --------------------------------------------------------------------------- through the local Functions host
+
+def _audit_actors(gw, token: str | None = None) -> list[tuple[str, str, str]]:
+    headers = [("x-functions-key", gw.function_key)] + ([("Authorization", f"Bearer {token}")] if token else [])
+    reply = rawhttp.send(gw.url, "GET", "/manage/audit?pageSize=50", headers)
+    assert reply.status == 200, reply.text
+    return [(r["actor"], r["action"], r["outcome"]) for r in json.loads(reply.text)["items"]]
+
+
+@pytest.mark.e2e
+async def test_the_audit_actor_is_the_key_the_host_accepted(start_gateway):
+    gw = await start_gateway()
+    body = json.dumps(NEW_CLIENT).encode()
+    json_type = ("Content-Type", "application/json")
+    # ?CODE=<key>&code=junk: the host takes the first (query names are case-insensitive in ASP.NET Core).
+    by_query = rawhttp.send(gw.url, "POST", f"/manage/clients?CODE={gw.function_key}&code=junk", [json_type], body)
+    assert by_query.status == 201
+    # Two x-functions-key headers: the host takes the first; the worker sees them joined with ",".
+    by_headers = rawhttp.send(gw.url, "POST", "/manage/clients",
+                              [("x-functions-key", gw.function_key), ("x-functions-key", "junk"), json_type], body)
+    assert by_headers.status == 201
+    # The host refuses what Azure refuses: the first value wrong, or an empty header before a good query key.
+    for target, headers in ((f"/manage/clients?code=junk&CODE={gw.function_key}", []),
+                            ("/manage/clients", [("x-functions-key", "junk"), ("x-functions-key", gw.function_key)]),
+                            (f"/manage/clients?code={gw.function_key}", [("x-functions-key", "")])):
+        assert rawhttp.send(gw.url, "POST", target, [*headers, json_type], body).status == 401, (target, headers)
+    expected = Actor.from_function_key(gw.function_key).name
+    assert [a for a, action, _ in _audit_actors(gw) if action == "client.create"] == [expected, expected]
+
+
+@pytest.mark.e2e
+async def test_entra_tokens_through_the_local_host(start_gateway, entra_issuer):
+    gw = await start_gateway(**entra_issuer.settings())
+    key = ("x-functions-key", gw.function_key)
+    json_type = ("Content-Type", "application/json")
+    body = json.dumps(NEW_CLIENT).encode()
+    principal = base64.b64encode(json.dumps({"auth_typ": "aad", "claims": [
+        {"typ": "roles", "val": ADMIN_ROLE}, {"typ": "name", "val": "ops@contoso"}]}).encode()).decode()
+
+    missing = rawhttp.send(gw.url, "POST", "/manage/clients", [key, json_type, ("X-MS-CLIENT-PRINCIPAL", principal)],
+                           body)
+    assert missing.status == 401 and missing.headers["www-authenticate"].startswith("Bearer")
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    expired = entra_issuer.user_token(exp=int(time.time()) - 600)
+    refused = rawhttp.send(gw.url, "POST", "/manage/clients", [key, json_type, ("Authorization", f"Bearer {expired}")],
+                           body)
+    assert refused.status == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
+    assert expired not in refused.text
+    # A valid token without the function key never reaches the app.
+    token = entra_issuer.user_token()
+    assert rawhttp.send(gw.url, "GET", "/manage/clients", [("Authorization", f"Bearer {token}")]).status == 401
+    created = rawhttp.send(gw.url, "POST", "/manage/clients", [key, json_type, ("Authorization", f"Bearer {token}")],
+                           body)
+    assert created.status == 201, created.text
+    app = rawhttp.send(gw.url, "GET", "/manage/clients", [key, ("Authorization", f"Bearer {entra_issuer.app_token()}")])
+    assert app.status == 200
+    reader = entra_issuer.user_token(roles=["Gateway.Reader"])
+    assert rawhttp.send(gw.url, "GET", "/manage/clients", [key, ("Authorization", f"Bearer {reader}")]).status == 403
+
+    key_actor = Actor.from_function_key(gw.function_key).name
+    audit = _audit_actors(gw, token)
+    assert ("entra:alice@contoso.example (oid a1b2c3d4-0000-4000-8000-00000000a11c)", "client.create",
+            "success") in audit
+    assert (key_actor, "client.create", "failed:401 missing-token") in audit
+    assert (key_actor, "client.create", "failed:401 expired") in audit
+    assert any(actor.startswith("entra:alice") and outcome == "failed:403 missing-role" for actor, _, outcome in audit)
+    assert entra_issuer.key_fetches == 1
