@@ -30,7 +30,7 @@ from gateway.services import Services
 logger = logging.getLogger("gateway.admin")
 
 FUNCTION_KEY_HEADER = "x-functions-key"
-FUNCTION_KEY_QUERY = "code"
+CODE_PARAMETER = "code"
 REFUSAL_BURST = 30
 REFUSAL_WINDOW_SECONDS = 60.0
 
@@ -62,7 +62,7 @@ def accepted_function_key(request: Request) -> str | None:
         return values[0].split(",", 1)[0].strip() or None
     for pair in request.raw_query.split("&"):
         name, _, value = pair.partition("=")
-        if unquote_plus(name).lower() == FUNCTION_KEY_QUERY:
+        if unquote_plus(name).lower() == CODE_PARAMETER:
             return unquote_plus(value) or None
     return None
 
