@@ -155,8 +155,9 @@ def _admin_auth(authority: str | None, audience: str | None, role: str | None, *
         return None, None, None
     if missing:
         have = ", ".join(name for name in given if name not in missing)
-        raise SettingsError(f"{missing[0]}: required with {have} (admin Entra ID authentication needs "
-                            "ADMIN_AUTH_AUTHORITY, ADMIN_AUTH_AUDIENCE and ADMIN_REQUIRED_ROLE together)")
+        raise SettingsError(f"{missing[0]}: required with {have} (the admin API verifies Entra ID tokens itself "
+                            "and reads no principal header: set ADMIN_AUTH_AUTHORITY, ADMIN_AUTH_AUDIENCE and "
+                            "ADMIN_REQUIRED_ROLE together, or none of them)")
     assert authority and audience and role
     value = authority.strip().rstrip("/")
     parts = urlsplit(value)
