@@ -257,7 +257,7 @@ class EntraVerifier:
                         raise
         key = self._keys.get(kid)
         if key is None:
-            if self._issuer is None:
+            if not self._keys:  # nothing to verify with: the issuer, not the token, is the problem
                 raise IssuerUnavailable("no keys yet")
             raise TokenRejected("unknown-key")
         return key
