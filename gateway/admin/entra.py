@@ -183,7 +183,6 @@ class EntraVerifier:
         self._keys_fetched: float | None = None  # monotonic time of the last fetch attempt
         self._keys_loaded: float | None = None  # monotonic time of the last successful fetch
         self._lock = asyncio.Lock()
-        self.fetches = 0  # key set fetches so far (tests watch the refetch limit through the issuer)
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> EntraVerifier:
@@ -274,7 +273,6 @@ class EntraVerifier:
                 raise IssuerUnavailable("jwks_uri is not an allowed URL")
             self._issuer, self._jwks_uri = issuer, jwks_uri
         assert self._jwks_uri is not None
-        self.fetches += 1
         keys = rsa_keys(await fetch_json(self._jwks_uri))
         if not keys:
             raise IssuerUnavailable("no RS256 signing keys")
