@@ -72,6 +72,10 @@ def hostile_tokens(issuer: LocalEntraTenant) -> dict[str, str]:
         "RS512 by the right key": issuer.sign(issuer.user_claims(), algorithm="RS512"),
         "PS256 by the right key": issuer.sign(issuer.user_claims(), algorithm="PS256"),
         "foreign key and kid": issuer.sign(issuer.user_claims(), key=attacker),
+        "foreign key embedded as jwk": issuer.sign(issuer.user_claims(), key=attacker,
+                                                   headers={"jwk": attacker.jwk}),
+        "foreign key set named by jku": issuer.sign(issuer.user_claims(), key=attacker, headers={
+            "jku": f"http://127.0.0.1:{issuer.port}/attacker/keys", "kid": attacker.kid}),
         "unknown kid": issuer.sign(issuer.user_claims(), key=real, headers={"kid": "no-such-kid"}),
         "no kid": issuer.sign(issuer.user_claims(), key=real, headers={"kid": None}),
         "v1.0 issuer of the same tenant": issuer.user_token(iss=issuer.v1_issuer),
