@@ -1,8 +1,13 @@
 """``gateway-admin``: command line for the admin API (``/manage/...``), standard library only.
 
-Usage: ``gateway-admin [--base-url URL] [--key KEY] [--json] <group> <command> ...``
+Usage: ``gateway-admin [--base-url URL] [--key KEY] [--token TOKEN | --audience AUD] [--json] <group> <command> ...``
 (or ``python -m gateway.cli``). The base URL and function key default to
-``GATEWAY_ADMIN_URL`` and ``GATEWAY_ADMIN_KEY``. Output is a readable table, or
+``GATEWAY_ADMIN_URL`` and ``GATEWAY_ADMIN_KEY``. When the gateway requires an
+Entra ID token (``ADMIN_AUTH_AUDIENCE``), give it with ``--token`` /
+``GATEWAY_ADMIN_TOKEN``, or name the audience with ``--audience`` /
+``GATEWAY_ADMIN_AUDIENCE`` and the CLI asks the Azure CLI for one
+(``az account get-access-token --resource <audience>``, as the signed-in user
+or service principal). Output is a readable table, or
 the API's JSON with ``--json``. Exit codes: 0 success, 1 the API refused or
 failed (its problem title and detail are printed), 2 usage error, 3 the API
 could not be reached.
@@ -13,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -38,12 +45,44 @@ class Unreachable(Exception):
     pass
 
 
+class TokenUnavailable(Exception):
+    """No Entra ID access token could be obtained from the Azure CLI."""
+
+
+AZ_TIMEOUT_SECONDS = 60.0
+
+
+def token_from_azure_cli(audience: str, *, runner=subprocess.run) -> str:
+    """An access token for ``audience`` from ``az account get-access-token --resource`` (the az login session)."""
+    az = shutil.which("az")
+    if az is None:
+        raise TokenUnavailable("the Azure CLI (az) is not installed; install it and run `az login`, "
+                               "or pass --token / GATEWAY_ADMIN_TOKEN")
+    try:
+        completed = runner([az, "account", "get-access-token", "--resource", audience, "--output", "json"],
+                           capture_output=True, text=True, timeout=AZ_TIMEOUT_SECONDS, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise TokenUnavailable(f"az account get-access-token failed: {type(error).__name__}") from None
+    if completed.returncode != 0:
+        message = (completed.stderr or "").strip().splitlines()
+        raise TokenUnavailable("az account get-access-token failed: " + (message[-1][:300] if message else
+                                                                          f"exit code {completed.returncode}"))
+    try:
+        token = json.loads(completed.stdout)["accessToken"]
+    except (ValueError, KeyError, TypeError):
+        raise TokenUnavailable("az account get-access-token printed no accessToken") from None
+    if not isinstance(token, str) or not token:
+        raise TokenUnavailable("az account get-access-token printed no accessToken")
+    return token
+
+
 class AdminClient:
     """A minimal client of the admin API over urllib."""
 
-    def __init__(self, base_url: str, key: str | None, *, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, key: str | None, *, timeout: float = 30.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.key = key
+        self.token = token
         self.timeout = timeout
 
     def call(self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None,
@@ -55,6 +94,8 @@ class AdminClient:
         hdrs = {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
         if self.key:
             hdrs["x-functions-key"] = self.key
+        if self.token:
+            hdrs["Authorization"] = f"Bearer {self.token}"
         if body is not None:
             data = json.dumps(body).encode("utf-8")
             hdrs["Content-Type"] = "application/json"
@@ -284,6 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="gateway base URL (env GATEWAY_ADMIN_URL), e.g. https://<app>.azurewebsites.net")
     parser.add_argument("--key", default=os.environ.get("GATEWAY_ADMIN_KEY"),
                         help="admin_fn function key (env GATEWAY_ADMIN_KEY)")
+    parser.add_argument("--token", default=os.environ.get("GATEWAY_ADMIN_TOKEN"),
+                        help="Entra ID access token for the admin API (env GATEWAY_ADMIN_TOKEN)")
+    parser.add_argument("--audience", default=os.environ.get("GATEWAY_ADMIN_AUDIENCE"),
+                        help="the admin API's ADMIN_AUTH_AUDIENCE (env GATEWAY_ADMIN_AUDIENCE): without --token, "
+                             "get a token with `az account get-access-token --resource <audience>`")
     parser.add_argument("--json", action="store_true", help="print the API's JSON")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     groups = parser.add_subparsers(dest="group", required=True)
@@ -372,7 +418,14 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         parser.error("give --base-url or set GATEWAY_ADMIN_URL")
     if urlsplit(args.base_url).scheme not in ("http", "https"):
         parser.error("--base-url must be an http(s) URL")
-    api = AdminClient(args.base_url, args.key, timeout=args.timeout)
+    token = args.token
+    if not token and args.audience:
+        try:
+            token = token_from_azure_cli(args.audience)
+        except TokenUnavailable as error:
+            err.write(f"error: cannot get an Entra ID token: {error}\n")
+            return 2
+    api = AdminClient(args.base_url, args.key, timeout=args.timeout, token=token)
     try:
         return run(args, api, out, err)
     except ApiError as error:
@@ -385,8 +438,13 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         for item in problem.get("errors") or []:
             if isinstance(item, dict):
                 err.write(f"  {item.get('field') or '(body)'}: {item.get('message')}\n")
-        if error.status == 401:
+        if error.status == 401 and str(problem.get("type", "")).endswith(":unauthorized"):
+            err.write("  (the admin API needs an Entra ID token: --token / GATEWAY_ADMIN_TOKEN, or --audience / "
+                      "GATEWAY_ADMIN_AUDIENCE after `az login`)\n")
+        elif error.status == 401:
             err.write("  (check --key / GATEWAY_ADMIN_KEY: the admin_fn function key)\n")
+        elif error.status == 403 and (args.token or args.audience):
+            err.write("  (the signed-in identity lacks the admin app role)\n")
         return 1
     except Unreachable as error:
         err.write(f"error: {error}\n")

@@ -82,8 +82,17 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("AUTH_FAILURE_LIMIT_PER_ADDRESS", "50",
                 "Failed token requests allowed per source address (any client id) in the window."),
     SettingSpec("AUTH_FAILURE_WINDOW_SECONDS", "60", "Window and lock-out time of the failure limits."),
+    SettingSpec("ADMIN_AUTH_AUTHORITY", None,
+                "Entra ID authority whose access tokens the admin API accepts, "
+                "`https://login.microsoftonline.com/<tenant id>/v2.0`; its discovery document names the issuer "
+                "and signing keys. Set together with ADMIN_AUTH_AUDIENCE and ADMIN_REQUIRED_ROLE; "
+                "unset: function key only."),
+    SettingSpec("ADMIN_AUTH_AUDIENCE", None,
+                "`aud` the admin API's Entra access tokens must carry: the app registration's client id "
+                "(what v2 tokens carry) or its App ID URI."),
     SettingSpec("ADMIN_REQUIRED_ROLE", None,
-                "Entra ID app role required on the admin API (from X-MS-CLIENT-PRINCIPAL); unset: function key only."),
+                "Entra ID app role (in the verified token's `roles` claim) required on the admin API, "
+                "e.g. `Gateway.Admin`."),
     SettingSpec("PROXY_CONNECT_TIMEOUT_SECONDS", "5", "Default provider connect timeout (1..30)."),
     SettingSpec("PROXY_READ_TIMEOUT_SECONDS", "30",
                 "Default provider read timeout (1..180: with the connect timeout it stays below Azure's 230 s "
@@ -132,6 +141,42 @@ def _url(name: str, raw: str, *, https_only: bool) -> str:
     return value
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+# Multi-tenant authorities publish a templated issuer ("{tenantid}"): they would accept every tenant.
+MULTI_TENANT_AUTHORITIES = ("common", "organizations", "consumers")
+
+
+def _admin_auth(authority: str | None, audience: str | None, role: str | None, *,
+                production: bool) -> tuple[str | None, str | None, str | None]:
+    """The three admin Entra ID settings: all set or none (a role alone would be read from nowhere trusted)."""
+    given = {"ADMIN_AUTH_AUTHORITY": authority, "ADMIN_AUTH_AUDIENCE": audience, "ADMIN_REQUIRED_ROLE": role}
+    missing = [name for name, value in given.items() if not value]
+    if len(missing) == 3:
+        return None, None, None
+    if missing:
+        have = ", ".join(name for name in given if name not in missing)
+        raise SettingsError(f"{missing[0]}: required with {have} (the admin API verifies Entra ID tokens itself "
+                            "and reads no principal header: set ADMIN_AUTH_AUTHORITY, ADMIN_AUTH_AUDIENCE and "
+                            "ADMIN_REQUIRED_ROLE together, or none of them)")
+    assert authority and audience and role
+    value = authority.strip().rstrip("/")
+    parts = urlsplit(value)
+    loopback_http = not production and parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+    if not (parts.scheme == "https" or loopback_http) or not parts.hostname:
+        allowed = "an https URL" if production else "an https URL (or an http loopback URL in development)"
+        raise SettingsError(f"ADMIN_AUTH_AUTHORITY: expected {allowed}, got {authority!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise SettingsError("ADMIN_AUTH_AUTHORITY: must not carry credentials, a query or a fragment")
+    segments = [s.lower() for s in parts.path.split("/") if s]
+    if not segments or segments[0] in MULTI_TENANT_AUTHORITIES:
+        raise SettingsError("ADMIN_AUTH_AUTHORITY: name one tenant "
+                            "(https://login.microsoftonline.com/<tenant id>/v2.0), not common/organizations")
+    for name, text_value in (("ADMIN_AUTH_AUDIENCE", audience), ("ADMIN_REQUIRED_ROLE", role)):
+        if len(text_value) > 256 or not text_value.isprintable() or " " in text_value:
+            raise SettingsError(f"{name}: expected up to 256 printable characters without spaces")
+    return value, audience, role
+
+
 @dataclass(frozen=True)
 class Settings:
     """Validated, immutable settings. Build with :meth:`from_mapping`."""
@@ -158,6 +203,8 @@ class Settings:
     auth_failure_limit: int
     auth_failure_limit_per_address: int
     auth_failure_window_seconds: int
+    admin_auth_authority: str | None
+    admin_auth_audience: str | None
     admin_required_role: str | None
     proxy_connect_timeout_seconds: int
     proxy_read_timeout_seconds: int
@@ -167,6 +214,11 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def admin_entra_auth(self) -> bool:
+        """Whether admin requests need an Entra ID access token (all three ADMIN_AUTH settings are set)."""
+        return self.admin_auth_audience is not None
 
     @property
     def fhir_base_url(self) -> str:
@@ -245,6 +297,9 @@ class Settings:
 
         fhir_base_url = f"{public_base_url}/fhir"
         audience = text("TOKEN_AUDIENCE") or fhir_base_url
+        admin_authority, admin_audience, admin_role = _admin_auth(
+            text("ADMIN_AUTH_AUTHORITY"), text("ADMIN_AUTH_AUDIENCE"), text("ADMIN_REQUIRED_ROLE"),
+            production=production)
 
         return cls(
             environment=environment,  # type: ignore[arg-type]
@@ -270,7 +325,9 @@ class Settings:
             auth_failure_limit=integer("AUTH_FAILURE_LIMIT", 1, 10000),
             auth_failure_limit_per_address=integer("AUTH_FAILURE_LIMIT_PER_ADDRESS", 1, 100000),
             auth_failure_window_seconds=integer("AUTH_FAILURE_WINDOW_SECONDS", 1, 86400),
-            admin_required_role=text("ADMIN_REQUIRED_ROLE"),
+            admin_auth_authority=admin_authority,
+            admin_auth_audience=admin_audience,
+            admin_required_role=admin_role,
             proxy_connect_timeout_seconds=integer("PROXY_CONNECT_TIMEOUT_SECONDS", 1, MAX_CONNECT_TIMEOUT_SECONDS),
             proxy_read_timeout_seconds=integer("PROXY_READ_TIMEOUT_SECONDS", 1, MAX_READ_TIMEOUT_SECONDS),
             proxy_max_response_bytes=integer("PROXY_MAX_RESPONSE_BYTES", 1024, 1 << 30),

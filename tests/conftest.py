@@ -12,4 +12,5 @@ pytest_plugins = [
     "tests.fixtures.keyvault",
     "tests.fixtures.funchost",
     "tests.fixtures.provider",
+    "tests.fixtures.entra",
 ]

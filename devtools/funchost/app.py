@@ -53,9 +53,15 @@ class ClientDisconnected(Exception):
 
 
 class Keys:
-    """The local function and master keys; ``admin`` level takes only the master key."""
+    """The local function and master keys; ``admin`` level takes only the master key.
+
+    A key may not contain ``,``: the worker receives repeated ``x-functions-key`` headers joined with
+    ``,``, and the app must be able to tell which value the host accepted (the first, see :func:`presented_key`).
+    """
 
     def __init__(self, function_key: str | None, master_key: str | None) -> None:
+        if any("," in k for k in (function_key, master_key) if k):
+            raise ValueError("LOCAL_FUNCTION_KEY / LOCAL_MASTER_KEY must not contain ','")
         self._function = [k.encode() for k in (function_key, master_key) if k]
         self._admin = [master_key.encode()] if master_key else []
 
@@ -70,6 +76,20 @@ class Keys:
         for key in accepted:  # compare with every key: time does not tell which one matched
             ok |= hmac.compare_digest(candidate, key)
         return ok
+
+
+def presented_key(headers: Iterable[tuple[bytes, bytes]], raw_query: str) -> str | None:
+    """The key value the host checks, as Azure's ``AuthenticationLevelHandler`` chooses it.
+
+    The ``x-functions-key`` header when present at all (an empty one is no key, the query is not read),
+    the first of repeated ones (``StringValues.First()``); else the first ``code`` query parameter, its
+    name decoded and compared case-insensitively (ASP.NET Core's query collection), so
+    ``?CODE=<key>&code=junk`` presents ``<key>``. The app derives the audit actor by the same rule.
+    """
+    supplied = _header(headers, b"x-functions-key")
+    if supplied is None and ("code" in raw_query.lower() or "%" in raw_query):
+        supplied = _code_param(raw_query)
+    return supplied
 
 
 def _code_param(raw_query: str) -> str | None:
@@ -134,9 +154,7 @@ class FunctionHost:
         function = resolved.route.target
         query = raw_query.decode("latin-1")
         if function.auth_level != "anonymous":
-            supplied = _header(scope["headers"], b"x-functions-key")
-            if supplied is None and "code" in query.lower():
-                supplied = _code_param(query)
+            supplied = presented_key(scope["headers"], query)
             if not self.keys.allows(function.auth_level, supplied):
                 return await _respond(send, 401), function.name
         declared = _header(scope["headers"], b"content-length")

@@ -1,102 +1,154 @@
-"""Who is calling the admin API: the App Service authentication principal and the function key.
+"""Who is calling the admin API: the function key the host accepted and, when configured, an Entra ID token.
 
 The Functions host has already checked the function key (``authLevel:
-function``) before this code runs. When ``ADMIN_REQUIRED_ROLE`` is set, the
-caller must also carry that Entra ID app role in the ``X-MS-CLIENT-PRINCIPAL``
-header that App Service authentication injects (base64 JSON: ``auth_typ``,
-``claims`` [{``typ``, ``val``}], ``name_typ``, ``role_typ``; see "Work with
-user identities in Azure App Service authentication"). App Service strips
-client-supplied ``X-MS-*`` headers when authentication is on, which is why the
-role check is only meaningful with it switched on (docs/admin.md). Without
-``ADMIN_REQUIRED_ROLE`` the header is not read at all, not even to name the
-audit actor: it could be anything the function-key holder sent.
+function``) before this code runs. When ``ADMIN_AUTH_AUDIENCE`` is set, the
+caller must also send ``Authorization: Bearer <Entra ID access token>``, which
+the app verifies itself (:mod:`gateway.admin.entra`): 401 with
+``WWW-Authenticate: Bearer`` (RFC 6750 §3) when it is missing or not valid,
+403 when it lacks ``ADMIN_REQUIRED_ROLE``. No header a caller can set names the
+caller: ``X-MS-CLIENT-PRINCIPAL`` and its kind are never read.
+
+The audit actor is the verified Entra identity, else the fingerprint of the
+function key the host accepted, chosen by the host's own rule
+(:func:`accepted_function_key`). Refused sign-ins are audited without the
+token, at most :data:`REFUSAL_BURST` records per minute per worker (the rest
+are counted in the next record), so a key holder cannot flood the audit table.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
+import logging
 from dataclasses import dataclass
+from urllib.parse import unquote_plus
 
-from gateway.admin.operations import Actor
-from gateway.admin.problems import Problem
-from gateway.config import Settings
+from gateway.admin.entra import EntraVerifier, IssuerUnavailable, RoleMissing, TokenRejected, bearer_token
+from gateway.admin.operations import Actor, audit_refusal
+from gateway.admin.problems import RETRY_AFTER_SECONDS, Problem
 from gateway.http import Request
+from gateway.services import Services
 
-PRINCIPAL_HEADER = "x-ms-client-principal"
-ROLE_CLAIM_TYPES = ("roles", "role", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role")
-NAME_CLAIM_TYPES = ("name", "preferred_username", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name")
-OID_CLAIM_TYPES = ("oid", "http://schemas.microsoft.com/identity/claims/objectidentifier")
-MAX_PRINCIPAL_HEADER = 16384
+logger = logging.getLogger("gateway.admin")
 
+FUNCTION_KEY_HEADER = "x-functions-key"
+CODE_PARAMETER = "code"
+REFUSAL_BURST = 30
+REFUSAL_WINDOW_SECONDS = 60.0
 
-@dataclass(frozen=True)
-class Principal:
-    """The parts of an App Service client principal the admin API uses."""
-
-    name: str | None
-    object_id: str | None
-    roles: frozenset[str]
-
-
-def parse_principal(header: str | None) -> Principal | None:
-    """Decode ``X-MS-CLIENT-PRINCIPAL``; None when absent or malformed."""
-    if not header or len(header) > MAX_PRINCIPAL_HEADER:
-        return None
-    try:
-        payload = json.loads(base64.b64decode(header + "=" * (-len(header) % 4), validate=False))
-    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    if not isinstance(payload, dict) or not isinstance(payload.get("claims"), list):
-        return None
-    role_types = {t for t in (payload.get("role_typ"), *ROLE_CLAIM_TYPES) if isinstance(t, str)}
-    name_types = {t for t in (payload.get("name_typ"), *NAME_CLAIM_TYPES) if isinstance(t, str)}
-    roles: set[str] = set()
-    name = oid = None
-    for claim in payload["claims"]:
-        if not isinstance(claim, dict) or not isinstance(claim.get("typ"), str) or \
-                not isinstance(claim.get("val"), str):
-            continue
-        typ, val = claim["typ"], claim["val"]
-        if typ in role_types:
-            roles.add(val)
-        elif typ in name_types and name is None:
-            name = val
-        elif typ in OID_CLAIM_TYPES and oid is None:
-            oid = val
-    return Principal(name=name, object_id=oid, roles=frozenset(roles))
+DETAILS = {
+    "missing-token": "An Entra ID access token is required: send Authorization: Bearer <token>.",
+    "malformed-token": "The bearer token is not a well-formed JWT.",
+    "algorithm": "The bearer token is not signed with RS256.",
+    "unknown-key": "The bearer token is not signed with a key of the configured Entra ID tenant.",
+    "bad-signature": "The bearer token's signature is not valid.",
+    "wrong-issuer": "The bearer token was not issued by the configured Entra ID tenant (v2.0 issuer).",
+    "wrong-audience": "The bearer token is not meant for this admin API (aud).",
+    "expired": "The bearer token has expired.",
+    "not-yet-valid": "The bearer token is not valid yet (nbf).",
+    "missing-claim": "The bearer token lacks a required claim.",
+}
 
 
-def function_key_of(request: Request) -> str | None:
-    """The function key the caller presented (header or ``code`` query parameter)."""
-    return request.headers.get("x-functions-key") or request.query_value("code")
+def accepted_function_key(request: Request) -> str | None:
+    """The function key the Functions host checked, by the host's rule (``AuthenticationLevelHandler``).
 
-
-def authorize(request: Request, settings: Settings) -> Actor:
-    """The audit actor of this request; 403 problem when the required app role is missing."""
-    required = settings.admin_required_role
-    principal = parse_principal(request.headers.get(PRINCIPAL_HEADER)) if required else None
-    if required:
-        if principal is None:
-            raise Problem(403, "forbidden", "An Entra ID sign-in with the admin app role is required "
-                                            "(App Service authentication).")
-        if required not in principal.roles:
-            raise Problem(403, "forbidden", "The signed-in principal lacks the admin app role.")
-    return identify(request, settings, principal)
-
-
-def identify(request: Request, settings: Settings, principal: Principal | None = None) -> Actor:
-    """Who sent the request (for audit records), without checking any role.
-
-    The Entra principal only when ``ADMIN_REQUIRED_ROLE`` is set (App Service authentication on, so the
-    header is the platform's); otherwise the function key's fingerprint.
+    The ``x-functions-key`` header wins when present at all, and of repeated headers the first
+    (``StringValues.First()``); the worker receives them joined with ``,`` so the first is the text
+    before the first comma (function keys are base64/base64url text, never a comma). Without the
+    header, the first ``code`` query parameter, its name compared case-insensitively as ASP.NET Core's
+    query collection does (``?CODE=<key>&code=junk`` is the key).
     """
-    if principal is None and settings.admin_required_role:
-        principal = parse_principal(request.headers.get(PRINCIPAL_HEADER))
-    if principal is not None and (principal.name or principal.object_id):
-        label = principal.name or ""
-        if principal.object_id:
-            label = f"{label} (oid {principal.object_id})" if label else f"oid {principal.object_id}"
-        return Actor(f"entra:{label}"[:256], request.request_id, request.client_address)
-    return Actor.from_function_key(function_key_of(request), request.request_id, request.client_address)
+    values = request.headers.get_all(FUNCTION_KEY_HEADER)
+    if values:
+        return values[0].split(",", 1)[0].strip() or None
+    for pair in request.raw_query.split("&"):
+        name, _, value = pair.partition("=")
+        if unquote_plus(name).lower() == CODE_PARAMETER:
+            return unquote_plus(value) or None
+    return None
+
+
+def key_actor(request: Request) -> Actor:
+    """The actor named by the accepted function key's fingerprint (never the key)."""
+    return Actor.from_function_key(accepted_function_key(request), request.request_id, request.client_address)
+
+
+class AccessRefused(Problem):
+    """An admin request refused before any handler ran; ``reason`` (a fixed slug) goes to the audit trail."""
+
+    def __init__(self, status: int, slug: str, detail: str, reason: str, actor: Actor,
+                 headers: dict[str, str]) -> None:
+        super().__init__(status, slug, detail, headers=headers)
+        self.reason = reason
+        self.actor = actor
+
+
+def _unauthorized(request: Request, reason: str) -> AccessRefused:
+    challenge = 'Bearer realm="gateway-admin"'
+    if reason != "missing-token":  # RFC 6750 §3.1: no error code when no credentials were sent
+        challenge += f', error="invalid_token", error_description="{DETAILS[reason]}"'
+    return AccessRefused(401, "unauthorized", DETAILS[reason], reason, key_actor(request),
+                         {"WWW-Authenticate": challenge})
+
+
+def verifier_of(services: Services) -> EntraVerifier:
+    """The worker's verifier (it caches the issuer's keys)."""
+    return services.component("admin-entra-verifier",
+                              lambda s: EntraVerifier.from_settings(s.settings, s.clock))
+
+
+async def authorize(request: Request, services: Services) -> Actor:
+    """The audit actor of this request; :class:`AccessRefused` (401 / 403 / 503) when it may not proceed."""
+    if not services.settings.admin_entra_auth:
+        return key_actor(request)
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise _unauthorized(request, "missing-token")
+    try:
+        identity = await verifier_of(services).verify(token)
+    except TokenRejected as rejected:
+        raise _unauthorized(request, rejected.reason) from None
+    except RoleMissing as missing:
+        actor = Actor(missing.identity.label[:256], request.request_id, request.client_address)
+        raise AccessRefused(403, "forbidden", "The signed-in identity lacks the admin app role.", "missing-role",
+                            actor, {"WWW-Authenticate": 'Bearer realm="gateway-admin", error="insufficient_scope"'}
+                            ) from None
+    except IssuerUnavailable:
+        raise AccessRefused(503, "unavailable", "The Entra ID signing keys cannot be fetched; retry later.",
+                            "issuer-unavailable", key_actor(request),
+                            {"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
+    return Actor(identity.label[:256], request.request_id, request.client_address)
+
+
+@dataclass
+class RefusalBudget:
+    """A token bucket for refusal audit records: ``REFUSAL_BURST`` per ``REFUSAL_WINDOW_SECONDS`` per worker."""
+
+    tokens: float = REFUSAL_BURST
+    updated: float | None = None
+    suppressed: int = 0
+
+    def take(self, now: float) -> int | None:
+        """None when this refusal is not recorded; else how many were skipped before it."""
+        if self.updated is not None:
+            self.tokens = min(REFUSAL_BURST, self.tokens + (now - self.updated) * REFUSAL_BURST
+                              / REFUSAL_WINDOW_SECONDS)
+        self.updated = now
+        if self.tokens < 1:
+            if not self.suppressed:
+                logger.warning("admin refusals beyond %d per minute are counted, not recorded", REFUSAL_BURST)
+            self.suppressed += 1
+            return None
+        self.tokens -= 1
+        skipped, self.suppressed = self.suppressed, 0
+        return skipped
+
+
+async def audit_access_refusal(services: Services, refused: AccessRefused, action: str, target_type: str,
+                               target_id: str) -> None:
+    """Record a refused sign-in: actor, attempted action, status and reason; never the token."""
+    budget = services.component("admin-refusal-budget", lambda s: RefusalBudget())
+    skipped = budget.take(services.clock.monotonic())
+    if skipped is None:
+        return
+    reason = refused.reason if not skipped else f"{refused.reason} (+{skipped} unrecorded)"
+    await audit_refusal(services, refused.actor, action, target_type, target_id, refused.status, reason)

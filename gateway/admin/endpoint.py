@@ -1,7 +1,7 @@
 """``admin_fn``: dispatch ``/manage/{*path}`` to the admin handlers.
 
 The Functions host checks the function key first (401 without it). Here:
-the optional Entra app role (403), method and path dispatch (404 / 405 with
+the Entra ID access token when configured (401 / 403, audited), method and path dispatch (404 / 405 with
 ``Allow``), then the handler. Every error is problem+json; an unexpected
 exception becomes a bare 500 problem that reveals nothing.
 """
@@ -13,8 +13,8 @@ import re
 from collections.abc import Awaitable, Callable
 
 from gateway.admin import handlers as h
-from gateway.admin.access import authorize, identify
-from gateway.admin.operations import audit_refusal
+from gateway.admin.access import AccessRefused, audit_access_refusal, authorize, key_actor
+from gateway.admin.operations import Actor, audit_refusal
 from gateway.admin.problems import Problem, not_found, problem_response, unavailable
 from gateway.http import Request, Response
 from gateway.services import Services, current_services
@@ -89,8 +89,14 @@ def _change_of(request: Request, segments: list[str]) -> tuple[str, str, str] | 
 async def dispatch(request: Request, services: Services) -> Response:
     """Handle one admin request with the given services (tests call this directly)."""
     segments = _segments(request)
+    actor = key_actor(request)
     try:
-        actor = authorize(request, services.settings)
+        try:
+            actor = await authorize(request, services)
+        except AccessRefused as refused:
+            action, target_type, target_id = _change_of(request, segments) or ("admin.access", "admin", "")
+            await audit_access_refusal(services, refused, action, target_type, target_id)
+            return problem_response(refused, request.request_id)
         found = match(segments)
         if found is None:
             raise not_found("No such admin resource.")
@@ -101,23 +107,22 @@ async def dispatch(request: Request, services: Services) -> Response:
             raise Problem(405, "method-not-allowed", f"Use one of: {allow}.", headers={"Allow": allow})
         return await handler(request, services, actor, *args)
     except Problem as problem:
-        await _audit_refusal(request, services, segments, problem.status, problem.slug)
+        await _audit_refusal(request, services, actor, segments, problem.status, problem.slug)
         return problem_response(problem, request.request_id)
     except StoreUnavailable:
-        await _audit_refusal(request, services, segments, 503, "unavailable")
+        await _audit_refusal(request, services, actor, segments, 503, "unavailable")
         return problem_response(unavailable(), request.request_id)
     except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
         logger.error("admin request failed request_id=%s type=%s", request.request_id, type(exc).__name__)
         return problem_response(Problem(500, "internal", "The request failed unexpectedly."), request.request_id)
 
 
-async def _audit_refusal(request: Request, services: Services, segments: list[str], status: int,
+async def _audit_refusal(request: Request, services: Services, actor: Actor, segments: list[str], status: int,
                          reason: str) -> None:
     change = _change_of(request, segments)
     if change is not None:
         action, target_type, target_id = change
-        await audit_refusal(services, identify(request, services.settings), action, target_type, target_id, status,
-                            reason)
+        await audit_refusal(services, actor, action, target_type, target_id, status, reason)
 
 
 async def handle(request: Request) -> Response:

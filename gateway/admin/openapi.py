@@ -284,8 +284,10 @@ def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[st
 
 RESPONSES: dict[str, Any] = {
     "BadRequest": _problem("Malformed request: bad JSON, bad path or query parameter."),
-    "Unauthorized": {"description": "Missing or wrong function key (answered by the Functions host; no body)."},
-    "Forbidden": _problem("The Entra ID principal lacks the required app role (ADMIN_REQUIRED_ROLE)."),
+    "Unauthorized": {"description": "Missing or wrong function key (answered by the Functions host; no body), or, "
+                                    "with ADMIN_AUTH_AUDIENCE set, a missing or invalid Entra ID bearer token "
+                                    "(problem details and `WWW-Authenticate: Bearer`)."},
+    "Forbidden": _problem("The Entra ID token lacks the required app role (ADMIN_REQUIRED_ROLE)."),
     "NotFound": _problem("No such route, client, secret or path."),
     "MethodNotAllowed": _problem("The method is not supported on this path.",
                                  {"Allow": {"schema": {"type": "string"}}}),
@@ -425,6 +427,10 @@ COMPONENTS: dict[str, Any] = {
                         "description": "The admin_fn function key, checked by the Functions host (401 without it). "
                                        "The host also accepts it as the `code` query parameter; prefer the header "
                                        "(query strings end up in logs)."},
+        "entraToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                       "description": "An Entra ID v2.0 access token for ADMIN_AUTH_AUDIENCE with the app role "
+                                      "ADMIN_REQUIRED_ROLE, verified by the app (required with the function key "
+                                      "when ADMIN_AUTH_AUDIENCE is set)."},
     },
 }
 
@@ -447,12 +453,13 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "title": "Interop partner gateway: admin API",
             "version": "1.0.0",
             "description": "Tenant routes, OAuth clients and secrets, signing keys and the audit trail. "
-                           "Authenticated by the Functions host (function key) and, when ADMIN_REQUIRED_ROLE is "
-                           "set, by an Entra ID app role from App Service authentication. Errors are RFC 9457 "
+                           "Authenticated by the Functions host (function key) and, when ADMIN_AUTH_AUDIENCE is "
+                           "set, by an Entra ID access token with the app role ADMIN_REQUIRED_ROLE, verified by "
+                           "the app. Errors are RFC 9457 "
                            f"problem details. The gateway advertises FHIR {settings.fhir_version}.",
         },
         "servers": [{"url": settings.public_base_url}],
-        "security": [{"functionKey": []}],
+        "security": [{"functionKey": [], "entraToken": []} if settings.admin_entra_auth else {"functionKey": []}],
         "paths": copy.deepcopy(PATHS),
         "components": components,
     }

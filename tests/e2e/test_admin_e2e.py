@@ -99,20 +99,17 @@ def test_problem_details_over_http(host):
         assert api.get("/manage/nothing-here").status_code == 404
 
 
-def test_role_required_when_configured(azure_settings, azurite, keyvault, funchost):
-    import base64
-
-    host = funchost(host_env(azure_settings, azurite, keyvault, ADMIN_REQUIRED_ROLE="Gateway.Admin"))
+def test_role_required_when_configured(azure_settings, azurite, keyvault, funchost, entra_issuer):
+    host = funchost(host_env(azure_settings, azurite, keyvault, **entra_issuer.settings()))
     with admin(host) as api:
-        assert api.get("/manage/clients").status_code == 403
-        claims = {"auth_typ": "aad", "role_typ": "roles", "name_typ": "name",
-                  "claims": [{"typ": "roles", "val": "Gateway.Admin"}, {"typ": "name", "val": "ops@contoso"}]}
-        header = base64.b64encode(json.dumps(claims).encode()).decode()
-        allowed = api.post("/manage/clients", json={"displayName": "x", "allowedTenants": ["*"]},
-                           headers={"X-MS-CLIENT-PRINCIPAL": header})
+        assert api.get("/manage/clients").status_code == 401
+        reader = {"Authorization": f"Bearer {entra_issuer.user_token(roles=['Gateway.Reader'])}"}
+        assert api.get("/manage/clients", headers=reader).status_code == 403
+        signed_in = {"Authorization": f"Bearer {entra_issuer.user_token()}"}
+        allowed = api.post("/manage/clients", json={"displayName": "x", "allowedTenants": ["*"]}, headers=signed_in)
         assert allowed.status_code == 201
-        audit = api.get("/manage/audit", headers={"X-MS-CLIENT-PRINCIPAL": header}).json()["items"]
-        assert audit[0]["actor"] == "entra:ops@contoso"
+        audit = api.get("/manage/audit", headers=signed_in).json()["items"]
+        assert audit[0]["actor"] == "entra:alice@contoso.example (oid a1b2c3d4-0000-4000-8000-00000000a11c)"
 
 
 def cli(host, *argv: str) -> subprocess.CompletedProcess[str]:

@@ -359,21 +359,14 @@ principal_headers = st.one_of(
                                                                ("POST", "/manage/signing-keys"),
                                                                ("DELETE", f"/manage/routes/{TENANT}")]))
 def test_any_principal_header_when_a_role_is_required(loop, principal, operation):
-    """With ADMIN_REQUIRED_ROLE set, whatever X-MS-CLIENT-PRINCIPAL holds: the role's holder passes, others get 403."""
-    services = memory_services(make_settings(ADMIN_REQUIRED_ROLE="Gateway.Admin"), FakeClock())
+    """With Entra ID authentication on, whatever X-MS-CLIENT-PRINCIPAL holds: without a bearer token, 401."""
+    services = memory_services(make_settings(ADMIN_AUTH_AUTHORITY="http://127.0.0.1:9/tenant/v2.0",
+                                             ADMIN_AUTH_AUDIENCE="api://gateway-admin",
+                                             ADMIN_REQUIRED_ROLE="Gateway.Admin"), FakeClock())
     loop.run(ops.put_route(services, ACTOR, TENANT, ops.RouteSpec(fhir_base_url="http://127.0.0.1:9/fhir",
                                                                   fhir_version="STU3")))
     api = Admin(services, AdminCaller(services), "", "")
     method, path = operation
     reply = check(loop, api, method, path, headers={"X-MS-CLIENT-PRINCIPAL": principal} if principal else None)
-    roles = set()
-    try:
-        claims = json.loads(base64.b64decode(principal))["claims"] if principal else []
-        roles = {c["val"] for c in claims if isinstance(c, dict) and c.get("typ") in ("roles", "role")
-                 and isinstance(c.get("val"), str)}
-    except Exception:  # noqa: BLE001 - not a principal at all
-        roles = set()
-    if "Gateway.Admin" in roles:
-        assert reply.status in (200, 201, 204)
-    else:
-        assert reply.status == 403
+    # Even a header that names the admin role: it is never read.
+    assert reply.status == 401 and reply.headers["WWW-Authenticate"].startswith("Bearer")

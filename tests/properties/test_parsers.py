@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, unquote_plus, urlsplit
 
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from gateway.admin.access import Principal, parse_principal
+from gateway.admin.access import accepted_function_key
 from gateway.admin.openapi import MAX_PAGE_SIZE, SCHEMAS, schema_root
 from gateway.admin.paging import decode_continuation, encode_continuation, next_link, page_size_of
 from gateway.admin.problems import FieldError, Problem
@@ -227,15 +227,21 @@ def test_table_continuation_decodes_or_is_invalid(value):
 
 
 @examples(150)
-@given(header=st.one_of(st.text(max_size=80), json_values(8).map(lambda v: base64.b64encode(json_bytes(v)).decode()),
-                        HOSTILE_JSON_BODIES.map(lambda body: base64.b64encode(body[:12_000]).decode()),
-                        st.builds(lambda claims: base64.b64encode(json_bytes({"claims": claims})).decode(),
-                                  st.lists(json_values(3) | st.fixed_dictionaries(
-                                      {"typ": st.sampled_from(["roles", "name", "oid"]) | json_values(1),
-                                       "val": st.text(max_size=10) | json_values(1)}), max_size=5))))
-def test_principal_header_parses_or_is_ignored(header):
-    principal = parse_principal(header)
-    assert principal is None or isinstance(principal, Principal) and all(isinstance(r, str) for r in principal.roles)
+@given(pairs=st.lists(st.tuples(st.sampled_from(["code", "CODE", "Code", "%63ode", "cod", "x", "", "code%00"])
+                                | st.text(max_size=6), st.text(max_size=12)), max_size=5),
+       header=st.none() | st.text(max_size=20))
+def test_the_accepted_function_key_is_the_first_code_value_or_the_header(pairs, header):
+    """Whatever the query and header hold: the header's first value when present, else the first ``code``."""
+    query = "&".join(f"{name}={quote(value)}" for name, value in pairs)
+    request = Request("GET", f"http://localhost:7071/manage/clients?{query}",
+                      Headers({"x-functions-key": header} if header is not None else {}))
+    accepted = accepted_function_key(request)
+    if header is not None:
+        assert accepted == (header.split(",", 1)[0].strip() or None)
+        return
+    codes = [unquote_plus(value) for name, value in (p.partition("=")[::2] for p in query.split("&"))
+             if unquote_plus(name).lower() == "code"]
+    assert accepted == (codes[0] or None if codes else None)
 
 
 # --------------------------------------------------------------------------- credentials, addresses

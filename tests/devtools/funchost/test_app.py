@@ -102,12 +102,28 @@ async def test_client_gone_before_the_body_gets_no_answer() -> None:
     ([], b"code=function-key", 200),
     ([], b"a=1&code=function%2Dkey", 200),
     ([], b"code=nope", 401),
+    # Azure's rule (AuthenticationLevelHandler): the header wins, the first of repeated values counts,
+    # query names are decoded and case-insensitive.
+    ([], b"CODE=function-key&code=junk", 200),
+    ([], b"code=junk&CODE=function-key", 401),
+    ([], b"%63ode=function-key", 200),
+    ([], b"code&code=function-key", 401),
+    ([(b"x-functions-key", b"function-key"), (b"x-functions-key", b"junk")], b"", 200),
+    ([(b"x-functions-key", b"junk"), (b"x-functions-key", b"function-key")], b"", 401),
+    ([(b"x-functions-key", b"function-key,junk")], b"", 401),
+    ([(b"x-functions-key", b"")], b"code=function-key", 401),
+    ([(b"x-functions-key", b"junk")], b"code=function-key", 401),
 ])
 async def test_function_level_keys(headers: list[tuple[bytes, bytes]], query: bytes, expected: int) -> None:
     status, _, body = await call(host(), "GET", b"/keyed", query, headers)
     assert status == expected
     if expected == 401:
         assert body == b""
+
+
+def test_a_key_with_a_comma_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="must not contain"):
+        Keys("a,b", None)
 
 
 async def test_admin_level_takes_only_the_master_key() -> None:

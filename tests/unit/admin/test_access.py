@@ -1,104 +1,103 @@
-"""The admin role check (X-MS-CLIENT-PRINCIPAL) and the audit actor."""
+"""The admin caller: the function key the host accepted, bearer tokens, Entra identities, the refusal budget."""
 
 from __future__ import annotations
 
-import base64
-import json
-
 import pytest
 
-from gateway.admin.access import authorize, parse_principal
-from gateway.admin.endpoint import dispatch
-from gateway.admin.problems import Problem
+from gateway.admin.access import REFUSAL_BURST, RefusalBudget, accepted_function_key, authorize, key_actor
+from gateway.admin.entra import allowed_fetch_url, bearer_token, identity_of, rsa_keys
+from gateway.admin.operations import Actor
 from gateway.http import Headers, Request
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
-
-ROLE_URI = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
-
-
-def principal(*roles: str, name: str | None = "admin@contoso.com", oid: str | None = "0000-oid",
-              role_typ: str = ROLE_URI) -> str:
-    claims = [{"typ": role_typ, "val": r} for r in roles]
-    if name:
-        claims.append({"typ": "name", "val": name})
-    if oid:
-        claims.append({"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": oid})
-    payload = {"auth_typ": "aad", "claims": claims, "name_typ": "name", "role_typ": role_typ}
-    return base64.b64encode(json.dumps(payload).encode()).decode()
+from tests.fixtures.entra import SigningKey
 
 
-def request(headers: dict[str, str], url: str = "http://localhost:7071/manage/clients") -> Request:
+def request(headers: list[tuple[str, str]] | dict[str, str], query: str = "") -> Request:
+    url = "http://localhost:7071/manage/clients" + (f"?{query}" if query else "")
     return Request("GET", url, Headers(headers), {"path": "clients"})
 
 
-def test_parse_principal_reads_roles_name_and_oid():
-    parsed = parse_principal(principal("Gateway.Admin", "Other"))
-    assert parsed.roles == {"Gateway.Admin", "Other"}
-    assert parsed.name == "admin@contoso.com" and parsed.object_id == "0000-oid"
-    assert parse_principal(principal("Gateway.Admin", role_typ="roles")).roles == {"Gateway.Admin"}
+@pytest.mark.parametrize("headers, query, accepted", [
+    ({"x-functions-key": "k-123"}, "", "k-123"),
+    ({}, "code=k-123", "k-123"),
+    ({}, "CODE=k-123&code=junk", "k-123"),  # ASP.NET Core query names are case-insensitive; the first counts
+    ({}, "Code=k%2B1%3D%3D&code=junk", "k+1=="),
+    ({}, "%63ode=k-123", "k-123"),  # names are decoded before they are compared
+    ({}, "other=1&code=k-123&CODE=junk", "k-123"),
+    ([("x-functions-key", "k-123"), ("x-functions-key", "junk")], "", "k-123"),  # StringValues.First()
+    ({"x-functions-key": "k-123,junk"}, "", "k-123"),  # as the worker passes repeated headers
+    ({"x-functions-key": "k-123"}, "code=junk", "k-123"),  # the header wins over the query
+    ({"x-functions-key": ""}, "code=k-123", None),  # a header present but empty: the host checks no key
+    ({}, "code=&code=k-123", None),
+    ({}, "", None),
+])
+def test_the_accepted_function_key_follows_the_hosts_rule(headers, query, accepted):
+    assert accepted_function_key(request(headers, query)) == accepted
 
 
-@pytest.mark.parametrize("header", [None, "", "!!!", base64.b64encode(b"[1]").decode(),
-                                    base64.b64encode(b'{"claims": "x"}').decode(), "x" * 20000])
-def test_malformed_principal_is_ignored(header):
-    assert parse_principal(header) is None
+def test_the_actor_is_the_fingerprint_of_the_accepted_key_only():
+    expected = Actor.from_function_key("k-123").name
+    assert expected.startswith("function-key:") and "k-123" not in expected
+    for req in (request({"x-functions-key": "k-123"}), request({}, "CODE=k-123&code=junk"),
+                request([("x-functions-key", "k-123"), ("x-functions-key", "junk")])):
+        assert key_actor(req).name == expected
+    assert key_actor(request({})).name == "function-key"
 
 
-def test_role_required_and_present():
-    settings = make_settings(ADMIN_REQUIRED_ROLE="Gateway.Admin")
-    actor = authorize(request({"X-MS-CLIENT-PRINCIPAL": principal("Gateway.Admin")}), settings)
-    assert actor.name == "entra:admin@contoso.com (oid 0000-oid)"
-
-
-@pytest.mark.parametrize("headers", [{}, {"X-MS-CLIENT-PRINCIPAL": principal("Reader")},
-                                     {"X-MS-CLIENT-PRINCIPAL": "garbage"}])
-def test_role_required_and_missing_is_403(headers):
-    with pytest.raises(Problem) as denied:
-        authorize(request(headers), make_settings(ADMIN_REQUIRED_ROLE="Gateway.Admin"))
-    assert denied.value.status == 403
-
-
-async def test_forbidden_is_a_problem_response_and_changes_nothing(clock):
-    services = memory_services(make_settings(ADMIN_REQUIRED_ROLE="Gateway.Admin"), clock)
-    req = Request("POST", "http://localhost:7071/manage/clients",
-                  Headers({"Content-Type": "application/json"}), {"path": "clients"},
-                  json.dumps({"displayName": "x", "allowedTenants": ["*"]}).encode())
-    reply = await dispatch(req, services)
-    assert reply.status == 403 and reply.content_type.startswith("application/problem+json")
-    assert (await services.clients.list()).items == []
-
-
-def test_function_key_actor_from_header_or_query():
-    settings = make_settings()
-    by_header = authorize(request({"x-functions-key": "k-123"}), settings)
-    by_query = authorize(request({}, "http://localhost:7071/manage/clients?code=k-123"), settings)
-    assert by_header.name == by_query.name and by_header.name.startswith("function-key:")
-    assert "k-123" not in by_header.name
-    assert authorize(request({}), settings).name == "function-key"
-
-
-async def test_forbidden_change_attempts_are_audited_with_the_principal(clock):
-    services = memory_services(make_settings(ADMIN_REQUIRED_ROLE="Gateway.Admin"), clock)
-    req = Request("DELETE", "http://localhost:7071/manage/routes/72f988bf-86f1-41af-91ab-2d7cd011db47",
-                  Headers({"X-MS-CLIENT-PRINCIPAL": principal("Reader")}),
-                  {"path": "routes/72f988bf-86f1-41af-91ab-2d7cd011db47"})
-    assert (await dispatch(req, services)).status == 403
-    [record] = services.audit.records
-    assert record.action == "route.delete" and record.outcome == "failed:403 forbidden"
-    assert record.actor == "entra:admin@contoso.com (oid 0000-oid)"
-
-
-async def test_without_the_role_setting_a_forged_principal_does_not_name_the_audit_actor(clock):
-    # ADMIN_REQUIRED_ROLE unset: App Service authentication is not known to be on, so X-MS-CLIENT-PRINCIPAL is
-    # whatever the function-key holder sent. It must not replace the key's fingerprint in the audit trail (the
-    # "function key leaked" runbook finds the attacker's changes by that fingerprint).
+async def test_without_entra_settings_the_function_key_names_the_caller(clock):
     services = memory_services(make_settings(), clock)
-    forged = {"x-functions-key": "leaked-key", "X-MS-CLIENT-PRINCIPAL": principal("Gateway.Admin", name="innocent")}
-    expected = authorize(request({"x-functions-key": "leaked-key"}), services.settings).name
-    assert authorize(request(forged), services.settings).name == expected
-    for method in ("DELETE", "PUT"):  # a refused change attempt and a bad one: recorded with the key too
-        req = Request(method, "http://localhost:7071/manage/routes/72f988bf-86f1-41af-91ab-2d7cd011db47",
-                      Headers(forged), {"path": "routes/72f988bf-86f1-41af-91ab-2d7cd011db47"})
-        assert (await dispatch(req, services)).status in (404, 415)
-    assert [r.actor for r in services.audit.records] == [expected, expected]
+    actor = await authorize(request({"x-functions-key": "k-123", "Authorization": "Bearer x.y.z",
+                                     "X-MS-CLIENT-PRINCIPAL": "eyJjbGFpbXMiOltdfQ=="}), services)
+    assert actor.name == Actor.from_function_key("k-123").name
+
+
+@pytest.mark.parametrize("header, token", [
+    ("Bearer abc.def.ghi", "abc.def.ghi"), ("bearer abc.def.ghi", "abc.def.ghi"), ("BEARER  abc ", "abc"),
+    ("Basic abc", None), ("Bearer", None), ("", None), (None, None), ("Bearerabc", None),
+])
+def test_bearer_token(header, token):
+    assert bearer_token(header) == token
+
+
+def test_identity_of_user_and_app_tokens():
+    user = identity_of({"oid": "o-1", "sub": "pairwise", "preferred_username": "ops@contoso", "scp": "x",
+                        "azp": "cli", "roles": ["A", 3]})
+    assert user.label == "entra:ops@contoso (oid o-1)" and user.roles == {"A"} and not user.is_app
+    upn = identity_of({"oid": "o-2", "sub": "s", "upn": "legacy@contoso", "scp": "x"})
+    assert upn.label == "entra:legacy@contoso (oid o-2)"
+    app = identity_of({"oid": "sp", "sub": "sp", "azp": "app-id", "roles": "A"})
+    assert app.label == "entra:app app-id (oid sp)" and app.roles == frozenset() and app.is_app
+    v1_app = identity_of({"oid": "sp", "sub": "sp", "appid": "app-id", "idtyp": "app"})
+    assert v1_app.label == "entra:app app-id (oid sp)"
+    odd = identity_of({"oid": "o\n-3", "sub": "s", "preferred_username": "x" * 500})
+    assert odd.object_id == "s" and len(odd.username) == 128
+
+
+def test_refusal_budget_records_a_burst_then_counts_the_rest():
+    budget = RefusalBudget()
+    taken = [budget.take(100.0) for _ in range(REFUSAL_BURST + 5)]
+    assert taken[:REFUSAL_BURST] == [0] * REFUSAL_BURST and taken[REFUSAL_BURST:] == [None] * 5
+    assert budget.take(100.0 + 60.0 / REFUSAL_BURST) == 5  # one token back: the next record names the skipped
+
+
+def test_only_rs256_capable_rsa_signing_keys_are_taken():
+    good, small = SigningKey(), SigningKey(bits=1024)
+    jwks = {"keys": [good.jwk, small.jwk, {**SigningKey().jwk, "use": "enc"}, {**SigningKey().jwk, "alg": "RS512"},
+                     {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "AA", "y": "AA"}, {"kty": "oct", "kid": "h"},
+                     {**SigningKey().jwk, "kid": ""}, "junk", {"kty": "RSA", "kid": "broken", "n": "!", "e": "AQAB"}]}
+    assert list(rsa_keys(jwks)) == [good.kid]
+
+
+@pytest.mark.parametrize("url, production, allowed", [
+    ("https://login.microsoftonline.com/t/discovery/v2.0/keys", True, True),
+    ("http://login.microsoftonline.com/t/discovery/v2.0/keys", False, False),
+    ("http://127.0.0.1:8080/keys", False, True),
+    ("http://127.0.0.1:8080/keys", True, False),
+    ("http://[::1]:8080/keys", False, True),
+    ("https://user:pw@login.microsoftonline.com/keys", True, False),
+    ("file:///etc/passwd", False, False),
+    (None, False, False),
+])
+def test_key_urls_are_https_or_development_loopback(url, production, allowed):
+    assert allowed_fetch_url(url, production=production) is allowed
