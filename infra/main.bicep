@@ -233,7 +233,7 @@ var appName = !empty(functionAppName) ? functionAppName : '${abbrs.webSitesFunct
 var deploymentContainerName = 'app-package-${take(toLower(appName), 32)}-${take(toLower(uniqueString(appName, resourceToken)), 7)}'
 // PUBLIC_BASE_URL must be https without a trailing slash, query or fragment (gateway/config.py refuses anything else
 // at start); a wrong publicBaseUrl fails the deployment instead of the app.
-var publicBaseUrlIsValid = empty(publicBaseUrl) || (startsWith(publicBaseUrl, 'https://') && length(publicBaseUrl) > 8 && !endsWith(publicBaseUrl, '/') && !contains(publicBaseUrl, '?') && !contains(publicBaseUrl, '#'))
+var publicBaseUrlIsValid = empty(publicBaseUrl) || (startsWith(publicBaseUrl, 'https://') && length(publicBaseUrl) > 8 && !startsWith(publicBaseUrl, 'https:///') && !startsWith(publicBaseUrl, 'https://:') && !endsWith(publicBaseUrl, '/') && !contains(publicBaseUrl, '?') && !contains(publicBaseUrl, '#') && !contains(publicBaseUrl, ' '))
 var checkedPublicBaseUrl = publicBaseUrlIsValid ? publicBaseUrl : fail('publicBaseUrl must be an https URL without a trailing slash, query or fragment')
 var baseUrl = !empty(checkedPublicBaseUrl) ? checkedPublicBaseUrl : (!empty(customDomainName) ? 'https://${customDomainName}' : 'https://${appName}.azurewebsites.net')
 // The admin API checks Entra ID v2 access tokens itself: issuer https://<login host>/<tenant>/v2.0 (the login host of

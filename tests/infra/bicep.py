@@ -151,7 +151,7 @@ class BicepFile:
         return found
 
     def param_decorators(self) -> dict[str, dict[str, object]]:
-        """Bounds of each parameter: ``minValue``, ``maxValue``, ``minLength``, ``maxLength`` (ints), ``allowed`` (list).
+        """Bounds of each parameter: ``minValue``, ``maxValue``, ``minLength``, ``maxLength``, ``allowed``.
 
         Only the decorators the tests compare; ``@description`` and ``@metadata`` are skipped.
         """

@@ -48,7 +48,8 @@ def run_in_infra_venv(script: str, *args: str) -> str:
 def test_the_infra_tools_are_the_pinned_versions():
     assert {"checkov", "pycep-parser"} <= set(pins())
     installed = json.loads(run_in_infra_venv(
-        "import importlib.metadata as m, json; print(json.dumps({n: m.version(n) for n in ('checkov', 'pycep-parser')}))"))
+        "import importlib.metadata as m, json\n"
+        "print(json.dumps({n: m.version(n) for n in ('checkov', 'pycep-parser')}))"))
     assert installed == {name: pins()[name] for name in ("checkov", "pycep-parser")}
     major, minor = (int(part) for part in installed["pycep-parser"].split(".")[:2])
     assert (major, minor) >= (0, 7), "pycep-parser 0.5.x (checkov's own pin) cannot parse nested child-resource loops"
@@ -56,8 +57,8 @@ def test_the_infra_tools_are_the_pinned_versions():
 
 def test_the_infra_venv_uses_the_python_of_the_project():
     """Same interpreter line as the app's venv (the Makefile builds both from $(PYTHON))."""
-    version = run_in_infra_venv("import sys; print('%d.%d' % sys.version_info[:2])").strip()
-    assert version == "%d.%d" % sys.version_info[:2]
+    version = run_in_infra_venv("import sys; print(*sys.version_info[:2], sep='.')").strip()
+    assert version == "{}.{}".format(*sys.version_info[:2])
 
 
 # ---------------------------------------------------------------- pycep-parser
