@@ -23,7 +23,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@rm -f node_modules/.installed-*; touch $(NODE_STAMP)
 
-## Tools of the infra/ static checks (checkov, pycep-parser) in their own venv: their pins clash with the app's.
+## Tools of the infra/ checks (checkov, pycep-parser, DuckDB KQL) in their own venv: their pins clash with the app's.
 INFRA_VENV   ?= .venv-infra
 INFRA_PYTHON ?= $(PYTHON)
 INFRA_STAMP  := $(INFRA_VENV)/.installed-$(shell cat requirements-infra.txt | cksum | cut -d' ' -f1)
@@ -33,7 +33,7 @@ infra-tools: $(INFRA_STAMP)
 $(INFRA_STAMP): requirements-infra.txt
 	@test -x $(INFRA_VENV)/bin/python || $(INFRA_PYTHON) -m venv $(INFRA_VENV)
 	$(INFRA_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(INFRA_VENV)/bin/python -m pip install --quiet $$(grep -E '^checkov==' requirements-infra.txt)
+	$(INFRA_VENV)/bin/python -m pip install --quiet $$(grep -Ev '^(#|$$|pycep-parser==)' requirements-infra.txt)
 	$(INFRA_VENV)/bin/python -m pip install --quiet --no-deps $$(grep -E '^pycep-parser==' requirements-infra.txt)
 	@rm -f $(INFRA_VENV)/.installed-*; touch $(INFRA_STAMP)
 
