@@ -26,12 +26,13 @@ $(NODE_STAMP): package.json package-lock.json
 ## Tools of the infra/ checks (checkov, pycep-parser, DuckDB KQL) in their own venv: their pins clash with the app's.
 INFRA_VENV   ?= .venv-infra
 INFRA_PYTHON ?= $(PYTHON)
-INFRA_STAMP  := $(INFRA_VENV)/.installed-$(shell cat requirements-infra.txt | cksum | cut -d' ' -f1)
+INFRA_STAMP  := $(INFRA_VENV)/.installed-$(shell { $(INFRA_PYTHON) -V; cat requirements-infra.txt; } 2>&1 | cksum | cut -d' ' -f1)
 
 infra-tools: $(INFRA_STAMP)
 
 $(INFRA_STAMP): requirements-infra.txt
-	@test -x $(INFRA_VENV)/bin/python || $(INFRA_PYTHON) -m venv $(INFRA_VENV)
+	@test "$$($(INFRA_VENV)/bin/python -V 2>&1)" = "$$($(INFRA_PYTHON) -V 2>&1)" \
+		|| { rm -rf $(INFRA_VENV) && $(INFRA_PYTHON) -m venv $(INFRA_VENV); }
 	$(INFRA_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(INFRA_VENV)/bin/python -m pip install --quiet $$(grep -Ev '^(#|$$|pycep-parser==)' requirements-infra.txt)
 	$(INFRA_VENV)/bin/python -m pip install --quiet --no-deps $$(grep -E '^pycep-parser==' requirements-infra.txt)

@@ -13,6 +13,7 @@ the tests drive them as subprocesses.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -22,7 +23,8 @@ import yaml
 
 from tests.infra.bicep import INFRA, ROOT, BicepFile, bicep_files
 
-INFRA_VENV = ROOT / ".venv-infra"
+# The Makefile's INFRA_VENV (another interpreter's venv can be checked with `INFRA_VENV=... pytest tests/infra`).
+INFRA_VENV = ROOT / os.environ.get("INFRA_VENV", ".venv-infra")
 CHECKOV_CONFIG = INFRA / "checkov.yaml"
 REQUIREMENTS = ROOT / "requirements-infra.txt"
 
