@@ -70,3 +70,20 @@ def test_smoke_test_command_parses():
     environ = dict(w.split("=", 1) for w in words[:words.index("python")])
     args = parse_args(words[words.index("devtools.smoke_test") + 1:], environ)
     assert args.client_secret and args.function_key and args.tenant
+
+
+def test_the_admin_app_registration_asks_for_v2_tokens_and_defines_the_role_the_template_requires():
+    import json
+    import uuid
+
+    roles = json.loads((INFRA / "admin-app-roles.json").read_text(encoding="utf-8"))
+    required = BicepFile.load(INFRA / "main.bicep").params()["adminRequiredRole"].default.strip("'")
+    role = next(role for role in roles if role["value"] == required)
+    assert role["allowedMemberTypes"] == ["User", "Application"], "people and automation can both hold the role"
+    assert role["isEnabled"] is True
+    uuid.UUID(role["id"])
+    commands = shell_commands()
+    create = next(c for c in commands if "az ad app create" in c and "gateway-admin" in c)
+    assert "--app-roles @infra/admin-app-roles.json" in create
+    assert any("az ad app update" in c and '"api.requestedAccessTokenVersion=2"' in c for c in commands)
+    assert any(c.startswith("az ad sp create") for c in commands), "a service principal holds role assignments"
