@@ -59,7 +59,7 @@ resource vaultSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-// Storage Table Data Contributor: the routes, clients and audit tables (gateway/stores/tables.py), and the
+// Storage Table Data Contributor: the routes, clients and audit tables (gateway/stores/tables/), and the
 // Functions host's diagnostic events table (AzureWebJobsStorage__tableServiceUri).
 resource tableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, principalId, roles.storageTableDataContributor)
