@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: install run stop test test-fast bench bench-load lint clean
+.PHONY: install infra-tools run stop test test-fast bench bench-load lint clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -23,6 +23,21 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@rm -f node_modules/.installed-*; touch $(NODE_STAMP)
 
+## Tools of the infra/ checks (checkov, pycep-parser, DuckDB KQL) in their own venv: their pins clash with the app's.
+INFRA_VENV   ?= .venv-infra
+INFRA_PYTHON ?= $(PYTHON)
+INFRA_STAMP  := $(INFRA_VENV)/.installed-$(shell { $(INFRA_PYTHON) -V; cat requirements-infra.txt; } 2>&1 | cksum | cut -d' ' -f1)
+
+infra-tools: $(INFRA_STAMP)
+
+$(INFRA_STAMP): requirements-infra.txt
+	@test "$$($(INFRA_VENV)/bin/python -V 2>&1)" = "$$($(INFRA_PYTHON) -V 2>&1)" \
+		|| { rm -rf $(INFRA_VENV) && $(INFRA_PYTHON) -m venv $(INFRA_VENV); }
+	$(INFRA_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(INFRA_VENV)/bin/python -m pip install --quiet $$(grep -Ev '^(#|$$|pycep-parser==)' requirements-infra.txt)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --no-deps $$(grep -E '^pycep-parser==' requirements-infra.txt)
+	@rm -f $(INFRA_VENV)/.installed-*; touch $(INFRA_STAMP)
+
 ## Run the gateway locally on http://localhost:7071 with everything it needs (Ctrl-C stops it all).
 run: install
 	$(PY) -m devtools.run
@@ -32,7 +47,7 @@ stop:
 	@$(PY) -m devtools.run --stop
 
 ## The whole suite: unit, integration (Azurite + Key Vault emulator) and end-to-end (local host).
-test: install
+test: install infra-tools
 	$(PY) -m pytest
 
 ## Unit tests only (no services).

@@ -42,8 +42,11 @@ param storageAccountName string = ''
 @description('Key Vault name (3-24 characters). Default: kv-<token>.')
 param keyVaultName string = ''
 
-@description('Log Analytics workspace name. Default: log-<token>.')
+@description('Log Analytics workspace name. Default: log-<token>. Ignored when existingLogAnalyticsWorkspaceId is set.')
 param logAnalyticsName string = ''
+
+@description('Optional resource id of an existing Log Analytics workspace for Application Insights and every diagnostic setting. Empty: the template creates one.')
+param existingLogAnalyticsWorkspaceId string = ''
 
 @description('Application Insights name. Default: appi-<token>.')
 param applicationInsightsName string = ''
@@ -69,12 +72,12 @@ param principalType string = 'User'
 ])
 param hostingPlan string = 'FlexConsumption'
 
-@description('Flex Consumption: largest number of instances (caps scale-out and cost).')
+@description('Flex Consumption: largest number of instances (caps scale-out and cost; the platform accepts 1-1000).')
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
-@description('Flex Consumption: memory per instance in MB.')
+@description('Flex Consumption: memory per instance in MB (the platform offers 512, 2048 and 4096).')
 @allowed([
   512
   2048
@@ -86,18 +89,25 @@ param instanceMemoryMB int = 2048
 @description('Optional custom domain (e.g. fhir.example.org) bound with a free managed certificate. Its CNAME must already point at <functionAppName>.azurewebsites.net and the asuid TXT record must exist.')
 param customDomainName string = ''
 
-@description('Optional public base URL override (https, no trailing slash), e.g. behind Front Door. Default: https://<customDomainName> or https://<functionAppName>.azurewebsites.net.')
+@description('Set to true once the first deployment with customDomainName has issued its managed certificate: redeployments then keep the SNI TLS binding as it is instead of re-creating it without TLS first.')
+param customDomainCertificateIssued bool = false
+
+@description('Optional public base URL override (https, no trailing slash, no query), e.g. behind Front Door. Default: https://<customDomainName> or https://<functionAppName>.azurewebsites.net.')
 param publicBaseUrl string = ''
 
-// ---------------------------------------------------------------- admin API protection
-@description('Put App Service authentication (Entra ID) in front of the admin API (/manage/...) and require an app role.')
-param enableAdminAuth bool = false
-
-@description('Client id of the Entra app registration that protects the admin API (required when enableAdminAuth).')
+// ---------------------------------------------------------------- admin API protection (docs/deploy.md)
+@description('Client id of the Entra ID app registration of the admin API (v2 access tokens, app role adminRequiredRole). Set: the admin API requires an Entra ID access token for it carrying that role, besides the function key (ADMIN_AUTH_AUTHORITY, ADMIN_AUTH_AUDIENCE, ADMIN_REQUIRED_ROLE). Empty: function key only.')
 param adminAuthClientId string = ''
 
-@description('Entra app role the admin API requires (ADMIN_REQUIRED_ROLE) when enableAdminAuth.')
+@description('Entra ID tenant of the admin API app registration. Default: the tenant of the subscription.')
+param adminAuthTenantId string = tenant().tenantId
+
+@description('App role the admin API requires in the caller\'s access token (ADMIN_REQUIRED_ROLE).')
+@minLength(1)
 param adminRequiredRole string = 'Gateway.Admin'
+
+@description('Optional extra layer: App Service authentication (Easy Auth) with the same app registration in front of the admin API. The app checks the tokens itself either way.')
+param enableAdminEasyAuth bool = false
 
 // ---------------------------------------------------------------- Key Vault
 @description('Key Vault purge protection. Recommended (default true); a purge-protected vault name stays reserved for the retention period after deletion.')
@@ -117,10 +127,14 @@ param softDeleteRetentionInDays int = 90
 ])
 param fhirVersion string = 'STU3'
 
-@description('Prefix of the gateway table names (TABLE_NAME_PREFIX); the template creates <prefix>routes, <prefix>clients and <prefix>audit.')
+@description('Prefix of the gateway table names (TABLE_NAME_PREFIX: up to 20 letters and digits, starting with a letter); the template creates <prefix>routes, <prefix>clients and <prefix>audit.')
+@minLength(1)
+@maxLength(20)
 param tableNamePrefix string = 'gw'
 
-@description('Prefix of the gateway Key Vault secret names (KEY_VAULT_SECRET_PREFIX).')
+@description('Prefix of the gateway Key Vault secret names (KEY_VAULT_SECRET_PREFIX: up to 20 letters, digits and hyphens, starting with a letter).')
+@minLength(1)
+@maxLength(20)
 param keyVaultSecretPrefix string = 'gw'
 
 @description('Lifetime of issued access tokens in seconds (TOKEN_LIFETIME_SECONDS, 60-86400).')
@@ -158,14 +172,17 @@ param clientSecretLifetimeDays int = 180
 
 @description('Failed token requests allowed per client id and source address in the window (AUTH_FAILURE_LIMIT).')
 @minValue(1)
+@maxValue(10000)
 param authFailureLimit int = 10
 
 @description('Failed token requests allowed per source address in the window (AUTH_FAILURE_LIMIT_PER_ADDRESS).')
 @minValue(1)
+@maxValue(100000)
 param authFailureLimitPerAddress int = 50
 
 @description('Window and lock-out time of the failure limits in seconds (AUTH_FAILURE_WINDOW_SECONDS).')
 @minValue(1)
+@maxValue(86400)
 param authFailureWindowSeconds int = 60
 
 @description('Default provider connect timeout in seconds (PROXY_CONNECT_TIMEOUT_SECONDS).')
@@ -178,11 +195,35 @@ param proxyConnectTimeoutSeconds int = 5
 @maxValue(180)
 param proxyReadTimeoutSeconds int = 30
 
-@description('Largest provider response body accepted, in bytes (PROXY_MAX_RESPONSE_BYTES).')
+@description('Largest provider response body accepted, in bytes (PROXY_MAX_RESPONSE_BYTES, 1 KiB-1 GiB).')
+@minValue(1024)
+@maxValue(1073741824)
 param proxyMaxResponseBytes int = 33554432
 
-@description('Largest request body accepted by the proxy and the admin API, in bytes (MAX_REQUEST_BODY_BYTES).')
+@description('Largest request body accepted by the proxy and the admin API, in bytes (MAX_REQUEST_BODY_BYTES, 1 KiB-100 MiB).')
+@minValue(1024)
+@maxValue(104857600)
 param maxRequestBodyBytes int = 4194304
+
+// ---------------------------------------------------------------- monitoring and alerts (docs/operations.md)
+@description('Resource id of an existing action group every alert notifies. Empty: the template creates one that e-mails alertEmailAddresses.')
+param existingActionGroupId string = ''
+
+@description('E-mail addresses of the action group the template creates (ignored with existingActionGroupId).')
+param alertEmailAddresses array = []
+
+@description('Alert when more than this percentage of gateway requests in 5 minutes end in a 5xx.')
+@minValue(1)
+@maxValue(100)
+param serverErrorRateThresholdPercent int = 5
+
+@description('Alert when one tenant\'s provider calls fail more than this many times in 5 minutes.')
+@minValue(1)
+param providerErrorsThreshold int = 10
+
+@description('Alert when more than this many token requests fail in 5 minutes (credential guessing).')
+@minValue(1)
+param tokenFailuresThreshold int = 50
 
 // ---------------------------------------------------------------- derived names
 var abbrs = loadJsonContent('./abbreviations.json')
@@ -190,7 +231,15 @@ var resourceToken = toLower(uniqueString(subscription().id, environmentName, loc
 var allTags = union(tags, { 'azd-env-name': environmentName })
 var appName = !empty(functionAppName) ? functionAppName : '${abbrs.webSitesFunctions}gw-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(toLower(appName), 32)}-${take(toLower(uniqueString(appName, resourceToken)), 7)}'
-var baseUrl = !empty(publicBaseUrl) ? publicBaseUrl : (!empty(customDomainName) ? 'https://${customDomainName}' : 'https://${appName}.azurewebsites.net')
+// PUBLIC_BASE_URL must be https without a trailing slash, query or fragment (gateway/config.py refuses anything else
+// at start); a wrong publicBaseUrl fails the deployment instead of the app.
+var publicBaseUrlIsValid = empty(publicBaseUrl) || (startsWith(publicBaseUrl, 'https://') && length(publicBaseUrl) > 8 && !startsWith(publicBaseUrl, 'https:///') && !startsWith(publicBaseUrl, 'https://:') && !endsWith(publicBaseUrl, '/') && !contains(publicBaseUrl, '?') && !contains(publicBaseUrl, '#') && !contains(publicBaseUrl, ' '))
+var checkedPublicBaseUrl = publicBaseUrlIsValid ? publicBaseUrl : fail('publicBaseUrl must be an https URL without a trailing slash, query or fragment')
+var baseUrl = !empty(checkedPublicBaseUrl) ? checkedPublicBaseUrl : (!empty(customDomainName) ? 'https://${customDomainName}' : 'https://${appName}.azurewebsites.net')
+// The admin API checks Entra ID v2 access tokens itself: issuer https://<login host>/<tenant>/v2.0 (the login host of
+// this cloud), audience the client id (v2 access tokens carry the client id as `aud`).
+var adminAuthEnabled = !empty(adminAuthClientId)
+var adminAuthAuthority = '${environment().authentication.loginEndpoint}${adminAuthTenantId}/v2.0'
 var tableNames = [
   '${tableNamePrefix}routes'
   '${tableNamePrefix}clients'
@@ -218,6 +267,7 @@ module monitoring 'core/monitor/monitoring.bicep' = {
   scope: rg
   params: {
     logAnalyticsName: !empty(logAnalyticsName) ? logAnalyticsName : '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    existingLogAnalyticsWorkspaceId: existingLogAnalyticsWorkspaceId
     applicationInsightsName: !empty(applicationInsightsName) ? applicationInsightsName : '${abbrs.insightsComponents}${resourceToken}'
     location: location
     tags: allTags
@@ -282,8 +332,10 @@ var gatewayAppSettings = {
   AUTH_FAILURE_LIMIT: string(authFailureLimit)
   AUTH_FAILURE_LIMIT_PER_ADDRESS: string(authFailureLimitPerAddress)
   AUTH_FAILURE_WINDOW_SECONDS: string(authFailureWindowSeconds)
-  // Only trusted when App Service authentication fills X-MS-CLIENT-PRINCIPAL; empty (function key only) otherwise.
-  ADMIN_REQUIRED_ROLE: enableAdminAuth ? adminRequiredRole : ''
+  // Entra ID access tokens on the admin API, verified by the app; all three empty: function key only.
+  ADMIN_AUTH_AUTHORITY: adminAuthEnabled ? adminAuthAuthority : ''
+  ADMIN_AUTH_AUDIENCE: adminAuthEnabled ? adminAuthClientId : ''
+  ADMIN_REQUIRED_ROLE: adminAuthEnabled ? adminRequiredRole : ''
   PROXY_CONNECT_TIMEOUT_SECONDS: string(proxyConnectTimeoutSeconds)
   PROXY_READ_TIMEOUT_SECONDS: string(proxyReadTimeoutSeconds)
   PROXY_MAX_RESPONSE_BYTES: string(proxyMaxResponseBytes)
@@ -328,12 +380,13 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
-module adminAuth 'app/auth.bicep' = if (enableAdminAuth) {
+module adminAuth 'app/auth.bicep' = if (enableAdminEasyAuth) {
   name: 'admin-auth'
   scope: rg
   params: {
     functionAppName: api.outputs.name
-    clientId: adminAuthClientId
+    clientId: !empty(adminAuthClientId) ? adminAuthClientId : fail('enableAdminEasyAuth needs adminAuthClientId')
+    tenantId: adminAuthTenantId
   }
 }
 
@@ -343,9 +396,55 @@ module customDomain 'app/custom-domain.bicep' = if (!empty(customDomainName)) {
   params: {
     functionAppName: api.outputs.name
     appServicePlanId: plan.outputs.id
+    hostingPlan: hostingPlan
     domainName: customDomainName
+    certificateIssued: customDomainCertificateIssued
     location: location
     tags: allTags
+  }
+}
+
+// Diagnostic logs of the app, Key Vault (AuditEvent) and the table service into the workspace.
+module diagnostics 'core/monitor/diagnostics.bicep' = {
+  name: 'diagnostics'
+  scope: rg
+  params: {
+    workspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+    functionAppName: api.outputs.name
+    keyVaultName: keyVault.outputs.name
+    storageAccountName: storage.outputs.name
+  }
+}
+
+// Alerts, the /fhir/metadata availability test and the per-tenant workbook (docs/operations.md).
+module alerts 'core/monitor/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    namePrefix: appName
+    location: location
+    tags: allTags
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    keyVaultName: keyVault.outputs.name
+    storageAccountName: storage.outputs.name
+    metadataUrl: '${baseUrl}/fhir/metadata'
+    existingActionGroupId: existingActionGroupId
+    alertEmailAddresses: alertEmailAddresses
+    serverErrorRateThresholdPercent: serverErrorRateThresholdPercent
+    providerErrorsThreshold: providerErrorsThreshold
+    tokenFailuresThreshold: tokenFailuresThreshold
+  }
+}
+
+// The per-tenant workbook (docs/operations.md).
+module workbook 'core/monitor/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    displayName: 'Interop gateway: tenants (${appName})'
+    location: location
+    tags: allTags
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
   }
 }
 
@@ -366,7 +465,7 @@ output PUBLIC_BASE_URL string = baseUrl
 output FHIR_BASE_URL string = '${baseUrl}/fhir'
 @description('OAuth 2.0 token endpoint advertised in the metadata.')
 output TOKEN_URL string = '${baseUrl}/oauth2/token'
-@description('Base of the admin API (function key required).')
+@description('Base of the admin API (function key required; an Entra ID token too with adminAuthClientId).')
 output ADMIN_BASE_URL string = '${baseUrl}/manage'
 @description('Key Vault URI (KEY_VAULT_URL).')
 output AZURE_KEY_VAULT_URI string = keyVault.outputs.uri
@@ -380,3 +479,7 @@ output AZURE_TABLES_ENDPOINT string = storage.outputs.tableEndpoint
 output AZURE_CLIENT_ID string = identity.outputs.clientId
 @description('Application Insights connection string (not a secret: ingestion requires Entra ID).')
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.applicationInsightsConnectionString
+@description('Log Analytics workspace holding the telemetry and the diagnostic logs.')
+output AZURE_LOG_ANALYTICS_WORKSPACE_ID string = monitoring.outputs.logAnalyticsWorkspaceId
+@description('Authority of the admin API\'s Entra ID tokens (ADMIN_AUTH_AUTHORITY); empty without adminAuthClientId.')
+output ADMIN_AUTH_AUTHORITY string = adminAuthEnabled ? adminAuthAuthority : ''

@@ -36,10 +36,17 @@ param applicationInsightsName string
 @description('Product settings (gateway/config.py SETTINGS), built in main.bicep.')
 param appSettings object
 
-@description('Flex Consumption: largest number of instances.')
+@description('Flex Consumption: largest number of instances (1-1000).')
+@minValue(1)
+@maxValue(1000)
 param maximumInstanceCount int = 100
 
-@description('Flex Consumption: memory per instance in MB.')
+@description('Flex Consumption: memory per instance in MB (512, 2048 or 4096).')
+@allowed([
+  512
+  2048
+  4096
+])
 param instanceMemoryMB int = 2048
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -51,7 +58,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
 }
 
 // The Functions host's own storage, reached with the identity (no connection string, no key).
-// Roles: Storage Blob Data Owner, Storage Queue Data Contributor, Storage Table Data Contributor (app/rbac.bicep).
+// Roles: Storage Blob Data Owner, Storage Table Data Contributor (app/rbac.bicep); no queue role (HTTP triggers only).
 var hostAppSettings = {
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId

@@ -1,4 +1,4 @@
-metadata description = 'Optional App Service authentication (Entra ID) in front of the admin API. Anonymous requests pass through so the FHIR and token routes stay reachable; the admin function requires the app role from X-MS-CLIENT-PRINCIPAL (ADMIN_REQUIRED_ROLE).'
+metadata description = 'Optional App Service authentication (Easy Auth, Entra ID) in front of the admin API, as an extra layer: the admin function verifies the Entra ID token and its app role itself (ADMIN_AUTH_AUTHORITY, ADMIN_AUTH_AUDIENCE, ADMIN_REQUIRED_ROLE). Anonymous requests pass through so the FHIR and token routes stay reachable.'
 
 @description('Function app name.')
 param functionAppName string
@@ -36,7 +36,8 @@ resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
         enabled: true
         registration: {
           clientId: clientId
-          openIdIssuer: 'https://login.microsoftonline.com/${tenantId}/v2.0'
+          // The login host of the cloud deployed to (public, sovereign), never a hard-coded one.
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenantId}/v2.0'
         }
         validation: {
           allowedAudiences: [

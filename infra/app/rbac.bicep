@@ -1,4 +1,4 @@
-metadata description = 'Every role assignment of the deployment, in one module. Each is named guid(scope, principal, role) so redeployments are idempotent.'
+metadata description = 'Every role assignment of the deployment, in one module. Each is named guid(scope, principal, role) so redeployments are idempotent, and each says which code needs it.'
 
 @description('Object id of the function app identity.')
 param principalId string
@@ -29,7 +29,6 @@ var roles = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
-  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
@@ -45,7 +44,11 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
 }
 
-// The admin API writes client secret verifiers and signing keys; the token and proxy functions read them.
+// No queue role: the app has HTTP triggers only, so neither the gateway nor the Functions host uses queues
+// (a queue or blob trigger would need Storage Queue Data Contributor).
+
+// Key Vault Secrets Officer: the admin API writes and disables client secret verifiers, upstream secrets and
+// signing keys (gateway/stores/keyvault.py); the token and proxy functions read them. Reader roles cannot write.
 resource vaultSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, principalId, roles.keyVaultSecretsOfficer)
   scope: vault
@@ -56,7 +59,8 @@ resource vaultSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-// Routes, clients and audit tables (and the host's table use).
+// Storage Table Data Contributor: the routes, clients and audit tables (gateway/stores/tables/), and the
+// Functions host's diagnostic events table (AzureWebJobsStorage__tableServiceUri).
 resource tableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, principalId, roles.storageTableDataContributor)
   scope: storage
@@ -67,7 +71,8 @@ resource tableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-0
   }
 }
 
-// Identity-based AzureWebJobsStorage (host locks and keys) and the deployment package container.
+// Storage Blob Data Owner: identity-based AzureWebJobsStorage (the host's locks, leases and function keys need
+// Owner, per the Functions host storage guidance) and reading the deployment package container.
 resource blobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, principalId, roles.storageBlobDataOwner)
   scope: storage
@@ -78,18 +83,8 @@ resource blobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// Identity-based AzureWebJobsStorage: the host's queues.
-resource queueDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, principalId, roles.storageQueueDataContributor)
-  scope: storage
-  properties: {
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
-  }
-}
-
-// Telemetry with Entra ID authentication (APPLICATIONINSIGHTS_AUTHENTICATION_STRING).
+// Monitoring Metrics Publisher: telemetry with Entra ID authentication (APPLICATIONINSIGHTS_AUTHENTICATION_STRING);
+// the component refuses key-based ingestion.
 resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(appInsights.id, principalId, roles.monitoringMetricsPublisher)
   scope: appInsights
@@ -100,7 +95,8 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-// Optional: the deployer may upload the package blob (Consumption plan publish path, docs/deploy.md).
+// Storage Blob Data Contributor, optional, for the deployer: uploading the package blob (Consumption plan
+// publish path, docs/deploy.md).
 resource deployerBlobDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(deployerPrincipalId)) {
   name: guid(storage.id, deployerPrincipalId, roles.storageBlobDataContributor)
   scope: storage

@@ -150,6 +150,34 @@ class BicepFile:
                                           match.group(3).strip() if match.group(3) else None)
         return found
 
+    def param_decorators(self) -> dict[str, dict[str, object]]:
+        """Bounds of each parameter: ``minValue``, ``maxValue``, ``minLength``, ``maxLength``, ``allowed``.
+
+        Only the decorators the tests compare; ``@description`` and ``@metadata`` are skipped.
+        """
+        found: dict[str, dict[str, object]] = {}
+        pending: dict[str, object] = {}
+        lines = self.text.splitlines()
+        i = 0
+        while i < len(lines):
+            line = lines[i].strip()
+            if line.startswith("@allowed(["):
+                values = []
+                i += 1
+                while lines[i].strip() != "])":
+                    values.append(_literal(lines[i].strip()))
+                    i += 1
+                pending["allowed"] = values
+            elif match := re.fullmatch(r"@(minValue|maxValue|minLength|maxLength)\((-?\d+)\)", line):
+                pending[match.group(1)] = int(match.group(2))
+            elif match := re.match(r"param\s+(\w+)\s", line):
+                found[match.group(1)] = pending
+                pending = {}
+            elif re.match(r"(resource|module|output|var|type|func)\s", line):
+                pending = {}
+            i += 1
+        return found
+
     def modules(self) -> dict[str, str]:
         """Symbolic name -> module path as written."""
         return dict(re.findall(r"(?m)^\s*module\s+(\w+)\s+'([^']+)'", self.text))
@@ -181,6 +209,13 @@ class BicepFile:
             open_at = match.end() - 1
             found.append((match.group(1), object_entries(text, open_at), text[open_at:matching(text, open_at) + 1]))
         return found
+
+
+def _literal(token: str) -> object:
+    """A Bicep literal of an ``@allowed`` list: ``'text'`` or an integer."""
+    if token.startswith("'") and token.endswith("'"):
+        return token[1:-1]
+    return int(token)
 
 
 def bicep_files() -> list[Path]:

@@ -40,6 +40,13 @@ PLATFORM = {
     "WEBSITE_RUN_FROM_PACKAGE": "Consumption (Y1) only: the package blob URL",
     "WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID": "Consumption (Y1) only: identity that reads the package blob",
 }
+# The issuer and audience of the admin API's own Entra ID token check. The template sets them ahead of
+# gateway/config.py (the code that verifies admin tokens arrives separately); once SETTINGS declares them
+# the checks below hold them like every other setting.
+ADMIN_TOKEN_SETTINGS = {
+    "ADMIN_AUTH_AUTHORITY": "Entra ID v2.0 issuer of admin tokens: <loginEndpoint><tenant>/v2.0",
+    "ADMIN_AUTH_AUDIENCE": "client id of the admin API's app registration (the `aud` of v2 access tokens)",
+}
 # Settings of the local tooling in local.settings.sample.json.
 LOCAL_ONLY = {
     "FUNCTIONS_WORKER_RUNTIME": "Core Tools need it to pick the Python worker",
@@ -79,7 +86,7 @@ def test_dev_only_settings_are_absent_from_the_template():
 
 
 def test_the_template_sets_nothing_unknown():
-    unknown = set(template_app_settings()) - SETTING_NAMES - set(PLATFORM)
+    unknown = set(template_app_settings()) - SETTING_NAMES - set(PLATFORM) - set(ADMIN_TOKEN_SETTINGS)
     assert not unknown, f"app settings nobody reads: {sorted(unknown)}"
 
 
@@ -112,6 +119,8 @@ _OUTPUTS = {
     "identity.outputs.clientId": "00000000-0000-0000-0000-000000000001",
     "baseUrl": "https://func-gw-example.azurewebsites.net",
 }
+LOGIN_ENDPOINT = "https://login.microsoftonline.com/"  # environment().authentication.loginEndpoint, public cloud
+SUBSCRIPTION_TENANT = "11111111-2222-3333-4444-555555555555"  # tenant().tenantId
 
 
 def _param_defaults(main: BicepFile) -> dict[str, str]:
@@ -122,6 +131,22 @@ def _param_defaults(main: BicepFile) -> dict[str, str]:
         default = param.default
         defaults[param.name] = default[1:-1] if default.startswith("'") else default
     return defaults
+
+
+def _interpolate(template: str, values: dict[str, str]) -> str:
+    """A Bicep string literal with ``${name}`` parts, each a parameter or a known function result."""
+    known = {**values, "environment().authentication.loginEndpoint": LOGIN_ENDPOINT}
+    return re.sub(r"\$\{([^}]+)\}", lambda m: known[m.group(1).strip()], template[1:-1])
+
+
+def _variables(main: BicepFile, params: dict[str, str]) -> dict[str, str]:
+    """The derived variables the app settings use, evaluated for ``params``."""
+    text = main.text
+    enabled = re.search(r"(?m)^var adminAuthEnabled = !empty\((\w+)\)$", text)
+    authority = re.search(r"(?m)^var adminAuthAuthority = ('.*')$", text)
+    assert enabled and authority, "adminAuthEnabled and adminAuthAuthority are simple variables"
+    return {"adminAuthEnabled": "true" if params[enabled.group(1)] else "false",
+            "adminAuthAuthority": _interpolate(authority.group(1), params)}
 
 
 def _evaluate(expression: str, params: dict[str, str]) -> str:
@@ -144,7 +169,8 @@ def _evaluate(expression: str, params: dict[str, str]) -> str:
 
 def produced_settings(**param_overrides: str) -> dict[str, str]:
     main = BicepFile.load(INFRA / "main.bicep")
-    params = {**_param_defaults(main), **param_overrides}
+    params = {**_param_defaults(main), "adminAuthTenantId": SUBSCRIPTION_TENANT, **param_overrides}
+    params.update(_variables(main, params))
     return {key: _evaluate(value, params) for key, value in main.var_object("gatewayAppSettings").items()}
 
 
@@ -165,14 +191,32 @@ def test_template_settings_are_valid_production_settings():
     assert settings.key_vault_credential == "managed-identity"
     assert settings.key_vault_ca_bundle is None
     assert settings.azure_client_id == "00000000-0000-0000-0000-000000000001"
-    assert settings.admin_required_role is None, "no role check unless App Service authentication fills the header"
+    assert settings.admin_required_role is None, "function key only unless an admin app registration is given"
+
+
+def test_without_an_admin_app_registration_the_admin_token_settings_are_empty():
+    produced = produced_settings()
+    assert produced["ADMIN_AUTH_AUTHORITY"] == produced["ADMIN_AUTH_AUDIENCE"] == produced["ADMIN_REQUIRED_ROLE"] == ""
 
 
 @pytest.mark.parametrize("fhir_version", ["DSTU2", "STU3", "R4"])
-def test_admin_auth_sets_the_required_role(fhir_version):
-    settings = Settings.from_mapping(produced_settings(enableAdminAuth="true", fhirVersion=fhir_version))
+def test_an_admin_app_registration_sets_authority_audience_and_role(fhir_version):
+    client_id = "6f1c2b4e-0d9a-4c3b-8e7f-2a1b3c4d5e6f"
+    produced = produced_settings(adminAuthClientId=client_id, fhirVersion=fhir_version)
+    assert produced["ADMIN_AUTH_AUTHORITY"] == f"{LOGIN_ENDPOINT}{SUBSCRIPTION_TENANT}/v2.0"
+    assert produced["ADMIN_AUTH_AUDIENCE"] == client_id, "v2 access tokens carry the client id as aud"
+    assert produced["ADMIN_REQUIRED_ROLE"] == "Gateway.Admin"
+    settings = Settings.from_mapping(produced)
     assert settings.admin_required_role == "Gateway.Admin"
     assert settings.fhir_version == fhir_version
+
+
+def test_the_admin_token_authority_follows_the_cloud_and_the_tenant():
+    other_tenant = "99999999-8888-7777-6666-555555555555"
+    produced = produced_settings(adminAuthClientId="x", adminAuthTenantId=other_tenant)
+    assert produced["ADMIN_AUTH_AUTHORITY"] == f"{LOGIN_ENDPOINT}{other_tenant}/v2.0"
+    main = BicepFile.load(INFRA / "main.bicep").text
+    assert "var adminAuthAuthority = '${environment().authentication.loginEndpoint}${adminAuthTenantId}/v2.0'" in main
 
 
 def test_the_function_app_reads_the_environment_only_through_gateway_config():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 import yaml
 
@@ -56,7 +57,11 @@ def test_ci_workflow_builds_bicep_runs_make_test_and_deploys_tags_with_oidc():
     assert any(u.startswith("actions/setup-python") for u in uses)
     assert any(u.startswith("actions/setup-node") for u in uses)
     python = next(step for step in test_steps if step.get("uses", "").startswith("actions/setup-python"))
-    assert python["with"]["python-version"] == "3.11"
+    # CI tests with the Python of the project's venv (the one running this test), and deploys with the same.
+    assert python["with"]["python-version"] == "{}.{}".format(*sys.version_info[:2])
+    deploy_python = next(step for step in workflow["jobs"]["deploy"]["steps"]
+                         if step.get("uses", "").startswith("actions/setup-python"))
+    assert deploy_python["with"]["python-version"] == python["with"]["python-version"]
 
     deploy = workflow["jobs"]["deploy"]
     assert deploy["if"] == "startsWith(github.ref, 'refs/tags/v')"

@@ -14,7 +14,6 @@ REQUIRED_ROLES = {
     "keyVaultSecretsOfficer": ("b86a8fe4-44ce-4948-aee5-eccb2c155cd7", "vault"),
     "storageTableDataContributor": ("0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", "storage"),
     "storageBlobDataOwner": ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "storage"),
-    "storageQueueDataContributor": ("974c5e8b-45b9-4653-ba55-5f855dd0fb88", "storage"),
     "monitoringMetricsPublisher": ("3913510d-42f4-4e42-8a64-420c390055eb", "appInsights"),
 }
 
@@ -53,6 +52,31 @@ def test_every_role_the_design_needs_is_assigned_to_the_app_identity_on_the_righ
         assert matching[0]["scope"] == scope, key
 
 
+def test_no_queue_role_since_nothing_uses_queues():
+    """HTTP triggers only: neither the gateway nor the Functions host reads or writes queues."""
+    function_folders = [path.parent.name for path in INFRA.parent.glob("*_fn/function.json")]
+    assert function_folders, "the function folders"
+    for folder in function_folders:
+        bindings = (INFRA.parent / folder / "function.json").read_text(encoding="utf-8")
+        assert re.findall(r'"type":\s*"(\w+)"', bindings) == ["httpTrigger", "http"], folder
+    rbac = load("app/rbac.bicep").code
+    assert "974c5e8b-45b9-4653-ba55-5f855dd0fb88" not in load("app/rbac.bicep").text
+    assert "Queue" not in rbac
+
+
+def test_every_role_assignment_says_who_needs_it():
+    rbac = load("app/rbac.bicep")
+    lines = rbac.source.splitlines()
+    for name, _, _ in rbac.resources("Microsoft.Authorization/roleAssignments"):
+        declaration = next(i for i, line in enumerate(lines) if line.startswith(f"resource {name} "))
+        comment = []
+        for line in reversed(lines[:declaration]):
+            if not line.startswith("//"):
+                break
+            comment.append(line)
+        assert len(" ".join(comment).split()) >= 8, f"role assignment {name} needs a comment justifying it"
+
+
 def test_role_assignment_names_are_guid_of_scope_principal_role():
     rbac = load("app/rbac.bicep")
     assignments = rbac.resources("Microsoft.Authorization/roleAssignments")
@@ -88,15 +112,23 @@ def test_key_vault_uses_rbac_soft_delete_and_purge_protection_by_default():
     assert load("main.bicep").params()["enablePurgeProtection"].default == "true"
 
 
-def test_function_app_is_linux_python_311_https_tls12_ftp_off():
-    text = load("core/host/functions.bicep").text
+def test_function_app_is_linux_python_313_https_tls12_ftp_off():
+    host = load("core/host/functions.bicep")
+    text = host.text
     assert "kind: 'functionapp,linux'" in text
     assert "httpsOnly: true" in text
     assert "minTlsVersion: '1.2'" in text
     assert "ftpsState: 'Disabled'" in text
     assert re.search(r"runtime: \{\s*name: 'python'\s*version: pythonVersion", text)
-    assert re.search(r"param pythonVersion string = '3.11'", text)
-    assert "linuxFxVersion: isFlex ? null : 'Python|${pythonVersion}'" in text
+    assert re.search(r"param pythonVersion string = '3.13'", text)
+    assert host.param_decorators()["pythonVersion"] == {"allowed": ["3.13"]}
+
+
+def test_consumption_runs_the_last_python_it_offers():
+    """Linux Consumption (Y1) offers no Python after 3.12; Flex Consumption runs 3.13."""
+    text = load("core/host/functions.bicep").text
+    assert "var consumptionPythonVersion = '3.12'" in text
+    assert "linuxFxVersion: isFlex ? null : 'Python|${consumptionPythonVersion}'" in text
 
 
 def test_flex_consumption_is_the_default_and_consumption_a_choice():
@@ -115,7 +147,10 @@ def test_app_runs_as_the_user_assigned_identity():
 
 def test_application_insights_is_workspace_based_without_local_auth():
     text = load("core/monitor/monitoring.bicep").text
-    assert "WorkspaceResourceId: workspace.id" in text
+    assert "WorkspaceResourceId: workspaceId" in text
+    assert "var workspaceId = createWorkspace ? workspace.id : existingLogAnalyticsWorkspaceId" in text
+    assert "var createWorkspace = empty(existingLogAnalyticsWorkspaceId)" in text
+    assert "resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = if (createWorkspace)" in text
     assert "DisableLocalAuth: true" in text
 
 
@@ -127,7 +162,7 @@ def test_admin_auth_lets_anonymous_requests_through_to_fhir_and_token_routes():
     for path in ("'/fhir'", "'/fhir/*'", "'/oauth2/*'"):
         assert path in text
     main = load("main.bicep").text
-    assert "module adminAuth 'app/auth.bicep' = if (enableAdminAuth)" in main
+    assert "module adminAuth 'app/auth.bicep' = if (enableAdminEasyAuth)" in main
 
 
 @pytest.mark.parametrize("output", ["AZURE_FUNCTION_APP_NAME", "FHIR_BASE_URL", "TOKEN_URL", "AZURE_KEY_VAULT_URI",

@@ -1,4 +1,4 @@
-metadata description = 'Linux Python function app on Flex Consumption (FC1) or Consumption (Y1) with a user-assigned identity: HTTPS only, TLS 1.2, FTP off.'
+metadata description = 'Linux Python function app on Flex Consumption (FC1) or Consumption (Y1) with a user-assigned identity: HTTPS only, TLS 1.2, FTP off, no basic publishing credentials.'
 
 @description('Function app name.')
 param name string
@@ -28,22 +28,35 @@ param storageAccountName string
 @description('Blob container holding the deployment package.')
 param deploymentContainerName string
 
-@description('Python version.')
+@description('Python version on Flex Consumption (the project runs on 3.13). Linux Consumption (Y1) offers no Python after 3.12, so Y1 runs consumptionPythonVersion instead.')
 @allowed([
-  '3.11'
+  '3.13'
 ])
-param pythonVersion string = '3.11'
+param pythonVersion string = '3.13'
 
 @description('App settings (identity-based host storage, monitoring and the product settings).')
 param appSettings object
 
-@description('Flex Consumption: largest number of instances.')
+// The platform's limits for Flex Consumption (learn.microsoft.com, "Flex Consumption plan hosting" and
+// "Event-driven scaling": instance memory 512, 2048 or 4096 MB; maximum instance count 1 to 1000).
+@description('Flex Consumption: largest number of instances (1-1000).')
+@minValue(1)
+@maxValue(1000)
 param maximumInstanceCount int = 100
 
-@description('Flex Consumption: memory per instance in MB.')
+@description('Flex Consumption: memory per instance in MB (512, 2048 or 4096).')
+@allowed([
+  512
+  2048
+  4096
+])
 param instanceMemoryMB int = 2048
 
 var isFlex = hostingPlan == 'FlexConsumption'
+
+// Linux Consumption gets no language version after 30 September 2025; its last Python is 3.12
+// (learn.microsoft.com, "Azure Functions Consumption plan hosting"). Flex Consumption runs 3.13.
+var consumptionPythonVersion = '3.12'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -80,7 +93,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
-      linuxFxVersion: isFlex ? null : 'Python|${pythonVersion}'
+      linuxFxVersion: isFlex ? null : 'Python|${consumptionPythonVersion}'
     }
     functionAppConfig: isFlex ? {
       deployment: {
@@ -107,6 +120,22 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   resource settings 'config' = {
     name: 'appsettings'
     properties: union(appSettings, consumptionAppSettings)
+  }
+
+  // No basic (user name and password) publishing credentials: deployments authenticate with Entra ID
+  // (func publish and azd use an Entra token; the workflow logs in with OIDC).
+  resource scmBasicAuth 'basicPublishingCredentialsPolicies' = {
+    name: 'scm'
+    properties: {
+      allow: false
+    }
+  }
+
+  resource ftpBasicAuth 'basicPublishingCredentialsPolicies' = {
+    name: 'ftp'
+    properties: {
+      allow: false
+    }
   }
 }
 
