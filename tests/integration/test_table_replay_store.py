@@ -1,0 +1,84 @@
+"""The Table Storage replay store on a real Azurite: the replay contract, sharing between instances, what is stored."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from azure.data.tables.aio import TableServiceClient
+
+from gateway.clock import FakeClock
+from gateway.stores.errors import StoreUnavailable
+from gateway.stores.replay import jti_digest
+from gateway.stores.tables.replay import REPLAY_TABLE_SUFFIX, TableReplayStore
+from tests.fixtures.azurite import AzuriteService, unique_prefix
+from tests.unit.stores.replay_contracts import CLIENT, ReplayStoreContract
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def services(azurite: AzuriteService) -> AsyncIterator[list[TableServiceClient]]:
+    """Two independent service clients on one Azurite: two gateway instances."""
+    azurite.start()
+    clients = [TableServiceClient.from_connection_string(azurite.connection_string, retry_total=0)
+               for _ in range(2)]
+    try:
+        yield clients
+    finally:
+        for client in clients:
+            await client.close()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return unique_prefix()
+
+
+@pytest.fixture
+def replay(services, prefix, clock: FakeClock) -> TableReplayStore:
+    return TableReplayStore.from_service(services[0], prefix, clock)
+
+
+class TestTableReplayStore(ReplayStoreContract):
+    pass
+
+
+async def test_the_table_is_named_from_the_prefix_and_created_on_first_use(replay, prefix, clock):
+    assert replay.table_name == f"{prefix}{REPLAY_TABLE_SUFFIX}"
+    assert await replay.use_once(CLIENT, "first", clock.now() + timedelta(seconds=60))  # no ensure_table before
+
+
+async def test_instances_share_what_was_used(services, prefix, clock):
+    first = TableReplayStore.from_service(services[0], prefix, clock)
+    second = TableReplayStore.from_service(services[1], prefix, clock)
+    await first.ensure_table()
+    assert await first.use_once(CLIENT, "shared", clock.now() + timedelta(seconds=60))
+    assert await second.use_once(CLIENT, "shared", clock.now() + timedelta(seconds=60)) is False
+
+
+async def test_only_a_digest_of_the_jti_is_stored(replay, services, prefix, clock):
+    jti = "secret-looking-jti-0123456789"
+    await replay.use_once(CLIENT, jti, clock.now() + timedelta(seconds=60))
+    table = services[0].get_table_client(f"{prefix}{REPLAY_TABLE_SUFFIX}")
+    entities = [e async for e in table.list_entities()]
+    assert [(e["PartitionKey"], e["RowKey"]) for e in entities] == [(CLIENT, jti_digest(jti))]
+    assert all(jti not in str(value) for e in entities for value in e.values())
+
+
+async def test_an_unreachable_service_raises_store_unavailable(clock):
+    from devtools.azurite import free_port
+
+    port = free_port()
+    connection = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+                  "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+                  f"TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    service = TableServiceClient.from_connection_string(connection, retry_total=0, connection_timeout=1,
+                                                        read_timeout=1)
+    try:
+        replay = TableReplayStore.from_service(service, unique_prefix(), clock)
+        with pytest.raises(StoreUnavailable):
+            await replay.use_once(CLIENT, "jti", clock.now() + timedelta(seconds=60))
+    finally:
+        await service.close()
