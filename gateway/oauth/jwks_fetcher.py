@@ -138,6 +138,10 @@ class _Client:
     entry: _Entry | None = None
     last_fetch: float = float("-inf")
     failed_at: float = float("-inf")
+    failed_url: str | None = None
+
+    def failed_recently(self, url: str, now: float) -> bool:
+        return self.failed_url == url and now - self.failed_at < FAILURE_RETRY_SECONDS
 
 
 class JwksFetcher:
@@ -170,7 +174,7 @@ class JwksFetcher:
         entry = state.entry if state.entry is not None and state.entry.url == url else None
         if entry is not None and now - entry.fetched_at < entry.fresh_for:
             return entry.keys
-        if now - state.failed_at < FAILURE_RETRY_SECONDS:
+        if state.failed_recently(url, now):
             return self._stale_or_raise(entry, now)
         return await self._fetch_shared(client_id, url, entry)
 
@@ -182,7 +186,7 @@ class JwksFetcher:
             return found
         state = self._state(client_id)
         now = self._clock.monotonic()
-        if now - state.last_fetch < UNKNOWN_KID_REFETCH_SECONDS or now - state.failed_at < FAILURE_RETRY_SECONDS:
+        if now - state.last_fetch < UNKNOWN_KID_REFETCH_SECONDS or state.failed_recently(url, now):
             return None
         entry = state.entry if state.entry is not None and state.entry.url == url else None
         return (await self._fetch_shared(client_id, url, entry)).get(kid)
@@ -211,10 +215,10 @@ class JwksFetcher:
         self._clients.move_to_end(client_id)
         return state
 
-    def _stale_or_raise(self, entry: _Entry | None, now: float) -> ClientKeys:
+    def _stale_or_raise(self, entry: _Entry | None, now: float, problem: KeysUnavailable | None = None) -> ClientKeys:
         if entry is not None and now - entry.fetched_at < entry.fresh_for + self._stale_if_error:
             return entry.keys
-        raise KeysUnavailable("the client's JWKS could not be fetched")
+        raise problem or KeysUnavailable("the client's JWKS could not be fetched moments ago; retry later")
 
     async def _fetch_shared(self, client_id: str, url: str, entry: _Entry | None) -> ClientKeys:
         flight = (client_id, url)
@@ -243,10 +247,10 @@ class JwksFetcher:
         try:
             keys, fresh_for = await self._fetch(url)
         except KeysUnavailable as problem:
-            state.failed_at = self._clock.monotonic()
+            state.failed_at, state.failed_url = self._clock.monotonic(), url
             logger.warning("jwks: fetch failed client=%s: %s", client_id, problem)
-            return self._stale_or_raise(entry, state.failed_at)
-        state.failed_at = float("-inf")
+            return self._stale_or_raise(entry, state.failed_at, problem)
+        state.failed_at, state.failed_url = float("-inf"), None
         state.entry = _Entry(url=url, keys=keys, fetched_at=started, fresh_for=fresh_for)
         return keys
 
