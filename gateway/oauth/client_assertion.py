@@ -11,7 +11,9 @@ token endpoint"):
    algorithm comes from the key and the allow-list (RS384, ES384; RS256 and ES256 only when
    ``allow_sha256``), never from the token alone; ``none`` and HMAC are never accepted, nor a
    ``crit`` header, and ``jwk``/``jku``/``x5u``/``x5c`` headers are never used to find a key;
-2. the signature verifies with that key;
+2. the signature verifies with that key (the compact JWS is split and decoded here, RFC 7515
+   §7.1, a JSON object repeating a member name refused; the signature is checked by pyjwt's
+   algorithm objects on cryptography keys);
 3. ``iss`` = ``sub`` = the client id (item 1, 2);
 4. ``aud`` is the token endpoint URL, or a list containing it (item 3);
 5. ``exp`` is present, not in the past and at most ``max_lifetime_seconds`` (5 minutes) ahead
@@ -29,15 +31,17 @@ the assertion is then neither accepted nor held against the client.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-import jwt
-from jwt.exceptions import InvalidTokenError
+from jwt.algorithms import Algorithm, get_default_algorithms
 
 from gateway.clock import Clock, SystemClock
 from gateway.oauth.errors import InvalidClient, InvalidRequest
@@ -124,12 +128,63 @@ def signing_algorithms(allow_sha256: bool = False) -> tuple[str, ...]:
     return PREFERRED_ALGORITHMS + (SHA256_ALGORITHMS if allow_sha256 else ())
 
 
-def _unverified_issuer(assertion: str) -> str:
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+_VERIFIERS: Mapping[str, Algorithm] = {name: algorithm for name, algorithm in get_default_algorithms().items()
+                                       if name in PREFERRED_ALGORITHMS + SHA256_ALGORITHMS}
+
+
+class _RepeatedName(Exception):
+    pass
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise _RepeatedName  # RFC 7515 §5.2 step 4: parsers differ on which repeated name wins
+    return document
+
+
+def _json_object(segment: str) -> dict[str, Any]:
     try:
-        claims = jwt.decode(assertion, options={"verify_signature": False})
-    except (InvalidTokenError, ValueError, TypeError, RecursionError):
+        value = json.loads(_b64url(segment), object_pairs_hook=_unique_names)
+    except (ValueError, UnicodeDecodeError, RecursionError, _RepeatedName):
         raise AssertionRejected("malformed") from None
-    issuer = claims.get("iss")
+    if not isinstance(value, dict):
+        raise AssertionRejected("malformed")
+    return value
+
+
+def _b64url(segment: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError):
+        raise AssertionRejected("malformed") from None
+
+
+@dataclass(frozen=True)
+class CompactJws:
+    """A JWS in compact serialization (RFC 7515 §7.1), decoded but not verified."""
+
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+
+def parse_compact_jws(token: str) -> CompactJws:
+    """Split and decode ``header.payload.signature`` (JSON objects, base64url without padding)."""
+    if not isinstance(token, str) or len(token) > MAX_ASSERTION_LENGTH:
+        raise AssertionRejected("malformed")
+    segments = token.split(".")
+    if len(segments) != 3 or not all(_SEGMENT.fullmatch(segment) for segment in segments):
+        raise AssertionRejected("malformed")
+    header, payload, signature = segments
+    return CompactJws(header=_json_object(header), payload=_json_object(payload),
+                      signing_input=f"{header}.{payload}".encode("ascii"), signature=_b64url(signature))
+
+
+def _unverified_issuer(assertion: str) -> str:
+    issuer = parse_compact_jws(assertion).payload.get("iss")
     if not isinstance(issuer, str) or not issuer or len(issuer) > MAX_CLIENT_ID_LENGTH or not issuer.isprintable():
         raise AssertionRejected("issuer")
     return issuer
@@ -202,9 +257,10 @@ class ClientAssertionVerifier:
     async def verify(self, assertion: ClientAssertion | str, client_id: str, keys: KeySource) -> VerifiedAssertion:
         """The verified assertion of ``client_id`` (whose keys ``keys`` gives); AssertionRejected otherwise."""
         token = assertion.assertion if isinstance(assertion, ClientAssertion) else assertion
-        if not isinstance(token, str) or len(token) > MAX_ASSERTION_LENGTH:
+        jws = parse_compact_jws(token)
+        header = jws.header
+        if "crit" in header:  # RFC 7515 §4.1.11: no extension is understood here
             raise AssertionRejected("malformed")
-        header = self._header(token)
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise AssertionRejected("malformed")
@@ -221,36 +277,18 @@ class ClientAssertionVerifier:
         algorithm = self.algorithm_for(key, requested)
         if algorithm is None:
             raise AssertionRejected("algorithm")
-        claims = self._verified_claims(token, key, algorithm)
+        try:
+            valid = _VERIFIERS[algorithm].verify(jws.signing_input, key.key, jws.signature)
+        except (ValueError, TypeError):
+            valid = False
+        if not valid:
+            raise AssertionRejected("signature")
+        claims = jws.payload
         expires_at = self._check_claims(claims, client_id)
         jti = claims["jti"]
         if not await self._replay.use_once(client_id, jti, expires_at + timedelta(seconds=self._leeway)):
             raise AssertionRejected("replayed")
         return VerifiedAssertion(client_id=client_id, jti=jti, kid=kid, algorithm=algorithm, expires_at=expires_at)
-
-    @staticmethod
-    def _header(token: str) -> dict[str, Any]:
-        try:
-            header = jwt.get_unverified_header(token)
-        except (InvalidTokenError, ValueError, TypeError, RecursionError):
-            raise AssertionRejected("malformed") from None
-        if not isinstance(header, dict) or "crit" in header:  # RFC 7515 §4.1.11: no extension is understood here
-            raise AssertionRejected("malformed")
-        return header
-
-    @staticmethod
-    def _verified_claims(token: str, key: PublicKey, algorithm: str) -> dict[str, Any]:
-        options = {"verify_signature": True, "verify_exp": False, "verify_nbf": False, "verify_iat": False,
-                   "verify_aud": False, "verify_iss": False, "verify_sub": False, "verify_jti": False}
-        try:
-            claims = jwt.decode(token, key.key, algorithms=[algorithm], options=options)  # type: ignore[arg-type]
-        except jwt.InvalidSignatureError:
-            raise AssertionRejected("signature") from None
-        except (InvalidTokenError, ValueError, TypeError, RecursionError, json.JSONDecodeError):
-            raise AssertionRejected("malformed") from None
-        if not isinstance(claims, dict):
-            raise AssertionRejected("malformed")
-        return claims
 
     def _check_claims(self, claims: dict[str, Any], client_id: str) -> datetime:
         if claims.get("iss") != client_id or claims.get("sub") != client_id:

@@ -353,3 +353,22 @@ def test_an_assertion_without_a_usable_issuer_is_invalid_client(clock, issuer):
 def test_the_verifier_needs_a_token_url(replay):
     with pytest.raises(ValueError):
         ClientAssertionVerifier(token_url=[], replay=replay)
+
+
+async def test_a_repeated_claim_name_is_malformed(verifier, keys, clock):
+    """Two "sub" members: parsers differ on which one wins, so the assertion is refused whatever the signature."""
+    good = claims(now(clock))
+    token = sign(rsa_key(), RSA_KID, good)
+    header, payload, signature = token.split(".")
+    text = json.dumps(good)[:-1] + ', "sub": "someone-else"}'
+    assert await rejected(verifier, f"{header}.{b64url(text.encode())}.{signature}", keys) == "malformed"
+    repeated_header = b64url(b'{"alg": "RS384", "kid": "rsa-1", "alg": "HS256"}')
+    assert await rejected(verifier, f"{repeated_header}.{payload}.{signature}", keys) == "malformed"
+
+
+@pytest.mark.parametrize("mangle", [lambda t: t + ".", lambda t: t.rsplit(".", 1)[0] + ".",
+                                    lambda t: t.replace(".", ". ", 1), lambda t: "." + t,
+                                    lambda t: t[:-1] + "=", lambda t: t + "A"])
+async def test_a_mangled_compact_serialization_is_refused(verifier, keys, clock, mangle):
+    token = sign(rsa_key(), RSA_KID, claims(now(clock)))
+    assert await rejected(verifier, mangle(token), keys) in ("malformed", "signature")

@@ -1,0 +1,116 @@
+"""private_key_jwt client authentication benchmark: prints figures, asserts nothing.
+
+1. Per assertion: ``ClientAssertionVerifier.verify`` (header, key lookup, signature, claims, replay
+   store) for RS384 and ES384 (and RS256/ES256 for reference), with the client's keys inline and
+   through a warm ``JwksFetcher`` cache, on the in-memory replay store.
+2. For comparison: one secret-based token request in-process (``gateway.oauth.endpoint.respond``
+   with warm caches, as ``bench.token_bench`` measures it) and one secret verifier check.
+
+The token endpoint does not take assertions yet; until it does, "secret request + assertion
+verify - secret check" estimates a private_key_jwt token request with a warm JWKS cache.
+
+Run: ``.venv/bin/python -m bench.client_assertion_bench [--rounds 2000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gateway.clock import SystemClock  # noqa: E402
+from gateway.config import Settings  # noqa: E402
+from gateway.credentials import check_verifier, make_verifier  # noqa: E402
+from gateway.oauth.client_assertion import ClientAssertionVerifier, InlineKeys  # noqa: E402
+from gateway.oauth.endpoint import respond  # noqa: E402
+from gateway.oauth.jwks import parse_public_jwks  # noqa: E402
+from gateway.oauth.jwks_fetcher import JwksFetcher, _Client, _Entry  # noqa: E402
+from gateway.services import memory_services  # noqa: E402
+from gateway.stores.replay import MemoryReplayStore  # noqa: E402
+from tests.unit.oauth.helpers import CLIENT_ID, add_client, add_route, post_form, token_request  # noqa: E402
+from tests.unit.oauth.keys import TOKEN_URL, ec_key, public_jwk, rsa_key, sign  # noqa: E402
+
+SETTINGS = Settings.from_mapping({"GATEWAY_ENVIRONMENT": "development"})
+
+
+def assertions(rounds: int, key, kid: str, alg: str) -> list[str]:
+    now = int(time.time())
+    return [sign(key, kid, {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": TOKEN_URL, "exp": now + 240, "iat": now,
+                            "jti": uuid.uuid4().hex}, alg) for _ in range(rounds)]
+
+
+async def verify_figures(rounds: int) -> dict[str, float]:
+    jwks = {"keys": [public_jwk(rsa_key(), "rsa"), public_jwk(ec_key(), "ec384"),
+                     public_jwk(ec_key("b", "P-256"), "ec256")]}
+    inline = InlineKeys(parse_public_jwks(jwks))
+    fetcher = JwksFetcher(SETTINGS)
+    url = "https://client.example/jwks.json"
+    state = fetcher._state(CLIENT_ID)  # noqa: SLF001 - a warm cache without a server
+    state.entry = _Entry(url=url, keys=parse_public_jwks(jwks), fetched_at=SystemClock().monotonic(), fresh_for=900)
+    state.last_fetch = SystemClock().monotonic()
+    assert isinstance(state, _Client)
+    fetched = fetcher.key_source(CLIENT_ID, url)
+    figures: dict[str, float] = {}
+    print("algorithm   keys      verify (us)")
+    for alg, key, kid in (("RS384", rsa_key(), "rsa"), ("ES384", ec_key(), "ec384"),
+                          ("RS256", rsa_key(), "rsa"), ("ES256", ec_key("b", "P-256"), "ec256")):
+        for source_name, source in (("inline", inline), ("jwks-url", fetched)):
+            verifier = ClientAssertionVerifier(token_url=TOKEN_URL, replay=MemoryReplayStore(), allow_sha256=True)
+            tokens = assertions(rounds, key, kid, alg)
+            for token in tokens[:50]:
+                await verifier.verify(token, CLIENT_ID, source)
+            start = time.perf_counter()
+            for token in tokens[50:]:
+                await verifier.verify(token, CLIENT_ID, source)
+            per = (time.perf_counter() - start) / (rounds - 50) * 1e6
+            figures[f"{alg}/{source_name}"] = per
+            print(f"{alg:<10}  {source_name:<8}  {per:11.1f}")
+    await fetcher.aclose()
+    return figures
+
+
+async def secret_figures(rounds: int) -> tuple[float, float]:
+    services = memory_services(SETTINGS)
+    await add_route(services)
+    secret = await add_client(services)
+    request = token_request(post_form(CLIENT_ID, secret))
+    for _ in range(200):
+        assert (await respond(request, services)).status == 200
+    start = time.perf_counter()
+    for _ in range(rounds):
+        await respond(request, services)
+    per_request = (time.perf_counter() - start) / rounds * 1e6
+    verifier = make_verifier(secret)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        check_verifier(verifier, secret)
+    per_check = (time.perf_counter() - start) / rounds * 1e6
+    await services.aclose()
+    return per_request, per_check
+
+
+async def main_async(rounds: int) -> None:
+    figures = await verify_figures(rounds)
+    per_request, per_check = await secret_figures(rounds)
+    print(f"secret-based token request in-process: {per_request:.1f} us; secret verifier check: {per_check:.1f} us")
+    for name in ("RS384/jwks-url", "ES384/jwks-url"):
+        estimate = per_request - per_check + figures[name]
+        print(f"estimated private_key_jwt token request ({name}, warm JWKS cache): {estimate:.1f} us "
+              f"= {estimate / per_request:.2f}x the secret-based one")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=2000)
+    args = parser.parse_args()
+    asyncio.run(main_async(max(args.rounds, 100)))
+
+
+if __name__ == "__main__":
+    main()
