@@ -284,3 +284,27 @@ def parse_allowed_scopes(text: str) -> SmartScopes:
     if len(text) > MAX_SCOPE_LENGTH:
         raise ScopeSyntaxError("allowedScopes is too long")
     return SmartScopes.parse(text)
+
+
+def grant_from_claim(scope_claim: str) -> ScopeGrant:
+    """The grant an access token's ``scope`` claim carries (:attr:`ScopeGrant.scope` read back).
+
+    A claim holding the tenant alone, as tokens issued before SMART scopes carry, grants
+    :data:`DEFAULT_ALLOWED_SCOPES`. ValueError when the claim is not a tenant followed by v2
+    system scopes in the order :attr:`ScopeGrant.scope` writes them.
+    """
+    if not isinstance(scope_claim, str):
+        raise ValueError("the scope claim must be a string")
+    tenant_text, _, rest = scope_claim.partition(" ")
+    tenant = canonical_tenant_id(tenant_text)
+    if tenant is None or tenant != tenant_text:
+        raise ValueError("the scope claim must start with the canonical tenant GUID")
+    if scope_claim == tenant:
+        return ScopeGrant(tenant=tenant, scopes=DEFAULT_ALLOWED_SCOPES)
+    try:
+        scopes = SmartScopes.parse(rest)
+    except ScopeSyntaxError:
+        raise ValueError("the scope claim holds a value that is not a SMART system scope") from None
+    if not scopes or str(scopes) != rest:
+        raise ValueError("the scope claim is not in the form the gateway issues")
+    return ScopeGrant(tenant=tenant, scopes=scopes)

@@ -33,9 +33,10 @@ form-encoded ``POST _search`` body, decoded as the provider will decode them):
   parameters search another type: it needs ``s``; an untyped chain (``subject.name``) needs ``* s``.
 
 Parameter names are compared case-insensitively after percent-decoding, so ``%5Finclude``
-or ``_INCLUDE`` are checked too. A ``POST _search`` body that is not form-encoded, and a
-``POST …/_search`` entry inside a batch (its parameters would hide in the entry's resource),
-are refused: they cannot be checked.
+or ``_INCLUDE`` are checked too, and ``;`` counts as a separator as well as ``&`` (checking
+every way a server might split the query only ever refuses more). A ``POST _search`` body
+that is not form-encoded, and a ``POST …/_search`` entry inside a batch (its parameters
+would hide in the entry's resource), are refused: they cannot be checked.
 """
 
 from __future__ import annotations
@@ -91,11 +92,16 @@ def _is_type(segment: str) -> bool:
 
 
 def _parameters(raw: str) -> list[tuple[str, str]]:
+    """Decoded (name, value) pairs; ``;`` is read as a separator too, since some servers split on it."""
     try:
-        return parse_qsl(raw, keep_blank_values=True, max_num_fields=MAX_SEARCH_PARAMETERS,
-                         encoding="utf-8", errors="strict")
+        pairs = parse_qsl(raw, keep_blank_values=True, max_num_fields=MAX_SEARCH_PARAMETERS,
+                          encoding="utf-8", errors="strict")
+        if ";" in raw:
+            pairs += parse_qsl(raw.replace(";", "&"), keep_blank_values=True,
+                               max_num_fields=MAX_SEARCH_PARAMETERS, encoding="utf-8", errors="strict")
     except (ValueError, UnicodeDecodeError):
         raise ScopeRefused("The search parameters cannot be checked against the token's scopes.") from None
+    return pairs
 
 
 def search_parameters(query: str, method: str, body: bytes, content_type: str) -> list[tuple[str, str]]:

@@ -196,3 +196,30 @@ def test_a_batch_is_allowed_exactly_when_each_of_its_entries_is(entries, scopes)
     each = all(not check_path(p).is_base and not (m == "POST" and check_path(p).is_search)
                and decide(scopes, m, p, q) for m, p, q in entries)
     assert whole == each
+
+
+@st.composite
+def spellings(draw, text: str) -> str:
+    """``text`` as a client may spell it in a query: any letter case, any character percent-encoded."""
+    out = []
+    for char in text:
+        if char.isalpha() and draw(st.booleans()):
+            char = char.swapcase()
+        out.append(f"%{ord(char):02X}" if draw(st.booleans()) else char)
+    return "".join(out)
+
+
+@given(st.data(), st.sampled_from(["_include", "_include:iterate", "_include:recurse", "_revinclude",
+                                   "_revinclude:iterate"]),
+       st.sampled_from(["", "name=x&", "_count=5&", "name=x;"]), st.sampled_from(["GET", "POST"]))
+@examples(300)
+def test_no_spelling_of_an_include_reaches_an_ungranted_type(data, name, before, method):
+    value = "Practitioner:organization" if name.startswith("_revinclude") \
+        else "Observation:performer:Practitioner"
+    parameter = f"{data.draw(spellings(name))}={data.draw(spellings(value))}"
+    granted = SmartScopes.parse("system/Observation.rs system/Patient.rs system/Organization.rs")
+    if method == "GET":
+        assert not decide(granted, "GET", "Observation", before + parameter)
+    else:
+        body = (before + parameter).encode()
+        assert not decide(granted, "POST", "Observation/_search", "", body, "application/x-www-form-urlencoded")

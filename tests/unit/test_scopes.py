@@ -10,6 +10,7 @@ from gateway.scopes import (
     ScopeRequest,
     ScopeSyntaxError,
     SmartScopes,
+    grant_from_claim,
     grant_scopes,
     parse_allowed_scopes,
     parse_scope_parameter,
@@ -235,3 +236,22 @@ def test_a_set_refuses_bad_parts_when_built_directly():
         SmartScopes({"patient": "rs"})
     with pytest.raises(ScopeSyntaxError):
         SmartScopes({"Patient": "rx"})
+
+
+# --------------------------------------------------------------------------- the access token's claim
+
+def test_the_claim_reads_back_the_grant():
+    grant = grant_scopes(parse_scope_parameter(f"{TENANT} system/Patient.rs system/*.r"), None)
+    assert grant_from_claim(grant.scope) == grant
+
+
+def test_a_claim_of_the_tenant_alone_grants_the_default():
+    assert grant_from_claim(TENANT).scopes == DEFAULT_ALLOWED_SCOPES
+
+
+@pytest.mark.parametrize("claim", [TENANT.upper(), f"{TENANT}  system/*.rs", f"{TENANT} system/Patient.read",
+                                   f"{TENANT} system/Patient.rs system/*.r", f"{TENANT} openid", "system/*.rs",
+                                   f"{TENANT} ", "", 42, f"{TENANT} system/Patient.r system/Patient.s"])
+def test_a_claim_the_gateway_would_not_write_is_refused(claim):
+    with pytest.raises(ValueError):
+        grant_from_claim(claim)

@@ -246,3 +246,8 @@ def test_needed_permissions_lists_each_need():
                                  "Patient/123?_type=Observation"])
 def test_widening_parameters_are_checked_on_every_request_not_only_searches(url):
     assert not allowed("system/Patient.rs", "GET", url)
+
+
+def test_a_semicolon_cannot_hide_a_widening_parameter():
+    assert not allowed("system/Patient.s", "GET", "Patient?name=x;_revinclude=Observation:subject")
+    assert allowed("system/Patient.s", "GET", "Patient?name=x;y")
