@@ -49,7 +49,6 @@ from gateway.proxy.access import Batch, BatchEntry
 from gateway.proxy.paths import FhirPath
 from gateway.scopes import WILDCARD, Interaction, SmartScopes
 
-READ_METHODS = frozenset({"GET", "HEAD"})
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 MAX_SEARCH_PARAMETERS = 1000
 
