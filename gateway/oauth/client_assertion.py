@@ -216,9 +216,14 @@ def read_client_assertion(form: Mapping[str, str], *, authorization_header: bool
 
 
 def _number(value: Any) -> float | None:
+    """A finite JSON number as a float; None for anything else (NaN, Infinity, 10**400, true, "1")."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if math.isfinite(value) else None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 class ClientAssertionVerifier:

@@ -29,8 +29,15 @@ issuers = st.one_of(st.just(CLIENT_ID), st.sampled_from(["someone-else", "", 7, 
 audiences = st.one_of(st.sampled_from([TOKEN_URL, [TOKEN_URL], ["x", TOKEN_URL]]),
                       st.sampled_from(["https://other.example/token", [], 3, ABSENT]))
 offsets = st.sampled_from([-3600, -31, -29, 0, 60, 299, 300, 329, 331, 3600])
-maybe_offsets = st.one_of(st.just(ABSENT), offsets, st.sampled_from(["soon", True]))
+maybe_offsets = st.one_of(st.just(ABSENT), offsets,
+                          st.sampled_from(["soon", True, 10**400, float("nan"), 1.5e308, 100.5, -29.5]))
 jtis = st.one_of(st.text(min_size=1, max_size=30), st.sampled_from(["", 5, ABSENT]))
+
+
+def is_number(value) -> bool:
+    """A NumericDate (RFC 7519 §2): a JSON number, finite, within what a float holds."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1e300 \
+        and value == value
 
 
 def model_accepts(payload: dict) -> bool:
@@ -40,13 +47,11 @@ def model_accepts(payload: dict) -> bool:
     exp = payload.get("exp")
     if not (payload.get("iss") == CLIENT_ID and payload.get("sub") == CLIENT_ID and TOKEN_URL in auds):
         return False
-    if not isinstance(exp, int) or isinstance(exp, bool) or not T0 - 30 < exp <= T0 + 330:
+    if not is_number(exp) or not T0 - 30 < exp <= T0 + 330:
         return False
     for name in ("nbf", "iat"):
-        if name in payload:
-            value = payload[name]
-            if not isinstance(value, int) or isinstance(value, bool) or value > T0 + 30:
-                return False
+        if name in payload and (not is_number(payload[name]) or payload[name] > T0 + 30):
+            return False
     jti = payload.get("jti")
     return isinstance(jti, str) and 0 < len(jti) <= 1024
 
@@ -55,7 +60,7 @@ def model_accepts(payload: dict) -> bool:
 def payloads(draw) -> dict:
     """A valid payload with 0 to 3 of its claims replaced by any value of the claim's domain (absent included)."""
     def offset(strategy):
-        return strategy.map(lambda v: v if not isinstance(v, int) or isinstance(v, bool) else int(T0) + v)
+        return strategy.map(lambda v: int(T0) + v if isinstance(v, int | float) and not isinstance(v, bool) else v)
 
     domains = {"iss": issuers, "sub": issuers, "aud": audiences, "jti": jtis,
                "exp": offset(maybe_offsets), "nbf": offset(maybe_offsets), "iat": offset(maybe_offsets)}

@@ -372,3 +372,17 @@ async def test_a_repeated_claim_name_is_malformed(verifier, keys, clock):
 async def test_a_mangled_compact_serialization_is_refused(verifier, keys, clock, mangle):
     token = sign(rsa_key(), RSA_KID, claims(now(clock)))
     assert await rejected(verifier, mangle(token), keys) in ("malformed", "signature")
+
+
+@pytest.mark.parametrize("exp", ["NaN", "Infinity", "-Infinity", "1" + "0" * 400, "1e400"])
+async def test_numbers_json_allows_but_no_clock_does_are_malformed(verifier, keys, clock, exp):
+    """A signed assertion whose exp is NaN or a 400-digit number: refused, never a crash."""
+    good = claims(now(clock))
+    text = json.dumps({k: v for k, v in good.items() if k != "exp"})[:-1] + f', "exp": {exp}}}'
+    header = b64url(json.dumps({"alg": "RS384", "kid": RSA_KID}).encode())
+    payload = b64url(text.encode())
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    signature = rsa_key().sign(f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA384())
+    assert await rejected(verifier, f"{header}.{payload}.{b64url(signature)}", keys) == "malformed"
