@@ -46,8 +46,9 @@ from gateway.stores.models import canonical_tenant_id
 PERMISSION_LETTERS = "cruds"
 """The v2 permission letters in the only order the syntax allows."""
 WILDCARD = "*"
-MAX_SCOPE_TOKENS = 100
-MAX_SCOPE_LENGTH = 4096
+MAX_SCOPE_TOKENS = 200
+"""Enough for one scope per FHIR R4 resource type (about 150) and the tenant."""
+MAX_SCOPE_LENGTH = 8192
 
 Interaction = Literal["read", "vread", "history-instance", "history-type", "history-system",
                       "search-type", "search-system", "create", "update", "patch", "delete"]
