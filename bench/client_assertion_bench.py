@@ -2,7 +2,7 @@
 
 1. Per assertion: ``ClientAssertionVerifier.verify`` (header, key lookup, signature, claims, replay
    store) for RS384 and ES384 (and RS256/ES256 for reference), with the client's keys inline and
-   through a warm ``JwksFetcher`` cache, on the in-memory replay store.
+   through a ``JwksFetcher`` warmed from a loopback JWKS server, on the in-memory replay store.
 2. For comparison: one secret-based token request in-process (``gateway.oauth.endpoint.respond``
    with warm caches, as ``bench.token_bench`` measures it) and one secret verifier check.
 
@@ -24,13 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gateway.clock import SystemClock  # noqa: E402
 from gateway.config import Settings  # noqa: E402
 from gateway.credentials import check_verifier, make_verifier  # noqa: E402
 from gateway.oauth.client_assertion import ClientAssertionVerifier, InlineKeys  # noqa: E402
 from gateway.oauth.endpoint import respond  # noqa: E402
 from gateway.oauth.jwks import parse_public_jwks  # noqa: E402
-from gateway.oauth.jwks_fetcher import JwksFetcher, _Client, _Entry  # noqa: E402
+from gateway.oauth.jwks_fetcher import JwksFetcher  # noqa: E402
 from gateway.services import memory_services  # noqa: E402
 from gateway.stores.replay import MemoryReplayStore  # noqa: E402
 from tests.unit.oauth.helpers import CLIENT_ID, add_client, add_route, post_form, token_request  # noqa: E402
@@ -49,13 +48,19 @@ async def verify_figures(rounds: int) -> dict[str, float]:
     jwks = {"keys": [public_jwk(rsa_key(), "rsa"), public_jwk(ec_key(), "ec384"),
                      public_jwk(ec_key("b", "P-256"), "ec256")]}
     inline = InlineKeys(parse_public_jwks(jwks))
-    fetcher = JwksFetcher(SETTINGS)
-    url = "https://client.example/jwks.json"
-    state = fetcher._state(CLIENT_ID)  # noqa: SLF001 - a warm cache without a server
-    state.entry = _Entry(url=url, keys=parse_public_jwks(jwks), fetched_at=SystemClock().monotonic(), fresh_for=900)
-    state.last_fetch = SystemClock().monotonic()
-    assert isinstance(state, _Client)
-    fetched = fetcher.key_source(CLIENT_ID, url)
+    from aiohttp import web
+
+    app = web.Application()
+    app.router.add_get("/jwks.json", lambda request: web.json_response(
+        jwks, headers={"Cache-Control": "max-age=3600"}))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - the port the OS chose
+    fetcher = JwksFetcher(SETTINGS)  # development: http on loopback is allowed
+    fetched = fetcher.key_source(CLIENT_ID, f"http://127.0.0.1:{port}/jwks.json")
+    assert await fetched.key("rsa") is not None  # warm: one fetch, then the cache serves
     figures: dict[str, float] = {}
     print("algorithm   keys      verify (us)")
     for alg, key, kid in (("RS384", rsa_key(), "rsa"), ("ES384", ec_key(), "ec384"),
@@ -71,7 +76,9 @@ async def verify_figures(rounds: int) -> dict[str, float]:
             per = (time.perf_counter() - start) / (rounds - 50) * 1e6
             figures[f"{alg}/{source_name}"] = per
             print(f"{alg:<10}  {source_name:<8}  {per:11.1f}")
+    print(f"JWKS fetches during the run: {fetcher.fetches}")
     await fetcher.aclose()
+    await runner.cleanup()
     return figures
 
 
