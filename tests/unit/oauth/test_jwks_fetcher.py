@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.oauth.jwks_fetcher import (
     DEFAULT_TTL_SECONDS,
@@ -82,3 +84,12 @@ def test_development_refuses_http_elsewhere_and_private_addresses(url):
 ])
 def test_freshness_follows_the_caching_headers_within_a_minute_and_a_day(headers, seconds):
     assert freshness_seconds(headers, now=NOW) == seconds
+
+
+@given(st.dictionaries(st.sampled_from(["Cache-Control", "Expires", "Date", "Age", "cache-control"]),
+                       st.one_of(st.text(max_size=40), st.sampled_from([
+                           "max-age=99999999999999999999999", "Fri, 31 Dec 99999 23:59:59 GMT", "max-age=",
+                           "Mon, 01 Jan 0001 00:00:00 GMT", "-1", "max-age=1, max-age=2", "Tue, 32 Foo 2026"]))))
+@settings(max_examples=300, deadline=None)
+def test_any_caching_headers_give_a_freshness_within_the_bounds(headers):
+    assert MIN_TTL_SECONDS <= freshness_seconds(headers, now=NOW) <= MAX_TTL_SECONDS
