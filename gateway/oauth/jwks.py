@@ -11,7 +11,7 @@ a client's JWKS URL alike:
 - ``kty`` ``RSA`` with a modulus of 2048 to 8192 bits and a public exponent of at most 32 bits,
   or ``EC`` on ``P-256`` or ``P-384`` (the point must be on the curve);
 - ``use``, when present, ``sig``; ``key_ops``, when present, including ``verify``; ``alg``,
-  when present, one of the signature algorithms of the key's type (RS256/RS384/RS512 for RSA,
+  when present, an algorithm the gateway may verify with the key (RS384 or RS256 for RSA,
   ES256 for P-256, ES384 for P-384): it then pins the key to that algorithm.
 
 :func:`validate_public_jwks` lists every problem (admin input: 422); :func:`parse_public_jwks`
@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -39,7 +40,7 @@ MAX_RSA_EXPONENT_BITS = 32
 PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 """RFC 7518 §6.3.2 (RSA private), §6.2.2 (EC private), §6.4.1 (symmetric ``k``)."""
 CURVE_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384"}
-RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512"})
+RSA_ALGORITHMS = frozenset({"RS256", "RS384"})
 
 
 class JwksError(ValueError):
@@ -107,7 +108,7 @@ def _key_problems(index: int, jwk: Any) -> tuple[list[str], PublicKey | None]:
     curve: str | None = None
     if kty == "RSA":
         if alg is not None and alg not in RSA_ALGORITHMS:
-            problems.append(f"{where}.alg must be RS256, RS384 or RS512 for an RSA key")
+            problems.append(f"{where}.alg must be RS384 or RS256 for an RSA key")
         try:
             key = RSAAlgorithm.from_jwk(json.dumps({"kty": "RSA", "n": jwk.get("n"), "e": jwk.get("e")}))
         except (InvalidKeyError, ValueError, TypeError, KeyError):
@@ -187,4 +188,4 @@ def parse_public_jwks(document: Any, *, strict: bool = True) -> ClientKeys:
         raise JwksError(fatal + (per_key if strict else []))
     if not keys:
         raise JwksError(["the JWKS has no usable signature key (RSA of 2048 bits or more, EC P-256 or P-384)"])
-    return ClientKeys({key.kid: key for key in keys})
+    return ClientKeys(MappingProxyType({key.kid: key for key in keys}))
