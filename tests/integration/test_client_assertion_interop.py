@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 from authlib.integrations.requests_client import OAuth2Session
-from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
+from authlib.oauth2.rfc7523 import private_key_jwt_sign
 from cryptography.hazmat.primitives import serialization
 from joserfc.jwk import ECKey, RSAKey
 
@@ -22,7 +22,7 @@ from gateway.oauth.client_assertion import AssertionRejected, ClientAssertionVer
 from gateway.oauth.jwks import parse_public_jwks
 from gateway.stores.replay import MemoryReplayStore
 from tests.fixtures.provider import Reply
-from tests.unit.oauth.keys import CLIENT_ID, ec_key, public_jwk, rsa_key
+from tests.unit.oauth.keys import CLIENT_ID, ec_key, five_minute_private_key_jwt, public_jwk, rsa_key
 
 pytestmark = pytest.mark.integration
 
@@ -63,13 +63,7 @@ async def test_authlibs_default_hour_long_assertion_is_refused(keys):
     assert raised.value.reason == "lifetime"
 
 
-class FiveMinutePrivateKeyJWT(PrivateKeyJWT):
-    """authlib's PrivateKeyJWT with the lifetime SMART Backend Services allows."""
-
-    def sign(self, auth, token_endpoint):
-        return private_key_jwt_sign(auth.client_secret, client_id=auth.client_id, token_endpoint=token_endpoint,
-                                    claims=self.claims, header=dict(self.headers or {}), alg=self.alg,
-                                    expires_in=300)
+FiveMinutePrivateKeyJWT = five_minute_private_key_jwt()
 
 
 @pytest.mark.parametrize(("alg", "key"), [("RS384", lambda: RSAKey.import_key(pem(rsa_key()))),

@@ -62,3 +62,17 @@ def sign(private: Any, kid: str | None, payload: dict[str, Any], algorithm: str 
 def unsigned(header: dict[str, Any], payload: dict[str, Any], signature: bytes = b"") -> str:
     """A JWT with any header and signature bytes (for alg=none and hand-made forgeries)."""
     return ".".join([b64url(json.dumps(header).encode()), b64url(json.dumps(payload).encode()), b64url(signature)])
+
+
+def five_minute_private_key_jwt():
+    """authlib's ``PrivateKeyJWT`` client authentication, signing assertions valid five minutes (SMART's bound)
+    instead of authlib's default hour; imported lazily (authlib is a test dependency of integration tests)."""
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
+
+    class FiveMinutePrivateKeyJWT(PrivateKeyJWT):
+        def sign(self, auth, token_endpoint):
+            return private_key_jwt_sign(auth.client_secret, client_id=auth.client_id, token_endpoint=token_endpoint,
+                                        claims=self.claims, header=dict(self.headers or {}), alg=self.alg,
+                                        expires_in=300)
+
+    return FiveMinutePrivateKeyJWT
