@@ -288,6 +288,8 @@ var gatewayAppSettings = {
   PROXY_READ_TIMEOUT_SECONDS: string(proxyReadTimeoutSeconds)
   PROXY_MAX_RESPONSE_BYTES: string(proxyMaxResponseBytes)
   MAX_REQUEST_BODY_BYTES: string(maxRequestBodyBytes)
+  // Admin writes and uncached reads answer 503 + Retry-After within this when a store hangs.
+  STORE_TIMEOUT_SECONDS: '8'
 }
 
 module api 'app/api.bicep' = {

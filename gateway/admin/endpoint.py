@@ -2,8 +2,9 @@
 
 The Functions host checks the function key first (401 without it). Here:
 the optional Entra app role (403), method and path dispatch (404 / 405 with
-``Allow``), then the handler. Every error is problem+json; an unexpected
-exception becomes a bare 500 problem that reveals nothing.
+``Allow``), then the handler, answered within ``STORE_TIMEOUT_SECONDS``
+(503 + ``Retry-After`` when a store hangs). Every error is problem+json; an
+unexpected exception becomes a bare 500 problem that reveals nothing.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from collections.abc import Awaitable, Callable
 
 from gateway.admin import handlers as h
 from gateway.admin.access import authorize, identify
+from gateway.admin.attempts import TimedOut, run_later, run_within
 from gateway.admin.operations import audit_refusal
-from gateway.admin.problems import Problem, not_found, problem_response, unavailable
+from gateway.admin.problems import Problem, not_found, problem_response, timed_out, unavailable
 from gateway.http import Request, Response
 from gateway.services import Services, current_services
 from gateway.stores.errors import StoreUnavailable
@@ -99,9 +101,16 @@ async def dispatch(request: Request, services: Services) -> Response:
         if handler is None:
             allow = ", ".join(sorted(methods))
             raise Problem(405, "method-not-allowed", f"Use one of: {allow}.", headers={"Allow": allow})
-        return await handler(request, services, actor, *args)
+        # Bounded: a store that hangs gets the caller a 503 within STORE_TIMEOUT_SECONDS (gateway.admin.attempts).
+        return await run_within(services.settings.store_timeout_seconds,
+                                lambda: handler(request, services, actor, *args))
+    except TimedOut:
+        # The audit table may be the store that hangs: the refusal is recorded without holding up the answer.
+        run_later(_audit_refusal(request, services, segments, 503, "store-timeout"))
+        return problem_response(timed_out(), request.request_id)
     except Problem as problem:
-        await _audit_refusal(request, services, segments, problem.status, problem.slug)
+        if not problem.audited:
+            await _audit_refusal(request, services, segments, problem.status, problem.slug)
         return problem_response(problem, request.request_id)
     except StoreUnavailable:
         await _audit_refusal(request, services, segments, 503, "unavailable")
