@@ -161,6 +161,12 @@ async def test_route_with_upstream_secret_from_environment_and_body_file(server,
     body.write_text(json.dumps({"fhirBaseUrl": "http://127.0.0.1:9/g", "fhirVersion": "STU3",
                                 "upstreamAuth": {"type": "clientCredentials", "tokenUrl": "http://127.0.0.1:9/t",
                                                  "clientId": "gw"}}))
+    # another token URL without the secret again: refused (the stored secret is bound to where it goes)
+    code, out, err = await run_cli(server, "--json", "routes", "put", TENANT, "--body", str(body))
+    assert code == 1 and "422" in err and "upstreamAuth/clientSecret" in err
+    body.write_text(json.dumps({"fhirBaseUrl": "http://127.0.0.1:9/g", "fhirVersion": "STU3",
+                                "upstreamAuth": {"type": "clientCredentials", "tokenUrl": "http://127.0.0.1:9/token",
+                                                 "clientId": "gw"}}))
     code, out, err = await run_cli(server, "--json", "routes", "put", TENANT, "--body", str(body))
     assert code == 0, err
     assert json.loads(out)["upstreamAuth"]["clientSecretSet"] is True
