@@ -348,8 +348,8 @@ async def _put_route(services: Services, actor: Actor, tenant_id: str, spec: Rou
             private_network=spec.private_network,
             upstream_auth=UpstreamAuth(
                 type=spec.upstream_type,  # type: ignore[arg-type]
-                token_url=spec.upstream_token_url if spec.upstream_type == "clientCredentials" else None,
-                client_id=spec.upstream_client_id if spec.upstream_type == "clientCredentials" else None,
+                token_url=spec.upstream_token_url if spec.upstream_type in CREDENTIAL_KINDS else None,
+                client_id=spec.upstream_client_id if spec.upstream_type in CREDENTIAL_KINDS else None,
                 scope=spec.upstream_scope if spec.upstream_type != "none" else None,
                 secret_name=secret_name),
         )
