@@ -91,9 +91,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("PROXY_MAX_RESPONSE_BYTES", "33554432", "Largest provider response body accepted (decoded)."),
     SettingSpec("MAX_REQUEST_BODY_BYTES", "4194304", "Largest request body accepted by the proxy and admin API."),
     SettingSpec("STORE_TIMEOUT_SECONDS", "8",
-                "Longest wait for Table Storage or Key Vault (0.1..60 s): each store read is bounded by it, and an "
-                "admin request whose stores have not answered within it gets 503 with Retry-After (anything it "
-                "started is undone). Keep it below 10 s."),
+                "Longest an admin request waits for Table Storage and Key Vault (0.1..60 s): then 503 with "
+                "Retry-After, and anything it started is undone. Keep it below 10 s."),
+    SettingSpec("STORE_READ_TIMEOUT_SECONDS", "4",
+                "Bound of each Table Storage or Key Vault read (0.1..60 s): a request that misses the caches gets "
+                "its 503 after this when a store hangs, instead of the SDK's timeouts and retry."),
 )
 
 _SPECS = {spec.name: spec for spec in SETTINGS}
@@ -178,6 +180,7 @@ class Settings:
     proxy_max_response_bytes: int
     max_request_body_bytes: int
     store_timeout_seconds: float
+    store_read_timeout_seconds: float
 
     @property
     def is_production(self) -> bool:
@@ -291,6 +294,8 @@ class Settings:
             proxy_max_response_bytes=integer("PROXY_MAX_RESPONSE_BYTES", 1024, 1 << 30),
             max_request_body_bytes=integer("MAX_REQUEST_BODY_BYTES", 1024, 100 << 20),
             store_timeout_seconds=_seconds("STORE_TIMEOUT_SECONDS", raw("STORE_TIMEOUT_SECONDS") or "", 0.1, 60),
+            store_read_timeout_seconds=_seconds("STORE_READ_TIMEOUT_SECONDS", raw("STORE_READ_TIMEOUT_SECONDS") or "",
+                                                0.1, 60),
         )
 
 

@@ -6,7 +6,7 @@ KEY_VAULT_CA_BUNDLE, KEY_VAULT_VERIFY_CHALLENGE_RESOURCE and
 KEY_VAULT_CREDENTIAL (``managed-identity`` in Azure, ``emulator`` locally).
 
 Fails fast on an outage (one retry, 3 s connect and 10 s read timeouts; reads
-also bounded as a whole by STORE_TIMEOUT_SECONDS, so a vault that accepts
+also bounded as a whole by STORE_READ_TIMEOUT_SECONDS, so a vault that accepts
 connections but never answers costs a reader that long) and maps azure-core
 errors onto the store contract (``gateway.stores.protocols``):
 
@@ -193,7 +193,7 @@ class KeyVaultSecretStore:
         if transport is not None:
             options["transport"] = transport
         client = SecretClient(settings.key_vault_url, credential, **options)
-        return cls(client, credential, read_timeout=settings.store_timeout_seconds)
+        return cls(client, credential, read_timeout=settings.store_read_timeout_seconds)
 
     async def set(self, name: str, value: str, *, tags: dict[str, str] | None = None,
                   content_type: str | None = None, expires_on: datetime | None = None,

@@ -10,7 +10,7 @@ stale ETag is the service's 412 (PreconditionFailed).
 Self-healing: a call that finds its table missing (a worker that started while
 the service was down, or wiped emulator data) creates the table and retries once.
 
-Reads are bounded by ``read_timeout`` (``STORE_TIMEOUT_SECONDS``): a service that
+Reads are bounded by ``read_timeout`` (``STORE_READ_TIMEOUT_SECONDS``): a service that
 accepts connections but never answers costs a reader that long, then
 StoreUnavailable, instead of the SDK's timeouts and retry. Writes are not cut
 short here (a cancelled write may still land); the admin API bounds them
@@ -56,11 +56,14 @@ R = TypeVar("R")
 MAX_PAGE_SIZE = 1000  # the service's $top limit per request
 
 
-async def create_table_if_missing(table: TableClient) -> None:
-    """Create ``table`` unless it exists (idempotent; safe when several workers race)."""
+async def create_table_if_missing(table: TableClient, timeout: float | None = None) -> None:
+    """Create ``table`` unless it exists (idempotent; safe when several workers race).
+
+    Bounded by ``timeout`` like a read: a creation that lands late is harmless."""
     with storage_errors(table.table_name, "create table"):
         try:
-            await table.create_table()
+            async with asyncio.timeout(timeout):
+                await table.create_table()
         except ResourceExistsError as error:
             if error_code(error) == "TableBeingDeleted":
                 raise
@@ -76,7 +79,7 @@ async def _call(table: TableClient, operation: str, action: Callable[[], Awaitab
             async with asyncio.timeout(timeout):
                 return await action()
     except TableMissing:
-        await create_table_if_missing(table)
+        await create_table_if_missing(table, timeout)
         with storage_errors(table.table_name, operation):
             async with asyncio.timeout(timeout):
                 return await action()
@@ -283,6 +286,7 @@ class TableStorage:
         self.service = service
         self._credential = credential
         self.names = TableNames.for_prefix(prefix)
+        self._read_timeout = read_timeout
         self._tables = [service.get_table_client(name) for name in self.names.all()]
         routes, clients, audit = self._tables
         self.routes = TableRouteStore(routes, clock, read_timeout=read_timeout)
@@ -292,7 +296,7 @@ class TableStorage:
     async def ensure_tables(self) -> None:
         """Create the tables that do not exist yet (idempotent)."""
         for table in self._tables:
-            await create_table_if_missing(table)
+            await create_table_if_missing(table, self._read_timeout)
 
     async def aclose(self) -> None:
         """Close the service client (its HTTP session) and the credential it owns."""

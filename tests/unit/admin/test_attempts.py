@@ -183,11 +183,13 @@ async def test_outside_an_attempt_every_step_may_run():
     assert attempts.commit() is True and attempts.answered() is False
 
 
-def test_the_bound_is_a_setting_with_a_sane_default():
-    assert make_settings().store_timeout_seconds == 8
-    assert make_settings(STORE_TIMEOUT_SECONDS="2.5").store_timeout_seconds == 2.5
+@pytest.mark.parametrize(("name", "attribute", "default"), [
+    ("STORE_TIMEOUT_SECONDS", "store_timeout_seconds", 8), ("STORE_READ_TIMEOUT_SECONDS", "store_read_timeout_seconds", 4)])
+def test_the_bounds_are_settings_with_sane_defaults(name, attribute, default):
     from gateway.config import SettingsError
 
+    assert getattr(make_settings(), attribute) == default
+    assert getattr(make_settings(**{name: "2.5"}), attribute) == 2.5
     for bad in ("0", "61", "nan", "soon"):
-        with pytest.raises(SettingsError, match="STORE_TIMEOUT_SECONDS"):
-            make_settings(STORE_TIMEOUT_SECONDS=bad)
+        with pytest.raises(SettingsError, match=name):
+            make_settings(**{name: bad})
