@@ -184,7 +184,8 @@ async def test_outside_an_attempt_every_step_may_run():
 
 
 @pytest.mark.parametrize(("name", "attribute", "default"), [
-    ("STORE_TIMEOUT_SECONDS", "store_timeout_seconds", 8), ("STORE_READ_TIMEOUT_SECONDS", "store_read_timeout_seconds", 4)])
+    ("STORE_TIMEOUT_SECONDS", "store_timeout_seconds", 8),
+    ("STORE_READ_TIMEOUT_SECONDS", "store_read_timeout_seconds", 4)])
 def test_the_bounds_are_settings_with_sane_defaults(name, attribute, default):
     from gateway.config import SettingsError
 
