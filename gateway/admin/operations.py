@@ -17,6 +17,16 @@ Integrity rules implemented here:
   most two active secrets). A caller-supplied ``If-Match`` that is stale: 412.
 - After every change this worker's directory caches are invalidated; other
   workers see it within ``CLIENT_CACHE_SECONDS`` / ``ROUTE_CACHE_SECONDS``.
+- A store that hangs: the endpoint answers 503 within ``STORE_TIMEOUT_SECONDS``
+  and the operation is abandoned (``gateway.admin.attempts``): ``checkpoint()``
+  before each write refuses to start it, ``commit()`` after the deciding write
+  says whether it landed too late and must be undone.
+- Credential rules: a managed identity only gets a token for the provider's
+  origin (``gateway.proxy.identity_scopes``); a stored provider secret is bound
+  to the fields its kind declares (``gateway.admin.credential_bindings``). Their
+  refusals are audited ``refused`` with a reason.
+- Every change records ``details.changes``: each changed field, old and new
+  (``gateway.admin.audit_changes``; secrets only as markers).
 
 No secret value is ever logged, audited or put in an error.
 """

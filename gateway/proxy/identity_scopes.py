@@ -87,8 +87,9 @@ def scope_problem(fhir_base_url: str, scope: str | None) -> tuple[str, str] | No
     return None
 
 
-def token_scope(fhir_base_url: str, scope: str | None) -> str:
-    """The scope to request for a route that passed :func:`scope_problem`: normalised ``<origin>/.default``."""
+def token_scope(fhir_base_url: str) -> str:
+    """The scope to request for a route that passed :func:`scope_problem`: its normalised ``<origin>/.default``
+    (whatever spelling of it the route stored)."""
     derived = provider_scope(fhir_base_url)
     if derived is None:  # pragma: no cover - scope_problem refuses such a route first
         raise ValueError("no provider origin")

@@ -159,7 +159,7 @@ class UpstreamAuthenticator:
         if refused is not None:
             logger.warning("managed identity scope refused tenant=%s field=%s", route.tenant_id, refused[0])
             raise UpstreamAuthError("The connection's provider authentication is not configured correctly.")
-        scope = token_scope(route.fhir_base_url, route.upstream_auth.scope)
+        scope = token_scope(route.fhir_base_url)
         if self._credential is None:
             self._credential = self._credential_factory(self._services.settings.azure_client_id)
         try:
