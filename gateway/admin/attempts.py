@@ -113,7 +113,8 @@ def in_background() -> int:
 
 async def settle(timeout: float = 60.0) -> None:
     """Wait (at most ``timeout``) until every abandoned operation of this worker has finished."""
-    pending = [t for t in _background if not t.done()]
+    loop = asyncio.get_running_loop()
+    pending = [t for t in _background if not t.done() and t.get_loop() is loop]
     if pending:
         await asyncio.wait(pending, timeout=timeout)
 
