@@ -194,3 +194,19 @@ def test_the_bounds_are_settings_with_sane_defaults(name, attribute, default):
     for bad in ("0", "61", "nan", "soon"):
         with pytest.raises(SettingsError, match=name):
             make_settings(**{name: bad})
+
+
+async def test_a_rotation_whose_key_lands_late_is_complete_and_audited(bounded):
+    """A new signing key cannot be taken back once workers may have loaded it: it stands, and the trail says so."""
+    hang = Hang(bounded.secrets, "set")
+    bounded.secrets = hang
+    hang.armed = True
+    reply = await AdminCaller(bounded)("POST", "/manage/signing-keys")
+    assert reply.status == 503 and reply.headers["Retry-After"]
+    hang.wake()
+    await attempts.settle(5)
+    rotated = [r for r in bounded.audit.records if r.action == "signing-key.rotate"]
+    assert [r.outcome for r in rotated] == ["failed:503 store-timeout", "success"]
+    assert rotated[-1].details["completedAfterAnswer"] is True
+    keys = [s.name for s in await bounded.secrets.list() if "-signing-" in s.name]
+    assert keys == [f"gw-signing-{rotated[-1].target_id}"]
