@@ -231,8 +231,8 @@ def _route_body(args: argparse.Namespace) -> dict[str, Any]:
             if not value:
                 raise SystemExit(f"routes put: environment variable {args.upstream_secret_env} is empty")
             auth["clientSecret"] = value
-    elif args.upstream_auth == "managedIdentity":
-        auth["scope"] = args.upstream_scope
+    elif args.upstream_auth == "managedIdentity" and args.upstream_scope:
+        auth["scope"] = args.upstream_scope  # absent: the provider's origin (the only scope allowed)
     body["upstreamAuth"] = auth
     return body
 

@@ -99,6 +99,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "HTTP limit and host.json's functionTimeout, so a slow provider always gets a 504, never a kill)."),
     SettingSpec("PROXY_MAX_RESPONSE_BYTES", "33554432", "Largest provider response body accepted (decoded)."),
     SettingSpec("MAX_REQUEST_BODY_BYTES", "4194304", "Largest request body accepted by the proxy and admin API."),
+    SettingSpec("STORE_TIMEOUT_SECONDS", "8",
+                "Longest an admin request waits for Table Storage and Key Vault (0.1..60 s): then 503 with "
+                "Retry-After, and anything it started is undone. Keep it below 10 s."),
+    SettingSpec("STORE_READ_TIMEOUT_SECONDS", "4",
+                "Bound of each Table Storage or Key Vault read (0.1..60 s): a request that misses the caches gets "
+                "its 503 after this when a store hangs, instead of the SDK's timeouts and retry."),
 )
 
 _SPECS = {spec.name: spec for spec in SETTINGS}
@@ -111,6 +117,16 @@ def _int(name: str, raw: str, low: int, high: int) -> int:
         raise SettingsError(f"{name}: expected an integer, got {raw!r}") from None
     if not low <= value <= high:
         raise SettingsError(f"{name}: expected a value between {low} and {high}, got {value}")
+    return value
+
+
+def _seconds(name: str, raw: str, low: float, high: float) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name}: expected a number of seconds, got {raw!r}") from None
+    if not low <= value <= high:  # also refuses nan
+        raise SettingsError(f"{name}: expected a value between {low:g} and {high:g}, got {raw.strip()}")
     return value
 
 
@@ -210,6 +226,8 @@ class Settings:
     proxy_read_timeout_seconds: int
     proxy_max_response_bytes: int
     max_request_body_bytes: int
+    store_timeout_seconds: float
+    store_read_timeout_seconds: float
 
     @property
     def is_production(self) -> bool:
@@ -332,6 +350,9 @@ class Settings:
             proxy_read_timeout_seconds=integer("PROXY_READ_TIMEOUT_SECONDS", 1, MAX_READ_TIMEOUT_SECONDS),
             proxy_max_response_bytes=integer("PROXY_MAX_RESPONSE_BYTES", 1024, 1 << 30),
             max_request_body_bytes=integer("MAX_REQUEST_BODY_BYTES", 1024, 100 << 20),
+            store_timeout_seconds=_seconds("STORE_TIMEOUT_SECONDS", raw("STORE_TIMEOUT_SECONDS") or "", 0.1, 60),
+            store_read_timeout_seconds=_seconds("STORE_READ_TIMEOUT_SECONDS", raw("STORE_READ_TIMEOUT_SECONDS") or "",
+                                                0.1, 60),
         )
 
 

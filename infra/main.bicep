@@ -340,6 +340,10 @@ var gatewayAppSettings = {
   PROXY_READ_TIMEOUT_SECONDS: string(proxyReadTimeoutSeconds)
   PROXY_MAX_RESPONSE_BYTES: string(proxyMaxResponseBytes)
   MAX_REQUEST_BODY_BYTES: string(maxRequestBodyBytes)
+  // A hung store: admin requests answer 503 + Retry-After within STORE_TIMEOUT_SECONDS, each store read
+  // gives up after STORE_READ_TIMEOUT_SECONDS.
+  STORE_TIMEOUT_SECONDS: '8'
+  STORE_READ_TIMEOUT_SECONDS: '4'
 }
 
 module api 'app/api.bicep' = {

@@ -2,20 +2,24 @@
 
 The Functions host checks the function key first (401 without it). Here:
 the Entra ID access token when configured (401 / 403, audited), method and path dispatch (404 / 405 with
-``Allow``), then the handler. Every error is problem+json; an unexpected
-exception becomes a bare 500 problem that reveals nothing.
+``Allow``), then the handler, answered within ``STORE_TIMEOUT_SECONDS``
+(503 + ``Retry-After`` when a store hangs). Every error is problem+json; an
+unexpected exception becomes a bare 500 problem that reveals nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
 
 from gateway.admin import handlers as h
 from gateway.admin.access import AccessRefused, audit_access_refusal, authorize, key_actor
+from gateway.admin.attempts import TimedOut, run_later, run_within
 from gateway.admin.operations import Actor, audit_refusal
-from gateway.admin.problems import Problem, not_found, problem_response, unavailable
+from gateway.admin.problems import Problem, not_found, problem_response, timed_out, unavailable
+from gateway.config import current_settings
 from gateway.http import Request, Response
 from gateway.services import Services, current_services
 from gateway.stores.errors import StoreUnavailable
@@ -23,6 +27,7 @@ from gateway.stores.errors import StoreUnavailable
 logger = logging.getLogger("gateway.admin")
 
 HandlerFn = Callable[..., Awaitable[Response]]
+MIN_AUDIT_WAIT_SECONDS = 0.25  # a refusal's audit record gets at least this long before it goes to the background
 
 # (path pattern, {method: handler}); "{}" matches one segment, passed to the handler in order.
 ROUTES: tuple[tuple[tuple[str, ...], dict[str, HandlerFn]], ...] = (
@@ -86,16 +91,21 @@ def _change_of(request: Request, segments: list[str]) -> tuple[str, str, str] | 
     return None
 
 
-async def dispatch(request: Request, services: Services) -> Response:
-    """Handle one admin request with the given services (tests call this directly)."""
+async def dispatch(request: Request, services: Services, *, arrived: float | None = None) -> Response:
+    """Handle one admin request with the given services (tests call this directly).
+
+    ``arrived`` (event-loop time) starts the STORE_TIMEOUT_SECONDS bound; default: now."""
     segments = _segments(request)
+    loop = asyncio.get_running_loop()
+    deadline = (loop.time() if arrived is None else arrived) + services.settings.store_timeout_seconds
     actor = key_actor(request)
     try:
         try:
             actor = await authorize(request, services)
         except AccessRefused as refused:
             action, target_type, target_id = _change_of(request, segments) or ("admin.access", "admin", "")
-            await audit_access_refusal(services, refused, action, target_type, target_id)
+            await _within_deadline(request, deadline,
+                                   lambda: audit_access_refusal(services, refused, action, target_type, target_id))
             return problem_response(refused, request.request_id)
         found = match(segments)
         if found is None:
@@ -105,12 +115,18 @@ async def dispatch(request: Request, services: Services) -> Response:
         if handler is None:
             allow = ", ".join(sorted(methods))
             raise Problem(405, "method-not-allowed", f"Use one of: {allow}.", headers={"Allow": allow})
-        return await handler(request, services, actor, *args)
+        # Bounded: a store that hangs gets the caller a 503 within STORE_TIMEOUT_SECONDS (gateway.admin.attempts).
+        return await run_within(max(deadline - loop.time(), 0.01), lambda: handler(request, services, actor, *args))
+    except TimedOut:
+        # The audit table may be the store that hangs: the refusal is recorded without holding up the answer.
+        run_later(_audit_refusal(request, services, actor, segments, 503, "store-timeout"))
+        return problem_response(timed_out(), request.request_id)
     except Problem as problem:
-        await _audit_refusal(request, services, actor, segments, problem.status, problem.slug)
+        if not problem.audited:
+            await _audit_refusal(request, services, actor, segments, problem.status, problem.slug, deadline=deadline)
         return problem_response(problem, request.request_id)
     except StoreUnavailable:
-        await _audit_refusal(request, services, actor, segments, 503, "unavailable")
+        await _audit_refusal(request, services, actor, segments, 503, "unavailable", deadline=deadline)
         return problem_response(unavailable(), request.request_id)
     except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
         logger.error("admin request failed request_id=%s type=%s", request.request_id, type(exc).__name__)
@@ -118,20 +134,43 @@ async def dispatch(request: Request, services: Services) -> Response:
 
 
 async def _audit_refusal(request: Request, services: Services, actor: Actor, segments: list[str], status: int,
-                         reason: str) -> None:
+                         reason: str, *, deadline: float | None = None) -> None:
+    """Record a refused change attempt; with ``deadline`` (loop time), wait for the audit table only until then
+    (a hung table must not hold the answer: the record is written in the background when it answers)."""
     change = _change_of(request, segments)
-    if change is not None:
-        action, target_type, target_id = change
-        await audit_refusal(services, actor, action, target_type, target_id, status, reason)
+    if change is None:
+        return
+    action, target_type, target_id = change
+
+    def record() -> Awaitable[None]:
+        return audit_refusal(services, actor, action, target_type, target_id, status, reason)
+
+    if deadline is None:
+        await record()
+        return
+    await _within_deadline(request, deadline, record)
+
+
+async def _within_deadline(request: Request, deadline: float, record: Callable[[], Awaitable[None]]) -> None:
+    """Wait for an audit write only until ``deadline`` (loop time), at least ``MIN_AUDIT_WAIT_SECONDS``; a hung
+    audit table must not hold the answer (the record is written in the background when it answers)."""
+    try:
+        await run_within(max(deadline - asyncio.get_running_loop().time(), MIN_AUDIT_WAIT_SECONDS), record)
+    except TimedOut:
+        logger.warning("refusal audit pending: the audit table did not answer in time request_id=%s",
+                       request.request_id)
 
 
 async def handle(request: Request) -> Response:
     """Entry point of ``admin_fn`` (see ``admin_fn/__init__.py``)."""
+    arrived = asyncio.get_running_loop().time()
     try:
-        services = await current_services()
+        # A cold worker opens its stores first (creating missing tables): bounded like the request itself.
+        services = await asyncio.wait_for(asyncio.shield(current_services()),
+                                          current_settings().store_timeout_seconds)
     except Exception as exc:  # noqa: BLE001 - misconfiguration or unreachable stores
         logger.error("admin services unavailable type=%s", type(exc).__name__)
         return problem_response(unavailable("The admin API cannot reach its stores; retry later."),
                                 request.request_id)
-    return await dispatch(request, services)
+    return await dispatch(request, services, arrived=arrived)
 

@@ -74,7 +74,10 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "required": ["type", "tokenUrl", "clientId"],
         "description": "OAuth client credentials at the provider. `clientSecret` goes to Key Vault and is never "
-                       "returned; it is required on a new route and kept from the current route when omitted.",
+                       "returned; it is required on a new route and kept from the current route when omitted, "
+                       "unless the change moves what the stored secret is bound to: `tokenUrl`, `clientId` or the "
+                       "provider's origin (`fhirBaseUrl`). Then it must be sent again (422 naming "
+                       "`upstreamAuth/clientSecret`).",
         "properties": {
             "type": {"type": "string", "const": "clientCredentials"},
             "tokenUrl": {"type": "string", "format": "uri", "maxLength": 2048},
@@ -86,10 +89,16 @@ SCHEMAS: dict[str, Any] = {
     "UpstreamAuthManagedIdentity": {
         "type": "object",
         "additionalProperties": False,
-        "required": ["type", "scope"],
+        "required": ["type"],
+        "description": "The gateway's managed identity, only ever for the provider itself: the scope is "
+                       "`<scheme>://<host>[:port]/.default` of `fhirBaseUrl` (Azure Health Data Services form). "
+                       "A scope naming anything else, or a provider on an Azure Key Vault, Storage, Resource "
+                       "Manager or Graph host, is a 422.",
         "properties": {
             "type": {"type": "string", "const": "managedIdentity"},
-            "scope": {"type": "string", "minLength": 1, "maxLength": 1024},
+            "scope": {"type": "string", "minLength": 1, "maxLength": 1024,
+                      "description": "Optional: derived from fhirBaseUrl when absent; when given it must name "
+                                     "that same origin (scheme and host case and a default port do not matter)."},
         },
     },
     "UpstreamAuthInput": {
@@ -262,8 +271,13 @@ SCHEMAS: dict[str, Any] = {
             "targetId": {"type": "string"},
             "requestId": {"type": "string"},
             "sourceAddress": {"type": "string"},
-            "outcome": {"type": "string"},
-            "details": {"type": "object"},
+            "outcome": {"type": "string",
+                        "description": "`success`; `refused` (a credential change the rules refuse, with "
+                                       "`details.reason`); `failed:<status> <reason>` (any other refusal)."},
+            "details": {"type": "object",
+                        "description": "`changes`: each changed field as {old, new} (secrets as \"(set)\", "
+                                       "\"(replaced)\" or null, never a value); `completedAfterAnswer`: a "
+                                       "deletion or rotation whose last step landed after a 503 answer."},
         },
     },
     "AuditPage": _page("AuditRecord"),
@@ -295,8 +309,11 @@ RESPONSES: dict[str, Any] = {
     "PreconditionFailed": _problem("If-Match does not match the current ETag."),
     "TooLarge": _problem("The body exceeds MAX_REQUEST_BODY_BYTES."),
     "UnsupportedMediaType": _problem("The body is not application/json."),
-    "Unprocessable": _problem("The body is invalid; `errors` names each field."),
-    "Unavailable": _problem("A backing store is unavailable; nothing was changed.", _RETRY_AFTER),
+    "Unprocessable": _problem("The body is invalid or a rule refuses it (a managed-identity scope for another "
+                              "resource, a stored provider secret whose binding fields change without it); "
+                              "`errors` names each field."),
+    "Unavailable": _problem("A backing store is unavailable or did not answer within STORE_TIMEOUT_SECONDS; "
+                            "nothing was changed (anything started is undone).", _RETRY_AFTER),
 }
 
 

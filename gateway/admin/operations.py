@@ -17,6 +17,16 @@ Integrity rules implemented here:
   most two active secrets). A caller-supplied ``If-Match`` that is stale: 412.
 - After every change this worker's directory caches are invalidated; other
   workers see it within ``CLIENT_CACHE_SECONDS`` / ``ROUTE_CACHE_SECONDS``.
+- A store that hangs: the endpoint answers 503 within ``STORE_TIMEOUT_SECONDS``
+  and the operation is abandoned (``gateway.admin.attempts``): ``checkpoint()``
+  before each write refuses to start it, ``commit()`` after the deciding write
+  says whether it landed too late and must be undone.
+- Credential rules: a managed identity only gets a token for the provider's
+  origin (``gateway.proxy.identity_scopes``); a stored provider secret is bound
+  to the fields its kind declares (``gateway.admin.credential_bindings``). Their
+  refusals are audited ``refused`` with a reason.
+- Every change records ``details.changes``: each changed field, old and new
+  (``gateway.admin.audit_changes``; secrets only as markers).
 
 No secret value is ever logged, audited or put in an error.
 """
@@ -32,6 +42,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
+from gateway.admin.attempts import Abandoned, answered, checkpoint, commit
+from gateway.admin.audit_changes import REPLACED, SET, changes, client_fields, route_fields
+from gateway.admin.credential_bindings import CREDENTIAL_KINDS, CredentialTarget, moved_fields
 from gateway.admin.problems import (
     FieldError,
     Problem,
@@ -46,6 +59,7 @@ from gateway.credentials import hint_of, make_verifier, new_secret, upstream_sec
 from gateway.directory import client_directory, route_directory
 from gateway.oauth.authentication import client_authenticator
 from gateway.proxy.destinations import validate_provider_url
+from gateway.proxy.identity_scopes import scope_problem
 from gateway.services import Services
 from gateway.stores.errors import (
     AlreadyExists,
@@ -162,6 +176,29 @@ async def _undo(what: str, step: Callable[[], Awaitable[Any]]) -> None:
         logger.error("rollback failed: %s error=%s", what, type(exc).__name__)
 
 
+def _late() -> dict[str, Any]:
+    """Audit detail of an irreversible last step that landed after the caller was answered 503."""
+    return {"completedAfterAnswer": True} if answered() else {}
+
+
+def _may_write() -> None:
+    """Before a first write (nothing to undo yet): refuse to start it once the caller has been answered."""
+    try:
+        checkpoint()
+    except Abandoned:
+        raise unavailable() from None
+
+
+async def _refused(services: Services, actor: Actor, action: str, target_type: str, target_id: str, reason: str,
+                   errors: list[FieldError]) -> Problem:
+    """A 422 for a refused credential change, audited here (``refused``, the reason, the fields; no values)."""
+    await _audit(services, actor, action, target_type, target_id, outcome="refused", reason=reason,
+                 fields=[e.field for e in errors])
+    problem = validation_failed(errors)
+    problem.audited = True
+    return problem
+
+
 async def _store_call(call: Awaitable[T]) -> T:
     try:
         return await call
@@ -221,6 +258,41 @@ def _check_route_spec(services: Services, spec: RouteSpec) -> None:
         raise validation_failed(errors)
 
 
+async def _check_managed_identity(services: Services, actor: Actor, tenant_id: str, spec: RouteSpec) -> None:
+    """A managed-identity route may only ask for a token for its own provider (``identity_scopes``)."""
+    if spec.upstream_type != "managedIdentity":
+        return
+    refused = scope_problem(spec.fhir_base_url, spec.upstream_scope)
+    if refused is not None:
+        raise await _refused(services, actor, "route.put", "route", tenant_id, "managed-identity-scope",
+                             [FieldError(*refused)])
+
+
+def _target_of_spec(spec: RouteSpec) -> CredentialTarget:
+    return CredentialTarget.of(spec.fhir_base_url, spec.upstream_token_url, spec.upstream_client_id)
+
+
+def _target_of_route(route: Route) -> CredentialTarget:
+    return CredentialTarget.of(route.fhir_base_url, route.upstream_auth.token_url, route.upstream_auth.client_id)
+
+
+async def _kept_secret(services: Services, actor: Actor, tenant_id: str, spec: RouteSpec,
+                       existing: Route | None) -> str:
+    """The stored secret a replacement without a new one keeps, if nothing it is bound to moves (else 422)."""
+    kind = CREDENTIAL_KINDS[spec.upstream_type]
+    stored = existing.upstream_auth.secret_name if existing is not None else None
+    if existing is None or stored is None or existing.upstream_auth.type != spec.upstream_type:
+        raise validation_failed([FieldError(kind.secret_field, "is required (no secret is stored for this route yet)")])
+    moved = moved_fields(kind, _target_of_route(existing), _target_of_spec(spec))
+    if moved:
+        errors = [FieldError(kind.secret_field, "must be sent again: the stored secret is bound to "
+                                                f"{', '.join(moved)}, which this change moves")]
+        errors += [FieldError(name, f"changed: send {kind.secret_field} with it") for name in moved]
+        raise await _refused(services, actor, "route.put", "route", tenant_id, "secret-bound-to-changed-field",
+                             errors)
+    return stored
+
+
 async def get_route(services: Services, tenant_id: str) -> Route:
     route = await _store_call(services.routes.get(tenant_id))
     if route is None:
@@ -237,9 +309,14 @@ async def put_route(services: Services, actor: Actor, tenant_id: str, spec: Rout
     """Create or replace a tenant's route; returns ``(route, created)``.
 
     A ``clientCredentials`` secret is written to Key Vault under a new name
-    first; the old one is deleted only after the new route is stored.
+    first; the old one is deleted only after the new route is stored. A
+    replacement that keeps the stored secret must not move what the secret is
+    bound to (``credential_bindings``); a managed identity only ever gets a
+    token for the provider's origin (``identity_scopes``). Both refusals are
+    audited (``refused``) with their reason.
     """
     _check_route_spec(services, spec)
+    await _check_managed_identity(services, actor, tenant_id, spec)
     box: list[str] = []  # the new upstream secret's name, once written
     try:
         return await _put_route(services, actor, tenant_id, spec, if_match, if_none_match, box)
@@ -260,22 +337,19 @@ async def _put_route(services: Services, actor: Actor, tenant_id: str, spec: Rou
         old_secret = existing.upstream_auth.secret_name if existing is not None else None
 
         secret_name: str | None = None
-        if spec.upstream_type == "clientCredentials":
+        if spec.upstream_type in CREDENTIAL_KINDS:
             if spec.upstream_client_secret is not None:
                 if new_secret_name is None:
                     new_secret_name = upstream_secret_name(services.settings.key_vault_secret_prefix, tenant_id,
                                                            uuid.uuid4().hex[:12])
+                    _may_write()
                     box.append(new_secret_name)
                     await _store_call(services.secrets.set(
                         new_secret_name, spec.upstream_client_secret,
                         tags={"tenantId": tenant_id, "kind": "upstream-client-secret"}))
                 secret_name = new_secret_name
-            elif old_secret is not None and existing is not None \
-                    and existing.upstream_auth.type == "clientCredentials":
-                secret_name = old_secret
             else:
-                raise validation_failed([FieldError("upstreamAuth/clientSecret",
-                                                    "is required (no secret is stored for this route yet)")])
+                secret_name = await _kept_secret(services, actor, tenant_id, spec, existing)
         route = Route(
             tenant_id=tenant_id, fhir_base_url=spec.fhir_base_url, fhir_version=spec.fhir_version,
             display_name=spec.display_name, enabled=spec.enabled, allow_writes=spec.allow_writes,
@@ -284,12 +358,13 @@ async def _put_route(services: Services, actor: Actor, tenant_id: str, spec: Rou
             private_network=spec.private_network,
             upstream_auth=UpstreamAuth(
                 type=spec.upstream_type,  # type: ignore[arg-type]
-                token_url=spec.upstream_token_url if spec.upstream_type == "clientCredentials" else None,
-                client_id=spec.upstream_client_id if spec.upstream_type == "clientCredentials" else None,
+                token_url=spec.upstream_token_url if spec.upstream_type in CREDENTIAL_KINDS else None,
+                client_id=spec.upstream_client_id if spec.upstream_type in CREDENTIAL_KINDS else None,
                 scope=spec.upstream_scope if spec.upstream_type != "none" else None,
                 secret_name=secret_name),
         )
         try:
+            checkpoint()
             if existing is None:
                 stored = await services.routes.create(route)
             else:
@@ -302,16 +377,30 @@ async def _put_route(services: Services, actor: Actor, tenant_id: str, spec: Rou
         except StoreUnavailable:
             await _undo_secret(services, new_secret_name)
             raise unavailable() from None
+        if not commit():  # stored after the caller was answered 503: put the previous route back
+            await _restore_route(services, tenant_id, existing, stored)
+            raise unavailable()  # put_route then deletes the new secret
         if old_secret is not None and old_secret != stored.upstream_auth.secret_name:
             await _undo("delete replaced upstream secret", lambda name=old_secret: services.secrets.delete(name))
         route_directory(services).invalidate(tenant_id)
         created = existing is None
+        replaced = ("upstreamAuth/clientSecret",) if new_secret_name is not None else ()
         await _audit(services, actor, "route.create" if created else "route.replace", "route", tenant_id,
-                     fhirBaseUrl=stored.fhir_base_url, enabled=stored.enabled, allowWrites=stored.allow_writes,
-                     upstreamAuth=stored.upstream_auth.type, upstreamSecretReplaced=new_secret_name is not None)
+                     changes=changes(route_fields(existing), route_fields(stored), replaced_secrets=replaced))
         return stored, created
     await _undo_secret(services, new_secret_name)
     raise conflict("The route kept changing while being saved; retry.")
+
+
+async def _restore_route(services: Services, tenant_id: str, previous: Route | None, written: Route) -> None:
+    """Undo a route write: delete the route it created, or put the previous one back."""
+    if previous is None:
+        await _undo("remove route stored too late",
+                    lambda: services.routes.delete(tenant_id, if_match=written.etag))
+    else:
+        await _undo("restore route replaced too late",
+                    lambda: services.routes.replace(replace(previous, etag=None), if_match=written.etag))
+    route_directory(services).invalidate(tenant_id)
 
 
 async def _undo_secret(services: Services, name: str | None) -> None:
@@ -325,6 +414,7 @@ async def delete_route(services: Services, actor: Actor, tenant_id: str, *, if_m
     if if_match is not None and if_match not in ("*", existing.etag):
         raise precondition_failed()
     try:
+        checkpoint()
         await services.routes.delete(tenant_id, if_match=existing.etag)
     except PreconditionFailed:
         raise precondition_failed() from None
@@ -335,13 +425,19 @@ async def delete_route(services: Services, actor: Actor, tenant_id: str, *, if_m
     secret_name = existing.upstream_auth.secret_name
     if secret_name is not None:
         try:
+            checkpoint()
             await services.secrets.delete(secret_name)
         except StoreUnavailable:
             await _undo("restore deleted route", lambda: services.routes.create(replace(existing, etag=None)))
             route_directory(services).invalidate(tenant_id)
             raise unavailable() from None
+    elif not commit():  # deleted after the caller was answered 503: the route comes back
+        await _undo("restore route deleted too late", lambda: services.routes.create(replace(existing, etag=None)))
+        route_directory(services).invalidate(tenant_id)
+        raise unavailable()
     route_directory(services).invalidate(tenant_id)
-    await _audit(services, actor, "route.delete", "route", tenant_id)
+    await _audit(services, actor, "route.delete", "route", tenant_id,
+                 changes=changes(route_fields(existing), {}), **_late())
 
 
 # --------------------------------------------------------------------------- clients
@@ -361,6 +457,7 @@ async def list_clients(services: Services, *, page_size: int = 100,
 async def _write_verifier(services: Services, client_id: str, secret_id: str, secret: str,
                           expires_on: datetime) -> str:
     name = _verifier_name(services, client_id, secret_id)
+    _may_write()
     await _store_call(services.secrets.set(name, make_verifier(secret), tags=_secret_tags(client_id, secret_id),
                                            content_type="application/x-client-secret-verifier",
                                            expires_on=expires_on))
@@ -379,13 +476,18 @@ async def create_client(services: Services, actor: Actor, display_name: str,
     client = Client(client_id=client_id, display_name=display_name, allowed_tenants=tenants, enabled=enabled,
                     secrets=(SecretMetadata(secret_id, hint_of(secret), now, expires_on),))
     try:
+        checkpoint()
         stored = await services.clients.create(client)
     except StoreError:
         await _undo(f"delete verifier {name}", lambda: services.secrets.delete(name))
         raise unavailable() from None
+    if not commit():  # stored after the caller was answered 503: undo both halves
+        await _undo("remove client stored too late", lambda: services.clients.delete(client_id, if_match=stored.etag))
+        await _undo(f"delete verifier {name}", lambda: services.secrets.delete(name))
+        raise unavailable()
     client_directory(services).invalidate(client_id)
     await _audit(services, actor, "client.create", "client", client_id, secretId=secret_id,
-                 allowedTenants=list(tenants), enabled=enabled)
+                 changes=changes({}, client_fields(stored)))
     return NewSecret(stored, secret_id, secret, expires_on)
 
 
@@ -394,35 +496,37 @@ async def update_client(services: Services, actor: Actor, client_id: str, *, dis
                         if_match: str | None = None) -> Client:
     """Change display name, allowed tenants or enabled (``enabled=False`` is the kill switch)."""
     tenants = canonical_tenants(list(allowed_tenants)) if allowed_tenants is not None else None
-    changes: dict[str, Any] = {}
+    updates: dict[str, Any] = {}
     if display_name is not None:
-        changes["display_name"] = display_name
+        updates["display_name"] = display_name
     if tenants is not None:
-        changes["allowed_tenants"] = tenants
+        updates["allowed_tenants"] = tenants
     if enabled is not None:
-        changes["enabled"] = enabled
+        updates["enabled"] = enabled
     for _attempt in range(CONFLICT_RETRIES):
         current = await get_client(services, client_id)
         if if_match is not None and if_match not in ("*", current.etag):
             raise precondition_failed()
         try:
-            stored = await services.clients.replace(replace(current, **changes), if_match=current.etag)
+            checkpoint()
+            stored = await services.clients.replace(replace(current, **updates), if_match=current.etag)
         except (PreconditionFailed, NotFound):
             if if_match is not None:
                 raise precondition_failed() from None
             continue
         except StoreUnavailable:
             raise unavailable() from None
+        if not commit():  # stored after the caller was answered 503: put the previous record back
+            await _undo("restore client updated too late",
+                        lambda previous=current, written=stored: services.clients.replace(
+                            replace(previous, etag=None), if_match=written.etag))
+            client_directory(services).invalidate(client_id)
+            raise unavailable()
         client_directory(services).invalidate(client_id)
         await _audit(services, actor, "client.update", "client", client_id,
-                     fields=sorted(_camel(k) for k in changes), enabled=stored.enabled)
+                     changes=changes(client_fields(current), client_fields(stored)))
         return stored
     raise conflict("The client kept changing while being updated; retry.")
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
 
 
 async def delete_client(services: Services, actor: Actor, client_id: str, *, if_match: str | None = None) -> None:
@@ -432,6 +536,7 @@ async def delete_client(services: Services, actor: Actor, client_id: str, *, if_
         if if_match is not None and if_match not in ("*", current.etag):
             raise precondition_failed()
         try:
+            checkpoint()
             await services.clients.delete(client_id, if_match=current.etag)
         except PreconditionFailed:
             if if_match is not None:
@@ -446,6 +551,7 @@ async def delete_client(services: Services, actor: Actor, client_id: str, *, if_
         raise conflict("The client kept changing while being deleted; retry.")
     client_directory(services).invalidate(client_id)
     try:
+        checkpoint()  # the record's deletion landed after the caller was answered 503: it comes back
         for meta in current.secrets:
             await services.secrets.delete(_verifier_name(services, client_id, meta.secret_id))
     except StoreUnavailable:
@@ -457,7 +563,8 @@ async def delete_client(services: Services, actor: Actor, client_id: str, *, if_
     for meta in current.secrets:
         client_authenticator(services).invalidate(client_id, meta.secret_id)
     await _audit(services, actor, "client.delete", "client", client_id,
-                 secretIds=[m.secret_id for m in current.secrets])
+                 secretIds=[m.secret_id for m in current.secrets], changes=changes(client_fields(current), {}),
+                 **_late())
 
 
 async def add_secret(services: Services, actor: Actor, client_id: str) -> NewSecret:
@@ -488,6 +595,7 @@ async def add_secret(services: Services, actor: Actor, client_id: str) -> NewSec
                 await undo()
                 raise _too_many_secrets()
         try:
+            checkpoint()
             stored = await services.clients.replace(replace(current, secrets=(*current.secrets, meta)),
                                                     if_match=current.etag)
         except PreconditionFailed:
@@ -498,8 +606,16 @@ async def add_secret(services: Services, actor: Actor, client_id: str) -> NewSec
         except StoreError:
             await undo()
             raise unavailable() from None
+        if not commit():  # stored after the caller was answered 503: the metadata goes, then the verifier
+            await _undo("remove secret metadata stored too late",
+                        lambda previous=current, written=stored: services.clients.replace(
+                            replace(written, secrets=previous.secrets, etag=None), if_match=written.etag))
+            client_directory(services).invalidate(client_id)
+            await undo()
+            raise unavailable()
         client_directory(services).invalidate(client_id)
-        await _audit(services, actor, "secret.add", "client", client_id, secretId=secret_id)
+        await _audit(services, actor, "secret.add", "client", client_id, secretId=secret_id,
+                     changes=changes(client_fields(current), client_fields(stored)))
         return NewSecret(stored, secret_id, secret, expires_on)
     await undo()
     raise conflict("The client kept changing while the secret was added; retry.")
@@ -518,6 +634,7 @@ async def revoke_secret(services: Services, actor: Actor, client_id: str, secret
             raise not_found("The client has no secret with this id.")
         remaining = tuple(s for s in current.secrets if s.secret_id != secret_id)
         try:
+            checkpoint()
             stored = await services.clients.replace(replace(current, secrets=remaining), if_match=current.etag)
         except (PreconditionFailed, NotFound):
             continue
@@ -528,6 +645,7 @@ async def revoke_secret(services: Services, actor: Actor, client_id: str, secret
         raise conflict("The client kept changing while the secret was revoked; retry.")
     client_directory(services).invalidate(client_id)
     try:
+        checkpoint()  # the metadata's removal landed after the caller was answered 503: it comes back
         await services.secrets.delete(_verifier_name(services, client_id, secret_id))
     except StoreUnavailable:
         async def restore() -> None:
@@ -539,7 +657,8 @@ async def revoke_secret(services: Services, actor: Actor, client_id: str, secret
         client_directory(services).invalidate(client_id)
         raise unavailable() from None
     client_authenticator(services).invalidate(client_id, secret_id)
-    await _audit(services, actor, "secret.revoke", "client", client_id, secretId=secret_id)
+    await _audit(services, actor, "secret.revoke", "client", client_id, secretId=secret_id,
+                 changes=changes(client_fields(current), client_fields(stored)), **_late())
     return stored
 
 
@@ -557,8 +676,13 @@ async def rotate_signing_key(services: Services, actor: Actor, *, key_ring: KeyR
     # Key Vault alone could rotate, but the change must be audited: refuse it (503) while the audit table
     # cannot be reached rather than rotate unrecorded (found by tests/faults with Azurite stopped).
     await _store_call(services.audit.query(page_size=1))
+    previous = [k.kid for k in await _store_call(ring.list_keys()) if getattr(k, "status", None) == "active"]
+    _may_write()
     info = await _store_call(ring.rotate())
-    await _audit(services, actor, "signing-key.rotate", "signing-key", info.kid, alg=info.alg)
+    old = previous[0] if previous else None
+    await _audit(services, actor, "signing-key.rotate", "signing-key", info.kid, alg=info.alg,
+                 changes={"activeKid": {"old": old, "new": info.kid},
+                          "privateKey": {"old": SET if old else None, "new": REPLACED if old else SET}}, **_late())
     return info
 
 

@@ -54,6 +54,7 @@ class Problem(Exception):
     detail: str
     errors: list[FieldError] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    audited: bool = False  # the operation already wrote the refusal's audit record (with its reason)
 
     def __str__(self) -> str:
         return f"{self.status} {self.slug}: {self.detail}"
@@ -110,3 +111,11 @@ def precondition_failed(detail: str = "The resource has changed since it was rea
 
 def unavailable(detail: str = "A backing store is unavailable; nothing was changed. Retry later.") -> Problem:
     return Problem(503, "unavailable", detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def timed_out() -> Problem:
+    """503 for a store that did not answer in time (``STORE_TIMEOUT_SECONDS``): whatever the request had
+    started is undone in the background, or, for a deletion whose last step lands later, completed."""
+    return Problem(503, "unavailable", "A backing store did not answer in time; the change was not made (anything "
+                                       "started is undone). Read the resource before retrying.",
+                   headers={"Retry-After": str(RETRY_AFTER_SECONDS)})

@@ -5,8 +5,9 @@
   token endpoint, client authenticated with HTTP Basic (RFC 6749 §2.3.1); the client secret is
   read from Key Vault (``services.secrets.get(secret_name)``) and never logged.
 - ``managedIdentity``: ``azure.identity.aio.ManagedIdentityCredential`` (``AZURE_CLIENT_ID``
-  picks a user-assigned identity), scope default ``<provider base>/.default`` (Azure Health
-  Data Services).
+  picks a user-assigned identity), only ever for the provider's own origin,
+  ``<scheme>://<host>[:port]/.default`` (Azure Health Data Services form): a stored scope naming
+  anything else is refused before any token is requested (``gateway.proxy.identity_scopes``).
 
 Provider tokens are cached per route until shortly before they expire; concurrent misses for
 one route share one token request (single flight).
@@ -23,9 +24,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from gateway.proxy.destinations import validate_provider_url
+from gateway.proxy.identity_scopes import provider_scope, scope_problem, token_scope
 from gateway.proxy.transport import Transport, UpstreamError, UpstreamRequest
 from gateway.services import Services
 from gateway.stores.models import Route
@@ -46,9 +48,11 @@ class _Token:
 
 
 def default_scope(route: Route) -> str:
-    """``<provider base>/.default`` (scheme and host of the base, as Entra ID expects)."""
-    parts = urlsplit(route.fhir_base_url)
-    return f"{parts.scheme}://{parts.netloc}/.default"
+    """``<provider origin>/.default`` (scheme, host and non-default port of the base, as Entra ID expects)."""
+    scope = provider_scope(route.fhir_base_url)
+    if scope is None:
+        raise UpstreamAuthError("The connection's provider authentication is not configured correctly.")
+    return scope
 
 
 class UpstreamAuthenticator:
@@ -149,7 +153,13 @@ class UpstreamAuthenticator:
         return _Token(value, started + _lifetime(expires_in))
 
     async def _managed_identity(self, route: Route) -> _Token:
-        scope = route.upstream_auth.scope or default_scope(route)
+        # Checked again here, not only when the route was saved: a route stored before the rule (or written
+        # to the table directly) must never obtain a token for another resource (Key Vault, Storage...).
+        refused = scope_problem(route.fhir_base_url, route.upstream_auth.scope)
+        if refused is not None:
+            logger.warning("managed identity scope refused tenant=%s field=%s", route.tenant_id, refused[0])
+            raise UpstreamAuthError("The connection's provider authentication is not configured correctly.")
+        scope = token_scope(route.fhir_base_url)
         if self._credential is None:
             self._credential = self._credential_factory(self._services.settings.azure_client_id)
         try:

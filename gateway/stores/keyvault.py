@@ -5,8 +5,10 @@ Secrets API: https://learn.microsoft.com/rest/api/keyvault/secrets. Built by
 KEY_VAULT_CA_BUNDLE, KEY_VAULT_VERIFY_CHALLENGE_RESOURCE and
 KEY_VAULT_CREDENTIAL (``managed-identity`` in Azure, ``emulator`` locally).
 
-Fails fast on an outage (one retry, 3 s connect and 10 s read timeouts) and
-maps azure-core errors onto the store contract (``gateway.stores.protocols``):
+Fails fast on an outage (one retry, 3 s connect and 10 s read timeouts; reads
+also bounded as a whole by STORE_READ_TIMEOUT_SECONDS, so a vault that accepts
+connections but never answers costs a reader that long) and maps azure-core
+errors onto the store contract (``gateway.stores.protocols``):
 
     ResourceNotFoundError                           -> None (get) / NotFound (update) / ignored (delete)
     ServiceRequestError, ServiceResponseError,
@@ -21,6 +23,7 @@ request may carry the secret value.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import ssl
 import time
@@ -163,10 +166,11 @@ class KeyVaultSecretStore:
     """SecretStore over ``azure.keyvault.secrets.aio.SecretClient`` (one per worker)."""
 
     def __init__(self, client: SecretClient, credential: Any = None, *,
-                 delete_poll_seconds: float = DELETE_POLL_SECONDS) -> None:
+                 delete_poll_seconds: float = DELETE_POLL_SECONDS, read_timeout: float | None = None) -> None:
         self._client = client
         self._credential = credential
         self._delete_poll_seconds = delete_poll_seconds
+        self._read_timeout = read_timeout  # bound of each read as a whole (writes: the SDK's timeouts only)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyVaultSecretStore:
@@ -189,7 +193,7 @@ class KeyVaultSecretStore:
         if transport is not None:
             options["transport"] = transport
         client = SecretClient(settings.key_vault_url, credential, **options)
-        return cls(client, credential)
+        return cls(client, credential, read_timeout=settings.store_read_timeout_seconds)
 
     async def set(self, name: str, value: str, *, tags: dict[str, str] | None = None,
                   content_type: str | None = None, expires_on: datetime | None = None,
@@ -210,17 +214,18 @@ class KeyVaultSecretStore:
         if not isinstance(name, str) or not NAME_RE.match(name):
             return None
         with _translated("get", name):
-            try:
-                secret = await self._client.get_secret(name, version)
-            except ResourceNotFoundError:
-                return None
-            except HttpResponseError as exc:
-                if exc.status_code != 403:
-                    raise
-                disabled = await self._disabled_version(name, version)
-                if disabled is None:
-                    raise
-                return disabled
+            async with asyncio.timeout(self._read_timeout):
+                try:
+                    secret = await self._client.get_secret(name, version)
+                except ResourceNotFoundError:
+                    return None
+                except HttpResponseError as exc:
+                    if exc.status_code != 403:
+                        raise
+                    disabled = await self._disabled_version(name, version)
+                    if disabled is None:
+                        raise
+                    return disabled
         return _stored(secret.properties, secret.value)
 
     async def _disabled_version(self, name: str, version: str | None) -> StoredSecret | None:
@@ -242,7 +247,8 @@ class KeyVaultSecretStore:
         Key Vault's listing does not name versions: ``version`` is ``""`` here.
         """
         with _translated("list"):
-            return [_stored(props, None) async for props in self._client.list_properties_of_secrets()]
+            async with asyncio.timeout(self._read_timeout):
+                return [_stored(props, None) async for props in self._client.list_properties_of_secrets()]
 
     async def update(self, name: str, *, enabled: bool | None = None, tags: dict[str, str] | None = None,
                      expires_on: datetime | None = None) -> StoredSecret:

@@ -187,3 +187,19 @@ async def test_audit_trail_and_no_secret_anywhere(azure_services, caplog):
         assert secret.split(".")[-1] not in dump
     later = await ops.list_audit(s, since=s.clock.now().replace(year=2100))
     assert later.items == []
+
+
+async def test_field_changes_of_the_largest_clients_fit_an_audit_record_in_table_storage(azure_services):
+    """500 allowed tenants (the API's maximum) replaced by 500 others: the trail keeps every change readable."""
+    s = azure_services
+    first = [f"{i:08x}-0000-4000-8000-{i:012x}" for i in range(500)]
+    second = [f"{i:08x}-1111-4000-8000-{i:012x}" for i in range(500)]
+    new = await ops.create_client(s, ACTOR, "Wide", first)
+    await ops.update_client(s, ACTOR, new.client.client_id, allowed_tenants=second)
+    await ops.delete_client(s, ACTOR, new.client.client_id)
+    records = {r.action: r for r in (await ops.list_audit(s)).items}
+    assert records["client.create"].details["changes"]["allowedTenants"] == {"old": None, "new": first}
+    update = records["client.update"].details["changes"]["allowedTenants"]
+    assert (update["oldCount"], update["newCount"], update["truncated"]) == (500, 500, True)
+    assert update["added"] == second[:150] and update["removed"] == first[:150]
+    assert records["client.delete"].details["changes"]["allowedTenants"] == {"old": second, "new": None}

@@ -161,6 +161,12 @@ async def test_route_with_upstream_secret_from_environment_and_body_file(server,
     body.write_text(json.dumps({"fhirBaseUrl": "http://127.0.0.1:9/g", "fhirVersion": "STU3",
                                 "upstreamAuth": {"type": "clientCredentials", "tokenUrl": "http://127.0.0.1:9/t",
                                                  "clientId": "gw"}}))
+    # another token URL without the secret again: refused (the stored secret is bound to where it goes)
+    code, out, err = await run_cli(server, "--json", "routes", "put", TENANT, "--body", str(body))
+    assert code == 1 and "422" in err and "upstreamAuth/clientSecret" in err
+    body.write_text(json.dumps({"fhirBaseUrl": "http://127.0.0.1:9/g", "fhirVersion": "STU3",
+                                "upstreamAuth": {"type": "clientCredentials", "tokenUrl": "http://127.0.0.1:9/token",
+                                                 "clientId": "gw"}}))
     code, out, err = await run_cli(server, "--json", "routes", "put", TENANT, "--body", str(body))
     assert code == 0, err
     assert json.loads(out)["upstreamAuth"]["clientSecretSet"] is True
@@ -190,3 +196,16 @@ def test_json_flag_is_accepted_after_the_command():
 
     args = build_parser().parse_args(_flags_first(["--base-url", "http://x", "clients", "list", "--json"]))
     assert args.json is True
+
+
+async def test_managed_identity_route_without_scope_uses_the_providers_origin(server):
+    code, out, err = await run_cli(server, "--json", "routes", "put", TENANT, "--fhir-base-url",
+                                   "http://127.0.0.1:9/f", "--fhir-version", "STU3", "--upstream-auth",
+                                   "managedIdentity")
+    assert code == 0, err
+    assert json.loads(out)["upstreamAuth"] == {"type": "managedIdentity", "tokenUrl": None, "clientId": None,
+                                               "scope": None, "clientSecretSet": False}
+    code, _, err = await run_cli(server, "routes", "put", TENANT, "--fhir-base-url", "http://127.0.0.1:9/f",
+                                 "--fhir-version", "STU3", "--upstream-auth", "managedIdentity",
+                                 "--upstream-scope", "https://vault.azure.net/.default")
+    assert code == 1 and "upstreamAuth/scope" in err

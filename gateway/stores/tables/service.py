@@ -60,4 +60,5 @@ def open_table_storage(settings: Settings, clock: Clock | None = None,
                        options: TransportOptions = FAIL_FAST) -> TableStorage:
     """The gateway's tables for ``settings`` (call ``ensure_tables()`` and, at the end, ``aclose()``)."""
     service, credential = table_service_client(settings, options)
-    return TableStorage(service, settings.table_name_prefix, clock, credential=credential)
+    return TableStorage(service, settings.table_name_prefix, clock, credential=credential,
+                        read_timeout=settings.store_read_timeout_seconds)

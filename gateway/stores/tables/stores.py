@@ -9,10 +9,17 @@ stale ETag is the service's 412 (PreconditionFailed).
 
 Self-healing: a call that finds its table missing (a worker that started while
 the service was down, or wiped emulator data) creates the table and retries once.
+
+Reads are bounded by ``read_timeout`` (``STORE_READ_TIMEOUT_SECONDS``): a service that
+accepts connections but never answers costs a reader that long, then
+StoreUnavailable, instead of the SDK's timeouts and retry. Writes are not cut
+short here (a cancelled write may still land); the admin API bounds them
+(``gateway.admin.attempts``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
@@ -49,25 +56,33 @@ R = TypeVar("R")
 MAX_PAGE_SIZE = 1000  # the service's $top limit per request
 
 
-async def create_table_if_missing(table: TableClient) -> None:
-    """Create ``table`` unless it exists (idempotent; safe when several workers race)."""
+async def create_table_if_missing(table: TableClient, timeout: float | None = None) -> None:
+    """Create ``table`` unless it exists (idempotent; safe when several workers race).
+
+    Bounded by ``timeout`` like a read: a creation that lands late is harmless."""
     with storage_errors(table.table_name, "create table"):
         try:
-            await table.create_table()
+            async with asyncio.timeout(timeout):
+                await table.create_table()
         except ResourceExistsError as error:
             if error_code(error) == "TableBeingDeleted":
                 raise
 
 
-async def _call(table: TableClient, operation: str, action: Callable[[], Awaitable[R]]) -> R:
-    """Run ``action`` with SDK errors translated; on a missing table, create it and run ``action`` once more."""
+async def _call(table: TableClient, operation: str, action: Callable[[], Awaitable[R]],
+                timeout: float | None = None) -> R:
+    """Run ``action`` with SDK errors translated; on a missing table, create it and run ``action`` once more.
+
+    ``timeout`` bounds each run (its TimeoutError becomes StoreUnavailable)."""
     try:
         with storage_errors(table.table_name, operation):
-            return await action()
+            async with asyncio.timeout(timeout):
+                return await action()
     except TableMissing:
-        await create_table_if_missing(table)
+        await create_table_if_missing(table, timeout)
         with storage_errors(table.table_name, operation):
-            return await action()
+            async with asyncio.timeout(timeout):
+                return await action()
 
 
 def _check_page_size(page_size: int) -> int:
@@ -78,7 +93,7 @@ def _check_page_size(page_size: int) -> int:
 
 async def _read_page(table: TableClient, page_size: int, continuation: str | None, *,
                      query_filter: str | None = None, parameters: dict[str, str] | None = None,
-                     operation: str = "list") -> tuple[list[dict[str, Any]], str | None]:
+                     operation: str = "list", timeout: float | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """Up to ``page_size`` entities from ``continuation`` on, following the service's partial pages.
 
     The service may end a page early (partition boundaries, its 5 s limit) with
@@ -104,7 +119,7 @@ async def _read_page(table: TableClient, page_size: int, continuation: str | Non
             if token is None or len(items) >= page_size:
                 return items, encode_continuation(token)
 
-    return await _call(table, operation, read)
+    return await _call(table, operation, read, timeout)
 
 
 class _KeyedTableStore(Generic[T]):
@@ -112,9 +127,10 @@ class _KeyedTableStore(Generic[T]):
 
     _key_field: str
 
-    def __init__(self, table: TableClient, clock: Clock | None = None) -> None:
+    def __init__(self, table: TableClient, clock: Clock | None = None, *, read_timeout: float | None = None) -> None:
         self._table = table
         self._clock = clock or SystemClock()
+        self._read_timeout = read_timeout
 
     @property
     def table_name(self) -> str:
@@ -141,7 +157,7 @@ class _KeyedTableStore(Generic[T]):
                 return None
             return entity, entity.metadata["etag"]
 
-        return await _call(self._table, operation, read)
+        return await _call(self._table, operation, read, self._read_timeout)
 
     async def get(self, key: str) -> T | None:
         if not is_valid_key(key):
@@ -201,7 +217,7 @@ class _KeyedTableStore(Generic[T]):
 
     async def list(self, *, page_size: int = 100, continuation: str | None = None) -> Page[T]:
         """Entities in key order."""
-        entities, token = await _read_page(self._table, page_size, continuation)
+        entities, token = await _read_page(self._table, page_size, continuation, timeout=self._read_timeout)
         return Page(items=[self._from_entity(e, e.metadata["etag"]) for e in entities], continuation=token)
 
 
@@ -232,9 +248,11 @@ class TableClientStore(_KeyedTableStore[Client]):
 class TableAuditStore:
     """AuditStore on the ``<prefix>audit`` table: newest first, since/until as a key-range scan."""
 
-    def __init__(self, table: TableClient, id_factory: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+    def __init__(self, table: TableClient, id_factory: Callable[[], str] = lambda: uuid.uuid4().hex, *,
+                 read_timeout: float | None = None) -> None:
         self._table = table
         self._new_id = id_factory
+        self._read_timeout = read_timeout
 
     @property
     def table_name(self) -> str:
@@ -256,7 +274,7 @@ class TableAuditStore:
             return Page(items=[])
         query_filter, parameters = audit_filter(since, until)
         entities, token = await _read_page(self._table, page_size, continuation, query_filter=query_filter or None,
-                                           parameters=parameters, operation="query")
+                                           parameters=parameters, operation="query", timeout=self._read_timeout)
         return Page(items=[audit_from_entity(e) for e in entities], continuation=token)
 
 
@@ -264,20 +282,21 @@ class TableStorage:
     """The gateway's three tables on one ``TableServiceClient`` (one per worker)."""
 
     def __init__(self, service: TableServiceClient, prefix: str, clock: Clock | None = None, *,
-                 credential: Any = None) -> None:
+                 credential: Any = None, read_timeout: float | None = None) -> None:
         self.service = service
         self._credential = credential
         self.names = TableNames.for_prefix(prefix)
+        self._read_timeout = read_timeout
         self._tables = [service.get_table_client(name) for name in self.names.all()]
         routes, clients, audit = self._tables
-        self.routes = TableRouteStore(routes, clock)
-        self.clients = TableClientStore(clients, clock)
-        self.audit = TableAuditStore(audit)
+        self.routes = TableRouteStore(routes, clock, read_timeout=read_timeout)
+        self.clients = TableClientStore(clients, clock, read_timeout=read_timeout)
+        self.audit = TableAuditStore(audit, read_timeout=read_timeout)
 
     async def ensure_tables(self) -> None:
         """Create the tables that do not exist yet (idempotent)."""
         for table in self._tables:
-            await create_table_if_missing(table)
+            await create_table_if_missing(table, self._read_timeout)
 
     async def aclose(self) -> None:
         """Close the service client (its HTTP session) and the credential it owns."""

@@ -85,7 +85,10 @@ async def test_stale_if_match_is_412(admin):
     (route_body(timeouts={"readSeconds": 999}), "timeouts/readSeconds"),
     (route_body(timeouts={"other": 1}), "timeouts/other"),
     (route_body(upstreamAuth={"type": "magic"}), "upstreamAuth/type"),
-    (route_body(upstreamAuth={"type": "managedIdentity"}), "upstreamAuth/scope"),
+    # the scope may be left out (derived from the provider's origin) but never name another resource
+    (route_body(upstreamAuth={"type": "managedIdentity", "scope": "https://vault.azure.net/.default"}),
+     "upstreamAuth/scope"),
+    (route_body(upstreamAuth={"type": "managedIdentity", "scope": ""}), "upstreamAuth/scope"),
     (route_body(upstreamAuth={"type": "none", "scope": "x"}), "upstreamAuth/scope"),
     (route_body(upstreamAuth={"type": "clientCredentials", "tokenUrl": "https://127.0.0.1/t", "clientId": "c"}),
      "upstreamAuth/clientSecret"),
