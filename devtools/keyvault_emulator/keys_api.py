@@ -90,14 +90,14 @@ async def rotate_key(request: web.Request) -> web.Response:
     return await _new_version(request, name, spec, body)
 
 
-@routes.get("/keys")
-@routes.get("/keys/")
+@routes.get("/keys", allow_head=False)
+@routes.get("/keys/", allow_head=False)
 async def list_keys(request: web.Request) -> web.Response:
     keys = request.app[KEYS_KEY]
     return page(request, [_item(keys, k.latest, _kid(request, k)) for k in keys.list_active()])
 
 
-@routes.get("/keys/{name}/versions")
+@routes.get("/keys/{name}/versions", allow_head=False)
 async def list_key_versions(request: web.Request) -> web.Response:
     keys = request.app[KEYS_KEY]
     try:
@@ -109,9 +109,9 @@ async def list_key_versions(request: web.Request) -> web.Response:
     return page(request, [_item(keys, v, _kid(request, key, v)) for v in key.versions])
 
 
-@routes.get("/keys/{name}")
-@routes.get("/keys/{name}/")
-@routes.get(f"/keys/{{name}}/{VERSION}")
+@routes.get("/keys/{name}", allow_head=False)
+@routes.get("/keys/{name}/", allow_head=False)
+@routes.get(f"/keys/{{name}}/{VERSION}", allow_head=False)
 async def get_key(request: web.Request) -> web.Response:
     keys = request.app[KEYS_KEY]
     key, version = keys.version(request.match_info["name"], request.match_info.get("version"))
@@ -156,14 +156,14 @@ async def delete_key(request: web.Request) -> web.Response:
     return json_response(200, _deleted(request, keys, key, item=False))
 
 
-@routes.get("/deletedkeys")
-@routes.get("/deletedkeys/")
+@routes.get("/deletedkeys", allow_head=False)
+@routes.get("/deletedkeys/", allow_head=False)
 async def list_deleted_keys(request: web.Request) -> web.Response:
     keys = request.app[KEYS_KEY]
     return page(request, [_deleted(request, keys, k, item=True) for k in keys.list_deleted()])
 
 
-@routes.get("/deletedkeys/{name}")
+@routes.get("/deletedkeys/{name}", allow_head=False)
 async def get_deleted_key(request: web.Request) -> web.Response:
     keys = request.app[KEYS_KEY]
     return json_response(200, _deleted(request, keys, keys.deleted(request.match_info["name"]), item=False))

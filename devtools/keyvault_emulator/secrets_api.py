@@ -61,17 +61,17 @@ def _deleted(request: web.Request, vault: Vault, secret: Secret, *, item: bool) 
             **_properties(vault, secret.latest, secret_id)}
 
 
-@routes.get("/secrets")
-@routes.get("/secrets/")
+@routes.get("/secrets", allow_head=False)
+@routes.get("/secrets/", allow_head=False)
 async def list_secrets(request: web.Request) -> web.Response:
     vault = request.app[VAULT_KEY]
     return page(request, [_properties(vault, s.latest, f"{base(request)}/secrets/{s.name}")
                           for s in vault.list_active()])
 
 
-@routes.get("/secrets/{name}")
-@routes.get("/secrets/{name}/")
-@routes.get(f"/secrets/{{name}}/{VERSION}")
+@routes.get("/secrets/{name}", allow_head=False)
+@routes.get("/secrets/{name}/", allow_head=False)
+@routes.get(f"/secrets/{{name}}/{VERSION}", allow_head=False)
 async def get_secret(request: web.Request) -> web.Response:
     vault = request.app[VAULT_KEY]
     secret, version = vault.version(request.match_info["name"], request.match_info.get("version"))
@@ -110,7 +110,7 @@ async def delete_secret(request: web.Request) -> web.Response:
     return json_response(200, _deleted(request, vault, secret, item=False))
 
 
-@routes.get("/secrets/{name}/versions")
+@routes.get("/secrets/{name}/versions", allow_head=False)
 async def list_secret_versions(request: web.Request) -> web.Response:
     vault = request.app[VAULT_KEY]
     try:
@@ -123,14 +123,14 @@ async def list_secret_versions(request: web.Request) -> web.Response:
                           for v in secret.versions])
 
 
-@routes.get("/deletedsecrets")
-@routes.get("/deletedsecrets/")
+@routes.get("/deletedsecrets", allow_head=False)
+@routes.get("/deletedsecrets/", allow_head=False)
 async def list_deleted_secrets(request: web.Request) -> web.Response:
     vault = request.app[VAULT_KEY]
     return page(request, [_deleted(request, vault, s, item=True) for s in vault.list_deleted()])
 
 
-@routes.get("/deletedsecrets/{name}")
+@routes.get("/deletedsecrets/{name}", allow_head=False)
 async def get_deleted_secret(request: web.Request) -> web.Response:
     vault = request.app[VAULT_KEY]
     return json_response(200, _deleted(request, vault, vault.deleted(request.match_info["name"]), item=False))
