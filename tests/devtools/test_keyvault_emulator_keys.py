@@ -434,3 +434,12 @@ def test_state_file_holds_the_keys_beside_the_secrets(keyvault):
     call(keyvault, "POST", f"/keys/{name}/create", json={"kty": "EC"})
     state = json.loads((Path(keyvault.ca_bundle).parent / "keys.json").read_text())
     assert name in {k["name"] for k in state["keys"]}
+
+
+@pytest.mark.parametrize(("method", "path"), [("HEAD", "/keys"), ("HEAD", "/secrets"), ("PATCH", "/secrets/s/versions"),
+                                              ("POST", "/keys/k/versions"), ("GET", "/keys/k/create")])
+def test_fixed_sub_resources_are_not_versions_and_head_is_not_get(keyvault, method, path):
+    response = call(keyvault, method, path)
+    assert response.status_code == 405 and response.headers["Allow"]
+    if method != "HEAD":
+        assert error_of(response)["code"] == "MethodNotAllowed"
