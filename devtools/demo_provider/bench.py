@@ -1,4 +1,4 @@
-"""Figures for the demo provider: in-process handler time and loopback round trips (prints, asserts nothing).
+"""Figures for the demo provider: in-process routing + handler time, loopback round trips (prints only).
 
 ``python -m devtools.demo_provider.bench [-n 2000]``
 """
@@ -13,9 +13,10 @@ import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from devtools.demo_provider.app import create_app, handle
+from devtools.demo_provider.app import create_app, fhir_protocol
 from devtools.demo_provider.server import running_provider
 
 PID = "demo-patient-1"
@@ -40,6 +41,14 @@ async def timed(n: int, call: Callable[[], Awaitable[object]]) -> list[float]:
         await call()
         samples.append(time.perf_counter() - start)
     return samples
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    """One request in-process: the router's match, then the FHIR middleware and the route's handler."""
+    match_info = await request.app.router.resolve(request)
+    match_info.add_app(request.app)
+    request._match_info = match_info  # what aiohttp's server does before the middlewares
+    return await fhir_protocol(request, match_info.handler)
 
 
 async def main(n: int) -> None:

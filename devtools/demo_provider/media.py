@@ -17,7 +17,8 @@ from devtools.demo_provider.catalog import dumps
 FHIR_JSON_TYPES = frozenset({"application/fhir+json", "application/json+fhir"})
 PLAIN_JSON = "application/json;charset=utf-8"
 WILDCARDS = frozenset({"*/*", "application/*"})
-ISSUE_CODES = {400: "invalid", 404: "not-found", 405: "not-supported", 406: "not-supported", 410: "not-found",
+ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
+               406: "not-supported", 410: "not-found",
                413: "too-costly", 415: "not-supported", 500: "exception"}
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
@@ -30,6 +30,7 @@ SEGMENTS = {"dstu2": "DSTU2", "stu3": "STU3", "r4": "R4"}
 PAGE_TOKENS = 4096
 MAX_BATCH_ENTRIES = 200
 Pairs = Sequence[tuple[str, str]]
+Permits = Callable[[str, str], bool]  # (resource type, "r" read | "s" search) -> allowed
 
 
 @dataclass
@@ -52,10 +53,11 @@ def is_valid_type(name: str) -> bool:
 class Provider:
     """All three versions of the demo data served under ``<base_url>/<dstu2|stu3|r4>``."""
 
-    def __init__(self, base_url: str, catalogs: dict[str, Catalog] | None = None) -> None:
+    def __init__(self, base_url: str, catalogs: dict[str, Catalog] | None = None, *,
+                 token_url: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.catalogs = catalogs or {v: catalog_for(v) for v in SEGMENTS.values()}
-        self.metadata = {v: dumps(capability_statement(v, self.version_base(v), c.types))
+        self.metadata = {v: dumps(capability_statement(v, self.version_base(v), c.types, token_url))
                          for v, c in self.catalogs.items()}
         self._searches: OrderedDict[str, tuple[str, Pairs]] = OrderedDict()
 
@@ -106,6 +108,11 @@ class Provider:
             return error(exc.status, exc.message)
         return Reply(200, self._searchset(version, resource_type, original, query, self_url))
 
+    def page_type(self, pairs: Pairs) -> str | None:
+        """The resource type of the search a ``_getpages`` token continues (None: unknown token)."""
+        stored = self._searches.get(next((v for k, v in pairs if k == "_getpages"), ""))
+        return stored[0] if stored else None
+
     def _token(self, version: str, resource_type: str, pairs: Pairs) -> str:
         kept = tuple((k, v) for k, v in pairs if k not in search.PAGING)
         token = hashlib.sha256(repr((version, resource_type, kept)).encode()).hexdigest()[:32]
@@ -137,8 +144,12 @@ class Provider:
         return head[:-1] + b',"entry":[' + b",".join(parts) + b"]}"
 
     # -- batch -----------------------------------------------------------------------------------------------------
-    def batch(self, version: str, body: bytes) -> Reply:
-        """Process a batch Bundle: each entry independently, answers in order."""
+    def batch(self, version: str, body: bytes, permits: Permits | None = None) -> Reply:
+        """Process a batch Bundle: each entry independently, answers in order.
+
+        ``permits`` (Backend Services mode) judges each entry by its type and interaction: a refused one
+        answers 403 and the others go on.
+        """
         try:
             bundle = json.loads(body)
         except (ValueError, UnicodeDecodeError):
@@ -156,21 +167,21 @@ class Provider:
             return error(400, "Bundle.entry must be a list")
         if len(entries) > MAX_BATCH_ENTRIES:
             return error(413, f"A batch may hold at most {MAX_BATCH_ENTRIES} entries")
-        parts = [self._batch_entry(version, entry) for entry in entries]
+        parts = [self._batch_entry(version, entry, permits) for entry in entries]
         head = dumps({"resourceType": "Bundle", "meta": {"lastUpdated": LAST_UPDATED}, "type": "batch-response"})
         return Reply(200, head[:-1] + b',"entry":[' + b",".join(parts) + b"]}")
 
-    def _batch_entry(self, version: str, entry: object) -> bytes:
+    def _batch_entry(self, version: str, entry: object, permits: Permits | None = None) -> bytes:
         request = entry.get("request") if isinstance(entry, dict) else None
         if not isinstance(request, dict) or not isinstance(request.get("url"), str):
             return self._entry(version, error(400, "Batch entry has no request.url"))
         method = str(request.get("method", "")).upper()
         if method != "GET":
             return self._entry(version, error(405, "Only GET entries are supported by this read-only server"))
-        reply, full_url = self._batch_get(version, request["url"])
+        reply, full_url = self._batch_get(version, request["url"], permits)
         return self._entry(version, reply, full_url)
 
-    def _batch_get(self, version: str, url: str) -> tuple[Reply, str | None]:
+    def _batch_get(self, version: str, url: str, permits: Permits | None = None) -> tuple[Reply, str | None]:
         base = self.version_base(version)
         split = urlsplit(url)
         path = split.path
@@ -184,6 +195,10 @@ class Provider:
         relative = path.strip("/") + (f"?{split.query}" if split.query else "")
         if segments == ["metadata"]:
             return Reply(200, self.metadata[version]), None
+        if permits is not None and segments:
+            interaction = "s" if len(segments) == 1 or segments[1] == "_search" else "r"
+            if not permits(segments[0], interaction):
+                return error(403, "The access token's scopes do not allow this entry", "forbidden"), None
         if len(segments) == 1 or (len(segments) == 2 and segments[1] == "_search"):
             return self.search(version, segments[0], pairs, f"{base}/{relative}"), None
         if len(segments) == 2 or (len(segments) == 4 and segments[2] == "_history"):

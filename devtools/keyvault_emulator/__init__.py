@@ -1,4 +1,4 @@
-"""A small, protocol-faithful Azure Key Vault emulator (Secrets REST API), for development only.
+"""A small, protocol-faithful Azure Key Vault emulator (Secrets and Keys REST APIs), for development only.
 
 Run with ``python -m devtools.keyvault_emulator --port 8443 --data-dir .local/keyvault``.
 It speaks HTTPS with a self-signed certificate (``<data-dir>/cert.pem``, which
@@ -6,6 +6,13 @@ clients trust as their CA bundle), answers the Key Vault auth challenge and
 accepts *any* well-formed bearer token: it authenticates nobody, so it refuses
 to listen on anything but loopback.
 
+The Keys API subset serves what the gateway's signing keys need (create,
+rotate, get, list, update, sign and verify a digest, soft delete) with software
+RSA and EC keys whose private halves never leave the emulator.
+
 Modules: ``certs`` (the certificate), ``vault`` (the secrets and their
-persistence), ``server`` (HTTP: challenge, routing, Key Vault's JSON).
+persistence), ``keys`` and ``crypto`` (the keys, their persistence and their
+operations), ``protocol`` (Key Vault's JSON, errors and paging),
+``secrets_api`` and ``keys_api`` (the routes), ``server`` (the application:
+challenge, api-version and errors for every route).
 """

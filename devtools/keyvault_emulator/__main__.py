@@ -29,7 +29,7 @@ def is_loopback(host: str) -> bool:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devtools.keyvault_emulator",
-                                     description="Azure Key Vault (Secrets API) emulator for development. "
+                                     description="Azure Key Vault (Secrets and Keys APIs) emulator for development. "
                                                  "Accepts any bearer token: loopback only.")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8443, help="TCP port (default 8443; 0 picks a free one)")

@@ -30,6 +30,18 @@ MAX_TAGS = 15
 STATE_FILE = "vault.json"
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` whole (owner-only temporary file, fsync, rename): readers see old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
 class VaultError(Exception):
     """A Key Vault error: HTTP status, ``error.code``, message and optional ``innererror.code``."""
 
@@ -176,16 +188,8 @@ class Vault:
     def write(self, snapshot: bytes) -> None:
         """Replace the state file atomically (temporary file, fsync, rename)."""
         path = self._path()
-        if path is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(snapshot)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if path is not None:
+            write_atomically(path, snapshot)
 
     def save(self) -> None:
         self.write(self.snapshot())

@@ -1,0 +1,90 @@
+"""Key Vault's wire conventions shared by the emulator's Secrets and Keys routes.
+
+JSON bodies with Key Vault's error shape ``{"error": {"code", "message",
+"innererror"?}}`` (https://learn.microsoft.com/rest/api/keyvault/), listings
+paged with ``maxresults`` and an opaque ``$skiptoken`` in ``nextLink``, and the
+application state the routes share (stores and the one lock that orders
+changes and their writes to disk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from devtools.keyvault_emulator.keys import Keys
+from devtools.keyvault_emulator.vault import Vault, VaultError, bad_parameter
+
+DEFAULT_PAGE_SIZE = 25
+MAX_PAGE_SIZE = 25
+JSON_TYPE = "application/json; charset=utf-8"
+VAULT_KEY = web.AppKey("vault", Vault)
+KEYS_KEY = web.AppKey("keys", Keys)
+LOCK_KEY = web.AppKey("lock", asyncio.Lock)
+
+
+class Persistent(Protocol):
+    def snapshot(self) -> bytes: ...
+
+    def write(self, snapshot: bytes) -> None: ...
+
+
+def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> web.Response:
+    body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    return web.Response(status=status, body=body, headers={"Content-Type": JSON_TYPE, **(headers or {})})
+
+
+def error_response(exc: VaultError, headers: dict[str, str] | None = None) -> web.Response:
+    error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.inner:
+        error["innererror"] = {"code": exc.inner}
+    return json_response(exc.status, {"error": error}, headers)
+
+
+def base(request: web.Request) -> str:
+    """The vault URL as the caller addressed it (ids and links start with it)."""
+    return f"https://{request.host}"
+
+
+def page(request: web.Request, items: list[dict[str, Any]]) -> web.Response:
+    """One page of a listing; ``nextLink`` carries an opaque ``$skiptoken`` (null on the last page)."""
+    raw_size = request.query.get("maxresults")
+    try:
+        size = DEFAULT_PAGE_SIZE if raw_size in (None, "") else int(raw_size)
+    except ValueError:
+        size = 0
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise bad_parameter(f"invalid maxresults: expected an integer between 1 and {MAX_PAGE_SIZE}")
+    token = request.query.get("$skiptoken")
+    start = 0
+    if token:
+        try:
+            start = int(json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["offset"])
+        except (ValueError, KeyError, TypeError):
+            raise bad_parameter("invalid $skiptoken") from None
+        if start < 0:
+            raise bad_parameter("invalid $skiptoken")
+    chunk, end = items[start:start + size], start + size
+    next_link = None
+    if end < len(items):
+        skip = base64.urlsafe_b64encode(json.dumps({"offset": end}).encode()).rstrip(b"=").decode()
+        api = request.query.get("api-version", "")
+        next_link = f"{base(request)}{request.path}?api-version={api}&$skiptoken={skip}&maxresults={size}"
+    return json_response(200, {"value": chunk, "nextLink": next_link})
+
+
+async def body_of(request: web.Request) -> Any:
+    raw = await request.read()
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        raise bad_parameter("The request body is not valid JSON") from None
+
+
+async def persist(store: Persistent) -> None:
+    """Write the state (caller holds the lock, so writes keep their order); reads go on meanwhile."""
+    await asyncio.to_thread(store.write, store.snapshot())

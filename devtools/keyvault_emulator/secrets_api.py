@@ -1,0 +1,154 @@
+"""Routes of the Secrets operations (https://learn.microsoft.com/rest/api/keyvault/secrets).
+
+Set, get (latest with or without a trailing slash, or by version), list and
+list versions, update attributes, delete (soft), get and list deleted, purge,
+recover; each answers Key Vault's JSON shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from devtools.keyvault_emulator.protocol import (
+    LOCK_KEY,
+    VAULT_KEY,
+    base,
+    body_of,
+    json_response,
+    page,
+    persist,
+)
+from devtools.keyvault_emulator.vault import Secret, Vault, VaultError, Version
+
+# A version segment is any name but the fixed sub-resources beside it.
+VERSION = "{version:(?!versions$)[^/]+}"
+routes = web.RouteTableDef()
+
+
+def _attributes(vault: Vault, version: Version) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"enabled": version.enabled}
+    if version.nbf is not None:
+        attrs["nbf"] = version.nbf
+    if version.exp is not None:
+        attrs["exp"] = version.exp
+    attrs.update(created=version.created, updated=version.updated,
+                 recoveryLevel=vault.recovery_level, recoverableDays=vault.recoverable_days)
+    return attrs
+
+
+def _properties(vault: Vault, version: Version, secret_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": secret_id, "attributes": _attributes(vault, version)}
+    if version.tags:
+        body["tags"] = version.tags
+    if version.content_type is not None:
+        body["contentType"] = version.content_type
+    return body
+
+
+def _bundle(request: web.Request, vault: Vault, secret: Secret, version: Version, *,
+            value: bool) -> dict[str, Any]:
+    body = _properties(vault, version, f"{base(request)}/secrets/{secret.name}/{version.version}")
+    return {"value": version.value, **body} if value else body
+
+
+def _deleted(request: web.Request, vault: Vault, secret: Secret, *, item: bool) -> dict[str, Any]:
+    secret_id = (f"{base(request)}/secrets/{secret.name}" if item
+                 else f"{base(request)}/secrets/{secret.name}/{secret.latest.version}")
+    return {"recoveryId": f"{base(request)}/deletedsecrets/{secret.name}",
+            "deletedDate": secret.deleted_date, "scheduledPurgeDate": secret.scheduled_purge_date,
+            **_properties(vault, secret.latest, secret_id)}
+
+
+@routes.get("/secrets", allow_head=False)
+@routes.get("/secrets/", allow_head=False)
+async def list_secrets(request: web.Request) -> web.Response:
+    vault = request.app[VAULT_KEY]
+    return page(request, [_properties(vault, s.latest, f"{base(request)}/secrets/{s.name}")
+                          for s in vault.list_active()])
+
+
+@routes.get("/secrets/{name}", allow_head=False)
+@routes.get("/secrets/{name}/", allow_head=False)
+@routes.get(f"/secrets/{{name}}/{VERSION}", allow_head=False)
+async def get_secret(request: web.Request) -> web.Response:
+    vault = request.app[VAULT_KEY]
+    secret, version = vault.version(request.match_info["name"], request.match_info.get("version"))
+    if not version.enabled:
+        raise VaultError(403, "Forbidden", "Operation get is not allowed on a disabled secret.", "SecretDisabled")
+    return json_response(200, _bundle(request, vault, secret, version, value=True))
+
+
+@routes.put("/secrets/{name}")
+async def set_secret(request: web.Request) -> web.Response:
+    vault = request.app[VAULT_KEY]
+    body = await body_of(request)
+    async with request.app[LOCK_KEY]:
+        secret, version = vault.set(request.match_info["name"], body)
+        await persist(vault)
+    return json_response(200, _bundle(request, vault, secret, version, value=True))
+
+
+@routes.patch("/secrets/{name}/")
+@routes.patch(f"/secrets/{{name}}/{VERSION}")
+async def update_secret(request: web.Request) -> web.Response:
+    vault = request.app[VAULT_KEY]
+    body = await body_of(request)
+    async with request.app[LOCK_KEY]:
+        secret, version = vault.update(request.match_info["name"], request.match_info.get("version"), body)
+        await persist(vault)
+    return json_response(200, _bundle(request, vault, secret, version, value=False))
+
+
+@routes.delete("/secrets/{name}")
+async def delete_secret(request: web.Request) -> web.Response:
+    vault = request.app[VAULT_KEY]
+    async with request.app[LOCK_KEY]:
+        secret = vault.delete(request.match_info["name"])
+        await persist(vault)
+    return json_response(200, _deleted(request, vault, secret, item=False))
+
+
+@routes.get("/secrets/{name}/versions", allow_head=False)
+async def list_secret_versions(request: web.Request) -> web.Response:
+    vault = request.app[VAULT_KEY]
+    try:
+        secret = vault.active(request.match_info["name"])
+    except VaultError as exc:
+        if exc.status != 404:
+            raise
+        return page(request, [])
+    return page(request, [_properties(vault, v, f"{base(request)}/secrets/{secret.name}/{v.version}")
+                          for v in secret.versions])
+
+
+@routes.get("/deletedsecrets", allow_head=False)
+@routes.get("/deletedsecrets/", allow_head=False)
+async def list_deleted_secrets(request: web.Request) -> web.Response:
+    vault = request.app[VAULT_KEY]
+    return page(request, [_deleted(request, vault, s, item=True) for s in vault.list_deleted()])
+
+
+@routes.get("/deletedsecrets/{name}", allow_head=False)
+async def get_deleted_secret(request: web.Request) -> web.Response:
+    vault = request.app[VAULT_KEY]
+    return json_response(200, _deleted(request, vault, vault.deleted(request.match_info["name"]), item=False))
+
+
+@routes.delete("/deletedsecrets/{name}")
+async def purge_secret(request: web.Request) -> web.Response:
+    vault = request.app[VAULT_KEY]
+    async with request.app[LOCK_KEY]:
+        vault.purge(request.match_info["name"])
+        await persist(vault)
+    return web.Response(status=204)
+
+
+@routes.post("/deletedsecrets/{name}/recover")
+async def recover_secret(request: web.Request) -> web.Response:
+    vault = request.app[VAULT_KEY]
+    async with request.app[LOCK_KEY]:
+        secret = vault.recover(request.match_info["name"])
+        await persist(vault)
+    return json_response(200, _bundle(request, vault, secret, secret.latest, value=False))
