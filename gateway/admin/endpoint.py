@@ -13,6 +13,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from gateway.admin import handlers as h
 from gateway.admin.access import AccessRefused, audit_access_refusal, authorize, key_actor
@@ -104,8 +105,8 @@ async def dispatch(request: Request, services: Services, *, arrived: float | Non
             actor = await authorize(request, services)
         except AccessRefused as refused:
             action, target_type, target_id = _change_of(request, segments) or ("admin.access", "admin", "")
-            await _within_deadline(request, deadline,
-                                   lambda: audit_access_refusal(services, refused, action, target_type, target_id))
+            record = partial(audit_access_refusal, services, refused, action, target_type, target_id)
+            await _within_deadline(request, deadline, record)
             return problem_response(refused, request.request_id)
         found = match(segments)
         if found is None:
