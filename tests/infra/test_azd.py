@@ -56,7 +56,7 @@ def test_ci_workflow_builds_bicep_runs_make_test_and_deploys_tags_with_oidc():
     assert any(u.startswith("actions/setup-python") for u in uses)
     assert any(u.startswith("actions/setup-node") for u in uses)
     python = next(step for step in test_steps if step.get("uses", "").startswith("actions/setup-python"))
-    assert python["with"]["python-version"] == "3.11"
+    assert python["with"]["python-version"] == "3.13"
 
     deploy = workflow["jobs"]["deploy"]
     assert deploy["if"] == "startsWith(github.ref, 'refs/tags/v')"
