@@ -34,7 +34,14 @@ from urllib.parse import unquote_plus
 
 from .discovery import FunctionDef, HttpLimits
 from .routing import Match, MethodNotAllowed, Route, RouteTable, decode_path
-from .rpchttp import FunctionFailed, InvalidResponse, from_invocation_response, header_values, query_values, to_rpc_http
+from .rpchttp import (
+    FunctionFailed,
+    InvalidResponse,
+    fill_rpc_http,
+    from_invocation_response,
+    header_values,
+    query_values,
+)
 from .worker import Worker, get_worker
 
 MAX_URL_BYTES = 4096
@@ -192,13 +199,14 @@ class FunctionHost:
         )
         headers = header_values(scope["headers"], extra)
         key_level = None if function.auth_level == "anonymous" else function.auth_level  # the key was checked
-        http = to_rpc_http(self.worker.protos, method, f"{scheme}://{host}{path_and_query}", headers,
-                           query_values(query), resolved.values, body, key_level)
         assert function.function_id is not None
+        message, http = self.worker.invocation(function.function_id, function.trigger_name,
+                                               headers.get("traceparent"), headers.get("tracestate"))
+        fill_rpc_http(http, self.worker.protos, method, f"{scheme}://{host}{path_and_query}", headers,
+                      query_values(query), resolved.values, body, key_level)
         try:
             async with asyncio.timeout(self.function_timeout):  # a sync function's thread runs on, as in Azure
-                response = await self.worker.invoke(function.function_id, function.trigger_name, http,
-                                                    headers.get("traceparent"), headers.get("tracestate"))
+                response = await self.worker.invoke(message)
             return from_invocation_response(response, function.output_name)
         except TimeoutError:
             host_log.error("Timeout value of %ss was exceeded by function: Functions.%s", self.function_timeout,

@@ -98,11 +98,25 @@ def identities(protos: ModuleType, key_level: str | None) -> list[Any]:
                                      claims=claims)]
 
 
-def to_rpc_http(protos: ModuleType, method: str, url: str, headers: Mapping[str, str], query: Mapping[str, str],
-                route_values: Mapping[str, str], body: bytes, key_level: str | None = None) -> Any:
-    """The ``RpcHttp`` the .NET host sends for this request."""
-    http = protos.RpcHttp(method=method, url=url, headers=headers, query=query, params=route_values,
-                          identities=identities(protos, key_level))
+_identities: dict[tuple[int, str | None], list[Any]] = {}
+
+
+def fill_rpc_http(http: Any, protos: ModuleType, method: str, url: str, headers: Mapping[str, str],
+                  query: Mapping[str, str], route_values: Mapping[str, str], body: bytes,
+                  key_level: str | None = None) -> Any:
+    """Make ``http`` (an empty ``RpcHttp``, already in place in the invocation message) the one the .NET
+    host sends for this request; filled in place, since protobuf copies a message given to a constructor."""
+    http.method = method
+    http.url = url
+    http.headers.update(headers)
+    if query:
+        http.query.update(query)
+    if route_values:
+        http.params.update(route_values)
+    key = (id(protos), key_level)
+    if key not in _identities:
+        _identities[key] = identities(protos, key_level)
+    http.identities.extend(_identities[key])
     if body:
         http.body.bytes = body
     return http

@@ -20,7 +20,7 @@ sent: it exists for placeholder specialisation and clears ``os.environ``.
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,8 +58,9 @@ def traceparent(incoming: str | None) -> str:
         if (len(parts) >= 4 and len(parts[0]) == 2 and parts[0] != "ff" and len(parts[1]) == 32
                 and len(parts[2]) == 16 and len(parts[3]) == 2 and parts[1] != "0" * 32 and parts[2] != "0" * 16
                 and all(c in "0123456789abcdef" for c in "".join(parts[:4]))):
-            return f"00-{parts[1]}-{secrets.token_hex(8)}-{parts[3]}"
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-00"
+            return f"00-{parts[1]}-{os.urandom(8).hex()}-{parts[3]}"
+    ids = os.urandom(24).hex()
+    return f"00-{ids[:32]}-{ids[32:]}-00"
 
 
 class Worker:
@@ -115,20 +116,26 @@ class Worker:
             return None
         return response.result.exception.message or "the runtime could not load the function"
 
-    async def invoke(self, function_id: str, trigger_name: str, http: Any, incoming_traceparent: str | None,
-                     tracestate: str | None) -> Any:
-        """``invocation_request`` with the trigger's ``RpcHttp``; the runtime's ``InvocationResponse``.
+    def invocation(self, function_id: str, trigger_name: str, incoming_traceparent: str | None,
+                   tracestate: str | None) -> tuple[Any, Any]:
+        """A new ``invocation_request`` message and its trigger's empty ``RpcHttp`` (to fill in place).
 
         No ``retry_context``: the host sets one only for functions with a retry policy, which HTTP
         triggers cannot have. No trigger metadata: the runtime announces ``RpcHttpTriggerMetadataRemoved``.
         """
-        protos = self.protos
-        request = protos.InvocationRequest(
-            invocation_id=str(uuid.uuid4()), function_id=function_id,
-            input_data=[protos.ParameterBinding(name=trigger_name, data=protos.TypedData(http=http))],
-            trace_context=protos.RpcTraceContext(trace_parent=traceparent(incoming_traceparent),
-                                                 trace_state=tracestate or ""))
-        message = protos.StreamingMessage(invocation_request=request)
+        message = self.protos.StreamingMessage()
+        request = message.invocation_request
+        request.invocation_id = str(uuid.uuid4())
+        request.function_id = function_id
+        request.trace_context.trace_parent = traceparent(incoming_traceparent)
+        if tracestate:
+            request.trace_context.trace_state = tracestate
+        binding = request.input_data.add()
+        binding.name = trigger_name
+        return message, binding.data.http
+
+    async def invoke(self, message: Any) -> Any:
+        """``invocation_request``: the runtime's ``InvocationResponse``."""
         return await runtime.invocation_request(WorkerRequest("FunctionInvocationRequest", message))
 
     def stop(self) -> None:
