@@ -203,7 +203,8 @@ class FunctionHost:
         message, http = self.worker.invocation(function.function_id, function.trigger_name,
                                                headers.get("traceparent"), headers.get("tracestate"))
         fill_rpc_http(http, self.worker.protos, method, f"{scheme}://{host}{path_and_query}", headers,
-                      query_values(query), resolved.values, body, key_level)
+                      query_values(query), resolved.values, body, key_level,
+                      "RawHttpBodyBytes" in self.worker.capabilities)  # as the runtime announced at init
         try:
             async with asyncio.timeout(self.function_timeout):  # a sync function's thread runs on, as in Azure
                 response = await self.worker.invoke(message)

@@ -11,7 +11,9 @@ announced ``RpcHttpBodyOnly`` and ``RawHttpBodyBytes`` (the Python runtime does)
   values decoded and joined with ``,``), entries whose joined value is empty left out;
 - ``params``: the route values, without absent optional ones;
 - ``identities``: the ``ClaimsPrincipal`` identities (see :func:`identities`);
-- ``body``: the raw bytes (``RawHttpBodyBytes``), only when there is a body.
+- ``body``: the raw bytes when the runtime announced ``RawHttpBodyBytes`` (or the body is
+  ``application/octet-stream`` or ``multipart/*``), else the body read as a UTF-8 string; only when
+  there is a body.
 
 Response, as the host turns the returned ``RpcHttp`` into an ASP.NET Core response
 (``GrpcMessageExtensionUtilities.ConvertFromHttpMessageToExpando``, ``RawScriptResult``): the status
@@ -103,7 +105,7 @@ _identities: dict[tuple[int, str | None], list[Any]] = {}
 
 def fill_rpc_http(http: Any, protos: ModuleType, method: str, url: str, headers: Mapping[str, str],
                   query: Mapping[str, str], route_values: Mapping[str, str], body: bytes,
-                  key_level: str | None = None) -> Any:
+                  key_level: str | None = None, raw_body_bytes: bool = True) -> Any:
     """Make ``http`` (an empty ``RpcHttp``, already in place in the invocation message) the one the .NET
     host sends for this request; filled in place, since protobuf copies a message given to a constructor."""
     http.method = method
@@ -118,7 +120,11 @@ def fill_rpc_http(http: Any, protos: ModuleType, method: str, url: str, headers:
         _identities[key] = identities(protos, key_level)
     http.identities.extend(_identities[key])
     if body:
-        http.body.bytes = body
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if raw_body_bytes or media_type == "application/octet-stream" or media_type.startswith("multipart/"):
+            http.body.bytes = body
+        else:  # ReadAsStringAsync
+            http.body.string = body.decode("utf-8", "replace")
     return http
 
 

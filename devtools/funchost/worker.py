@@ -33,7 +33,7 @@ from azure_functions_runtime_v1.version import VERSION as RUNTIME_VERSION
 
 from .protos import load_protos
 
-HOST_VERSION = "4.1044.0"  # the Functions host line the local host stands for (reported to the runtime)
+HOST_VERSION = "4"  # the Functions host major version the local host stands for (informational for the runtime)
 _DIRECTIONS = {"in": 0, "out": 1, "inout": 2}  # BindingInfo.Direction
 _DATA_TYPES = {"string": 1, "binary": 2, "stream": 3}  # BindingInfo.DataType (undefined: 0)
 
@@ -69,7 +69,7 @@ class Worker:
     def __init__(self, protos: ModuleType) -> None:
         self.protos = protos
         self.version = RUNTIME_VERSION
-        self.capabilities: dict[str, str] = {}
+        self.capabilities: dict[str, str] = {}  # what the runtime announced at init (e.g. RawHttpBodyBytes)
         self._started = False
 
     async def start(self, app_directory: Path) -> None:
