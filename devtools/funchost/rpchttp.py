@@ -85,8 +85,11 @@ def identities(protos: ModuleType, key_level: str | None) -> list[Any]:
     """``HttpContext.User.Identities``: the key's identity when a key authenticated the request, else
     the unauthenticated identity ASP.NET Core gives every request (no authentication type, no claims).
 
-    The key identity carries the level the key grants and the key's name (``default`` for the function
-    key, ``master`` for the master key), as the host's key authentication handler does.
+    The key identity carries an auth-level claim and a key-name claim, as the host's key authentication
+    handler adds them. Here they follow the function's ``authLevel`` (``Function``/``default``,
+    ``Admin``/``master``): the local key check says whether a key was accepted, not which one, so a
+    master key used on a function-level function is reported as the function key. The Python runtime
+    does not read identities.
     """
     if key_level is None:
         return [protos.RpcClaimsIdentity(name_claim_type=protos.NullableString(value=NAME_CLAIM_TYPE),
@@ -130,6 +133,7 @@ def fill_rpc_http(http: Any, protos: ModuleType, method: str, url: str, headers:
 
 # --- the response ---
 
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)  # int.TryParse
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")  # Kestrel refuses anything else in a response header value
 _SAME_SITE = {1: "lax", 2: "strict", 3: "none"}  # RpcHttpCookie.SameSite Lax, Strict, ExplicitNone
@@ -181,7 +185,7 @@ def set_cookie(cookie: Any) -> str:
 def from_rpc_http(http: Any) -> Response:
     """Status, headers and body the host sends for a returned ``RpcHttp`` (Content-Length added)."""
     text = http.status_code.strip()
-    status = int(text) if re.fullmatch(r"[+-]?\d+", text) else 200
+    status = int(text) if _INTEGER.fullmatch(text) else 200
     if not 100 <= status <= 599:
         raise InvalidResponse(f"invalid status code {http.status_code!r}")
     body = _typed_bytes(http.body) if http.HasField("body") else b""
