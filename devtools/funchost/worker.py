@@ -55,7 +55,8 @@ def traceparent(incoming: str | None) -> str:
     """
     if incoming:
         parts = incoming.strip().lower().split("-")
-        if (len(parts) >= 4 and len(parts[0]) == 2 and parts[0] != "ff" and len(parts[1]) == 32
+        if (len(parts) >= 4 and len(parts[0]) == 2 and parts[0] != "ff" and (parts[0] != "00" or len(parts) == 4)
+                and len(parts[1]) == 32
                 and len(parts[2]) == 16 and len(parts[3]) == 2 and parts[1] != "0" * 32 and parts[2] != "0" * 16
                 and all(c in "0123456789abcdef" for c in "".join(parts[:4]))):
             return f"00-{parts[1]}-{os.urandom(8).hex()}-{parts[3]}"
