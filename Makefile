@@ -2,10 +2,15 @@
 #   make run    the gateway locally (Azurite, Key Vault emulator, demo provider, local Functions host)
 #   make test   the whole test suite (installs everything, starts the services it needs)
 
-PYTHON ?= python3
+# The functions run on Python 3.13 (as in Azure): the first of these that is 3.13 makes the venv.
+# With pyenv, the .python-version file of this directory selects 3.13 for `python3`.
+PYTHON_VERSION := 3.13
+IS_PY313 := import sys; sys.exit(sys.version_info[:2] != (3, 13))
+PYTHON ?= $(shell for p in python$(PYTHON_VERSION) python3 python; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c '$(IS_PY313)' >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-py$(PYTHON_VERSION)-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | cksum | cut -d' ' -f1)
 
 .PHONY: install infra-tools run stop test test-fast bench bench-load lint clean
@@ -13,7 +18,10 @@ NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json
 install: $(STAMP) $(NODE_STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c '$(IS_PY313)' >/dev/null 2>&1 || { \
+		test -n "$(PYTHON)" || { echo "Python $(PYTHON_VERSION) is required and none was found (tried python$(PYTHON_VERSION), python3, python)." \
+			"Install it (e.g. pyenv install $(PYTHON_VERSION)) or run: make PYTHON=/path/to/python$(PYTHON_VERSION) ..." >&2; exit 1; }; \
+		echo "Creating $(VENV) with $$($(PYTHON) --version)"; rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)

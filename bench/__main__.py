@@ -23,6 +23,7 @@ STOP_SECONDS = 60
 
 # name: what it measures (each module's own docstring has the details and its flags).
 BENCHMARKS = {
+    "host_bench": "local host: added latency of a small read, Functions runtime vs the old in-process emulation",
     "token_bench": "token service: ES256 vs RS256, in-process tokens/s, latency through the local host",
     "proxy_bench": "proxy overhead: direct vs through the gateway (read, 100-entry Bundle, 50 slow reads)",
     "http_clients": "httpx vs aiohttp on the proxy's hot path",

@@ -5,6 +5,8 @@ by default, where Azure answers 404, see ``method_mismatch_status``), ``authLeve
 body size (100 MB, 413), body arrival time (``FUNCHOST_BODY_TIMEOUT_SECONDS``, default 230 s, 408),
 host.json ``maxOutstandingRequests`` (429) and ``maxConcurrentRequests`` (queued), then the invocation,
 bounded by host.json ``functionTimeout`` (500 when exceeded).
+The invocation itself is the Functions runtime's (:mod:`.worker`): the host sends it the ``RpcHttp``
+and turns the returned one into the response (:mod:`.rpchttp`).
 An exception in a function becomes a 500 with an empty body and its traceback in the host log.
 Limits:
 https://learn.microsoft.com/azure/azure-functions/functions-bindings-http-webhook-trigger#limits
@@ -22,19 +24,25 @@ PHI and the ``code`` key), status, duration, function.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hmac
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from concurrent.futures import Executor
 from typing import Any
 from urllib.parse import unquote_plus
 
 from .discovery import FunctionDef, HttpLimits
-from .invoke import Context, Out, build_request, encode_response, query_params, request_headers
 from .routing import Match, MethodNotAllowed, Route, RouteTable, decode_path
+from .rpchttp import (
+    FunctionFailed,
+    InvalidResponse,
+    fill_rpc_http,
+    from_invocation_response,
+    header_values,
+    query_values,
+)
+from .worker import Worker, get_worker
 
 MAX_URL_BYTES = 4096
 MAX_BODY_BYTES = 100 * 1024 * 1024
@@ -103,14 +111,14 @@ def _code_param(raw_query: str) -> str | None:
 class FunctionHost:
     """ASGI app serving loaded :class:`FunctionDef` objects."""
 
-    def __init__(self, functions: Iterable[FunctionDef], keys: Keys, executor: Executor | None = None, *,
+    def __init__(self, functions: Iterable[FunctionDef], keys: Keys, worker: Worker | None = None, *,
                  method_mismatch_status: int = 405, max_body_bytes: int = MAX_BODY_BYTES,
                  limits: HttpLimits | None = None, function_timeout: float | None = None,
                  body_timeout: float | None = BODY_TIMEOUT_SECONDS) -> None:
         served = [f for f in functions if f.template is not None and not f.disabled]
         self.table: RouteTable[FunctionDef] = RouteTable(Route(f.template, f.methods, f) for f in served)
         self.keys = keys
-        self.executor = executor
+        self.worker = worker or get_worker()
         self.method_mismatch_status = method_mismatch_status
         self.max_body_bytes = max_body_bytes
         self.function_timeout = function_timeout
@@ -167,7 +175,7 @@ class FunctionHost:
             return await _respond(send, 408, [(b"connection", b"close")]), function.name
         if body is None:
             return await _respond(send, 413), function.name
-        if function.entry is None:  # loaded with an error: the worker cannot run it
+        if function.function_id is None:  # loaded with an error: the worker cannot run it
             return await _respond(send, 500), function.name
         if 0 < self.max_outstanding <= self.outstanding:
             return await _respond(send, 429), function.name  # host.json maxOutstandingRequests: "Too Busy"
@@ -207,34 +215,27 @@ class FunctionHost:
             ("was-default-hostname", host),
             ("x-arr-log-id", str(uuid.uuid4())),
         )
-        request = build_request(method, f"{scheme}://{host}{path_and_query}",
-                                request_headers(scope["headers"], extra), query_params(query),
-                                resolved.values, body)
-        kwargs: dict[str, Any] = {function.trigger_name: request}
-        if function.accepts_context:
-            kwargs["context"] = Context(function.name, str(function.directory))
-        out = None
-        if function.output_param:
-            out = kwargs[function.output_param] = Out()
+        headers = header_values(scope["headers"], extra)
+        key_level = None if function.auth_level == "anonymous" else function.auth_level  # the key was checked
+        assert function.function_id is not None
+        message, http = self.worker.invocation(function.function_id, function.trigger_name,
+                                               headers.get("traceparent"), headers.get("tracestate"))
+        fill_rpc_http(http, self.worker.protos, method, f"{scheme}://{host}{path_and_query}", headers,
+                      query_values(query), resolved.values, body, key_level,
+                      "RawHttpBodyBytes" in self.worker.capabilities)  # as the runtime announced at init
         try:
-            entry = function.entry
-            assert entry is not None
             async with asyncio.timeout(self.function_timeout):  # a sync function's thread runs on, as in Azure
-                if function.is_async:
-                    result = await entry(**kwargs)
-                else:
-                    loop = asyncio.get_running_loop()
-                    result = await loop.run_in_executor(self.executor, functools.partial(entry, **kwargs))
-            if out is not None:
-                result = out.get()
-            return encode_response(result)
+                response = await self.worker.invoke(message)
+            return from_invocation_response(response, function.output_name)
         except TimeoutError:
             host_log.error("Timeout value of %ss was exceeded by function: Functions.%s", self.function_timeout,
                            function.name)
-            return 500, [(b"content-length", b"0")], b""
-        except Exception:  # noqa: BLE001 - as the host: 500, empty body, traceback to the log
-            host_log.exception("Executed 'Functions.%s' (Failed)", function.name)
-            return 500, [(b"content-length", b"0")], b""
+        except FunctionFailed as failure:  # as the host: 500, empty body, the worker's exception to the log
+            host_log.error("Executed 'Functions.%s' (Failed)\nResult: Failure\nException: %s\nStack: %s",
+                           function.name, failure, failure.stack_trace)
+        except InvalidResponse as exc:
+            host_log.error("Executed 'Functions.%s' (Failed)\nThe response cannot be sent: %s", function.name, exc)
+        return 500, [(b"content-length", b"0")], b""
 
 
 def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:

@@ -5,21 +5,17 @@
   folder (https://learn.microsoft.com/azure/azure-functions/functions-reference-python?pivots=python-mode-configuration#folder-structure).
 - A route starting with ``admin`` or ``runtime`` (the host's own APIs) is refused with the host's
   message; so is an invalid template or function name. Such functions are listed as in error.
-- The script is imported as the worker's ``loader.load_function`` does: the root on ``sys.path``
-  and the module imported as ``__app__.<folder>[.<script>]`` so that absolute imports of shared
-  packages and relative imports inside the folder both work.
+- What the host hands the worker for each function (name, folder, script path, entry point and
+  bindings) is kept here; the Functions runtime imports the script (:mod:`.worker`).
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 import os
 import re
 import sys
-import types
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +26,6 @@ RESERVED_ROUTE_MESSAGE = "The specified route conflicts with one or more built i
 SKIPPED_FOLDERS = frozenset({"node_modules", ".venv", "venv", "tests", "__pycache__"})
 AUTH_LEVELS = ("anonymous", "function", "admin")
 _FUNCTION_NAME = re.compile(r"[a-z][a-z0-9_\-]{0,127}", re.IGNORECASE)
-_APP_PACKAGE = "__app__"
 
 
 class HostConfigError(ValueError):
@@ -53,10 +48,12 @@ class FunctionDef:
     template: RouteTemplate | None = None
     disabled: bool = False
     error: str | None = None
-    entry: Callable[..., Any] | None = field(default=None, repr=False)
-    is_async: bool = False
-    accepts_context: bool = False
-    output_param: str | None = None
+    bindings: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    function_id: str | None = None  # set once the runtime has loaded the function
+
+    @property
+    def script_path(self) -> Path:
+        return self.directory / self.script_file
 
     @property
     def methods_text(self) -> str:
@@ -158,6 +155,7 @@ def read_function(directory: Path, prefix: str, environ: Mapping[str, str]) -> F
     trigger = triggers[0]
     outputs = [b for b in bindings if isinstance(b, dict) and str(b.get("type", "")).lower() == "http"
                and str(b.get("direction", "")).lower() == "out"]
+    function.bindings = [b for b in bindings if isinstance(b, dict)]
     function.script_file = document.get("scriptFile") or "__init__.py"
     function.entry_point = document.get("entryPoint") or "main"
     function.trigger_name = str(trigger.get("name") or "req")
@@ -196,53 +194,9 @@ def discover(root: Path, environ: Mapping[str, str] | None = None) -> tuple[str,
     return prefix, functions
 
 
-def install_app_package(root: Path) -> None:
-    """Put ``root`` first on sys.path and register the worker's ``__app__`` namespace for it."""
+def put_app_on_path(root: Path) -> None:
+    """The app root first on ``sys.path``, as the proxy worker does before loading the runtime
+    (``DependencyManager.prioritize_customer_dependencies``): shared packages import absolutely."""
     text = str(root)
     if text not in sys.path:
         sys.path.insert(0, text)
-    package = sys.modules.get(_APP_PACKAGE)
-    if package is None:
-        package = types.ModuleType(_APP_PACKAGE)
-        package.__path__ = []  # type: ignore[attr-defined]
-        sys.modules[_APP_PACKAGE] = package
-    if text not in package.__path__:  # type: ignore[attr-defined]
-        package.__path__.append(text)  # type: ignore[attr-defined]
-
-
-def load(function: FunctionDef, root: Path) -> None:
-    """Import the function's script and check ``main``'s parameters against its bindings (sets ``error``)."""
-    script = (function.directory / function.script_file).resolve()
-    try:
-        relative = script.relative_to(root.resolve())
-    except ValueError:
-        function.error = f"script path {function.script_file} is not inside the function app"
-        return
-    if relative.suffix != ".py":
-        function.error = f"cannot load function {function.name}: invalid Python filename {function.script_file}"
-        return
-    parts = [_APP_PACKAGE, *relative.parts[:-1]]
-    if relative.stem.lower() != "__init__":
-        parts.append(relative.stem)
-    try:
-        module = importlib.import_module(".".join(parts))
-    except Exception as exc:  # noqa: BLE001 - any import failure puts this function (only) in error
-        function.error = f"Exception while loading: {type(exc).__name__}: {exc}"
-        return
-    entry = getattr(module, function.entry_point, None)
-    if entry is None or not callable(entry):
-        function.error = f"function {function.entry_point}() is not present in {relative}"
-        return
-    params = list(inspect.signature(entry).parameters)
-    known = {function.trigger_name, "context"} | ({function.output_name} - {"$return"})
-    unknown = [p for p in params if p not in known]
-    if function.trigger_name not in params or unknown:
-        missing = [] if function.trigger_name in params else [function.trigger_name]
-        function.error = ("the parameters of main must match the bindings: "
-                          f"declared in function.json but not in Python: {missing}; "
-                          f"in Python but not in function.json: {unknown}")
-        return
-    function.entry = entry
-    function.is_async = inspect.iscoroutinefunction(entry)
-    function.accepts_context = "context" in params
-    function.output_param = function.output_name if function.output_name in params else None

@@ -7,39 +7,38 @@ the client sends (a body bigger than 100 MB, a disconnect) that a socket test wo
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
 import json
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
 import pytest
 
 from devtools.funchost.app import MAX_URL_BYTES, FunctionHost, Keys
 from devtools.funchost.discovery import FunctionDef, HttpLimits
 from devtools.funchost.routing import parse_template
+from tests.fixtures.funchost import call_asgi, load_in_process
+
+BRIDGE_APP = Path(__file__).resolve().parent / "bridge_app"
 
 
-def function(name: str, route: str, entry: Callable[..., Any] | None, *, auth: str = "anonymous",
-             methods: str | None = None, is_async: bool = True) -> FunctionDef:
-    return FunctionDef(name=name, directory=Path("."), auth_level=auth,
-                       methods=frozenset(methods.split(",")) if methods else None,
-                       template=parse_template(route), entry=entry, is_async=is_async)
-
-
-async def echo(req: func.HttpRequest) -> func.HttpResponse:
-    document = {"headers": dict(req.headers.items()), "url": req.url, "body": req.get_body().decode(),
-                "route": dict(req.route_params), "params": dict(req.params)}
-    return func.HttpResponse(json.dumps(document), mimetype="application/json")
+def function(folder: str, route: str, *, name: str | None = None, auth: str = "anonymous",
+             methods: str | None = None, loaded: bool = True) -> FunctionDef:
+    """A function of the bridge app (loaded by the runtime) served at ``route`` with these host settings."""
+    base = load_in_process(BRIDGE_APP)[folder]
+    return dataclasses.replace(base, name=name or folder, auth_level=auth, template=parse_template(route),
+                               methods=frozenset(methods.split(",")) if methods else None,
+                               function_id=base.function_id if loaded else None)
 
 
 def host(**options: Any) -> FunctionHost:
     functions = [
-        function("open", "open/{*rest}", echo),
-        function("keyed", "keyed", echo, auth="function", methods="GET"),
-        function("master", "master", echo, auth="admin"),
-        function("unloaded", "unloaded", None),
+        function("echo_async", "open/{kind}/{*rest}", name="open"),
+        function("echo_async", "keyed/{kind?}", name="keyed", auth="function", methods="GET"),
+        function("echo_async", "master/{kind?}", name="master", auth="admin"),
+        function("echo_async", "unloaded", name="unloaded", loaded=False),
     ]
     return FunctionHost(functions, Keys("function-key", "master-key"), **options)
 
@@ -47,27 +46,12 @@ def host(**options: Any) -> FunctionHost:
 async def call(app: FunctionHost, method: str, path: bytes, query: bytes = b"",
                headers: list[tuple[bytes, bytes]] | None = None,
                chunks: list[bytes] | None = None, disconnect: bool = False) -> tuple[int, dict[str, str], bytes]:
-    chunks = chunks or [b""]
-    pending = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
-    if disconnect:
-        pending = [{"type": "http.request", "body": b"part", "more_body": True}, {"type": "http.disconnect"}]
-    sent: list[dict[str, Any]] = []
+    status, pairs, body = await call_asgi(app, method, path, query, headers, chunks, disconnect)
+    return status, dict(pairs), body
 
-    async def receive() -> dict[str, Any]:
-        return pending.pop(0)
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "method": method, "path": path.decode(), "raw_path": path, "query_string": query,
-             "headers": [(b"host", b"gw.example"), *(headers or [])], "scheme": "http",
-             "client": ("203.0.113.9", 50123), "server": ("127.0.0.1", 7071)}
-    await app(scope, receive, send)
-    if not sent:
-        return 0, {}, b""
-    start = sent[0]
-    return (start["status"], {k.decode(): v.decode() for k, v in start["headers"]},
-            b"".join(m.get("body", b"") for m in sent[1:]))
+def body_of(echoed: bytes) -> str:
+    return base64.b64decode(json.loads(echoed)["body"]).decode()
 
 
 async def test_url_longer_than_4_kb_is_refused_with_414() -> None:
@@ -87,7 +71,7 @@ async def test_streamed_body_over_the_limit_is_refused() -> None:
 
 async def test_body_in_chunks_arrives_whole() -> None:
     status, _, body = await call(host(), "POST", b"/open/x", chunks=[b"ab", b"cd", b"ef"])
-    assert status == 200 and json.loads(body)["body"] == "abcdef"
+    assert status == 200 and body_of(body) == "abcdef"
 
 
 async def test_client_gone_before_the_body_gets_no_answer() -> None:
@@ -132,7 +116,7 @@ async def test_admin_level_takes_only_the_master_key() -> None:
 
 
 async def test_without_configured_keys_keyed_functions_are_closed() -> None:
-    app = FunctionHost([function("keyed", "keyed", echo, auth="function")], Keys(None, None))
+    app = FunctionHost([function("echo_async", "keyed", name="keyed", auth="function")], Keys(None, None))
     assert (await call(app, "GET", b"/keyed", headers=[(b"x-functions-key", b"")]))[0] == 401
 
 
@@ -156,7 +140,7 @@ async def test_url_is_the_raw_request_target() -> None:
     _, _, body = await call(host(), "GET", b"/open/Patient%2F1/caf%C3%A9", b"name=a%20b&name=c&_sort=-date")
     seen = json.loads(body)
     assert seen["url"] == "http://gw.example/open/Patient%2F1/caf%C3%A9?name=a%20b&name=c&_sort=-date"
-    assert seen["route"] == {"rest": "Patient%2F1/café"}
+    assert seen["route_params"] == {"kind": "Patient%2F1", "rest": "café"}
     assert seen["params"] == {"name": "a b,c", "_sort": "-date"}
 
 
@@ -165,19 +149,13 @@ async def test_function_that_failed_to_load_answers_500() -> None:
 
 
 async def test_sync_function_runs_off_the_event_loop() -> None:
-    def sync_main(req: func.HttpRequest) -> func.HttpResponse:
-        return func.HttpResponse(threading.current_thread().name)
-
-    app = FunctionHost([function("s", "s", sync_main, is_async=False)], Keys(None, None))
-    status, _, body = await call(app, "GET", b"/s")
-    assert status == 200 and body.decode() != threading.current_thread().name
+    app = FunctionHost([function("echo_sync", "s/{name}")], Keys(None, None))
+    status, _, body = await call(app, "GET", b"/s/x")
+    assert status == 200 and json.loads(body)["thread"] != threading.current_thread().name
 
 
 async def test_invalid_result_is_a_500_with_empty_body() -> None:
-    async def bad(req: func.HttpRequest) -> object:
-        return 42
-
-    app = FunctionHost([function("b", "b", bad)], Keys(None, None))
+    app = FunctionHost([function("bad_result", "b")], Keys(None, None))
     assert (await call(app, "GET", b"/b"))[:3:2] == (500, b"")
 
 
@@ -186,27 +164,16 @@ async def test_unknown_path_is_404_with_empty_body() -> None:
 
 
 async def test_requests_over_max_outstanding_are_refused_with_429() -> None:
-    release = asyncio.Event()
-
-    async def slow(req: func.HttpRequest) -> func.HttpResponse:
-        await release.wait()
-        return func.HttpResponse("done")
-
-    app = FunctionHost([function("slow", "slow", slow)], Keys(None, None), limits=HttpLimits(1, 2))
-    first = asyncio.ensure_future(call(app, "GET", b"/slow"))
-    second = asyncio.ensure_future(call(app, "GET", b"/slow"))  # queued behind maxConcurrentRequests=1
+    app = FunctionHost([function("slow", "slow")], Keys(None, None), limits=HttpLimits(1, 2))
+    first = asyncio.ensure_future(call(app, "GET", b"/slow", b"seconds=1"))
+    second = asyncio.ensure_future(call(app, "GET", b"/slow", b"seconds=1"))  # queued behind maxConcurrentRequests=1
     for _ in range(3):  # let both start: the first runs, the second waits for the semaphore
         await asyncio.sleep(0)
     assert (await call(app, "GET", b"/slow"))[0] == 429
-    release.set()
     assert [r[0] for r in await asyncio.gather(first, second)] == [200, 200]
     assert (await call(app, "GET", b"/slow"))[0] == 200
 
 
 async def test_function_over_function_timeout_gets_a_500() -> None:
-    async def never(req: func.HttpRequest) -> func.HttpResponse:
-        await asyncio.Event().wait()
-        raise AssertionError("unreachable")
-
-    app = FunctionHost([function("never", "never", never)], Keys(None, None), function_timeout=0.05)
+    app = FunctionHost([function("never", "never")], Keys(None, None), function_timeout=0.05)
     assert (await call(app, "GET", b"/never"))[:3:2] == (500, b"")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+import uuid
 from pathlib import Path
 
 import pytest
@@ -15,25 +15,14 @@ from devtools.funchost.discovery import (
     HostConfigError,
     HttpLimits,
     discover,
-    install_app_package,
-    load,
     read_function_timeout,
     read_http_limits,
     read_route_prefix,
 )
+from tests.fixtures.funchost import load_in_process
 
 SAMPLE = Path(__file__).resolve().parent / "sample_app"
 REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def isolated_imports() -> Iterator[None]:
-    """Loading functions edits sys.path and sys.modules (``__app__``, ``shared_code``): undo it."""
-    path, modules = list(sys.path), set(sys.modules)
-    yield
-    sys.path[:] = path
-    for name in set(sys.modules) - modules:
-        del sys.modules[name]
 
 
 def make_app(tmp_path: Path, functions: dict[str, dict], host: dict | None = None) -> Path:
@@ -133,30 +122,25 @@ def test_repository_function_folders_are_all_served() -> None:
     assert found["admin_fn"].auth_level == "function"
 
 
-@pytest.mark.usefixtures("isolated_imports")
-def test_loading_imports_as_the_worker_does() -> None:
-    install_app_package(SAMPLE)
-    found = by_name(discover(SAMPLE, {})[1])
-    for name in ("echo_async", "echo_sync", "files_special", "broken"):
-        load(found[name], SAMPLE)
-    assert found["echo_async"].is_async and found["echo_async"].error is None
-    assert not found["echo_sync"].is_async and found["echo_sync"].accepts_context
-    assert found["files_special"].output_param == "res"  # relative import inside the folder worked
-    assert "__app__.files_special" in sys.modules
-    assert "ModuleNotFoundError" in (found["broken"].error or "") and found["broken"].entry is None
-
-
-@pytest.mark.usefixtures("isolated_imports")
-def test_parameters_must_match_the_bindings(tmp_path: Path) -> None:
-    app = make_app(tmp_path, {"wrong": {}, "noentry": {}})
-    (app / "wrong" / "__init__.py").write_text("def main(request):\n    return 'x'\n")
-    (app / "noentry" / "__init__.py").write_text("def run(req):\n    return 'x'\n")
-    install_app_package(app)
-    found = by_name(discover(app, {})[1])
-    load(found["wrong"], app)
-    load(found["noentry"], app)
-    assert "req" in (found["wrong"].error or "") and "request" in (found["wrong"].error or "")
-    assert "main() is not present" in (found["noentry"].error or "")
+def test_the_runtime_loads_each_folder_and_reports_what_it_cannot(tmp_path: Path) -> None:
+    """Folder names are unique to this test: the runtime has one ``__app__`` package per process."""
+    tag = uuid.uuid4().hex[:8]
+    ok, rel, wrong, noentry, missing = (f"{name}_{tag}" for name in ("ok", "rel", "wrong", "noentry", "missing"))
+    app = make_app(tmp_path, {ok: {}, rel: {}, wrong: {}, noentry: {}, missing: {}})
+    (app / ok / "__init__.py").write_text("async def main(req):\n    return 'ok'\n")
+    (app / rel / "texts.py").write_text("TEXT = 'relative'\n")
+    (app / rel / "__init__.py").write_text("from . import texts\n\n\ndef main(req):\n    return texts.TEXT\n")
+    (app / wrong / "__init__.py").write_text("def main(request):\n    return 'x'\n")
+    (app / noentry / "__init__.py").write_text("def run(req):\n    return 'x'\n")
+    (app / missing / "__init__.py").write_text("import module_that_does_not_exist\n\n\ndef main(req):\n"
+                                               "    return 'x'\n")
+    found = load_in_process(app)
+    assert found[ok].error is None and found[ok].function_id is not None
+    assert found[rel].error is None and found[rel].function_id is not None  # the folder is a package
+    assert f"__app__.{rel}.texts" in sys.modules  # imported as the worker names it
+    assert "request" in (found[wrong].error or "") and found[wrong].function_id is None
+    assert "is not present" in (found[noentry].error or "") and "'main'" in (found[noentry].error or "")
+    assert "ModuleNotFoundError" in (found[missing].error or "") and found[missing].function_id is None
 
 
 def test_http_throttles_from_host_json(tmp_path: Path) -> None:

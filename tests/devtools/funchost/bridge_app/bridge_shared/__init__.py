@@ -1,0 +1,1 @@
+"""Code shared by the bridge app's functions (imported absolutely: the app root is on sys.path)."""
