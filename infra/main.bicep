@@ -117,7 +117,7 @@ param softDeleteRetentionInDays int = 90
 ])
 param fhirVersion string = 'STU3'
 
-@description('Prefix of the gateway table names (TABLE_NAME_PREFIX); the template creates <prefix>routes, <prefix>clients and <prefix>audit.')
+@description('Prefix of the gateway table names (TABLE_NAME_PREFIX); the template creates <prefix>routes, <prefix>clients, <prefix>audit and <prefix>authfailures.')
 param tableNamePrefix string = 'gw'
 
 @description('Prefix of the gateway Key Vault secret names (KEY_VAULT_SECRET_PREFIX).')
@@ -195,6 +195,7 @@ var tableNames = [
   '${tableNamePrefix}routes'
   '${tableNamePrefix}clients'
   '${tableNamePrefix}audit'
+  '${tableNamePrefix}authfailures'
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {

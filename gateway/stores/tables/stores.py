@@ -269,7 +269,7 @@ class TableStorage:
         self._credential = credential
         self.names = TableNames.for_prefix(prefix)
         self._tables = [service.get_table_client(name) for name in self.names.all()]
-        routes, clients, audit = self._tables
+        routes, clients, audit = self._tables[:3]  # the fourth, failure counters: tables.counters
         self.routes = TableRouteStore(routes, clock)
         self.clients = TableClientStore(clients, clock)
         self.audit = TableAuditStore(audit)
