@@ -12,8 +12,8 @@ from gateway.stores.tables import TableStorage, open_table_storage
 from gateway.stores.tables.counters import TableFailureCounterStore
 from tests.fixtures.azurite import AzuriteService, unique_prefix
 from tests.integration.test_table_stores import table_settings
-from tests.unit.stores.counter_contracts import KEY, WINDOW, FailureCounterStoreContract
 from tests.unit.stores.contracts import T0
+from tests.unit.stores.counter_contracts import KEY, WINDOW, FailureCounterStoreContract
 
 pytestmark = pytest.mark.integration
 
