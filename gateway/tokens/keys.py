@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 ALGORITHM = "ES256"
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 """n, the order of the P-256 group (SEC 2 §2.4.2, FIPS 186-4 D.1.2.3)."""
-SIGNATURE_BYTES = 64  # R || S, 32 bytes each (RFC 7518 §3.4)
+ES256_SIZE = 64  # bytes of an ES256 signature: R || S, 32 bytes each (RFC 7518 §3.4)
 KeyStatus = Literal["active", "previous", "retired"]
 
 
@@ -84,6 +84,13 @@ def public_jwk(kid: str, public_key: ec.EllipticCurvePublicKey) -> dict[str, str
             "kid": kid, "use": "sig", "alg": ALGORITHM}
 
 
+def _r_and_s(raw: bytes) -> tuple[int, int] | None:
+    """R and S of an ES256 signature (R || S, 32 bytes each; public values), None for any other length."""
+    if len(raw) != ES256_SIZE:
+        return None
+    return int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+
+
 def low_s_signature(signature: bytes) -> bytes:
     """The low-S form of an ES256 signature (R || S): S replaced by n - S when S > n/2.
 
@@ -91,12 +98,11 @@ def low_s_signature(signature: bytes) -> bytes:
     the gateway emits and accepts only the one with S <= n/2 (the rule of
     BIP 62 and libsecp256k1), so each token has exactly one valid form.
     """
-    if len(signature) != SIGNATURE_BYTES:
+    parts = _r_and_s(signature)
+    if parts is None:
         raise ValueError("not an ES256 signature")
-    s = int.from_bytes(signature[32:], "big")
-    if s > P256_ORDER // 2:
-        s = P256_ORDER - s
-    return signature[:32] + s.to_bytes(32, "big")
+    r, s = parts
+    return r.to_bytes(32, "big") + min(s, P256_ORDER - s).to_bytes(32, "big")
 
 
 def low_s_jws(token: str) -> str:
@@ -108,7 +114,5 @@ def low_s_jws(token: str) -> str:
 
 def is_canonical_signature(signature: bytes) -> bool:
     """True for an ES256 signature of 64 bytes with 0 < R < n and 0 < S <= n/2 (its low-S form)."""
-    if len(signature) != SIGNATURE_BYTES:
-        return False
-    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-    return 0 < r < P256_ORDER and 0 < s <= P256_ORDER // 2
+    parts = _r_and_s(signature)
+    return parts is not None and 0 < parts[0] < P256_ORDER and 0 < parts[1] <= P256_ORDER // 2
