@@ -14,7 +14,9 @@ exist, and random ids would read the store on every attempt. This list
   ago works at once), else is unknown. A flood of random ids thus costs at most
   one listing plus a few reads per second, and is answered from memory.
 
-When the list cannot be loaded the directory decides, as before.
+When the list cannot be loaded (store down, or no answer within
+``LIST_TIMEOUT_SECONDS``) the directory decides, as before, and the list is not
+asked for again for ``RELOAD_INTERVAL_SECONDS``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ logger = logging.getLogger("gateway.oauth")
 
 RELOAD_INTERVAL_SECONDS = 1.0
 MISS_READS_PER_SECOND = 5.0
+LIST_TIMEOUT_SECONDS = 2.0
 _PAGE_SIZE = 1000
 
 
@@ -36,7 +39,7 @@ class KnownClientIds:
     def __init__(self, services: Services) -> None:
         self._services = services
         self._ids: frozenset[str] | None = None
-        self._loaded_at = float("-inf")
+        self._tried_at = float("-inf")
         self._loading: asyncio.Future[None] | None = None
         self._budget = MISS_READS_PER_SECOND
         self._budget_at = float("-inf")
@@ -50,12 +53,13 @@ class KnownClientIds:
             continuation = page.continuation
             if continuation is None:
                 break
-        self._ids, self._loaded_at = frozenset(ids), self._services.clock.monotonic()
+        self._ids = frozenset(ids)
 
     async def _reload(self) -> None:
         """Load the list once for every concurrent caller."""
         if self._loading is None:
-            self._loading = asyncio.ensure_future(self._load())
+            self._tried_at = self._services.clock.monotonic()
+            self._loading = asyncio.ensure_future(asyncio.wait_for(self._load(), LIST_TIMEOUT_SECONDS))
             self._loading.add_done_callback(self._loaded)
         await asyncio.shield(self._loading)
 
@@ -77,14 +81,14 @@ class KnownClientIds:
         """False only when ``client_id`` is surely not a client; True: ask the client directory."""
         if self._ids is not None and client_id in self._ids:
             return True
-        if self._ids is None or self._services.clock.monotonic() - self._loaded_at >= RELOAD_INTERVAL_SECONDS:
+        if self._loading is not None or self._services.clock.monotonic() - self._tried_at >= RELOAD_INTERVAL_SECONDS:
             try:
                 await self._reload()
-            except StoreUnavailable:
+            except (StoreUnavailable, TimeoutError):
                 logger.warning("client list unavailable; client ids are looked up one by one")
                 return True
             return client_id in self._ids  # type: ignore[operator]
-        return self._may_read_one()
+        return self._ids is None or self._may_read_one()
 
 
 def known_client_ids(services: Services) -> KnownClientIds:

@@ -14,8 +14,8 @@ small leeway, every required claim, and a canonical tenant GUID in both
 §7.1, §2 base64url "with all trailing '=' characters omitted"): three
 base64url segments and nothing else (no padding, no white space), each in its
 canonical form (no non-zero trailing bits), and a low-S signature, which the
-signer also emits (``gateway.tokens.keys.low_s_signature``). :class:`InvalidToken` carries a description that is safe
-to show the caller (RFC 6750 §3 ``error_description``): it never echoes the
+signer also emits (``gateway.tokens.keys.low_s_jws``). :class:`InvalidToken`
+carries a description that is safe to show the caller (RFC 6750 §3 ``error_description``): it never echoes the
 token or its claims.
 """
 
@@ -98,8 +98,6 @@ def _b64(data: bytes) -> str:
 
 def _unb64(segment: str) -> bytes:
     """The bytes of a canonical unpadded base64url segment; ValueError for any other spelling of them."""
-    if len(segment) % 4 == 1:
-        raise ValueError("impossible base64url length")
     try:
         data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except binascii.Error:

@@ -113,6 +113,9 @@ def low_s_jws(token: str) -> str:
 
 
 def is_canonical_signature(signature: bytes) -> bool:
-    """True for an ES256 signature of 64 bytes with 0 < R < n and 0 < S <= n/2 (its low-S form)."""
+    """True for an ES256 signature of 64 bytes whose S is at most n/2 (its low-S form).
+
+    R and S out of range are left to the signature check itself (cryptography refuses them).
+    """
     parts = _r_and_s(signature)
-    return parts is not None and 0 < parts[0] < P256_ORDER and 0 < parts[1] <= P256_ORDER // 2
+    return parts is not None and parts[1] <= P256_ORDER // 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from gateway.oauth import known_clients
@@ -91,3 +93,25 @@ async def test_listing_pages_are_followed(services, monkeypatch):
 async def test_an_unreachable_store_leaves_the_decision_to_the_directory(services):
     services.clients.available = False
     assert await known_client_ids(services).may_exist("anything") is True
+
+
+async def test_an_outage_is_not_asked_again_for_the_reload_interval(services, store, clock):
+    services.clients.inner.available = False
+    ids = known_client_ids(services)
+    for _ in range(10):
+        assert await ids.may_exist("anything") is True
+    assert store.lists == 1
+    services.clients.inner.available = True
+    clock.advance(RELOAD_INTERVAL_SECONDS)
+    assert await ids.may_exist("anything") is False
+    assert store.lists == 2
+
+
+async def test_a_hung_listing_gives_up_after_the_timeout(services, monkeypatch):
+    monkeypatch.setattr(known_clients, "LIST_TIMEOUT_SECONDS", 0.05)
+
+    async def hang(**kwargs):
+        await asyncio.sleep(3600)
+
+    services.clients.list = hang
+    assert await asyncio.wait_for(known_client_ids(services).may_exist("anything"), 1) is True
