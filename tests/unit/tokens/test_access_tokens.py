@@ -11,7 +11,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.services import memory_services
-from gateway.tokens.access_tokens import MAX_TOKEN_LENGTH, InvalidToken, issue_access_token, verify_access_token
+from gateway.tokens.access_tokens import (
+    MAX_TOKEN_LENGTH,
+    InvalidToken,
+    decode_segment,
+    issue_access_token,
+    verify_access_token,
+)
 from gateway.tokens.keyring import LEEWAY_SECONDS, key_ring
 from gateway.tokens.keys import low_s_jws
 from tests.fixtures.common import make_settings
@@ -174,15 +180,34 @@ async def test_non_string_subject_or_token_id_is_refused(services, changes):
 
 
 async def test_a_validly_signed_token_longer_than_the_limit_is_refused(services):
-    longest = None
-    for size in range(MAX_TOKEN_LENGTH * 3 // 4 - 400, MAX_TOKEN_LENGTH):
-        token = await forged(services, jti="j" * size)
-        if len(token) > MAX_TOKEN_LENGTH:
+    at_limit = None
+    for pad in range(4):  # header padding, so that some claims length hits the limit exactly
+        for size in range(MAX_TOKEN_LENGTH * 3 // 4 - 450, MAX_TOKEN_LENGTH * 3 // 4 - 300):
+            token = await forged(services, jti="j" * size, header={"x": "p" * pad})
+            if len(token) == MAX_TOKEN_LENGTH:
+                at_limit = token
+                break
+        if at_limit:
             break
-        longest = token
-    assert longest is not None and MAX_TOKEN_LENGTH - 3 <= len(longest) <= MAX_TOKEN_LENGTH
-    await verify_access_token(longest, services)  # at the limit: accepted
-    assert "malformed" in await refused(services, token)  # one byte of claims more: refused unverified
+    assert at_limit is not None
+    await verify_access_token(at_limit, services)  # exactly at the limit: accepted
+    over = await forged(services, jti="j" * (size + 3), header={"x": "p" * pad})
+    assert len(over) == MAX_TOKEN_LENGTH + 4
+    assert "malformed" in await refused(services, over)  # a few bytes of claims more: refused unverified
     five_thousand = await forged(services, jti="j" * 3600)
     assert len(five_thousand) >= 5000 and five_thousand.count(".") == 2
     assert "malformed" in await refused(services, five_thousand)
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x00", b"\xff\xfe", b"abc", b"\xfb\xff\xbf" * 21 + b"\x01"])
+def test_segments_decode_from_their_one_canonical_spelling_only(raw):
+    canonical = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    assert decode_segment(canonical) == raw
+    others = {canonical + "=" * (-len(canonical) % 4 or 4), canonical + " ", " " + canonical, canonical + "\n",
+              base64.b64encode(raw).rstrip(b"=").decode()}
+    if len(canonical) % 4 in (2, 3):  # the last character carries unused bits
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        others.add(canonical[:-1] + alphabet[alphabet.index(canonical[-1]) | 1])
+    for other in others - {canonical}:
+        with pytest.raises(ValueError):
+            decode_segment(other)
