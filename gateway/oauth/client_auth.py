@@ -62,9 +62,7 @@ def _basic(request: Request, form: dict[str, str]) -> ClientCredentials | None:
         decoded = raw.decode("utf-8")
     except (binascii.Error, ValueError):
         raise InvalidClient("malformed Basic credentials", basic=True) from None
-    raw_id, colon, raw_secret = decoded.partition(":")
-    if not colon:
-        raise InvalidClient("malformed Basic credentials", basic=True)
+    raw_id, _, raw_secret = decoded.partition(":")  # no colon: an empty secret, refused by _check
     client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
     if "client_secret" in form:
         raise InvalidRequest("use exactly one client authentication method (Basic or client_secret_post)")

@@ -228,9 +228,8 @@ class FailureLimiter:
                                      (self._per_address, address, shared[1])):
             if found is None or found.locked_until is None:
                 continue
-            left = (found.locked_until - self._clock.now()).total_seconds()
-            if left > 0:  # the fleet has locked this key: remember it here until it expires
-                counters.lock(key, now, min(left, self._window))
+            # The fleet has locked this key: remember it here until it expires (an expired lock changes nothing).
+            counters.lock(key, now, min((found.locked_until - self._clock.now()).total_seconds(), self._window))
             over = over or found.count > counters.limit
         return (self.retry_after(client_id, address) or 1) if over else None
 

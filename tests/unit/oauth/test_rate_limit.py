@@ -138,7 +138,8 @@ async def test_waiting_attempts_are_refused_once_the_attempts_in_flight_fail():
     await asyncio.sleep(0)
     for attempt in attempts:
         await attempt.failed()
-    results = await asyncio.gather(*waiting, return_exceptions=True)
+    # Woken as soon as the attempts in flight fail (not after MAX_RESERVATION_WAIT_SECONDS).
+    results = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 2)
     assert all(isinstance(r, TooManyFailures) for r in results)
 
 
@@ -198,3 +199,56 @@ def test_shared_keys_hash_the_client_and_address():
     assert key.startswith("c-") and len(key) == 42
     assert "teams" not in key and "203" not in key
     assert key != shared_key("c", "teams-patients", "203.0.113.8") != shared_key("a", "teams-patients\x00203.0.113.7")
+
+
+async def test_attempts_in_flight_from_one_address_count_against_the_address_limit_across_client_ids():
+    clock = FakeClock()
+    lim = limiter(clock, limit_per_client=100, limit_per_address=5)
+    attempts = [await lim.reserve(f"client-{n}", "a") for n in range(5)]
+    waiting = asyncio.ensure_future(lim.reserve("client-99", "a"))
+    other_address = await asyncio.wait_for(lim.reserve("client-99", "b"), 1)  # another address is not held up
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    for attempt in attempts:
+        await attempt.failed()
+    with pytest.raises(TooManyFailures):
+        await waiting
+    other_address.release()
+
+
+async def test_successes_release_their_place_in_both_counters():
+    clock = FakeClock()
+    lim = limiter(clock, limit_per_client=2, limit_per_address=2)
+    for _ in range(10):
+        attempt = await asyncio.wait_for(lim.reserve("c", "a"), 1)
+        attempt.release()
+    assert lim.retry_after("c", "a") is None
+
+
+class FixedCounters(MemoryFailureCounterStore):
+    """A shared store whose answer is given by the test (a fleet lock-out that ends sooner than ours)."""
+
+    def __init__(self, answer) -> None:
+        super().__init__()
+        self.answer = answer
+
+    async def record_failure(self, key, *, now, limit, window_seconds):
+        return self.answer(now)
+
+
+async def test_a_shorter_fleet_lock_never_shortens_the_workers_own():
+    from datetime import timedelta
+
+    from gateway.stores.counters import FailureCount
+
+    clock = FakeClock()
+    counts = iter([1, 1, 2, 2, 9, 9])  # per (client, address), then per address, for each failure
+
+    def answer(now):
+        n = next(counts)
+        return FailureCount(n, now, now + timedelta(seconds=5) if n == 9 else None)
+
+    lim = limiter(clock, shared=FixedCounters(answer))
+    for _ in range(3):
+        await (await lim.reserve("c", "a")).failed()
+    assert lim.retry_after("c", "a") == 60  # the worker's own lock (one window), not the fleet's 5 s
