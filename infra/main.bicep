@@ -117,7 +117,7 @@ param softDeleteRetentionInDays int = 90
 ])
 param fhirVersion string = 'STU3'
 
-@description('Prefix of the gateway table names (TABLE_NAME_PREFIX: up to 20 letters and digits, starting with a letter); the template creates <prefix>routes, <prefix>clients and <prefix>audit.')
+@description('Prefix of the gateway table names (TABLE_NAME_PREFIX); the template creates <prefix>routes, <prefix>clients and <prefix>audit.')
 param tableNamePrefix string = 'gw'
 
 @description('Prefix of the gateway Key Vault secret names (KEY_VAULT_SECRET_PREFIX).')
