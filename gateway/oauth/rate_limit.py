@@ -219,10 +219,12 @@ class FailureLimiter:
             event.set()
 
     async def _failed(self, client_id: str, address: str) -> int | None:
-        shared = await self._count_shared(client_id, address)
+        # Counted here before the first await: a request cancelled while the shared store answers still counts.
         now = self._clock.monotonic()
         self._per_client.fail((client_id, address), now)
         self._per_address.fail(address, now)
+        shared = await self._count_shared(client_id, address)
+        now = self._clock.monotonic()
         over = False
         for counters, key, found in ((self._per_client, (client_id, address), shared[0]),
                                      (self._per_address, address, shared[1])):

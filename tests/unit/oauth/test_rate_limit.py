@@ -252,3 +252,19 @@ async def test_a_shorter_fleet_lock_never_shortens_the_workers_own():
     for _ in range(3):
         await (await lim.reserve("c", "a")).failed()
     assert lim.retry_after("c", "a") == 60  # the worker's own lock (one window), not the fleet's 5 s
+
+
+async def test_a_failure_cancelled_while_the_shared_store_answers_still_counts_and_frees_its_place(monkeypatch):
+    clock = FakeClock()
+    lim = limiter(clock, shared=HungCounters())
+    for _ in range(3):
+        attempt = await lim.reserve("c", "a")
+        pending = asyncio.ensure_future(attempt.failed())
+        await asyncio.sleep(0)
+        pending.cancel()  # the caller went away
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+    assert lim.retry_after("c", "a") == 60  # three failures, none lost, none left in flight
+    clock.advance(60)
+    attempt = await asyncio.wait_for(lim.reserve("c", "a"), 1)
+    attempt.release()
