@@ -39,7 +39,7 @@ async def measure(services: Services, rounds: int) -> None:
     await add_route(services)
     secret = await add_client(services)
     shared = services.failure_counters
-    print("with the shared failure counters (every failure is counted in Table Storage):")
+    print("with the shared failure counters (every failure is also counted in the shared store):")
     await compare(services, secret, rounds)
     services.failure_counters = None
     services._components.pop("oauth.failure_limiter", None)  # a limiter without the shared counters
