@@ -78,9 +78,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("SIGNING_KEY_CACHE_SECONDS", "300", "How long a worker trusts its cached signing key set."),
     SettingSpec("CLIENT_SECRET_LIFETIME_DAYS", "180", "Lifetime of newly created client secrets."),
     SettingSpec("AUTH_FAILURE_LIMIT", "10",
-                "Failed token requests allowed per client id and source address in the window."),
+                "Failed token requests allowed per client id and source address in the window, across all instances "
+                "(counted in Table Storage; per worker while it is unreachable)."),
     SettingSpec("AUTH_FAILURE_LIMIT_PER_ADDRESS", "50",
-                "Failed token requests allowed per source address (any client id) in the window."),
+                "Failed token requests allowed per source address (any client id) in the window, "
+                "across all instances."),
     SettingSpec("AUTH_FAILURE_WINDOW_SECONDS", "60", "Window and lock-out time of the failure limits."),
     SettingSpec("ADMIN_AUTH_AUTHORITY", None,
                 "Entra ID authority whose access tokens the admin API accepts, "

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings, current_settings
 from gateway.lifecycle import close_resource
-from gateway.stores.protocols import AuditStore, ClientStore, RouteStore, SecretStore
+from gateway.stores.protocols import AuditStore, ClientStore, FailureCounterStore, RouteStore, SecretStore
 
 T = TypeVar("T")
 
@@ -33,6 +33,7 @@ class Services:
     audit: AuditStore
     secrets: SecretStore
     clock: Clock = field(default_factory=SystemClock)
+    failure_counters: FailureCounterStore | None = None  # shared across instances; None: per-worker limits only
     _components: dict[str, Any] = field(default_factory=dict)
     _closers: list[Any] = field(default_factory=list)
 
@@ -57,11 +58,18 @@ class Services:
 
 def memory_services(settings: Settings, clock: Clock | None = None) -> Services:
     """Services on the in-memory store twins (unit tests)."""
-    from gateway.stores.memory import MemoryAuditStore, MemoryClientStore, MemoryRouteStore, MemorySecretStore
+    from gateway.stores.memory import (
+        MemoryAuditStore,
+        MemoryClientStore,
+        MemoryFailureCounterStore,
+        MemoryRouteStore,
+        MemorySecretStore,
+    )
 
     clock = clock or SystemClock()
     return Services(settings=settings, routes=MemoryRouteStore(clock), clients=MemoryClientStore(clock),
-                    audit=MemoryAuditStore(), secrets=MemorySecretStore(clock), clock=clock)
+                    audit=MemoryAuditStore(), secrets=MemorySecretStore(clock), clock=clock,
+                    failure_counters=MemoryFailureCounterStore())
 
 
 async def build_services(settings: Settings, clock: Clock | None = None) -> Services:
@@ -70,7 +78,7 @@ async def build_services(settings: Settings, clock: Clock | None = None) -> Serv
 
     stores = await open_azure_stores(settings)
     services = Services(settings=settings, routes=stores.routes, clients=stores.clients, audit=stores.audit,
-                        secrets=stores.secrets, clock=clock or SystemClock())
+                        secrets=stores.secrets, clock=clock or SystemClock(), failure_counters=stores.failure_counters)
     services.add_closer(stores)
     return services
 

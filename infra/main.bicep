@@ -244,6 +244,7 @@ var tableNames = [
   '${tableNamePrefix}routes'
   '${tableNamePrefix}clients'
   '${tableNamePrefix}audit'
+  '${tableNamePrefix}authfailures'
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {

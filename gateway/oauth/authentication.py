@@ -10,22 +10,29 @@ A secret id the cached record does not know triggers one reload of the record
 on another worker works at once while random ids cannot flood Table Storage.
 
 Every failure raises :class:`AuthenticationFailed` whose ``reason`` goes to the
-log only; the client always sees the same ``invalid_client``.
+log only; the client always sees the same ``invalid_client``. An unknown client
+id, an unknown secret id and a secret not of the gateway's format cost the same
+as a known client's wrong secret: the presented secret is checked against a
+dummy verifier, and unknown ids are answered from the worker's list of client
+ids (``gateway.oauth.known_clients``) instead of a store read per attempt.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections import OrderedDict
 
 from gateway.caching import TtlCache
-from gateway.credentials import check_verifier, secret_id_of, verifier_secret_name
+from gateway.credentials import check_verifier, make_verifier, secret_id_of, verifier_secret_name
 from gateway.directory import client_directory
 from gateway.oauth.client_auth import ClientCredentials
+from gateway.oauth.known_clients import known_client_ids
 from gateway.services import Services
 from gateway.stores.models import Client, SecretMetadata, StoredSecret
 
 RELOAD_INTERVAL_SECONDS = 1.0
 _MAX_RELOAD_ENTRIES = 10_000
+_DUMMY_VERIFIER = make_verifier(secrets.token_urlsafe(32))  # matches no presented secret
 
 
 class AuthenticationFailed(Exception):
@@ -51,6 +58,8 @@ class ClientAuthenticator:
         return await self._services.secrets.get(name)
 
     async def _client_with_secret(self, client_id: str, secret_id: str) -> tuple[Client, SecretMetadata]:
+        if not await known_client_ids(self._services).may_exist(client_id):
+            raise AuthenticationFailed("unknown client")
         directory = client_directory(self._services)
         client = await directory.get(client_id)
         if client is None:
@@ -82,9 +91,13 @@ class ClientAuthenticator:
         May raise StoreUnavailable when a needed record is neither cached nor loadable.
         """
         secret_id = secret_id_of(credentials.client_secret)
-        if secret_id is None:
-            raise AuthenticationFailed("secret not of the gateway's format")
-        client, meta = await self._client_with_secret(credentials.client_id, secret_id)
+        try:
+            if secret_id is None:
+                raise AuthenticationFailed("secret not of the gateway's format")
+            client, meta = await self._client_with_secret(credentials.client_id, secret_id)
+        except AuthenticationFailed:
+            check_verifier(_DUMMY_VERIFIER, credentials.client_secret)  # the work of a known client's wrong secret
+            raise
         now = self._services.clock.now()
         if meta.expires_on <= now:
             raise AuthenticationFailed("secret expired")

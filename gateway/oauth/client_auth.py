@@ -54,13 +54,15 @@ def _basic(request: Request, form: dict[str, str]) -> ClientCredentials | None:
     scheme, _, encoded = headers[0].strip().partition(" ")
     if scheme.lower() != "basic":
         raise InvalidClient("unsupported authentication scheme; use Basic or client_secret_post", basic=True)
+    encoded = encoded.strip()
     try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        raw = base64.b64decode(encoded, validate=True)
+        if base64.b64encode(raw).decode("ascii") != encoded:  # excess padding, non-zero trailing bits
+            raise ValueError("non-canonical base64")
+        decoded = raw.decode("utf-8")
     except (binascii.Error, ValueError):
         raise InvalidClient("malformed Basic credentials", basic=True) from None
-    raw_id, colon, raw_secret = decoded.partition(":")
-    if not colon:
-        raise InvalidClient("malformed Basic credentials", basic=True)
+    raw_id, _, raw_secret = decoded.partition(":")  # no colon: an empty secret, refused by _check
     client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
     if "client_secret" in form:
         raise InvalidRequest("use exactly one client authentication method (Basic or client_secret_post)")

@@ -69,17 +69,17 @@ async def token_endpoint(request: Request, services: Services) -> Response:
             raise InvalidRequest(f"missing grant_type parameter{hint}; use grant_type=client_credentials")
         if grant_type != GRANT_TYPE:
             raise UnsupportedGrantType("only grant_type=client_credentials is supported")
-        limiter = failure_limiter(services)
-        address = source_address(request)
-        wait = limiter.retry_after(credentials.client_id, address)
-        if wait is not None:
-            raise TooManyFailures(wait)
+        attempt = await failure_limiter(services).reserve(credentials.client_id, source_address(request))
         try:
             client = await client_authenticator(services).authenticate(credentials)
         except AuthenticationFailed as failed:
-            limiter.record_failure(credentials.client_id, address)
-            outcome = f"invalid_client ({failed.reason})"
+            wait = await attempt.failed()
+            outcome = f"invalid_client ({failed.reason})" + (" over the limit" if wait is not None else "")
+            if wait is not None:
+                raise TooManyFailures(wait) from None
             raise InvalidClient(basic=credentials.used_basic) from None
+        finally:
+            attempt.release()
         issued = await client_credentials_grant(services, client, form.get("scope"))
         tenant = issued.scope
         response = json_response(200, {"access_token": issued.access_token, "token_type": issued.token_type,

@@ -15,19 +15,20 @@ from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.lifecycle import close_resource
 from gateway.stores.errors import StoreError
-from gateway.stores.protocols import AuditStore, ClientStore, RouteStore, SecretStore
+from gateway.stores.protocols import AuditStore, ClientStore, FailureCounterStore, RouteStore, SecretStore
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class AzureStores:
-    """The four stores of one worker and what must be closed with them."""
+    """The stores of one worker and what must be closed with them."""
 
     routes: RouteStore
     clients: ClientStore
     audit: AuditStore
     secrets: SecretStore
+    failure_counters: FailureCounterStore | None = None
     _resources: list[Any] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -46,8 +47,10 @@ async def open_azure_stores(settings: Settings, clock: Clock | None = None) -> A
     the stores raise StoreUnavailable until the service answers.
     """
     from gateway.stores.tables import open_table_storage
+    from gateway.stores.tables.counters import TableFailureCounterStore
 
     tables = open_table_storage(settings, clock)
+    counters = TableFailureCounterStore(tables.service.get_table_client(tables.names.failures))
     try:
         try:
             await tables.ensure_tables()
@@ -63,4 +66,4 @@ async def open_azure_stores(settings: Settings, clock: Clock | None = None) -> A
         await tables.aclose()
         raise
     return AzureStores(routes=tables.routes, clients=tables.clients, audit=tables.audit, secrets=secrets,
-                       _resources=[tables, secrets])
+                       failure_counters=counters, _resources=[tables, secrets])

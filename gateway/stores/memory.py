@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from gateway.clock import Clock, SystemClock
+from gateway.stores.counters import FailureCount, counted
 from gateway.stores.errors import AlreadyExists, InvalidContinuation, NotFound, PreconditionFailed, StoreUnavailable
 from gateway.stores.keys import check_key, is_valid_key
 from gateway.stores.models import AuditRecord, Client, Page, Route, StoredSecret
@@ -198,3 +199,22 @@ class MemorySecretStore(_Outage):
     async def delete(self, name: str) -> None:
         self._check()
         self._versions.pop(name, None)
+
+
+class MemoryFailureCounterStore(_Outage):
+    """Failure counters of one process (each call is atomic: no await between read and write)."""
+
+    def __init__(self) -> None:
+        self._counters: dict[str, FailureCount] = {}
+
+    async def record_failure(self, key: str, *, now: datetime, limit: int, window_seconds: float) -> FailureCount:
+        self._check()
+        check_key(key, "counter key")
+        updated = self._counters[key] = counted(self._counters.get(key), now=now, limit=limit,
+                                                window_seconds=window_seconds)
+        return updated
+
+    async def get(self, key: str, *, now: datetime, window_seconds: float) -> FailureCount | None:
+        self._check()
+        found = self._counters.get(key) if is_valid_key(key) else None
+        return None if found is None or found.expired_at(now, window_seconds) else found

@@ -22,6 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from gateway.stores.counters import FailureCount
 from gateway.stores.models import AuditRecord, Client, Page, Route, StoredSecret
 
 
@@ -84,3 +85,18 @@ class SecretStore(Protocol):
 
     async def delete(self, name: str) -> None:
         """Delete (soft delete in Key Vault) and purge when allowed; absent is not an error."""
+
+
+class FailureCounterStore(Protocol):
+    """Failure counters shared by every instance (``gateway.stores.counters``); keys follow ``gateway.stores.keys``.
+
+    Only failed authentications touch it, never a successful one. Concurrent
+    ``record_failure`` calls on one key, from any number of instances, each count
+    exactly once (optimistic concurrency on the counter's ETag).
+    """
+
+    async def record_failure(self, key: str, *, now: datetime, limit: int, window_seconds: float) -> FailureCount:
+        """Count one failure of ``key`` at ``now`` (``gateway.stores.counters.counted``); the counter after it."""
+
+    async def get(self, key: str, *, now: datetime, window_seconds: float) -> FailureCount | None:
+        """The key's counter, or None when it has none or its window has expired."""

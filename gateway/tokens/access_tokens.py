@@ -10,13 +10,19 @@ issues: the one signing algorithm (so ``alg: none`` and HS256-keyed-with-the-
 public-key confusion are refused before any key is used), a kid published by
 the key ring, the signature, ``iss``, ``aud``, ``exp``/``nbf``/``iat`` with a
 small leeway, every required claim, and a canonical tenant GUID in both
-``scope`` and ``tid``. :class:`InvalidToken` carries a description that is safe
-to show the caller (RFC 6750 §3 ``error_description``): it never echoes the
+``scope`` and ``tid``. Each token has exactly one accepted encoding (RFC 7515
+§7.1, §2 base64url "with all trailing '=' characters omitted"): three
+base64url segments and nothing else (no padding, no white space), each in its
+canonical form (no non-zero trailing bits), and a low-S signature, which the
+signer also emits (``gateway.tokens.keys.low_s_jws``). :class:`InvalidToken`
+carries a description that is safe to show the caller (RFC 6750 §3 ``error_description``): it never echoes the
 token or its claims.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +32,7 @@ import jwt
 from gateway.services import Services
 from gateway.stores.models import canonical_tenant_id
 from gateway.tokens.keyring import LEEWAY_SECONDS, is_valid_kid, key_ring
-from gateway.tokens.keys import ALGORITHM
+from gateway.tokens.keys import ALGORITHM, is_canonical_signature, low_s_jws
 
 TOKEN_TYPE = "at+jwt"
 MAX_TOKEN_LENGTH = 4096
@@ -76,11 +82,41 @@ async def issue_access_token(services: Services, *, client_id: str, tenant_id: s
         "iss": settings.issuer, "aud": settings.token_audience, "sub": client_id, "client_id": client_id,
         "scope": tenant_id, "tid": tenant_id, "iat": now, "nbf": now, "exp": expires, "jti": jti,
     }
-    token = jwt.encode(payload, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": TOKEN_TYPE})
+    token = low_s_jws(jwt.encode(payload, key.private_key, algorithm=ALGORITHM,
+                                 headers={"kid": key.kid, "typ": TOKEN_TYPE}))
     claims = AccessTokenClaims(client_id=client_id, tenant_id=tenant_id, scope=tenant_id, jti=jti,
                                issued_at=datetime.fromtimestamp(now, UTC),
                                expires_at=datetime.fromtimestamp(expires, UTC))
     return IssuedToken(access_token=token, expires_in=settings.token_lifetime_seconds, scope=tenant_id, claims=claims)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def decode_segment(segment: str) -> bytes:
+    """The bytes of a canonical unpadded base64url segment (RFC 7515 §2); ValueError for any other spelling.
+
+    Canonical means the one string that encodes these bytes: only the base64url alphabet, no padding, no
+    white space, no non-zero trailing bits (checked by encoding the bytes again).
+    """
+    try:
+        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except binascii.Error:
+        raise ValueError("not base64url") from None
+    if _b64(data) != segment:
+        raise ValueError("non-canonical base64url")
+    return data
+
+
+def _check_encoding(token: str) -> None:
+    """Exactly one encoding per token: three canonical base64url segments and a low-S signature."""
+    try:
+        segments = [decode_segment(segment) for segment in token.split(".")]
+    except ValueError:
+        raise InvalidToken("malformed access token") from None
+    if not is_canonical_signature(segments[2]):
+        raise InvalidToken("invalid token signature")
 
 
 def _header(token: str) -> dict:
@@ -97,6 +133,7 @@ def _header(token: str) -> dict:
         raise InvalidToken("not an access token (typ must be at+jwt)")
     if "crit" in header:
         raise InvalidToken("unsupported critical token header")
+    _check_encoding(token)
     return header
 
 
@@ -148,7 +185,8 @@ async def verify_access_token(token: str, services: Services) -> AccessTokenClai
     if not isinstance(tenant, str) or canonical_tenant_id(tenant) != tenant or claims["scope"] != tenant:
         raise InvalidToken("token scope is not a tenant")
     client_id, jti = claims["client_id"], claims["jti"]
-    if not isinstance(client_id, str) or not client_id or claims["sub"] != client_id or not isinstance(jti, str):
+    if (not isinstance(client_id, str) or not client_id or claims["sub"] != client_id
+            or not isinstance(jti, str) or not jti):
         raise InvalidToken("token subject is invalid")
     return AccessTokenClaims(client_id=client_id, tenant_id=tenant, scope=tenant, jti=jti,
                              issued_at=datetime.fromtimestamp(issued, UTC),

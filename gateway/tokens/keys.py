@@ -17,6 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 ALGORITHM = "ES256"
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+"""n, the order of the P-256 group (SEC 2 §2.4.2, FIPS 186-4 D.1.2.3)."""
+ES256_SIZE = 64  # bytes of an ES256 signature: R || S, 32 bytes each (RFC 7518 §3.4)
 KeyStatus = Literal["active", "previous", "retired"]
 
 
@@ -79,3 +82,40 @@ def public_jwk(kid: str, public_key: ec.EllipticCurvePublicKey) -> dict[str, str
     numbers = public_key.public_numbers()
     return {"kty": "EC", "crv": "P-256", "x": _b64(numbers.x), "y": _b64(numbers.y),
             "kid": kid, "use": "sig", "alg": ALGORITHM}
+
+
+def _r_and_s(raw: bytes) -> tuple[int, int] | None:
+    """R and S of an ES256 signature (R || S, 32 bytes each; public values), None for any other length."""
+    if len(raw) != ES256_SIZE:
+        return None
+    return int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+
+
+def low_s_signature(signature: bytes) -> bytes:
+    """The low-S form of an ES256 signature (R || S): S replaced by n - S when S > n/2.
+
+    (R, S) and (R, n - S) both verify, so an ECDSA signature has two encodings;
+    the gateway emits and accepts only the one with S <= n/2 (the rule of
+    BIP 62 and libsecp256k1), so each token has exactly one valid form.
+    """
+    parts = _r_and_s(signature)
+    if parts is None:
+        raise ValueError("not an ES256 signature")
+    r, s = parts
+    return r.to_bytes(32, "big") + min(s, P256_ORDER - s).to_bytes(32, "big")
+
+
+def low_s_jws(token: str) -> str:
+    """A compact ES256 JWS (RFC 7515 §7.1) with its signature in low-S form (the payload is untouched)."""
+    head, body, signature = token.split(".")
+    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    return f"{head}.{body}.{base64.urlsafe_b64encode(low_s_signature(raw)).rstrip(b'=').decode('ascii')}"
+
+
+def is_canonical_signature(signature: bytes) -> bool:
+    """True for an ES256 signature of 64 bytes whose S is at most n/2 (its low-S form).
+
+    R and S out of range are left to the signature check itself (cryptography refuses them).
+    """
+    parts = _r_and_s(signature)
+    return parts is not None and parts[1] <= P256_ORDER // 2

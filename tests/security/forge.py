@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from gateway.services import Services
 from gateway.tokens.access_tokens import REQUIRED_CLAIMS
 from gateway.tokens.keyring import key_ring
+from gateway.tokens.keys import low_s_jws
 
 UNKNOWN_KID = "20200101000000-0123456789abcdef"  # the shape of our kids, never published
 
@@ -41,8 +42,8 @@ async def signed(services: Services, client: str, tenant: str, *, header: Mappin
                  **changes) -> str:
     """A token signed with the gateway's real active key (valid unless ``changes``/``header`` break it)."""
     key = await key_ring(services).signing_key()
-    return jwt.encode(claims_for(services, client, tenant, **changes), key.private_key, algorithm="ES256",
-                      headers={"kid": key.kid, "typ": "at+jwt", **(header or {})})
+    return low_s_jws(jwt.encode(claims_for(services, client, tenant, **changes), key.private_key, algorithm="ES256",
+                                headers={"kid": key.kid, "typ": "at+jwt", **(header or {})}))
 
 
 async def hostile_tokens(services: Services, client_id: str, tenant: str) -> dict[str, str]:
@@ -60,10 +61,11 @@ async def hostile_tokens(services: Services, client_id: str, tenant: str) -> dic
     tokens = {
         "bad-signature": f"{head}.{body}.{flipped}",
         "tampered-payload": f"{head}.{b64({**claims, 'exp': now + 86400 * 365})}.{signature}",
-        "foreign-key-with-our-kid": jwt.encode(claims, stranger, algorithm="ES256",
-                                               headers={"kid": key.kid, "typ": "at+jwt"}),
-        "unknown-kid": jwt.encode(claims, stranger, algorithm="ES256", headers={"kid": UNKNOWN_KID, "typ": "at+jwt"}),
-        "no-kid": jwt.encode(claims, key.private_key, algorithm="ES256", headers={"typ": "at+jwt"}),
+        "foreign-key-with-our-kid": low_s_jws(jwt.encode(claims, stranger, algorithm="ES256",
+                                                         headers={"kid": key.kid, "typ": "at+jwt"})),
+        "unknown-kid": low_s_jws(jwt.encode(claims, stranger, algorithm="ES256",
+                                            headers={"kid": UNKNOWN_KID, "typ": "at+jwt"})),
+        "no-kid": low_s_jws(jwt.encode(claims, key.private_key, algorithm="ES256", headers={"typ": "at+jwt"})),
         "expired": await signed(services, client_id, tenant, iat=now - 7200, nbf=now - 7200, exp=now - 3600),
         "not-yet-valid": await signed(services, client_id, tenant, nbf=now + 600, exp=now + 1200),
         "issued-in-the-future": await signed(services, client_id, tenant, iat=now + 600),
@@ -74,7 +76,8 @@ async def hostile_tokens(services: Services, client_id: str, tenant: str) -> dic
                                    f".{signature}",
         "hs256-keyed-with-our-public-key": f"{hs_head}.{hs_body}.{hs_sig}",
         "typ-jwt": await signed(services, client_id, tenant, header={"typ": "JWT"}),
-        "typ-missing": jwt.encode(claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": None}),
+        "typ-missing": low_s_jws(jwt.encode(claims, key.private_key, algorithm="ES256",
+                                            headers={"kid": key.kid, "typ": None})),
         "scope-not-the-tenant": await signed(services, client_id, tenant, scope="system/*.read"),
         "sub-not-the-client": await signed(services, client_id, tenant, sub="someone-else"),
         "exp-not-a-number": await signed(services, client_id, tenant, exp="tomorrow"),

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from gateway.config import SETTINGS
 from gateway.oauth.form import MAX_BODY_BYTES as TOKEN_BODY_BYTES
-from gateway.oauth.rate_limit import MAX_ENTRIES
+from gateway.oauth.known_clients import MISS_READS_PER_SECOND
+from gateway.oauth.rate_limit import MAX_ENTRIES, SHARED_STORE_TIMEOUT_SECONDS
 from gateway.proxy.destinations import METADATA_ADDRESSES
 from gateway.proxy.upstream_auth import REFRESH_MARGIN_SECONDS
 from gateway.proxy.verified_tokens import MEMO_SECONDS
@@ -68,6 +69,8 @@ def test_settings_and_numbers_match_the_code():
     assert UNKNOWN_KID_REFRESH_SECONDS == 2 and "every 2 s" in DOC
     assert REFRESH_MARGIN_SECONDS == 60 and "until 60 s before they expire" in DOC
     assert MAX_ENTRIES == 100_000 and "(100 000 entries)" in DOC
+    assert SHARED_STORE_TIMEOUT_SECONDS == 2 and "wait at most 2 s for the table" in DOC
+    assert MISS_READS_PER_SECOND == 5 and "plus five single reads a second" in DOC
     assert MAX_TOKEN_LENGTH == 4096 and "token ≤ 4096 characters" in DOC
     assert " ".join(REQUIRED_CLAIMS) in DOC
     for address in METADATA_ADDRESSES:

@@ -10,6 +10,7 @@ same refusals through the local host (funchost) on Azurite and the Key Vault emu
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -20,7 +21,7 @@ from gateway.oauth.endpoint import respond
 from gateway.proxy.forward import proxy
 from gateway.services import memory_services
 from gateway.stores.models import Client
-from gateway.tokens.access_tokens import issue_access_token
+from gateway.tokens.access_tokens import InvalidToken, issue_access_token, verify_access_token
 from gateway.tokens.keyring import key_ring
 from tests.fixtures.common import make_settings
 from tests.fixtures.leaks import register_sensitive
@@ -181,3 +182,63 @@ async def test_leaked_secret_runbook_revoke_then_kill_switch(clock, provider):
         assert {"secret.add", "secret.revoke", "client.update"} <= {record.action for record in audit.items}
     finally:
         await services.aclose()
+
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # n of P-256 (SEC 2 §2.4.2)
+
+
+def _unb64(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def other_encodings(token: str) -> dict[str, str]:
+    """Other spellings of one valid token: each decodes to the same header, claims and a valid signature."""
+    head, body, signature = token.split(".")
+    raw = _unb64(signature)
+    s = int.from_bytes(raw[32:], "big")
+    high_s = raw[:32] + (P256_ORDER - s).to_bytes(32, "big")
+    padded = base64.urlsafe_b64encode(raw).decode()  # 64 bytes: 86 characters + "=="
+    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".index(signature[-1])
+    trailing_bits = signature[:-1] + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[last | 1]
+    return {
+        "high-s-signature": f"{head}.{body}.{_b64(high_s)}",
+        "padded-signature": f"{head}.{body}.{padded}",
+        "padded-payload": f"{head}.{body}{'=' * (-len(body) % 4) or '=='}.{signature}",
+        "trailing-space": f"{token} ",
+        "leading-space": f" {token}",
+        "trailing-newline": f"{token}\n",
+        "space-inside": f"{head}.{body}. {signature}",
+        "non-zero-trailing-bits": f"{head}.{body}.{trailing_bits}",
+        "standard-base64-alphabet": f"{head}.{body}.{base64.b64encode(raw).rstrip(b'=').decode()}"
+        if any(c in signature for c in "-_") else f"{head}.{body}.{signature}+",
+    }
+
+
+async def test_a_valid_token_has_exactly_one_accepted_encoding(services, provider):
+    token = await connect(services, TENANT_A, provider.base("/stu3"))
+    variants = other_encodings(token)
+    for name, variant in variants.items():
+        assert variant != token, name
+        with pytest.raises(InvalidToken):
+            await verify_access_token(variant, services)
+        if variant.strip() == token:
+            continue  # in a header, surrounding white space is HTTP framing, not the token (RFC 9110 §5.5)
+        response = await proxy(request("GET", "/Patient/1", None, headers=[("Authorization", f"Bearer {variant}")]),
+                               services)
+        assert response.status == 401, name
+    assert provider.requests == []
+    assert (await verify_access_token(token, services)).client_id == CLIENT_ID  # the control
+
+
+async def test_the_gateway_signs_every_token_in_low_s_form(services):
+    await add_client(services, CLIENT_ID, tenants=(TENANT_A,))
+    for _ in range(40):  # cryptography's ECDSA emits high S about half of the time
+        issued = await issue_access_token(services, client_id=CLIENT_ID, tenant_id=TENANT_A)
+        signature = _unb64(issued.access_token.split(".")[2])
+        assert len(signature) == 64
+        assert int.from_bytes(signature[32:], "big") <= P256_ORDER // 2
+        await verify_access_token(issued.access_token, services)

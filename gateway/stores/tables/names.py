@@ -12,7 +12,8 @@ from dataclasses import dataclass
 ROUTES_TABLE_SUFFIX = "routes"
 CLIENTS_TABLE_SUFFIX = "clients"
 AUDIT_TABLE_SUFFIX = "audit"
-TABLE_SUFFIXES: tuple[str, ...] = (ROUTES_TABLE_SUFFIX, CLIENTS_TABLE_SUFFIX, AUDIT_TABLE_SUFFIX)
+FAILURES_TABLE_SUFFIX = "authfailures"  # the token endpoint's shared failure counters
+TABLE_SUFFIXES: tuple[str, ...] = (ROUTES_TABLE_SUFFIX, CLIENTS_TABLE_SUFFIX, AUDIT_TABLE_SUFFIX, FAILURES_TABLE_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -20,12 +21,13 @@ class TableNames:
     routes: str
     clients: str
     audit: str
+    failures: str
 
     @classmethod
     def for_prefix(cls, prefix: str) -> TableNames:
-        """The three table names for ``prefix`` (validated by ``TABLE_NAME_PREFIX``'s setting)."""
+        """The table names for ``prefix`` (validated by ``TABLE_NAME_PREFIX``'s setting)."""
         return cls(routes=f"{prefix}{ROUTES_TABLE_SUFFIX}", clients=f"{prefix}{CLIENTS_TABLE_SUFFIX}",
-                   audit=f"{prefix}{AUDIT_TABLE_SUFFIX}")
+                   audit=f"{prefix}{AUDIT_TABLE_SUFFIX}", failures=f"{prefix}{FAILURES_TABLE_SUFFIX}")
 
     def all(self) -> tuple[str, ...]:
-        return (self.routes, self.clients, self.audit)
+        return (self.routes, self.clients, self.audit, self.failures)

@@ -14,7 +14,7 @@ param tags object = {}
 @description('Blob containers to create (the Flex Consumption deployment container).')
 param containers array = []
 
-@description('Tables to create (the gateway routes, clients and audit tables).')
+@description('Tables to create (the gateway routes, clients, audit and failure counter tables).')
 param tables array = []
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {

@@ -6,7 +6,12 @@ import pytest
 
 from gateway.clock import FakeClock
 from gateway.stores.errors import StoreUnavailable
-from gateway.stores.memory import MemoryAuditStore, MemoryClientStore, MemoryRouteStore
+from gateway.stores.memory import (
+    MemoryAuditStore,
+    MemoryClientStore,
+    MemoryFailureCounterStore,
+    MemoryRouteStore,
+)
 from tests.unit.stores.contracts import (
     AuditStoreContract,
     ClientStoreContract,
@@ -14,6 +19,7 @@ from tests.unit.stores.contracts import (
     full_client,
     full_route,
 )
+from tests.unit.stores.counter_contracts import FailureCounterStoreContract
 
 
 @pytest.fixture
@@ -65,3 +71,17 @@ async def test_replace_stamps_updated_on_from_the_clock(routes: MemoryRouteStore
     replaced = await routes.replace(created)
     assert replaced.created_on == created.created_on
     assert (replaced.updated_on - created.updated_on).total_seconds() == 90
+
+
+@pytest.fixture
+def counters() -> MemoryFailureCounterStore:
+    return MemoryFailureCounterStore()
+
+
+@pytest.fixture
+def peer(counters: MemoryFailureCounterStore) -> MemoryFailureCounterStore:
+    return counters  # one process: the same counters
+
+
+class TestMemoryFailureCounterStore(FailureCounterStoreContract):
+    pass

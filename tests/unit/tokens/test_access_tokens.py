@@ -11,8 +11,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.services import memory_services
-from gateway.tokens.access_tokens import InvalidToken, issue_access_token, verify_access_token
-from gateway.tokens.keyring import key_ring
+from gateway.tokens.access_tokens import (
+    MAX_TOKEN_LENGTH,
+    InvalidToken,
+    decode_segment,
+    issue_access_token,
+    verify_access_token,
+)
+from gateway.tokens.keyring import LEEWAY_SECONDS, key_ring
+from gateway.tokens.keys import low_s_jws
 from tests.fixtures.common import make_settings
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -31,7 +38,7 @@ async def forged(services, **changes) -> str:
     header = {"kid": key.kid, "typ": "at+jwt", **changes.pop("header", {})}
     claims.update(changes)
     claims = {k: v for k, v in claims.items() if v is not None}
-    return jwt.encode(claims, key.private_key, algorithm="ES256", headers=header)
+    return low_s_jws(jwt.encode(claims, key.private_key, algorithm="ES256", headers=header))
 
 
 def b64(data: dict) -> str:
@@ -85,15 +92,15 @@ async def test_hs256_keyed_with_the_public_key_is_refused(services):
 async def test_token_signed_by_an_unknown_key_is_refused(services):
     await issue(services)
     stranger = ec.generate_private_key(ec.SECP256R1())
-    token = jwt.encode({"sub": "c1"}, stranger, algorithm="ES256",
-                       headers={"kid": "20260101000000-0123456789abcdef", "typ": "at+jwt"})
+    token = low_s_jws(jwt.encode({"sub": "c1"}, stranger, algorithm="ES256",
+                                 headers={"kid": "20260101000000-0123456789abcdef", "typ": "at+jwt"}))
     assert "unknown" in await refused(services, token)
 
 
 async def test_token_signed_by_another_key_under_our_kid_is_refused(services):
     kid = (await key_ring(services).signing_key()).kid
     stranger = ec.generate_private_key(ec.SECP256R1())
-    token = jwt.encode({"sub": "c1"}, stranger, algorithm="ES256", headers={"kid": kid, "typ": "at+jwt"})
+    token = low_s_jws(jwt.encode({"sub": "c1"}, stranger, algorithm="ES256", headers={"kid": kid, "typ": "at+jwt"}))
     assert "signature" in await refused(services, token)
 
 
@@ -136,3 +143,71 @@ async def test_tokens_of_another_deployment_are_refused(clock):
     theirs = memory_services(make_settings(PUBLIC_BASE_URL="http://127.0.0.1:8080"), clock)
     token = (await issue_access_token(theirs, client_id="c1", tenant_id=TENANT)).access_token
     await refused(ours, token)
+
+
+# -- boundaries and types a loosened check would let through --------------------------------------------------------
+async def test_expiry_ends_exactly_at_exp_plus_the_leeway(services, clock):
+    token = await issue(services)
+    clock.advance(3600 + LEEWAY_SECONDS - 1)
+    await verify_access_token(token, services)
+    clock.advance(1)  # now == exp + leeway
+    assert "expired" in await refused(services, token)
+
+
+@pytest.mark.parametrize("claim", ["nbf", "iat"])
+async def test_not_before_and_issued_at_end_exactly_at_the_leeway(services, claim):
+    now = int(services.clock.now().timestamp())
+    await verify_access_token(await forged(services, **{claim: now + LEEWAY_SECONDS}), services)
+    assert "not yet valid" in await refused(services, await forged(services, **{claim: now + LEEWAY_SECONDS + 1}))
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", [True, False, "1767225600", 1.5e300, -1])
+async def test_time_claims_must_be_plain_numbers(services, claim, value):
+    # true is an int in Python (True == 1): it must not pass as a time
+    assert "number" in await refused(services, await forged(services, **{claim: value}))
+
+
+@pytest.mark.parametrize("changes", [{"client_id": "", "sub": ""}, {"sub": ""}, {"client_id": ""}, {"sub": "C1"},
+                                     {"client_id": 7, "sub": "c1"}])
+async def test_subject_and_client_must_be_the_same_non_empty_string(services, changes):
+    assert "subject" in await refused(services, await forged(services, **changes))
+
+
+@pytest.mark.parametrize("changes", [{"client_id": 7, "sub": 7}, {"jti": 7}, {"jti": ""}, {"sub": ["c1"]}])
+async def test_non_string_subject_or_token_id_is_refused(services, changes):
+    await refused(services, await forged(services, **changes))
+
+
+async def test_a_validly_signed_token_longer_than_the_limit_is_refused(services):
+    at_limit = None
+    for pad in range(4):  # header padding, so that some claims length hits the limit exactly
+        for size in range(MAX_TOKEN_LENGTH * 3 // 4 - 450, MAX_TOKEN_LENGTH * 3 // 4 - 300):
+            token = await forged(services, jti="j" * size, header={"x": "p" * pad})
+            if len(token) == MAX_TOKEN_LENGTH:
+                at_limit = token
+                break
+        if at_limit:
+            break
+    assert at_limit is not None
+    await verify_access_token(at_limit, services)  # exactly at the limit: accepted
+    over = await forged(services, jti="j" * (size + 3), header={"x": "p" * pad})
+    assert len(over) == MAX_TOKEN_LENGTH + 4
+    assert "malformed" in await refused(services, over)  # a few bytes of claims more: refused unverified
+    five_thousand = await forged(services, jti="j" * 3600)
+    assert len(five_thousand) >= 5000 and five_thousand.count(".") == 2
+    assert "malformed" in await refused(services, five_thousand)
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x00", b"\xff\xfe", b"abc", b"\xfb\xff\xbf" * 21 + b"\x01"])
+def test_segments_decode_from_their_one_canonical_spelling_only(raw):
+    canonical = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    assert decode_segment(canonical) == raw
+    others = {canonical + "=" * (-len(canonical) % 4 or 4), canonical + " ", " " + canonical, canonical + "\n",
+              base64.b64encode(raw).rstrip(b"=").decode()}
+    if len(canonical) % 4 in (2, 3):  # the last character carries unused bits
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        others.add(canonical[:-1] + alphabet[alphabet.index(canonical[-1]) | 1])
+    for other in others - {canonical}:
+        with pytest.raises(ValueError):
+            decode_segment(other)
