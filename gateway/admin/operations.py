@@ -191,8 +191,9 @@ def _may_write() -> None:
 
 async def _refused(services: Services, actor: Actor, action: str, target_type: str, target_id: str, reason: str,
                    errors: list[FieldError]) -> Problem:
-    """A 422 for a refused credential change, audited here (``refused``, the reason, the fields; no values)."""
-    await _audit(services, actor, action, target_type, target_id, outcome="refused", reason=reason,
+    """A 422 for a refused credential change, audited here like every refused change (``failed:422 <reason>``),
+    with the reason and the fields in the details; never a value."""
+    await _audit(services, actor, action, target_type, target_id, outcome=f"failed:422 {reason}", reason=reason,
                  fields=[e.field for e in errors])
     problem = validation_failed(errors)
     problem.audited = True

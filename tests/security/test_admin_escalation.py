@@ -89,7 +89,7 @@ async def test_a_managed_identity_route_cannot_name_another_resources_scope(azur
     assert await azure_services.routes.get(TENANT_A) is None
     [record] = await audit_records(azure_services)
     assert (record.action, record.outcome, record.details["reason"]) == \
-        ("route.put", "refused", "managed-identity-scope")
+        ("route.put", "failed:422 managed-identity-scope", "managed-identity-scope")
     assert record.details["fields"] == ["upstreamAuth/scope"] and scope not in json.dumps(record.details)
 
 
@@ -175,7 +175,7 @@ async def test_a_stored_provider_secret_never_follows_a_moved_binding(azure_serv
     assert after == before  # nothing changed, the secret still belongs to the original token endpoint
     refused = (await audit_records(azure_services))[0]
     assert (refused.action, refused.outcome, refused.details["reason"]) == \
-        ("route.put", "refused", "secret-bound-to-changed-field")
+        ("route.put", "failed:422 secret-bound-to-changed-field", "secret-bound-to-changed-field")
     assert PROVIDER_SECRET not in json.dumps(refused.details)
     # with the secret sent again the same change is fine
     resent = {**change, "upstreamAuth": {**change["upstreamAuth"], "clientSecret": PROVIDER_SECRET}}

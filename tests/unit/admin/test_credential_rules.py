@@ -107,7 +107,7 @@ async def test_a_refused_rebinding_is_audited_without_the_secret(services):
             upstream_token_url="http://localhost:9999/token", upstream_client_id="gw"))
     assert refused.value.status == 422 and refused.value.audited
     record = services.audit.records[-1]
-    assert (record.outcome, record.details) == ("refused", {
+    assert (record.outcome, record.details) == ("failed:422 secret-bound-to-changed-field", {
         "reason": "secret-bound-to-changed-field", "fields": ["upstreamAuth/clientSecret", "upstreamAuth/tokenUrl"]})
 
 
