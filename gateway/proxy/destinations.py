@@ -9,10 +9,19 @@ Two checks share these rules:
 - :func:`address_problem` on every *resolved* address at connect time (the proxy's aiohttp
   connector calls it), so a DNS name that later points at a private address is refused too.
 
-Refused unless the route is marked ``private_network``: loopback, link-local, private
-(RFC 1918 / RFC 4193), carrier-grade NAT, unspecified, multicast and reserved ranges.
-In development loopback is allowed so the local stack works. Cloud metadata endpoints
-(169.254.169.254, Azure's 168.63.129.16, fd00:ec2::254) are refused always.
+What ``private_network`` opens, and nothing more: the ranges a hospital's private link
+(Azure Private Endpoint, VNet integration, a VPN or ExpressRoute peering) can place a
+provider in, RFC 1918 (10/8, 172.16/12, 192.168/16), RFC 4193 unique-local (fc00::/7) and
+RFC 6598 carrier-grade NAT (100.64/10). Refused always, with or without it: cloud metadata
+endpoints (169.254.169.254, Azure's 168.63.129.16, 169.254.170.2, fd00:ec2::254), loopback
+(allowed in development only, so the local stack works), unspecified (0.0.0.0, ::: the
+local host), link-local, multicast and every other reserved or special-purpose range.
+
+IPv4 carried inside IPv6 is judged as that IPv4 address: IPv4-mapped ``::ffff:a.b.c.d``,
+6to4 ``2002::/16``, Teredo ``2001::/32`` (the obfuscated client address) and NAT64's
+well-known prefix ``64:ff9b::/96`` (RFC 6052), so ``64:ff9b::a9fe:a9fe`` is the metadata
+service. The local-use NAT64 prefix ``64:ff9b:1::/48`` (RFC 8215, where the IPv4 address
+may sit at several offsets) and deprecated IPv4-compatible ``::a.b.c.d`` are reserved.
 
 This module imports only the standard library: importing it has no aiohttp side effects.
 """
@@ -28,14 +37,30 @@ from gateway.config import Settings
 METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
     "169.254.169.254", "168.63.129.16", "169.254.170.2", "fd00:ec2::254"))
 
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"))
+"""What a ``private_network`` route may reach (RFC 1918, RFC 6598, RFC 4193)."""
+
+_NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, 6to4, Teredo client, NAT64), or None."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if address in _NAT64_WELL_KNOWN:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 def _classify(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """The refused category of ``address`` or None for a public address."""
     if isinstance(address, ipaddress.IPv6Address):
-        # IPv4 carried inside IPv6 (mapped ::ffff:a.b.c.d, 6to4 2002::/16, Teredo 2001::/32) is judged as IPv4.
-        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
+        embedded = _embedded_ipv4(address)
         if embedded is not None:
             address = embedded
     if address in METADATA_ADDRESSES:
@@ -48,9 +73,7 @@ def _classify(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | N
         return "unspecified"
     if address.is_multicast:
         return "multicast"
-    if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
-        return "private"
-    if address.is_private:
+    if any(address in network for network in PRIVATE_NETWORKS):
         return "private"
     if address.is_reserved or not address.is_global:
         return "reserved"
@@ -68,11 +91,13 @@ def address_problem(address: str, settings: Settings, private_network: bool) -> 
         return None
     if category == "metadata":
         return "the address of a cloud metadata service is never allowed"
-    if private_network:
-        return None
-    if category == "loopback" and not settings.is_production:
-        return None
-    return f"{category} addresses are refused unless the route is marked as a private-network provider"
+    if category == "loopback":
+        return None if not settings.is_production else "loopback addresses are allowed in development only"
+    if category == "private":
+        if private_network:
+            return None
+        return "private addresses are refused unless the route is marked as a private-network provider"
+    return f"{category} addresses are never allowed"
 
 
 def _legacy_ipv4(host: str) -> str | None:
