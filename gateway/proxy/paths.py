@@ -61,10 +61,10 @@ def check_path(path: str) -> FhirPath:
         raise PathRejected("The request path contains a backslash.")
     if "%" in path:
         raise PathRejected("The request path contains a percent-escape; FHIR paths never need one.")
-    if "://" in path or path.startswith("//") or ":" in path:
+    if ":" in path or path.startswith("//"):
         raise PathRejected("The request path must be relative to the FHIR base, not an absolute URL.")
     segments = path.split("/") if path else []
-    if any(seg in (".", "..") or (seg and set(seg) == {"."}) for seg in segments):
+    if any(seg and set(seg) == {"."} for seg in segments):  # ".", ".." and "..." alike
         raise PathRejected("The request path contains a dot segment.")
     if any(seg == "" for seg in segments):
         raise PathRejected("The request path contains an empty segment.")
