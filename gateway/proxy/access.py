@@ -67,7 +67,7 @@ def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _is_json(content_type: str) -> bool:
     """JSON by its label: none, ``application/json``, DSTU2's ``application/json+fhir`` or any ``+json``."""
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = content_type.partition(";")[0].strip().lower()
     return media in ("", "application/json", "application/json+fhir") or media.endswith("+json")
 
 

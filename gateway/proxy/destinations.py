@@ -83,7 +83,7 @@ def _classify(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | N
 def address_problem(address: str, settings: Settings, private_network: bool) -> str | None:
     """Why the proxy must not connect to the resolved ``address``, or None when it may."""
     try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        ip = ipaddress.ip_address(address.partition("%")[0])  # fe80::1%eth0: the zone is not the address
     except ValueError:
         return "not an IP address"
     category = _classify(ip)
@@ -102,11 +102,9 @@ def address_problem(address: str, settings: Settings, private_network: bool) -> 
 
 def _legacy_ipv4(host: str) -> str | None:
     """The dotted quad of a host in the inet_aton forms resolvers accept (decimal, octal, hex, short)."""
-    if not host or any(c not in "0123456789abcdefxABCDEFX." for c in host):
-        return None
     try:
         return socket.inet_ntoa(socket.inet_aton(host))
-    except OSError:
+    except (OSError, ValueError):  # not such a form; ValueError: not ASCII (an IDN) or a NUL
         return None
 
 
@@ -133,26 +131,23 @@ def validate_provider_url(url: str, settings: Settings, private_network: bool = 
         problems.append("the provider URL has no host")
     if parts.username is not None or parts.password is not None:
         problems.append("the provider URL must not contain credentials")
-    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
         problems.append("the provider URL must not contain a query or fragment")
     if "\\" in url or "%" in parts.path or any(seg in (".", "..") for seg in parts.path.split("/")):
         problems.append("the provider URL path must not contain dot segments, backslashes or percent-escapes")
     if port == 0:
         problems.append("the provider URL has an invalid port")
     host = (parts.hostname or "").rstrip(".")  # "127.0.0.1." and "localhost." name the same host
-    if host:
-        numeric = _legacy_ipv4(host)
-        if numeric is not None:  # 2130706433, 0177.0.0.1, 0x7f.1: what the resolver makes of them
-            host = numeric
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            if host == "localhost" or host.endswith(".localhost"):
-                problem = address_problem("127.0.0.1", settings, private_network)
-                if problem:
-                    problems.append(problem)
-        else:
-            problem = address_problem(host, settings, private_network)
-            if problem:
-                problems.append(problem)
+    if host == "localhost" or host.endswith(".localhost"):
+        host = "127.0.0.1"  # RFC 6761 §6.3: always loopback, whatever a resolver says
+    numeric = _legacy_ipv4(host)
+    if numeric is not None:  # 2130706433, 0177.0.0.1, 0x7f.1: what the resolver makes of them
+        host = numeric
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return problems  # a name: checked on every resolved address at connect time
+    problem = address_problem(host, settings, private_network)
+    if problem:
+        problems.append(problem)
     return problems

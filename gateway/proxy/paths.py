@@ -78,5 +78,5 @@ def check_path(path: str) -> FhirPath:
 
 def resource_type_of(path: str) -> str | None:
     """The resource type named by a path's first segment (for logs), or None."""
-    first = path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
+    first = path.lstrip("/").partition("/")[0].partition("?")[0]
     return first if re.fullmatch(_TYPE, first) else None

@@ -122,3 +122,23 @@ def test_module_imports_without_aiohttp():
     code = "import sys, gateway.proxy.destinations; print('aiohttp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("url", ["https://bücher.example/fhir", "https://ehr.example/a!b/$c'd(e)*+,;=", "https://face/",
+                                 "https://ehr.example:8443/fhir/", "https://EHR.example/"])
+def test_ordinary_names_and_paths_are_accepted_in_production(url):
+    assert validate_provider_url(url, PROD) == []
+
+
+def test_development_accepts_https_as_well():
+    assert validate_provider_url("https://127.0.0.1:8443/stu3", DEV) == []
+    assert validate_provider_url("HTTP://localhost:8080/stu3", DEV) == []
+
+
+@pytest.mark.parametrize("address, private_network, problem", [
+    ("fe80::1%eth0", True, "link-local addresses are never allowed"),
+    ("fd00::1%eth0", True, None), ("fd00::1%eth0%1", True, None), ("fd00::1%eth0", False, PRIVATE),
+    ("%fd00::1", True, "not an IP address"), ("10.0.0.1%", True, None),
+])
+def test_a_zone_index_is_not_part_of_the_address(address, private_network, problem):
+    assert address_problem(address, PROD, private_network) == problem
