@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tomllib
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -116,13 +117,17 @@ def diff_of(where: Path, name: str) -> str:
     return "\n".join("      " + line.strip() for line in changed)
 
 
-def report(where: Path, targets: list[Target]) -> None:
+def report(where: Path, targets: list[Target], jobs: int) -> None:
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        diffs = dict(zip((n for t in targets for n, _ in t.survivors),
+                         pool.map(lambda name: diff_of(where, name), (n for t in targets for n, _ in t.survivors)),
+                         strict=True))
     for target in targets:
         if target.survivors:
             print(f"\nSurvivors in {target.module}:")
             for name, status in target.survivors:
                 print(f"  {name} ({status})")
-                print(diff_of(where, name))
+                print(diffs[name])
     width = max(len(t.module) for t in targets)
     print(f"\n{'module':<{width}}  mutants  killed  survived  score")
     for t in targets:
@@ -141,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(where / "run.log", "w") as log:
         mutmut(where, "run", "--max-children", str(max(1, min(args.jobs, 2))), output=log)
     collect(where, targets)
-    report(where, targets)
+    report(where, targets, max(1, min(args.jobs, 2)))
     return 1 if any(t.score < t.minimum for t in targets) else 0
 
 

@@ -169,6 +169,9 @@ def test_entry_urls_on_the_gateway_base_with_or_without_its_trailing_slash():
         assert (batch.entries[0].path.path, batch.entries[0].query) == ("Observation", "patient=1")
         assert batch.entries[0].relative_url == "Observation?patient=1"
     assert parse_batch(_one(url="Patient"), "application/fhir+json", GW).entries[0].relative_url == "Patient"
+    other_base = "https://gw.example/apiX"  # whatever the base ends with, only it is taken off
+    assert parse_batch(_one(url=f"{other_base}/Patient/1"), "application/json", other_base).entries[0].path.path == \
+        "Patient/1"
     with pytest.raises(BadBatch):
         parse_batch(_one(url=f"{GW}x/Patient/1"), "application/fhir+json", GW)
 

@@ -102,7 +102,7 @@ def test_each_refusal_says_exactly_what_is_wrong(path, message):
     ("Observation/1", "Observation"), ("/Observation/1", "Observation"), ("//Observation", "Observation"),
     ("Observation?code=1", "Observation"), ("Observation/1?x=a/b", "Observation"), ("Patient/1/Observation", "Patient"),
     ("Observation?code=1?2", "Observation"), ("observation/1", None), ("_search", None), ("", None),
-    ("Observation/", "Observation"), ("A/B/C", "A"),
+    ("Observation/", "Observation"), ("A/B/C", "A"), ("XRay/1", "XRay"), ("/XRay", "XRay"),
 ])
 def test_resource_type_for_logs_is_the_first_segment(path, resource_type):
     assert resource_type_of(path) == resource_type
