@@ -53,23 +53,31 @@ class LinkRewriter:
         self._host = (parts.hostname or "").lower()
         self._port = parts.port or _DEFAULT_PORTS.get(self._scheme)
         self._path = parts.path
-        origin = _origin_pattern(self._scheme, parts.netloc, parts.port)
+        written = self.provider_base[: len(self.provider_base) - len(self._path)].encode()  # scheme://netloc
         path = re.escape(self._path.encode())
-        plain = b"(?i:" + origin + b")" + path
-        escaped = plain.replace(b"/", b"\\\\/")  # the escaped pattern of "/" is "/"; JSON's is "\/"
-        self._pattern = re.compile(b"(?:(?P<escaped>" + escaped + b")|" + plain + b")" + _BOUNDARY)
+        self._exact = self._compile(re.escape(written) + path)  # the base as configured: the usual case, and fast
+        self._any_case = self._compile(b"(?i:" + _origin_pattern(self._scheme, parts.netloc, parts.port) + b")" + path)
+        self._exact_origins = (written, written.replace(b"/", b"\\/"))
+        self._host_lower = self._host.encode()
         gateway = self.gateway_base.encode("utf-8")
         self._plain_gateway = gateway
         self._escaped_gateway = gateway.replace(b"/", b"\\/")
-        self._needle = re.compile(re.escape(self._host.encode()), re.IGNORECASE)
+
+    @staticmethod
+    def _compile(plain: bytes) -> re.Pattern[bytes]:
+        escaped = plain.replace(b"/", b"\\\\/")  # the escaped pattern of "/" is "/"; JSON's is "\/"
+        return re.compile(b"(?:" + escaped + b"|" + plain + b")" + _BOUNDARY)
 
     def _replace(self, match: re.Match[bytes]) -> bytes:
-        return self._escaped_gateway if match.group("escaped") is not None else self._plain_gateway
+        return self._escaped_gateway if b"\\/" in match.group(0) else self._plain_gateway
 
     def rewrite_body(self, body: bytes) -> bytes:
         """``body`` with every provider base replaced in one pass, and Bundle links elsewhere dropped."""
-        if self._needle.search(body) is not None:
-            body = self._pattern.sub(self._replace, body)
+        hits = body.lower().count(self._host_lower) if self._host_lower else 0
+        if hits:
+            exact = sum(body.count(origin) for origin in self._exact_origins)
+            # Only when another spelling of scheme or host occurs is the (slower) case-insensitive pattern needed.
+            body = (self._exact if exact == hits else self._any_case).sub(self._replace, body)
         if b"<link>" in body:
             body = _XML_BUNDLE_LINK.sub(lambda m: m.group(0) if self._kept(m.group("url").decode("utf-8", "replace"))
                                         else b"", body)
