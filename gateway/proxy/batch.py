@@ -40,12 +40,12 @@ def _outcome(code: str, diagnostics: str) -> dict[str, Any]:
             "issue": [{"severity": "error", "code": code, "diagnostics": diagnostics}]}
 
 
-def _kept(url: str) -> str | None:
+def _as_given(url: str) -> str | None:
     return url
 
 
 def entry_of(result: UpstreamResponse | UpstreamError,
-             location: Callable[[str], str | None] = _kept) -> dict[str, Any]:
+             location: Callable[[str], str | None] = _as_given) -> dict[str, Any]:
     """One ``batch-response`` entry for an entry's upstream result; ``location`` is the link policy."""
     if isinstance(result, UpstreamError):
         timeout = isinstance(result, UpstreamTimeout)
@@ -78,7 +78,7 @@ def entry_of(result: UpstreamResponse | UpstreamError,
 
 
 async def fan_out(batch: Batch, send: Callable[[BatchEntry], Awaitable[UpstreamResponse]],
-                  location: Callable[[str], str | None] = _kept) -> bytes:
+                  location: Callable[[str], str | None] = _as_given) -> bytes:
     """Run every entry through ``send`` concurrently and return the ``batch-response`` JSON."""
     limit = asyncio.Semaphore(MAX_CONCURRENT_ENTRIES)
 
