@@ -5,9 +5,10 @@ header names lower-cased and repeated headers joined with ``,``; query parameter
 grouped case-insensitively, repeated ones joined with ``,``, empty ones left out; route values
 without the absent optional ones; the body as bytes; the URL as the client sent it.
 
-Response (worker ``HttpResponseConverter.encode``): status and body unchanged; headers collapse
+Response (worker ``HttpResponseConverter.encode``, then the host): status and body unchanged; headers collapse
 to one value per name (the last) except ``Set-Cookie``; without a Content-Type header the
-worker adds ``<mimetype>; charset=<charset>`` for ``text/*`` and ``<mimetype>`` otherwise.
+worker adds ``<mimetype>; charset=<charset>`` for ``text/*`` and ``<mimetype>`` otherwise; the
+host (``RawScriptResult``) sets ``HttpResponse.ContentType`` from it, which drops an empty one.
 """
 
 from __future__ import annotations
@@ -135,6 +136,8 @@ def encode_response(result: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]
         mimetype = result.mimetype
         collapsed["Content-Type"] = f"{mimetype}; charset={result.charset}" if mimetype.startswith("text/") \
             else mimetype
+    # The host sets HttpResponse.ContentType from it, and ASP.NET Core removes the header for an empty value.
+    collapsed = {name: value for name, value in collapsed.items() if name.lower() != "content-type" or value}
     body = result.get_body() or b""
     out = [(_name(name), _latin1(value, name)) for name, value in collapsed.items()
            if name.lower() not in ("content-length", "transfer-encoding")]

@@ -155,6 +155,10 @@ async def test_the_policy_survives_the_functions_host(start_gateway):
             html.headers["cache-control"]) == ("attachment", "nosniff", "no-store")
     assert html.headers["content-security-policy"].split(";")[0] == "sandbox"
     assert html.body == b"<script>alert(1)</script>"
+    gw.provider.script = lambda r, s: Reply(status=304, headers={"ETag": 'W/"1"'})
+    not_modified = rawhttp.send(gw.url, "GET", "/fhir/Patient/1", [*auth, ("If-None-Match", 'W/"1"')])
+    assert not_modified.status == 304 and not_modified.headers["etag"] == 'W/"1"'
+    assert "content-type" not in not_modified.headers  # not the worker's text/plain either
 
 
 BUNDLE_MODELS = {"STU3": STU3Bundle, "R4": R4BBundle}  # fhir.resources has no DSTU2 models; R4B checks R4's rules
