@@ -136,16 +136,26 @@ class LinkRewriter:
             document: Any = json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return body
-        if not isinstance(document, dict) or document.get("resourceType") != "Bundle" \
-                or not isinstance(document.get("link"), list):
+        if not self._drop_foreign_links(document):
             return body
-        links = document["link"]
-        kept = [link for link in links
-                if not (isinstance(link, dict) and isinstance(link.get("url"), str)) or self._kept(link["url"])]
-        if len(kept) == len(links):
-            return body
-        document["link"] = kept
         return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    def _drop_foreign_links(self, resource: Any) -> bool:
+        """Drop the links elsewhere of a Bundle and of the Bundles in its entries; whether any went."""
+        if not isinstance(resource, dict) or resource.get("resourceType") != "Bundle":
+            return False
+        changed = False
+        links = resource.get("link")
+        if isinstance(links, list):
+            kept = [link for link in links
+                    if not (isinstance(link, dict) and isinstance(link.get("url"), str)) or self._kept(link["url"])]
+            changed = len(kept) != len(links)
+            resource["link"] = kept
+        entries = resource.get("entry")
+        for entry in entries if isinstance(entries, list) else ():
+            if isinstance(entry, dict) and self._drop_foreign_links(entry.get("resource")):
+                changed = True
+        return changed
 
 
 def is_textual(content_type: str) -> bool:

@@ -56,3 +56,30 @@ def test_textual_media_types():
     assert is_textual("application/fhir+xml")
     assert not is_textual("application/pdf")
     assert not is_textual("image/png")
+
+
+def test_bundle_links_elsewhere_are_dropped_in_nested_bundles_too():
+    """A batch-response carries searchset Bundles whose ``next`` a client follows as well."""
+    inner = {"resourceType": "Bundle", "type": "searchset",
+             "link": [{"relation": "self", "url": f"{PROVIDER}/Observation?patient=1"},
+                      {"relation": "next", "url": "https://evil.example/page2"}]}
+    outer = {"resourceType": "Bundle", "type": "batch-response",
+             "link": [{"relation": "self", "url": f"{PROVIDER}"}],
+             "entry": [{"resource": inner, "response": {"status": "200 OK"}}, {"response": {"status": "404"}}]}
+    out = json.loads(LinkRewriter(PROVIDER, GATEWAY).rewrite_body(json.dumps(outer).encode()))
+    assert out["link"] == [{"relation": "self", "url": GATEWAY}]
+    assert out["entry"][0]["resource"]["link"] == [{"relation": "self", "url": f"{GATEWAY}/Observation?patient=1"}]
+
+
+def test_links_to_the_provider_in_any_case_and_with_its_default_port_are_rewritten():
+    rewriter = LinkRewriter("https://EHR.example/fhir/stu3", GATEWAY)
+    body = (b'["HTTPS://ehr.EXAMPLE/fhir/stu3/Patient/1","https://ehr.example:443/fhir/stu3","https://ehr.example/FHIR/stu3",'
+            b'"https://EHR.example/fhir/stu3?x","https://ehr.example:8443/fhir/stu3/Patient/1"]')
+    assert json.loads(rewriter.rewrite_body(body)) == [
+        f"{GATEWAY}/Patient/1", GATEWAY, "https://ehr.example/FHIR/stu3", f"{GATEWAY}?x",
+        "https://ehr.example:8443/fhir/stu3/Patient/1"]
+    assert rewriter.rewrite_url("https://ehr.EXAMPLE:443/fhir/stu3/Patient/1") == f"{GATEWAY}/Patient/1"
+    assert rewriter.header_url("Patient/1", "https://ehr.example/fhir/stu3/Patient") == f"{GATEWAY}/Patient/1"
+    assert rewriter.header_url("https://ehr.example/other", None) is None
+    assert rewriter.header_url(f"{GATEWAY}/Patient/1") == f"{GATEWAY}/Patient/1"
+    assert rewriter.header_url("https://ehr.example/fhir/stu3/\x00") is None
