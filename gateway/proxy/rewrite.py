@@ -25,7 +25,8 @@ _BOUNDARY = rb"""(?=[/?#"'<\\\s&]|$)"""
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _JSON_LINK_URL = re.compile(rb'"relation"\s*:\s*"[^"\\]*"\s*,\s*"url"\s*:\s*"(?P<url>[^"\\]*(?:\\/[^"\\]*)*)"')
 _XML_BUNDLE_LINK = re.compile(
-    rb"""<link>\s*(?:<[A-Za-z]+[^<>]*/>\s*)*?<url\s+value="(?P<url>[^"]*)"\s*/>\s*(?:<[A-Za-z]+[^<>]*/>\s*)*</link>\s*""")
+    rb"""<link>\s*(?:<[A-Za-z]+(?:\s[^<>]*)?/>\s*)*?<url\s+value="(?P<url>[^"]*)"\s*/>\s*"""
+    rb"""(?:<[A-Za-z]+(?:\s[^<>]*)?/>\s*)*</link>\s*""")
 
 
 def _origin_pattern(scheme: str, netloc: str, port: int | None) -> bytes:
