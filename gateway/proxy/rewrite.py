@@ -119,7 +119,10 @@ class LinkRewriter:
         value = value.strip()
         if not value or any(ord(c) < 0x21 or ord(c) == 0x7F for c in value):
             return None
-        absolute = urljoin(request_url or self.provider_base + "/", value)
+        try:
+            absolute = urljoin(request_url or self.provider_base + "/", value)
+        except ValueError:  # "//[": not a URL at all
+            return None
         rest = self._on_provider(absolute)
         if rest is not None:
             return self.gateway_base + rest
@@ -127,7 +130,10 @@ class LinkRewriter:
 
     def _kept(self, url: str) -> bool:
         """A Bundle link the client may follow: relative on the gateway's base, or absolute on it."""
-        return self._on_gateway(urljoin(self.gateway_base + "/", url.strip()))
+        try:
+            return self._on_gateway(urljoin(self.gateway_base + "/", url.strip()))
+        except ValueError:  # "//[": not a URL at all
+            return False
 
     def _json_bundle_links(self, body: bytes) -> bytes:
         found = [m.group("url").replace(b"\\/", b"/").decode("utf-8", "replace") for m in _JSON_LINK_URL.finditer(body)]
