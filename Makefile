@@ -13,7 +13,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-py$(PYTHON_VERSION)-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: install infra-tools run stop test test-fast bench bench-load lint clean
+.PHONY: install infra-tools run stop test test-fast bench bench-load lint clean mutation
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -75,3 +75,8 @@ lint: install
 
 clean:
 	rm -rf .local .pytest_cache .ruff_cache .hypothesis
+
+## Mutation testing of the security-critical modules (minutes): a table per module and every surviving mutant.
+## MODULES=paths limits it to matching targets (devtools/mutation/targets.toml).
+mutation: install
+	$(PY) -m devtools.mutation $(MODULES)

@@ -184,7 +184,9 @@ def to_azure(response: Response) -> func.HttpResponse:
         body=response.body,
         status_code=response.status,
         headers=headers,
-        mimetype=mimetype.strip() or None,
+        # No body and no type (a 304, a 204): "" makes the worker send an empty Content-Type, which the host
+        # drops (ASP.NET Core's ContentType setter), instead of the worker's default text/plain.
+        mimetype=mimetype.strip() or (None if response.body else ""),
         charset=charset,
     )
 

@@ -18,7 +18,7 @@ announced ``RpcHttpBodyOnly`` and ``RawHttpBodyBytes`` (the Python runtime does)
 Response, as the host turns the returned ``RpcHttp`` into an ASP.NET Core response
 (``GrpcMessageExtensionUtilities.ConvertFromHttpMessageToExpando``, ``RawScriptResult``): the status
 (``int.TryParse`` of ``status_code``, 200 when empty), every header once (``content-type`` as the
-content type), each ``RpcHttpCookie`` appended through ``Response.Cookies.Append`` (formatted by
+content type, so an empty one is dropped), each ``RpcHttpCookie`` appended through ``Response.Cookies.Append`` (formatted by
 :func:`set_cookie`), and the body bytes unchanged; Kestrel adds ``Content-Length``.
 """
 
@@ -189,8 +189,10 @@ def from_rpc_http(http: Any) -> Response:
     if not 100 <= status <= 599:
         raise InvalidResponse(f"invalid status code {http.status_code!r}")
     body = _typed_bytes(http.body) if http.HasField("body") else b""
+    # ``content-type`` becomes HttpResponse.ContentType, whose setter removes the header for an empty value.
     headers = [_header(name, value) for name, value in http.headers.items()
-               if name.lower() not in ("content-length", "transfer-encoding")]
+               if name.lower() not in ("content-length", "transfer-encoding")
+               and (value or name.lower() != "content-type")]
     for cookie in http.cookies:
         headers.append(_header("set-cookie", set_cookie(cookie)))
     headers.append((b"content-length", b"%d" % len(body)))

@@ -66,8 +66,9 @@ def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _is_json(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media in ("", "application/json") or media.endswith("+json") or media.startswith("application/json")
+    """JSON by its label: none, ``application/json``, DSTU2's ``application/json+fhir`` or any ``+json``."""
+    media = content_type.partition(";")[0].strip().lower()
+    return media in ("", "application/json", "application/json+fhir") or media.endswith("+json")
 
 
 def parse_batch(body: bytes, content_type: str, gateway_base: str) -> Batch | None:

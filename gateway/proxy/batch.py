@@ -3,6 +3,10 @@ concurrently, and composes a standard ``batch-response`` (FHIR R4 §3.1.0.11, ST
 http.html#transaction): one entry per request, in order, each with ``response.status`` and,
 when the provider sent one, the ``resource``. For providers without batch support; latency
 approaches the slowest entry rather than the sum.
+
+``response.lastModified`` is a FHIR ``instant``: the provider's ``Last-Modified`` HTTP-date is
+converted (and left out when it is not a valid HTTP-date). ``response.location`` follows the
+same link policy as the ``Location`` header (rewritten to the gateway, or left out).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from http import HTTPStatus
 from typing import Any
 
 from gateway.proxy.access import Batch, BatchEntry
+from gateway.proxy.httpdate import fhir_instant
 from gateway.proxy.transport import UpstreamError, UpstreamResponse, UpstreamTimeout
 
 MAX_CONCURRENT_ENTRIES = 16
@@ -35,17 +40,28 @@ def _outcome(code: str, diagnostics: str) -> dict[str, Any]:
             "issue": [{"severity": "error", "code": code, "diagnostics": diagnostics}]}
 
 
-def entry_of(result: UpstreamResponse | UpstreamError) -> dict[str, Any]:
-    """One ``batch-response`` entry for an entry's upstream result."""
+def _as_given(url: str) -> str | None:
+    return url
+
+
+def entry_of(result: UpstreamResponse | UpstreamError,
+             location: Callable[[str], str | None] = _as_given) -> dict[str, Any]:
+    """One ``batch-response`` entry for an entry's upstream result; ``location`` is the link policy."""
     if isinstance(result, UpstreamError):
         timeout = isinstance(result, UpstreamTimeout)
         return {"resource": _outcome("timeout" if timeout else "transient", str(result)),
                 "response": {"status": _status_line(504 if timeout else 502)}}
     response: dict[str, Any] = {"status": _status_line(result.status, result.reason)}
-    for header, field in (("ETag", "etag"), ("Last-Modified", "lastModified"), ("Location", "location")):
-        value = result.header(header)
-        if value:
-            response[field] = value
+    etag = result.header("ETag")
+    if etag:
+        response["etag"] = etag
+    last_modified = fhir_instant(result.header("Last-Modified") or "")
+    if last_modified:
+        response["lastModified"] = last_modified
+    where = result.header("Location")
+    where = location(where) if where else None
+    if where:
+        response["location"] = where
     entry: dict[str, Any] = {}
     if result.body:
         try:
@@ -61,7 +77,8 @@ def entry_of(result: UpstreamResponse | UpstreamError) -> dict[str, Any]:
     return entry
 
 
-async def fan_out(batch: Batch, send: Callable[[BatchEntry], Awaitable[UpstreamResponse]]) -> bytes:
+async def fan_out(batch: Batch, send: Callable[[BatchEntry], Awaitable[UpstreamResponse]],
+                  location: Callable[[str], str | None] = _as_given) -> bytes:
     """Run every entry through ``send`` concurrently and return the ``batch-response`` JSON."""
     limit = asyncio.Semaphore(MAX_CONCURRENT_ENTRIES)
 
@@ -73,5 +90,5 @@ async def fan_out(batch: Batch, send: Callable[[BatchEntry], Awaitable[UpstreamR
                 return exc
 
     results = await asyncio.gather(*(one(entry) for entry in batch.entries))
-    bundle = {"resourceType": "Bundle", "type": "batch-response", "entry": [entry_of(r) for r in results]}
+    bundle = {"resourceType": "Bundle", "type": "batch-response", "entry": [entry_of(r, location) for r in results]}
     return json.dumps(bundle, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -9,10 +9,19 @@ Two checks share these rules:
 - :func:`address_problem` on every *resolved* address at connect time (the proxy's aiohttp
   connector calls it), so a DNS name that later points at a private address is refused too.
 
-Refused unless the route is marked ``private_network``: loopback, link-local, private
-(RFC 1918 / RFC 4193), carrier-grade NAT, unspecified, multicast and reserved ranges.
-In development loopback is allowed so the local stack works. Cloud metadata endpoints
-(169.254.169.254, Azure's 168.63.129.16, fd00:ec2::254) are refused always.
+What ``private_network`` opens, and nothing more: the ranges a hospital's private link
+(Azure Private Endpoint, VNet integration, a VPN or ExpressRoute peering) can place a
+provider in, RFC 1918 (10/8, 172.16/12, 192.168/16), RFC 4193 unique-local (fc00::/7) and
+RFC 6598 carrier-grade NAT (100.64/10). Refused always, with or without it: cloud metadata
+endpoints (169.254.169.254, Azure's 168.63.129.16, 169.254.170.2, fd00:ec2::254), loopback
+(allowed in development only, so the local stack works), unspecified (0.0.0.0, ::: the
+local host), link-local, multicast and every other reserved or special-purpose range.
+
+IPv4 carried inside IPv6 is judged as that IPv4 address: IPv4-mapped ``::ffff:a.b.c.d``,
+6to4 ``2002::/16``, Teredo ``2001::/32`` (the obfuscated client address) and NAT64's
+well-known prefix ``64:ff9b::/96`` (RFC 6052), so ``64:ff9b::a9fe:a9fe`` is the metadata
+service. The local-use NAT64 prefix ``64:ff9b:1::/48`` (RFC 8215, where the IPv4 address
+may sit at several offsets) and deprecated IPv4-compatible ``::a.b.c.d`` are reserved.
 
 This module imports only the standard library: importing it has no aiohttp side effects.
 """
@@ -28,14 +37,30 @@ from gateway.config import Settings
 METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
     "169.254.169.254", "168.63.129.16", "169.254.170.2", "fd00:ec2::254"))
 
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"))
+"""What a ``private_network`` route may reach (RFC 1918, RFC 6598, RFC 4193)."""
+
+_NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, 6to4, Teredo client, NAT64), or None."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if address in _NAT64_WELL_KNOWN:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 def _classify(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """The refused category of ``address`` or None for a public address."""
     if isinstance(address, ipaddress.IPv6Address):
-        # IPv4 carried inside IPv6 (mapped ::ffff:a.b.c.d, 6to4 2002::/16, Teredo 2001::/32) is judged as IPv4.
-        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
+        embedded = _embedded_ipv4(address)
         if embedded is not None:
             address = embedded
     if address in METADATA_ADDRESSES:
@@ -48,9 +73,7 @@ def _classify(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | N
         return "unspecified"
     if address.is_multicast:
         return "multicast"
-    if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
-        return "private"
-    if address.is_private:
+    if any(address in network for network in PRIVATE_NETWORKS):
         return "private"
     if address.is_reserved or not address.is_global:
         return "reserved"
@@ -60,7 +83,7 @@ def _classify(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | N
 def address_problem(address: str, settings: Settings, private_network: bool) -> str | None:
     """Why the proxy must not connect to the resolved ``address``, or None when it may."""
     try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        ip = ipaddress.ip_address(address.partition("%")[0])  # fe80::1%eth0: the zone is not the address
     except ValueError:
         return "not an IP address"
     category = _classify(ip)
@@ -68,20 +91,20 @@ def address_problem(address: str, settings: Settings, private_network: bool) -> 
         return None
     if category == "metadata":
         return "the address of a cloud metadata service is never allowed"
-    if private_network:
-        return None
-    if category == "loopback" and not settings.is_production:
-        return None
-    return f"{category} addresses are refused unless the route is marked as a private-network provider"
+    if category == "loopback":
+        return None if not settings.is_production else "loopback addresses are allowed in development only"
+    if category == "private":
+        if private_network:
+            return None
+        return "private addresses are refused unless the route is marked as a private-network provider"
+    return f"{category} addresses are never allowed"
 
 
 def _legacy_ipv4(host: str) -> str | None:
     """The dotted quad of a host in the inet_aton forms resolvers accept (decimal, octal, hex, short)."""
-    if not host or any(c not in "0123456789abcdefxABCDEFX." for c in host):
-        return None
     try:
         return socket.inet_ntoa(socket.inet_aton(host))
-    except OSError:
+    except (OSError, ValueError):  # not such a form; ValueError: not ASCII (an IDN) or a NUL
         return None
 
 
@@ -108,26 +131,23 @@ def validate_provider_url(url: str, settings: Settings, private_network: bool = 
         problems.append("the provider URL has no host")
     if parts.username is not None or parts.password is not None:
         problems.append("the provider URL must not contain credentials")
-    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
         problems.append("the provider URL must not contain a query or fragment")
     if "\\" in url or "%" in parts.path or any(seg in (".", "..") for seg in parts.path.split("/")):
         problems.append("the provider URL path must not contain dot segments, backslashes or percent-escapes")
     if port == 0:
         problems.append("the provider URL has an invalid port")
     host = (parts.hostname or "").rstrip(".")  # "127.0.0.1." and "localhost." name the same host
-    if host:
-        numeric = _legacy_ipv4(host)
-        if numeric is not None:  # 2130706433, 0177.0.0.1, 0x7f.1: what the resolver makes of them
-            host = numeric
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            if host == "localhost" or host.endswith(".localhost"):
-                problem = address_problem("127.0.0.1", settings, private_network)
-                if problem:
-                    problems.append(problem)
-        else:
-            problem = address_problem(host, settings, private_network)
-            if problem:
-                problems.append(problem)
+    if host == "localhost" or host.endswith(".localhost"):
+        host = "127.0.0.1"  # RFC 6761 §6.3: always loopback, whatever a resolver says
+    numeric = _legacy_ipv4(host)
+    if numeric is not None:  # 2130706433, 0177.0.0.1, 0x7f.1: what the resolver makes of them
+        host = numeric
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return problems  # a name: checked on every resolved address at connect time
+    problem = address_problem(host, settings, private_network)
+    if problem:
+        problems.append(problem)
     return problems

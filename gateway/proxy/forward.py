@@ -214,6 +214,7 @@ async def _proxy(request: Request, services: Services, log: _Log) -> Response:
     connect = route.connect_timeout_seconds or settings.proxy_connect_timeout_seconds
     read = route.read_timeout_seconds or settings.proxy_read_timeout_seconds
     rewriter = LinkRewriter(route.fhir_base_url, settings.fhir_base_url)
+    request_url: str | None = None
 
     def upstream(entry_method: str, url: str, entry_headers: list[tuple[str, str]], body: bytes | None,
                  ) -> UpstreamRequest:
@@ -231,12 +232,12 @@ async def _proxy(request: Request, services: Services, log: _Log) -> Response:
                 url = upstream_url(route.fhir_base_url, entry.path.path, normalize_query(entry.query))
                 return await transport.send(upstream(entry.method, url, entry_headers, None))
 
-            body = await fan_out(batch, send_entry)
+            body = await fan_out(batch, send_entry, rewriter.header_url)
             upstream_response = UpstreamResponse(
                 status=200, headers=[("Content-Type", f"{fhir_json_media_type(version)}; charset=utf-8")], body=body)
         else:
-            url = upstream_url(route.fhir_base_url, path.path, query)
-            upstream_response = await transport.send(upstream(method, url, headers, request.body or None))
+            request_url = upstream_url(route.fhir_base_url, path.path, query)
+            upstream_response = await transport.send(upstream(method, request_url, headers, request.body or None))
     except UpstreamError as exc:
         return _failure(exc, version, log)
     finally:
@@ -244,7 +245,7 @@ async def _proxy(request: Request, services: Services, log: _Log) -> Response:
     if upstream_response.status == 401 and authorization is not None:
         authenticator.forget(route)
     log.outcome = "forwarded"
-    return _downstream(upstream_response, rewriter, log.request_id, method)
+    return _downstream(upstream_response, rewriter, log.request_id, method, request_url)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -270,8 +271,13 @@ def _failure(exc: UpstreamError, version: str, log: _Log) -> Response:
                              fhir_version=version)
 
 
-def _downstream(upstream: UpstreamResponse, rewriter: LinkRewriter, request_id: str, method: str) -> Response:
-    headers: Headers = downstream_response_headers(upstream.headers, rewriter.rewrite_url, request_id)
+def _downstream(upstream: UpstreamResponse, rewriter: LinkRewriter, request_id: str, method: str,
+                request_url: str | None) -> Response:
+    """The provider's answer as the client gets it: headers by the response policy (``headers.py``), links
+    rewritten (``rewrite.py``); a ``Location`` is resolved against the URL the provider was asked."""
+    headers: Headers = downstream_response_headers(
+        upstream.headers, lambda value: rewriter.header_url(value, request_url), request_id,
+        has_body=bool(upstream.body))
     body = upstream.body
     if body and is_textual(headers.get("content-type", "")):
         body = rewriter.rewrite_body(body)

@@ -5,9 +5,21 @@ Requests: an allow-list of what FHIR needs (everything else, the client's
 stays behind), plus ``X-Request-Id`` and ``X-Forwarded-For/Proto/Host`` (built from the
 configured public base URL, never from the client's Host header).
 
-Responses: an allow-list (ETag, Last-Modified, Location, Content-Location, Retry-After, the
-FHIR and caching ones); hop-by-hop fields, ``Set-Cookie``, the provider's own
-``WWW-Authenticate`` and the encoding/length of a body the proxy decoded are dropped.
+Responses: an allow-list (ETag, Last-Modified, Location, Content-Location, Retry-After, ``Allow``
+(RFC 9110 §15.5.6: a 405 must carry it), the FHIR ones); hop-by-hop fields, ``Set-Cookie``, the
+provider's own ``WWW-Authenticate`` and the encoding/length of a body the proxy decoded are
+dropped. Then the gateway's own policy for PHI served from its origin:
+
+- ``Cache-Control: no-store`` replaces whatever the provider said (``public``, ``s-maxage``,
+  ``max-age`` or nothing at all; RFC 9111 §5.2.2.5), and ``Expires`` goes: no shared or
+  private cache keeps a patient's data.
+- ``X-Content-Type-Options: nosniff`` and ``Content-Security-Policy: sandbox`` on every
+  answer; a media type other than FHIR JSON/XML (or plain JSON/XML) additionally gets
+  ``Content-Disposition: attachment`` (a FHIR ``Binary`` read may return a PDF or HTML: it is
+  downloaded, never rendered as the gateway's page), and a body without a media type is
+  ``application/octet-stream``. A response without a body gets no invented ``Content-Type``.
+- ``Location`` and ``Content-Location`` go through the link policy: rewritten to the gateway
+  when they are on the provider's base, dropped when they point anywhere else.
 """
 
 from __future__ import annotations
@@ -25,8 +37,17 @@ FORWARDED_REQUEST_HEADERS = frozenset({
 
 PASSED_RESPONSE_HEADERS = frozenset({
     "content-type", "etag", "last-modified", "location", "content-location", "retry-after",
-    "cache-control", "expires", "content-language", "preference-applied", "x-progress",
+    "content-language", "preference-applied", "x-progress", "allow",
 })
+
+FHIR_MEDIA_TYPES = frozenset({
+    "application/fhir+json", "application/json+fhir", "application/fhir+xml", "application/xml+fhir",
+    "application/json", "application/xml", "text/xml",
+})
+"""Served inline: FHIR JSON/XML in every version's spelling (R4 §3.1.0.1.6, DSTU2 json+fhir) and plain JSON/XML."""
+
+CACHE_CONTROL = "no-store"
+CONTENT_SECURITY_POLICY = "sandbox; default-src 'none'"
 
 # RFC 9110 §7.6.1 hop-by-hop fields (plus the obsolete ones still seen in the wild).
 HOP_BY_HOP = frozenset({
@@ -67,9 +88,18 @@ def upstream_request_headers(request: Request, settings: Settings, *,
     return out
 
 
-def downstream_response_headers(upstream: Iterable[tuple[str, str]], rewrite_url: Callable[[str], str],
-                                request_id: str) -> Headers:
-    """The provider's response headers the client gets, URLs rewritten to the gateway."""
+def is_fhir_media_type(content_type: str) -> bool:
+    """Whether ``content_type`` is FHIR (or plain) JSON/XML, served inline."""
+    return content_type.split(";", 1)[0].strip().lower() in FHIR_MEDIA_TYPES
+
+
+def downstream_response_headers(upstream: Iterable[tuple[str, str]], rewrite_url: Callable[[str], str | None],
+                                request_id: str, *, has_body: bool = True) -> Headers:
+    """The provider's response headers the client gets (see the module docstring).
+
+    ``rewrite_url`` maps a ``Location``/``Content-Location`` value to the gateway's, or to None
+    to drop it. ``has_body``: whether a body follows (not for 204, 304 or HEAD's missing one).
+    """
     items = list(upstream)
     dropped = _connection_tokens(items) | HOP_BY_HOP
     out = Headers()
@@ -77,6 +107,23 @@ def downstream_response_headers(upstream: Iterable[tuple[str, str]], rewrite_url
         lowered = name.lower()
         if lowered not in PASSED_RESPONSE_HEADERS or lowered in dropped:
             continue
-        out.add(name, rewrite_url(value) if lowered in REWRITTEN_RESPONSE_HEADERS else value)
+        if lowered in REWRITTEN_RESPONSE_HEADERS:
+            rewritten = rewrite_url(value)
+            if rewritten is not None:
+                out.add(name, rewritten)
+        else:
+            out.add(name, value)
+    types = out.get_all("content-type")
+    content_type = types[0].strip() if len(types) == 1 else ""
+    if not content_type:  # none, empty or repeated (which one would the browser take?)
+        out.remove("Content-Type")
+        if has_body or types:
+            out.set("Content-Type", "application/octet-stream")
+            content_type = "application/octet-stream"
+    if content_type and not is_fhir_media_type(content_type):
+        out.set("Content-Disposition", "attachment")
+    out.set("Cache-Control", CACHE_CONTROL)
+    out.set("X-Content-Type-Options", "nosniff")
+    out.set("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     out.set("X-Request-Id", request_id)
     return out

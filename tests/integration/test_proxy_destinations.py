@@ -63,16 +63,28 @@ async def test_name_resolving_to_a_refused_address_is_refused_at_connect_time(pr
 
 
 async def test_private_network_route_may_connect_to_a_private_address_in_production(production, provider):
-    resolver = StaticResolver("127.0.0.1")
+    resolver = StaticResolver("10.255.255.1")
+    install_transport(production, AiohttpTransport(production.settings, resolver=resolver))
+    token = await connect(production, TENANT_A, f"https://ehr.internal.example:{provider.port}/stu3",
+                          private_network=True, connect_timeout_seconds=0.5)
+    response = await proxy(request("GET", "https://gw.example/fhir/Patient/1", token), production)
+    # The address check passes and the gateway tries to connect; nothing answers at that address here, so the
+    # answer is a 502/504 failure, but not the "address not allowed" refusal.
+    assert response.status in (502, 504)
+    assert "not allowed" not in response.body.decode()
+    assert resolver.asked == ["ehr.internal.example"]
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "0.0.0.0", "169.254.10.10", "fe80::1", "64:ff9b::a9fe:a9fe"])
+async def test_private_network_route_never_connects_to_loopback_unspecified_or_link_local(production, provider,
+                                                                                          address):
+    resolver = StaticResolver(address)
     install_transport(production, AiohttpTransport(production.settings, resolver=resolver))
     token = await connect(production, TENANT_A, f"https://ehr.internal.example:{provider.port}/stu3",
                           private_network=True)
     response = await proxy(request("GET", "https://gw.example/fhir/Patient/1", token), production)
-    # The address check passes and the gateway connects; the stand-in speaks plain http, so TLS fails: 502,
-    # but not the "address not allowed" refusal.
-    assert response.status == 502
-    assert "not allowed" not in response.body.decode()
-    assert resolver.asked == ["ehr.internal.example"]
+    assert response.status == 502 and "not allowed" in response.body.decode()
+    assert provider.requests == []
 
 
 async def test_development_refuses_a_name_resolving_to_a_private_address(clock, provider):

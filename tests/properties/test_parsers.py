@@ -43,12 +43,27 @@ url_tails = st.one_of(st.just(""), st.builds(lambda sep, rest: sep + rest, st.sa
                                                      max_size=20)))
 
 
+def upper_origin(base: str) -> str:
+    """The same base with scheme and host upper-cased: the same URL (RFC 3986 §6.2.2.1)."""
+    scheme, rest = base.split("://", 1)
+    host, slash, path = rest.partition("/")
+    return f"{scheme.upper()}://{host.upper()}{slash}{path}"
+
+
+def upper_path(base: str) -> str:
+    """The same origin with the path upper-cased: another URL unless the path has no letters."""
+    scheme, rest = base.split("://", 1)
+    host, slash, path = rest.partition("/")
+    return f"{scheme}://{host}{slash}{path.upper()}"
+
+
 @st.composite
 def documents(draw, provider: str):
     """JSON with provider URLs, near misses and ordinary text in strings and keys."""
     strings = st.one_of(
         url_tails.map(lambda tail: provider + tail),
-        st.sampled_from([provider + "2/Patient", provider + "x", provider.upper(), provider.replace("//", "/"),
+        url_tails.map(lambda tail: upper_origin(provider) + tail),
+        st.sampled_from([provider + "2/Patient", provider + "x", upper_path(provider), provider.replace("//", "/"),
                          "see " + provider + "/Patient/1 here", provider.split("://")[1]]),
         st.text(max_size=30))
     return draw(json_values(15, text=strings, keys=st.text(max_size=10)))
@@ -77,6 +92,8 @@ def test_rewriting_keeps_json_valid_and_touches_only_provider_urls(data, provide
     before, after = list(walk(document)), list(walk(rewritten))
     assert [p for p, _ in before] == [p for p, _ in after]  # same shape, same keys
     for (_, old), (_, new) in zip(before, after, strict=True):
+        if isinstance(old, str) and old.startswith(upper_origin(provider)) and provider not in old:
+            old = provider + old[len(upper_origin(provider)):]  # scheme and host match whatever their case
         if not isinstance(old, str):
             assert new == old and type(new) is type(old)
         elif provider not in old:

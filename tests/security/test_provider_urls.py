@@ -151,3 +151,36 @@ async def test_provider_redirects_are_never_followed(services, provider):
     response = await proxy(request("GET", "/Patient/1", token), services)
     assert response.status == 302
     assert [r.path for r in provider.requests] == ["/stu3/Patient/1"]
+
+
+WRAPPED_METADATA = ["64:ff9b::a9fe:a9fe", "64:ff9b::169.254.169.254", "2001:0:4136:e378:8000:63bf:5601:5601",
+                    "169.254.170.2", "64:ff9b::a9fe:aa02", "2002:a9fe:a9fe::1"]
+
+
+@pytest.mark.parametrize("address", WRAPPED_METADATA)
+async def test_wrapped_metadata_addresses_are_refused_on_private_network_routes(production, provider, address):
+    """NAT64 (64:ff9b::/96) and Teredo carry the metadata service's IPv4 address; so does ECS's 169.254.170.2.
+    Refused when the route is saved and when a name resolves to one of them."""
+    with pytest.raises(Problem) as info:
+        await ops.put_route(production, ADMIN, TENANT_A, spec(f"https://[{address}]/fhir" if ":" in address
+                                                              else f"https://{address}/fhir", private_network=True))
+    assert [(e.field, e.message) for e in info.value.errors] == [
+        ("fhirBaseUrl", "the address of a cloud metadata service is never allowed")]
+    resolver = StaticResolver(address)
+    install_transport(production, AiohttpTransport(production.settings, resolver=resolver))
+    route, _ = await ops.put_route(production, ADMIN, TENANT_A, spec(f"https://ehr.vnet.example:{provider.port}/stu3",
+                                                                     private_network=True))
+    token = await connect(production, TENANT_B, route.fhir_base_url, private_network=True)
+    response = await proxy(request("GET", f"{GW}/fhir/Patient/1", token), production)
+    assert response.status == 502 and "not allowed" in response.body.decode()
+    assert resolver.asked and provider.requests == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "0.0.0.0", "[::]", "169.254.10.10", "[fe80::1]",
+                                  "224.0.0.1", "240.0.0.1", "192.0.2.10", "[::ffff:127.0.0.1]", "[64:ff9b::7f00:1]"])
+async def test_private_network_does_not_open_loopback_unspecified_link_local_or_reserved(production, host):
+    """``privateNetwork`` is for a hospital's private link (RFC 1918, fc00::/7, CGNAT), never the gateway's own host."""
+    with pytest.raises(Problem) as info:
+        await ops.put_route(production, ADMIN, TENANT_A, spec(f"https://{host}/fhir", private_network=True))
+    assert info.value.status == 422 and [e.field for e in info.value.errors] == ["fhirBaseUrl"]
+    assert await production.routes.get(TENANT_A) is None

@@ -50,3 +50,20 @@ async def test_garbage_entry_body_becomes_an_outcome():
 
     out = json.loads(await fan_out(batch, send))
     assert out["entry"][0]["response"]["status"].startswith("502")
+
+
+def test_an_entry_response_carries_an_instant_and_only_links_the_policy_keeps():
+    from gateway.proxy.batch import entry_of
+    from gateway.proxy.transport import UpstreamResponse
+
+    def policy(url):
+        return url.replace("https://ehr/fhir", "https://gw/fhir") if url.startswith("https://ehr/fhir/") else None
+
+    ok = UpstreamResponse(200, [("Last-Modified", "Tue, 01 Dec 2026 05:42:10 GMT"), ("ETag", 'W/"2"'),
+                                ("Location", "https://ehr/fhir/Patient/1/_history/2")],
+                          b'{"resourceType":"Patient","id":"1"}', "OK")
+    assert entry_of(ok, policy)["response"] == {"status": "200 OK", "etag": 'W/"2"',
+                                                "lastModified": "2026-12-01T05:42:10Z",
+                                                "location": "https://gw/fhir/Patient/1/_history/2"}
+    odd = UpstreamResponse(201, [("Last-Modified", "last tuesday"), ("Location", "https://evil/x")], b"", "Created")
+    assert entry_of(odd, policy)["response"] == {"status": "201 Created"}

@@ -57,3 +57,37 @@ def test_response_headers_are_filtered_and_urls_rewritten():
                     "www-authenticate", "server"):
         assert dropped not in out
     assert out["X-Request-Id"] == "rid"
+
+
+def _policy(upstream, has_body=True):
+    return downstream_response_headers(upstream, lambda u: None if "evil" in u else u, "rid", has_body=has_body)
+
+
+def test_a_body_without_a_media_type_or_with_two_is_an_octet_stream_attachment():
+    for upstream in ([], [("Content-Type", "")],
+                     [("Content-Type", "application/fhir+json"), ("Content-Type", "text/html")]):
+        out = _policy(upstream)
+        assert out.get_all("Content-Type") == ["application/octet-stream"]
+        assert out["Content-Disposition"] == "attachment"
+
+
+def test_no_body_no_invented_media_type():
+    out = _policy([("ETag", 'W/"1"')], has_body=False)
+    assert "content-type" not in out and "content-disposition" not in out
+    assert out["Cache-Control"] == "no-store" and out["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_link_policy_drops_and_keeps_location_headers():
+    out = _policy([("Location", "https://evil/x"), ("Content-Location", "https://ehr/fhir/Patient/1"),
+                   ("Allow", "GET")])
+    assert "location" not in out and out["Content-Location"] == "https://ehr/fhir/Patient/1"
+    assert out["Allow"] == "GET"
+
+
+def test_fhir_media_types_are_inline_everything_else_an_attachment():
+    for media in ("application/fhir+json; fhirVersion=4.0", "application/json+fhir", "APPLICATION/FHIR+XML",
+                  "application/xml+fhir", "application/json", "application/xml", "text/xml"):
+        assert "content-disposition" not in _policy([("Content-Type", media)]), media
+    for media in ("text/html", "application/javascript", "image/svg+xml", "application/pdf", "text/plain",
+                  "application/problem+json", "multipart/mixed"):
+        assert _policy([("Content-Type", media)])["Content-Disposition"] == "attachment", media

@@ -69,3 +69,40 @@ def test_search_and_base_are_recognised():
 def test_resource_type_for_logs():
     assert resource_type_of("Observation/1") == "Observation"
     assert resource_type_of("_search") is None
+
+
+TOO_LONG = "The request path is too long."
+CONTROL = "The request path contains control characters."
+BACKSLASH = "The request path contains a backslash."
+PERCENT = "The request path contains a percent-escape; FHIR paths never need one."
+ABSOLUTE = "The request path must be relative to the FHIR base, not an absolute URL."
+DOT = "The request path contains a dot segment."
+EMPTY = "The request path contains an empty segment."
+GRAMMAR = "The request path is not a FHIR REST path."
+
+
+@pytest.mark.parametrize("path, message", [
+    ("Patient/" + "a" * 2041, TOO_LONG), ("Patient/" + "a" * 2040, GRAMMAR),  # 2049 and 2048 characters
+    ("Patient/\x1f", CONTROL), ("Patient/\x00", CONTROL), ("Patient/\x7f", CONTROL),
+    ("Patient/a b", GRAMMAR), ("Patient/\x80", GRAMMAR), ("Patient/~", GRAMMAR),
+    ("Patient\\1", BACKSLASH), ("Patient/%41", PERCENT),
+    ("http://evil.example/fhir", ABSOLUTE), ("Patient/1:2", ABSOLUTE), ("//evil.example/x", ABSOLUTE),
+    ("urn:x", ABSOLUTE),
+    (".", DOT), ("..", DOT), ("Patient/...", DOT), ("Patient/./1", DOT), ("./Patient", DOT),
+    ("Patient//1", EMPTY), ("/Patient", EMPTY), ("Patient/", EMPTY), ("/", EMPTY),
+    ("patient", GRAMMAR), ("Patient/1/2/3/4", GRAMMAR), ("Patient/1/_history/2/3", GRAMMAR),
+])
+def test_each_refusal_says_exactly_what_is_wrong(path, message):
+    with pytest.raises(PathRejected) as caught:
+        check_path(path)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("path, resource_type", [
+    ("Observation/1", "Observation"), ("/Observation/1", "Observation"), ("//Observation", "Observation"),
+    ("Observation?code=1", "Observation"), ("Observation/1?x=a/b", "Observation"), ("Patient/1/Observation", "Patient"),
+    ("Observation?code=1?2", "Observation"), ("observation/1", None), ("_search", None), ("", None),
+    ("Observation/", "Observation"), ("A/B/C", "A"), ("XRay/1", "XRay"), ("/XRay", "XRay"),
+])
+def test_resource_type_for_logs_is_the_first_segment(path, resource_type):
+    assert resource_type_of(path) == resource_type

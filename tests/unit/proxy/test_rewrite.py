@@ -1,6 +1,10 @@
 """Link rewriting: every provider URL becomes the gateway's, in one pass."""
 
 import json
+from urllib.parse import urljoin
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.proxy.rewrite import LinkRewriter, is_textual
 
@@ -56,3 +60,67 @@ def test_textual_media_types():
     assert is_textual("application/fhir+xml")
     assert not is_textual("application/pdf")
     assert not is_textual("image/png")
+
+
+def test_bundle_links_elsewhere_are_dropped_in_nested_bundles_too():
+    """A batch-response carries searchset Bundles whose ``next`` a client follows as well."""
+    inner = {"resourceType": "Bundle", "type": "searchset",
+             "link": [{"relation": "self", "url": f"{PROVIDER}/Observation?patient=1"},
+                      {"relation": "next", "url": "https://evil.example/page2"}]}
+    outer = {"resourceType": "Bundle", "type": "batch-response",
+             "link": [{"relation": "self", "url": f"{PROVIDER}"}],
+             "entry": [{"resource": inner, "response": {"status": "200 OK"}}, {"response": {"status": "404"}}]}
+    out = json.loads(LinkRewriter(PROVIDER, GATEWAY).rewrite_body(json.dumps(outer).encode()))
+    assert out["link"] == [{"relation": "self", "url": GATEWAY}]
+    assert out["entry"][0]["resource"]["link"] == [{"relation": "self", "url": f"{GATEWAY}/Observation?patient=1"}]
+
+
+def test_links_to_the_provider_in_any_case_and_with_its_default_port_are_rewritten():
+    rewriter = LinkRewriter("https://EHR.example/fhir/stu3", GATEWAY)
+    body = (b'["HTTPS://ehr.EXAMPLE/fhir/stu3/Patient/1","https://ehr.example:443/fhir/stu3","https://ehr.example/FHIR/stu3",'
+            b'"https://EHR.example/fhir/stu3?x","https://ehr.example:8443/fhir/stu3/Patient/1"]')
+    assert json.loads(rewriter.rewrite_body(body)) == [
+        f"{GATEWAY}/Patient/1", GATEWAY, "https://ehr.example/FHIR/stu3", f"{GATEWAY}?x",
+        "https://ehr.example:8443/fhir/stu3/Patient/1"]
+    assert rewriter.rewrite_url("https://ehr.EXAMPLE:443/fhir/stu3/Patient/1") == f"{GATEWAY}/Patient/1"
+    assert rewriter.header_url("Patient/1", "https://ehr.example/fhir/stu3/Patient") == f"{GATEWAY}/Patient/1"
+    assert rewriter.header_url("https://ehr.example/other", None) is None
+    assert rewriter.header_url(f"{GATEWAY}/Patient/1") == f"{GATEWAY}/Patient/1"
+    assert rewriter.header_url("https://ehr.example/fhir/stu3/\x00") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.one_of(st.text(max_size=60), st.builds(lambda a, b: a + b, st.sampled_from(
+    [PROVIDER, PROVIDER.upper(), "//", "https://", "HTTPS://EHR.EXAMPLE:8443", GATEWAY, "/fhir/stu3", "../", "?"]),
+    st.text(max_size=30))))
+def test_a_header_link_is_dropped_or_on_the_gateways_base(value):
+    """Whatever a provider puts in ``Location``: the client gets nothing or a URL on the gateway's base."""
+    out = LinkRewriter(PROVIDER, GATEWAY).header_url(value, f"{PROVIDER}/Patient")
+    assert out is None or out == GATEWAY or out.startswith(GATEWAY) and out[len(GATEWAY)] in "/?#"
+
+
+def test_links_that_are_not_urls_are_dropped_not_a_crash():
+    rewriter = LinkRewriter(PROVIDER, GATEWAY)
+    assert rewriter.header_url("//[", f"{PROVIDER}/Patient") is None
+    body = json.dumps({"resourceType": "Bundle", "link": [{"relation": "next", "url": "//[x"}]}).encode()
+    assert json.loads(rewriter.rewrite_body(body))["link"] == []
+    xml = b'<Bundle><link><relation value="next"/><url value="http://[::1"/></link></Bundle>'
+    assert rewriter.rewrite_body(xml) == b"<Bundle></Bundle>"
+
+
+@settings(max_examples=200, deadline=None)
+@given(urls=st.lists(st.one_of(st.text(max_size=40), st.builds(lambda a, b: a + b, st.sampled_from(
+    [PROVIDER, "HTTPS://EHR.example:8443/fhir/stu3", GATEWAY, "https://evil.example", "//", "http://[", "/"]),
+    st.text(max_size=20))), max_size=5), escape=st.booleans(), nested=st.booleans())
+def test_every_bundle_link_left_is_on_the_gateways_base(urls, escape, nested):
+    links = [{"relation": "next", "url": url} for url in urls]
+    bundle = {"resourceType": "Bundle", "type": "searchset", "link": links}
+    if nested:
+        bundle = {"resourceType": "Bundle", "type": "batch-response", "entry": [{"resource": bundle}]}
+    text = json.dumps(bundle)
+    body = (text.replace("/", "\\/") if escape else text).encode()
+    out = json.loads(LinkRewriter(PROVIDER, GATEWAY).rewrite_body(body))
+    left = out["entry"][0]["resource"]["link"] if nested else out["link"]
+    for link in left:
+        resolved = urljoin(GATEWAY + "/", link["url"].strip())
+        assert resolved == GATEWAY or resolved.startswith(GATEWAY) and resolved[len(GATEWAY)] in "/?#", link
