@@ -102,7 +102,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("PROXY_MAX_RESPONSE_BYTES", "33554432", "Largest provider response body accepted (decoded)."),
     SettingSpec("MAX_REQUEST_BODY_BYTES", "4194304", "Largest request body accepted by the proxy and admin API."),
     SettingSpec("STORE_TIMEOUT_SECONDS", "8",
-                "Longest an admin request waits for Table Storage and Key Vault (0.1..60 s): then 503 with "
+                "Longest an admin or token request waits for Table Storage and Key Vault (0.1..60 s): then 503 with "
                 "Retry-After, and anything it started is undone. Keep it below 10 s."),
     SettingSpec("STORE_READ_TIMEOUT_SECONDS", "4",
                 "Bound of each Table Storage or Key Vault read (0.1..60 s): a request that misses the caches gets "

@@ -11,10 +11,12 @@ Never the secret, the Authorization header, the body or the token.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 
+from gateway.config import current_settings
 from gateway.http import Request, Response, json_response
 from gateway.oauth.authentication import AuthenticationFailed, client_authenticator
 from gateway.oauth.client_auth import extract_credentials
@@ -136,9 +138,16 @@ async def handle(request: Request) -> Response:
     endpoint = request.route_params.get("endpoint", "")
     if endpoint == "authorize":
         return authorize_endpoint(request)
+    # A store that accepts connections but never answers: the whole request, a cold worker opening its stores
+    # included, is answered within STORE_TIMEOUT_SECONDS (each read has its own, shorter bound too).
     try:
-        services = await current_services()
-    except StoreError:
-        logger.error("token service: stores unavailable at start request_id=%s", request.request_id)
+        async with asyncio.timeout(current_settings().store_timeout_seconds):
+            try:
+                services = await current_services()
+            except StoreError:
+                logger.error("token service: stores unavailable at start request_id=%s", request.request_id)
+                return ServiceUnavailable().response()
+            return await respond(request, services)
+    except TimeoutError:
+        logger.error("token service: stores did not answer in time request_id=%s", request.request_id)
         return ServiceUnavailable().response()
-    return await respond(request, services)

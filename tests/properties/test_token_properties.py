@@ -282,7 +282,7 @@ def test_no_credential_reaches_the_log_whatever_field_it_is_sent_in(loop, caplog
        query=st.sampled_from(["", "response_type=code&redirect_uri=https%3A%2F%2Fevil.example", "%zz"]))
 def test_the_other_oauth_endpoints_answer_cleanly(loop, endpoint, method, body, query):
     services, _ = loop.run(fresh_services())
-    url = f"http://localhost:7071/oauth2/{quote(endpoint)}" + (f"?{query}" if query else "")
+    url = f"http://localhost:7071/oauth2/{quote(endpoint, errors='surrogatepass')}" + (f"?{query}" if query else "")
     request = Request(method=method, url=url, headers=Headers({"Content-Type": FORM}),
                       route_params={"endpoint": endpoint}, body=body)
     response = loop.run(respond(request, services))
