@@ -21,6 +21,7 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from gateway import telemetry
 from gateway.clock import Clock
 from gateway.http import Request
 from gateway.services import Services
@@ -61,6 +62,8 @@ class _Counters:
             entry = self._entries[key] = _Counter(window_start=now)
         entry.failures += 1
         if entry.failures >= self.limit:
+            if entry.locked_until <= now:
+                telemetry.lockout()
             entry.locked_until = now + self.window
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
