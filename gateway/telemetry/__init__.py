@@ -17,15 +17,12 @@ tenant ids, client ids, resource types, interactions and outcomes, never PHI or 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from gateway.http import Request, Response
     from gateway.telemetry.recorder import Recorder
-
-CONNECTION_STRING_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 
 T = TypeVar("T")
 
@@ -38,10 +35,13 @@ def active_recorder() -> Recorder | None:
     global _checked, _recorder
     if not _checked:
         _checked = True
-        if os.environ.get(CONNECTION_STRING_SETTING, "").strip():
+        from gateway.config import telemetry_connection_string
+
+        connection_string = telemetry_connection_string()
+        if connection_string:
             from gateway.telemetry.setup import configure
 
-            _recorder = configure(os.environ[CONNECTION_STRING_SETTING].strip())
+            _recorder = configure(connection_string)
     return _recorder
 
 
