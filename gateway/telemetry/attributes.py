@@ -2,8 +2,8 @@
 
 Pure functions over the method and path, no OpenTelemetry import. They keep PHI and
 credentials out of span names and recorded URLs: resource ids and every other
-caller-chosen segment become ``{id}``, query strings are never kept, and only
-FHIR-shaped type names (FHIR R4 §2.1.0.1 ``[A-Z][A-Za-z]+``) pass as resource types.
+caller-chosen segment become ``{id}``, query strings are never kept, and only the
+names of real FHIR resource types (``gateway.telemetry.resource_types``) pass as types.
 
 Interactions follow the FHIR RESTful API (R4 §3.1.0, "http"): ``read``, ``vread``,
 ``search``, ``history``, ``create``, ``update``, ``patch``, ``delete``, ``batch``,
@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote, urlsplit
 
-_RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+from gateway.telemetry.resource_types import RESOURCE_TYPES
+
 _OPERATION = re.compile(r"^\$[A-Za-z][A-Za-z0-9-]{0,63}$")
 _FHIR_KEYWORDS = frozenset({"_search", "_history", "metadata", ".well-known", "smart-configuration"})
 _ADMIN_WORDS = frozenset({"routes", "clients", "secrets", "signing-keys", "audit", "openapi.json"})
@@ -57,7 +58,7 @@ def route_template(path: str) -> str:
 def _fhir_segment(index: int, segment: str) -> str:
     if segment in _FHIR_KEYWORDS or _OPERATION.match(segment):
         return segment
-    if index == 0 and _RESOURCE_TYPE.match(segment):
+    if index == 0 and segment in RESOURCE_TYPES:
         return segment
     return ID
 
@@ -65,7 +66,7 @@ def _fhir_segment(index: int, segment: str) -> str:
 def resource_type(path: str) -> str | None:
     """The FHIR resource type a proxied or provider path names, if it names one."""
     segments = _fhir_segments(path)
-    if segments and _RESOURCE_TYPE.match(segments[0]):
+    if segments and segments[0] in RESOURCE_TYPES:
         return segments[0]
     return None
 
@@ -108,7 +109,7 @@ def provider_path_template(path: str) -> str:
     kept: list[str] = []
     seen_type = False
     for segment in segments:
-        if not seen_type and _RESOURCE_TYPE.match(segment):
+        if not seen_type and segment in RESOURCE_TYPES:
             seen_type = True
             kept.append(segment)
         elif segment in _FHIR_KEYWORDS or _OPERATION.match(segment) or segment in _OAUTH_WORDS:
