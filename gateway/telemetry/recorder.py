@@ -76,8 +76,12 @@ class Recorder:
                                                     description="Failed provider calls (no answer or 5xx)")
         self.lockouts = meter.create_counter("gateway.auth.lockouts", unit="{lockout}",
                                              description="Failure-limiter lock-outs")
-        self.cache_requests = meter.create_counter("gateway.cache.requests", unit="{lookup}",
-                                                   description="Cache lookups by cache and result (hit, miss)")
+        # Cache lookups are the most frequent event (several per request): counted in a plain dict and
+        # reported when the metric reader collects, not through an instrument call per lookup.
+        self._cache_counts: dict[tuple[str, bool], int] = {}
+        self.cache_requests = meter.create_observable_counter(
+            "gateway.cache.requests", callbacks=[self._observe_cache], unit="{lookup}",
+            description="Cache lookups by cache and result (hit, miss)")
 
     # -- server span -------------------------------------------------------------------------------------
     def parent_context(self, request: Request, trace_context: Any) -> otel_context.Context | None:
@@ -107,7 +111,7 @@ class Recorder:
         span = self.tracer.start_span(
             f"{method} {template}", context=self.parent_context(request, trace_context), kind=SpanKind.SERVER,
             attributes={"http.request.method": method, "http.route": template,
-                        "url.full": _public_url(request.url, template), "gateway.function": record.function})
+                        "url.full": _public_url(request.url, template)})
         record_token = _current.set(record)
         context_token = otel_context.attach(trace.set_span_in_context(span))
         status = 500
@@ -141,6 +145,12 @@ class Recorder:
     # -- client spans ------------------------------------------------------------------------------------
     @contextmanager
     def client_span(self, name: str, attributes: dict[str, Any]) -> Iterator[trace.Span]:
+        """A client span under the current one; none when that is not recorded (sampled out, or no request):
+        it would not be exported, and the sampler's decision is already made."""
+        current = trace.get_current_span()
+        if not current.is_recording():
+            yield current
+            return
         span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         try:
             yield span
@@ -184,7 +194,12 @@ class Recorder:
         self.lockouts.add(1)
 
     def cache_lookup(self, cache: str, hit: bool) -> None:
-        self.cache_requests.add(1, {"cache": cache, "result": "hit" if hit else "miss"})
+        key = (cache, hit)
+        self._cache_counts[key] = self._cache_counts.get(key, 0) + 1
+
+    def _observe_cache(self, _options: Any) -> Iterator[metrics.Observation]:
+        for (cache, hit), count in list(self._cache_counts.items()):
+            yield metrics.Observation(count, {"cache": cache, "result": "hit" if hit else "miss"})
 
     def provider_call(self, seconds: float, failed: bool) -> None:
         record = _current.get()

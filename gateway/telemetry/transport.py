@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.proxy.transport import UpstreamError, UpstreamRequest, UpstreamResponse
-from gateway.telemetry.attributes import provider_path_template, safe_url
+from gateway.telemetry.attributes import provider_path_template
 from gateway.telemetry.recorder import Recorder, traceparent
 
 _TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
@@ -32,12 +32,14 @@ class TracedTransport:
         parts = urlsplit(request.url)
         method = request.method.upper()
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        attributes = {"http.request.method": method, "server.address": parts.hostname or "",
-                      "server.port": port, "url.full": safe_url(request.url)}
+        path = provider_path_template(parts.path)
+        host = parts.hostname or ""
+        attributes = {"http.request.method": method, "server.address": host, "server.port": port,
+                      "url.full": f"{parts.scheme}://{host}:{port}{path}"}
         started = time.perf_counter()
         failed = True
         try:
-            with self._recorder.client_span(f"{method} {provider_path_template(parts.path)}", attributes) as span:
+            with self._recorder.client_span(f"{method} {path}", attributes) as span:
                 headers = [(k, v) for k, v in request.headers if k.lower() not in _TRACE_HEADERS]
                 headers.append(("traceparent", traceparent(span)))
                 response = await self.inner.send(dataclasses.replace(request, headers=headers))
