@@ -103,6 +103,11 @@ async def test_requests_dependencies_and_metrics_arrive_joined_and_without_phi(
     (admin_request,) = named(requests, "GET /manage/routes/{id}")
     assert base_data(admin_request)["responseCode"] == "200"
 
+    # -- the proxy's access-log line is exported too, joined to the request's operation
+    logs = ingestion.wait_for(lambda stand_in: [m for m in stand_in.items("MessageData")
+                                                if operation_id(m) == CLIENT_TRACE_ID])
+    assert any("outcome=forwarded" in base_data(m)["message"] for m in logs)
+
     # -- metrics with the contract's dimensions
     metrics = ingestion.metrics()
     outcomes = {p["properties"].get("outcome") for p in metrics["gateway.token.requests"]}
