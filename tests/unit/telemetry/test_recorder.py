@@ -128,6 +128,23 @@ async def test_the_hosts_trace_context_wins_over_the_callers_header(services, re
     assert server.attributes["fhir.interaction"] == "search"
 
 
+async def test_the_context_the_workers_opentelemetry_integration_made_current_is_the_parent(services, recorded):
+    """PYTHON_ENABLE_OPENTELEMETRY: the worker attaches the host's invocation context before calling the function."""
+    from opentelemetry import context as otel_context
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    _, token = await proxied(services)
+    attached = TraceContextTextMapPropagator().extract({"traceparent": f"00-{HOST_TRACE}-{HOST_SPAN}-01"})
+    context_token = otel_context.attach(attached)
+    try:
+        caller = [("traceparent", f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01")]
+        await serve_proxy(services, fhir_request("/Patient", token, caller))
+    finally:
+        otel_context.detach(context_token)
+    server, = [s for s in recorded.spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert (f"{server.context.trace_id:032x}", f"{server.parent.span_id:016x}") == (HOST_TRACE, HOST_SPAN)
+
+
 async def test_a_malformed_traceparent_starts_a_new_trace(services, recorded):
     _, token = await proxied(services)
     await serve_proxy(services, fhir_request("/Patient", token, [("traceparent", "00-zz-not-a-trace")]))
