@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
@@ -208,9 +209,9 @@ class Recorder:
 
 
 def _public_url(url: str, template: str) -> str:
-    scheme, _, rest = url.partition("://")
-    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
-    return f"{scheme}://{host}{template}"
+    """The request URL as recorded: scheme, host and port, the route template; no user info, no query."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}{template}" if parts.scheme else template
 
 
 def _status_outcome(status: int) -> str:

@@ -227,6 +227,16 @@ async def test_no_phi_or_credential_in_any_span(services, recorded):
         assert forbidden not in text
 
 
+async def test_the_recorded_request_url_has_no_query_even_without_a_path(recorded):
+    async def answer(_: Request) -> Response:
+        return Response(404)
+
+    for url in ("http://localhost:7071?patient=Chalmers", "http://user:pw@localhost:7071/fhir/Patient/1?x=Chalmers"):
+        await telemetry.serve(Request("GET", url, Headers()), answer)
+    recorded_urls = [s.attributes["url.full"] for s in recorded.spans.get_finished_spans()]
+    assert recorded_urls == ["http://localhost:7071/", "http://localhost:7071/fhir/Patient/{id}"]
+
+
 def test_the_contract_names_are_the_ones_the_recorder_emits(recorded):
     section = (ROOT / "docs/operations.md").read_text().split("### Telemetry contract", 1)[1].split("###", 1)[0]
     documented = set()
