@@ -17,6 +17,7 @@ tenant ids, client ids, resource types, interactions and outcomes, never PHI or 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -41,7 +42,12 @@ def active_recorder() -> Recorder | None:
         if connection_string:
             from gateway.telemetry.setup import configure
 
-            _recorder = configure(connection_string)
+            try:
+                _recorder = configure(connection_string)
+            except Exception as exc:  # noqa: BLE001 - telemetry must never take the gateway down with it
+                # the type only: the message may quote the connection string
+                logging.getLogger("gateway.telemetry").error(
+                    "telemetry: not configured, continuing without it (%s)", type(exc).__name__)
     return _recorder
 
 

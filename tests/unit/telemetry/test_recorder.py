@@ -273,3 +273,25 @@ sys.exit(1 if loaded else 0)
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_connection_string_the_exporter_refuses_leaves_the_gateway_serving_without_telemetry():
+    script = """
+import asyncio
+from gateway import telemetry
+from gateway.http import Headers, Request, Response
+
+async def handler(request):
+    return Response(200)
+
+for _ in range(2):
+    response = asyncio.run(telemetry.serve(Request("GET", "http://h/fhir/Patient/1", Headers()), handler))
+    assert response.status == 200 and telemetry.active_recorder() is None
+"""
+    env = {**os.environ, "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=not-a-guid;IngestionEndpoint=x",
+           "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "telemetry: not configured, continuing without it (ValueError)" in result.stderr
+    assert "not-a-guid" not in result.stderr
