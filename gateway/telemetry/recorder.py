@@ -210,7 +210,10 @@ class Recorder:
 
 def _public_url(url: str, template: str) -> str:
     """The request URL as recorded: scheme, host and port, the route template; no user info, no query."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a malformed IPv6 host
+        return template
     return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}{template}" if parts.scheme else template
 
 
