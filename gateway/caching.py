@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from gateway import telemetry
 from gateway.clock import Clock, SystemClock
 from gateway.stores.errors import StoreUnavailable
 
@@ -60,7 +61,9 @@ class TtlCache(Generic[K, V]):
         entry = self._entries.get(key)
         now = self._clock.monotonic()
         if entry is not None and now - entry.loaded_at < self._ttl:
+            telemetry.cache_lookup(self._name, True)
             return entry.value
+        telemetry.cache_lookup(self._name, False)
         if entry is not None and now < self._outage_until and self._servable(entry, now):
             return entry.value  # a refresh failed moments ago: do not wait on the store again yet
         pending = self._inflight.get(key)

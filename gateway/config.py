@@ -374,3 +374,17 @@ def reset_current_settings() -> None:
     global _cached
     _cached = None
 
+
+
+TELEMETRY_CONNECTION_STRING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+
+
+def telemetry_connection_string() -> str | None:
+    """The platform's Application Insights connection string, when telemetry is to be exported.
+
+    A setting of the platform, not of the gateway (the template writes it, the exporter reads its
+    companion ``APPLICATIONINSIGHTS_AUTHENTICATION_STRING`` itself); read here so that this module
+    stays the one reader of the environment.
+    """
+    value = os.environ.get(TELEMETRY_CONNECTION_STRING, "").strip()
+    return value or None

@@ -191,16 +191,18 @@ def to_azure(response: Response) -> func.HttpResponse:
     )
 
 
-async def serve(req: func.HttpRequest, handler: Handler) -> func.HttpResponse:
-    """Run a core handler for the Functions worker.
+async def serve(req: func.HttpRequest, handler: Handler, context: func.Context | None = None) -> func.HttpResponse:
+    """Run a core handler for the Functions worker (inside the request's server span, see ``gateway.telemetry``).
 
     A handler is expected to turn every client mistake into a proper response;
     anything that still escapes becomes a bare 500 that reveals nothing (the
     exception's type is logged, never its message, which could carry PHI).
     """
+    from gateway import telemetry
+
     request = from_azure(req)
     try:
-        response = await handler(request)
+        response = await telemetry.serve(request, handler, getattr(context, "trace_context", None))
     except Exception as exc:  # noqa: BLE001 - last line of defence
         logger.error("unhandled error request_id=%s type=%s", request.request_id, type(exc).__name__,
                      exc_info=logger.isEnabledFor(logging.DEBUG))

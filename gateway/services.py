@@ -74,9 +74,10 @@ def memory_services(settings: Settings, clock: Clock | None = None) -> Services:
 
 async def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     """Services on Table Storage and Key Vault, as configured by ``settings``."""
+    from gateway import telemetry
     from gateway.stores.factory import open_azure_stores
 
-    stores = await open_azure_stores(settings)
+    stores = telemetry.traced_stores(await open_azure_stores(settings), settings)
     services = Services(settings=settings, routes=stores.routes, clients=stores.clients, audit=stores.audit,
                         secrets=stores.secrets, clock=clock or SystemClock(), failure_counters=stores.failure_counters)
     services.add_closer(stores)

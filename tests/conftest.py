@@ -13,4 +13,5 @@ pytest_plugins = [
     "tests.fixtures.funchost",
     "tests.fixtures.provider",
     "tests.fixtures.entra",
+    "tests.fixtures.ingestion",
 ]

@@ -6,5 +6,5 @@ from gateway.http import serve
 from gateway.oauth.endpoint import handle
 
 
-async def main(req: func.HttpRequest) -> func.HttpResponse:
-    return await serve(req, handle)
+async def main(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return await serve(req, handle, context)

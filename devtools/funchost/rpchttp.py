@@ -18,8 +18,9 @@ announced ``RpcHttpBodyOnly`` and ``RawHttpBodyBytes`` (the Python runtime does)
 Response, as the host turns the returned ``RpcHttp`` into an ASP.NET Core response
 (``GrpcMessageExtensionUtilities.ConvertFromHttpMessageToExpando``, ``RawScriptResult``): the status
 (``int.TryParse`` of ``status_code``, 200 when empty), every header once (``content-type`` as the
-content type, so an empty one is dropped), each ``RpcHttpCookie`` appended through ``Response.Cookies.Append`` (formatted by
-:func:`set_cookie`), and the body bytes unchanged; Kestrel adds ``Content-Length``.
+content type, so an empty one is dropped), each ``RpcHttpCookie`` appended through
+``Response.Cookies.Append`` (formatted by :func:`set_cookie`), and the body bytes unchanged;
+Kestrel adds ``Content-Length``.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import logging
 import re
 import time
 
+from gateway import telemetry
 from gateway.config import current_settings
 from gateway.http import Request, Response, json_response
 from gateway.oauth.authentication import AuthenticationFailed, client_authenticator
@@ -96,6 +97,7 @@ async def token_endpoint(request: Request, services: Services) -> Response:
     logger.info("token request client_id=%s tenant=%s outcome=%s status=%d duration_ms=%.2f request_id=%s",
                 _loggable(client_id), tenant, outcome, response.status, (time.perf_counter() - started) * 1000,
                 request.request_id)
+    telemetry.token_finished(outcome, _loggable(client_id), tenant)
     return response
 
 

@@ -40,6 +40,7 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from gateway import telemetry
 from gateway.clock import Clock
 from gateway.http import Request
 from gateway.oauth.errors import TooManyFailures
@@ -123,10 +124,15 @@ class _Counters:
             entry.window_start, entry.failures = now, 0
         entry.failures += 1
         if entry.failures >= self.limit:
-            entry.locked_until = max(entry.locked_until, now + self.window)
+            self._lock(entry, now, self.window)
 
     def lock(self, key: object, now: float, seconds: float) -> None:
-        entry = self._touch(key, now)
+        self._lock(self._touch(key, now), now, seconds)
+
+    @staticmethod
+    def _lock(entry: _Counter, now: float, seconds: float) -> None:
+        if entry.locked_until <= now:
+            telemetry.lockout()  # a new lock-out, not the extension of one
         entry.locked_until = max(entry.locked_until, now + seconds)
 
     def __len__(self) -> int:

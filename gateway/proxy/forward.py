@@ -20,6 +20,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from gateway import telemetry
 from gateway.config import Settings
 from gateway.directory import client_directory, route_directory
 from gateway.fhir.outcome import fhir_json_media_type, operation_outcome
@@ -57,12 +58,12 @@ _ENTRY_DROPPED_HEADERS = frozenset({"content-type", "if-match", "if-none-match",
 
 def proxy_transport(services: Services) -> Transport:
     """This worker's pooled upstream transport (aiohttp unless a test installed another)."""
-    return services.component("proxy.session", lambda s: AiohttpTransport(s.settings))
+    return services.component("proxy.session", lambda s: telemetry.traced_transport(AiohttpTransport(s.settings)))
 
 
 def install_transport(services: Services, transport: Transport) -> Transport:
     """Use ``transport`` for this ``services`` (unit tests: a MockTransport); call before the first request."""
-    return services.component("proxy.session", lambda _: transport)
+    return services.component("proxy.session", lambda _: telemetry.traced_transport(transport))
 
 
 @dataclass
@@ -118,6 +119,7 @@ async def proxy(request: Request, services: Services) -> Response:
     if "x-request-id" not in response.headers:
         response.headers.set("X-Request-Id", log.request_id)
     log.emit(response.status)
+    telemetry.proxy_finished(log, response.status)
     return response
 
 

@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from gateway import telemetry
 from gateway.credentials import signing_key_secret_name
 from gateway.services import Services
 from gateway.stores.errors import StoreUnavailable
@@ -226,7 +227,9 @@ class KeyRing:
     async def _current(self, *, force: bool = False) -> _Snapshot:
         snapshot = self._snapshot
         if self._usable(snapshot, force=force):
+            telemetry.cache_lookup("keys", True)
             return snapshot
+        telemetry.cache_lookup("keys", False)
         refreshing = self._refreshing
         if refreshing is not None and not refreshing.done() and snapshot is not None and self._servable(snapshot):
             return snapshot  # a slow refresh is under way in the background

@@ -68,6 +68,9 @@ var hostAppSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
   // Entra ID authentication for telemetry (the component has local auth disabled); role: Monitoring Metrics Publisher.
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // host.json "telemetryMode": "OpenTelemetry" + this: the worker makes the host's invocation context current,
+  // so the gateway's spans (gateway/telemetry) join the host's trace instead of starting their own.
+  PYTHON_ENABLE_OPENTELEMETRY: 'true'
 }
 
 module functionApp '../core/host/functions.bicep' = {

@@ -35,6 +35,7 @@ PLATFORM = {
     "AzureWebJobsStorage__tableServiceUri": "host storage: tables",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "telemetry destination",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Entra ID authenticated telemetry",
+    "PYTHON_ENABLE_OPENTELEMETRY": "the worker joins the host's OpenTelemetry trace (host.json telemetryMode)",
     "FUNCTIONS_EXTENSION_VERSION": "Consumption (Y1) only; Flex sets the runtime in functionAppConfig",
     "FUNCTIONS_WORKER_RUNTIME": "Consumption (Y1) only",
     "WEBSITE_RUN_FROM_PACKAGE": "Consumption (Y1) only: the package blob URL",

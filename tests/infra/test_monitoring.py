@@ -181,10 +181,11 @@ def all_queries() -> dict[str, str]:
 def test_the_contract_is_the_one_the_telemetry_code_emits():
     expected = contract()
     assert expected["request"] == {"tenant.id", "client.id", "fhir.resource_type", "fhir.interaction",
-                                   "gateway.outcome", "http.status_code"}
+                                   "gateway.outcome"}
     assert expected["metrics"] == {"gateway.token.requests", "gateway.proxy.requests", "gateway.proxy.duration",
-                                   "gateway.provider.duration", "gateway.provider.errors", "gateway.auth.lockouts"}
-    assert expected["metric"] == {"tenant", "outcome"}
+                                   "gateway.provider.duration", "gateway.provider.errors", "gateway.auth.lockouts",
+                                   "gateway.cache.requests"}
+    assert expected["metric"] == {"tenant", "outcome", "cache", "result"}
 
 
 @pytest.mark.parametrize("name", sorted(all_queries()))
@@ -254,8 +255,7 @@ def synthetic_telemetry() -> dict[str, list[dict]]:
         requests.append({"timestamp": "$recent", "name": "GET /fhir/{path}", "url": "https://gw.example/fhir/Patient",
                          "resultCode": "200", "duration": 40.0 + i, "success": True, "operation_Id": f"ok-{i}",
                          "customDimensions": {"tenant.id": HEALTHY, "client.id": "teams", "fhir.interaction": "read",
-                                              "fhir.resource_type": "Patient", "gateway.outcome": "ok",
-                                              "http.status_code": "200"}})
+                                              "fhir.resource_type": "Patient", "gateway.outcome": "ok"}})
         dependencies.append({"timestamp": "$recent", "operation_Id": f"ok-{i}", "target": "fhir.healthy.example",
                              "type": "HTTP", "resultCode": "200", "success": True, "duration": 30.0})
     for i in range(30):
@@ -263,13 +263,13 @@ def synthetic_telemetry() -> dict[str, list[dict]]:
                          "resultCode": "502", "duration": 900.0, "success": False, "operation_Id": f"bad-{i}",
                          "customDimensions": {"tenant.id": FAILING, "client.id": "teams", "fhir.interaction": "search",
                                               "fhir.resource_type": "Observation",
-                                              "gateway.outcome": "provider_error", "http.status_code": "502"}})
+                                              "gateway.outcome": "provider_error"}})
         dependencies.append({"timestamp": "$recent", "operation_Id": f"bad-{i}", "target": "fhir.failing.example",
                              "type": "HTTP", "resultCode": "503", "success": False, "duration": 850.0})
     for i in range(60):
         requests.append({"timestamp": "$recent", "name": "POST /oauth2/token", "url": "https://gw.example/oauth2/token",
                          "resultCode": "401", "duration": 5.0, "success": False, "operation_Id": f"tok-{i}",
-                         "customDimensions": {"gateway.outcome": "invalid_client", "http.status_code": "401"}})
+                         "customDimensions": {"gateway.outcome": "invalid_client"}})
     metrics += [
         {"timestamp": "$recent", "name": "gateway.provider.errors", "valueSum": 30.0, "valueCount": 30,
          "customDimensions": {"tenant": FAILING}},
