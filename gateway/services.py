@@ -33,6 +33,8 @@ class Services:
     audit: AuditStore
     secrets: SecretStore
     clock: Clock = field(default_factory=SystemClock)
+    # Provider assertion keys (gateway.stores.provider_keys); None: Key Vault keys, opened on first use.
+    provider_keys: Any = None
     _components: dict[str, Any] = field(default_factory=dict)
     _closers: list[Any] = field(default_factory=list)
 
@@ -58,10 +60,12 @@ class Services:
 def memory_services(settings: Settings, clock: Clock | None = None) -> Services:
     """Services on the in-memory store twins (unit tests)."""
     from gateway.stores.memory import MemoryAuditStore, MemoryClientStore, MemoryRouteStore, MemorySecretStore
+    from gateway.stores.memory_provider_keys import MemoryProviderKeyStore
 
     clock = clock or SystemClock()
     return Services(settings=settings, routes=MemoryRouteStore(clock), clients=MemoryClientStore(clock),
-                    audit=MemoryAuditStore(), secrets=MemorySecretStore(clock), clock=clock)
+                    audit=MemoryAuditStore(), secrets=MemorySecretStore(clock), clock=clock,
+                    provider_keys=MemoryProviderKeyStore(clock))
 
 
 async def build_services(settings: Settings, clock: Clock | None = None) -> Services:

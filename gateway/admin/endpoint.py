@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from gateway.admin import handlers as h
+from gateway.admin import provider_keys
 from gateway.admin.access import AccessRefused, audit_access_refusal, authorize, key_actor
 from gateway.admin.attempts import TimedOut, run_later, run_within
 from gateway.admin.operations import Actor, audit_refusal
@@ -39,6 +40,8 @@ ROUTES: tuple[tuple[tuple[str, ...], dict[str, HandlerFn]], ...] = (
     (("clients", "{}", "secrets"), {"POST": h.add_secret}),
     (("clients", "{}", "secrets", "{}"), {"DELETE": h.revoke_secret}),
     (("signing-keys",), {"GET": h.list_signing_keys, "POST": h.rotate_signing_key}),
+    (("provider-keys",), {"GET": provider_keys.list_provider_keys}),
+    (("provider-keys", "{}", "rotate"), {"POST": provider_keys.rotate_provider_key}),
     (("audit",), {"GET": h.list_audit}),
     (("openapi.json",), {"GET": h.get_openapi}),
 )
@@ -77,6 +80,7 @@ CHANGES: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {
     ("POST", ("clients", "{}", "secrets")): ("secret.add", "client"),
     ("DELETE", ("clients", "{}", "secrets", "{}")): ("secret.revoke", "client"),
     ("POST", ("signing-keys",)): ("signing-key.rotate", "signing-key"),
+    ("POST", ("provider-keys", "{}", "rotate")): ("provider-key.rotate", "provider-key"),
 }
 _ID = re.compile(r"[0-9a-fA-F-]{1,64}")
 
