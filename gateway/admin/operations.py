@@ -45,7 +45,6 @@ from typing import Any, Protocol, TypeVar
 from gateway.admin.attempts import Abandoned, answered, checkpoint, commit
 from gateway.admin.audit_changes import REPLACED, SET, changes, client_fields, route_fields
 from gateway.admin.credential_bindings import CREDENTIAL_KINDS, CredentialTarget, moved_fields
-from gateway.proxy.provider_keys import DEFAULT_KEY_NAME, admin_name, provider_key_ring
 from gateway.admin.problems import (
     FieldError,
     Problem,
@@ -61,6 +60,7 @@ from gateway.directory import client_directory, route_directory
 from gateway.oauth.authentication import client_authenticator
 from gateway.proxy.destinations import validate_provider_url
 from gateway.proxy.identity_scopes import scope_problem
+from gateway.proxy.provider_keys import DEFAULT_KEY_NAME, admin_name, provider_key_ring
 from gateway.services import Services
 from gateway.stores.errors import (
     AlreadyExists,
