@@ -49,8 +49,8 @@ KIND_TAG = "provider-assertion"
 
 def _version_of(key: KeyVaultKey) -> ProviderKeyVersion:
     jwk = key.key
-    kty = str(jwk.kty)
-    crv = str(jwk.crv) if jwk.crv is not None else None
+    kty = getattr(jwk.kty, "value", jwk.kty)  # the SDK's enums: their value, not "KeyType.rsa"
+    crv = getattr(jwk.crv, "value", jwk.crv)
     alg = alg_of(kty, crv)
     if alg == "RS384":
         public = {"kty": "RSA", "n": b64url(jwk.n), "e": b64url(jwk.e)}
