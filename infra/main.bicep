@@ -344,6 +344,8 @@ var gatewayAppSettings = {
   // gives up after STORE_READ_TIMEOUT_SECONDS.
   STORE_TIMEOUT_SECONDS: '8'
   STORE_READ_TIMEOUT_SECONDS: '4'
+  // Cache lifetime of /oauth2/provider-jwks; a rotated provider key signs only after this plus a margin.
+  PROVIDER_JWKS_MAX_AGE_SECONDS: '300'
 }
 
 module api 'app/api.bicep' = {
