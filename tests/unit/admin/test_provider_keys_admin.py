@@ -94,7 +94,9 @@ async def test_rotation_publishes_a_pending_version_and_is_audited(admin, servic
 async def test_rotating_a_key_that_does_not_exist_is_404_and_creates_nothing(admin, services, name):
     assert_problem(await admin("POST", f"/manage/provider-keys/{name}/rotate"), 404)
     assert await services.provider_keys.names() == []
-    assert records(services, "provider-key.rotate")[-1].outcome.startswith("failed:404")
+    refused = records(services, "provider-key.rotate")[-1]
+    assert refused.outcome.startswith("failed:404")
+    assert refused.target_id == (name if name == "gateway-rs384" else "(invalid)")
 
 
 async def test_openapi_describes_private_key_jwt_and_provider_keys(admin):
