@@ -27,8 +27,6 @@ BENCHMARKS = {
     "proxy_bench": "proxy overhead: direct vs through the gateway (read, 100-entry Bundle, 50 slow reads)",
     "http_clients": "httpx vs aiohttp on the proxy's hot path",
     "table_stores": "Table Storage stores on Azurite: per-operation latency",
-    "provider_assertion_bench": "privateKeyJwt routes: assertion signing (memory, Key Vault emulator), reads with "
-                                "the provider token cached and missed",
     "load": "load run: mixed workload at 50 clients, provider ceiling, memory with 10,000 routes",
 }
 
