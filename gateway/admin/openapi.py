@@ -406,7 +406,7 @@ PARAMETERS: dict[str, Any] = {
                 "description": "ETag the change is based on; a stale one gives 412.", "schema": {"type": "string"}},
     "providerKeyName": {"name": "keyName", "in": "path", "required": True,
                         "description": "`<keyName>-rs384` or `<keyName>-es384`, e.g. `gateway-rs384`.",
-                        "schema": {"type": "string", "pattern": PROVIDER_KEY_PATTERN}},
+                        "schema": {"type": "string", "pattern": PROVIDER_KEY_PATTERN}, "example": "gateway-rs384"},
     "pageSize": {"name": "pageSize", "in": "query", "required": False,
                  "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 100}},
     "continuation": {"name": "continuation", "in": "query", "required": False,
