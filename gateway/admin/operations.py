@@ -348,7 +348,6 @@ async def put_route(services: Services, actor: Actor, tenant_id: str, spec: Rout
     """
     _check_route_spec(services, spec)
     await _check_managed_identity(services, actor, tenant_id, spec)
-    await _ensure_provider_key(services, actor, tenant_id, spec)
     box: list[str] = []  # the new upstream secret's name, once written
     try:
         return await _put_route(services, actor, tenant_id, spec, if_match, if_none_match, box)
@@ -360,13 +359,15 @@ async def put_route(services: Services, actor: Actor, tenant_id: str, spec: Rout
 async def _put_route(services: Services, actor: Actor, tenant_id: str, spec: RouteSpec, if_match: str | None,
                      if_none_match: bool, box: list[str]) -> tuple[Route, bool]:
     new_secret_name: str | None = None
-    for _attempt in range(CONFLICT_RETRIES):
+    for attempt in range(CONFLICT_RETRIES):
         existing = await _store_call(services.routes.get(tenant_id))
         if existing is not None and if_none_match:
             raise precondition_failed("A route for this tenant already exists (If-None-Match: *).")
         if if_match is not None and (existing is None or (if_match != "*" and if_match != existing.etag)):
             raise precondition_failed()
         old_secret = existing.upstream_auth.secret_name if existing is not None else None
+        if attempt == 0:  # after the preconditions: a refused PUT creates no key
+            await _ensure_provider_key(services, actor, tenant_id, spec)
 
         secret_name: str | None = None
         kind = CREDENTIAL_KINDS.get(spec.upstream_type)

@@ -105,3 +105,11 @@ async def test_openapi_describes_private_key_jwt_and_provider_keys(admin):
     assert set(schema["properties"]) == {"type", "tokenUrl", "clientId", "scope", "algorithm", "keyName"}
     assert schema["properties"]["algorithm"]["enum"] == ["RS384", "ES384"]
     assert "/manage/provider-keys/{keyName}/rotate" in document["paths"]
+
+
+async def test_a_put_refused_by_its_precondition_creates_no_key(admin, services):
+    assert (await admin("PUT", f"/manage/routes/{TENANT}", route_body())).status == 201
+    stale = await admin("PUT", f"/manage/routes/{TENANT}", pkj(), headers={"If-Match": 'W/"stale"'})
+    assert stale.status == 412
+    assert (await admin("PUT", f"/manage/routes/{TENANT}", pkj(), headers={"If-None-Match": "*"})).status == 412
+    assert await services.provider_keys.names() == []
