@@ -1,9 +1,11 @@
 """`make run`: the whole gateway on this machine, with everything it needs.
 
 Starts Azurite (Table Storage), the Key Vault emulator, the demo provider FHIR
-server and the local Functions host serving the function folders; seeds a
-demo tenant route and a demo client through the admin operations; prints the
-URLs, the demo credentials and a copy-paste walk-through. Ctrl-C or SIGTERM
+server, a second demo provider in SMART Backend Services mode (it trusts the
+gateway's ``/oauth2/provider-jwks``) and the local Functions host serving the
+function folders; seeds two demo tenant routes (the second a ``privateKeyJwt``
+route to the Backend Services provider) and a demo client through the admin
+operations; prints the URLs, the demo credentials and a copy-paste walk-through. Ctrl-C or SIGTERM
 stops every process it started; ``python -m devtools.run --stop`` (``make
 stop``) does the same from another shell.
 
@@ -35,6 +37,10 @@ DEMO_FILE = STATE_DIR / "demo-client.json"
 DEMO_TENANT = "de000000-0000-4000-8000-0000000000d1"
 DEMO_PATIENT = "demo-patient-1"
 DEMO_PROVIDER_PORT = int(os.environ.get("DEMO_PROVIDER_PORT", "8081"))
+DEMO_BACKEND_TENANT = "de000000-0000-4000-8000-0000000000d2"
+DEMO_BACKEND_PROVIDER_PORT = int(os.environ.get("DEMO_BACKEND_PROVIDER_PORT", "8082"))
+# Lifetime of the Backend Services provider's tokens: short, so that the gateway signs an assertion often.
+DEMO_BACKEND_TOKEN_LIFETIME = os.environ.get("DEMO_BACKEND_TOKEN_LIFETIME", "300")
 
 
 @dataclass
@@ -55,6 +61,10 @@ def load_local_settings() -> dict[str, str]:
     for key, value in values.items():
         os.environ.setdefault(key, value)
     return {k: os.environ[k] for k in values}
+
+
+def public_base(values: dict[str, str]) -> str:
+    return values.get("PUBLIC_BASE_URL", "http://localhost:7071").rstrip("/")
 
 
 def port_of(url: str, default: int) -> int:
@@ -138,7 +148,9 @@ async def seed(settings_values: dict[str, str]) -> dict[str, str]:
     """Create (or reuse) the demo route and client through the admin operations."""
     from devtools.seed import seed_demo
 
-    return await seed_demo(DEMO_TENANT, f"http://127.0.0.1:{DEMO_PROVIDER_PORT}", DEMO_FILE)
+    return await seed_demo(DEMO_TENANT, f"http://127.0.0.1:{DEMO_PROVIDER_PORT}", DEMO_FILE,
+                           backend_tenant=DEMO_BACKEND_TENANT,
+                           backend_provider_root=f"http://127.0.0.1:{DEMO_BACKEND_PROVIDER_PORT}")
 
 
 def walkthrough(settings_values: dict[str, str], demo: dict[str, str]) -> str:
@@ -152,6 +164,7 @@ Interop partner gateway is running ({version}).
   Token URL      {base}/oauth2/token
   Admin API      {base}/manage/  (x-functions-key: {key})
   Demo tenant    {demo['tenant']}
+  Backend tenant {demo['backend_tenant']}   (SMART Backend Services provider, privateKeyJwt route)
   Demo client    {demo['client_id']}
   Demo secret    {demo['client_secret']}   (local demo only; stored in .local/demo-client.json)
 
@@ -166,6 +179,17 @@ Walk-through:
       -H 'Content-Type: application/x-www-form-urlencoded' -d 'name:contains=a&_count=2'; echo
   .venv/bin/python -m gateway.cli --base-url {base} --key {key} clients list
 
+SMART Backend Services (the gateway signs assertions with its Key Vault key; the provider on port
+{DEMO_BACKEND_PROVIDER_PORT} fetches the public keys from the gateway):
+  curl -s {base}/oauth2/provider-jwks; echo
+  TOKEN2=$(curl -s -X POST {base}/oauth2/token \
+      -d grant_type=client_credentials -d client_id={demo['client_id']} \
+      --data-urlencode client_secret='{demo['client_secret']}' -d scope={demo['backend_tenant']} \
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  curl -s -H "Authorization: Bearer $TOKEN2" {base}/fhir/Patient/{DEMO_PATIENT}; echo
+  .venv/bin/python -m gateway.cli --base-url {base} --key {key} provider-keys list
+  .venv/bin/python -m gateway.cli --base-url {base} --key {key} provider-keys rotate gateway-rs384
+
 Ctrl-C (or `make stop` from another shell) stops everything.
 """
 
@@ -176,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.stop:
         return stop_from_pid_file()
+
+    from devtools.seed import BACKEND_CLIENT_ID
 
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     ca_bundle_given = "KEY_VAULT_CA_BUNDLE" in os.environ
@@ -193,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
                              "--data-dir", str(STATE_DIR / "keyvault")], vault_port),
         Service("demo-provider", ["-m", "devtools.demo_provider", "--port", str(DEMO_PROVIDER_PORT)],
                 DEMO_PROVIDER_PORT),
+        Service("demo-provider-bsa", ["-m", "devtools.demo_provider", "--port", str(DEMO_BACKEND_PROVIDER_PORT),
+                                      "--backend-client",
+                                      f"{BACKEND_CLIENT_ID}={public_base(values)}/oauth2/provider-jwks",
+                                      "--token-lifetime", DEMO_BACKEND_TOKEN_LIFETIME],
+                DEMO_BACKEND_PROVIDER_PORT),
         Service("functions-host", ["-m", "devtools.funchost", "--root", str(ROOT), "--port", str(host_port)],
                 host_port),
     ]
@@ -203,11 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         print("starting local services:")
-        for service in services[:3]:
+        for service in services[:-1]:
             start(service)
             write_pid_file(services)
         demo = asyncio.run(seed(values))
-        start(services[3])
+        start(services[-1])
         write_pid_file(services)
         print(walkthrough(values, demo), flush=True)
         while all(s.process is not None and s.process.poll() is None for s in services):

@@ -1,4 +1,9 @@
-"""Seeds the demo tenant route and demo client for `make run`, through the admin operations.
+"""Seeds the demo tenant routes and demo client for `make run`, through the admin operations.
+
+Two demo tenants: the first reaches the demo provider without provider authentication (the reference
+client's setup); the second reaches a demo provider in SMART Backend Services mode with a ``privateKeyJwt``
+route, so the gateway signs assertions with its Key Vault key (created on that first save) and the provider
+verifies them against ``<gateway>/oauth2/provider-jwks``.
 
 Idempotent: the route is written only when missing or different (e.g. after
 ``FHIR_VERSION`` changed), and the demo client is reused while it and its
@@ -13,12 +18,14 @@ import json
 import os
 from pathlib import Path
 
-from gateway.admin.operations import Actor, RouteSpec, create_client, get_route, put_route
+from gateway.admin.operations import Actor, RouteSpec, create_client, get_route, put_route, update_client
 from gateway.admin.problems import Problem
 from gateway.config import Settings
 from gateway.services import Services, build_services
 
 SEED_ACTOR = Actor("make-run-seed")
+BACKEND_CLIENT_ID = "interop-gateway-demo"  # the client id the demo provider registered for the gateway
+BACKEND_SCOPE = "system/*.rs"
 
 
 async def _ensure_route(services: Services, tenant: str, base_url: str) -> None:
@@ -33,6 +40,25 @@ async def _ensure_route(services: Services, tenant: str, base_url: str) -> None:
     await put_route(services, SEED_ACTOR, tenant,
                     RouteSpec(fhir_base_url=base_url, fhir_version=version,
                               display_name=f"Demo hospital ({version}, synthetic data)"))
+
+
+async def _ensure_backend_route(services: Services, tenant: str, provider_root: str) -> None:
+    """The second demo tenant: a privateKeyJwt route to the demo provider in Backend Services mode."""
+    version = services.settings.fhir_version
+    spec = RouteSpec(fhir_base_url=f"{provider_root}/{version.lower()}", fhir_version=version,
+                     display_name=f"Demo hospital, SMART Backend Services ({version}, synthetic data)",
+                     upstream_type="privateKeyJwt", upstream_token_url=f"{provider_root}/auth/token",
+                     upstream_client_id=BACKEND_CLIENT_ID, upstream_scope=BACKEND_SCOPE, upstream_algorithm="RS384")
+    try:
+        route = await get_route(services, tenant)
+        auth = route.upstream_auth
+        if (route.fhir_base_url, route.fhir_version, route.enabled, auth.type, auth.token_url, auth.client_id) == (
+                spec.fhir_base_url, version, True, "privateKeyJwt", spec.upstream_token_url, BACKEND_CLIENT_ID):
+            return
+    except Problem as problem:
+        if problem.status != 404:
+            raise
+    await put_route(services, SEED_ACTOR, tenant, spec)
 
 
 async def _ensure_client(services: Services, tenant: str, demo_file: Path) -> dict[str, str]:
@@ -52,13 +78,21 @@ async def _ensure_client(services: Services, tenant: str, demo_file: Path) -> di
     return demo
 
 
-async def seed_demo(tenant: str, provider_root: str, demo_file: Path) -> dict[str, str]:
-    """Ensure the demo route (to the demo provider's base for FHIR_VERSION) and client; return the credentials."""
+async def seed_demo(tenant: str, provider_root: str, demo_file: Path, *, backend_tenant: str | None = None,
+                    backend_provider_root: str | None = None) -> dict[str, str]:
+    """Ensure the demo routes (to the demo providers' bases for FHIR_VERSION) and client; return the credentials."""
     services = await build_services(Settings.from_environ())
     try:
         base_url = f"{provider_root.rstrip('/')}/{services.settings.fhir_version.lower()}"
         await _ensure_route(services, tenant, base_url)
         demo = await _ensure_client(services, tenant, demo_file)
+        if backend_tenant is not None and backend_provider_root is not None:
+            await _ensure_backend_route(services, backend_tenant, backend_provider_root.rstrip("/"))
+            client = await services.clients.get(demo["client_id"])
+            if client is not None and not client.allows_tenant(backend_tenant):
+                await update_client(services, SEED_ACTOR, client.client_id,
+                                    allowed_tenants=[*client.allowed_tenants, backend_tenant])
+            demo = {**demo, "backend_tenant": backend_tenant}
         return {**demo, "tenant": tenant}
     finally:
         await services.aclose()

@@ -175,6 +175,8 @@ SECRET_COLUMNS = [("secretId", "SECRET ID"), ("hint", "HINT"), ("createdOn", "CR
                   ("expiresOn", "EXPIRES"), ("expired", "EXPIRED")]
 KEY_COLUMNS = [("kid", "KID"), ("alg", "ALG"), ("status", "STATUS"), ("createdOn", "CREATED"),
                ("retireAfter", "RETIRE AFTER")]
+PROVIDER_KEY_COLUMNS = [("name", "NAME"), ("kid", "KID"), ("status", "STATUS"), ("createdOn", "CREATED"),
+                        ("activatesOn", "SIGNS FROM"), ("retiresOn", "PUBLISHED UNTIL"), ("jwksUrl", "JWKS URL")]
 AUDIT_COLUMNS = [("timestamp", "WHEN"), ("actor", "WHO"), ("action", "ACTION"), ("targetId", "TARGET"),
                  ("outcome", "OUTCOME"), ("sourceAddress", "FROM"), ("requestId", "REQUEST ID")]
 
@@ -188,7 +190,14 @@ def show_route(route: dict[str, Any], out: TextIO) -> None:
             ("timeouts", route["timeouts"]), ("upstreamAuth", auth["type"]),
             ("upstreamClientId", auth.get("clientId")), ("upstreamTokenUrl", auth.get("tokenUrl")),
             ("upstreamScope", auth.get("scope")), ("upstreamSecretSet", auth.get("clientSecretSet")),
+            *((("upstreamAlgorithm", auth.get("algorithm")), ("upstreamKeyName", auth.get("keyName")))
+              if auth["type"] == "privateKeyJwt" else ()),
             ("updatedOn", route.get("updatedOn")), ("etag", route.get("etag"))], out)
+
+
+def show_provider_keys(keys: list[dict[str, Any]], out: TextIO) -> None:
+    rows = [{"name": k["name"], "jwksUrl": k["jwksUrl"], **v} for k in keys for v in k["versions"]]
+    table(rows, PROVIDER_KEY_COLUMNS, out)
 
 
 def show_client(client: dict[str, Any], out: TextIO) -> None:
@@ -231,6 +240,14 @@ def _route_body(args: argparse.Namespace) -> dict[str, Any]:
             if not value:
                 raise SystemExit(f"routes put: environment variable {args.upstream_secret_env} is empty")
             auth["clientSecret"] = value
+    elif args.upstream_auth == "privateKeyJwt":
+        if args.upstream_secret_env:
+            raise SystemExit("routes put: privateKeyJwt takes no secret (the gateway signs with its Key Vault key)")
+        auth.update(tokenUrl=args.token_url, clientId=args.upstream_client_id, algorithm=args.upstream_algorithm)
+        if args.upstream_scope:
+            auth["scope"] = args.upstream_scope
+        if args.upstream_key_name:
+            auth["keyName"] = args.upstream_key_name
     elif args.upstream_auth == "managedIdentity" and args.upstream_scope:
         auth["scope"] = args.upstream_scope  # absent: the provider's origin (the only scope allowed)
     body["upstreamAuth"] = auth
@@ -306,6 +323,12 @@ def run(args: argparse.Namespace, api: AdminClient, out: TextIO, err: TextIO) ->
             emit(api.call("GET", "/manage/signing-keys")[2], lambda p: table(p["items"], KEY_COLUMNS, out))
         elif command == "rotate":
             emit(api.call("POST", "/manage/signing-keys")[2], lambda p: table([p], KEY_COLUMNS, out))
+    elif group == "provider-keys":
+        if command == "list":
+            payload = api.call("GET", "/manage/provider-keys")[2]
+        else:
+            payload = api.call("POST", f"/manage/provider-keys/{quote(args.name, safe='')}/rotate")[2]
+        emit(payload, lambda p: show_provider_keys(p.get("items", [p]), out))
     elif group == "audit":
         query = {"pageSize": str(min(args.limit, 1000))}
         if args.since:
@@ -350,12 +373,17 @@ def build_parser() -> argparse.ArgumentParser:
     put.add_argument("--private-network", action="store_true")
     put.add_argument("--connect-timeout", type=float)
     put.add_argument("--read-timeout", type=float)
-    put.add_argument("--upstream-auth", choices=["none", "clientCredentials", "managedIdentity"], default="none")
+    put.add_argument("--upstream-auth", choices=["none", "clientCredentials", "managedIdentity", "privateKeyJwt"],
+                     default="none")
     put.add_argument("--token-url")
     put.add_argument("--upstream-client-id")
     put.add_argument("--upstream-scope")
     put.add_argument("--upstream-secret-env", metavar="VAR",
                      help="name of an environment variable holding the provider client secret")
+    put.add_argument("--upstream-algorithm", choices=["RS384", "ES384"], default="RS384",
+                     help="privateKeyJwt: the assertion's signature algorithm (default RS384)")
+    put.add_argument("--upstream-key-name", metavar="NAME",
+                     help="privateKeyJwt: sign with this key (own JWKS URL) instead of the gateway's")
     put.add_argument("--if-match")
     delete = routes.add_parser("delete")
     delete.add_argument("tenant_id")
@@ -392,6 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                        required=True)
     keys.add_parser("list")
     keys.add_parser("rotate")
+
+    provider_keys = groups.add_parser("provider-keys", help="keys that sign assertions to providers (privateKeyJwt)")
+    provider_commands = provider_keys.add_subparsers(dest="command", required=True)
+    provider_commands.add_parser("list")
+    provider_commands.add_parser("rotate", help="add a version: published now, signs after the activation delay") \
+        .add_argument("name", help="e.g. gateway-rs384")
 
     audit = groups.add_parser("audit", help="audit trail, newest first")
     audit.add_argument("--since", help="ISO 8601, inclusive")

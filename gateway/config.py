@@ -107,6 +107,10 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("STORE_READ_TIMEOUT_SECONDS", "4",
                 "Bound of each Table Storage or Key Vault read (0.1..60 s): a request that misses the caches gets "
                 "its 503 after this when a store hangs, instead of the SDK's timeouts and retry."),
+    SettingSpec("PROVIDER_JWKS_MAX_AGE_SECONDS", "300",
+                "`Cache-Control: max-age` of `/oauth2/provider-jwks` (1..3600). A rotated provider key signs "
+                "only once it has been published longer than this plus the worker cache and a clock margin "
+                "(docs/tokens.md, \"Keys the gateway signs with\")."),
 )
 
 _SPECS = {spec.name: spec for spec in SETTINGS}
@@ -230,6 +234,7 @@ class Settings:
     max_request_body_bytes: int
     store_timeout_seconds: float
     store_read_timeout_seconds: float
+    provider_jwks_max_age_seconds: int = 300
 
     @property
     def is_production(self) -> bool:
@@ -355,6 +360,7 @@ class Settings:
             store_timeout_seconds=_seconds("STORE_TIMEOUT_SECONDS", raw("STORE_TIMEOUT_SECONDS") or "", 0.1, 60),
             store_read_timeout_seconds=_seconds("STORE_READ_TIMEOUT_SECONDS", raw("STORE_READ_TIMEOUT_SECONDS") or "",
                                                 0.1, 60),
+            provider_jwks_max_age_seconds=integer("PROVIDER_JWKS_MAX_AGE_SECONDS", 1, 3600),
         )
 
 

@@ -34,6 +34,8 @@ class Services:
     secrets: SecretStore
     clock: Clock = field(default_factory=SystemClock)
     failure_counters: FailureCounterStore | None = None  # shared across instances; None: per-worker limits only
+    # Provider assertion keys (gateway.stores.provider_keys); None: Key Vault keys, opened on first use.
+    provider_keys: Any = None
     _components: dict[str, Any] = field(default_factory=dict)
     _closers: list[Any] = field(default_factory=list)
 
@@ -65,11 +67,13 @@ def memory_services(settings: Settings, clock: Clock | None = None) -> Services:
         MemoryRouteStore,
         MemorySecretStore,
     )
+    from gateway.stores.memory_provider_keys import MemoryProviderKeyStore
 
     clock = clock or SystemClock()
     return Services(settings=settings, routes=MemoryRouteStore(clock), clients=MemoryClientStore(clock),
                     audit=MemoryAuditStore(), secrets=MemorySecretStore(clock), clock=clock,
-                    failure_counters=MemoryFailureCounterStore())
+                    failure_counters=MemoryFailureCounterStore(),
+                    provider_keys=MemoryProviderKeyStore(clock))
 
 
 async def build_services(settings: Settings, clock: Clock | None = None) -> Services:

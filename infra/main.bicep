@@ -165,6 +165,11 @@ param staleIfErrorSeconds int = 3600
 @maxValue(3600)
 param signingKeyCacheSeconds int = 300
 
+@description('Cache lifetime of /oauth2/provider-jwks in seconds (PROVIDER_JWKS_MAX_AGE_SECONDS); a rotated provider assertion key signs only after this plus the worker cache and a margin.')
+@minValue(1)
+@maxValue(3600)
+param providerJwksMaxAgeSeconds int = 300
+
 @description('Lifetime of newly created client secrets in days (CLIENT_SECRET_LIFETIME_DAYS).')
 @minValue(1)
 @maxValue(730)
@@ -345,6 +350,7 @@ var gatewayAppSettings = {
   // gives up after STORE_READ_TIMEOUT_SECONDS.
   STORE_TIMEOUT_SECONDS: '8'
   STORE_READ_TIMEOUT_SECONDS: '4'
+  PROVIDER_JWKS_MAX_AGE_SECONDS: string(providerJwksMaxAgeSeconds)
 }
 
 module api 'app/api.bicep' = {

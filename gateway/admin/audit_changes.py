@@ -45,6 +45,8 @@ def route_fields(route: Route | None) -> dict[str, Any]:
         "upstreamAuth/clientId": auth.client_id,
         "upstreamAuth/scope": auth.scope,
         "upstreamAuth/clientSecret": SET if auth.secret_name else None,
+        "upstreamAuth/algorithm": auth.algorithm,
+        "upstreamAuth/keyName": auth.key_name,
     }
 
 

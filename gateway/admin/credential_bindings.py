@@ -7,7 +7,16 @@ own and receive ``clientId:secret`` with the next proxied request. Changes that 
 name, timeouts, enabled, batch mode, the read-only flag, the scope) keep the stored secret.
 
 Each credential kind declares its secret field and the fields that bind it (:data:`CREDENTIAL_KINDS`);
-a new kind (for example a ``privateKeyJwt`` private key) adds one entry and is held to the same rule.
+a new kind adds one entry and is held to the same rule.
+
+``privateKeyJwt`` binds the same fields but has no secret field: its credential is the gateway's own Key Vault
+key, which no administrator holds and which never leaves the vault, so there is nothing to present again. A
+change of its token URL, client id or provider origin is allowed, and the route's audit record names the
+moved binding fields (``boundFieldsMoved``) besides the old and new values. What it cannot do is make the gateway
+sign for another audience than the saved one: an assertion's ``aud`` is always the route's stored ``tokenUrl``
+(which passes the provider URL rules when saved and again before every signature), so an assertion obtained by
+pointing a route at another host is worthless at the real provider. The key a route uses (``keyName``) is a
+binding too: moving a route onto another key changes which hospitals' registrations it can act under.
 """
 
 from __future__ import annotations
@@ -25,10 +34,12 @@ class CredentialTarget:
     provider_origin: str | None
     token_url: str | None
     client_id: str | None
+    key_name: str | None = None
 
     @staticmethod
-    def of(fhir_base_url: str, token_url: str | None, client_id: str | None) -> CredentialTarget:
-        return CredentialTarget(origin_of(fhir_base_url), token_url, client_id)
+    def of(fhir_base_url: str, token_url: str | None, client_id: str | None,
+           key_name: str | None = None) -> CredentialTarget:
+        return CredentialTarget(origin_of(fhir_base_url), token_url, client_id, key_name)
 
 
 @dataclass(frozen=True)
@@ -42,20 +53,23 @@ class Binding:
 PROVIDER_ORIGIN = Binding("fhirBaseUrl", lambda t: t.provider_origin)
 TOKEN_URL = Binding("upstreamAuth/tokenUrl", lambda t: t.token_url)
 CLIENT_ID = Binding("upstreamAuth/clientId", lambda t: t.client_id)
+KEY_NAME = Binding("upstreamAuth/keyName", lambda t: t.key_name)
 
 
 @dataclass(frozen=True)
 class CredentialKind:
-    """An upstream authentication type that keeps a secret in Key Vault, and what that secret is bound to."""
+    """An upstream authentication type whose credential is bound to a target: a secret kept in Key Vault
+    (``secret_field`` names it), or the gateway's own key (``secret_field`` None: nothing to present again)."""
 
     type: str
-    secret_field: str
+    secret_field: str | None
     bound_to: tuple[Binding, ...]
 
 
 CREDENTIAL_KINDS: dict[str, CredentialKind] = {
     "clientCredentials": CredentialKind("clientCredentials", "upstreamAuth/clientSecret",
                                         (TOKEN_URL, CLIENT_ID, PROVIDER_ORIGIN)),
+    "privateKeyJwt": CredentialKind("privateKeyJwt", None, (TOKEN_URL, CLIENT_ID, PROVIDER_ORIGIN, KEY_NAME)),
 }
 
 

@@ -16,8 +16,10 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from gateway.admin import handlers as h
+from gateway.admin import provider_keys
 from gateway.admin.access import AccessRefused, audit_access_refusal, authorize, key_actor
 from gateway.admin.attempts import TimedOut, run_later, run_within
+from gateway.admin.openapi import PROVIDER_KEY_PATTERN
 from gateway.admin.operations import Actor, audit_refusal
 from gateway.admin.problems import Problem, not_found, problem_response, timed_out, unavailable
 from gateway.config import current_settings
@@ -39,6 +41,8 @@ ROUTES: tuple[tuple[tuple[str, ...], dict[str, HandlerFn]], ...] = (
     (("clients", "{}", "secrets"), {"POST": h.add_secret}),
     (("clients", "{}", "secrets", "{}"), {"DELETE": h.revoke_secret}),
     (("signing-keys",), {"GET": h.list_signing_keys, "POST": h.rotate_signing_key}),
+    (("provider-keys",), {"GET": provider_keys.list_provider_keys}),
+    (("provider-keys", "{}", "rotate"), {"POST": provider_keys.rotate_provider_key}),
     (("audit",), {"GET": h.list_audit}),
     (("openapi.json",), {"GET": h.get_openapi}),
 )
@@ -77,8 +81,10 @@ CHANGES: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {
     ("POST", ("clients", "{}", "secrets")): ("secret.add", "client"),
     ("DELETE", ("clients", "{}", "secrets", "{}")): ("secret.revoke", "client"),
     ("POST", ("signing-keys",)): ("signing-key.rotate", "signing-key"),
+    ("POST", ("provider-keys", "{}", "rotate")): ("provider-key.rotate", "provider-key"),
 }
 _ID = re.compile(r"[0-9a-fA-F-]{1,64}")
+_PROVIDER_KEY = re.compile(PROVIDER_KEY_PATTERN)
 
 
 def _change_of(request: Request, segments: list[str]) -> tuple[str, str, str] | None:
@@ -88,7 +94,8 @@ def _change_of(request: Request, segments: list[str]) -> tuple[str, str, str] | 
             continue
         if all(want == "{}" or want == got for want, got in zip(pattern, segments, strict=True)):
             target = segments[1] if len(segments) > 1 else ""
-            return action, target_type, target.lower() if _ID.fullmatch(target) else ("(invalid)" if target else "")
+            named = _ID.fullmatch(target) or (pattern[0] == "provider-keys" and _PROVIDER_KEY.fullmatch(target))
+            return action, target_type, target.lower() if named else ("(invalid)" if target else "")
     return None
 
 

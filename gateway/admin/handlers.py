@@ -127,6 +127,8 @@ def route_spec(body: dict[str, Any]) -> ops.RouteSpec:
         upstream_client_id=auth.get("clientId"),
         upstream_scope=auth.get("scope"),
         upstream_client_secret=auth.get("clientSecret"),
+        upstream_algorithm=auth.get("algorithm"),
+        upstream_key_name=auth.get("keyName"),
     )
 
 

@@ -13,11 +13,13 @@ import copy
 from typing import Any
 
 from gateway.config import FHIR_VERSIONS, MAX_CONNECT_TIMEOUT_SECONDS, MAX_READ_TIMEOUT_SECONDS, Settings
+from gateway.proxy.provider_keys import DEFAULT_KEY_NAME, KEY_NAME_PATTERN
 
 GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 TENANT_OR_ALL_PATTERN = r"^(\*|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
 SECRET_ID_PATTERN = r"^[0-9a-f]{16}$"
 MAX_PAGE_SIZE = 1000
+PROVIDER_KEY_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?-(rs384|es384)$"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -101,15 +103,42 @@ SCHEMAS: dict[str, Any] = {
                                      "that same origin (scheme and host case and a default port do not matter)."},
         },
     },
+    "UpstreamAuthPrivateKeyJwt": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["type", "tokenUrl", "clientId"],
+        "description": "SMART Backend Services at the provider: the client credentials grant with an RFC 7523 "
+                       "client assertion (`iss` = `sub` = `clientId`, `aud` = `tokenUrl`, at most 5 minutes, random "
+                       "`jti`) signed by a gateway key that never leaves Key Vault. The key is created when the "
+                       "first route that needs it is saved; its public keys are at `/oauth2/provider-jwks` (the "
+                       "gateway's key) or `/oauth2/provider-jwks?key=<keyName>` (a route's own key): the JWKS URL "
+                       "to register at the provider. No secret is sent or stored; a change of `tokenUrl`, "
+                       "`clientId`, `keyName` or the provider's origin is audited (`boundFieldsMoved`).",
+        "properties": {
+            "type": {"type": "string", "const": "privateKeyJwt"},
+            "tokenUrl": {"type": "string", "format": "uri", "maxLength": 2048,
+                         "description": "The provider's token endpoint: the assertion's exact `aud`. Same URL "
+                                        "rules as `fhirBaseUrl`."},
+            "clientId": {"type": "string", "minLength": 1, "maxLength": 256,
+                         "description": "The client id the provider registered for the gateway."},
+            "scope": {"type": "string", "maxLength": 1024, "description": "E.g. `system/*.rs`."},
+            "algorithm": {"type": "string", "enum": ["RS384", "ES384"], "default": "RS384",
+                          "description": "RS384 (RSA 3072 key) or ES384 (P-384 key)."},
+            "keyName": {"type": "string", "pattern": KEY_NAME_PATTERN, "default": DEFAULT_KEY_NAME,
+                        "description": "Sign with a key of this name instead of the gateway's (`gateway`): its "
+                                       "own JWKS URL, so one hospital's registration trusts only its key."},
+        },
+    },
     "UpstreamAuthInput": {
         "oneOf": [_ref("UpstreamAuthNone"), _ref("UpstreamAuthClientCredentials"),
-                  _ref("UpstreamAuthManagedIdentity")],
+                  _ref("UpstreamAuthManagedIdentity"), _ref("UpstreamAuthPrivateKeyJwt")],
         "discriminator": {
             "propertyName": "type",
             "mapping": {
                 "none": "#/components/schemas/UpstreamAuthNone",
                 "clientCredentials": "#/components/schemas/UpstreamAuthClientCredentials",
                 "managedIdentity": "#/components/schemas/UpstreamAuthManagedIdentity",
+                "privateKeyJwt": "#/components/schemas/UpstreamAuthPrivateKeyJwt",
             },
         },
     },
@@ -117,11 +146,13 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["type", "clientSecretSet"],
         "properties": {
-            "type": {"type": "string", "enum": ["none", "clientCredentials", "managedIdentity"]},
+            "type": {"type": "string", "enum": ["none", "clientCredentials", "managedIdentity", "privateKeyJwt"]},
             "tokenUrl": {"type": ["string", "null"]},
             "clientId": {"type": ["string", "null"]},
             "scope": {"type": ["string", "null"]},
             "clientSecretSet": {"type": "boolean"},
+            "algorithm": {"type": ["string", "null"], "description": "privateKeyJwt: RS384 or ES384."},
+            "keyName": {"type": ["string", "null"], "description": "privateKeyJwt: the key it signs with."},
         },
     },
     "RouteInput": {
@@ -259,6 +290,37 @@ SCHEMAS: dict[str, Any] = {
         "required": ["items"],
         "properties": {"items": {"type": "array", "items": _ref("SigningKey")}},
     },
+    "ProviderKeyVersion": {
+        "type": "object",
+        "required": ["kid", "version", "status", "createdOn", "activatesOn"],
+        "properties": {
+            "kid": {"type": "string", "description": "JWK thumbprint (RFC 7638): the `kid` of the published JWK "
+                                                     "and of the assertions it signs."},
+            "version": {"type": "string", "description": "Key Vault key version."},
+            "status": {"type": "string", "enum": ["pending", "active", "previous", "retired"],
+                       "description": "`pending`: published, signs from `activatesOn`; `active`: signs; "
+                                      "`previous`: superseded, published until `retiresOn`; `retired`."},
+            "createdOn": _TIMESTAMP,
+            "activatesOn": _TIMESTAMP,
+            "retiresOn": _NULLABLE_TIMESTAMP,
+        },
+    },
+    "ProviderKey": {
+        "type": "object",
+        "required": ["name", "keyName", "alg", "jwksUrl", "versions"],
+        "properties": {
+            "name": {"type": "string", "description": "`<keyName>-rs384` or `<keyName>-es384`."},
+            "keyName": {"type": "string"},
+            "alg": {"type": "string", "enum": ["RS384", "ES384"]},
+            "jwksUrl": {"type": "string", "description": "Where providers fetch its public keys."},
+            "versions": {"type": "array", "items": _ref("ProviderKeyVersion")},
+        },
+    },
+    "ProviderKeyList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": _ref("ProviderKey")}},
+    },
     "AuditRecord": {
         "type": "object",
         "required": ["recordId", "timestamp", "actor", "action", "targetType", "targetId", "outcome"],
@@ -342,6 +404,9 @@ PARAMETERS: dict[str, Any] = {
                  "schema": {"type": "string", "pattern": SECRET_ID_PATTERN}},
     "ifMatch": {"name": "If-Match", "in": "header", "required": False,
                 "description": "ETag the change is based on; a stale one gives 412.", "schema": {"type": "string"}},
+    "providerKeyName": {"name": "keyName", "in": "path", "required": True,
+                        "description": "`<keyName>-rs384` or `<keyName>-es384`, e.g. `gateway-rs384`.",
+                        "schema": {"type": "string", "pattern": PROVIDER_KEY_PATTERN}, "example": "gateway-rs384"},
     "pageSize": {"name": "pageSize", "in": "query", "required": False,
                  "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 100}},
     "continuation": {"name": "continuation", "in": "query", "required": False,
@@ -421,6 +486,22 @@ PATHS: dict[str, Any] = {
                  "summary": "Rotate: a new key signs; the previous one stays published until its tokens expire.",
                  "tags": ["signing-keys"],
                  "responses": {"201": _json("SigningKey", "The new key."), **_errors("413")}},
+    },
+    "/manage/provider-keys": {
+        "get": {"operationId": "listProviderKeys",
+                "summary": "List the keys the gateway signs provider assertions with (privateKeyJwt routes).",
+                "tags": ["provider-keys"],
+                "responses": {"200": _json("ProviderKeyList", "The keys and their versions."), **_errors()}},
+    },
+    "/manage/provider-keys/{keyName}/rotate": {
+        "parameters": _p("providerKeyName"),
+        "post": {"operationId": "rotateProviderKey",
+                 "summary": "Rotate: a new version is published at once and signs after the activation delay "
+                            "(PROVIDER_JWKS_MAX_AGE_SECONDS + worker cache + margin); the previous one stays "
+                            "published until no assertion it signed can be valid.",
+                 "tags": ["provider-keys"],
+                 "responses": {"201": _json("ProviderKey", "Rotated: the key with its new version."),
+                               **_errors("413")}},
     },
     "/manage/audit": {
         "get": {"operationId": "listAudit", "summary": "Audit records, newest first (paged).", "tags": ["audit"],

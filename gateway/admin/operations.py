@@ -60,6 +60,7 @@ from gateway.directory import client_directory, route_directory
 from gateway.oauth.authentication import client_authenticator
 from gateway.proxy.destinations import validate_provider_url
 from gateway.proxy.identity_scopes import scope_problem
+from gateway.proxy.provider_keys import DEFAULT_KEY_NAME, admin_name, provider_key_ring
 from gateway.services import Services
 from gateway.stores.errors import (
     AlreadyExists,
@@ -126,6 +127,8 @@ class RouteSpec:
     upstream_client_id: str | None = None
     upstream_scope: str | None = None
     upstream_client_secret: str | None = field(default=None, repr=False)
+    upstream_algorithm: str | None = None
+    upstream_key_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -252,7 +255,7 @@ def _check_route_spec(services: Services, spec: RouteSpec) -> None:
                                                 "advertises (FHIR_VERSION)"))
     for problem in validate_provider_url(spec.fhir_base_url, settings, spec.private_network):
         errors.append(FieldError("fhirBaseUrl", problem))
-    if spec.upstream_type == "clientCredentials" and spec.upstream_token_url is not None:
+    if spec.upstream_type in CREDENTIAL_KINDS and spec.upstream_token_url is not None:
         for problem in validate_provider_url(spec.upstream_token_url, settings, spec.private_network):
             errors.append(FieldError("upstreamAuth/tokenUrl", problem.replace("provider URL", "token URL")))
     if errors:
@@ -270,17 +273,45 @@ async def _check_managed_identity(services: Services, actor: Actor, tenant_id: s
 
 
 def _target_of_spec(spec: RouteSpec) -> CredentialTarget:
-    return CredentialTarget.of(spec.fhir_base_url, spec.upstream_token_url, spec.upstream_client_id)
+    return CredentialTarget.of(spec.fhir_base_url, spec.upstream_token_url, spec.upstream_client_id,
+                               _key_name_of(spec))
 
 
 def _target_of_route(route: Route) -> CredentialTarget:
-    return CredentialTarget.of(route.fhir_base_url, route.upstream_auth.token_url, route.upstream_auth.client_id)
+    return CredentialTarget.of(route.fhir_base_url, route.upstream_auth.token_url, route.upstream_auth.client_id,
+                               route.upstream_auth.key_name)
+
+
+def _key_name_of(spec: RouteSpec) -> str | None:
+    """The provider key a ``privateKeyJwt`` route signs with (the gateway's key unless it names its own)."""
+    if spec.upstream_type != "privateKeyJwt":
+        return None
+    return spec.upstream_key_name or DEFAULT_KEY_NAME
+
+
+def _algorithm_of(spec: RouteSpec) -> str | None:
+    return (spec.upstream_algorithm or "RS384") if spec.upstream_type == "privateKeyJwt" else None
+
+
+async def _ensure_provider_key(services: Services, actor: Actor, tenant_id: str, spec: RouteSpec) -> None:
+    """Create the Key Vault key a ``privateKeyJwt`` route signs with, when it is the first route to need it
+    (audited as ``provider-key.create``). Left in place if the route is then not stored: an unused key is
+    harmless and the next such route uses it."""
+    key_name, alg = _key_name_of(spec), _algorithm_of(spec)
+    if key_name is None or alg is None:
+        return
+    _may_write()
+    created = await _store_call(provider_key_ring(services).ensure(key_name, alg))
+    if created is not None:
+        await _audit(services, actor, "provider-key.create", "provider-key", admin_name(key_name, alg),
+                     alg=alg, kid=created.kid, route=tenant_id)
 
 
 async def _kept_secret(services: Services, actor: Actor, tenant_id: str, spec: RouteSpec,
                        existing: Route | None) -> str:
     """The stored secret a replacement without a new one keeps, if nothing it is bound to moves (else 422)."""
     kind = CREDENTIAL_KINDS[spec.upstream_type]
+    assert kind.secret_field is not None
     stored = existing.upstream_auth.secret_name if existing is not None else None
     if existing is None or stored is None or existing.upstream_auth.type != spec.upstream_type:
         raise validation_failed([FieldError(kind.secret_field, "is required (no secret is stored for this route yet)")])
@@ -329,16 +360,19 @@ async def put_route(services: Services, actor: Actor, tenant_id: str, spec: Rout
 async def _put_route(services: Services, actor: Actor, tenant_id: str, spec: RouteSpec, if_match: str | None,
                      if_none_match: bool, box: list[str]) -> tuple[Route, bool]:
     new_secret_name: str | None = None
-    for _attempt in range(CONFLICT_RETRIES):
+    for attempt in range(CONFLICT_RETRIES):
         existing = await _store_call(services.routes.get(tenant_id))
         if existing is not None and if_none_match:
             raise precondition_failed("A route for this tenant already exists (If-None-Match: *).")
         if if_match is not None and (existing is None or (if_match != "*" and if_match != existing.etag)):
             raise precondition_failed()
         old_secret = existing.upstream_auth.secret_name if existing is not None else None
+        if attempt == 0:  # after the preconditions: a refused PUT creates no key
+            await _ensure_provider_key(services, actor, tenant_id, spec)
 
         secret_name: str | None = None
-        if spec.upstream_type in CREDENTIAL_KINDS:
+        kind = CREDENTIAL_KINDS.get(spec.upstream_type)
+        if kind is not None and kind.secret_field is not None:
             if spec.upstream_client_secret is not None:
                 if new_secret_name is None:
                     new_secret_name = upstream_secret_name(services.settings.key_vault_secret_prefix, tenant_id,
@@ -362,7 +396,7 @@ async def _put_route(services: Services, actor: Actor, tenant_id: str, spec: Rou
                 token_url=spec.upstream_token_url if spec.upstream_type in CREDENTIAL_KINDS else None,
                 client_id=spec.upstream_client_id if spec.upstream_type in CREDENTIAL_KINDS else None,
                 scope=spec.upstream_scope if spec.upstream_type != "none" else None,
-                secret_name=secret_name),
+                secret_name=secret_name, algorithm=_algorithm_of(spec), key_name=_key_name_of(spec)),
         )
         try:
             checkpoint()
@@ -386,8 +420,15 @@ async def _put_route(services: Services, actor: Actor, tenant_id: str, spec: Rou
         route_directory(services).invalidate(tenant_id)
         created = existing is None
         replaced = ("upstreamAuth/clientSecret",) if new_secret_name is not None else ()
+        extra: dict[str, Any] = {}
+        if (kind is not None and kind.secret_field is None and existing is not None
+                and existing.upstream_auth.type == spec.upstream_type):
+            moved = moved_fields(kind, _target_of_route(existing), _target_of_route(stored))
+            if moved:  # a gateway-held key: nothing to present again, but the rebinding is named
+                extra["boundFieldsMoved"] = moved
         await _audit(services, actor, "route.create" if created else "route.replace", "route", tenant_id,
-                     changes=changes(route_fields(existing), route_fields(stored), replaced_secrets=replaced))
+                     changes=changes(route_fields(existing), route_fields(stored), replaced_secrets=replaced),
+                     **extra)
         return stored, created
     await _undo_secret(services, new_secret_name)
     raise conflict("The route kept changing while being saved; retry.")

@@ -34,6 +34,7 @@ def route_json(route: Route) -> dict[str, Any]:
             "clientId": auth.client_id,
             "scope": auth.scope,
             "clientSecretSet": auth.secret_name is not None,
+            **({"algorithm": auth.algorithm, "keyName": auth.key_name} if auth.type == "privateKeyJwt" else {}),
         },
         "createdOn": timestamp(route.created_on),
         "updatedOn": timestamp(route.updated_on),

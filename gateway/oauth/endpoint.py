@@ -1,6 +1,7 @@
-"""token_fn: ``/oauth2/token`` (RFC 6749 §4.4, §5), ``/oauth2/jwks`` (RFC 7517) and ``/oauth2/authorize``.
+"""token_fn: ``/oauth2/token`` (RFC 6749 §4.4, §5), ``/oauth2/jwks`` (RFC 7517), ``/oauth2/provider-jwks``
+(``gateway.oauth.provider_jwks``) and ``/oauth2/authorize``.
 
-The route is ``oauth2/{endpoint:regex(^(token|jwks|authorize)$)}``; :func:`handle`
+The route is ``oauth2/{endpoint:regex(^(token|jwks|provider-jwks|authorize)$)}``; :func:`handle`
 dispatches on ``route_params["endpoint"]``. Only the client credentials grant
 exists, so the authorization endpoint always answers ``unsupported_response_type``
 itself (§4.1.2.1: it never redirects, there being no registered redirect URI).
@@ -129,6 +130,10 @@ async def respond(request: Request, services: Services) -> Response:
         return await token_endpoint(request, services)
     if endpoint == "jwks":
         return await jwks_endpoint(request, services)
+    if endpoint == "provider-jwks":
+        from gateway.oauth.provider_jwks import provider_jwks_endpoint
+
+        return await provider_jwks_endpoint(request, services)
     if endpoint == "authorize":
         return authorize_endpoint(request)
     return json_response(404, {"error": "not_found", "error_description": "no such OAuth endpoint"},

@@ -8,6 +8,11 @@
   picks a user-assigned identity), only ever for the provider's own origin,
   ``<scheme>://<host>[:port]/.default`` (Azure Health Data Services form): a stored scope naming
   anything else is refused before any token is requested (``gateway.proxy.identity_scopes``).
+- ``privateKeyJwt``: SMART Backend Services (SMART App Launch 2.x, "Backend Services"): the client
+  credentials grant authenticated by an RFC 7523 client assertion (``client_assertion_type``
+  ``urn:ietf:params:oauth:client-assertion-type:jwt-bearer``) that the gateway signs with its Key Vault key
+  (``gateway.proxy.provider_keys``); the assertion's ``aud`` is the route's saved ``tokenUrl``, which must pass
+  the provider URL rules before anything is signed.
 
 Provider tokens are cached per route until shortly before they expire; concurrent misses for
 one route share one token request (single flight).
@@ -28,6 +33,12 @@ from urllib.parse import quote, urlencode
 
 from gateway.proxy.destinations import validate_provider_url
 from gateway.proxy.identity_scopes import provider_scope, scope_problem, token_scope
+from gateway.proxy.provider_keys import (
+    CLIENT_ASSERTION_TYPE,
+    DEFAULT_KEY_NAME,
+    ProviderKeyUnavailable,
+    provider_key_ring,
+)
 from gateway.proxy.transport import Transport, UpstreamError, UpstreamRequest
 from gateway.services import Services
 from gateway.stores.models import Route
@@ -72,7 +83,7 @@ class UpstreamAuthenticator:
     def _key(route: Route) -> tuple:
         auth = route.upstream_auth
         return (route.tenant_id, auth.type, auth.token_url, auth.client_id, auth.scope, auth.secret_name,
-                route.fhir_base_url)
+                auth.algorithm, auth.key_name, route.fhir_base_url)
 
     async def authorization(self, route: Route, transport: Transport) -> str | None:
         """The ``Authorization`` header value for ``route``, or None for ``none``."""
@@ -105,6 +116,8 @@ class UpstreamAuthenticator:
             return await self._client_credentials(route, transport)
         if route.upstream_auth.type == "managedIdentity":
             return await self._managed_identity(route)
+        if route.upstream_auth.type == "privateKeyJwt":
+            return await self._private_key_jwt(route, transport)
         raise UpstreamAuthError("The connection's provider authentication is not configured correctly.")
 
     async def _client_credentials(self, route: Route, transport: Transport) -> _Token:
@@ -126,9 +139,38 @@ class UpstreamAuthenticator:
         form = {"grant_type": "client_credentials"}
         if auth.scope:
             form["scope"] = auth.scope
+        return await self._token_request(route, transport, form, [("Authorization", f"Basic {basic}")])
+
+    async def _private_key_jwt(self, route: Route, transport: Transport) -> _Token:
+        """SMART Backend Services token request ("Authenticating to the token service"; RFC 7523 §2.2)."""
+        auth = route.upstream_auth
+        if not (auth.token_url and auth.client_id and auth.algorithm):
+            raise UpstreamAuthError("The connection's provider authentication is not configured correctly.")
+        # Checked before signing, not only when the route was saved: a route written to the table directly (or
+        # saved under older rules) must never make the gateway sign an assertion for a forbidden address.
+        if validate_provider_url(auth.token_url, self._services.settings, route.private_network):
+            raise UpstreamAuthError("The provider's token endpoint is not an allowed URL.")
+        try:
+            assertion = await provider_key_ring(self._services).assertion(
+                auth.key_name or DEFAULT_KEY_NAME, auth.algorithm, auth.client_id, auth.token_url)
+        except ProviderKeyUnavailable as exc:
+            logger.warning("provider assertion key unavailable tenant=%s", route.tenant_id)
+            raise UpstreamAuthError(str(exc)) from None
+        form = {"grant_type": "client_credentials", "client_assertion_type": CLIENT_ASSERTION_TYPE,
+                "client_assertion": assertion}
+        if auth.scope:
+            form["scope"] = auth.scope
+        return await self._token_request(route, transport, form, [])
+
+    async def _token_request(self, route: Route, transport: Transport, form: dict[str, str],
+                             headers: list[tuple[str, str]]) -> _Token:
+        """POST the token request to the route's token URL and read the token (RFC 6749 §5.1)."""
+        auth = route.upstream_auth
+        settings = self._services.settings
+        assert auth.token_url is not None
         request = UpstreamRequest(
             method="POST", url=auth.token_url,
-            headers=[("Authorization", f"Basic {basic}"), ("Accept", "application/json"),
+            headers=[*headers, ("Accept", "application/json"),
                      ("Content-Type", "application/x-www-form-urlencoded")],
             body=urlencode(form).encode("ascii"),
             connect_timeout=route.connect_timeout_seconds or settings.proxy_connect_timeout_seconds,

@@ -14,7 +14,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 T = TypeVar("T")
 
-UpstreamAuthType = Literal["none", "clientCredentials", "managedIdentity"]
+UpstreamAuthType = Literal["none", "clientCredentials", "managedIdentity", "privateKeyJwt"]
 BatchMode = Literal["passthrough", "fanout"]
 ALL_TENANTS = "*"
 
@@ -34,7 +34,8 @@ class UpstreamAuth:
 
     ``secret_name`` names the Key Vault secret holding the client secret of a
     ``clientCredentials`` provider registration; the value never leaves Key Vault
-    except to call the provider's token endpoint.
+    except to call the provider's token endpoint. A ``privateKeyJwt`` route has no secret: the gateway signs
+    an assertion with its Key Vault key ``key_name`` (None: the gateway's key) using ``algorithm``.
     """
 
     type: UpstreamAuthType = "none"
@@ -42,6 +43,8 @@ class UpstreamAuth:
     client_id: str | None = None
     scope: str | None = None
     secret_name: str | None = None
+    algorithm: str | None = None
+    key_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ param deployerPrincipalType string = 'User'
 // Built-in role definition ids (the same in every subscription).
 var roles = {
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
+  keyVaultCryptoOfficer: '14b46e9e-c2b7-41b4-b07b-48a6ebf60603'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
@@ -56,6 +57,20 @@ resource vaultSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01
     principalId: principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
+  }
+}
+
+// Key Vault Crypto Officer: the provider assertion keys of privateKeyJwt routes are Key Vault keys
+// (gateway/stores/keyvault_keys.py): the admin API creates and rotates them, the proxy lists their versions and
+// signs digests with them (CryptographyClient.sign). Crypto User could sign but not create or rotate. The keys are
+// created not exportable, so no role lets the app read a private key.
+resource vaultCryptoOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, principalId, roles.keyVaultCryptoOfficer)
+  scope: vault
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultCryptoOfficer)
   }
 }
 

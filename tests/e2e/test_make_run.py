@@ -76,11 +76,12 @@ class RunProcess:
 
 @pytest.fixture
 def run_env(tmp_path: Path) -> dict[str, str]:
-    ports = {name: free_port() for name in ("tables", "vault", "demo", "host")}
+    ports = {name: free_port() for name in ("tables", "vault", "demo", "backend", "host")}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
     env.update({
         "LOCAL_STATE_DIR": str(tmp_path / "state"),
         "DEMO_PROVIDER_PORT": str(ports["demo"]),
+        "DEMO_BACKEND_PROVIDER_PORT": str(ports["backend"]),
         "PUBLIC_BASE_URL": f"http://localhost:{ports['host']}",
         "KEY_VAULT_URL": f"https://localhost:{ports['vault']}",
         "TABLES_CONNECTION_STRING": (

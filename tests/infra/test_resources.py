@@ -12,6 +12,7 @@ from tests.infra.bicep import INFRA, BicepFile, bicep_files
 # Built-in role definition ids (identical in every subscription) and the resource each is granted on.
 REQUIRED_ROLES = {
     "keyVaultSecretsOfficer": ("b86a8fe4-44ce-4948-aee5-eccb2c155cd7", "vault"),
+    "keyVaultCryptoOfficer": ("14b46e9e-c2b7-41b4-b07b-48a6ebf60603", "vault"),
     "storageTableDataContributor": ("0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", "storage"),
     "storageBlobDataOwner": ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "storage"),
     "monitoringMetricsPublisher": ("3913510d-42f4-4e42-8a64-420c390055eb", "appInsights"),

@@ -209,3 +209,23 @@ async def test_managed_identity_route_without_scope_uses_the_providers_origin(se
                                  "--fhir-version", "STU3", "--upstream-auth", "managedIdentity",
                                  "--upstream-scope", "https://vault.azure.net/.default")
     assert code == 1 and "upstreamAuth/scope" in err
+
+
+async def test_private_key_jwt_routes_and_provider_keys(server):
+    code, out, err = await run_cli(server, "routes", "put", TENANT, "--fhir-base-url", "http://127.0.0.1:9/stu3",
+                                   "--fhir-version", "STU3", "--upstream-auth", "privateKeyJwt",
+                                   "--token-url", "http://127.0.0.1:9/auth/token", "--upstream-client-id", "gw",
+                                   "--upstream-scope", "system/*.rs", "--upstream-algorithm", "ES384")
+    assert code == 0, err
+    assert "privateKeyJwt" in out and "ES384" in out and "gateway" in out
+    code, out, _ = await run_cli(server, "provider-keys", "list")
+    assert code == 0 and "gateway-es384" in out and "active" in out and "/oauth2/provider-jwks" in out
+    code, out, _ = await run_cli(server, "--json", "provider-keys", "rotate", "gateway-es384")
+    assert code == 0 and [v["status"] for v in json.loads(out)["versions"]] == ["active", "pending"]
+    code, _, err = await run_cli(server, "provider-keys", "rotate", "gateway-rs384")
+    assert code == 1 and "404" in err
+    code, _, err = await run_cli(server, "routes", "put", TENANT, "--fhir-base-url", "http://127.0.0.1:9/stu3",
+                                 "--fhir-version", "STU3", "--upstream-auth", "privateKeyJwt", "--token-url",
+                                 "http://127.0.0.1:9/auth/token", "--upstream-client-id", "gw",
+                                 "--upstream-key-name", "Not_Valid")
+    assert code == 1 and "upstreamAuth/keyName" in err

@@ -66,14 +66,16 @@ def _without_none(entity: dict[str, Any]) -> dict[str, Any]:
 
 def _auth_to_json(auth: UpstreamAuth) -> str:
     return _dumps(_without_none({"type": auth.type, "tokenUrl": auth.token_url, "clientId": auth.client_id,
-                                 "scope": auth.scope, "secretName": auth.secret_name}))
+                                 "scope": auth.scope, "secretName": auth.secret_name,
+                                 "algorithm": auth.algorithm, "keyName": auth.key_name}))
 
 
 def _auth_from_json(raw: str | None) -> UpstreamAuth:
     data = json.loads(raw) if raw else {}
     return UpstreamAuth(type=data.get("type", "none"), token_url=data.get("tokenUrl"),
                         client_id=data.get("clientId"), scope=data.get("scope"),
-                        secret_name=data.get("secretName"))
+                        secret_name=data.get("secretName"), algorithm=data.get("algorithm"),
+                        key_name=data.get("keyName"))
 
 
 def _float_or_none(value: Any) -> float | None:

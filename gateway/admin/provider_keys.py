@@ -1,0 +1,77 @@
+"""Admin API for the provider assertion keys: ``GET /manage/provider-keys``,
+``POST /manage/provider-keys/{name}/rotate`` (``name`` = ``<keyName>-rs384`` or ``<keyName>-es384``).
+
+A rotation adds a Key Vault key version that is published in the key's JWKS at once and signs only after the
+activation delay (``gateway.proxy.provider_keys``); the previous version keeps signing until then and stays
+published until no assertion it signed can be valid. Rotations are audited (``provider-key.rotate``) and refused
+(503) while the audit table cannot be reached, as signing-key rotations are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from gateway.admin import operations as ops
+from gateway.admin.problems import not_found
+from gateway.admin.views import timestamp
+from gateway.http import Request, Response, json_response
+from gateway.proxy.provider_keys import (
+    DEFAULT_KEY_NAME,
+    VersionState,
+    admin_name,
+    parse_admin_name,
+    provider_key_ring,
+)
+from gateway.services import Services
+from gateway.stores.errors import NotFound
+
+
+def jwks_url(services: Services, key_name: str) -> str:
+    """The URL a provider registers as the gateway's JWKS URL for this key name."""
+    base = f"{services.settings.public_base_url}/oauth2/provider-jwks"
+    return base if key_name == DEFAULT_KEY_NAME else f"{base}?key={quote(key_name, safe='')}"
+
+
+def version_json(state: VersionState) -> dict[str, Any]:
+    return {"kid": state.key.kid, "version": state.key.version, "status": state.status,
+            "createdOn": timestamp(state.key.created_on), "activatesOn": timestamp(state.activates_at),
+            "retiresOn": timestamp(state.retires_at)}
+
+
+async def _key_json(services: Services, key_name: str, alg: str) -> dict[str, Any]:
+    states = await ops._store_call(provider_key_ring(services).states(key_name, alg, fresh=True))
+    return {"name": admin_name(key_name, alg), "keyName": key_name, "alg": alg,
+            "jwksUrl": jwks_url(services, key_name), "versions": [version_json(s) for s in states]}
+
+
+async def list_provider_keys(request: Request, services: Services, actor: ops.Actor) -> Response:
+    names = await ops._store_call(provider_key_ring(services).key_names())
+    return json_response(200, {"items": [await _key_json(services, k, a) for k, a in names]})
+
+
+async def rotate_provider_key(request: Request, services: Services, actor: ops.Actor, name: str) -> Response:
+    from gateway.admin.handlers import check_body_size
+
+    check_body_size(request, services)
+    parsed = parse_admin_name(name)
+    if parsed is None:
+        raise not_found("No such provider key.")
+    key_name, alg = parsed
+    ring = provider_key_ring(services)
+    previous = [s for s in await ops._store_call(ring.states(key_name, alg, fresh=True)) if s.status == "active"]
+    if not previous:
+        raise not_found("No such provider key (it is created when the first route that needs it is saved).")
+    # Audited or not done: refuse (503) while the audit table cannot be reached.
+    await ops._store_call(services.audit.query(page_size=1))
+    ops._may_write()
+    try:
+        created = await ops._store_call(ring.rotate(key_name, alg))
+    except NotFound:
+        raise not_found("No such provider key.") from None
+    payload = await _key_json(services, key_name, alg)
+    pending = next((v for v in payload["versions"] if v["kid"] == created.kid), None)
+    await ops._audit(services, actor, "provider-key.rotate", "provider-key", admin_name(key_name, alg), alg=alg,
+                     changes={"newestKid": {"old": previous[-1].key.kid, "new": created.kid}},
+                     activatesOn=pending["activatesOn"] if pending else None, **ops._late())
+    return json_response(201, payload)

@@ -1,0 +1,167 @@
+"""The provider key store on Azure Key Vault keys (``azure-keyvault-keys``): the private key never leaves the vault.
+
+Keys API: https://learn.microsoft.com/rest/api/keyvault/keys. ``KeyClient`` creates keys (RSA 3072 for RS384,
+EC P-384 for ES384, operations ``sign`` and ``verify`` only), rotates them (a new version of the same kind) and
+lists versions; ``CryptographyClient.sign`` signs a digest remotely. Same settings, credential selection
+(``gateway.stores.keyvault.make_credential``: managed identity in Azure, the emulator's development token
+locally), timeouts, retry and error mapping as the secret store; messages name the key, never key material.
+
+Permissions: the admin function needs keys/create, keys/rotate, keys/get, keys/list; the proxy needs keys/get,
+keys/list and keys/sign (Key Vault "Crypto User" role), never keys/export (the keys are created not exportable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.keyvault.keys import KeyCurveName, KeyVaultKey
+from azure.keyvault.keys.aio import KeyClient
+from azure.keyvault.keys.crypto import SignatureAlgorithm
+from azure.keyvault.keys.crypto.aio import CryptographyClient
+
+from gateway.config import Settings, SettingsError
+from gateway.stores.errors import AlreadyExists, NotFound
+from gateway.stores.keyvault import (
+    CONNECT_TIMEOUT_SECONDS,
+    READ_TIMEOUT_SECONDS,
+    RETRY_BACKOFF_FACTOR,
+    RETRY_TOTAL,
+    _translated,
+    _TrustingTransport,
+    make_credential,
+)
+from gateway.stores.provider_keys import (
+    KEY_NAME_RE,
+    RSA_KEY_SIZE,
+    ProviderKeyVersion,
+    alg_of,
+    b64url,
+    check_alg,
+    check_name,
+)
+
+_SIGNATURE = {"RS384": SignatureAlgorithm.rs384, "ES384": SignatureAlgorithm.es384}
+KIND_TAG = "provider-assertion"
+
+
+def _version_of(key: KeyVaultKey) -> ProviderKeyVersion:
+    jwk = key.key
+    kty = getattr(jwk.kty, "value", jwk.kty)  # the SDK's enums: their value, not "KeyType.rsa"
+    crv = getattr(jwk.crv, "value", jwk.crv)
+    alg = alg_of(kty, crv)
+    if alg == "RS384":
+        public = {"kty": "RSA", "n": b64url(jwk.n), "e": b64url(jwk.e)}
+    else:
+        public = {"kty": "EC", "crv": "P-384", "x": b64url(jwk.x), "y": b64url(jwk.y)}
+    props = key.properties
+    return ProviderKeyVersion(name=key.name or "", version=props.version or "", alg=alg, public_jwk=public,
+                              created_on=props.created_on, enabled=props.enabled is not False)  # type: ignore[arg-type]
+
+
+class KeyVaultProviderKeyStore:
+    """ProviderKeyStore over ``KeyClient`` and per-version ``CryptographyClient`` s (one store per worker)."""
+
+    def __init__(self, settings: Settings, *, read_timeout: float | None = None) -> None:
+        if not settings.key_vault_url:
+            raise SettingsError("KEY_VAULT_URL: required for the Key Vault provider key store")
+        self._settings = settings
+        self._credential = make_credential(settings)
+        self._read_timeout = read_timeout if read_timeout is not None else settings.store_read_timeout_seconds
+        self._client = KeyClient(settings.key_vault_url, self._credential, **self._options())
+        self._signers: dict[str, CryptographyClient] = {}
+
+    def _options(self) -> dict[str, Any]:
+        settings = self._settings
+        options: dict[str, Any] = {"verify_challenge_resource": settings.key_vault_verify_challenge_resource,
+                                   "retry_total": RETRY_TOTAL, "retry_backoff_factor": RETRY_BACKOFF_FACTOR,
+                                   "connection_timeout": CONNECT_TIMEOUT_SECONDS,
+                                   "read_timeout": READ_TIMEOUT_SECONDS}
+        if settings.key_vault_ca_bundle:
+            try:
+                options["transport"] = _TrustingTransport(settings.key_vault_ca_bundle,
+                                                          connection_timeout=CONNECT_TIMEOUT_SECONDS,
+                                                          read_timeout=READ_TIMEOUT_SECONDS)
+            except (OSError, ssl.SSLError):
+                raise SettingsError(f"KEY_VAULT_CA_BUNDLE: cannot load {settings.key_vault_ca_bundle!r}") from None
+        return options
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KeyVaultProviderKeyStore:
+        return cls(settings)
+
+    async def create(self, name: str, alg: str, *, tags: dict[str, str] | None = None) -> ProviderKeyVersion:
+        check_name(name)
+        check_alg(alg)
+        all_tags = {**(tags or {}), "kind": KIND_TAG, "alg": alg}
+        with _translated("create key", name):
+            try:
+                await self._client.get_key(name)
+            except ResourceNotFoundError:
+                pass
+            else:
+                raise AlreadyExists(f"key {name}")
+            if alg == "RS384":
+                key = await self._client.create_rsa_key(name, size=RSA_KEY_SIZE, key_operations=["sign", "verify"],
+                                                        exportable=False, tags=all_tags)
+            else:
+                key = await self._client.create_ec_key(name, curve=KeyCurveName.p_384,
+                                                       key_operations=["sign", "verify"], exportable=False,
+                                                       tags=all_tags)
+        return _version_of(key)
+
+    async def rotate(self, name: str) -> ProviderKeyVersion:
+        if not isinstance(name, str) or not KEY_NAME_RE.match(name):
+            raise NotFound(f"key {name!r}")
+        with _translated("rotate key", name):
+            try:
+                key = await self._client.rotate_key(name)
+            except ResourceNotFoundError:
+                raise NotFound(f"key {name}") from None
+        return _version_of(key)
+
+    async def versions(self, name: str) -> list[ProviderKeyVersion]:
+        if not isinstance(name, str) or not KEY_NAME_RE.match(name):
+            return []
+        with _translated("list key versions", name):
+            async with asyncio.timeout(self._read_timeout):
+                try:
+                    listed = [p async for p in self._client.list_properties_of_key_versions(name)]
+                    found = [await self._client.get_key(name, p.version) for p in listed if p.version]
+                except ResourceNotFoundError:
+                    return []
+        out = [_version_of(k) for k in found]
+        return sorted(out, key=lambda v: v.created_on)
+
+    async def names(self) -> list[str]:
+        with _translated("list keys"):
+            async with asyncio.timeout(self._read_timeout):
+                return [p.name async for p in self._client.list_properties_of_keys()
+                        if p.name and (p.tags or {}).get("kind") == KIND_TAG]
+
+    async def sign(self, name: str, version: str, alg: str, digest: bytes) -> bytes:
+        check_alg(alg)
+        if not KEY_NAME_RE.match(name) or not KEY_NAME_RE.match(version or "-"):
+            raise NotFound(f"key {name!r}")
+        key_id = f"{self._settings.key_vault_url.rstrip('/')}/keys/{name}/{version}"  # type: ignore[union-attr]
+        signer = self._signers.get(key_id)
+        if signer is None:
+            signer = self._signers[key_id] = CryptographyClient(key_id, self._credential, **self._options())
+        with _translated("sign", name):
+            async with asyncio.timeout(self._read_timeout):
+                try:
+                    result = await signer.sign(_SIGNATURE[alg], digest)
+                except ResourceNotFoundError:
+                    raise NotFound(f"key {name} version") from None
+        return result.signature
+
+    async def aclose(self) -> None:
+        signers, self._signers = list(self._signers.values()), {}
+        for signer in signers:
+            await signer.close()
+        await self._client.close()
+        closer = getattr(self._credential, "close", None)
+        if closer is not None:
+            await closer()

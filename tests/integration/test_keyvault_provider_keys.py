@@ -1,0 +1,37 @@
+"""Key Vault keys on the emulator (production ``KeyClient`` / ``CryptographyClient`` over HTTPS) run the
+ProviderKeyStore contract suite; keys of another kind in the same vault are not provider keys."""
+
+from __future__ import annotations
+
+import pytest
+from azure.keyvault.keys.aio import KeyClient
+
+from gateway.stores.keyvault import EmulatorCredential
+from gateway.stores.keyvault_keys import KeyVaultProviderKeyStore
+from tests.fixtures.keyvault import keyvault_settings
+from tests.unit.stores.provider_key_contracts import ProviderKeyStoreContract, unique
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def keys(keyvault):
+    keyvault.start()
+    store = KeyVaultProviderKeyStore.from_settings(keyvault_settings(keyvault))
+    yield store
+    await store.aclose()
+
+
+class TestKeyVaultProviderKeyStore(ProviderKeyStoreContract):
+    async def test_keys_are_created_not_exportable_for_signing_only(self, keys, keyvault):
+        name = unique()
+        await keys.create(name, "RS384")
+        async with KeyClient(keyvault.url, EmulatorCredential(), verify_challenge_resource=False,
+                             connection_verify=keyvault.ca_bundle) as client:
+            key = await client.get_key(name)
+            other = unique()
+            await client.create_ec_key(other, curve="P-384")
+        assert sorted(key.key_operations) == ["sign", "verify"] and key.properties.exportable is False
+        assert key.properties.tags["kind"] == "provider-assertion"
+        names = await keys.names()
+        assert name in names and other not in names
