@@ -5,7 +5,7 @@
 
 Every option can come from the environment instead (``SMOKE_BASE_URL``,
 ``SMOKE_FUNCTION_KEY``, ``SMOKE_CLIENT_ID``, ``SMOKE_CLIENT_SECRET``,
-``SMOKE_TENANT``, ``SMOKE_PATIENT_ID``); prefer it for the secret, which a
+``SMOKE_TENANT``, ``SMOKE_PATIENT_ID``, ``SMOKE_ADMIN_TOKEN``); prefer it for the secret, which a
 command line shows to other users of the machine.
 
 Steps, one ``PASS``/``FAIL``/``SKIP`` line each, exit status 1 if any failed:
@@ -18,8 +18,10 @@ Steps, one ``PASS``/``FAIL``/``SKIP`` line each, exit status 1 if any failed:
 3. ``POST /oauth2/token``: client credentials grant (RFC 6749 §4.4) with
    ``client_secret_post`` (§2.3.1, as the Teams Patients app sends it) and
    ``scope=<tenant>``: ``access_token``, ``token_type`` Bearer, ``expires_in``.
-4. ``GET /manage/routes/<tenant>`` with the function key: the tenant's route
-   exists (skipped without a key).
+4. ``GET /manage/routes/<tenant>`` with the function key (and, where the admin
+   API verifies Entra ID tokens, ``--admin-token``: an access token for its
+   audience, e.g. ``az account get-access-token --resource <audience>``): the
+   tenant's route exists (skipped without a key).
 5. One proxied read with the token (RFC 6750 §2.1): ``GET /fhir/Patient/<id>``,
    or ``GET /fhir/Patient?_count=1`` without a patient id.
 
@@ -49,6 +51,7 @@ USER_AGENT = "gateway-smoke-test/1"
 ENVIRONMENT = {
     "base_url": "SMOKE_BASE_URL",
     "function_key": "SMOKE_FUNCTION_KEY",
+    "admin_token": "SMOKE_ADMIN_TOKEN",
     "client_id": "SMOKE_CLIENT_ID",
     "client_secret": "SMOKE_CLIENT_SECRET",
     "tenant": "SMOKE_TENANT",
@@ -91,6 +94,7 @@ class SmokeTest:
     client_secret: str = field(repr=False)
     tenant: str
     function_key: str | None = field(default=None, repr=False)
+    admin_token: str | None = field(default=None, repr=False)
     patient_id: str | None = None
     timeout: float = 30.0
     ca_bundle: str | None = None
@@ -175,8 +179,10 @@ class SmokeTest:
     def check_admin_route(self) -> str:
         if not self.function_key:
             raise StepSkipped("no function key given")
-        reply = self._request("GET", f"/manage/routes/{quote(self.tenant, safe='')}",
-                              headers={"x-functions-key": self.function_key, "Accept": "application/json"})
+        headers = {"x-functions-key": self.function_key, "Accept": "application/json"}
+        if self.admin_token:
+            headers["Authorization"] = f"Bearer {self.admin_token}"
+        reply = self._request("GET", f"/manage/routes/{quote(self.tenant, safe='')}", headers=headers)
         if reply.status == 404:
             raise StepFailed(f"no route for tenant {self.tenant}")
         _expect_status(reply, 200)
@@ -228,7 +234,7 @@ class SmokeTest:
         return ok
 
     def _print(self, verdict: str, name: str, detail: str) -> None:
-        for secret in (self.client_secret, self.access_token, self.function_key):
+        for secret in (self.client_secret, self.access_token, self.function_key, self.admin_token):
             if secret:
                 detail = detail.replace(secret, "***")
         print(f"{verdict} {name}: {detail}", file=self.out, flush=True)
@@ -292,6 +298,8 @@ def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argpar
     parser.add_argument("--base-url", help="public base URL of the gateway (SMOKE_BASE_URL)")
     parser.add_argument("--function-key",
                         help="function key for the admin API; that step is skipped without it (SMOKE_FUNCTION_KEY)")
+    parser.add_argument("--admin-token",
+                        help="Entra ID access token for the admin API where it checks them; prefer SMOKE_ADMIN_TOKEN")
     parser.add_argument("--client-id", help="client id of a test client (SMOKE_CLIENT_ID)")
     parser.add_argument("--client-secret", help="its secret; prefer SMOKE_CLIENT_SECRET")
     parser.add_argument("--tenant", help="tenant GUID the client may use, with a route (SMOKE_TENANT)")
@@ -314,7 +322,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
          out: TextIO | None = None) -> int:
     args = parse_args(argv, os.environ if environ is None else environ)
     smoke = SmokeTest(base_url=args.base_url, client_id=args.client_id, client_secret=args.client_secret,
-                      tenant=args.tenant, function_key=args.function_key, patient_id=args.patient_id,
+                      tenant=args.tenant, function_key=args.function_key, admin_token=args.admin_token,
+                      patient_id=args.patient_id,
                       timeout=args.timeout, ca_bundle=args.ca_bundle, out=out or sys.stdout)
     return 0 if smoke.run() else 1
 

@@ -30,6 +30,7 @@ class StandIn(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.faults: set[str] = set()
+        self.admin_token = ""  # set: the admin route also wants this Entra ID token, as with Entra sign-in
 
     @property
     def base_url(self) -> str:
@@ -64,6 +65,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, {"token_endpoint": f"{base}/oauth2/token", "jwks_uri": f"{base}/oauth2/jwks"})
         elif path == f"/manage/routes/{TENANT}":
             if self.headers.get("x-functions-key") != KEY:
+                self._send(401, {"title": "Unauthorized"}, "application/problem+json")
+            elif self.server.admin_token and self.headers.get("Authorization") != f"Bearer {self.server.admin_token}":
                 self._send(401, {"title": "Unauthorized"}, "application/problem+json")
             else:
                 self._send(200, {"tenantId": TENANT, "fhirBaseUrl": "https://provider.example/fhir"})
@@ -177,3 +180,12 @@ def test_a_document_of_the_wrong_shape_fails_its_step_without_a_traceback(stand_
     assert code == 1
     assert "FAIL metadata: unexpected response (AttributeError)" in output
     assert "Traceback" not in output
+
+
+def test_an_admin_api_that_verifies_entra_tokens_gets_the_admin_token(stand_in: StandIn):
+    stand_in.admin_token = "entra-access-token-that-must-never-be-printed"
+    code, output = run(stand_in.base_url, "--function-key", KEY)
+    assert code == 1 and "FAIL admin-route: HTTP 401, expected 200" in output
+    code, output = run(stand_in.base_url, "--function-key", KEY, environ={"SMOKE_ADMIN_TOKEN": stand_in.admin_token})
+    assert code == 0, output
+    assert verdicts(output)["admin-route"] == "PASS" and stand_in.admin_token not in output
