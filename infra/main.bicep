@@ -245,6 +245,7 @@ var tableNames = [
   '${tableNamePrefix}clients'
   '${tableNamePrefix}audit'
   '${tableNamePrefix}authfailures'
+  '${tableNamePrefix}replay'
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
