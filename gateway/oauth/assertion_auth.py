@@ -85,9 +85,9 @@ class AssertionAuthenticator:
     def __init__(self, services: Services) -> None:
         settings = services.settings
         self._services = services
-        self.verifier = ClientAssertionVerifier(
-            token_url=settings.token_url, replay=services.replay or NoReplayStore(), clock=services.clock,
-            allow_sha256=settings.client_assertion_allow_sha256)
+        replay = services.replay if services.replay is not None else NoReplayStore()
+        self.verifier = ClientAssertionVerifier(token_url=settings.token_url, replay=replay, clock=services.clock,
+                                                allow_sha256=settings.client_assertion_allow_sha256)
         self.fetcher = JwksFetcher(settings, clock=services.clock, timeout_seconds=settings.jwks_fetch_timeout_seconds,
                                    max_bytes=settings.jwks_max_bytes,
                                    default_ttl_seconds=settings.jwks_default_cache_seconds,
