@@ -15,8 +15,9 @@ Every refusal raises :class:`~gateway.oauth.authentication.AuthenticationFailed`
 counts it toward the failure limits). Its public description is the generic ``invalid_client``
 one unless the signature was verified, or the refusal depends on the assertion alone (its
 ``alg``): before that, any detail could tell an attacker whether a client id exists or what keys it
-has. Unknown ids and clients not using assertions cost one RSA verification, as a known client's
-bad signature does. A replay store that cannot be reached raises ``StoreUnavailable`` (503).
+has. Unknown ids, clients not using assertions and unknown ``kid``s cost one signature verification
+with the algorithm the assertion names, as a known client's bad signature does. A replay store
+that cannot be reached raises ``StoreUnavailable`` (503).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections import OrderedDict
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from gateway.directory import client_directory
 from gateway.oauth.authentication import AuthenticationFailed
@@ -49,24 +50,34 @@ from gateway.stores.models import Client
 
 logger = logging.getLogger("gateway.oauth")
 
+BEFORE_SIGNATURE = frozenset({"malformed", "algorithm", "unknown-key", "keys-unavailable"})
+"""Refusals before any signature was verified: they do the equal work (``_equal_work``) too."""
 PUBLIC_REASONS = frozenset({"algorithm", "malformed", "issuer", "audience", "expired", "lifetime",
                             "not-yet-valid", "jti", "replayed"})
 """Reasons whose description is shown: about the assertion alone, or found after its signature verified."""
-SIGNATURE_STAGE = frozenset({"unknown-key", "keys-unavailable", "signature"})
 _MAX_INLINE_KEY_SETS = 10_000
 
 
 @functools.cache
-def _dummy_key() -> rsa.RSAPublicKey:
-    """A public key no assertion is signed with: the unknown client's verification work."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+def _dummy_keys() -> dict[str, tuple[object, object]]:
+    """Public keys no assertion is signed with, and how to verify with them: the refused request's work."""
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    p384 = ec.generate_private_key(ec.SECP384R1()).public_key()
+    p256 = ec.generate_private_key(ec.SECP256R1()).public_key()
+    return {"RS384": (rsa_key, (padding.PKCS1v15(), hashes.SHA384())),
+            "RS256": (rsa_key, (padding.PKCS1v15(), hashes.SHA256())),
+            "ES384": (p384, (ec.ECDSA(hashes.SHA384()),)),
+            "ES256": (p256, (ec.ECDSA(hashes.SHA256()),))}
 
 
 def _equal_work(assertion: ClientAssertion) -> None:
-    """One RS384 verification that always fails, as a known client's wrong signature costs."""
+    """One signature verification that always fails, with the algorithm the assertion names (RS384 for any
+    other): what a known client's wrong signature costs, so a refusal before any key was used takes as long."""
     jws = parse_compact_jws(assertion.assertion)  # parsed once already: cannot fail here
+    alg = jws.header.get("alg")
+    key, arguments = _dummy_keys().get(alg if isinstance(alg, str) else "", _dummy_keys()["RS384"])
     with contextlib.suppress(InvalidSignature, ValueError):
-        _dummy_key().verify(jws.signature or b"\0", jws.signing_input, padding.PKCS1v15(), hashes.SHA384())
+        key.verify(jws.signature or b"\0", jws.signing_input, *arguments)  # type: ignore[attr-defined]
 
 
 class NoReplayStore:
@@ -135,6 +146,8 @@ class AssertionAuthenticator:
         try:
             await self.verifier.verify(assertion, client.client_id, self._key_source(client))
         except AssertionRejected as rejected:
+            if rejected.reason in BEFORE_SIGNATURE:
+                _equal_work(assertion)
             failed = AuthenticationFailed(f"assertion {rejected.reason}")
             if rejected.reason in PUBLIC_REASONS:
                 failed.description = rejected.description

@@ -192,3 +192,28 @@ async def test_refusals_never_echo_the_assertion(clients, caplog):
     refused(response)
     assert forged not in response.body.decode() and forged not in caplog.text
     assert forged.split(".")[2] not in caplog.text
+
+
+async def test_refusals_before_any_key_is_used_cost_a_signature_verification_too(clients, monkeypatch):
+    """An unknown client id, a client using secrets and an unknown kid are refused before any key is used: each
+    still verifies one signature (with the algorithm the assertion names), as a known client's forged signature
+    costs, so the time taken does not tell which client ids or kids exist."""
+    import gateway.oauth.assertion_auth as assertion_auth
+    from tests.unit.oauth.helpers import add_client
+
+    await add_client(clients, "secret-client")
+    calls: list[str] = []
+    original = assertion_auth._equal_work
+    monkeypatch.setattr(assertion_auth, "_equal_work", lambda a: (calls.append(a.client_id), original(a))[1])
+    cases = {
+        "nobody": sign(rsa_key(), "mine", claims(now(clients), iss="nobody", sub="nobody")),
+        "secret-client": sign(rsa_key(), "mine", claims(now(clients), iss="secret-client", sub="secret-client")),
+        CLIENT_ID: sign(ec_key(), "no-such-kid", claims(now(clients)), "ES384"),
+    }
+    for assertion in cases.values():
+        assert body(await token(clients, assertion)) == {"error": "invalid_client",
+                                                         "error_description": "client authentication failed"}
+    assert calls == list(cases)
+    calls.clear()
+    refused(await token(clients, sign(rsa_key("other"), "mine", claims(now(clients)))))  # a real verification
+    assert calls == []
