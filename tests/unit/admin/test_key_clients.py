@@ -158,3 +158,14 @@ async def test_the_openapi_document_describes_authentication_and_scopes(admin):
     assert "allowedScopes" in schemas["ClientPatch"]["properties"]
     assert set(schemas["ClientAuthentication"]["discriminator"]["mapping"]) == {"client_secret", "private_key_jwt"}
     assert {"authentication", "allowedScopes"} <= set(schemas["Client"]["required"])
+
+
+async def test_views_never_return_a_private_member_even_if_one_were_stored(admin, services):
+    from tests.unit.oauth.helpers import add_key_client
+
+    leaked = {**public_jwk(rsa_key(), "rsa-1"), "d": private_jwk(rsa_key(), "x")["d"]}
+    await add_key_client(services, "stored-by-hand", jwks={"keys": [leaked]})  # bypassing the admin API's check
+    listing = await admin("GET", "/manage/clients")
+    assert listing.status == 200 and leaked["d"] not in listing.response.body.decode()
+    (item,) = listing.json()["items"]
+    assert "d" not in item["authentication"]["jwks"]["keys"][0] and item["authentication"]["jwks"]["keys"][0]["n"]
