@@ -2,7 +2,9 @@
 
 Prints, side by side, the median and p90 time of ``gateway.oauth.endpoint.respond`` (in process) for
 a known client's wrong secret, a fresh random (unknown) client id per request, one unknown id
-repeated, and a known client with an unknown secret id. The stores are real: Azurite and the Key
+repeated, and a known client with an unknown secret id; then the same for ``private_key_jwt``
+client assertions (RS384): a known client's forged signature, an unknown client, an unknown kid.
+The stores are real: Azurite and the Key
 Vault emulator, so a store read per attempt would show as milliseconds; the failure limits are set
 high so that every attempt is checked (failures are counted in the shared Table Storage counters,
 as in production). Interleaved rounds, so drift affects every kind alike. Asserts nothing.
@@ -30,14 +32,26 @@ from bench.token_bench import free_port  # noqa: E402
 from gateway.config import Settings  # noqa: E402
 from gateway.oauth.endpoint import respond  # noqa: E402
 from gateway.services import Services, build_services, memory_services  # noqa: E402
-from tests.unit.oauth.helpers import CLIENT_ID, add_client, add_route, post_form, token_request  # noqa: E402
+from tests.unit.oauth.helpers import (  # noqa: E402
+    CLIENT_ID,
+    add_client,
+    add_key_client,
+    add_route,
+    assertion_form,
+    post_form,
+    token_request,
+)
 
+KEY_CLIENT = "backend-service"
 LIMITS = {"AUTH_FAILURE_LIMIT": "10000", "AUTH_FAILURE_LIMIT_PER_ADDRESS": "100000"}
 
 
 async def measure(services: Services, rounds: int) -> None:
+    from tests.unit.oauth.keys import public_jwk, rsa_key
+
     await add_route(services)
     secret = await add_client(services)
+    await add_key_client(services, KEY_CLIENT, jwks={"keys": [public_jwk(rsa_key(), "k1")]})
     shared = services.failure_counters
     print("with the shared failure counters (every failure is also counted in the shared store):")
     await compare(services, secret, rounds)
@@ -51,11 +65,20 @@ async def measure(services: Services, rounds: int) -> None:
 async def compare(services: Services, secret: str, rounds: int) -> None:
     wrong = secret[:-6] + "000000"
     unknown_secret_id = "0123456789abcdef." + secret.split(".", 1)[1]
+    from tests.unit.oauth.keys import claims, rsa_key, sign
+
+    def forged(issuer: str, kid: str = "k1") -> str:
+        now = services.clock.now().timestamp()
+        return sign(rsa_key("attacker"), kid, claims(now, iss=issuer, sub=issuer, exp=int(now) + 3000))
+
     kinds: dict[str, Callable[[int], dict[str, str]]] = {
         "known client, wrong secret": lambda n: post_form(CLIENT_ID, wrong),
         "unknown client (fresh id)": lambda n: post_form(f"client-{uuid.uuid4().hex}", wrong),
         "unknown client (same id)": lambda n: post_form("no-such-client", wrong),
         "known client, unknown secret id": lambda n: post_form(CLIENT_ID, unknown_secret_id),
+        "assertion: known, forged signature": lambda n: assertion_form(forged(KEY_CLIENT)),
+        "assertion: unknown client": lambda n: assertion_form(forged(f"client-{uuid.uuid4().hex}")),
+        "assertion: known, unknown kid": lambda n: assertion_form(forged(KEY_CLIENT, "k-unknown")),
     }
     samples: dict[str, list[float]] = {kind: [] for kind in kinds}
     assert (await respond(token_request(post_form(CLIENT_ID, secret)), services)).status == 200  # warm

@@ -201,8 +201,13 @@ def show_provider_keys(keys: list[dict[str, Any]], out: TextIO) -> None:
 
 
 def show_client(client: dict[str, Any], out: TextIO) -> None:
+    auth = client.get("authentication") or {"method": "client_secret"}
+    jwks = auth.get("jwks")
     record([("clientId", client["clientId"]), ("displayName", client["displayName"]),
             ("enabled", client["enabled"]), ("allowedTenants", client["allowedTenants"]),
+            ("allowedScopes", client.get("allowedScopes")), ("authentication", auth["method"]),
+            *([("jwksUrl", auth.get("jwksUrl"))] if auth.get("jwksUrl") else []),
+            *([("jwksKids", [key.get("kid") for key in jwks.get("keys", [])])] if jwks else []),
             ("updatedOn", client.get("updatedOn")), ("etag", client.get("etag"))], out)
     out.write("\n")
     table(client["secrets"], SECRET_COLUMNS, out)
@@ -215,6 +220,31 @@ def show_new_secret(payload: dict[str, Any], out: TextIO, err: TextIO) -> None:
 
 
 # --------------------------------------------------------------------------- commands
+
+def _client_extras(args: argparse.Namespace) -> dict[str, Any]:
+    """``allowedScopes`` and a private_key_jwt ``authentication`` from --scopes, --jwks-url or --jwks-file."""
+    extras: dict[str, Any] = {}
+    if args.scopes is not None:
+        extras["allowedScopes"] = args.scopes
+    if args.jwks_url is not None:
+        extras["authentication"] = {"method": "private_key_jwt", "jwksUrl": args.jwks_url}
+    elif args.jwks_file is not None:
+        try:
+            with open(args.jwks_file, encoding="utf-8") as handle:
+                jwks = json.load(handle)
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"--jwks-file: cannot read a JSON JWKS ({type(error).__name__})") from None
+        extras["authentication"] = {"method": "private_key_jwt", "jwks": jwks}
+    return extras
+
+
+def _add_client_auth_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scopes", help="allowed SMART system scopes, space-separated "
+                                         "(e.g. 'system/Patient.rs system/Observation.rs'; default system/*.rs)")
+    keys = parser.add_mutually_exclusive_group()
+    keys.add_argument("--jwks-url", help="private_key_jwt: the client's JWKS URL (https); the client gets no secret")
+    keys.add_argument("--jwks-file", help="private_key_jwt: a file with the client's public JWKS; no secret")
+
 
 def _route_body(args: argparse.Namespace) -> dict[str, Any]:
     if args.body:
@@ -288,11 +318,15 @@ def run(args: argparse.Namespace, api: AdminClient, out: TextIO, err: TextIO) ->
         elif command == "get":
             emit(api.call("GET", path)[2], lambda p: show_client(p, out))
         elif command == "create":
-            body = {"displayName": args.name, "allowedTenants": args.tenant, "enabled": not args.disabled}
+            body = {"displayName": args.name, "allowedTenants": args.tenant, "enabled": not args.disabled,
+                    **_client_extras(args)}
             payload = api.call("POST", path, body)[2]
-            emit(payload, lambda p: show_new_secret(p, out, err))
-            if as_json:
-                err.write(SECRET_WARNING + "\n")
+            if "clientSecret" not in payload:  # private_key_jwt: no secret to show
+                emit(payload, lambda p: show_client(p["client"], out))
+            else:
+                emit(payload, lambda p: show_new_secret(p, out, err))
+                if as_json:
+                    err.write(SECRET_WARNING + "\n")
         elif command == "update":
             body = {}
             if args.name is not None:
@@ -301,8 +335,10 @@ def run(args: argparse.Namespace, api: AdminClient, out: TextIO, err: TextIO) ->
                 body["allowedTenants"] = args.tenant
             if args.enabled is not None:
                 body["enabled"] = args.enabled
+            body.update(_client_extras(args))
             if not body:
-                raise SystemExit("clients update: nothing to change (--name, --tenant, --enable/--disable)")
+                raise SystemExit("clients update: nothing to change (--name, --tenant, --enable/--disable, "
+                                 "--scopes, --jwks-url, --jwks-file)")
             headers = {"If-Match": args.if_match} if args.if_match else None
             emit(api.call("PATCH", path, body, headers=headers)[2], lambda p: show_client(p, out))
         elif command == "delete":
@@ -393,10 +429,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing = clients.add_parser("list")
     listing.add_argument("--page-size", type=int, default=100)
     clients.add_parser("get").add_argument("client_id")
-    create = clients.add_parser("create", help="create a client; prints its first secret once")
+    create = clients.add_parser("create", help="create a client; prints its first secret once (none with "
+                                               "--jwks-url / --jwks-file: private_key_jwt)")
     create.add_argument("--name", required=True)
     create.add_argument("--tenant", action="append", required=True, help="allowed tenant GUID or '*' (repeat)")
     create.add_argument("--disabled", action="store_true")
+    _add_client_auth_flags(create)
     update = clients.add_parser("update")
     update.add_argument("client_id")
     update.add_argument("--name")
@@ -405,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     switch.add_argument("--enable", dest="enabled", action="store_const", const=True)
     switch.add_argument("--disable", dest="enabled", action="store_const", const=False,
                         help="kill switch: no new tokens, existing ones stop within about a minute")
+    _add_client_auth_flags(update)
     update.add_argument("--if-match")
     delete = clients.add_parser("delete")
     delete.add_argument("client_id")

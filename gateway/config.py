@@ -84,6 +84,15 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "Failed token requests allowed per source address (any client id) in the window, "
                 "across all instances."),
     SettingSpec("AUTH_FAILURE_WINDOW_SECONDS", "60", "Window and lock-out time of the failure limits."),
+    SettingSpec("CLIENT_ASSERTION_ALLOW_SHA256", "false",
+                "Also accept RS256 and ES256 `private_key_jwt` client assertions (RS384 and ES384 always; "
+                "`none` and HMAC never)."),
+    SettingSpec("JWKS_FETCH_TIMEOUT_SECONDS", "5",
+                "Longest fetch of a client's JWKS URL, connection to last byte (1..30)."),
+    SettingSpec("JWKS_MAX_BYTES", "65536", "Largest JWKS a client's JWKS URL may answer (1024..1048576 bytes)."),
+    SettingSpec("JWKS_DEFAULT_CACHE_SECONDS", "900",
+                "How long a fetched JWKS is kept when its response has no caching headers (60..86400; with "
+                "caching headers: their freshness, between a minute and a day)."),
     SettingSpec("ADMIN_AUTH_AUTHORITY", None,
                 "Entra ID authority whose access tokens the admin API accepts, "
                 "`https://login.microsoftonline.com/<tenant id>/v2.0`; its discovery document names the issuer "
@@ -225,6 +234,10 @@ class Settings:
     auth_failure_limit: int
     auth_failure_limit_per_address: int
     auth_failure_window_seconds: int
+    client_assertion_allow_sha256: bool
+    jwks_fetch_timeout_seconds: int
+    jwks_max_bytes: int
+    jwks_default_cache_seconds: int
     admin_auth_authority: str | None
     admin_auth_audience: str | None
     admin_required_role: str | None
@@ -350,6 +363,11 @@ class Settings:
             auth_failure_limit=integer("AUTH_FAILURE_LIMIT", 1, 10000),
             auth_failure_limit_per_address=integer("AUTH_FAILURE_LIMIT_PER_ADDRESS", 1, 100000),
             auth_failure_window_seconds=integer("AUTH_FAILURE_WINDOW_SECONDS", 1, 86400),
+            client_assertion_allow_sha256=_bool("CLIENT_ASSERTION_ALLOW_SHA256",
+                                                raw("CLIENT_ASSERTION_ALLOW_SHA256") or ""),
+            jwks_fetch_timeout_seconds=integer("JWKS_FETCH_TIMEOUT_SECONDS", 1, 30),
+            jwks_max_bytes=integer("JWKS_MAX_BYTES", 1024, 1 << 20),
+            jwks_default_cache_seconds=integer("JWKS_DEFAULT_CACHE_SECONDS", 60, 86400),
             admin_auth_authority=admin_authority,
             admin_auth_audience=admin_audience,
             admin_required_role=admin_role,

@@ -21,6 +21,7 @@ from gateway.clock import Clock, SystemClock
 from gateway.config import Settings, current_settings
 from gateway.lifecycle import close_resource
 from gateway.stores.protocols import AuditStore, ClientStore, FailureCounterStore, RouteStore, SecretStore
+from gateway.stores.replay import ReplayStore
 
 T = TypeVar("T")
 
@@ -36,6 +37,7 @@ class Services:
     failure_counters: FailureCounterStore | None = None  # shared across instances; None: per-worker limits only
     # Provider assertion keys (gateway.stores.provider_keys); None: Key Vault keys, opened on first use.
     provider_keys: Any = None
+    replay: ReplayStore | None = None  # client assertion ids, shared across instances; None: private_key_jwt refused
     _components: dict[str, Any] = field(default_factory=dict)
     _closers: list[Any] = field(default_factory=list)
 
@@ -68,11 +70,12 @@ def memory_services(settings: Settings, clock: Clock | None = None) -> Services:
         MemorySecretStore,
     )
     from gateway.stores.memory_provider_keys import MemoryProviderKeyStore
+    from gateway.stores.replay import MemoryReplayStore
 
     clock = clock or SystemClock()
     return Services(settings=settings, routes=MemoryRouteStore(clock), clients=MemoryClientStore(clock),
                     audit=MemoryAuditStore(), secrets=MemorySecretStore(clock), clock=clock,
-                    failure_counters=MemoryFailureCounterStore(),
+                    failure_counters=MemoryFailureCounterStore(), replay=MemoryReplayStore(clock),
                     provider_keys=MemoryProviderKeyStore(clock))
 
 
@@ -83,7 +86,8 @@ async def build_services(settings: Settings, clock: Clock | None = None) -> Serv
 
     stores = telemetry.traced_stores(await open_azure_stores(settings), settings)
     services = Services(settings=settings, routes=stores.routes, clients=stores.clients, audit=stores.audit,
-                        secrets=stores.secrets, clock=clock or SystemClock(), failure_counters=stores.failure_counters)
+                        secrets=stores.secrets, clock=clock or SystemClock(), failure_counters=stores.failure_counters,
+                        replay=stores.replay)
     services.add_closer(stores)
     return services
 

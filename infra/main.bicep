@@ -190,6 +190,24 @@ param authFailureLimitPerAddress int = 50
 @maxValue(86400)
 param authFailureWindowSeconds int = 60
 
+@description('Also accept RS256 and ES256 private_key_jwt client assertions (CLIENT_ASSERTION_ALLOW_SHA256).')
+param clientAssertionAllowSha256 bool = false
+
+@description('Longest fetch of a client JWKS URL in seconds (JWKS_FETCH_TIMEOUT_SECONDS).')
+@minValue(1)
+@maxValue(30)
+param jwksFetchTimeoutSeconds int = 5
+
+@description('Largest JWKS a client JWKS URL may answer, in bytes (JWKS_MAX_BYTES).')
+@minValue(1024)
+@maxValue(1048576)
+param jwksMaxBytes int = 65536
+
+@description('Freshness of a fetched JWKS without caching headers, in seconds (JWKS_DEFAULT_CACHE_SECONDS).')
+@minValue(60)
+@maxValue(86400)
+param jwksDefaultCacheSeconds int = 900
+
 @description('Default provider connect timeout in seconds (PROXY_CONNECT_TIMEOUT_SECONDS).')
 @minValue(1)
 @maxValue(30)
@@ -250,6 +268,7 @@ var tableNames = [
   '${tableNamePrefix}clients'
   '${tableNamePrefix}audit'
   '${tableNamePrefix}authfailures'
+  '${tableNamePrefix}replay'
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -338,6 +357,10 @@ var gatewayAppSettings = {
   AUTH_FAILURE_LIMIT: string(authFailureLimit)
   AUTH_FAILURE_LIMIT_PER_ADDRESS: string(authFailureLimitPerAddress)
   AUTH_FAILURE_WINDOW_SECONDS: string(authFailureWindowSeconds)
+  CLIENT_ASSERTION_ALLOW_SHA256: clientAssertionAllowSha256 ? 'true' : 'false'
+  JWKS_FETCH_TIMEOUT_SECONDS: string(jwksFetchTimeoutSeconds)
+  JWKS_MAX_BYTES: string(jwksMaxBytes)
+  JWKS_DEFAULT_CACHE_SECONDS: string(jwksDefaultCacheSeconds)
   // Entra ID access tokens on the admin API, verified by the app; all three empty: function key only.
   ADMIN_AUTH_AUTHORITY: adminAuthEnabled ? adminAuthAuthority : ''
   ADMIN_AUTH_AUDIENCE: adminAuthEnabled ? adminAuthClientId : ''

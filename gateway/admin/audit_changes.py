@@ -4,7 +4,8 @@ Every changed field of a route, client, client secret or signing key is recorded
 value, so the trail alone tells what a tenant's route pointed at before a change. Secrets are never
 recorded: a stored secret appears as ``"(set)"``, a newly given one as ``"(replaced)"`` (or ``"(set)"``
 when there was none), a removed one as ``null``. Field names are the admin API's (``timeouts/readSeconds``,
-``upstreamAuth/tokenUrl``). Long lists (allowed tenants) are recorded as what was added and removed when
+``upstreamAuth/tokenUrl``); a client's inline JWKS is recorded as ``kid#thumbprint`` (RFC 7638)
+per key. Long lists (allowed tenants) are recorded as what was added and removed when
 both full lists would not fit an audit record comfortably.
 """
 
@@ -14,6 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.admin.client_specs import key_names
 from gateway.stores.models import Client, Route
 
 SET = "(set)"
@@ -54,11 +56,16 @@ def client_fields(client: Client | None) -> dict[str, Any]:
     """The auditable fields of a client: secrets by id only (never a value or a verifier)."""
     if client is None:
         return {}
+    auth = client.authentication
     return {
         "displayName": client.display_name,
         "allowedTenants": list(client.allowed_tenants),
         "enabled": client.enabled,
         "secrets": [s.secret_id for s in client.secrets],
+        "allowedScopes": client.allowed_scopes,
+        "authentication/method": auth.method,
+        "authentication/jwksUrl": auth.jwks_url,
+        "authentication/jwks": key_names(auth),
     }
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.admin import operations as ops
+from gateway.admin.client_specs import allowed_scopes, client_authentication
 from gateway.admin.openapi import GUID_PATTERN, SECRET_ID_PATTERN, openapi_document, schema_root
 from gateway.admin.paging import decode_continuation, next_link, page_size_of
 from gateway.admin.problems import FieldError, Problem, bad_request, validation_failed
@@ -20,7 +21,7 @@ from gateway.admin.schema import Validator
 from gateway.admin.views import audit_json, client_json, route_json, signing_key_json, timestamp
 from gateway.http import Request, Response, json_response
 from gateway.services import Services
-from gateway.stores.models import canonical_tenant_id
+from gateway.stores.models import DEFAULT_ALLOWED_SCOPES, canonical_tenant_id
 
 _validator = Validator(schema_root())
 # RFC 3339 §5.6 date-time (the OpenAPI ``date-time`` format), offset required.
@@ -177,16 +178,16 @@ async def list_clients(request: Request, services: Services, actor: ops.Actor) -
 
 async def create_client(request: Request, services: Services, actor: ops.Actor) -> Response:
     body = read_json(request, services, "ClientCreate")
+    authentication = client_authentication(body.get("authentication"), services.settings)
+    scopes = allowed_scopes(body["allowedScopes"]) if "allowedScopes" in body else DEFAULT_ALLOWED_SCOPES
     new = await ops.create_client(services, actor, body["displayName"], body["allowedTenants"],
-                                  enabled=body.get("enabled", True))
-    payload = {
-        "clientId": new.client.client_id,
-        "secretId": new.secret_id,
-        "clientSecret": new.secret,
-        "secretExpiresOn": timestamp(new.expires_on),
-        "warning": SECRET_WARNING,
-        "client": client_json(new.client, services.clock.now()),
-    }
+                                  enabled=body.get("enabled", True), authentication=authentication,
+                                  allowed_scopes=scopes)
+    payload: dict[str, Any] = {"clientId": new.client.client_id}
+    if new.secret is not None:
+        payload |= {"secretId": new.secret_id, "clientSecret": new.secret,
+                    "secretExpiresOn": timestamp(new.expires_on), "warning": SECRET_WARNING}
+    payload["client"] = client_json(new.client, services.clock.now())
     location = f"{services.settings.public_base_url}/manage/clients/{new.client.client_id}"
     return _with_etag(201, payload, new.client.etag, {"Location": location, "Cache-Control": "no-store"})
 
@@ -199,8 +200,12 @@ async def get_client(request: Request, services: Services, actor: ops.Actor, cli
 async def update_client(request: Request, services: Services, actor: ops.Actor, client_id: str) -> Response:
     cid = client_param(client_id)
     body = read_json(request, services, "ClientPatch", media_types=_PATCH_TYPES)
+    authentication = client_authentication(body["authentication"], services.settings) \
+        if "authentication" in body else None
+    scopes = allowed_scopes(body["allowedScopes"]) if "allowedScopes" in body else None
     client = await ops.update_client(services, actor, cid, display_name=body.get("displayName"),
                                      allowed_tenants=body.get("allowedTenants"), enabled=body.get("enabled"),
+                                     authentication=authentication, allowed_scopes=scopes,
                                      if_match=if_match_of(request))
     return _with_etag(200, client_json(client, services.clock.now()), client.etag)
 

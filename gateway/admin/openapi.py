@@ -200,6 +200,56 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "RoutePage": _page("Route"),
+    "ClientAuthSecret": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["method"],
+        "description": "Gateway-issued client secrets (client_secret_basic or client_secret_post), the default.",
+        "properties": {"method": {"type": "string", "const": "client_secret"}},
+    },
+    "Jwks": {
+        "type": "object",
+        "required": ["keys"],
+        "description": "A JSON Web Key Set (RFC 7517 §5) of public keys only: RSA of 2048 bits or more, or EC "
+                       "P-256/P-384, each with its own `kid`. A private member (`d`, `p`, `q`, `dp`, `dq`, `qi`, "
+                       "`oth`, `k`) is refused with 422 naming it.",
+        "properties": {"keys": {"type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "object"}}},
+    },
+    "ClientAuthPrivateKeyJwt": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["method"],
+        "description": "Signed JWT client assertions (RFC 7523, SMART Backend Services): exactly one of `jwksUrl` "
+                       "(https only in production; no private, loopback or metadata addresses) or `jwks`. "
+                       "Assertions are signed with RS384 or ES384 (RS256/ES256 when CLIENT_ASSERTION_ALLOW_SHA256), "
+                       "`aud` = the token endpoint URL, `exp` at most five minutes ahead, a `jti` never reused. "
+                       "Such a client has no secrets.",
+        "properties": {
+            "method": {"type": "string", "const": "private_key_jwt"},
+            "jwksUrl": {"type": "string", "format": "uri", "maxLength": 2048},
+            "jwks": _ref("Jwks"),
+        },
+    },
+    "ClientAuthentication": {
+        "description": "How the client authenticates at the token endpoint.",
+        "oneOf": [_ref("ClientAuthSecret"), _ref("ClientAuthPrivateKeyJwt")],
+        "discriminator": {
+            "propertyName": "method",
+            "mapping": {
+                "client_secret": "#/components/schemas/ClientAuthSecret",
+                "private_key_jwt": "#/components/schemas/ClientAuthPrivateKeyJwt",
+            },
+        },
+    },
+    "ClientAuthenticationView": {
+        "type": "object",
+        "required": ["method"],
+        "properties": {
+            "method": {"type": "string", "enum": ["client_secret", "private_key_jwt"]},
+            "jwksUrl": {"type": ["string", "null"]},
+            "jwks": {"type": ["object", "null"], "description": "The client's public keys as registered."},
+        },
+    },
     "ClientCreate": {
         "type": "object",
         "additionalProperties": False,
@@ -210,18 +260,29 @@ SCHEMAS: dict[str, Any] = {
                                "items": {"type": "string", "pattern": TENANT_OR_ALL_PATTERN},
                                "description": "Tenant GUIDs, or [\"*\"] for every tenant."},
             "enabled": {"type": "boolean", "default": True},
+            "allowedScopes": {"type": "string", "minLength": 1, "maxLength": 8192,
+                              "description": "SMART system scopes the client may be granted, space-separated: v2 "
+                                             "(`system/Patient.rs`, `system/*.cruds`) or v1 (`system/*.read`); "
+                                             "stored in v2 form. Default `system/*.rs`."},
+            "authentication": _ref("ClientAuthentication"),
         },
     },
     "ClientPatch": {
         "type": "object",
         "additionalProperties": False,
         "minProperties": 1,
-        "description": "Fields to change. `enabled: false` is the kill switch.",
+        "description": "Fields to change. `enabled: false` is the kill switch. `authentication` replaces a "
+                       "private_key_jwt client's `jwks` or `jwksUrl` (its method cannot change).",
         "properties": {
             "displayName": {"type": "string", "minLength": 1, "maxLength": 200},
             "allowedTenants": {"type": "array", "minItems": 1, "maxItems": 500, "uniqueItems": True,
                                "items": {"type": "string", "pattern": TENANT_OR_ALL_PATTERN}},
             "enabled": {"type": "boolean"},
+            "allowedScopes": {"type": "string", "minLength": 1, "maxLength": 8192,
+                              "description": "SMART system scopes the client may be granted, space-separated: v2 "
+                                             "(`system/Patient.rs`, `system/*.cruds`) or v1 (`system/*.read`); "
+                                             "stored in v2 form. Default `system/*.rs`."},
+            "authentication": _ref("ClientAuthentication"),
         },
     },
     "SecretMetadata": {
@@ -237,12 +298,15 @@ SCHEMAS: dict[str, Any] = {
     },
     "Client": {
         "type": "object",
-        "required": ["clientId", "displayName", "allowedTenants", "enabled", "secrets", "etag"],
+        "required": ["clientId", "displayName", "allowedTenants", "enabled", "secrets", "authentication",
+                     "allowedScopes", "etag"],
         "properties": {
             "clientId": {"type": "string"},
             "displayName": {"type": "string"},
             "allowedTenants": {"type": "array", "items": {"type": "string"}},
             "enabled": {"type": "boolean"},
+            "authentication": _ref("ClientAuthenticationView"),
+            "allowedScopes": {"type": "string"},
             "secrets": {"type": "array", "items": _ref("SecretMetadata")},
             "createdOn": _NULLABLE_TIMESTAMP,
             "updatedOn": _NULLABLE_TIMESTAMP,
@@ -264,7 +328,8 @@ SCHEMAS: dict[str, Any] = {
     },
     "NewClient": {
         "type": "object",
-        "required": ["clientId", "secretId", "clientSecret", "secretExpiresOn", "warning", "client"],
+        "description": "A client_secret client comes with its first secret; a private_key_jwt client has none.",
+        "required": ["clientId", "client"],
         "properties": {
             "clientId": {"type": "string"},
             "secretId": {"type": "string"},
@@ -449,7 +514,8 @@ PATHS: dict[str, Any] = {
         "get": {"operationId": "listClients", "summary": "List clients (paged).", "tags": ["clients"],
                 "parameters": _p("pageSize", "continuation"),
                 "responses": {"200": _json("ClientPage", "A page of clients."), **_errors()}},
-        "post": {"operationId": "createClient", "summary": "Create a client and its first secret (shown once).",
+        "post": {"operationId": "createClient",
+                 "summary": "Create a client and its first secret (shown once), or a private_key_jwt client.",
                  "tags": ["clients"], "requestBody": _body("ClientCreate"),
                  "responses": {"201": _json("NewClient", "Created; store clientSecret now.",
                                             {"Location": {"schema": {"type": "string"}}, **_ETAG_HEADER}),
@@ -459,7 +525,9 @@ PATHS: dict[str, Any] = {
         "parameters": _p("clientId"),
         "get": {"operationId": "getClient", "summary": "Read a client and its secrets' metadata.",
                 "tags": ["clients"], "responses": {"200": _json("Client", "The client.", _ETAG_HEADER), **_errors()}},
-        "patch": {"operationId": "updateClient", "summary": "Change displayName, allowedTenants or enabled.",
+        "patch": {"operationId": "updateClient",
+                  "summary": "Change displayName, allowedTenants, enabled, allowedScopes or a private_key_jwt "
+                             "client's keys.",
                   "tags": ["clients"], "parameters": _p("ifMatch"), "requestBody": _body("ClientPatch"),
                   "responses": {"200": _json("Client", "Updated.", _ETAG_HEADER),
                                 **_errors("412", *_BODY_ERRORS)}},
@@ -477,7 +545,7 @@ PATHS: dict[str, Any] = {
     "/manage/clients/{clientId}/secrets/{secretId}": {
         "parameters": _p("clientId", "secretId"),
         "delete": {"operationId": "revokeSecret", "summary": "Revoke a secret.", "tags": ["clients"],
-                   "responses": {"204": {"description": "Revoked."}, **_errors()}},
+                   "responses": {"204": {"description": "Revoked."}, **_errors("409")}},
     },
     "/manage/signing-keys": {
         "get": {"operationId": "listSigningKeys", "summary": "List token signing keys.", "tags": ["signing-keys"],

@@ -57,6 +57,7 @@ from gateway.admin.problems import (
 )
 from gateway.credentials import hint_of, make_verifier, new_secret, upstream_secret_name, verifier_secret_name
 from gateway.directory import client_directory, route_directory
+from gateway.oauth.assertion_auth import assertion_authenticator
 from gateway.oauth.authentication import client_authenticator
 from gateway.proxy.destinations import validate_provider_url
 from gateway.proxy.identity_scopes import scope_problem
@@ -72,8 +73,10 @@ from gateway.stores.errors import (
 )
 from gateway.stores.models import (
     ALL_TENANTS,
+    DEFAULT_ALLOWED_SCOPES,
     AuditRecord,
     Client,
+    ClientAuthentication,
     Page,
     Route,
     SecretMetadata,
@@ -136,9 +139,9 @@ class NewSecret:
     """A freshly issued client secret: shown to the caller once, never stored in clear."""
 
     client: Client
-    secret_id: str
-    secret: str = field(repr=False)
-    expires_on: datetime
+    secret_id: str | None  # None (and no secret) for a private_key_jwt client
+    secret: str | None = field(repr=False)
+    expires_on: datetime | None
 
     def __iter__(self):  # allows ``client, secret_id, secret, expires_on = await create_client(...)``
         return iter((self.client, self.secret_id, self.secret, self.expires_on))
@@ -507,36 +510,57 @@ async def _write_verifier(services: Services, client_id: str, secret_id: str, se
 
 
 async def create_client(services: Services, actor: Actor, display_name: str,
-                        allowed_tenants: list[str] | tuple[str, ...], *, enabled: bool = True) -> NewSecret:
-    """Create a client with its first secret. Unpacks as ``(client, secret_id, secret, expires_on)``."""
+                        allowed_tenants: list[str] | tuple[str, ...], *, enabled: bool = True,
+                        authentication: ClientAuthentication | None = None,
+                        allowed_scopes: str = DEFAULT_ALLOWED_SCOPES) -> NewSecret:
+    """Create a client (with its first secret unless it authenticates with ``private_key_jwt``).
+
+    Unpacks as ``(client, secret_id, secret, expires_on)``; the last three are None for a
+    ``private_key_jwt`` client, which never gets a secret.
+    """
     tenants = canonical_tenants(list(allowed_tenants))
+    authentication = authentication or ClientAuthentication()
     client_id = str(uuid.uuid4())
-    secret_id, secret = new_secret()
     now = services.clock.now()
-    expires_on = _secret_expiry(services)
-    name = await _write_verifier(services, client_id, secret_id, secret, expires_on)
+    if authentication.uses_assertions:
+        secret_id = secret = name = expires_on = None
+        metas: tuple[SecretMetadata, ...] = ()
+        _may_write()
+    else:
+        secret_id, secret = new_secret()
+        expires_on = _secret_expiry(services)
+        name = await _write_verifier(services, client_id, secret_id, secret, expires_on)
+        metas = (SecretMetadata(secret_id, hint_of(secret), now, expires_on),)
     client = Client(client_id=client_id, display_name=display_name, allowed_tenants=tenants, enabled=enabled,
-                    secrets=(SecretMetadata(secret_id, hint_of(secret), now, expires_on),))
+                    secrets=metas, authentication=authentication, allowed_scopes=allowed_scopes)
+
+    async def undo_verifier() -> None:
+        if name is not None:
+            await _undo(f"delete verifier {name}", lambda: services.secrets.delete(name))
+
     try:
         checkpoint()
         stored = await services.clients.create(client)
     except StoreError:
-        await _undo(f"delete verifier {name}", lambda: services.secrets.delete(name))
+        await undo_verifier()
         raise unavailable() from None
     if not commit():  # stored after the caller was answered 503: undo both halves
         await _undo("remove client stored too late", lambda: services.clients.delete(client_id, if_match=stored.etag))
-        await _undo(f"delete verifier {name}", lambda: services.secrets.delete(name))
+        await undo_verifier()
         raise unavailable()
     client_directory(services).invalidate(client_id)
-    await _audit(services, actor, "client.create", "client", client_id, secretId=secret_id,
+    extra = {"secretId": secret_id} if secret_id is not None else {}
+    await _audit(services, actor, "client.create", "client", client_id, **extra,
                  changes=changes({}, client_fields(stored)))
     return NewSecret(stored, secret_id, secret, expires_on)
 
 
 async def update_client(services: Services, actor: Actor, client_id: str, *, display_name: str | None = None,
                         allowed_tenants: list[str] | tuple[str, ...] | None = None, enabled: bool | None = None,
+                        authentication: ClientAuthentication | None = None, allowed_scopes: str | None = None,
                         if_match: str | None = None) -> Client:
-    """Change display name, allowed tenants or enabled (``enabled=False`` is the kill switch)."""
+    """Change display name, allowed tenants, enabled (``enabled=False`` is the kill switch), allowed scopes,
+    or the keys of a ``private_key_jwt`` client (its JWKS or JWKS URL; the method itself cannot change: 422)."""
     tenants = canonical_tenants(list(allowed_tenants)) if allowed_tenants is not None else None
     updates: dict[str, Any] = {}
     if display_name is not None:
@@ -545,10 +569,17 @@ async def update_client(services: Services, actor: Actor, client_id: str, *, dis
         updates["allowed_tenants"] = tenants
     if enabled is not None:
         updates["enabled"] = enabled
+    if authentication is not None:
+        updates["authentication"] = authentication
+    if allowed_scopes is not None:
+        updates["allowed_scopes"] = allowed_scopes
     for _attempt in range(CONFLICT_RETRIES):
         current = await get_client(services, client_id)
         if if_match is not None and if_match not in ("*", current.etag):
             raise precondition_failed()
+        if authentication is not None and authentication.method != current.authentication.method:
+            raise validation_failed([FieldError("authentication/method", f"must stay {current.authentication.method}: "
+                                                "create a new client to change how it authenticates")])
         try:
             checkpoint()
             stored = await services.clients.replace(replace(current, **updates), if_match=current.etag)
@@ -562,13 +593,19 @@ async def update_client(services: Services, actor: Actor, client_id: str, *, dis
             await _undo("restore client updated too late",
                         lambda previous=current, written=stored: services.clients.replace(
                             replace(previous, etag=None), if_match=written.etag))
-            client_directory(services).invalidate(client_id)
+            _forget_client(services, client_id)
             raise unavailable()
-        client_directory(services).invalidate(client_id)
+        _forget_client(services, client_id)
         await _audit(services, actor, "client.update", "client", client_id,
                      changes=changes(client_fields(current), client_fields(stored)))
         return stored
     raise conflict("The client kept changing while being updated; retry.")
+
+
+def _forget_client(services: Services, client_id: str) -> None:
+    """This worker's caches forget the client: its record and its fetched JWKS (other workers: their TTLs)."""
+    client_directory(services).invalidate(client_id)
+    assertion_authenticator(services).forget(client_id)
 
 
 async def delete_client(services: Services, actor: Actor, client_id: str, *, if_match: str | None = None) -> None:
@@ -591,7 +628,7 @@ async def delete_client(services: Services, actor: Actor, client_id: str, *, if_
         break
     else:
         raise conflict("The client kept changing while being deleted; retry.")
-    client_directory(services).invalidate(client_id)
+    _forget_client(services, client_id)
     try:
         checkpoint()  # the record's deletion landed after the caller was answered 503: it comes back
         for meta in current.secrets:
@@ -612,6 +649,8 @@ async def delete_client(services: Services, actor: Actor, client_id: str, *, if_
 async def add_secret(services: Services, actor: Actor, client_id: str) -> NewSecret:
     """Issue another secret (at most two active). Unpacks as ``(client, secret_id, secret, expires_on)``."""
     current = await get_client(services, client_id)
+    if current.authentication.uses_assertions:
+        raise _no_secrets()
     if len(current.active_secrets(services.clock.now())) >= MAX_ACTIVE_SECRETS:
         raise _too_many_secrets()
     secret_id, secret = new_secret()
@@ -663,6 +702,11 @@ async def add_secret(services: Services, actor: Actor, client_id: str) -> NewSec
     raise conflict("The client kept changing while the secret was added; retry.")
 
 
+def _no_secrets() -> Problem:
+    return conflict("The client authenticates with private_key_jwt and has no secrets; change its keys with "
+                    "PATCH (authentication.jwks or authentication.jwksUrl).")
+
+
 def _too_many_secrets() -> Problem:
     return conflict(f"The client already has {MAX_ACTIVE_SECRETS} active secrets; revoke one first.")
 
@@ -671,6 +715,8 @@ async def revoke_secret(services: Services, actor: Actor, client_id: str, secret
     """Remove a secret's metadata, then its verifier (the metadata comes back if Key Vault fails)."""
     for _attempt in range(CONFLICT_RETRIES):
         current = await get_client(services, client_id)
+        if current.authentication.uses_assertions:
+            raise _no_secrets()
         meta = next((s for s in current.secrets if s.secret_id == secret_id), None)
         if meta is None:
             raise not_found("The client has no secret with this id.")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from gateway.stores.models import AuditRecord, Client, Route, SecretMetadata
+from gateway.oauth.jwks import PRIVATE_MEMBERS
+from gateway.stores.models import AuditRecord, Client, ClientAuthentication, Route, SecretMetadata
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -52,12 +54,28 @@ def secret_json(meta: SecretMetadata, now: datetime) -> dict[str, Any]:
     }
 
 
+def client_authentication_json(auth: ClientAuthentication) -> dict[str, Any]:
+    """How the client authenticates; its inline JWKS holds public keys only (refused otherwise when saved)."""
+    if not auth.uses_assertions:
+        return {"method": auth.method}
+    return {"method": auth.method, "jwksUrl": auth.jwks_url,
+            "jwks": _public_only(json.loads(auth.jwks)) if auth.jwks else None}
+
+
+def _public_only(jwks: dict[str, Any]) -> dict[str, Any]:
+    """The set without any private member (a second guard: none is ever stored)."""
+    return {**jwks, "keys": [{k: v for k, v in key.items() if k not in PRIVATE_MEMBERS}
+                             for key in jwks.get("keys", []) if isinstance(key, dict)]}
+
+
 def client_json(client: Client, now: datetime) -> dict[str, Any]:
     return {
         "clientId": client.client_id,
         "displayName": client.display_name,
         "allowedTenants": list(client.allowed_tenants),
         "enabled": client.enabled,
+        "authentication": client_authentication_json(client.authentication),
+        "allowedScopes": client.allowed_scopes,
         "secrets": [secret_json(s, now) for s in client.secrets],
         "createdOn": timestamp(client.created_on),
         "updatedOn": timestamp(client.updated_on),

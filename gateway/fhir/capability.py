@@ -7,7 +7,9 @@ documents with fhir.resources' STU3 and R4B models and check DSTU2 field by fiel
 What the reference client (Teams Patients app) reads: ``fhirVersion``, ``rest.mode``,
 ``rest.interaction``, ``rest.resource.type`` and ``rest.security`` with the SMART
 ``oauth-uris`` extension (http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris)
-naming the token URL. Every resource it uses is listed with read and search-type
+naming the token URL. The SMART ``capabilities`` extensions (SMART App Launch 2.x "Conformance")
+list what ``.well-known/smart-configuration`` lists (``gateway.fhir.smart``).
+Every resource it uses is listed with read and search-type
 and the search parameters it sends.
 """
 
@@ -16,12 +18,14 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.config import Settings
+from gateway.fhir.smart import SMART_CAPABILITIES
 
 SOFTWARE_NAME = "Interop partner gateway"
 SOFTWARE_VERSION = "0.1.0"
 DOCUMENT_DATE = "2026-11-25"
 PUBLISHER = "Interop partner gateway"
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+SMART_CAPABILITIES_URL = "http://fhir-registry.smarthealthit.org/StructureDefinition/capabilities"
 FHIR_VERSION_NUMBERS = {"DSTU2": "1.0.2", "STU3": "3.0.1", "R4": "4.0.1"}
 SECURITY_SYSTEMS = {
     "DSTU2": "http://hl7.org/fhir/restful-security-service",
@@ -87,7 +91,7 @@ def _security(settings: Settings) -> dict[str, Any]:
                 {"url": "token", "valueUri": f"{base}/oauth2/token"},
                 {"url": "authorize", "valueUri": f"{base}/oauth2/authorize"},
             ],
-        }],
+        }, *({"url": SMART_CAPABILITIES_URL, "valueCode": code} for code in SMART_CAPABILITIES)],
         "service": [{
             "coding": [
                 {"system": SECURITY_SYSTEMS[settings.fhir_version], "code": "OAuth", "display": "OAuth"},
@@ -96,7 +100,9 @@ def _security(settings: Settings) -> dict[str, Any]:
             "text": "OAuth 2.0 client credentials; scope = the customer's Azure AD tenant id",
         }],
         "description": ("Get a token at the token URL with grant_type=client_credentials, the client's id and "
-                        "secret (Basic or form) and scope = the customer's Azure AD tenant id."),
+                        "secret (Basic or form) or a signed client assertion (private_key_jwt, SMART Backend "
+                        "Services), and scope = the customer's Azure AD tenant id, optionally followed by SMART "
+                        "system scopes (system/Patient.rs, system/*.read)."),
     }
 
 

@@ -36,11 +36,16 @@ _DUMMY_VERIFIER = make_verifier(secrets.token_urlsafe(32))  # matches no present
 
 
 class AuthenticationFailed(Exception):
-    """The credentials do not authenticate a client; ``reason`` is for the log, never the response."""
+    """The credentials do not authenticate a client; ``reason`` is for the log, never the response.
 
-    def __init__(self, reason: str) -> None:
+    ``description``: what the client may be told (RFC 6749 §5.2 ``error_description``), None for the
+    generic ``invalid_client`` one.
+    """
+
+    def __init__(self, reason: str, description: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.description = description
 
 
 class ClientAuthenticator:

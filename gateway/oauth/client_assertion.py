@@ -44,16 +44,17 @@ from typing import Any, Protocol
 from jwt.algorithms import Algorithm, get_default_algorithms
 
 from gateway.clock import Clock, SystemClock
+from gateway.oauth.assertion_names import (  # noqa: F401 - re-exported
+    PREFERRED_ALGORITHMS,
+    PRIVATE_KEY_JWT,
+    SHA256_ALGORITHMS,
+    signing_algorithms,
+)
 from gateway.oauth.errors import InvalidClient, InvalidRequest
 from gateway.oauth.jwks import CURVE_ALGORITHMS, ClientKeys, PublicKey
 from gateway.stores.replay import ReplayStore
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-PRIVATE_KEY_JWT = "private_key_jwt"
-"""The ``token_endpoint_auth_methods_supported`` name (RFC 8414 §2; OpenID Connect Core §9)."""
-PREFERRED_ALGORITHMS = ("RS384", "ES384")
-"""What SMART Backend Services requires servers to support."""
-SHA256_ALGORITHMS = ("RS256", "ES256")
 MAX_ASSERTION_LENGTH = 8192
 MAX_JTI_LENGTH = 1024
 MAX_CLIENT_ID_LENGTH = 128
@@ -121,11 +122,6 @@ class VerifiedAssertion:
     kid: str
     algorithm: str
     expires_at: datetime
-
-
-def signing_algorithms(allow_sha256: bool = False) -> tuple[str, ...]:
-    """``token_endpoint_auth_signing_alg_values_supported`` (SMART configuration, RFC 8414 §2)."""
-    return PREFERRED_ALGORITHMS + (SHA256_ALGORITHMS if allow_sha256 else ())
 
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")

@@ -1,6 +1,12 @@
 """token_fn: ``/oauth2/token`` (RFC 6749 §4.4, §5), ``/oauth2/jwks`` (RFC 7517), ``/oauth2/provider-jwks``
 (``gateway.oauth.provider_jwks``) and ``/oauth2/authorize``.
 
+The token endpoint authenticates the client by a secret (``gateway.oauth.authentication``) or by a
+signed assertion, ``private_key_jwt`` (RFC 7523 §2.2, ``gateway.oauth.assertion_auth``); either
+way an attempt is reserved against the failure limits before the first await and a failure is
+counted (``gateway.oauth.rate_limit``). An assertion whose issuer cannot be read counts against
+the source address.
+
 The route is ``oauth2/{endpoint:regex(^(token|jwks|provider-jwks|authorize)$)}``; :func:`handle`
 dispatches on ``route_params["endpoint"]``. Only the client credentials grant
 exists, so the authorization endpoint always answers ``unsupported_response_type``
@@ -20,7 +26,9 @@ import time
 from gateway import telemetry
 from gateway.config import current_settings
 from gateway.http import Request, Response, json_response
+from gateway.oauth.assertion_auth import assertion_authenticator
 from gateway.oauth.authentication import AuthenticationFailed, client_authenticator
+from gateway.oauth.client_assertion import AssertionRejected, read_client_assertion
 from gateway.oauth.client_auth import extract_credentials
 from gateway.oauth.errors import (
     NO_STORE,
@@ -43,6 +51,8 @@ from gateway.tokens.keyring import key_ring
 logger = logging.getLogger("gateway.oauth")
 
 JWKS_MAX_AGE_SECONDS = 60
+UNREADABLE_ASSERTION = "(unreadable assertion)"
+"""The failure counters' client id of an assertion without a readable issuer (counted per address too)."""
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
 _SECRET_SHAPED = re.compile(r"[0-9a-f]{16}\.[A-Za-z0-9_-]")  # gateway.credentials: "<secret id>.<random>"
 
@@ -56,7 +66,7 @@ def _loggable(client_id: str | None) -> str:
 
 
 async def token_endpoint(request: Request, services: Services) -> Response:
-    """POST /oauth2/token: the client credentials grant."""
+    """POST /oauth2/token: the client credentials grant, authenticated by a secret or a signed assertion."""
     started = time.perf_counter()
     client_id: str | None = None
     tenant = "-"
@@ -65,27 +75,44 @@ async def token_endpoint(request: Request, services: Services) -> Response:
         if request.method != "POST":
             raise MethodNotAllowed("POST")
         form = parse_form(request)
-        credentials = extract_credentials(request, form)
-        client_id = credentials.client_id
+        limiter = failure_limiter(services)
+        address = source_address(request)
+        try:
+            assertion = read_client_assertion(form, authorization_header=bool(request.headers.get_all("authorization")))
+        except AssertionRejected as rejected:  # no readable issuer: counted against the address
+            outcome = f"invalid_client (assertion {rejected.reason})"
+            attempt = await limiter.reserve(UNREADABLE_ASSERTION, address)
+            wait = await attempt.failed()
+            if wait is not None:
+                raise TooManyFailures(wait) from None
+            raise
+        credentials = extract_credentials(request, form) if assertion is None else None
+        client_id = assertion.client_id if assertion is not None else credentials.client_id
         grant_type = form.get("grant_type")
         if grant_type is None:
             hint = " ('grant-type' is not an OAuth parameter)" if "grant-type" in form else ""
             raise InvalidRequest(f"missing grant_type parameter{hint}; use grant_type=client_credentials")
         if grant_type != GRANT_TYPE:
             raise UnsupportedGrantType("only grant_type=client_credentials is supported")
-        attempt = await failure_limiter(services).reserve(credentials.client_id, source_address(request))
+        attempt = await limiter.reserve(client_id, address)
         try:
-            client = await client_authenticator(services).authenticate(credentials)
+            if assertion is not None:
+                client = await assertion_authenticator(services).authenticate(assertion)
+            else:
+                client = await client_authenticator(services).authenticate(credentials)
         except AuthenticationFailed as failed:
             wait = await attempt.failed()
             outcome = f"invalid_client ({failed.reason})" + (" over the limit" if wait is not None else "")
             if wait is not None:
                 raise TooManyFailures(wait) from None
-            raise InvalidClient(basic=credentials.used_basic) from None
+            basic = credentials is not None and credentials.used_basic
+            if failed.description is not None:
+                raise InvalidClient(failed.description, basic=basic) from None
+            raise InvalidClient(basic=basic) from None
         finally:
             attempt.release()
         issued = await client_credentials_grant(services, client, form.get("scope"))
-        tenant = issued.scope
+        tenant = issued.claims.tenant_id
         response = json_response(200, {"access_token": issued.access_token, "token_type": issued.token_type,
                                        "expires_in": issued.expires_in, "scope": issued.scope}, headers=NO_STORE)
     except OAuthError as error:

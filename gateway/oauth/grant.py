@@ -1,47 +1,57 @@
 """The client credentials grant, RFC 6749 §4.4 (https://www.rfc-editor.org/rfc/rfc6749#section-4.4).
 
-The requested ``scope`` (§3.3: space-delimited, case-sensitive tokens) must
-contain exactly one Azure AD tenant GUID, compared case-insensitively; other
-tokens are ignored and the granted scope, answered in the response (§5.1), is
-the canonical lowercase tenant GUID alone. The tenant must be allowed for the
-client and have an enabled route; otherwise ``invalid_scope`` (§5.2). A client
+The requested ``scope`` (§3.3: space-delimited, case-sensitive tokens) names exactly one Azure AD
+tenant GUID, compared case-insensitively, and optionally SMART system scopes
+(``gateway.scopes.parse_scope_parameter``; anything else is ``invalid_scope``). The tenant must be
+allowed for the client and have an enabled route; otherwise ``invalid_scope`` (§5.2). A client
 allowed no tenant at all is ``unauthorized_client``.
+
+Scopes (``gateway.scopes.grant_scopes``): the token gets what was asked intersected with the
+client's ``allowedScopes``; a scope sharing nothing with them is ``invalid_scope``. The response's
+``scope`` (§5.1) and the token's ``scope`` claim are the canonical tenant GUID followed by the
+granted v2 scopes. A request naming the tenant alone (the Teams Patients app's) gets the client's
+allowed scopes, and its token and response carry the tenant alone, exactly as before scopes
+existed (§5.1: ``scope`` may be omitted or echoed when the grant is what was requested): the proxy
+reads a tenant-only token as the client's allowed scopes at the time of each request.
 """
 
 from __future__ import annotations
 
 from gateway.directory import route_directory
 from gateway.oauth.errors import InvalidScope, UnauthorizedClient
+from gateway.scopes import MAX_SCOPE_TOKENS as SCOPE_TOKEN_LIMIT
+from gateway.scopes import ScopeGrant, ScopeSyntaxError, grant_scopes, parse_allowed_scopes, parse_scope_parameter
 from gateway.services import Services
-from gateway.stores.models import Client, canonical_tenant_id
+from gateway.stores.models import Client
 from gateway.tokens.access_tokens import IssuedToken, issue_access_token
 
 GRANT_TYPE = "client_credentials"
-MAX_SCOPE_TOKENS = 16
+MAX_SCOPE_TOKENS = SCOPE_TOKEN_LIMIT
 
 
 def requested_tenant(scope: str | None) -> str:
-    """The one tenant GUID named in ``scope``, canonical; InvalidScope otherwise."""
-    if not scope:
-        raise InvalidScope("scope must name the tenant (an Azure AD tenant GUID)")
-    tokens = [t for t in scope.split(" ") if t]
-    if len(tokens) > MAX_SCOPE_TOKENS:
-        raise InvalidScope("too many scope values")
-    tenants = {t for t in (canonical_tenant_id(token) for token in tokens) if t}
-    if not tenants:
-        raise InvalidScope("scope must name the tenant (an Azure AD tenant GUID)")
-    if len(tenants) > 1:
-        raise InvalidScope("scope must name exactly one tenant")
-    return tenants.pop()
+    """The one tenant GUID named in ``scope``, canonical; InvalidScope otherwise (see parse_scope_parameter)."""
+    return parse_scope_parameter(scope).tenant
+
+
+def client_scopes(client: Client):
+    """The client's allowed SMART scopes; InvalidScope when its stored value is unusable."""
+    try:
+        return parse_allowed_scopes(client.allowed_scopes)
+    except ScopeSyntaxError:
+        raise InvalidScope("this client is allowed no SMART scopes") from None
 
 
 async def client_credentials_grant(services: Services, client: Client, scope: str | None) -> IssuedToken:
-    """Issue a token for an authenticated ``client`` and its requested tenant (§4.4.2, §4.4.3)."""
+    """Issue a token for an authenticated ``client``, its requested tenant and scopes (§4.4.2, §4.4.3)."""
     if not client.allowed_tenants:
         raise UnauthorizedClient("this client is not authorized for any tenant")
-    tenant = requested_tenant(scope)
-    if not client.allows_tenant(tenant):
+    request = parse_scope_parameter(scope)
+    if not client.allows_tenant(request.tenant):
         raise InvalidScope("the requested tenant is not allowed for this client")
-    if await route_directory(services).enabled_route(tenant) is None:
+    grant: ScopeGrant = grant_scopes(request, client_scopes(client))
+    if await route_directory(services).enabled_route(request.tenant) is None:
         raise InvalidScope("the requested tenant has no enabled route")
-    return await issue_access_token(services, client_id=client.client_id, tenant_id=tenant)
+    scope_claim = request.tenant if request.tenant_only else grant.scope
+    return await issue_access_token(services, client_id=client.client_id, tenant_id=request.tenant,
+                                    scope=scope_claim)

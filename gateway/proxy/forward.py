@@ -5,7 +5,8 @@ Order of the checks, none of which contacts the provider:
 1. method (405), bearer token (401 + ``WWW-Authenticate``, RFC 6750 §3), the token's client
    still existing and enabled (401), the tenant's route (404 none / 403 disabled),
 2. request size (413), path grammar and query (400), provider URL rules (502),
-   batch Bundle shape (400), read-only policy (403).
+   batch Bundle shape (400), read-only policy (403), the token's SMART scopes (403 ``forbidden``,
+   ``gateway.proxy.scope_check``; every batch entry and a ``POST _search`` body included).
 
 Then the provider is called through the per-worker transport; its status and body pass
 through with every provider URL rewritten, gateway failures become OperationOutcome
@@ -31,6 +32,8 @@ from gateway.proxy.destinations import validate_provider_url
 from gateway.proxy.headers import downstream_response_headers, upstream_request_headers
 from gateway.proxy.paths import PathRejected, check_path, resource_type_of
 from gateway.proxy.rewrite import LinkRewriter, is_textual
+from gateway.proxy.scope_check import ScopeRefused, check_scopes
+from gateway.proxy.token_scopes import token_scopes
 from gateway.proxy.transport import (
     AiohttpTransport,
     DestinationRefused,
@@ -198,6 +201,12 @@ async def _proxy(request: Request, services: Services, log: _Log) -> Response:
     except AccessRefused as exc:
         log.outcome = "read-only"
         return operation_outcome(403, str(exc), fhir_version=version)
+    try:
+        check_scopes(token_scopes(claims, client), method, path, query, body=request.body,
+                     content_type=request.headers.get("content-type", ""), batch=batch)
+    except ScopeRefused as exc:
+        log.outcome = "outside-scopes"
+        return operation_outcome(403, str(exc), fhir_version=version, code="forbidden")
     if kind == "read-batch" and route.batch_mode == "fanout" and batch is not None \
             and len(batch.entries) > MAX_FANOUT_ENTRIES:
         log.outcome = "batch-too-large"

@@ -1,4 +1,5 @@
-"""Builds the Azure-backed stores from settings: Table Storage for routes, clients and audit, Key Vault for secrets.
+"""Builds the Azure-backed stores from settings: Table Storage for routes, clients, audit,
+failure counters and client assertion ids, Key Vault for secrets.
 
 The Azure SDKs are imported inside :func:`open_azure_stores` so that modules
 that never touch a store (the metadata function) do not pay for them at cold start.
@@ -16,6 +17,7 @@ from gateway.config import Settings
 from gateway.lifecycle import close_resource
 from gateway.stores.errors import StoreError
 from gateway.stores.protocols import AuditStore, ClientStore, FailureCounterStore, RouteStore, SecretStore
+from gateway.stores.replay import ReplayStore
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,7 @@ class AzureStores:
     audit: AuditStore
     secrets: SecretStore
     failure_counters: FailureCounterStore | None = None
+    replay: ReplayStore | None = None
     _resources: list[Any] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -48,9 +51,11 @@ async def open_azure_stores(settings: Settings, clock: Clock | None = None) -> A
     """
     from gateway.stores.tables import open_table_storage
     from gateway.stores.tables.counters import TableFailureCounterStore
+    from gateway.stores.tables.replay import TableReplayStore
 
     tables = open_table_storage(settings, clock)
     counters = TableFailureCounterStore(tables.service.get_table_client(tables.names.failures))
+    replay = TableReplayStore(tables.service.get_table_client(tables.names.replay), clock)
     try:
         try:
             await tables.ensure_tables()
@@ -66,4 +71,4 @@ async def open_azure_stores(settings: Settings, clock: Clock | None = None) -> A
         await tables.aclose()
         raise
     return AzureStores(routes=tables.routes, clients=tables.clients, audit=tables.audit, secrets=secrets,
-                       failure_counters=counters, _resources=[tables, secrets])
+                       failure_counters=counters, replay=replay, _resources=[tables, secrets])

@@ -16,7 +16,10 @@ T = TypeVar("T")
 
 UpstreamAuthType = Literal["none", "clientCredentials", "managedIdentity", "privateKeyJwt"]
 BatchMode = Literal["passthrough", "fanout"]
+ClientAuthMethod = Literal["client_secret", "private_key_jwt"]
 ALL_TENANTS = "*"
+DEFAULT_ALLOWED_SCOPES = "system/*.rs"
+"""``allowedScopes`` of a client that was given none: read and search every type (gateway.scopes)."""
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -78,6 +81,24 @@ class SecretMetadata:
 
 
 @dataclass(frozen=True)
+class ClientAuthentication:
+    """How a client authenticates at the token endpoint (RFC 6749 §2.3).
+
+    ``client_secret`` (the default): gateway-issued secrets. ``private_key_jwt`` (RFC 7523 §2.2,
+    SMART Backend Services): signed assertions verified with the client's public keys, given
+    either inline as ``jwks`` (a public-keys-only JWKS as canonical JSON text) or at ``jwks_url``.
+    """
+
+    method: ClientAuthMethod = "client_secret"
+    jwks_url: str | None = None
+    jwks: str | None = None
+
+    @property
+    def uses_assertions(self) -> bool:
+        return self.method == "private_key_jwt"
+
+
+@dataclass(frozen=True)
 class Client:
     """An OAuth client (the SaaS client's registration) and its secrets' metadata."""
 
@@ -86,6 +107,8 @@ class Client:
     allowed_tenants: tuple[str, ...] = ()
     enabled: bool = True
     secrets: tuple[SecretMetadata, ...] = ()
+    authentication: ClientAuthentication = field(default_factory=ClientAuthentication)
+    allowed_scopes: str = DEFAULT_ALLOWED_SCOPES
     created_on: datetime | None = None
     updated_on: datetime | None = None
     etag: str | None = None

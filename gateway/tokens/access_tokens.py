@@ -2,15 +2,18 @@
 
 Header (RFC 9068 §2.1): ``alg`` ES256, ``typ`` ``at+jwt``, ``kid``.
 Claims (RFC 9068 §2.2): ``iss`` = PUBLIC_BASE_URL, ``aud`` = TOKEN_AUDIENCE (the FHIR base URL),
-``sub`` and ``client_id`` = the client, ``scope`` and ``tid`` = the tenant GUID (lowercase),
-``iat``, ``nbf``, ``exp``, ``jti``.
+``sub`` and ``client_id`` = the client, ``tid`` = the tenant GUID (lowercase), ``scope`` = the
+tenant GUID alone (a tenant-only request: the client's allowed SMART scopes at each use) or followed
+by the granted SMART v2 system scopes (``gateway.scopes.ScopeGrant.scope``), ``iat``, ``nbf``,
+``exp``, ``jti``.
 
 Verification (RFC 9068 §4, RFC 8725 §3.1-3.2) accepts only what this gateway
 issues: the one signing algorithm (so ``alg: none`` and HS256-keyed-with-the-
 public-key confusion are refused before any key is used), a kid published by
 the key ring, the signature, ``iss``, ``aud``, ``exp``/``nbf``/``iat`` with a
-small leeway, every required claim, and a canonical tenant GUID in both
-``scope`` and ``tid``. Each token has exactly one accepted encoding (RFC 7515
+small leeway, every required claim, a canonical tenant GUID in ``tid`` and the same GUID first in
+``scope``, followed by nothing or by v2 system scopes in exactly the form the gateway writes them
+(``gateway.scopes.grant_from_claim``). Each token has exactly one accepted encoding (RFC 7515
 §7.1, §2 base64url "with all trailing '=' characters omitted"): three
 base64url segments and nothing else (no padding, no white space), each in its
 canonical form (no non-zero trailing bits), and a low-S signature, which the
@@ -29,6 +32,7 @@ from datetime import UTC, datetime
 
 import jwt
 
+from gateway.scopes import SmartScopes, grant_from_claim
 from gateway.services import Services
 from gateway.stores.models import canonical_tenant_id
 from gateway.tokens.keyring import LEEWAY_SECONDS, is_valid_kid, key_ring
@@ -55,6 +59,8 @@ class AccessTokenClaims:
     jti: str
     issued_at: datetime
     expires_at: datetime
+    smart_scopes: SmartScopes | None = None
+    """The granted SMART scopes; None for a tenant-only token (the client's allowed scopes apply)."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +77,14 @@ class IssuedToken:
         return f"IssuedToken(client_id={self.claims.client_id!r}, scope={self.scope!r}, jti={self.claims.jti!r})"
 
 
-async def issue_access_token(services: Services, *, client_id: str, tenant_id: str) -> IssuedToken:
-    """Sign an access token for ``client_id`` scoped to ``tenant_id`` (already canonical and authorised)."""
+async def issue_access_token(services: Services, *, client_id: str, tenant_id: str,
+                             scope: str | None = None) -> IssuedToken:
+    """Sign an access token for ``client_id`` scoped to ``tenant_id`` (already canonical and authorised).
+
+    ``scope``: the claim, the tenant alone by default, else ``ScopeGrant.scope`` (the tenant, then v2 scopes).
+    """
+    scope = scope or tenant_id
+    smart = _smart_scopes(scope, tenant_id)
     settings = services.settings
     key = await key_ring(services).signing_key()
     now = int(services.clock.now().timestamp())
@@ -80,14 +92,24 @@ async def issue_access_token(services: Services, *, client_id: str, tenant_id: s
     jti = secrets.token_urlsafe(16)
     payload = {
         "iss": settings.issuer, "aud": settings.token_audience, "sub": client_id, "client_id": client_id,
-        "scope": tenant_id, "tid": tenant_id, "iat": now, "nbf": now, "exp": expires, "jti": jti,
+        "scope": scope, "tid": tenant_id, "iat": now, "nbf": now, "exp": expires, "jti": jti,
     }
     token = low_s_jws(jwt.encode(payload, key.private_key, algorithm=ALGORITHM,
                                  headers={"kid": key.kid, "typ": TOKEN_TYPE}))
-    claims = AccessTokenClaims(client_id=client_id, tenant_id=tenant_id, scope=tenant_id, jti=jti,
+    claims = AccessTokenClaims(client_id=client_id, tenant_id=tenant_id, scope=scope, jti=jti,
                                issued_at=datetime.fromtimestamp(now, UTC),
-                               expires_at=datetime.fromtimestamp(expires, UTC))
-    return IssuedToken(access_token=token, expires_in=settings.token_lifetime_seconds, scope=tenant_id, claims=claims)
+                               expires_at=datetime.fromtimestamp(expires, UTC), smart_scopes=smart)
+    return IssuedToken(access_token=token, expires_in=settings.token_lifetime_seconds, scope=scope, claims=claims)
+
+
+def _smart_scopes(scope: object, tenant: str) -> SmartScopes | None:
+    """The SMART scopes a ``scope`` claim grants after ``tenant`` (None: the tenant alone); ValueError if malformed."""
+    if scope == tenant:
+        return None
+    grant = grant_from_claim(scope)  # type: ignore[arg-type]
+    if grant.tenant != tenant:
+        raise ValueError("the scope claim names another tenant")
+    return grant.scopes
 
 
 def _b64(data: bytes) -> str:
@@ -182,12 +204,16 @@ async def verify_access_token(token: str, services: Services) -> AccessTokenClai
     if now < not_before - LEEWAY_SECONDS or now < issued - LEEWAY_SECONDS:
         raise InvalidToken("token not yet valid")
     tenant = claims["tid"]
-    if not isinstance(tenant, str) or canonical_tenant_id(tenant) != tenant or claims["scope"] != tenant:
+    if not isinstance(tenant, str) or canonical_tenant_id(tenant) != tenant:
         raise InvalidToken("token scope is not a tenant")
+    try:
+        smart = _smart_scopes(claims["scope"], tenant)
+    except ValueError:
+        raise InvalidToken("token scope is not a tenant and SMART scopes") from None
     client_id, jti = claims["client_id"], claims["jti"]
     if (not isinstance(client_id, str) or not client_id or claims["sub"] != client_id
             or not isinstance(jti, str) or not jti):
         raise InvalidToken("token subject is invalid")
-    return AccessTokenClaims(client_id=client_id, tenant_id=tenant, scope=tenant, jti=jti,
+    return AccessTokenClaims(client_id=client_id, tenant_id=tenant, scope=claims["scope"], jti=jti,
                              issued_at=datetime.fromtimestamp(issued, UTC),
-                             expires_at=datetime.fromtimestamp(expires, UTC))
+                             expires_at=datetime.fromtimestamp(expires, UTC), smart_scopes=smart)

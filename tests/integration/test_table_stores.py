@@ -103,7 +103,8 @@ async def test_table_names_follow_the_prefix_and_ensure_tables_is_idempotent(sto
     await storage.ensure_tables()
     prefix = storage.names.routes.removesuffix("routes")
     names = {t.name async for t in storage.service.list_tables() if t.name.startswith(prefix)}
-    assert names == {f"{prefix}routes", f"{prefix}clients", f"{prefix}audit", f"{prefix}authfailures"}
+    assert names == {f"{prefix}routes", f"{prefix}clients", f"{prefix}audit", f"{prefix}authfailures",
+                     f"{prefix}replay"}
 
 
 async def test_missing_tables_are_created_on_first_use(azurite: AzuriteService) -> None:

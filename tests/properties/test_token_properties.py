@@ -166,7 +166,9 @@ def test_scope_grants_exactly_one_allowed_tenant(loop, scope, via_basic):
     except OAuthError:
         tenant = None
     if tenant == TENANT and len(tokens) <= MAX_SCOPE_TOKENS:
-        assert response.status == 200 and payload["scope"] == TENANT  # canonical lowercase, nothing else
+        # canonical lowercase; the tenant alone when nothing else was asked, else the granted SMART scopes after it
+        smart = [t for t in tokens if t.lower() != TENANT]
+        assert response.status == 200 and payload["scope"] == (f"{TENANT} system/*.rs" if smart else TENANT)
     else:
         assert response.status == 400 and payload["error"] == "invalid_scope"
 

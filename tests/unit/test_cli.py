@@ -229,3 +229,25 @@ async def test_private_key_jwt_routes_and_provider_keys(server):
                                  "http://127.0.0.1:9/auth/token", "--upstream-client-id", "gw",
                                  "--upstream-key-name", "Not_Valid")
     assert code == 1 and "upstreamAuth/keyName" in err
+async def test_private_key_jwt_clients_and_scopes(server, tmp_path):
+    from tests.unit.oauth.keys import private_jwk, public_jwk, rsa_key
+
+    jwks_file = tmp_path / "jwks.json"
+    jwks_file.write_text(json.dumps({"keys": [public_jwk(rsa_key(), "cli-1")]}))
+    code, out, err = await run_cli(server, "clients", "create", "--name", "Backend", "--tenant", TENANT,
+                                   "--jwks-file", str(jwks_file), "--scopes", "system/Patient.read")
+    assert code == 0 and "clientSecret" not in out and "shown only once" not in err
+    assert "private_key_jwt" in out and "cli-1" in out and "system/Patient.rs" in out
+    client_id = next(line.split()[1] for line in out.splitlines() if line.startswith("clientId"))
+    code, out, _ = await run_cli(server, "clients", "update", client_id, "--jwks-url",
+                                 "http://127.0.0.1:9/jwks.json", "--scopes", "system/*.rs")
+    assert code == 0 and "http://127.0.0.1:9/jwks.json" in out and "system/*.rs" in out
+    code, _, err = await run_cli(server, "secrets", "add", client_id)
+    assert code == 1 and "409" in err and "private_key_jwt" in err
+
+    private_file = tmp_path / "private.json"
+    private = private_jwk(rsa_key(), "cli-2")
+    private_file.write_text(json.dumps({"keys": [private]}))
+    code, _, err = await run_cli(server, "clients", "create", "--name", "Leaky", "--tenant", TENANT,
+                                 "--jwks-file", str(private_file))
+    assert code == 1 and "422" in err and "'d'" in err and private["d"] not in err

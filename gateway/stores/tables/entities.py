@@ -6,7 +6,9 @@ Entity design:
   ``upstreamAuth`` as a JSON column.
 * clients: one entity per client, ``PartitionKey`` = client id, ``RowKey`` = "";
   ``AllowedTenants`` and ``Secrets`` (secretId, hint, createdOn, expiresOn;
-  never a secret value) as JSON columns.
+  never a secret value) as JSON columns; ``Authentication`` (method, jwksUrl,
+  jwks: public keys only) as a JSON column and ``AllowedScopes`` as text, both
+  absent on records written before they existed (client secret; system/*.rs).
 * audit: ``PartitionKey`` = inverted day, ``RowKey`` = inverted timestamp +
   "-" + record id. Table Storage returns entities in ascending key order
   (https://learn.microsoft.com/rest/api/storageservices/query-timeout-and-pagination),
@@ -24,7 +26,15 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from gateway.stores.models import AuditRecord, Client, Route, SecretMetadata, UpstreamAuth
+from gateway.stores.models import (
+    DEFAULT_ALLOWED_SCOPES,
+    AuditRecord,
+    Client,
+    ClientAuthentication,
+    Route,
+    SecretMetadata,
+    UpstreamAuth,
+)
 
 ENTITY_ROW_KEY = ""  # routes and clients: one entity per partition
 
@@ -133,6 +143,16 @@ def _secrets_from_json(raw: str | None) -> tuple[SecretMetadata, ...]:
                  for s in (json.loads(raw) if raw else []))
 
 
+def _client_auth_to_json(auth: ClientAuthentication) -> str:
+    return _dumps(_without_none({"method": auth.method, "jwksUrl": auth.jwks_url, "jwks": auth.jwks}))
+
+
+def _client_auth_from_json(raw: str | None) -> ClientAuthentication:
+    data = json.loads(raw) if raw else {}
+    return ClientAuthentication(method=data.get("method", "client_secret"), jwks_url=data.get("jwksUrl"),
+                                jwks=data.get("jwks"))
+
+
 def client_to_entity(client: Client, *, created_on: datetime, updated_on: datetime) -> dict[str, Any]:
     return {
         "PartitionKey": client.client_id,
@@ -141,6 +161,8 @@ def client_to_entity(client: Client, *, created_on: datetime, updated_on: dateti
         "AllowedTenants": _dumps(list(client.allowed_tenants)),
         "Enabled": bool(client.enabled),
         "Secrets": _secrets_to_json(client.secrets),
+        "Authentication": _client_auth_to_json(client.authentication),
+        "AllowedScopes": client.allowed_scopes,
         "CreatedOn": utc(created_on),
         "UpdatedOn": utc(updated_on),
     }
@@ -154,6 +176,8 @@ def client_from_entity(entity: Mapping[str, Any], etag: str | None) -> Client:
         allowed_tenants=tuple(json.loads(raw_tenants)) if raw_tenants else (),
         enabled=bool(entity.get("Enabled", True)),
         secrets=_secrets_from_json(entity.get("Secrets")),
+        authentication=_client_auth_from_json(entity.get("Authentication")),
+        allowed_scopes=entity.get("AllowedScopes") or DEFAULT_ALLOWED_SCOPES,
         created_on=_utc_or_none(entity.get("CreatedOn")),
         updated_on=_utc_or_none(entity.get("UpdatedOn")),
         etag=etag,

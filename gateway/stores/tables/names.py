@@ -13,7 +13,9 @@ ROUTES_TABLE_SUFFIX = "routes"
 CLIENTS_TABLE_SUFFIX = "clients"
 AUDIT_TABLE_SUFFIX = "audit"
 FAILURES_TABLE_SUFFIX = "authfailures"  # the token endpoint's shared failure counters
-TABLE_SUFFIXES: tuple[str, ...] = (ROUTES_TABLE_SUFFIX, CLIENTS_TABLE_SUFFIX, AUDIT_TABLE_SUFFIX, FAILURES_TABLE_SUFFIX)
+REPLAY_TABLE_SUFFIX = "replay"  # client assertion ids already used (gateway.stores.tables.replay)
+TABLE_SUFFIXES: tuple[str, ...] = (ROUTES_TABLE_SUFFIX, CLIENTS_TABLE_SUFFIX, AUDIT_TABLE_SUFFIX, FAILURES_TABLE_SUFFIX,
+                                   REPLAY_TABLE_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -22,12 +24,14 @@ class TableNames:
     clients: str
     audit: str
     failures: str
+    replay: str
 
     @classmethod
     def for_prefix(cls, prefix: str) -> TableNames:
         """The table names for ``prefix`` (validated by ``TABLE_NAME_PREFIX``'s setting)."""
         return cls(routes=f"{prefix}{ROUTES_TABLE_SUFFIX}", clients=f"{prefix}{CLIENTS_TABLE_SUFFIX}",
-                   audit=f"{prefix}{AUDIT_TABLE_SUFFIX}", failures=f"{prefix}{FAILURES_TABLE_SUFFIX}")
+                   audit=f"{prefix}{AUDIT_TABLE_SUFFIX}", failures=f"{prefix}{FAILURES_TABLE_SUFFIX}",
+                   replay=f"{prefix}{REPLAY_TABLE_SUFFIX}")
 
     def all(self) -> tuple[str, ...]:
-        return (self.routes, self.clients, self.audit, self.failures)
+        return (self.routes, self.clients, self.audit, self.failures, self.replay)

@@ -29,10 +29,8 @@ from gateway.stores.keys import check_key
 from gateway.stores.replay import jti_digest
 from gateway.stores.tables.entities import utc
 from gateway.stores.tables.failures import error_code
+from gateway.stores.tables.names import REPLAY_TABLE_SUFFIX
 from gateway.stores.tables.stores import _call, create_table_if_missing
-
-REPLAY_TABLE_SUFFIX = "replay"
-"""``<TABLE_NAME_PREFIX>replay``; infra/ must create it too when the feature is deployed."""
 
 
 class TableReplayStore:

@@ -288,7 +288,7 @@ class TableStorage:
         self.names = TableNames.for_prefix(prefix)
         self._read_timeout = read_timeout
         self._tables = [service.get_table_client(name) for name in self.names.all()]
-        routes, clients, audit = self._tables[:3]  # the fourth, failure counters: tables.counters
+        routes, clients, audit = self._tables[:3]  # then failure counters (tables.counters), replay (tables.replay)
         self.routes = TableRouteStore(routes, clock, read_timeout=read_timeout)
         self.clients = TableClientStore(clients, clock, read_timeout=read_timeout)
         self.audit = TableAuditStore(audit, read_timeout=read_timeout)

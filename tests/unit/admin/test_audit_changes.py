@@ -43,7 +43,9 @@ async def test_client_changes_are_recorded_field_by_field(services):
     cid = new.client.client_id
     assert last(services, "client.create").details["changes"] == {
         "displayName": {"old": None, "new": "Teams"}, "allowedTenants": {"old": None, "new": [TENANT]},
-        "enabled": {"old": None, "new": True}, "secrets": {"old": None, "new": [new.secret_id]}}
+        "enabled": {"old": None, "new": True}, "secrets": {"old": None, "new": [new.secret_id]},
+        "allowedScopes": {"old": None, "new": "system/*.rs"},
+        "authentication/method": {"old": None, "new": "client_secret"}}
     await ops.update_client(services, ACTOR, cid, allowed_tenants=[TENANT, OTHER_TENANT], enabled=False)
     assert last(services, "client.update").details["changes"] == {
         "allowedTenants": {"old": [TENANT], "new": [TENANT, OTHER_TENANT]}, "enabled": {"old": True, "new": False}}
@@ -56,7 +58,9 @@ async def test_client_changes_are_recorded_field_by_field(services):
     await ops.delete_client(services, ACTOR, cid)
     assert last(services, "client.delete").details["changes"] == {
         "displayName": {"old": "Teams", "new": None}, "allowedTenants": {"old": [TENANT, OTHER_TENANT], "new": None},
-        "enabled": {"old": False, "new": None}, "secrets": {"old": [second.secret_id], "new": None}}
+        "enabled": {"old": False, "new": None}, "secrets": {"old": [second.secret_id], "new": None},
+        "allowedScopes": {"old": "system/*.rs", "new": None},
+        "authentication/method": {"old": "client_secret", "new": None}}
     trail = json.dumps([r.details for r in services.audit.records])
     assert new.secret not in trail and second.secret not in trail
 

@@ -92,3 +92,17 @@ def test_dstu2_conformance_field_by_field():
     assert set(document) <= {"resourceType", "url", "version", "name", "status", "experimental", "publisher",
                              "contact", "date", "description", "requirements", "copyright", "kind", "software",
                              "implementation", "fhirVersion", "acceptUnknown", "format", "profile", "rest"}
+
+
+@pytest.mark.parametrize("version", ["DSTU2", "STU3", "R4"])
+def test_smart_capabilities_agree_with_the_smart_configuration(version):
+    from gateway.fhir.capability import SMART_CAPABILITIES_URL
+    from gateway.fhir.smart import smart_configuration
+
+    settings = make_settings(FHIR_VERSION=version)
+    security = capability_document(settings)["rest"][0]["security"]
+    advertised = [e["valueCode"] for e in security["extension"] if e["url"] == SMART_CAPABILITIES_URL]
+    assert advertised == smart_configuration(settings)["capabilities"]
+    assert {"client-confidential-asymmetric", "permission-v2", "permission-v1"} <= set(advertised)
+    assert "private_key_jwt" in security["description"]
+    assert oauth_uris(capability_document(settings))["token"] == smart_configuration(settings)["token_endpoint"]

@@ -41,9 +41,12 @@ def test_smart_configuration():
     assert document["token_endpoint"] == "https://gw.example/oauth2/token"
     assert document["jwks_uri"] == "https://gw.example/oauth2/jwks"
     assert document["grant_types_supported"] == ["client_credentials"]
-    assert document["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
-    assert document["capabilities"] == ["client-confidential-symmetric"]
-    assert "scopes_supported" in document
+    assert document["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post",
+                                                                 "private_key_jwt"]
+    assert document["token_endpoint_auth_signing_alg_values_supported"] == ["RS384", "ES384"]
+    assert document["capabilities"] == ["client-confidential-symmetric", "client-confidential-asymmetric",
+                                        "permission-v1", "permission-v2"]
+    assert "system/*.rs" in document["scopes_supported"]
 
 
 def test_advertised_urls_never_come_from_the_host_header():

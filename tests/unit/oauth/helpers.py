@@ -64,3 +64,25 @@ def token_request(form: dict[str, str] | list[tuple[str, str]] | None = None, *,
 def post_form(client_id: str, secret: str, scope: str = TENANT, **extra: str) -> dict[str, str]:
     return {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret, "scope": scope,
             **extra}
+
+
+async def add_key_client(services: Services, client_id: str, *, jwks: dict | None = None, jwks_url: str | None = None,
+                         tenants: tuple[str, ...] = (TENANT,), allowed_scopes: str = "system/*.rs",
+                         enabled: bool = True) -> Client:
+    """Create a private_key_jwt client (inline JWKS or JWKS URL), as the admin API stores one: no secrets."""
+    import json
+
+    from gateway.stores.models import ClientAuthentication
+
+    auth = ClientAuthentication(method="private_key_jwt", jwks_url=jwks_url,
+                                jwks=json.dumps(jwks, sort_keys=True) if jwks is not None else None)
+    return await services.clients.create(Client(client_id=client_id, display_name=f"test {client_id}",
+                                                allowed_tenants=tenants, enabled=enabled, authentication=auth,
+                                                allowed_scopes=allowed_scopes))
+
+
+def assertion_form(assertion: str, scope: str = TENANT, **extra: str) -> dict[str, str]:
+    """A Backend Services token request (SMART App Launch 2.x: grant, assertion type, assertion, scope)."""
+    return {"grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion, "scope": scope, **extra}

@@ -265,9 +265,15 @@ async def test_scope_without_exactly_one_tenant_is_invalid_scope(services, secre
     assert_error(await respond(token_request(form), services), 400, "invalid_scope")
 
 
-async def test_other_scope_values_are_ignored_and_the_tenant_granted(services, secret):
+async def test_smart_scopes_beside_the_tenant_are_granted_and_listed_after_it(services, secret):
     response = await respond(token_request(post_form(CLIENT_ID, secret, scope=f"system/*.read {TENANT}")), services)
-    assert response.status == 200 and body(response)["scope"] == TENANT
+    assert response.status == 200 and body(response)["scope"] == f"{TENANT} system/*.rs"
+
+
+@pytest.mark.parametrize("scope", [f"openid {TENANT}", f"patient/*.read {TENANT}", f"{TENANT} system/Patient.c"])
+async def test_scope_values_the_client_may_not_have_are_invalid_scope(services, secret, scope):
+    assert_error(await respond(token_request(post_form(CLIENT_ID, secret, scope=scope)), services), 400,
+                 "invalid_scope")
 
 
 async def test_tenant_not_allowed_for_the_client_is_invalid_scope(services, secret):

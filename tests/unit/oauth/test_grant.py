@@ -9,14 +9,15 @@ from gateway.oauth.grant import requested_tenant
 from tests.unit.oauth.helpers import OTHER_TENANT, TENANT
 
 
-@pytest.mark.parametrize("scope", [TENANT, TENANT.upper(), f"  {TENANT}  ", f"openid {TENANT}",
+@pytest.mark.parametrize("scope", [TENANT, TENANT.upper(), f"  {TENANT}  ", f"system/*.read {TENANT}",
                                    f"{TENANT} {TENANT.upper()}"])
 def test_one_tenant(scope):
     assert requested_tenant(scope) == TENANT
 
 
 @pytest.mark.parametrize("scope", [None, "", " ", "openid", f"{TENANT} {OTHER_TENANT}", TENANT.replace("-", ""),
-                                   " ".join(["x"] * 17) + f" {TENANT}"])
+                                   f"openid {TENANT}", f"patient/*.read {TENANT}",
+                                   " ".join(["system/*.rs"] * 200) + f" {TENANT}"])
 def test_not_exactly_one_tenant(scope):
     with pytest.raises(InvalidScope):
         requested_tenant(scope)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from gateway.stores.errors import AlreadyExists, InvalidContinuation, NotFound, PreconditionFailed
-from gateway.stores.models import AuditRecord, Client, Route, SecretMetadata, UpstreamAuth
+from gateway.stores.models import AuditRecord, Client, ClientAuthentication, Route, SecretMetadata, UpstreamAuth
 
 STAMPS = ("created_on", "updated_on", "etag")
 TENANT_A = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -292,6 +292,27 @@ class ClientStoreContract(_KeyedStoreContract):
         created = await clients.create(full_client())
         await clients.replace(replace(created, secrets=()), if_match=created.etag)
         assert (await clients.get("patients-app")).secrets == ()
+
+    async def test_a_client_without_authentication_or_scopes_uses_secrets_and_reads_everything(
+            self, clients: Any) -> None:
+        await clients.create(Client(client_id="old-client", display_name=""))
+        fetched = await clients.get("old-client")
+        assert fetched.authentication == ClientAuthentication() and not fetched.authentication.uses_assertions
+        assert fetched.allowed_scopes == "system/*.rs"
+
+    async def test_private_key_jwt_authentication_and_scopes_round_trip(self, clients: Any) -> None:
+        inline = ClientAuthentication(method="private_key_jwt", jwks='{"keys":[{"kid":"k1","kty":"EC"}]}')
+        by_url = ClientAuthentication(method="private_key_jwt", jwks_url="https://keys.example.org/jwks.json")
+        await clients.create(full_client("inline", secrets=(), authentication=inline,
+                                         allowed_scopes="system/Observation.rs system/Patient.r"))
+        await clients.create(full_client("by-url", secrets=(), authentication=by_url))
+        first, second = await clients.get("inline"), await clients.get("by-url")
+        assert first.authentication == inline and first.allowed_scopes == "system/Observation.rs system/Patient.r"
+        assert second.authentication == by_url and second.authentication.uses_assertions
+        changed = replace(second, authentication=inline, allowed_scopes="system/*.cruds")
+        await clients.replace(changed, if_match=second.etag)
+        again = await clients.get("by-url")
+        assert again.authentication == inline and again.allowed_scopes == "system/*.cruds"
 
 
 def record(moment: datetime, **changes: Any) -> AuditRecord:

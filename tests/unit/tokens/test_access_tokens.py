@@ -211,3 +211,31 @@ def test_segments_decode_from_their_one_canonical_spelling_only(raw):
     for other in others - {canonical}:
         with pytest.raises(ValueError):
             decode_segment(other)
+
+
+async def test_a_token_with_smart_scopes_after_the_tenant_verifies_with_them(services):
+    scope = f"{TENANT} system/Observation.rs system/Patient.r"
+    issued = await issue_access_token(services, client_id="c1", tenant_id=TENANT, scope=scope)
+    claims = await verify_access_token(issued.access_token, services)
+    assert issued.scope == claims.scope == scope
+    assert claims.smart_scopes is not None and str(claims.smart_scopes) == "system/Observation.rs system/Patient.r"
+    assert (await verify_access_token(await issue(services), services)).smart_scopes is None  # tenant alone
+
+
+@pytest.mark.parametrize("scope", [
+    f"system/*.rs {TENANT}",                      # tenant not first
+    f"{TENANT.upper()} system/*.rs",              # not the canonical GUID
+    "0d6a5a4e-1f2b-4c3d-8e9f-0a1b2c3d4e5f system/*.rs",  # another tenant than tid
+    f"{TENANT}  system/*.rs",                     # two spaces
+    f"{TENANT} system/*.rs ",                     # trailing space
+    f"{TENANT} system/*.read",                    # v1: the gateway writes v2 only
+    f"{TENANT} system/Patient.rs system/*.rs",    # not the order the gateway writes
+    f"{TENANT} system/*.sr",                      # letters out of order
+    f"{TENANT} patient/*.rs",                     # not a system scope
+    f"{TENANT} openid",
+    f"{TENANT} ",
+    "",
+    ["system/*.rs"],
+])
+async def test_a_scope_claim_not_in_the_gateways_form_is_refused(services, scope):
+    assert "scope" in await refused(services, await forged(services, scope=scope))
