@@ -144,6 +144,7 @@ def test_cli_against_the_local_host(host):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the schemathesis run has its own 900 s bound; the suite default (120 s) is too short
 def test_schemathesis_against_the_openapi_document(host, tmp_path):
     """Property-based run of every documented operation: no 5xx, responses match the document."""
     with admin(host) as api:  # a privateKeyJwt route creates the provider key the rotation operation acts on
