@@ -335,7 +335,6 @@ class Command:
     body: Callable[[argparse.Namespace], Any] | None = None
     query: Callable[[argparse.Namespace], dict[str, str]] | None = None
     paged: bool = False
-    if_match: bool = False
     result: Callable[[argparse.Namespace, Any], Any] | None = None
 
     def url_path(self, args: argparse.Namespace) -> str:
@@ -349,7 +348,8 @@ class Command:
         if self.paged:
             return 200, {"items": api.pages(path, query, limit=getattr(args, "limit", None))}
         body = self.body(args) if self.body else None
-        headers = {"If-Match": args.if_match} if self.if_match and args.if_match else None
+        if_match = getattr(args, "if_match", None)  # the commands that take --if-match
+        headers = {"If-Match": if_match} if if_match else None
         status, _, payload = api.call(self.method, path, body, headers=headers, query=query)
         return status, payload
 
@@ -465,9 +465,9 @@ COMMANDS: tuple[Command, ...] = (
             (arg("tenant_id"),)),
     Command("routes", "put", "PUT", "/manage/routes/{tenant_id}", _show_put_route,
             (arg("tenant_id"), *ROUTE_PUT_FLAGS, IF_MATCH), help="create or replace a tenant's route",
-            body=_route_body, if_match=True),
+            body=_route_body),
     Command("routes", "delete", "DELETE", "/manage/routes/{tenant_id}", _said("deleted route {}", "tenant_id"),
-            (arg("tenant_id"), IF_MATCH), if_match=True, result=_named("deleted", "tenant_id")),
+            (arg("tenant_id"), IF_MATCH), result=_named("deleted", "tenant_id")),
     Command("clients", "list", "GET", "/manage/clients",
             lambda r: table([{**c, "secretCount": len(c["secrets"])} for c in r.payload["items"]],
                             CLIENT_COLUMNS, r.out),
@@ -487,9 +487,9 @@ COMMANDS: tuple[Command, ...] = (
                     arg("--disable", dest="enabled", action="store_const", const=False,
                         help="kill switch: no new tokens, existing ones stop within about a minute"))),
              *CLIENT_AUTH_FLAGS, IF_MATCH),
-            body=_client_update_body, if_match=True),
+            body=_client_update_body),
     Command("clients", "delete", "DELETE", "/manage/clients/{client_id}", _said("deleted client {}", "client_id"),
-            (arg("client_id"), IF_MATCH), if_match=True, result=_named("deleted", "client_id")),
+            (arg("client_id"), IF_MATCH), result=_named("deleted", "client_id")),
     Command("secrets", "add", "POST", "/manage/clients/{client_id}/secrets",
             lambda r: show_new_secret(r.payload, r.out, r.err), (arg("client_id"),),
             help="add a secret (at most two active); prints it once"),
