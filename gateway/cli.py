@@ -21,7 +21,9 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from string import Formatter
 from typing import Any, TextIO
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlencode, urlsplit
@@ -219,7 +221,7 @@ def show_new_secret(payload: dict[str, Any], out: TextIO, err: TextIO) -> None:
     err.write(SECRET_WARNING + "\n")
 
 
-# --------------------------------------------------------------------------- commands
+# --------------------------------------------------------------------------- request bodies
 
 def _client_extras(args: argparse.Namespace) -> dict[str, Any]:
     """``allowedScopes`` and a private_key_jwt ``authentication`` from --scopes, --jwks-url or --jwks-file."""
@@ -238,14 +240,6 @@ def _client_extras(args: argparse.Namespace) -> dict[str, Any]:
     return extras
 
 
-def _add_client_auth_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scopes", help="allowed SMART system scopes, space-separated "
-                                         "(e.g. 'system/Patient.rs system/Observation.rs'; default system/*.rs)")
-    keys = parser.add_mutually_exclusive_group()
-    keys.add_argument("--jwks-url", help="private_key_jwt: the client's JWKS URL (https); the client gets no secret")
-    keys.add_argument("--jwks-file", help="private_key_jwt: a file with the client's public JWKS; no secret")
-
-
 def _route_body(args: argparse.Namespace) -> dict[str, Any]:
     if args.body:
         text = sys.stdin.read() if args.body == "-" else open(args.body, encoding="utf-8").read()  # noqa: SIM115
@@ -260,6 +254,12 @@ def _route_body(args: argparse.Namespace) -> dict[str, Any]:
                 if v is not None}
     if timeouts:
         body["timeouts"] = timeouts
+    body["upstreamAuth"] = _upstream_auth(args)
+    return body
+
+
+def _upstream_auth(args: argparse.Namespace) -> dict[str, Any]:
+    """The route's ``upstreamAuth`` from the --upstream-* options and --token-url."""
     auth: dict[str, Any] = {"type": args.upstream_auth}
     if args.upstream_auth == "clientCredentials":
         auth.update(tokenUrl=args.token_url, clientId=args.upstream_client_id)
@@ -280,102 +280,263 @@ def _route_body(args: argparse.Namespace) -> dict[str, Any]:
             auth["keyName"] = args.upstream_key_name
     elif args.upstream_auth == "managedIdentity" and args.upstream_scope:
         auth["scope"] = args.upstream_scope  # absent: the provider's origin (the only scope allowed)
-    body["upstreamAuth"] = auth
+    return auth
+
+
+# --------------------------------------------------------------------------- commands
+
+@dataclass(frozen=True)
+class Arg:
+    """One argparse argument: its flags (or name) and keyword options."""
+
+    flags: tuple[str, ...]
+    options: dict[str, Any]
+
+
+def arg(*flags: str, **options: Any) -> Arg:
+    return Arg(flags, options)
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """Mutually exclusive arguments."""
+
+    args: tuple[Arg, ...]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a command's request brought back, with the command line that asked for it."""
+
+    args: argparse.Namespace
+    status: int
+    payload: Any
+    out: TextIO
+    err: TextIO
+
+
+@dataclass(frozen=True)
+class Command:
+    """One CLI command: its arguments, the admin API request it makes and how its answer is shown.
+
+    ``path`` is a template whose ``{fields}`` are arguments, percent-encoded as one path segment.
+    A ``paged`` command follows ``nextLink`` (up to ``--limit`` items when it has one) and shows
+    ``{"items": [...]}``. ``result`` is the JSON printed with ``--json`` (default: the API's payload);
+    ``show`` prints the readable form.
+    """
+
+    group: str
+    name: str | None  # None: the group is the command
+    method: str
+    path: str
+    show: Callable[[Reply], object]
+    arguments: tuple[Arg | OneOf, ...] = ()
+    help: str | None = None
+    body: Callable[[argparse.Namespace], Any] | None = None
+    query: Callable[[argparse.Namespace], dict[str, str]] | None = None
+    paged: bool = False
+    result: Callable[[argparse.Namespace, Any], Any] | None = None
+
+    def url_path(self, args: argparse.Namespace) -> str:
+        fields = {field: quote(getattr(args, field), safe="")
+                  for _, field, _, _ in Formatter().parse(self.path) if field}
+        return self.path.format(**fields)
+
+    def request(self, args: argparse.Namespace, api: AdminClient) -> tuple[int, Any]:
+        path = self.url_path(args)
+        query = self.query(args) if self.query else None
+        if self.paged:
+            return 200, {"items": api.pages(path, query, limit=getattr(args, "limit", None))}
+        body = self.body(args) if self.body else None
+        if_match = getattr(args, "if_match", None)  # the commands that take --if-match
+        headers = {"If-Match": if_match} if if_match else None
+        status, _, payload = api.call(self.method, path, body, headers=headers, query=query)
+        return status, payload
+
+
+def _page_size(args: argparse.Namespace) -> dict[str, str]:
+    return {"pageSize": str(args.page_size)}
+
+
+def _audit_query(args: argparse.Namespace) -> dict[str, str]:
+    query = {"pageSize": str(min(args.limit, 1000))}
+    if args.since:
+        query["since"] = args.since
+    if args.until:
+        query["until"] = args.until
+    return query
+
+
+def _new_client_body(args: argparse.Namespace) -> dict[str, Any]:
+    return {"displayName": args.name, "allowedTenants": args.tenant, "enabled": not args.disabled,
+            **_client_extras(args)}
+
+
+def _client_update_body(args: argparse.Namespace) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if args.name is not None:
+        body["displayName"] = args.name
+    if args.tenant:
+        body["allowedTenants"] = args.tenant
+    if args.enabled is not None:
+        body["enabled"] = args.enabled
+    body.update(_client_extras(args))
+    if not body:
+        raise SystemExit("clients update: nothing to change (--name, --tenant, --enable/--disable, "
+                         "--scopes, --jwks-url, --jwks-file)")
     return body
 
 
+def _show_put_route(reply: Reply) -> None:
+    reply.out.write("created\n" if reply.status == 201 else "replaced\n")
+    show_route(reply.payload, reply.out)
+
+
+def _show_created_client(reply: Reply) -> None:
+    if "clientSecret" not in reply.payload:  # private_key_jwt: no secret to show
+        show_client(reply.payload["client"], reply.out)
+    else:
+        show_new_secret(reply.payload, reply.out, reply.err)
+
+
+def _said(template: str, field: str) -> Callable[[Reply], object]:
+    """Show a one-line confirmation naming the argument ``field``."""
+    return lambda reply: reply.out.write(template.format(getattr(reply.args, field)) + "\n")
+
+
+def _named(key: str, field: str) -> Callable[[argparse.Namespace, Any], Any]:
+    """The JSON result ``{key: <argument field>}`` of a command whose API answer has no body."""
+    return lambda args, payload: {key: getattr(args, field)}
+
+
+def _print_json(reply: Reply) -> None:
+    reply.out.write(json.dumps(reply.payload, indent=2) + "\n")
+
+
+def _columns(columns: list[tuple[str, str]]) -> Callable[[Reply], None]:
+    return lambda reply: table(reply.payload["items"], columns, reply.out)
+
+
+IF_MATCH = arg("--if-match")
+CLIENT_AUTH_FLAGS = (
+    arg("--scopes", help="allowed SMART system scopes, space-separated "
+                         "(e.g. 'system/Patient.rs system/Observation.rs'; default system/*.rs)"),
+    OneOf((arg("--jwks-url", help="private_key_jwt: the client's JWKS URL (https); the client gets no secret"),
+           arg("--jwks-file", help="private_key_jwt: a file with the client's public JWKS; no secret"))),
+)
+ROUTE_PUT_FLAGS = (
+    arg("--body", help="JSON body file ('-' for stdin) instead of the options below"),
+    arg("--fhir-base-url"),
+    arg("--fhir-version", choices=["DSTU2", "STU3", "R4"]),
+    arg("--display-name"),
+    arg("--disabled", action="store_true"),
+    arg("--allow-writes", action="store_true"),
+    arg("--batch-mode", choices=["passthrough", "fanout"], default="passthrough"),
+    arg("--private-network", action="store_true"),
+    arg("--connect-timeout", type=float),
+    arg("--read-timeout", type=float),
+    arg("--upstream-auth", choices=["none", "clientCredentials", "managedIdentity", "privateKeyJwt"],
+        default="none"),
+    arg("--token-url"),
+    arg("--upstream-client-id"),
+    arg("--upstream-scope"),
+    arg("--upstream-secret-env", metavar="VAR", help="name of an environment variable holding the provider "
+                                                      "client secret"),
+    arg("--upstream-algorithm", choices=["RS384", "ES384"], default="RS384",
+        help="privateKeyJwt: the assertion's signature algorithm (default RS384)"),
+    arg("--upstream-key-name", metavar="NAME",
+        help="privateKeyJwt: sign with this key (own JWKS URL) instead of the gateway's"),
+)
+
+GROUPS: dict[str, str] = {
+    "routes": "tenant routes",
+    "clients": "OAuth clients",
+    "secrets": "client secrets",
+    "signing-keys": "token signing keys",
+    "provider-keys": "keys that sign assertions to providers (privateKeyJwt)",
+    "audit": "audit trail, newest first",
+    "openapi": "print the OpenAPI document",
+}
+
+COMMANDS: tuple[Command, ...] = (
+    Command("routes", "list", "GET", "/manage/routes", _columns(ROUTE_COLUMNS),
+            (arg("--page-size", type=int, default=100),), query=_page_size, paged=True),
+    Command("routes", "get", "GET", "/manage/routes/{tenant_id}", lambda r: show_route(r.payload, r.out),
+            (arg("tenant_id"),)),
+    Command("routes", "put", "PUT", "/manage/routes/{tenant_id}", _show_put_route,
+            (arg("tenant_id"), *ROUTE_PUT_FLAGS, IF_MATCH), help="create or replace a tenant's route",
+            body=_route_body),
+    Command("routes", "delete", "DELETE", "/manage/routes/{tenant_id}", _said("deleted route {}", "tenant_id"),
+            (arg("tenant_id"), IF_MATCH), result=_named("deleted", "tenant_id")),
+    Command("clients", "list", "GET", "/manage/clients",
+            lambda r: table([{**c, "secretCount": len(c["secrets"])} for c in r.payload["items"]],
+                            CLIENT_COLUMNS, r.out),
+            (arg("--page-size", type=int, default=100),), query=_page_size, paged=True),
+    Command("clients", "get", "GET", "/manage/clients/{client_id}", lambda r: show_client(r.payload, r.out),
+            (arg("client_id"),)),
+    Command("clients", "create", "POST", "/manage/clients", _show_created_client,
+            (arg("--name", required=True),
+             arg("--tenant", action="append", required=True, help="allowed tenant GUID or '*' (repeat)"),
+             arg("--disabled", action="store_true"), *CLIENT_AUTH_FLAGS),
+            help="create a client; prints its first secret once (none with --jwks-url / --jwks-file: "
+                 "private_key_jwt)", body=_new_client_body),
+    Command("clients", "update", "PATCH", "/manage/clients/{client_id}", lambda r: show_client(r.payload, r.out),
+            (arg("client_id"), arg("--name"),
+             arg("--tenant", action="append", help="replaces the allowed tenants (repeat)"),
+             OneOf((arg("--enable", dest="enabled", action="store_const", const=True),
+                    arg("--disable", dest="enabled", action="store_const", const=False,
+                        help="kill switch: no new tokens, existing ones stop within about a minute"))),
+             *CLIENT_AUTH_FLAGS, IF_MATCH),
+            body=_client_update_body),
+    Command("clients", "delete", "DELETE", "/manage/clients/{client_id}", _said("deleted client {}", "client_id"),
+            (arg("client_id"), IF_MATCH), result=_named("deleted", "client_id")),
+    Command("secrets", "add", "POST", "/manage/clients/{client_id}/secrets",
+            lambda r: show_new_secret(r.payload, r.out, r.err), (arg("client_id"),),
+            help="add a secret (at most two active); prints it once"),
+    Command("secrets", "revoke", "DELETE", "/manage/clients/{client_id}/secrets/{secret_id}",
+            _said("revoked secret {}", "secret_id"), (arg("client_id"), arg("secret_id")),
+            result=_named("revoked", "secret_id")),
+    Command("signing-keys", "list", "GET", "/manage/signing-keys", _columns(KEY_COLUMNS)),
+    Command("signing-keys", "rotate", "POST", "/manage/signing-keys",
+            lambda r: table([r.payload], KEY_COLUMNS, r.out)),
+    Command("provider-keys", "list", "GET", "/manage/provider-keys",
+            lambda r: show_provider_keys(r.payload.get("items", [r.payload]), r.out)),
+    Command("provider-keys", "rotate", "POST", "/manage/provider-keys/{name}/rotate",
+            lambda r: show_provider_keys(r.payload.get("items", [r.payload]), r.out),
+            (arg("name", help="e.g. gateway-rs384"),),
+            help="add a version: published now, signs after the activation delay"),
+    Command("audit", None, "GET", "/manage/audit", _columns(AUDIT_COLUMNS),
+            (arg("--since", help="ISO 8601, inclusive"), arg("--until", help="ISO 8601, exclusive"),
+             arg("--limit", type=int, default=100)), query=_audit_query, paged=True),
+    Command("openapi", None, "GET", "/manage/openapi.json", _print_json),
+)
+
+_BY_NAME = {(command.group, command.name): command for command in COMMANDS}
+
+
 def run(args: argparse.Namespace, api: AdminClient, out: TextIO, err: TextIO) -> int:
-    group, command = args.group, getattr(args, "command", None)
-    as_json = args.json
-
-    def emit(payload: Any, render) -> None:
-        if as_json:
-            out.write(json.dumps(payload, indent=2) + "\n")
-        else:
-            render(payload)
-
-    if group == "routes":
-        path = f"/manage/routes/{quote(args.tenant_id, safe='')}" if command != "list" else "/manage/routes"
-        if command == "list":
-            items = api.pages(path, {"pageSize": str(args.page_size)})
-            emit({"items": items}, lambda p: table(p["items"], ROUTE_COLUMNS, out))
-        elif command == "get":
-            emit(api.call("GET", path)[2], lambda p: show_route(p, out))
-        elif command == "put":
-            headers = {"If-Match": args.if_match} if args.if_match else None
-            status, _, payload = api.call("PUT", path, _route_body(args), headers=headers)
-            emit(payload, lambda p: (out.write("created\n" if status == 201 else "replaced\n"), show_route(p, out)))
-        elif command == "delete":
-            api.call("DELETE", path, headers={"If-Match": args.if_match} if args.if_match else None)
-            emit({"deleted": args.tenant_id}, lambda p: out.write(f"deleted route {args.tenant_id}\n"))
-    elif group == "clients":
-        path = "/manage/clients" if command in ("list", "create") else \
-            f"/manage/clients/{quote(args.client_id, safe='')}"
-        if command == "list":
-            items = api.pages(path, {"pageSize": str(args.page_size)})
-            rows = [{**c, "secretCount": len(c["secrets"])} for c in items]
-            emit({"items": items}, lambda p: table(rows, CLIENT_COLUMNS, out))
-        elif command == "get":
-            emit(api.call("GET", path)[2], lambda p: show_client(p, out))
-        elif command == "create":
-            body = {"displayName": args.name, "allowedTenants": args.tenant, "enabled": not args.disabled,
-                    **_client_extras(args)}
-            payload = api.call("POST", path, body)[2]
-            if "clientSecret" not in payload:  # private_key_jwt: no secret to show
-                emit(payload, lambda p: show_client(p["client"], out))
-            else:
-                emit(payload, lambda p: show_new_secret(p, out, err))
-                if as_json:
-                    err.write(SECRET_WARNING + "\n")
-        elif command == "update":
-            body = {}
-            if args.name is not None:
-                body["displayName"] = args.name
-            if args.tenant:
-                body["allowedTenants"] = args.tenant
-            if args.enabled is not None:
-                body["enabled"] = args.enabled
-            body.update(_client_extras(args))
-            if not body:
-                raise SystemExit("clients update: nothing to change (--name, --tenant, --enable/--disable, "
-                                 "--scopes, --jwks-url, --jwks-file)")
-            headers = {"If-Match": args.if_match} if args.if_match else None
-            emit(api.call("PATCH", path, body, headers=headers)[2], lambda p: show_client(p, out))
-        elif command == "delete":
-            api.call("DELETE", path, headers={"If-Match": args.if_match} if args.if_match else None)
-            emit({"deleted": args.client_id}, lambda p: out.write(f"deleted client {args.client_id}\n"))
-    elif group == "secrets":
-        base = f"/manage/clients/{quote(args.client_id, safe='')}/secrets"
-        if command == "add":
-            payload = api.call("POST", base)[2]
-            emit(payload, lambda p: show_new_secret(p, out, err))
-            if as_json:
-                err.write(SECRET_WARNING + "\n")
-        elif command == "revoke":
-            api.call("DELETE", f"{base}/{quote(args.secret_id, safe='')}")
-            emit({"revoked": args.secret_id}, lambda p: out.write(f"revoked secret {args.secret_id}\n"))
-    elif group == "signing-keys":
-        if command == "list":
-            emit(api.call("GET", "/manage/signing-keys")[2], lambda p: table(p["items"], KEY_COLUMNS, out))
-        elif command == "rotate":
-            emit(api.call("POST", "/manage/signing-keys")[2], lambda p: table([p], KEY_COLUMNS, out))
-    elif group == "provider-keys":
-        if command == "list":
-            payload = api.call("GET", "/manage/provider-keys")[2]
-        else:
-            payload = api.call("POST", f"/manage/provider-keys/{quote(args.name, safe='')}/rotate")[2]
-        emit(payload, lambda p: show_provider_keys(p.get("items", [p]), out))
-    elif group == "audit":
-        query = {"pageSize": str(min(args.limit, 1000))}
-        if args.since:
-            query["since"] = args.since
-        if args.until:
-            query["until"] = args.until
-        items = api.pages("/manage/audit", query, limit=args.limit)
-        emit({"items": items}, lambda p: table(p["items"], AUDIT_COLUMNS, out))
-    elif group == "openapi":
-        out.write(json.dumps(api.call("GET", "/manage/openapi.json")[2], indent=2) + "\n")
+    """Make the command's request and print its answer: readable, or the JSON with ``--json``."""
+    command = _BY_NAME[(args.group, getattr(args, "command", None))]
+    status, payload = command.request(args, api)
+    reply = Reply(args, status, payload, out, err)
+    if not args.json:
+        command.show(reply)
+        return 0
+    result = command.result(args, payload) if command.result else payload
+    out.write(json.dumps(result, indent=2) + "\n")
+    if isinstance(result, dict) and "clientSecret" in result:
+        err.write(SECRET_WARNING + "\n")
     return 0
+
+
+def _add_arguments(parser: argparse.ArgumentParser, arguments: tuple[Arg | OneOf, ...]) -> None:
+    for argument in arguments:
+        if isinstance(argument, OneOf):
+            group = parser.add_mutually_exclusive_group()
+            for choice in argument.args:
+                group.add_argument(*choice.flags, **choice.options)
+        else:
+            parser.add_argument(*argument.flags, **argument.options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -392,86 +553,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print the API's JSON")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     groups = parser.add_subparsers(dest="group", required=True)
-
-    routes = groups.add_parser("routes", help="tenant routes").add_subparsers(dest="command", required=True)
-    listing = routes.add_parser("list")
-    listing.add_argument("--page-size", type=int, default=100)
-    routes.add_parser("get").add_argument("tenant_id")
-    put = routes.add_parser("put", help="create or replace a tenant's route")
-    put.add_argument("tenant_id")
-    put.add_argument("--body", help="JSON body file ('-' for stdin) instead of the options below")
-    put.add_argument("--fhir-base-url")
-    put.add_argument("--fhir-version", choices=["DSTU2", "STU3", "R4"])
-    put.add_argument("--display-name")
-    put.add_argument("--disabled", action="store_true")
-    put.add_argument("--allow-writes", action="store_true")
-    put.add_argument("--batch-mode", choices=["passthrough", "fanout"], default="passthrough")
-    put.add_argument("--private-network", action="store_true")
-    put.add_argument("--connect-timeout", type=float)
-    put.add_argument("--read-timeout", type=float)
-    put.add_argument("--upstream-auth", choices=["none", "clientCredentials", "managedIdentity", "privateKeyJwt"],
-                     default="none")
-    put.add_argument("--token-url")
-    put.add_argument("--upstream-client-id")
-    put.add_argument("--upstream-scope")
-    put.add_argument("--upstream-secret-env", metavar="VAR",
-                     help="name of an environment variable holding the provider client secret")
-    put.add_argument("--upstream-algorithm", choices=["RS384", "ES384"], default="RS384",
-                     help="privateKeyJwt: the assertion's signature algorithm (default RS384)")
-    put.add_argument("--upstream-key-name", metavar="NAME",
-                     help="privateKeyJwt: sign with this key (own JWKS URL) instead of the gateway's")
-    put.add_argument("--if-match")
-    delete = routes.add_parser("delete")
-    delete.add_argument("tenant_id")
-    delete.add_argument("--if-match")
-
-    clients = groups.add_parser("clients", help="OAuth clients").add_subparsers(dest="command", required=True)
-    listing = clients.add_parser("list")
-    listing.add_argument("--page-size", type=int, default=100)
-    clients.add_parser("get").add_argument("client_id")
-    create = clients.add_parser("create", help="create a client; prints its first secret once (none with "
-                                               "--jwks-url / --jwks-file: private_key_jwt)")
-    create.add_argument("--name", required=True)
-    create.add_argument("--tenant", action="append", required=True, help="allowed tenant GUID or '*' (repeat)")
-    create.add_argument("--disabled", action="store_true")
-    _add_client_auth_flags(create)
-    update = clients.add_parser("update")
-    update.add_argument("client_id")
-    update.add_argument("--name")
-    update.add_argument("--tenant", action="append", help="replaces the allowed tenants (repeat)")
-    switch = update.add_mutually_exclusive_group()
-    switch.add_argument("--enable", dest="enabled", action="store_const", const=True)
-    switch.add_argument("--disable", dest="enabled", action="store_const", const=False,
-                        help="kill switch: no new tokens, existing ones stop within about a minute")
-    _add_client_auth_flags(update)
-    update.add_argument("--if-match")
-    delete = clients.add_parser("delete")
-    delete.add_argument("client_id")
-    delete.add_argument("--if-match")
-
-    secrets = groups.add_parser("secrets", help="client secrets").add_subparsers(dest="command", required=True)
-    secrets.add_parser("add", help="add a secret (at most two active); prints it once").add_argument("client_id")
-    revoke = secrets.add_parser("revoke")
-    revoke.add_argument("client_id")
-    revoke.add_argument("secret_id")
-
-    keys = groups.add_parser("signing-keys", help="token signing keys").add_subparsers(dest="command",
-                                                                                       required=True)
-    keys.add_parser("list")
-    keys.add_parser("rotate")
-
-    provider_keys = groups.add_parser("provider-keys", help="keys that sign assertions to providers (privateKeyJwt)")
-    provider_commands = provider_keys.add_subparsers(dest="command", required=True)
-    provider_commands.add_parser("list")
-    provider_commands.add_parser("rotate", help="add a version: published now, signs after the activation delay") \
-        .add_argument("name", help="e.g. gateway-rs384")
-
-    audit = groups.add_parser("audit", help="audit trail, newest first")
-    audit.add_argument("--since", help="ISO 8601, inclusive")
-    audit.add_argument("--until", help="ISO 8601, exclusive")
-    audit.add_argument("--limit", type=int, default=100)
-
-    groups.add_parser("openapi", help="print the OpenAPI document")
+    subcommands: dict[str, Any] = {}
+    for group, help_text in GROUPS.items():
+        group_parser = groups.add_parser(group, help=help_text)
+        if any(command.name for command in COMMANDS if command.group == group):
+            subcommands[group] = group_parser.add_subparsers(dest="command", required=True)
+        else:
+            subcommands[group] = group_parser
+    for command in COMMANDS:
+        target = subcommands[command.group]
+        if command.name is not None:
+            target = target.add_parser(command.name, **({"help": command.help} if command.help else {}))
+        _add_arguments(target, command.arguments)
     return parser
 
 
@@ -480,6 +573,26 @@ def _flags_first(argv: list[str]) -> list[str]:
     if "--json" in argv and "--" not in argv:
         argv = ["--json", *(a for a in argv if a != "--json")]
     return argv
+
+
+def _report(error: ApiError, args: argparse.Namespace, err: TextIO) -> None:
+    """The API's problem title, detail and field errors, with a hint for an authentication refusal."""
+    problem = error.problem
+    title = problem.get("title") or f"HTTP {error.status}"
+    err.write(f"error: {error.status} {title}")
+    if problem.get("detail"):
+        err.write(f": {problem['detail']}")
+    err.write("\n")
+    for item in problem.get("errors") or []:
+        if isinstance(item, dict):
+            err.write(f"  {item.get('field') or '(body)'}: {item.get('message')}\n")
+    if error.status == 401 and str(problem.get("type", "")).endswith(":unauthorized"):
+        err.write("  (the admin API needs an Entra ID token: --token / GATEWAY_ADMIN_TOKEN, or --audience / "
+                  "GATEWAY_ADMIN_AUDIENCE after `az login`)\n")
+    elif error.status == 401:
+        err.write("  (check --key / GATEWAY_ADMIN_KEY: the admin_fn function key)\n")
+    elif error.status == 403 and (args.token or args.audience):
+        err.write("  (the signed-in identity lacks the admin app role)\n")
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -502,22 +615,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     try:
         return run(args, api, out, err)
     except ApiError as error:
-        problem = error.problem
-        title = problem.get("title") or f"HTTP {error.status}"
-        err.write(f"error: {error.status} {title}")
-        if problem.get("detail"):
-            err.write(f": {problem['detail']}")
-        err.write("\n")
-        for item in problem.get("errors") or []:
-            if isinstance(item, dict):
-                err.write(f"  {item.get('field') or '(body)'}: {item.get('message')}\n")
-        if error.status == 401 and str(problem.get("type", "")).endswith(":unauthorized"):
-            err.write("  (the admin API needs an Entra ID token: --token / GATEWAY_ADMIN_TOKEN, or --audience / "
-                      "GATEWAY_ADMIN_AUDIENCE after `az login`)\n")
-        elif error.status == 401:
-            err.write("  (check --key / GATEWAY_ADMIN_KEY: the admin_fn function key)\n")
-        elif error.status == 403 and (args.token or args.audience):
-            err.write("  (the signed-in identity lacks the admin app role)\n")
+        _report(error, args, err)
         return 1
     except Unreachable as error:
         err.write(f"error: {error}\n")

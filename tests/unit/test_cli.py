@@ -251,3 +251,30 @@ async def test_private_key_jwt_clients_and_scopes(server, tmp_path):
     code, _, err = await run_cli(server, "clients", "create", "--name", "Leaky", "--tenant", TENANT,
                                  "--jwks-file", str(private_file))
     assert code == 1 and "422" in err and "'d'" in err and private["d"] not in err
+
+
+async def test_if_match_guards_route_and_client_changes(server):
+    """--if-match is sent as If-Match: a stale ETag changes nothing (412), the current one goes through."""
+    code, out, _ = await run_cli(server, "--json", "routes", "put", TENANT, "--fhir-base-url",
+                                 "http://127.0.0.1:9/fhir", "--fhir-version", "STU3", "--display-name", "First")
+    assert code == 0
+    etag = json.loads(out)["etag"]
+    stale = '"stale-etag"'
+    code, _, err = await run_cli(server, "routes", "put", TENANT, "--fhir-base-url", "http://127.0.0.1:9/fhir",
+                                 "--fhir-version", "STU3", "--display-name", "Second", "--if-match", stale)
+    assert code == 1 and "412" in err
+    code, _, err = await run_cli(server, "routes", "delete", TENANT, "--if-match", stale)
+    assert code == 1 and "412" in err
+    code, out, _ = await run_cli(server, "--json", "routes", "get", TENANT)
+    assert json.loads(out)["displayName"] == "First"
+    code, out, _ = await run_cli(server, "routes", "delete", TENANT, "--if-match", etag)
+    assert code == 0 and f"deleted route {TENANT}" in out
+
+    code, out, _ = await run_cli(server, "--json", "clients", "create", "--name", "T", "--tenant", TENANT)
+    client_id = json.loads(out)["clientId"]
+    code, _, err = await run_cli(server, "clients", "update", client_id, "--name", "Renamed", "--if-match", stale)
+    assert code == 1 and "412" in err
+    code, _, err = await run_cli(server, "clients", "delete", client_id, "--if-match", stale)
+    assert code == 1 and "412" in err
+    code, out, _ = await run_cli(server, "--json", "clients", "get", client_id)
+    assert json.loads(out)["displayName"] == "T"
