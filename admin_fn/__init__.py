@@ -3,7 +3,7 @@
 import azure.functions as func
 
 from gateway.admin.endpoint import handle
-from gateway.http import serve
+from gateway.azure_http import serve
 
 
 async def main(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:

@@ -1,4 +1,4 @@
-"""Load run (issue 7, "Load"): the local host under a mixed workload, and its memory with many tenants.
+"""Load run: the local host under a mixed workload, and its memory with many tenants.
 
 Starts on loopback, and stops again (also on Ctrl-C / SIGTERM): Azurite (in memory) and the Key Vault
 emulator, a few demo provider processes (``devtools.demo_provider``, each serving /stu3 and /r4), and

@@ -1,4 +1,4 @@
-"""The load run's workload and driver (issue 7, "Load"): shared by ``bench/load.py`` and ``tests/load``.
+"""The load run's workload and driver: shared by ``bench/load.py`` and ``tests/load``.
 
 The workload is shaped like the reference client's traffic (the Teams Patients app):
 before every data request it asks for a

@@ -1,4 +1,4 @@
-"""Proxy overhead, side by side in one run (issue 4, "Performance").
+"""Proxy overhead, side by side in one run (docs/proxy.md, "Performance").
 
 Starts, on loopback: the stand-in provider (bench.http_clients, a subprocess), Azurite and the
 Key Vault emulator (routes, clients and signing keys as in Azure), and the local Functions host

@@ -158,7 +158,7 @@ def _off_hooks_cost(n: int = 200_000) -> None:
 
 def _cold_start_cost(connection_string: str) -> None:
     """Import + configure in a fresh interpreter, as a worker's first request with telemetry on pays it."""
-    script = ("import time; t = time.perf_counter(); import gateway.http; t1 = time.perf_counter(); "
+    script = ("import time; t = time.perf_counter(); import gateway.azure_http; t1 = time.perf_counter(); "
               "from gateway import telemetry; r = telemetry.active_recorder(); t2 = time.perf_counter(); "
               "import sys; print(round((t1 - t) * 1000), round((t2 - t1) * 1000), r is not None, "
               "sum(m.startswith('opentelemetry') for m in sys.modules))")
@@ -170,7 +170,7 @@ def _cold_start_cost(connection_string: str) -> None:
         if out.returncode != 0 or len(fields) != 4:
             print(f"cold start ({label}): failed: {out.stderr.strip()[-300:]}")
             continue
-        print(f"cold start, telemetry {label:<3}: import gateway.http {fields[0]} ms, first use of telemetry "
+        print(f"cold start, telemetry {label:<3}: import gateway.azure_http {fields[0]} ms, first use of telemetry "
               f"{fields[1]} ms, active={fields[2]}, OpenTelemetry modules loaded: {fields[3]}")
 
 

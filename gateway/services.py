@@ -110,12 +110,3 @@ async def current_services() -> Services:
         if found is None:
             found = _worker[loop_id] = await build_services(current_settings())
         return found
-
-
-async def reset_current_services() -> None:
-    """Close and forget this worker's services (tests and the local host)."""
-    global _lock
-    for services in list(_worker.values()):
-        await services.aclose()
-    _worker.clear()
-    _lock = None

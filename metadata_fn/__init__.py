@@ -2,8 +2,8 @@
 
 import azure.functions as func
 
+from gateway.azure_http import serve
 from gateway.fhir.discovery import handle
-from gateway.http import serve
 
 
 async def main(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:

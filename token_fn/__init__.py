@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from gateway.http import serve
+from gateway.azure_http import serve
 from gateway.oauth.endpoint import handle
 
 

@@ -14,14 +14,14 @@ from typing import Any
 
 from gateway.admin import operations as ops
 from gateway.admin.client_specs import allowed_scopes, client_authentication
-from gateway.admin.openapi import GUID_PATTERN, SECRET_ID_PATTERN, openapi_document, schema_root
+from gateway.admin.openapi import SECRET_ID_PATTERN, openapi_document, schema_root
 from gateway.admin.paging import decode_continuation, next_link, page_size_of
 from gateway.admin.problems import FieldError, Problem, bad_request, validation_failed
 from gateway.admin.schema import Validator
 from gateway.admin.views import audit_json, client_json, route_json, signing_key_json, timestamp
 from gateway.http import Request, Response, json_response
 from gateway.services import Services
-from gateway.stores.models import DEFAULT_ALLOWED_SCOPES, canonical_tenant_id
+from gateway.stores.models import DEFAULT_ALLOWED_SCOPES, GUID_PATTERN, canonical_tenant_id
 
 _validator = Validator(schema_root())
 # RFC 3339 §5.6 date-time (the OpenAPI ``date-time`` format), offset required.

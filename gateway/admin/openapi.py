@@ -14,9 +14,8 @@ from typing import Any
 
 from gateway.config import FHIR_VERSIONS, MAX_CONNECT_TIMEOUT_SECONDS, MAX_READ_TIMEOUT_SECONDS, Settings
 from gateway.proxy.provider_keys import DEFAULT_KEY_NAME, KEY_NAME_PATTERN
+from gateway.stores.models import TENANT_OR_ALL_PATTERN
 
-GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-TENANT_OR_ALL_PATTERN = r"^(\*|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
 SECRET_ID_PATTERN = r"^[0-9a-f]{16}$"
 MAX_PAGE_SIZE = 1000
 PROVIDER_KEY_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?-(rs384|es384)$"

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -74,6 +73,7 @@ from gateway.stores.errors import (
 from gateway.stores.models import (
     ALL_TENANTS,
     DEFAULT_ALLOWED_SCOPES,
+    GUID,
     AuditRecord,
     Client,
     ClientAuthentication,
@@ -87,7 +87,6 @@ from gateway.stores.models import (
 logger = logging.getLogger("gateway.admin")
 
 MAX_ACTIVE_SECRETS = 2
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 CONFLICT_RETRIES = 5
 T = TypeVar("T")
 
@@ -236,7 +235,7 @@ def canonical_tenants(values: list[str]) -> tuple[str, ...]:
     out: list[str] = []
     errors: list[FieldError] = []
     for index, value in enumerate(values):
-        canonical = canonical_tenant_id(value) if isinstance(value, str) and _GUID.fullmatch(value) else None
+        canonical = canonical_tenant_id(value) if isinstance(value, str) and GUID.fullmatch(value) else None
         if canonical is None:
             errors.append(FieldError(f"allowedTenants/{index}", "must be a tenant GUID or \"*\""))
         elif canonical not in out:

@@ -76,9 +76,6 @@ class Problem(Exception):
             body["requestId"] = request_id
         return body
 
-    def response(self, request_id: str | None = None) -> Response:
-        return problem_response(self, request_id)
-
 
 def problem_response(problem: Problem, request_id: str | None = None,
                      headers: Mapping[str, str] | None = None) -> Response:

@@ -18,8 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.admin.problems import FieldError
-
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+from gateway.stores.models import GUID
 
 _TYPE_NAMES = {
     "object": "an object", "array": "an array", "string": "a string", "integer": "an integer",
@@ -107,7 +106,7 @@ class Validator:
                                     or (schema["pattern"].endswith("$") and value.endswith("\n"))):
             errors.append(FieldError(path, f"must match the pattern {schema['pattern']}"))
         fmt = schema.get("format")
-        if fmt == "uuid" and not _UUID.fullmatch(value):
+        if fmt == "uuid" and not GUID.fullmatch(value):
             errors.append(FieldError(path, "must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"))
         elif fmt == "uri":
             try:

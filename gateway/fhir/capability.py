@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway import __version__ as SOFTWARE_VERSION
 from gateway.config import Settings
 from gateway.fhir.smart import SMART_CAPABILITIES
 
 SOFTWARE_NAME = "Interop partner gateway"
-SOFTWARE_VERSION = "0.1.0"
 DOCUMENT_DATE = "2026-11-25"
 PUBLISHER = "Interop partner gateway"
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"

@@ -1,4 +1,4 @@
-"""The tenant-routed FHIR proxy (issue 4): verify the gateway token, pick the tenant's route,
+"""The tenant-routed FHIR proxy (docs/proxy.md): verify the gateway token, pick the tenant's route,
 forward to the provider's FHIR server and hand back its answer with every provider URL rewritten.
 
 Modules, one job each:

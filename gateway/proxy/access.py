@@ -1,4 +1,4 @@
-"""Read-only / write classification of a proxied request (issue 4, "Methods").
+"""Read-only / write classification of a proxied request (docs/proxy.md, "What happens to a request").
 
 A route is read-only unless it allows writes. Read-only allows ``GET`` and ``HEAD``,
 ``POST …/_search`` (FHIR R4 §3.1.0.8.1, search by form post) and a ``batch`` Bundle posted to

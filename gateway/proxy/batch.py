@@ -1,4 +1,4 @@
-"""Batch fan-out (issue 4, "Batch"): the gateway runs a read-only batch Bundle's entries itself,
+"""Batch fan-out (docs/proxy.md, "Batch"): the gateway runs a read-only batch Bundle's entries itself,
 concurrently, and composes a standard ``batch-response`` (FHIR R4 §3.1.0.11, STU3/DSTU2
 http.html#transaction): one entry per request, in order, each with ``response.status`` and,
 when the provider sent one, the ``resource``. For providers without batch support; latency

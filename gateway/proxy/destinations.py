@@ -1,4 +1,4 @@
-"""Security of provider URLs (issue 4, "Security of provider URLs"): which provider URLs and
+"""Security of provider URLs (docs/proxy.md, "Security of provider URLs"): which provider URLs and
 addresses the proxy may connect to.
 
 Two checks share these rules:

@@ -8,5 +8,5 @@ from gateway.services import current_services
 
 
 async def handle(request: Request) -> Response:
-    """Proxy one FHIR request for the Functions worker (``gateway.http.serve`` adapts it)."""
+    """Proxy one FHIR request for the Functions worker (``gateway.azure_http.serve`` adapts it)."""
     return await proxy(request, await current_services())

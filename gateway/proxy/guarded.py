@@ -1,6 +1,7 @@
-"""An aiohttp connector that checks every resolved address before connecting (issue 4,
-"Security of provider URLs": the check runs at connect time, on the resolved address, so a
-DNS name that points, or later re-points, at a refused address is refused too).
+"""An aiohttp connector that checks every resolved address before connecting.
+
+The check runs at connect time, on the resolved address, so a DNS name that points, or
+later re-points, at a refused address is refused too (the SSRF row of docs/security.md).
 
 Overrides ``TCPConnector._resolve_host``, which aiohttp (pinned in requirements.txt) calls for
 DNS names *and* IP literals alike, cached or not; ``tests/integration/test_proxy_destinations.py``
@@ -14,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from gateway.proxy.transport import DestinationRefused
+from gateway.proxy.errors import DestinationRefused
 
 
 class GuardedConnector(aiohttp.TCPConnector):

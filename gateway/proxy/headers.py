@@ -1,4 +1,4 @@
-"""Header policy of the proxy (issue 4, "Forwarding").
+"""Header policy of the proxy (docs/proxy.md, "Headers").
 
 Requests: an allow-list of what FHIR needs (everything else, the client's
 ``Authorization``, cookies, function keys and hop-by-hop fields of RFC 9110 §7.6.1 included,

@@ -1,4 +1,4 @@
-"""Link rewriting (issue 4, "Rewriting"): every provider URL in a response becomes the gateway's.
+"""Link rewriting (docs/proxy.md, "Rewriting"): every provider URL in a response becomes the gateway's.
 
 One compiled pattern finds, in a single pass over the body, the provider base in its plain
 form and in its JSON-escaped form (``https:\\/\\/provider\\/fhir``), followed by a boundary

@@ -5,14 +5,7 @@ integration tests use :class:`AiohttpTransport` over real sockets. aiohttp was c
 by measurement (``bench/http_clients.py``): its per-request overhead is several times
 lower than httpx's on this hot path.
 
-Errors (each maps to one gateway answer, see ``gateway.proxy.forward``)::
-
-    UpstreamError
-    ├── UpstreamUnreachable   connection refused / reset / closed early        -> 502
-    ├── UpstreamTimeout       connect or read timeout                          -> 504
-    ├── UpstreamTooLarge      decoded body above PROXY_MAX_RESPONSE_BYTES      -> 502
-    ├── UpstreamGarbage       not HTTP, or a body that cannot be decoded       -> 502
-    └── DestinationRefused    resolved address refused by gateway.proxy.destinations -> 502
+Its errors live in :mod:`gateway.proxy.errors` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -25,30 +18,19 @@ from typing import Any, Protocol
 
 from gateway.config import Settings
 from gateway.proxy.destinations import address_problem
+from gateway.proxy.errors import (
+    DestinationRefused,
+    UpstreamError,
+    UpstreamGarbage,
+    UpstreamTimeout,
+    UpstreamTooLarge,
+    UpstreamUnreachable,
+)
 
-
-class UpstreamError(Exception):
-    """The provider could not give a usable answer; messages never carry URLs or PHI."""
-
-
-class UpstreamUnreachable(UpstreamError):
-    pass
-
-
-class UpstreamTimeout(UpstreamError):
-    pass
-
-
-class UpstreamTooLarge(UpstreamError):
-    pass
-
-
-class UpstreamGarbage(UpstreamError):
-    pass
-
-
-class DestinationRefused(UpstreamError):
-    pass
+__all__ = [
+    "AiohttpTransport", "DestinationRefused", "MockTransport", "Transport", "UpstreamError", "UpstreamGarbage",
+    "UpstreamRequest", "UpstreamResponse", "UpstreamTimeout", "UpstreamTooLarge", "UpstreamUnreachable",
+]
 
 
 @dataclass
@@ -116,7 +98,7 @@ class AiohttpTransport:
         if session is None or session.closed:
             import aiohttp
 
-            from gateway.proxy.guarded import GuardedConnector
+            from gateway.proxy.guarded import GuardedConnector  # imports aiohttp: only once a call is made
 
             connector = GuardedConnector(
                 lambda address: address_problem(address, self._settings, private_network),

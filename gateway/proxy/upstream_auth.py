@@ -1,4 +1,4 @@
-"""How the gateway authenticates to a provider (issue 4, "Upstream authentication per route").
+"""How the gateway authenticates to a provider (docs/proxy.md, "Upstream authentication").
 
 - ``none``: no ``Authorization`` header.
 - ``clientCredentials``: OAuth 2.0 client credentials grant (RFC 6749 §4.4) at the provider's
@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from gateway.managed_identity import managed_identity_credential
 from gateway.proxy.destinations import validate_provider_url
 from gateway.proxy.identity_scopes import provider_scope, scope_problem, token_scope
 from gateway.proxy.provider_keys import (
@@ -76,7 +77,7 @@ class UpstreamAuthenticator:
         # token so that an edited route fetches a fresh one instead of piling up entries.
         self._tokens: dict[str, tuple[tuple, _Token]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._credential_factory = credential_factory or _managed_identity_credential
+        self._credential_factory = credential_factory or managed_identity_credential
         self._credential: Any = None
 
     @staticmethod
@@ -223,12 +224,6 @@ class UpstreamAuthenticator:
 def _lifetime(expires_in: float) -> float:
     """Seconds a provider token is reused: until a margin before expiry (at most a tenth of it)."""
     return max(0.0, expires_in - min(REFRESH_MARGIN_SECONDS, expires_in / 10))
-
-
-def _managed_identity_credential(client_id: str | None) -> Any:
-    from azure.identity.aio import ManagedIdentityCredential  # ~350 ms import: only when a route needs it
-
-    return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
 
 
 def upstream_authenticator(services: Services) -> UpstreamAuthenticator:

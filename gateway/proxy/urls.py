@@ -1,4 +1,4 @@
-"""Upstream URL building (issue 4, "Forwarding"): route base + checked path + raw query, verbatim.
+"""Upstream URL building (docs/proxy.md, "Path grammar"): route base + checked path + raw query, verbatim.
 
 The query string is passed exactly as the client sent it: search modifiers
 (``_sort:desc``, ``name:contains``), repeated parameters, parameter order and

@@ -47,6 +47,7 @@ from azure.keyvault.secrets import SecretProperties
 from azure.keyvault.secrets.aio import SecretClient
 
 from gateway.config import Settings, SettingsError
+from gateway.managed_identity import store_credential
 from gateway.stores.errors import AlreadyExists, NotFound, StoreError, StoreUnavailable
 from gateway.stores.models import StoredSecret
 
@@ -110,13 +111,7 @@ def make_credential(settings: Settings) -> Any:
     """The async credential KEY_VAULT_CREDENTIAL asks for."""
     if settings.key_vault_credential == "emulator":
         return EmulatorCredential()
-    if settings.azure_client_id:
-        from azure.identity.aio import ManagedIdentityCredential
-
-        return ManagedIdentityCredential(client_id=settings.azure_client_id)
-    from azure.identity.aio import DefaultAzureCredential
-
-    return DefaultAzureCredential()
+    return store_credential(settings.azure_client_id)
 
 
 def _stored(props: SecretProperties, value: str | None) -> StoredSecret:

@@ -21,12 +21,16 @@ ALL_TENANTS = "*"
 DEFAULT_ALLOWED_SCOPES = "system/*.rs"
 """``allowedScopes`` of a client that was given none: read and search every type (gateway.scopes)."""
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+"""A GUID in its hyphenated form, either case: an Azure AD tenant id (``re`` and JSON Schema ``pattern``)."""
+TENANT_OR_ALL_PATTERN = f"^({re.escape(ALL_TENANTS)}|{GUID_PATTERN[1:-1]})$"
+"""A tenant GUID or ``*`` (every tenant), as in a client's ``allowedTenants``."""
+GUID = re.compile(GUID_PATTERN)
 
 
 def canonical_tenant_id(value: str) -> str | None:
     """The canonical (lowercase, hyphenated) form of an Azure AD tenant GUID, or None if it is not one."""
-    if not isinstance(value, str) or not _GUID.fullmatch(value):
+    if not isinstance(value, str) or not GUID.fullmatch(value):
         return None
     return str(uuid.UUID(value))
 

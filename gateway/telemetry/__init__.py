@@ -6,7 +6,7 @@ call that finds nothing active and returns: no OpenTelemetry module is imported.
 
 The hooks are called at the points that know an outcome:
 
-- :func:`serve` wraps a function's handler in the request's server span (``gateway.http``),
+- :func:`serve` wraps a function's handler in the request's server span (``gateway.azure_http``),
 - :func:`proxy_finished`, :func:`token_finished`: what the proxy and token endpoint decided,
 - :func:`lockout`, :func:`cache_lookup`: the failure limiter and the read-through caches,
 - :func:`traced_transport`, :func:`traced_stores`: client spans of provider and store calls.

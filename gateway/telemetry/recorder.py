@@ -49,10 +49,6 @@ class RequestRecord:
 _current: ContextVar[RequestRecord | None] = ContextVar("gateway_telemetry_request", default=None)
 
 
-def current_record() -> RequestRecord | None:
-    return _current.get()
-
-
 def traceparent(span: trace.Span) -> str:
     """The W3C ``traceparent`` of ``span`` (Trace Context §3.2.2), sent to the provider."""
     ctx = span.get_span_context()

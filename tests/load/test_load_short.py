@@ -1,4 +1,4 @@
-"""The load run, short (issue 7, "Load"): the reference client's mixed traffic through the local host.
+"""The load run, short: the reference client's mixed traffic through the local host.
 
 1,000 requests from 20 concurrent clients (a token before every FHIR request; Patient reads, searches,
 ``POST Patient/_search`` form bodies and 6-entry batch Bundles) for 4 tenants on the demo provider

@@ -1,4 +1,4 @@
-"""The admin API under hostile input (issue 7, "Hostile input"): JSON bodies of every operation,
+"""The admin API under hostile input: JSON bodies of every operation,
 path segments and query parameters.
 
 In-process against ``gateway.admin.endpoint.dispatch`` on the in-memory stores. Properties: never a

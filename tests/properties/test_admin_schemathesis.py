@@ -1,4 +1,4 @@
-"""OpenAPI-driven fuzzing of the admin API with chained scenarios (issue 7, "Hostile input").
+"""OpenAPI-driven fuzzing of the admin API with chained scenarios.
 
 ``tests/e2e/test_admin_e2e.py`` fuzzes every operation on its own (examples, coverage and fuzzing
 phases). This run adds what single requests cannot reach: schemathesis' *stateful* phase, walking

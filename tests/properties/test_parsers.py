@@ -1,4 +1,4 @@
-"""Round-trip and invariant properties of the parsers underneath the handlers (issue 7, "Hostile input").
+"""Round-trip and invariant properties of the parsers underneath the handlers.
 
 Each parser either returns a well-formed value or raises its one documented, client-safe error;
 encoders and decoders round-trip; rewriting never corrupts JSON.

@@ -1,4 +1,4 @@
-"""The FHIR proxy under hostile input (issue 7, "Hostile input"): bearer tokens, paths and query
+"""The FHIR proxy under hostile input: bearer tokens, paths and query
 strings, Bundles posted to the base.
 
 In-process against ``gateway.proxy.forward.proxy`` on the in-memory stores, with a recording

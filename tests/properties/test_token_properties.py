@@ -1,4 +1,4 @@
-"""The token endpoint and its parsers under hostile input (issue 7, "Hostile input").
+"""The token endpoint and its parsers under hostile input.
 
 In-process against ``gateway.oauth.endpoint.respond`` on the in-memory stores: whatever the form body,
 content type or ``Authorization`` header, the answer is an RFC 6749 §5.2 JSON error (or a token for

@@ -1,1 +1,1 @@
-"""Security regression suite (issue 7, "Hostile input"); see docs/security.md for the threat model."""
+"""Security regression suite; see docs/security.md for the threat model."""

@@ -4,7 +4,8 @@ import json
 
 import azure.functions as func
 
-from gateway.http import Headers, Request, Response, from_azure, json_response, serve, to_azure
+from gateway.azure_http import from_azure, serve, to_azure
+from gateway.http import Headers, Request, Response, json_response
 
 
 def test_headers_are_case_insensitive_and_keep_repeats():

@@ -1,9 +1,8 @@
 """The per-worker ``TableServiceClient``, built from settings.
 
 Locally (Azurite) from ``TABLES_CONNECTION_STRING``; in Azure from
-``TABLES_ENDPOINT`` with a managed identity (azure-identity:
-``ManagedIdentityCredential(client_id=AZURE_CLIENT_ID)`` for a user-assigned
-identity, else ``DefaultAzureCredential``). The transport fails fast: a store
+``TABLES_ENDPOINT`` with a managed identity
+(``gateway.managed_identity.store_credential``). The transport fails fast: a store
 call that cannot be served quickly raises StoreUnavailable so that callers can
 serve a stale cached answer instead of hanging.
 """
@@ -17,6 +16,7 @@ from azure.data.tables.aio import TableServiceClient
 
 from gateway.clock import Clock
 from gateway.config import Settings, SettingsError
+from gateway.managed_identity import store_credential
 from gateway.stores.tables.stores import TableStorage
 
 
@@ -34,24 +34,13 @@ class TransportOptions:
 FAIL_FAST = TransportOptions()
 
 
-def _credential(settings: Settings) -> Any:
-    """The managed identity credential (azure.identity.aio, imported only when used)."""
-    if settings.azure_client_id:
-        from azure.identity.aio import ManagedIdentityCredential
-
-        return ManagedIdentityCredential(client_id=settings.azure_client_id)
-    from azure.identity.aio import DefaultAzureCredential
-
-    return DefaultAzureCredential()
-
-
 def table_service_client(settings: Settings, options: TransportOptions = FAIL_FAST) -> tuple[TableServiceClient, Any]:
     """The service client and the credential it owns (None with a connection string)."""
     kwargs = asdict(options)
     if settings.tables_connection_string:
         return TableServiceClient.from_connection_string(settings.tables_connection_string, **kwargs), None
     if settings.tables_endpoint:
-        credential = _credential(settings)
+        credential = store_credential(settings.azure_client_id)
         return TableServiceClient(endpoint=settings.tables_endpoint, credential=credential, **kwargs), credential
     raise SettingsError("TABLES_CONNECTION_STRING or TABLES_ENDPOINT: one of them must be set to use Table Storage")
 
