@@ -1,0 +1,105 @@
+"""``private_key_jwt`` client assertions at their edges (RFC 7523 §3, SMART Backend Services): the time
+claims to the second (``exp`` + leeway, five minutes ahead, ``nbf``/``iat``), the issuer and assertion
+lengths to the character, and the exact ``invalid_request`` descriptions of a malformed request.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.oauth.client_assertion import (
+    DEFAULT_LEEWAY_SECONDS,
+    MAX_ASSERTION_LENGTH,
+    MAX_CLIENT_ID_LENGTH,
+    MAX_LIFETIME_SECONDS,
+    AssertionRejected,
+    ClientAssertionVerifier,
+    InlineKeys,
+    read_client_assertion,
+)
+from gateway.oauth.errors import InvalidRequest
+from gateway.oauth.jwks import parse_public_jwks
+from gateway.stores.replay import MemoryReplayStore
+from tests.unit.oauth.keys import CLIENT_ID, TOKEN_URL, claims, public_jwk, rsa_key, sign, unsigned
+from tests.unit.oauth.test_client_assertion import RSA_KID, form, now, rejected
+
+LEEWAY = int(DEFAULT_LEEWAY_SECONDS)
+LIFETIME = int(MAX_LIFETIME_SECONDS)
+
+
+@pytest.fixture
+def keys() -> InlineKeys:
+    return InlineKeys(parse_public_jwks({"keys": [public_jwk(rsa_key(), RSA_KID)]}))
+
+
+@pytest.fixture
+def verifier(clock) -> ClientAssertionVerifier:
+    return ClientAssertionVerifier(token_url=TOKEN_URL, replay=MemoryReplayStore(clock), clock=clock)
+
+
+async def test_an_assertion_expires_exactly_at_exp_plus_the_leeway(verifier, keys, clock):
+    t = int(now(clock))
+    assert now(clock) == t
+    assert await verifier.verify(sign(rsa_key(), RSA_KID, claims(t, exp=t - LEEWAY + 1)), CLIENT_ID, keys)
+    assert await rejected(verifier, sign(rsa_key(), RSA_KID, claims(t, exp=t - LEEWAY)), keys) == "expired"
+
+
+async def test_exp_may_be_exactly_five_minutes_and_the_leeway_ahead(verifier, keys, clock):
+    t = int(now(clock))
+    farthest = t + LIFETIME + LEEWAY
+    assert await verifier.verify(sign(rsa_key(), RSA_KID, claims(t, exp=farthest)), CLIENT_ID, keys)
+    assert await rejected(verifier, sign(rsa_key(), RSA_KID, claims(t, exp=farthest + 1)), keys) == "lifetime"
+
+
+@pytest.mark.parametrize("claim", ["nbf", "iat"])
+async def test_nbf_and_iat_may_be_exactly_the_leeway_ahead(verifier, keys, clock, claim):
+    t = int(now(clock))
+    assert await verifier.verify(sign(rsa_key(), RSA_KID, claims(t, **{claim: t + LEEWAY})), CLIENT_ID, keys)
+    assert await rejected(verifier, sign(rsa_key(), RSA_KID, claims(t, **{claim: t + LEEWAY + 1})), keys) \
+        == "not-yet-valid"
+
+
+def test_an_issuer_may_be_exactly_as_long_as_a_client_id(clock):
+    longest = "c" * MAX_CLIENT_ID_LENGTH
+    token = unsigned({"alg": "RS384", "kid": RSA_KID}, claims(now(clock), iss=longest, sub=longest), b"sig")
+    assert read_client_assertion(form(token)).client_id == longest
+    too_long = unsigned({"alg": "RS384", "kid": RSA_KID}, claims(now(clock), iss=longest + "c"), b"sig")
+    with pytest.raises(AssertionRejected) as raised:
+        read_client_assertion(form(too_long))
+    assert raised.value.reason == "issuer"
+
+
+def _assertion_of_length(length: int, clock) -> str:
+    for pad in range(8):
+        base = unsigned({"alg": "RS384", "kid": RSA_KID, "x": "p" * pad}, claims(now(clock), pad=""), b"s" * 256)
+        room = length - len(base)
+        for extra in range(max(0, room * 3 // 4 - 4), room * 3 // 4 + 4):
+            token = unsigned({"alg": "RS384", "kid": RSA_KID, "x": "p" * pad},
+                             claims(now(clock), pad="q" * extra), b"s" * 256)
+            if len(token) == length:
+                return token
+    raise AssertionError(f"no assertion of {length} characters")
+
+
+def test_an_assertion_may_be_exactly_as_long_as_the_limit(clock):
+    at_limit = _assertion_of_length(MAX_ASSERTION_LENGTH, clock)
+    assert read_client_assertion(form(at_limit)).client_id == CLIENT_ID
+    with pytest.raises(AssertionRejected) as raised:
+        read_client_assertion(form(_assertion_of_length(MAX_ASSERTION_LENGTH + 1, clock)))
+    assert raised.value.reason == "malformed"
+
+
+@pytest.mark.parametrize("fields,description", [
+    ({"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:saml2-bearer", "client_assertion": "x"},
+     "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+    ({"client_assertion": "x.y.z"},
+     "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+    ({"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+     "client_assertion is missing"),
+    ({"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion": "x",
+      "client_secret": "s"}, "use exactly one client authentication method"),
+])
+def test_each_malformed_request_says_exactly_why(fields, description):
+    with pytest.raises(InvalidRequest) as raised:
+        read_client_assertion(fields)
+    assert raised.value.description == description
