@@ -5,12 +5,15 @@ lengths to the character, and the exact ``invalid_request`` descriptions of a ma
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from gateway.oauth.client_assertion import (
     DEFAULT_LEEWAY_SECONDS,
     MAX_ASSERTION_LENGTH,
     MAX_CLIENT_ID_LENGTH,
+    MAX_JTI_LENGTH,
     MAX_LIFETIME_SECONDS,
     AssertionRejected,
     ClientAssertionVerifier,
@@ -103,3 +106,55 @@ def test_each_malformed_request_says_exactly_why(fields, description):
     with pytest.raises(InvalidRequest) as raised:
         read_client_assertion(fields)
     assert raised.value.description == description
+
+
+def _signed_of_length(length: int, clock) -> str:
+    """An assertion signed with the client's key, exactly ``length`` characters long."""
+    base = len(sign(rsa_key(), RSA_KID, claims(now(clock), pad=""), x=""))
+    start = (length - base) * 3 // 4 - 6
+    for header_pad in range(4):
+        for extra in range(start, start + 12):
+            token = sign(rsa_key(), RSA_KID, claims(now(clock), pad="q" * extra), x="p" * header_pad)
+            if len(token) == length:
+                return token
+    raise AssertionError(f"no signed assertion of {length} characters")
+
+
+async def test_a_signed_assertion_longer_than_the_limit_is_refused_unread(verifier, keys, clock):
+    at_limit = _signed_of_length(MAX_ASSERTION_LENGTH, clock)
+    assert (await verifier.verify(at_limit, CLIENT_ID, keys)).kid == RSA_KID
+    over = sign(rsa_key(), RSA_KID, claims(now(clock), pad="q" * MAX_ASSERTION_LENGTH))
+    assert await rejected(verifier, over, keys) == "malformed"
+
+
+async def test_a_jti_may_be_exactly_as_long_as_the_limit(verifier, keys, clock):
+    t = now(clock)
+    assert await verifier.verify(sign(rsa_key(), RSA_KID, claims(t, jti="j" * MAX_JTI_LENGTH)), CLIENT_ID, keys)
+    assert await rejected(verifier, sign(rsa_key(), RSA_KID, claims(t, jti="k" * (MAX_JTI_LENGTH + 1))), keys) \
+        == "jti"
+
+
+@pytest.mark.parametrize("kid", [5, ["rsa-1"], True])
+async def test_a_kid_that_is_not_a_string_is_malformed(verifier, keys, clock, kid):
+    token = unsigned({"alg": "RS384", "kid": kid}, claims(now(clock)), b"sig")
+    assert await rejected(verifier, token, keys) == "malformed"
+
+
+@pytest.mark.parametrize("signature", [b"\x00", b"\x01" * 96, b"\xff" * 1024])
+async def test_a_signature_of_the_wrong_shape_is_refused(verifier, keys, clock, signature):
+    head, body, _ = sign(rsa_key(), RSA_KID, claims(now(clock))).split(".")
+    forged = f"{head}.{body}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+    assert await rejected(verifier, forged, keys) == "signature"
+
+
+def test_the_algorithm_comes_from_the_allow_list_and_the_key(verifier):
+    key = parse_public_jwks({"keys": [public_jwk(rsa_key(), RSA_KID)]}).get(RSA_KID)
+    assert verifier.algorithm_for(key, "RS384") == "RS384"
+    for requested in ("RS512", "RS256", "PS384", "ES384", "HS384", "none", None, 384):
+        assert verifier.algorithm_for(key, requested) is None
+
+
+@pytest.mark.parametrize("token_url", ["", [""], ["https://gateway.example/token", ""], [None], []])
+def test_a_verifier_needs_every_token_url_named(clock, token_url):
+    with pytest.raises(ValueError, match="^token_url must name the token endpoint$"):
+        ClientAssertionVerifier(token_url=token_url, replay=MemoryReplayStore(clock), clock=clock)
