@@ -116,3 +116,35 @@ def test_a_scope_claim_is_read_only_in_the_form_the_gateway_writes(claim, messag
 
 def test_scopes_show_themselves_in_logs_as_v2_scopes():
     assert repr(SmartScopes.parse("system/Patient.read system/*.s")) == "SmartScopes('system/*.s system/Patient.r')"
+
+
+NOT_A_SCOPE = "not a SMART system scope (system/<Type>.<cruds> or system/<Type>.read|write|*)"
+LETTER_ORDER = "SMART v2 permissions are the letters c, r, u, d, s, each at most once, in that order"
+
+
+@pytest.mark.parametrize("tokens,message", [
+    ([5], NOT_A_SCOPE),
+    ([None], NOT_A_SCOPE),
+    (["patient/Patient.rs"], NOT_A_SCOPE),
+    (["system/Patient.sr"], LETTER_ORDER),
+    (["system/Patient.rr"], LETTER_ORDER),
+])
+def test_each_scope_syntax_error_says_exactly_why(tokens, message):
+    with pytest.raises(ScopeSyntaxError) as info:
+        SmartScopes.parse(tokens)
+    assert str(info.value) == message
+
+
+def test_a_scope_list_may_hold_exactly_as_many_values_as_the_limit():
+    assert SmartScopes.parse(["system/Patient.rs"] * MAX_SCOPE_TOKENS) == SmartScopes.parse("system/Patient.rs")
+    with pytest.raises(ScopeSyntaxError) as info:
+        SmartScopes.parse(["system/Patient.rs"] * (MAX_SCOPE_TOKENS + 1))
+    assert str(info.value) == "too many scope values"
+
+
+def test_every_type_at_once_is_granted_by_the_wildcard_alone():
+    scopes = SmartScopes.parse("system/*.r system/Patient.cruds")
+    assert scopes.letters_for(None) == scopes.letters_for("*") == frozenset("r")
+    assert scopes.letters_for("Patient") == frozenset("cruds")
+    with pytest.raises(ValueError, match="^not a FHIR interaction$"):
+        scopes.allows("Patient", "operation")  # type: ignore[arg-type]
