@@ -12,6 +12,7 @@ import base64
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.tokens.access_tokens import InvalidToken, decode_segment, issue_access_token, verify_access_token
 from gateway.tokens.keyring import key_ring
@@ -64,6 +65,11 @@ async def _attack(services, name: str) -> str | bytes:  # noqa: PLR0911 - one br
         return await forged(services, header={"kid": "k" + "0" * 31})
     if name == "kid-of-another-shape":
         return await forged(services, header={"kid": "../signing-keys/" + "0" * 40})
+    if name == "another-key-under-our-kid":
+        kid = (await key_ring(services).signing_key()).kid
+        stranger = ec.generate_private_key(ec.SECP256R1())
+        now_claims = jwt.decode(await issue(services), options={"verify_signature": False})
+        return low_s_jws(jwt.encode(now_claims, stranger, algorithm="ES256", headers={"kid": kid, "typ": "at+jwt"}))
     if name == "payload-not-an-object":
         return await _signed_payload(services, b"[1]")
     return await forged(services, **{
@@ -85,6 +91,7 @@ async def _attack(services, name: str) -> str | bytes:  # noqa: PLR0911 - one br
     ("typ-jwt", "not an access token (typ must be at+jwt)"),
     ("padded-payload", "malformed access token"),
     ("high-s", "invalid token signature"),
+    ("another-key-under-our-kid", "invalid token signature"),
     ("unknown-kid", "unknown or retired signing key"),
     ("kid-of-another-shape", "unknown or retired signing key"),
     ("payload-not-an-object", "malformed access token"),
