@@ -95,3 +95,12 @@ def test_a_reverse_chain_without_a_type_needs_every_type():
         "The token's scopes do not allow search-type on every resource type."
     assert allowed("system/Patient.s system/Observation.s", "GET", "Patient?_has:Observation=x")
     assert not allowed("system/Patient.s", "GET", "Patient?_has:Observation=x")
+
+
+def test_a_query_is_checked_as_split_on_ampersands_alone_too():
+    """A server that does not split on ``;`` reads ``_type=Observation;Patient`` as one type name, which no scope
+    grants; the check reads the query both ways and needs both readings granted."""
+    scopes = "system/Observation.s system/Patient.s"
+    assert allowed(scopes, "GET", "?_type=Observation&_type=Patient")
+    assert not allowed(scopes, "GET", "?_type=Observation;Patient")
+    assert allowed("system/*.s", "GET", "?_type=Observation;Patient")
