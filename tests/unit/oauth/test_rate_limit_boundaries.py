@@ -11,6 +11,7 @@ import logging
 import pytest
 
 from gateway.clock import FakeClock
+from gateway.oauth import rate_limit
 from gateway.oauth.errors import TooManyFailures
 from gateway.oauth.rate_limit import FailureLimiter, shared_key
 from gateway.stores.memory import MemoryFailureCounterStore
@@ -120,3 +121,67 @@ async def test_a_shared_store_outage_is_logged_and_the_workers_limits_hold(caplo
             assert await (await lim.reserve("c", "a")).failed() is None
     assert lim.retry_after("c", "a") == 60
     assert "shared failure counters unavailable (StoreUnavailable); per-worker limits only" in caplog.messages
+
+
+def _retry_after(refusal: TooManyFailures) -> str:
+    return refusal.headers()["Retry-After"]
+
+
+async def test_an_address_over_its_limit_is_refused_at_once_for_the_whole_window():
+    clock = FakeClock()
+    lim = limiter(clock, limit_per_client=100)
+    for n in range(5):
+        await (await lim.reserve(f"client-{n}", "attacker")).failed()
+    with pytest.raises(TooManyFailures) as raised:
+        await asyncio.wait_for(lim.reserve("client-new", "attacker"), 1)
+    assert _retry_after(raised.value) == "60"
+
+
+async def test_a_failure_without_a_reservation_leaves_the_address_attempts_in_flight_counted():
+    clock = FakeClock()
+    lim = limiter(clock, limit_per_client=100, limit_per_address=2)
+    _in_flight = await lim.reserve("c1", "a")
+    lim.record_failure("c2", "a")
+    assert await waits(lim, "c3", "a")
+
+
+async def test_an_attempt_whose_counter_was_forgotten_still_ends_cleanly():
+    clock = FakeClock()
+    lim = limiter(clock, limit_per_client=2, limit_per_address=100, max_entries=1)
+    first = await lim.reserve("c", "a")
+    (await lim.reserve("d", "b")).release()  # the only entry kept is now (d, b): (c, a) is forgotten
+    lim.record_failure("c", "a")  # (c, a) again: one failure, nothing in flight
+    first.release()  # ends an attempt this counter never held: it frees nothing
+    _second = await lim.reserve("c", "a")
+    assert await waits(lim, "c", "a")  # one failure and one in flight fill the limit of two
+
+
+async def test_a_window_ending_while_an_attempt_is_in_flight_starts_a_fresh_count():
+    clock = FakeClock()
+    lim = limiter(clock, limit_per_client=3)
+    await (await lim.reserve("c", "a")).failed()
+    clock.advance(59)
+    first, second = await lim.reserve("c", "a"), await lim.reserve("c", "a")
+    clock.advance(1)  # exactly one window after the first failure
+    await first.failed()
+    await second.failed()
+    assert lim.retry_after("c", "a") is None  # two failures in the new window, not three
+
+
+async def test_the_memory_keeps_exactly_as_many_entries_as_its_bound():
+    clock = FakeClock()
+    lim = limiter(clock, limit_per_client=1, limit_per_address=100, max_entries=2)
+    lim.record_failure("one", "a")
+    lim.record_failure("two", "b")
+    assert lim.retry_after("one", "a") == 60 and lim.retry_after("two", "b") == 60
+    assert len(lim) == 4  # two per-client and two per-address entries
+
+
+async def test_an_attempt_that_waits_too_long_for_those_in_flight_is_told_to_retry_in_a_second(monkeypatch):
+    monkeypatch.setattr(rate_limit, "MAX_RESERVATION_WAIT_SECONDS", 0.05)
+    clock = FakeClock()
+    lim = limiter(clock, limit_per_client=1)
+    _in_flight = await lim.reserve("c", "a")
+    with pytest.raises(TooManyFailures) as raised:
+        await asyncio.wait_for(lim.reserve("c", "a"), 0.5)
+    assert _retry_after(raised.value) == "1"
