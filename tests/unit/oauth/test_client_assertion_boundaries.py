@@ -21,9 +21,9 @@ from gateway.oauth.client_assertion import (
     read_client_assertion,
 )
 from gateway.oauth.errors import InvalidRequest
-from gateway.oauth.jwks import parse_public_jwks
+from gateway.oauth.jwks import PublicKey, parse_public_jwks
 from gateway.stores.replay import MemoryReplayStore
-from tests.unit.oauth.keys import CLIENT_ID, TOKEN_URL, claims, public_jwk, rsa_key, sign, unsigned
+from tests.unit.oauth.keys import CLIENT_ID, TOKEN_URL, claims, ec_key, public_jwk, rsa_key, sign, unsigned
 from tests.unit.oauth.test_client_assertion import RSA_KID, form, now, rejected
 
 LEEWAY = int(DEFAULT_LEEWAY_SECONDS)
@@ -158,3 +158,29 @@ def test_the_algorithm_comes_from_the_allow_list_and_the_key(verifier):
 def test_a_verifier_needs_every_token_url_named(clock, token_url):
     with pytest.raises(ValueError, match="^token_url must name the token endpoint$"):
         ClientAssertionVerifier(token_url=token_url, replay=MemoryReplayStore(clock), clock=clock)
+
+
+class CountingKeys:
+    """A key source that counts its look-ups (a JWKS URL would be fetched on each miss)."""
+
+    def __init__(self, key: PublicKey | None) -> None:
+        self.key_, self.lookups = key, 0
+
+    async def key(self, kid: str) -> PublicKey | None:
+        self.lookups += 1
+        return self.key_
+
+
+@pytest.mark.parametrize("alg", ["none", "HS256", "RS512", "PS384", "EdDSA"])
+async def test_an_algorithm_off_the_list_is_refused_before_any_key_is_looked_up(verifier, clock, alg):
+    source = CountingKeys(parse_public_jwks({"keys": [public_jwk(rsa_key(), RSA_KID)]}).get(RSA_KID))
+    token = unsigned({"alg": alg, "kid": RSA_KID}, claims(now(clock)), b"sig")
+    assert await rejected(verifier, token, source) == "algorithm"
+    assert source.lookups == 0
+
+
+async def test_a_key_whose_material_does_not_fit_its_type_verifies_nothing(verifier, clock):
+    """A key source that mislabels a key (EC material called RSA) must not turn the mismatch into a pass."""
+    mislabelled = PublicKey(kid=RSA_KID, kty="RSA", curve=None, alg=None, key=ec_key().public_key())
+    token = sign(rsa_key(), RSA_KID, claims(now(clock)))
+    assert await rejected(verifier, token, CountingKeys(mislabelled)) == "signature"
