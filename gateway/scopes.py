@@ -111,7 +111,7 @@ class SmartScopes:
         everywhere = raw.get(WILDCARD, frozenset())
         normal = {key: letters - everywhere if key != WILDCARD else letters for key, letters in raw.items()}
         self._permissions: Mapping[str, frozenset[str]] = MappingProxyType(
-            {k: v for k, v in sorted(normal.items(), key=_order) if v})
+            {k: v for k, v in sorted(normal.items()) if v})  # "*" sorts before every type name
 
     @property
     def permissions(self) -> Mapping[str, frozenset[str]]:
@@ -191,10 +191,6 @@ class SmartScopes:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SmartScopes) and dict(self.permissions) == dict(other.permissions)
-
-
-def _order(item: tuple[str, frozenset[str]]) -> tuple[int, str]:
-    return (0 if item[0] == WILDCARD else 1, item[0])
 
 
 DEFAULT_ALLOWED_SCOPES = SmartScopes.parse("system/*.rs")

@@ -148,3 +148,19 @@ def test_every_type_at_once_is_granted_by_the_wildcard_alone():
     assert scopes.letters_for("Patient") == frozenset("cruds")
     with pytest.raises(ValueError, match="^not a FHIR interaction$"):
         scopes.allows("Patient", "operation")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("permissions,message", [
+    ({"patient": "rs"}, "a resource type is not a FHIR resource type name"),
+    ({"Patient/1": "r"}, "a resource type is not a FHIR resource type name"),
+    ({"Patient": "rx"}, "SMART permissions are the letters c, r, u, d, s"),
+])
+def test_scopes_built_from_parts_refuse_what_no_scope_string_could_say(permissions, message):
+    with pytest.raises(ScopeSyntaxError) as info:
+        SmartScopes(permissions)
+    assert str(info.value) == message
+
+
+def test_the_wildcard_prints_first_then_types_alphabetically():
+    scopes = SmartScopes({"Observation": "r", "*": "s", "AllergyIntolerance": "c", "Zzz": "d"})
+    assert str(scopes) == "system/*.s system/AllergyIntolerance.c system/Observation.r system/Zzz.d"
