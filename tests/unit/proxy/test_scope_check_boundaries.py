@@ -104,3 +104,10 @@ def test_a_query_is_checked_as_split_on_ampersands_alone_too():
     assert allowed(scopes, "GET", "?_type=Observation&_type=Patient")
     assert not allowed(scopes, "GET", "?_type=Observation;Patient")
     assert allowed("system/*.s", "GET", "?_type=Observation;Patient")
+
+
+def test_a_chain_link_naming_more_than_one_type_needs_every_type():
+    """FHIR's chain modifier names one type (``subject:Patient.name``); a link such as ``subject:Foo:Patient``
+    names none the check can trust, so only ``* s`` allows it."""
+    assert not allowed("system/Observation.s system/Patient.s", "GET", "Observation?subject:Foo:Patient.name=x")
+    assert allowed("system/Observation.s system/*.s", "GET", "Observation?subject:Foo:Patient.name=x")
