@@ -111,3 +111,10 @@ def test_a_chain_link_naming_more_than_one_type_needs_every_type():
     names none the check can trust, so only ``* s`` allows it."""
     assert not allowed("system/Observation.s system/Patient.s", "GET", "Observation?subject:Foo:Patient.name=x")
     assert allowed("system/Observation.s system/*.s", "GET", "Observation?subject:Foo:Patient.name=x")
+
+
+def test_a_post_to_the_base_without_a_bundle_is_refused_exactly():
+    with pytest.raises(ScopeRefused) as info:
+        check_scopes(SmartScopes.parse("system/*.cruds"), "POST", check_path(""), "", body=b"{}",
+                     content_type="application/fhir+json", batch=None)
+    assert str(info.value) == "Only a batch or transaction Bundle may be posted to the base."
