@@ -111,7 +111,7 @@ class SmartScopes:
         everywhere = raw.get(WILDCARD, frozenset())
         normal = {key: letters - everywhere if key != WILDCARD else letters for key, letters in raw.items()}
         self._permissions: Mapping[str, frozenset[str]] = MappingProxyType(
-            {k: v for k, v in sorted(normal.items(), key=_order) if v})
+            {k: v for k, v in sorted(normal.items()) if v})  # "*" sorts before every type name
 
     @property
     def permissions(self) -> Mapping[str, frozenset[str]]:
@@ -137,9 +137,7 @@ class SmartScopes:
     def letters_for(self, resource_type: str | None) -> frozenset[str]:
         """Letters granted on ``resource_type``; None (system level: every type at once) looks at ``*`` only."""
         everywhere = self.permissions.get(WILDCARD, frozenset())
-        if resource_type is None or resource_type == WILDCARD:
-            return everywhere
-        return everywhere | self.permissions.get(resource_type, frozenset())
+        return everywhere | self.permissions.get(resource_type, frozenset())  # None and "*": everywhere alone
 
     def __and__(self, other: SmartScopes) -> SmartScopes:
         """What both grant, type by type (for every type, letters_for of the result = both letters_for's ∩)."""
@@ -193,10 +191,6 @@ class SmartScopes:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SmartScopes) and dict(self.permissions) == dict(other.permissions)
-
-
-def _order(item: tuple[str, frozenset[str]]) -> tuple[int, str]:
-    return (0 if item[0] == WILDCARD else 1, item[0])
 
 
 DEFAULT_ALLOWED_SCOPES = SmartScopes.parse("system/*.rs")

@@ -82,7 +82,7 @@ def write_config(where: Path, targets: list[Target]) -> None:
     tests = sorted({test for t in targets for test in t.tests if (where / test).exists()})
     lines = ["[mutmut]", "source_paths=" + "\n    ".join(t.module for t in targets),
              "also_copy=gateway\n    devtools\n    tests\n    pyproject.toml",
-             "pytest_add_cli_args=-p no:cacheprovider\n    -q",
+             "pytest_add_cli_args=-p no:cacheprovider\n    -q\n    -p devtools.mutation.few_examples",
              "pytest_add_cli_args_test_selection=" + "\n    ".join(tests)]
     (where / "setup.cfg").write_text("\n".join(lines) + "\n")
 

@@ -56,10 +56,10 @@ def _basic(request: Request, form: dict[str, str]) -> ClientCredentials | None:
         raise InvalidClient("unsupported authentication scheme; use Basic or client_secret_post", basic=True)
     encoded = encoded.strip()
     try:
-        raw = base64.b64decode(encoded, validate=True)
-        if base64.b64encode(raw).decode("ascii") != encoded:  # excess padding, non-zero trailing bits
-            raise ValueError("non-canonical base64")
-        decoded = raw.decode("utf-8")
+        raw = base64.b64decode(encoded)
+        if base64.b64encode(raw) != encoded.encode():  # the one spelling: no stray characters, excess padding
+            raise ValueError                            # or non-zero trailing bits
+        decoded = raw.decode()  # UTF-8
     except (binascii.Error, ValueError):
         raise InvalidClient("malformed Basic credentials", basic=True) from None
     raw_id, _, raw_secret = decoded.partition(":")  # no colon: an empty secret, refused by _check
