@@ -13,7 +13,7 @@ them: ``services.component("proxy.session", make_session)``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -48,6 +48,24 @@ class Services:
         except KeyError:
             value = self._components[key] = factory(self)
             return value
+
+    def forget_client(self, client_id: str, secret_ids: Iterable[str] = ()) -> None:
+        """This worker forgets what it cached of a client: its record, its fetched keys (JWKS) and the
+        verifiers of ``secret_ids``. Other workers follow within ``CLIENT_CACHE_SECONDS``."""
+        from gateway.directory import client_directory
+        from gateway.oauth.assertion_auth import assertion_authenticator
+        from gateway.oauth.authentication import client_authenticator
+
+        client_directory(self).invalidate(client_id)
+        assertion_authenticator(self).forget(client_id)
+        for secret_id in secret_ids:
+            client_authenticator(self).invalidate(client_id, secret_id)
+
+    def forget_route(self, tenant_id: str) -> None:
+        """This worker forgets its cached route of a tenant; others follow within ``ROUTE_CACHE_SECONDS``."""
+        from gateway.directory import route_directory
+
+        route_directory(self).invalidate(tenant_id)
 
     def add_closer(self, resource: Any) -> None:
         """Close ``resource`` (``aclose()`` or ``close()``) when the services are closed."""

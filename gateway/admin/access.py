@@ -17,12 +17,13 @@ are counted in the next record), so a key holder cannot flood the audit table.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
+from gateway.admin.audit_trail import audit_refusal
 from gateway.admin.entra import EntraVerifier, IssuerUnavailable, RoleMissing, TokenRejected, bearer_token
-from gateway.admin.operations import Actor, audit_refusal
 from gateway.admin.problems import RETRY_AFTER_SECONDS, Problem
 from gateway.http import Request
 from gateway.services import Services
@@ -33,6 +34,26 @@ FUNCTION_KEY_HEADER = "x-functions-key"
 CODE_PARAMETER = "code"
 REFUSAL_BURST = 30
 REFUSAL_WINDOW_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change: an Entra principal or ``function-key:<fingerprint>``; request id and source."""
+
+    name: str
+    request_id: str = ""
+    source_address: str = ""
+
+    @staticmethod
+    def from_function_key(key: str | None, request_id: str = "", source_address: str = "") -> Actor:
+        """An actor named by a short, non-reversible fingerprint of the function key (never the key)."""
+        if not key:
+            return Actor("function-key", request_id, source_address)
+        digest = hashlib.sha256(b"gateway-admin-actor\x00" + key.encode("utf-8")).hexdigest()[:12]
+        return Actor(f"function-key:{digest}", request_id, source_address)
+
+
+SYSTEM_ACTOR = Actor("system")
 
 DETAILS = {
     "missing-token": "An Entra ID access token is required: send Authorization: Bearer <token>.",

@@ -17,10 +17,10 @@ from functools import partial
 
 from gateway.admin import handlers as h
 from gateway.admin import provider_keys
-from gateway.admin.access import AccessRefused, audit_access_refusal, authorize, key_actor
+from gateway.admin.access import AccessRefused, Actor, audit_access_refusal, authorize, key_actor
 from gateway.admin.attempts import TimedOut, run_later, run_within
+from gateway.admin.audit_trail import audit_refusal
 from gateway.admin.openapi import PROVIDER_KEY_PATTERN
-from gateway.admin.operations import Actor, audit_refusal
 from gateway.admin.problems import Problem, not_found, problem_response, timed_out, unavailable
 from gateway.config import current_settings
 from gateway.http import Request, Response

@@ -167,6 +167,33 @@ def rsa_keys(jwks: Any) -> dict[str, RSAPublicKey]:
     return keys
 
 
+# What pyjwt's refusal of a signed token means, most specific first (anything else: malformed-token).
+_DECODE_REFUSALS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
+    (jwt.InvalidSignatureError, "bad-signature"),
+    (jwt.ExpiredSignatureError, "expired"),
+    (jwt.ImmatureSignatureError, "not-yet-valid"),
+    (jwt.InvalidAudienceError, "wrong-audience"),
+    (jwt.InvalidIssuerError, "wrong-issuer"),
+    (jwt.MissingRequiredClaimError, "missing-claim"),
+)
+
+
+def _key_id(token: str) -> str:
+    """The ``kid`` of a compact JWS signed with RS256 (RFC 7515 §4.1.4), read before any key is fetched."""
+    if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
+        raise TokenRejected("malformed-token")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError:
+        raise TokenRejected("malformed-token") from None
+    if header.get("alg") != ALGORITHM:
+        raise TokenRejected("algorithm")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid or len(kid) > 256:
+        raise TokenRejected("unknown-key")
+    return kid
+
+
 class EntraVerifier:
     """Verifies admin bearer tokens against one authority, audience and app role; keys cached per worker."""
 
@@ -192,38 +219,16 @@ class EntraVerifier:
 
     async def verify(self, token: str) -> EntraIdentity:
         """The identity of a valid token holding the role; TokenRejected / RoleMissing / IssuerUnavailable."""
-        if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
-            raise TokenRejected("malformed-token")
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError:
-            raise TokenRejected("malformed-token") from None
-        if header.get("alg") != ALGORITHM:
-            raise TokenRejected("algorithm")
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid or len(kid) > 256:
-            raise TokenRejected("unknown-key")
-        key = await self._key(kid)
+        key = await self._key(_key_id(token))
         issuer = self._issuer
         assert issuer is not None
         try:
             claims = jwt.decode(token, key, algorithms=[ALGORITHM], audience=self.audience, issuer=issuer,
                                 leeway=LEEWAY_SECONDS,
                                 options={"require": ["exp", "iss", "aud"], "verify_signature": True})
-        except jwt.InvalidSignatureError:
-            raise TokenRejected("bad-signature") from None
-        except jwt.ExpiredSignatureError:
-            raise TokenRejected("expired") from None
-        except jwt.ImmatureSignatureError:
-            raise TokenRejected("not-yet-valid") from None
-        except jwt.InvalidAudienceError:
-            raise TokenRejected("wrong-audience") from None
-        except jwt.InvalidIssuerError:
-            raise TokenRejected("wrong-issuer") from None
-        except jwt.MissingRequiredClaimError:
-            raise TokenRejected("missing-claim") from None
-        except jwt.InvalidTokenError:
-            raise TokenRejected("malformed-token") from None
+        except jwt.InvalidTokenError as exc:
+            reason = next((r for kind, r in _DECODE_REFUSALS if isinstance(exc, kind)), "malformed-token")
+            raise TokenRejected(reason) from None
         for name in ("exp", "nbf", "iat"):  # NumericDate (RFC 7519 §2): a number, not a string or a boolean
             value = claims.get(name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):

@@ -12,9 +12,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from gateway.admin import operations as ops
+from gateway.admin.access import Actor
+from gateway.admin.audit_trail import late, record, require_audit
 from gateway.admin.problems import not_found
 from gateway.admin.views import timestamp
+from gateway.admin.writes import may_write, store_call
 from gateway.http import Request, Response, json_response
 from gateway.proxy.provider_keys import (
     DEFAULT_KEY_NAME,
@@ -40,17 +42,17 @@ def version_json(state: VersionState) -> dict[str, Any]:
 
 
 async def _key_json(services: Services, key_name: str, alg: str) -> dict[str, Any]:
-    states = await ops._store_call(provider_key_ring(services).states(key_name, alg, fresh=True))
+    states = await store_call(provider_key_ring(services).states(key_name, alg, fresh=True))
     return {"name": admin_name(key_name, alg), "keyName": key_name, "alg": alg,
             "jwksUrl": jwks_url(services, key_name), "versions": [version_json(s) for s in states]}
 
 
-async def list_provider_keys(request: Request, services: Services, actor: ops.Actor) -> Response:
-    names = await ops._store_call(provider_key_ring(services).key_names())
+async def list_provider_keys(request: Request, services: Services, actor: Actor) -> Response:
+    names = await store_call(provider_key_ring(services).key_names())
     return json_response(200, {"items": [await _key_json(services, k, a) for k, a in names]})
 
 
-async def rotate_provider_key(request: Request, services: Services, actor: ops.Actor, name: str) -> Response:
+async def rotate_provider_key(request: Request, services: Services, actor: Actor, name: str) -> Response:
     from gateway.admin.handlers import check_body_size
 
     check_body_size(request, services)
@@ -59,19 +61,19 @@ async def rotate_provider_key(request: Request, services: Services, actor: ops.A
         raise not_found("No such provider key.")
     key_name, alg = parsed
     ring = provider_key_ring(services)
-    previous = [s for s in await ops._store_call(ring.states(key_name, alg, fresh=True)) if s.status == "active"]
+    previous = [s for s in await store_call(ring.states(key_name, alg, fresh=True)) if s.status == "active"]
     if not previous:
         raise not_found("No such provider key (it is created when the first route that needs it is saved).")
     # Audited or not done: refuse (503) while the audit table cannot be reached.
-    await ops._store_call(services.audit.query(page_size=1))
-    ops._may_write()
+    await require_audit(services)
+    may_write()
     try:
-        created = await ops._store_call(ring.rotate(key_name, alg))
+        created = await store_call(ring.rotate(key_name, alg))
     except NotFound:
         raise not_found("No such provider key.") from None
     payload = await _key_json(services, key_name, alg)
     pending = next((v for v in payload["versions"] if v["kid"] == created.kid), None)
-    await ops._audit(services, actor, "provider-key.rotate", "provider-key", admin_name(key_name, alg), alg=alg,
-                     changes={"newestKid": {"old": previous[-1].key.kid, "new": created.kid}},
-                     activatesOn=pending["activatesOn"] if pending else None, **ops._late())
+    await record(services, actor, "provider-key.rotate", "provider-key", admin_name(key_name, alg), alg=alg,
+                 changes={"newestKid": {"old": previous[-1].key.kid, "new": created.kid}},
+                 activatesOn=pending["activatesOn"] if pending else None, **late())
     return json_response(201, payload)

@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.oauth.jwks import PRIVATE_MEMBERS
 from gateway.stores.models import AuditRecord, Client, ClientAuthentication, Route, SecretMetadata
+from gateway.tokens.keys import SigningKeyInfo
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -98,11 +99,11 @@ def audit_json(record: AuditRecord) -> dict[str, Any]:
     }
 
 
-def signing_key_json(info: Any) -> dict[str, Any]:
+def signing_key_json(info: SigningKeyInfo) -> dict[str, Any]:
     return {
         "kid": info.kid,
         "alg": info.alg,
-        "createdOn": timestamp(getattr(info, "created_on", None)),
-        "status": getattr(info, "status", None),
-        "retireAfter": timestamp(getattr(info, "retire_after", None)),
+        "createdOn": timestamp(info.created_on),
+        "status": info.status,
+        "retireAfter": timestamp(info.retire_after),
     }

@@ -1,0 +1,302 @@
+"""Admin operations on tenant routes: which provider FHIR server serves a customer's tenant.
+
+``PUT /manage/routes/{tenantId}`` creates or replaces a route, ``DELETE`` removes it (with its stored
+upstream secret). Key Vault is written before Table Storage and undone when the Table write fails;
+deletions go the other way round. A managed identity only gets a token for the provider's origin
+(``gateway.proxy.identity_scopes``); a stored provider secret stays bound to the fields its kind declares
+(``gateway.admin.credential_bindings``); both refusals are audited with their reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gateway.admin.access import Actor
+from gateway.admin.attempts import checkpoint, commit
+from gateway.admin.audit_changes import changes, route_fields
+from gateway.admin.audit_trail import late, record, refused
+from gateway.admin.credential_bindings import CREDENTIAL_KINDS, CredentialKind, CredentialTarget, moved_fields
+from gateway.admin.problems import FieldError, Problem, not_found, precondition_failed, unavailable, validation_failed
+from gateway.admin.writes import conditional_write, may_write, retry_on_conflict, store_call, undo
+from gateway.credentials import upstream_secret_name
+from gateway.proxy.destinations import validate_provider_url
+from gateway.proxy.identity_scopes import scope_problem
+from gateway.proxy.provider_keys import DEFAULT_KEY_NAME, admin_name, provider_key_ring
+from gateway.services import Services
+from gateway.stores.errors import StoreUnavailable
+from gateway.stores.models import Page, Route, UpstreamAuth
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """A validated route as the admin sends it (``PUT /manage/routes/{tenantId}``)."""
+
+    fhir_base_url: str
+    fhir_version: str
+    display_name: str = ""
+    enabled: bool = True
+    allow_writes: bool = False
+    batch_mode: str = "passthrough"
+    private_network: bool = False
+    connect_timeout_seconds: float | None = None
+    read_timeout_seconds: float | None = None
+    upstream_type: str = "none"
+    upstream_token_url: str | None = None
+    upstream_client_id: str | None = None
+    upstream_scope: str | None = None
+    upstream_client_secret: str | None = field(default=None, repr=False)
+    upstream_algorithm: str | None = None
+    upstream_key_name: str | None = None
+
+
+async def get_route(services: Services, tenant_id: str) -> Route:
+    """The tenant's route; 404 when it has none."""
+    route = await store_call(services.routes.get(tenant_id))
+    if route is None:
+        raise not_found("No route for this tenant.")
+    return route
+
+
+async def list_routes(services: Services, *, page_size: int = 100, continuation: str | None = None) -> Page[Route]:
+    """Routes, a page at a time."""
+    return await store_call(services.routes.list(page_size=page_size, continuation=continuation))
+
+
+async def put_route(services: Services, actor: Actor, tenant_id: str, spec: RouteSpec, *,
+                    if_match: str | None = None, if_none_match: bool = False) -> tuple[Route, bool]:
+    """Create or replace a tenant's route; returns ``(route, created)``.
+
+    A ``clientCredentials`` secret is written to Key Vault under a new name
+    first; the old one is deleted only after the new route is stored. A
+    replacement that keeps the stored secret must not move what the secret is
+    bound to (``credential_bindings``); a managed identity only ever gets a
+    token for the provider's origin (``identity_scopes``). Both refusals are
+    audited (``refused``) with their reason.
+    """
+    _check_route_spec(services, spec)
+    await _check_managed_identity(services, actor, tenant_id, spec)
+    save = _RouteSave(services, actor, tenant_id, spec, if_match, if_none_match)
+    try:
+        return await retry_on_conflict(save.attempt, "The route kept changing while being saved; retry.")
+    except Problem:
+        await _undo_secret(services, save.new_secret_name)
+        raise
+
+
+@dataclass
+class _RouteSave:
+    """One ``PUT`` of a route: read, check, write, retried while the route changes under it."""
+
+    services: Services
+    actor: Actor
+    tenant_id: str
+    spec: RouteSpec
+    if_match: str | None
+    if_none_match: bool
+    new_secret_name: str | None = None  # the new upstream secret, once written (undone if the PUT fails)
+
+    async def attempt(self, number: int) -> tuple[Route, bool]:
+        services, tenant_id = self.services, self.tenant_id
+        existing = await store_call(services.routes.get(tenant_id))
+        self._check_preconditions(existing)
+        if number == 0:  # after the preconditions: a refused PUT creates no key
+            await _ensure_provider_key(services, self.actor, tenant_id, self.spec)
+        route = _route_of(tenant_id, self.spec, await self._secret_name(existing))
+        pinned = self.if_match is not None or self.if_none_match
+        stale = precondition_failed() if pinned else None
+        if existing is None:
+            stored = await conditional_write(lambda: services.routes.create(route), stale=stale)
+        else:
+            stored = await conditional_write(lambda: services.routes.replace(route, if_match=existing.etag),
+                                             stale=stale)
+        if not commit():  # stored after the caller was answered 503: put the previous route back
+            await _restore_route(services, tenant_id, existing, stored)
+            raise unavailable()  # put_route then deletes the new secret
+        await self._finish(existing, stored)
+        return stored, existing is None
+
+    def _check_preconditions(self, existing: Route | None) -> None:
+        if existing is not None and self.if_none_match:
+            raise precondition_failed("A route for this tenant already exists (If-None-Match: *).")
+        if self.if_match is not None and (existing is None or self.if_match not in ("*", existing.etag)):
+            raise precondition_failed()
+
+    async def _secret_name(self, existing: Route | None) -> str | None:
+        """The upstream secret the route names: a new one sent with this PUT (written once), else the kept one."""
+        kind = CREDENTIAL_KINDS.get(self.spec.upstream_type)
+        if kind is None or kind.secret_field is None:
+            return None
+        if self.spec.upstream_client_secret is None:
+            return await _kept_secret(self.services, self.actor, self.tenant_id, self.spec, existing)
+        if self.new_secret_name is None:
+            name = upstream_secret_name(self.services.settings.key_vault_secret_prefix, self.tenant_id,
+                                        uuid.uuid4().hex[:12])
+            may_write()
+            self.new_secret_name = name
+            await store_call(self.services.secrets.set(name, self.spec.upstream_client_secret,
+                                                       tags={"tenantId": self.tenant_id,
+                                                             "kind": "upstream-client-secret"}))
+        return self.new_secret_name
+
+    async def _finish(self, existing: Route | None, stored: Route) -> None:
+        """After the route is stored: drop the secret it replaced, forget the cached route, audit."""
+        services = self.services
+        old_secret = existing.upstream_auth.secret_name if existing is not None else None
+        if old_secret is not None and old_secret != stored.upstream_auth.secret_name:
+            await undo("delete replaced upstream secret", lambda: services.secrets.delete(old_secret))
+        services.forget_route(self.tenant_id)
+        replaced = ("upstreamAuth/clientSecret",) if self.new_secret_name is not None else ()
+        await record(services, self.actor, "route.create" if existing is None else "route.replace", "route",
+                     self.tenant_id,
+                     changes=changes(route_fields(existing), route_fields(stored), replaced_secrets=replaced),
+                     **_rebinding(CREDENTIAL_KINDS.get(self.spec.upstream_type), existing, stored))
+
+
+def _rebinding(kind: CredentialKind | None, existing: Route | None, stored: Route) -> dict[str, Any]:
+    """Audit detail naming the fields a gateway-held key was rebound to (nothing to present again)."""
+    if kind is None or kind.secret_field is not None or existing is None:
+        return {}
+    if existing.upstream_auth.type != stored.upstream_auth.type:
+        return {}
+    moved = moved_fields(kind, _target_of_route(existing), _target_of_route(stored))
+    return {"boundFieldsMoved": moved} if moved else {}
+
+
+def _route_of(tenant_id: str, spec: RouteSpec, secret_name: str | None) -> Route:
+    credentials = spec.upstream_type in CREDENTIAL_KINDS
+    return Route(
+        tenant_id=tenant_id, fhir_base_url=spec.fhir_base_url, fhir_version=spec.fhir_version,
+        display_name=spec.display_name, enabled=spec.enabled, allow_writes=spec.allow_writes,
+        batch_mode=spec.batch_mode,  # type: ignore[arg-type]
+        connect_timeout_seconds=spec.connect_timeout_seconds, read_timeout_seconds=spec.read_timeout_seconds,
+        private_network=spec.private_network,
+        upstream_auth=UpstreamAuth(
+            type=spec.upstream_type,  # type: ignore[arg-type]
+            token_url=spec.upstream_token_url if credentials else None,
+            client_id=spec.upstream_client_id if credentials else None,
+            scope=spec.upstream_scope if spec.upstream_type != "none" else None,
+            secret_name=secret_name, algorithm=_algorithm_of(spec), key_name=_key_name_of(spec)),
+    )
+
+
+def _check_route_spec(services: Services, spec: RouteSpec) -> None:
+    settings = services.settings
+    errors: list[FieldError] = []
+    if spec.fhir_version != settings.fhir_version:
+        errors.append(FieldError("fhirVersion", f"must be {settings.fhir_version}, the version this gateway "
+                                                "advertises (FHIR_VERSION)"))
+    for problem in validate_provider_url(spec.fhir_base_url, settings, spec.private_network):
+        errors.append(FieldError("fhirBaseUrl", problem))
+    if spec.upstream_type in CREDENTIAL_KINDS and spec.upstream_token_url is not None:
+        for problem in validate_provider_url(spec.upstream_token_url, settings, spec.private_network):
+            errors.append(FieldError("upstreamAuth/tokenUrl", problem.replace("provider URL", "token URL")))
+    if errors:
+        raise validation_failed(errors)
+
+
+async def _check_managed_identity(services: Services, actor: Actor, tenant_id: str, spec: RouteSpec) -> None:
+    """A managed-identity route may only ask for a token for its own provider (``identity_scopes``)."""
+    if spec.upstream_type != "managedIdentity":
+        return
+    problem = scope_problem(spec.fhir_base_url, spec.upstream_scope)
+    if problem is not None:
+        raise await refused(services, actor, "route.put", "route", tenant_id, "managed-identity-scope",
+                            [FieldError(*problem)])
+
+
+def _target_of_spec(spec: RouteSpec) -> CredentialTarget:
+    return CredentialTarget.of(spec.fhir_base_url, spec.upstream_token_url, spec.upstream_client_id,
+                               _key_name_of(spec))
+
+
+def _target_of_route(route: Route) -> CredentialTarget:
+    return CredentialTarget.of(route.fhir_base_url, route.upstream_auth.token_url, route.upstream_auth.client_id,
+                               route.upstream_auth.key_name)
+
+
+def _key_name_of(spec: RouteSpec) -> str | None:
+    """The provider key a ``privateKeyJwt`` route signs with (the gateway's key unless it names its own)."""
+    if spec.upstream_type != "privateKeyJwt":
+        return None
+    return spec.upstream_key_name or DEFAULT_KEY_NAME
+
+
+def _algorithm_of(spec: RouteSpec) -> str | None:
+    return (spec.upstream_algorithm or "RS384") if spec.upstream_type == "privateKeyJwt" else None
+
+
+async def _ensure_provider_key(services: Services, actor: Actor, tenant_id: str, spec: RouteSpec) -> None:
+    """Create the Key Vault key a ``privateKeyJwt`` route signs with, when it is the first route to need it
+    (audited as ``provider-key.create``). Left in place if the route is then not stored: an unused key is
+    harmless and the next such route uses it."""
+    key_name, alg = _key_name_of(spec), _algorithm_of(spec)
+    if key_name is None or alg is None:
+        return
+    may_write()
+    created = await store_call(provider_key_ring(services).ensure(key_name, alg))
+    if created is not None:
+        await record(services, actor, "provider-key.create", "provider-key", admin_name(key_name, alg),
+                     alg=alg, kid=created.kid, route=tenant_id)
+
+
+async def _kept_secret(services: Services, actor: Actor, tenant_id: str, spec: RouteSpec,
+                       existing: Route | None) -> str:
+    """The stored secret a replacement without a new one keeps, if nothing it is bound to moves (else 422)."""
+    kind = CREDENTIAL_KINDS[spec.upstream_type]
+    assert kind.secret_field is not None
+    stored = existing.upstream_auth.secret_name if existing is not None else None
+    if existing is None or stored is None or existing.upstream_auth.type != spec.upstream_type:
+        raise validation_failed([FieldError(kind.secret_field, "is required (no secret is stored for this route yet)")])
+    moved = moved_fields(kind, _target_of_route(existing), _target_of_spec(spec))
+    if moved:
+        errors = [FieldError(kind.secret_field, "must be sent again: the stored secret is bound to "
+                                                f"{', '.join(moved)}, which this change moves")]
+        errors += [FieldError(name, f"changed: send {kind.secret_field} with it") for name in moved]
+        raise await refused(services, actor, "route.put", "route", tenant_id, "secret-bound-to-changed-field",
+                            errors)
+    return stored
+
+
+async def _restore_route(services: Services, tenant_id: str, previous: Route | None, written: Route) -> None:
+    """Undo a route write: delete the route it created, or put the previous one back."""
+    if previous is None:
+        await undo("remove route stored too late", lambda: services.routes.delete(tenant_id, if_match=written.etag))
+    else:
+        await undo("restore route replaced too late",
+                   lambda: services.routes.replace(replace(previous, etag=None), if_match=written.etag))
+    services.forget_route(tenant_id)
+
+
+async def _undo_secret(services: Services, name: str | None) -> None:
+    if name is not None:
+        await undo(f"delete new secret {name}", lambda: services.secrets.delete(name))
+
+
+async def delete_route(services: Services, actor: Actor, tenant_id: str, *, if_match: str | None = None) -> None:
+    """Delete a tenant's route and its upstream secret (restoring the route if Key Vault fails)."""
+    existing = await get_route(services, tenant_id)
+    if if_match is not None and if_match not in ("*", existing.etag):
+        raise precondition_failed()
+    await conditional_write(lambda: services.routes.delete(tenant_id, if_match=existing.etag),
+                            stale=precondition_failed(), gone=not_found("No route for this tenant."))
+    secret_name = existing.upstream_auth.secret_name
+    if secret_name is not None:
+        try:
+            checkpoint()
+            await services.secrets.delete(secret_name)
+        except StoreUnavailable:
+            await _restore_deleted_route(services, tenant_id, existing, "restore deleted route")
+            raise unavailable() from None
+    elif not commit():  # deleted after the caller was answered 503: the route comes back
+        await _restore_deleted_route(services, tenant_id, existing, "restore route deleted too late")
+        raise unavailable()
+    services.forget_route(tenant_id)
+    await record(services, actor, "route.delete", "route", tenant_id,
+                 changes=changes(route_fields(existing), {}), **late())
+
+
+async def _restore_deleted_route(services: Services, tenant_id: str, existing: Route, what: str) -> None:
+    await undo(what, lambda: services.routes.create(replace(existing, etag=None)))
+    services.forget_route(tenant_id)

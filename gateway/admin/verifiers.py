@@ -1,0 +1,54 @@
+"""Client secret verifiers in Key Vault, and the one answer that shows a new secret.
+
+A client secret is never stored: Key Vault holds a verifier of it (``gateway.credentials.make_verifier``)
+named after the client and the secret id, expiring with the secret (``CLIENT_SECRET_LIFETIME_DAYS``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from gateway.admin.writes import may_write, store_call
+from gateway.credentials import make_verifier, verifier_secret_name
+from gateway.services import Services
+from gateway.stores.models import Client
+
+
+@dataclass(frozen=True)
+class NewSecret:
+    """A freshly issued client secret: shown to the caller once, never stored in clear."""
+
+    client: Client
+    secret_id: str | None  # None (and no secret) for a private_key_jwt client
+    secret: str | None = field(repr=False)
+    expires_on: datetime | None
+
+    def __iter__(self) -> Iterator[Any]:
+        """Unpacks as ``client, secret_id, secret, expires_on = await create_client(...)``."""
+        return iter((self.client, self.secret_id, self.secret, self.expires_on))
+
+
+def secret_expiry(services: Services) -> datetime:
+    """When a secret issued now expires."""
+    return services.clock.now() + timedelta(days=services.settings.client_secret_lifetime_days)
+
+
+def verifier_name(services: Services, client_id: str, secret_id: str) -> str:
+    """The Key Vault secret holding the verifier of a client's secret."""
+    return verifier_secret_name(services.settings.key_vault_secret_prefix, client_id, secret_id)
+
+
+async def write_verifier(services: Services, client_id: str, secret_id: str, secret: str,
+                         expires_on: datetime) -> str:
+    """Store the verifier of a new secret (a first write: refused once the caller was answered); its name."""
+    name = verifier_name(services, client_id, secret_id)
+    may_write()
+    await store_call(services.secrets.set(name, make_verifier(secret),
+                                          tags={"clientId": client_id, "secretId": secret_id,
+                                                "kind": "client-secret-verifier"},
+                                          content_type="application/x-client-secret-verifier",
+                                          expires_on=expires_on))
+    return name
