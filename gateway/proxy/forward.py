@@ -267,7 +267,7 @@ def _checked_path(request: Request, version: str) -> tuple[FhirPath, str]:
         raw_path, raw_query = captured_path(request.url, request.route_params.get("path"))
         path = check_path(raw_path)
         decoded = request.route_params.get("path")
-        if decoded is not None:
+        if decoded is not None and decoded != raw_path:  # the same text checks the same
             check_path(decoded)
         return path, normalize_query(raw_query)
     except PathRejected as exc:
@@ -294,7 +294,7 @@ async def _forward(request: Request, services: Services, route: Route, target: _
     headers = upstream_request_headers(request, settings, provider_authorization=authorization)
     connect = route.connect_timeout_seconds or settings.proxy_connect_timeout_seconds
     read = route.read_timeout_seconds or settings.proxy_read_timeout_seconds
-    rewriter = LinkRewriter(route.fhir_base_url, settings.fhir_base_url)
+    rewriter = _link_rewriter(route.fhir_base_url, settings.fhir_base_url)
     request_url: str | None = None
 
     def upstream(entry_method: str, url: str, entry_headers: list[tuple[str, str]], body: bytes | None,
@@ -329,6 +329,12 @@ async def _forward(request: Request, services: Services, route: Route, target: _
         authenticator.forget(route)
     log.outcome = "forwarded"
     return _downstream(upstream_response, rewriter, log.request_id, target.method, request_url)
+
+
+@functools.lru_cache(maxsize=4096)
+def _link_rewriter(provider_base: str, gateway_base: str) -> LinkRewriter:
+    """One rewriter per route's base (it holds compiled patterns and no per-request state)."""
+    return LinkRewriter(provider_base, gateway_base)
 
 
 @functools.lru_cache(maxsize=4096)
