@@ -103,22 +103,23 @@ async def _measure(provider: str, gateways: dict[str, str], tokens, n: int) -> N
                 await _timed_get(session, f"{gateway}/fhir/Patient/1", auth)
             await _in_process(memory, mem_token, "Patient/1")
         print(f"{n} sequential requests per case, interleaved; added = through - direct")
-        print(f"{'case':<18} {'route':<20} {'direct med':>10} {'through med':>11} {'added med':>10} "
+        print(f"{'case':<18} {'route':<28} {'direct med':>10} {'through med':>11} {'added med':>10} "
               f"{'direct p99':>10} {'through p99':>11} {'added p99':>10}")
         added: dict[tuple[str, str], float] = {}
         for label, path in cases:
             direct: list[float] = []
             through: dict[str, list[float]] = {route: [] for route in [*gateways, "in-process"]}
-            for _ in range(n):
+            for i in range(n):
                 direct.append(await _timed_get(session, f"{provider}/stu3/{path}", HEADERS))
-                for route, gateway in gateways.items():
+                order = list(gateways.items())
+                for route, gateway in order if i % 2 else reversed(order):  # neither host always goes first
                     through[route].append(await _timed_get(session, f"{gateway}/fhir/{path}", auth))
                 through["in-process"].append(await _in_process(memory, mem_token, path))
             for route, samples in through.items():
                 dm, tm = statistics.median(direct) * 1000, statistics.median(samples) * 1000
                 dp, tp = _p99(direct) * 1000, _p99(samples) * 1000
                 added[label, route] = tm - dm
-                print(f"{label:<18} {route:<20} {dm:>8.3f}ms {tm:>9.3f}ms {tm - dm:>+8.3f}ms "
+                print(f"{label:<18} {route:<28} {dm:>8.3f}ms {tm:>9.3f}ms {tm - dm:>+8.3f}ms "
                       f"{dp:>8.3f}ms {tp:>9.3f}ms {tp - dp:>+8.3f}ms")
         if len(gateways) > 1:
             before, after = list(gateways)
@@ -136,7 +137,7 @@ async def _measure(provider: str, gateways: dict[str, str], tokens, n: int) -> N
             started = time.perf_counter()
             await asyncio.gather(*(run() for _ in range(50)))
             wall = time.perf_counter() - started
-            print(f"50 concurrent reads, provider takes 100 ms, {route:<20}: wall {wall:.3f} s")
+            print(f"50 concurrent reads, provider takes 100 ms, {route:<28}: wall {wall:.3f} s")
     await memory.aclose()
 
 

@@ -74,6 +74,21 @@ async def in_process(requests: int) -> None:
           f"-> {requests / cpu:,.0f} tokens/s/core ({wall / requests * 1e6:.0f} us per token)")
 
 
+def in_process_before(requests: int, before: str | None) -> None:
+    """The in-process figure of the baseline's gateway (``bench.baseline``), in its own interpreter from its tree."""
+    from bench.baseline import baseline_commit, baseline_tree
+
+    commit = baseline_commit(before)
+    root = baseline_tree(commit)
+    try:
+        print(f"before {commit}: ", end="", flush=True)
+        code = f"import asyncio, bench.token_bench as b; asyncio.run(b.in_process({requests}))"
+        subprocess.run([sys.executable, "-c", code], cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, check=False)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print("after (this tree): ", end="", flush=True)
+
+
 def free_port() -> int:
     import socket
 
@@ -156,7 +171,8 @@ def through_host(requests: int, before: str | None = None, compare: bool = True)
             headers = {"Content-Type": "application/x-www-form-urlencoded"}
             samples: dict[str, list[float]] = {label: [] for label in conns}
             for n in range(requests + 100):
-                for label, conn in conns.items():
+                order = list(conns.items())
+                for label, conn in order if n % 2 else reversed(order):  # neither host always goes first
                     elapsed = _token_request(conn, body, headers)
                     if n >= 100:  # the first 100 warm the caches
                         samples[label].append(elapsed)
@@ -197,6 +213,8 @@ def main() -> None:
     parser.add_argument("--no-before", action="store_true", help="through this tree's host only")
     args = parser.parse_args()
     algorithms()
+    if not args.no_before:
+        in_process_before(args.requests * 2, args.before)
     asyncio.run(in_process(args.requests * 2))
     if not args.skip_host:
         through_host(args.requests, args.before, compare=not args.no_before)
