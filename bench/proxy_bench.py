@@ -13,22 +13,35 @@ through the gateway, and prints the added median and p99:
 The same is measured for the proxy handler called in-process (no host, in-memory stores), to
 separate the gateway's own cost from the local host's.
 
-Targets: small read +1 ms median / +3 ms p99; Bundle +3 ms; 50 slow reads well under 0.5 s.
+Before and after: the same is measured through a second local host serving the gateway as it was
+before the hot path was sped up (``bench.baseline``: a commit's tree from the git history), interleaved
+request by request with this tree's host, and the added medians are printed side by side. First, the
+handler's own work on a small read (a stand-in transport answering at once, so no socket and no host),
+for the baseline's gateway and this tree's, each in its own interpreter: the figure the machine's load
+disturbs least.
 
-    .venv/bin/python -m bench.proxy_bench [--requests 1000]
+Targets: small read +1 ms median / +3 ms p99 (then under 0.6 ms median); Bundle +3 ms; 50 slow reads
+well under 0.5 s.
+
+    .venv/bin/python -m bench.proxy_bench [--requests 1000] [--before REV | --no-before] [--handler-cost]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.http_clients import start_server, stop_server
+if __package__ in (None, ""):  # run as a script (the baseline's handler cost): the tree on PYTHONPATH comes first
+    sys.path.insert(0, os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] or str(Path(__file__).parents[1]))
+
+from bench.http_clients import start_server, stop_server  # noqa: E402
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 SLOW_TENANT = "0d4f9a3c-1b2e-4c5d-8e7f-9a0b1c2d3e4f"
@@ -84,7 +97,8 @@ async def _in_process(services, token: str, path: str) -> float:  # noqa: ANN001
     return time.perf_counter() - started
 
 
-async def _measure(provider: str, gateway: str, tokens, n: int) -> None:  # noqa: ANN001
+async def _measure(provider: str, gateways: dict[str, str], tokens, n: int) -> None:  # noqa: ANN001
+    """``gateways``: label -> base URL of a local host (this tree's, and the baseline's when compared)."""
     import aiohttp
 
     _, token, slow_token = tokens["azure"]
@@ -93,41 +107,132 @@ async def _measure(provider: str, gateway: str, tokens, n: int) -> None:  # noqa
     cases = [("small read", "Patient/1"), ("100-entry Bundle", "Observation?patient=1&_count=100")]
     async with aiohttp.ClientSession() as session:
         for _ in range(50):  # warm every path: connections, caches, keys
-            await _timed_get(session, f"{gateway}/fhir/Patient/1", auth)
+            for gateway in gateways.values():
+                await _timed_get(session, f"{gateway}/fhir/Patient/1", auth)
             await _in_process(memory, mem_token, "Patient/1")
         print(f"{n} sequential requests per case, interleaved; added = through - direct")
-        print(f"{'case':<18} {'route':<12} {'direct med':>10} {'through med':>11} {'added med':>10} "
+        print(f"{'case':<18} {'route':<28} {'direct med':>10} {'through med':>11} {'added med':>10} "
               f"{'direct p99':>10} {'through p99':>11} {'added p99':>10}")
+        added: dict[tuple[str, str], float] = {}
         for label, path in cases:
-            direct, host, local = [], [], []
-            for _ in range(n):
+            direct: list[float] = []
+            through: dict[str, list[float]] = {route: [] for route in [*gateways, "in-process"]}
+            for i in range(n):
                 direct.append(await _timed_get(session, f"{provider}/stu3/{path}", HEADERS))
-                host.append(await _timed_get(session, f"{gateway}/fhir/{path}", auth))
-                local.append(await _in_process(memory, mem_token, path))
-            for route, through in (("funchost", host), ("in-process", local)):
-                dm, tm = statistics.median(direct) * 1000, statistics.median(through) * 1000
-                dp, tp = _p99(direct) * 1000, _p99(through) * 1000
-                print(f"{label:<18} {route:<12} {dm:>8.3f}ms {tm:>9.3f}ms {tm - dm:>+8.3f}ms "
+                order = list(gateways.items())
+                for route, gateway in order if i % 2 else reversed(order):  # neither host always goes first
+                    through[route].append(await _timed_get(session, f"{gateway}/fhir/{path}", auth))
+                through["in-process"].append(await _in_process(memory, mem_token, path))
+            for route, samples in through.items():
+                dm, tm = statistics.median(direct) * 1000, statistics.median(samples) * 1000
+                dp, tp = _p99(direct) * 1000, _p99(samples) * 1000
+                added[label, route] = tm - dm
+                print(f"{label:<18} {route:<28} {dm:>8.3f}ms {tm:>9.3f}ms {tm - dm:>+8.3f}ms "
                       f"{dp:>8.3f}ms {tp:>9.3f}ms {tp - dp:>+8.3f}ms")
+        if len(gateways) > 1:
+            before, after = list(gateways)
+            for label, _ in cases:
+                print(f"{label}: added median through the local host {added[label, before]:.3f} ms ({before}) -> "
+                      f"{added[label, after]:.3f} ms ({after})")
 
         slow_auth = {**HEADERS, "Authorization": f"Bearer {slow_token}"}
-        await _timed_get(session, f"{gateway}/fhir/Patient/1", slow_auth)
-        for route, run in (
-                ("direct", lambda: _timed_get(session, f"{provider}/slow/Patient/1", HEADERS)),
-                ("funchost", lambda: _timed_get(session, f"{gateway}/fhir/Patient/1", slow_auth)),
-                ("in-process", lambda: _in_process(memory, mem_slow_token, "Patient/1"))):
+        runs = [("direct", lambda: _timed_get(session, f"{provider}/slow/Patient/1", HEADERS))]
+        for route, gateway in gateways.items():
+            await _timed_get(session, f"{gateway}/fhir/Patient/1", slow_auth)
+            runs.append((route, lambda gateway=gateway: _timed_get(session, f"{gateway}/fhir/Patient/1", slow_auth)))
+        runs.append(("in-process", lambda: _in_process(memory, mem_slow_token, "Patient/1")))
+        for route, run in runs:
             started = time.perf_counter()
             await asyncio.gather(*(run() for _ in range(50)))
             wall = time.perf_counter() - started
-            print(f"50 concurrent reads, provider takes 100 ms, {route:<10}: wall {wall:.3f} s")
+            print(f"50 concurrent reads, provider takes 100 ms, {route:<28}: wall {wall:.3f} s")
     await memory.aclose()
+
+
+async def handler_cost(rounds: int = 7, per_round: int = 1000) -> float:
+    """The proxy handler's own work on a small read, in microseconds: a stand-in transport answers at once
+    (no socket), in-memory stores, warm caches; the smallest of ``rounds`` medians (the least disturbed)."""
+    from gateway.config import Settings
+    from gateway.http import Headers, Request
+    from gateway.proxy.forward import install_transport, proxy
+    from gateway.proxy.transport import UpstreamResponse
+    from gateway.services import memory_services
+    from gateway.stores.models import Client, Route
+    from gateway.tokens.access_tokens import issue_access_token
+
+    body = b'{"resourceType":"Patient","id":"1","meta":{"versionId":"1"},"name":[{"family":"Chalmers"}]}'
+
+    class Answering:
+        async def send(self, request):  # noqa: ANN001, ANN202 - an UpstreamRequest, an UpstreamResponse
+            return UpstreamResponse(status=200, body=body, headers=[
+                ("Content-Type", "application/fhir+json; charset=utf-8"), ("ETag", 'W/"1"'),
+                ("Connection", "keep-alive")])
+
+        async def aclose(self) -> None:
+            return None
+
+    services = memory_services(Settings.from_mapping({"GATEWAY_ENVIRONMENT": "development",
+                                                      "PUBLIC_BASE_URL": ADVERTISED}))
+    install_transport(services, Answering())
+    await services.clients.create(Client(client_id="bench", display_name="bench", allowed_tenants=("*",)))
+    await services.routes.create(Route(tenant_id=TENANT, fhir_base_url="http://127.0.0.1:9/stu3",
+                                       fhir_version="STU3"))
+    token = (await issue_access_token(services, client_id="bench", tenant_id=TENANT)).access_token
+    request = Request(method="GET", url=f"{ADVERTISED}/fhir/Patient/1", route_params={"path": "Patient/1"},
+                      headers=Headers({**HEADERS, "Authorization": f"Bearer {token}",
+                                       "X-Forwarded-For": "10.0.0.1:50000"}))
+    for _ in range(500):
+        if (await proxy(request, services)).status != 200:
+            raise RuntimeError("the handler did not answer 200")
+    medians = []
+    for _ in range(rounds):
+        samples = []
+        for _ in range(per_round):
+            started = time.perf_counter()
+            await proxy(request, services)
+            samples.append(time.perf_counter() - started)
+        medians.append(statistics.median(samples))
+    await services.aclose()
+    return min(medians) * 1e6
+
+
+def compare_handler_cost(before: str | None) -> None:
+    """:func:`handler_cost` of the baseline's gateway and of this tree's, each in its own interpreter, twice."""
+    import subprocess
+
+    from bench.baseline import REPO, baseline_commit, baseline_tree
+
+    commit = baseline_commit(before)
+    root = baseline_tree(commit)
+    script = str(Path(__file__).resolve())
+    figures: dict[str, list[float]] = {f"before {commit}": [], "after (this tree)": []}
+    try:
+        for _ in range(2):
+            for label, tree in zip(figures, (root, REPO), strict=True):
+                out = subprocess.run([sys.executable, script, "--handler-cost"], cwd=tree, check=True, text=True,
+                                     env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True).stdout
+                figures[label].append(float(out.split()[-1]))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    (before_label, old), (after_label, new) = figures.items()
+    print(f"handler's own work on a small read (in-process, provider answering at once, least disturbed median): "
+          f"{min(old):.1f} us ({before_label}) -> {min(new):.1f} us ({after_label})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--before", metavar="REV", help="the baseline commit (default: bench.baseline's)")
+    parser.add_argument("--no-before", action="store_true", help="measure this tree only")
+    parser.add_argument("--handler-cost", action="store_true", help="print only the handler's own cost (us)")
     args = parser.parse_args()
+    if args.handler_cost:
+        print(f"handler cost {asyncio.run(handler_cost()):.1f}")
+        return
+    if not args.no_before:
+        compare_handler_cost(args.before)
 
+    from bench.baseline import BaselineHost, baseline_commit, baseline_tree
     from devtools.azurite import AzuriteProcess, free_port
     from gateway.config import Settings
     from tests.fixtures.funchost import LocalHost
@@ -138,7 +243,8 @@ def main() -> None:
     provider = f"http://127.0.0.1:{port}"
     azurite = AzuriteProcess(free_port(), workdir / "azurite", in_memory=True)
     vault = KeyVaultEmulator(workdir / "keyvault")
-    host = None
+    host = baseline = None
+    baseline_root = None
     try:
         azurite.start()
         vault.start()
@@ -147,10 +253,20 @@ def main() -> None:
                "TABLE_NAME_PREFIX": "bench", "KEY_VAULT_SECRET_PREFIX": "bench"}
         tokens = asyncio.run(_seed(Settings.from_mapping(env), provider))
         host = LocalHost(env).start()
-        asyncio.run(_measure(provider, host.base_url, tokens, args.requests))
+        gateways = {"funchost": host.base_url}
+        if not args.no_before:
+            commit = baseline_commit(args.before)
+            baseline_root = baseline_tree(commit)
+            baseline = BaselineHost(baseline_root, env).start()
+            gateways = {f"funchost before {commit}": baseline.base_url, "funchost after (this tree)": host.base_url}
+        asyncio.run(_measure(provider, gateways, tokens, args.requests))
     finally:
         if host is not None:
             host.close()
+        if baseline is not None:
+            baseline.close()
+        if baseline_root is not None:
+            shutil.rmtree(baseline_root, ignore_errors=True)
         vault.stop()
         azurite.stop()
         stop_server(provider_process)

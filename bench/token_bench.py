@@ -5,9 +5,11 @@
    client authentication, scope, signing, JSON) with warm caches on the in-memory stores.
 3. Through the local host: median and p99 latency of ``POST /oauth2/token`` over a keep-alive loopback
    socket to ``devtools.funchost`` serving token_fn, backed by real Azurite + the Key Vault emulator
-   (warm caches: after the first request nothing touches a store).
+   (warm caches: after the first request nothing touches a store); before and after: a second host
+   serving the gateway as it was before the hot path was sped up (``bench.baseline``), interleaved
+   request by request, medians side by side.
 
-Run: ``.venv/bin/python -m bench.token_bench [--requests 2000] [--skip-host]``.
+Run: ``.venv/bin/python -m bench.token_bench [--requests 2000] [--skip-host] [--before REV | --no-before]``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import http.client
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -71,6 +74,21 @@ async def in_process(requests: int) -> None:
           f"-> {requests / cpu:,.0f} tokens/s/core ({wall / requests * 1e6:.0f} us per token)")
 
 
+def in_process_before(requests: int, before: str | None) -> None:
+    """The in-process figure of the baseline's gateway (``bench.baseline``), in its own interpreter from its tree."""
+    from bench.baseline import baseline_commit, baseline_tree
+
+    commit = baseline_commit(before)
+    root = baseline_tree(commit)
+    try:
+        print(f"before {commit}: ", end="", flush=True)
+        code = f"import asyncio, bench.token_bench as b; asyncio.run(b.in_process({requests}))"
+        subprocess.run([sys.executable, "-c", code], cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, check=False)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print("after (this tree): ", end="", flush=True)
+
+
 def free_port() -> int:
     import socket
 
@@ -79,14 +97,43 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def through_host(requests: int) -> None:
+def _wait_for(conn: http.client.HTTPConnection, host: subprocess.Popen | None) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            conn.request("GET", "/fhir/metadata")
+            conn.getresponse().read()
+            return
+        except OSError:
+            conn.close()
+            if time.monotonic() > deadline or (host is not None and host.poll() is not None):
+                raise SystemExit("the local host did not start") from None
+            time.sleep(0.2)
+
+
+def _token_request(conn: http.client.HTTPConnection, body: str, headers: dict[str, str]) -> float:
+    start = time.perf_counter()
+    conn.request("POST", "/oauth2/token", body=body, headers=headers)
+    response = conn.getresponse()
+    payload = response.read()
+    elapsed = time.perf_counter() - start
+    if response.status != 200:
+        raise SystemExit(f"token request failed: {response.status} {payload[:200]!r}")
+    json.loads(payload)
+    return elapsed * 1000
+
+
+def through_host(requests: int, before: str | None = None, compare: bool = True) -> None:
+    """Latency through the local host; with ``compare``, this tree's host and the baseline's, interleaved."""
+    from bench.baseline import BaselineHost, baseline_commit, baseline_tree
     from devtools.azurite import AzuriteProcess
     from tests.fixtures.keyvault import KeyVaultEmulator
 
     with tempfile.TemporaryDirectory() as tmp:
         azurite = AzuriteProcess(free_port(), Path(tmp) / "azurite", in_memory=True)
         vault = KeyVaultEmulator(Path(tmp) / "keyvault")
-        host = None
+        host = baseline = None
+        baseline_root = None
         try:
             azurite.start()
             vault.start()
@@ -111,38 +158,37 @@ def through_host(requests: int) -> None:
             host = subprocess.Popen(
                 [sys.executable, "-m", "devtools.funchost", "--root", str(ROOT), "--port", str(port),
                  "--no-settings"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    conn.request("GET", "/fhir/metadata")
-                    conn.getresponse().read()
-                    break
-                except OSError:
-                    conn.close()
-                    if time.monotonic() > deadline or host.poll() is not None:
-                        raise SystemExit("the local host did not start") from None
-                    time.sleep(0.2)
+            conns = {"this tree": http.client.HTTPConnection("127.0.0.1", port, timeout=10)}
+            _wait_for(conns["this tree"], host)
+            if compare:
+                commit = baseline_commit(before)
+                baseline_root = baseline_tree(commit)
+                baseline = BaselineHost(baseline_root, env_settings).start()
+                conns = {f"before {commit}": http.client.HTTPConnection("127.0.0.1", baseline.port, timeout=10),
+                         "after (this tree)": conns["this tree"]}
+                _wait_for(conns[f"before {commit}"], None)
             body = urlencode(post_form(CLIENT_ID, secret))
             headers = {"Content-Type": "application/x-www-form-urlencoded"}
-            samples = []
+            samples: dict[str, list[float]] = {label: [] for label in conns}
             for n in range(requests + 100):
-                start = time.perf_counter()
-                conn.request("POST", "/oauth2/token", body=body, headers=headers)
-                response = conn.getresponse()
-                payload = response.read()
-                elapsed = time.perf_counter() - start
-                if response.status != 200:
-                    raise SystemExit(f"token request failed: {response.status} {payload[:200]!r}")
-                if n >= 100:  # the first 100 warm the caches
-                    samples.append(elapsed * 1000)
-            json.loads(payload)
-            samples.sort()
-            p99 = samples[int(len(samples) * 0.99) - 1]
-            print(f"through the local host (Azurite + Key Vault emulator, warm caches, keep-alive): "
-                  f"{requests} requests, median {statistics.median(samples):.2f} ms, p99 {p99:.2f} ms, "
-                  f"max {samples[-1]:.2f} ms")
-            conn.close()
+                order = list(conns.items())
+                for label, conn in order if n % 2 else reversed(order):  # neither host always goes first
+                    elapsed = _token_request(conn, body, headers)
+                    if n >= 100:  # the first 100 warm the caches
+                        samples[label].append(elapsed)
+            print(f"through the local host (Azurite + Key Vault emulator, warm caches, keep-alive, "
+                  f"{len(conns)} host(s) interleaved): {requests} requests each")
+            for label, values in samples.items():
+                values.sort()
+                p99 = values[int(len(values) * 0.99) - 1]
+                print(f"  {label:<20} median {statistics.median(values):.3f} ms, p99 {p99:.2f} ms, "
+                      f"max {values[-1]:.2f} ms")
+            if len(samples) > 1:
+                (before_label, old), (after_label, new) = samples.items()
+                print(f"token request median through the local host: {statistics.median(old):.3f} ms "
+                      f"({before_label}) -> {statistics.median(new):.3f} ms ({after_label})")
+            for conn in conns.values():
+                conn.close()
         finally:
             if host is not None:
                 host.terminate()
@@ -151,6 +197,10 @@ def through_host(requests: int) -> None:
                 except subprocess.TimeoutExpired:
                     host.kill()
                     host.wait()
+            if baseline is not None:
+                baseline.close()
+            if baseline_root is not None:
+                shutil.rmtree(baseline_root, ignore_errors=True)
             vault.stop()
             azurite.stop()
 
@@ -159,11 +209,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--skip-host", action="store_true")
+    parser.add_argument("--before", metavar="REV", help="the baseline commit (default: bench.baseline's)")
+    parser.add_argument("--no-before", action="store_true", help="through this tree's host only")
     args = parser.parse_args()
     algorithms()
+    if not args.no_before:
+        in_process_before(args.requests * 2, args.before)
     asyncio.run(in_process(args.requests * 2))
     if not args.skip_host:
-        through_host(args.requests)
+        through_host(args.requests, args.before, compare=not args.no_before)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ reads a tenant-only token as the client's allowed scopes at the time of each req
 
 from __future__ import annotations
 
+import functools
+
 from gateway.directory import route_directory
 from gateway.oauth.errors import InvalidScope, UnauthorizedClient
 from gateway.scopes import MAX_SCOPE_TOKENS as SCOPE_TOKEN_LIMIT
@@ -34,10 +36,16 @@ def requested_tenant(scope: str | None) -> str:
     return parse_scope_parameter(scope).tenant
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed_allowed_scopes(text: str):
+    return parse_allowed_scopes(text)  # a failure raises, and is not memoized
+
+
 def client_scopes(client: Client):
-    """The client's allowed SMART scopes; InvalidScope when its stored value is unusable."""
+    """The client's allowed SMART scopes (parsed once per text); InvalidScope when its stored value is unusable."""
+    text = client.allowed_scopes
     try:
-        return parse_allowed_scopes(client.allowed_scopes)
+        return _parsed_allowed_scopes(text) if isinstance(text, str) else parse_allowed_scopes(text)
     except ScopeSyntaxError:
         raise InvalidScope("this client is allowed no SMART scopes") from None
 

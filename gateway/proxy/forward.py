@@ -30,7 +30,7 @@ from gateway.proxy.access import AccessRefused, BadBatch, Batch, BatchEntry, cla
 from gateway.proxy.batch import MAX_FANOUT_ENTRIES, fan_out
 from gateway.proxy.destinations import validate_provider_url
 from gateway.proxy.headers import downstream_response_headers, upstream_request_headers
-from gateway.proxy.paths import PathRejected, check_path, resource_type_of
+from gateway.proxy.paths import FhirPath, PathRejected, check_path, resource_type_of
 from gateway.proxy.rewrite import LinkRewriter, is_textual
 from gateway.proxy.scope_check import ScopeRefused, check_scopes
 from gateway.proxy.token_scopes import token_scopes
@@ -49,7 +49,8 @@ from gateway.proxy.urls import captured_path, normalize_query, upstream_url
 from gateway.proxy.verified_tokens import verified_tokens
 from gateway.services import Services
 from gateway.stores.errors import StoreUnavailable
-from gateway.tokens.access_tokens import InvalidToken
+from gateway.stores.models import Client, Route
+from gateway.tokens.access_tokens import AccessTokenClaims, InvalidToken
 
 access_log = logging.getLogger("gateway.proxy.access")
 logger = logging.getLogger("gateway.proxy")
@@ -108,11 +109,49 @@ def _bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+class _Refused(Exception):
+    """A request the gateway answers itself: the access log's ``outcome`` and the response, rendered
+    (OperationOutcome, or a 401 with its RFC 6750 §3 challenge)."""
+
+    def __init__(self, outcome: str, response: Response) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+        self.response = response
+
+    @classmethod
+    def outcome_of(cls, outcome: str, status: int, text: str, version: str, *, code: str | None = None,
+                   headers: dict[str, str] | None = None) -> _Refused:
+        return cls(outcome, operation_outcome(status, text, fhir_version=version, code=code, headers=headers))
+
+
+@dataclass(frozen=True)
+class _Caller:
+    """Who is calling: the verified token's claims, its client and its tenant's route (as stored)."""
+
+    claims: AccessTokenClaims
+    client: Client
+    route: Route | None
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What is asked, once checked: the method, the checked path and query, the batch (if any) and its kind."""
+
+    method: str
+    path: FhirPath
+    query: str
+    batch: Batch | None
+    kind: str
+
+
 async def proxy(request: Request, services: Services) -> Response:
     """Handle one proxied FHIR request (see the module docstring)."""
     log = _Log(request.request_id, request.method.upper())
     try:
         response = await _proxy(request, services, log)
+    except _Refused as refused:
+        log.outcome = refused.outcome
+        response = refused.response
     except Exception as exc:  # noqa: BLE001 - still one log line and an OperationOutcome, never a trace
         logger.error("proxy: unexpected error request_id=%s type=%s", log.request_id, type(exc).__name__,
                      exc_info=logger.isEnabledFor(logging.DEBUG))
@@ -127,104 +166,135 @@ async def proxy(request: Request, services: Services) -> Response:
 
 
 async def _proxy(request: Request, services: Services, log: _Log) -> Response:
+    """The stages in order; each either returns what the next needs or raises :class:`_Refused`."""
     settings = services.settings
-    version = settings.fhir_version
-    method = request.method.upper()
+    method = log.method
     if method not in METHODS:
-        log.outcome = "method-not-allowed"
-        return operation_outcome(405, "This method is not supported.", fhir_version=version,
-                                 headers={"Allow": ", ".join(sorted(METHODS))})
+        raise _Refused.outcome_of("method-not-allowed", 405, "This method is not supported.", settings.fhir_version,
+                                  headers={"Allow": ", ".join(sorted(METHODS))})
+    caller = await _authenticate(request, services, log)
+    route = _route(caller, settings)
+    target = _check(request, method, caller, route, settings, log)
+    return await _forward(request, services, route, target, log)
 
-    # -- who is calling --------------------------------------------------------------------------------------
+
+# -- who is calling --------------------------------------------------------------------------------------------
+
+async def _authenticate(request: Request, services: Services, log: _Log) -> _Caller:
+    """The bearer token verified, its client still existing, enabled and allowed the token's tenant (401 if not);
+    the tenant's route looked up alongside (a store outage is a 503)."""
+    settings = services.settings
     token = _bearer_token(request)
     if token is None:
-        log.outcome = "no-token"
-        return _unauthorized(settings.fhir_base_url, version, None)
+        raise _Refused("no-token", _unauthorized(settings.fhir_base_url, settings.fhir_version, None))
     try:
         claims = await verified_tokens(services).verify(token)
         log.client_id, log.tenant = claims.client_id, claims.tenant_id
         client = await client_directory(services).get(claims.client_id)
         route = await route_directory(services).get(claims.tenant_id)
     except InvalidToken as exc:
-        log.outcome = "invalid-token"
-        return _unauthorized(settings.fhir_base_url, version, exc.description)
+        raise _Refused("invalid-token",
+                       _unauthorized(settings.fhir_base_url, settings.fhir_version, exc.description)) from None
     except StoreUnavailable:
-        log.outcome = "store-unavailable"
         logger.warning("proxy: configuration store unavailable request_id=%s", log.request_id)
-        return operation_outcome(503, "The gateway's configuration store is temporarily unavailable.",
-                                 fhir_version=version, headers={"Retry-After": "5"})
+        raise _Refused.outcome_of("store-unavailable", 503,
+                                  "The gateway's configuration store is temporarily unavailable.",
+                                  settings.fhir_version, headers={"Retry-After": "5"}) from None
     if client is None or not client.enabled:
-        log.outcome = "client-disabled"
-        return _unauthorized(settings.fhir_base_url, version, "the token's client is unknown or disabled")
+        raise _Refused("client-disabled", _unauthorized(settings.fhir_base_url, settings.fhir_version,
+                                                        "the token's client is unknown or disabled"))
     if not client.allows_tenant(claims.tenant_id):
-        log.outcome = "tenant-not-allowed"
-        return _unauthorized(settings.fhir_base_url, version, "the token's client may not access this tenant")
+        raise _Refused("tenant-not-allowed", _unauthorized(settings.fhir_base_url, settings.fhir_version,
+                                                           "the token's client may not access this tenant"))
+    return _Caller(claims, client, route)
+
+
+# -- where to ---------------------------------------------------------------------------------------------------
+
+def _route(caller: _Caller, settings: Settings) -> Route:
+    """The tenant's route: connected (404 if not) and enabled (403); its FHIR version renders every later answer."""
+    route = caller.route
     if route is None:
-        log.outcome = "no-route"
-        return operation_outcome(404, "No FHIR server is connected for this tenant.", fhir_version=version)
-    version = route.fhir_version
+        raise _Refused.outcome_of("no-route", 404, "No FHIR server is connected for this tenant.",
+                                  settings.fhir_version)
     if not route.enabled:
-        log.outcome = "route-disabled"
-        return operation_outcome(403, "The FHIR connection of this tenant is disabled.", fhir_version=version)
+        raise _Refused.outcome_of("route-disabled", 403, "The FHIR connection of this tenant is disabled.",
+                                  route.fhir_version)
+    return route
 
-    # -- what is asked ---------------------------------------------------------------------------------------
+
+# -- what is asked ----------------------------------------------------------------------------------------------
+
+def _check(request: Request, method: str, caller: _Caller, route: Route, settings: Settings, log: _Log) -> _Target:
+    """Size, path grammar and query, provider URL rules, batch shape, read-only policy and the token's scopes."""
+    version = route.fhir_version
     if len(request.body) > settings.max_request_body_bytes:
-        log.outcome = "body-too-large"
-        return operation_outcome(413, "The request body is larger than the gateway accepts.", fhir_version=version)
-    try:
-        raw_path, raw_query = captured_path(request.url, request.route_params.get("path"))
-        path = check_path(raw_path)
-        decoded = request.route_params.get("path")
-        if decoded is not None:
-            check_path(decoded)
-        query = normalize_query(raw_query)
-    except PathRejected as exc:
-        log.outcome = "bad-path"
-        return operation_outcome(400, str(exc), fhir_version=version)
+        raise _Refused.outcome_of("body-too-large", 413, "The request body is larger than the gateway accepts.",
+                                  version)
+    path, query = _checked_path(request, version)
     log.resource_type = path.resource_type or resource_type_of(path.path) or ("(base)" if path.is_base else "-")
-
     if _provider_url_problems(route.fhir_base_url, settings, route.private_network):
-        log.outcome = "provider-url-refused"
         logger.error("proxy: the route's provider URL is not allowed tenant=%s", route.tenant_id)
-        return operation_outcome(502, "The tenant's FHIR server address is not allowed by the gateway.",
-                                 fhir_version=version)
+        raise _Refused.outcome_of("provider-url-refused", 502,
+                                  "The tenant's FHIR server address is not allowed by the gateway.", version)
+    content_type = request.headers.get("content-type", "")
     batch: Batch | None = None
     if method == "POST" and path.is_base:
         try:
-            batch = parse_batch(request.body, request.headers.get("content-type", ""), settings.fhir_base_url)
+            batch = parse_batch(request.body, content_type, settings.fhir_base_url)
         except BadBatch as exc:
-            log.outcome = "bad-batch"
-            return operation_outcome(400, str(exc), fhir_version=version)
+            raise _Refused.outcome_of("bad-batch", 400, str(exc), version) from None
     kind = classify(method, path, batch)
     try:
         require_access(kind, route.allow_writes, method, path, batch)
     except AccessRefused as exc:
-        log.outcome = "read-only"
-        return operation_outcome(403, str(exc), fhir_version=version)
+        raise _Refused.outcome_of("read-only", 403, str(exc), version) from None
     try:
-        check_scopes(token_scopes(claims, client), method, path, query, body=request.body,
-                     content_type=request.headers.get("content-type", ""), batch=batch)
+        check_scopes(token_scopes(caller.claims, caller.client), method, path, query, body=request.body,
+                     content_type=content_type, batch=batch)
     except ScopeRefused as exc:
-        log.outcome = "outside-scopes"
-        return operation_outcome(403, str(exc), fhir_version=version, code="forbidden")
-    if kind == "read-batch" and route.batch_mode == "fanout" and batch is not None \
-            and len(batch.entries) > MAX_FANOUT_ENTRIES:
-        log.outcome = "batch-too-large"
-        return operation_outcome(413, f"The gateway runs batches of at most {MAX_FANOUT_ENTRIES} entries.",
-                                 fhir_version=version, code="too-costly")
+        raise _Refused.outcome_of("outside-scopes", 403, str(exc), version, code="forbidden") from None
+    if _fans_out(kind, route, batch) and batch is not None and len(batch.entries) > MAX_FANOUT_ENTRIES:
+        raise _Refused.outcome_of("batch-too-large", 413,
+                                  f"The gateway runs batches of at most {MAX_FANOUT_ENTRIES} entries.",
+                                  version, code="too-costly")
+    return _Target(method, path, query, batch, kind)
 
-    # -- forward ---------------------------------------------------------------------------------------------
+
+def _checked_path(request: Request, version: str) -> tuple[FhirPath, str]:
+    """The path as the client sent it (and as the host decoded it) by the FHIR path grammar; the query normalized."""
+    try:
+        raw_path, raw_query = captured_path(request.url, request.route_params.get("path"))
+        path = check_path(raw_path)
+        decoded = request.route_params.get("path")
+        if decoded is not None and decoded != raw_path:  # the same text checks the same
+            check_path(decoded)
+        return path, normalize_query(raw_query)
+    except PathRejected as exc:
+        raise _Refused.outcome_of("bad-path", 400, str(exc), version) from None
+
+
+def _fans_out(kind: str, route: Route, batch: Batch | None) -> bool:
+    """Whether a read-only batch is run entry by entry by the gateway (the route's ``batch_mode``)."""
+    return kind == "read-batch" and route.batch_mode == "fanout" and batch is not None
+
+
+# -- forward ----------------------------------------------------------------------------------------------------
+
+async def _forward(request: Request, services: Services, route: Route, target: _Target, log: _Log) -> Response:
+    """The request sent through the per-worker transport with the provider's credentials; the answer rendered."""
+    settings = services.settings
+    version = route.fhir_version
     transport = proxy_transport(services)
     authenticator = upstream_authenticator(services)
     try:
         authorization = await authenticator.authorization(route, transport)
     except UpstreamAuthError as exc:
-        log.outcome = "provider-auth-failed"
-        return operation_outcome(502, str(exc), fhir_version=version)
+        raise _Refused.outcome_of("provider-auth-failed", 502, str(exc), version) from None
     headers = upstream_request_headers(request, settings, provider_authorization=authorization)
     connect = route.connect_timeout_seconds or settings.proxy_connect_timeout_seconds
     read = route.read_timeout_seconds or settings.proxy_read_timeout_seconds
-    rewriter = LinkRewriter(route.fhir_base_url, settings.fhir_base_url)
+    rewriter = _link_rewriter(route.fhir_base_url, settings.fhir_base_url)
     request_url: str | None = None
 
     def upstream(entry_method: str, url: str, entry_headers: list[tuple[str, str]], body: bytes | None,
@@ -236,27 +306,35 @@ async def _proxy(request: Request, services: Services, log: _Log) -> Response:
 
     started = time.perf_counter()
     try:
-        if kind == "read-batch" and route.batch_mode == "fanout" and batch is not None:
+        fanned_out = target.batch if _fans_out(target.kind, route, target.batch) else None
+        if fanned_out is not None:
             entry_headers = [(k, v) for k, v in headers if k.lower() not in _ENTRY_DROPPED_HEADERS]
 
             async def send_entry(entry: BatchEntry) -> UpstreamResponse:
                 url = upstream_url(route.fhir_base_url, entry.path.path, normalize_query(entry.query))
                 return await transport.send(upstream(entry.method, url, entry_headers, None))
 
-            body = await fan_out(batch, send_entry, rewriter.header_url)
+            body = await fan_out(fanned_out, send_entry, rewriter.header_url)
             upstream_response = UpstreamResponse(
                 status=200, headers=[("Content-Type", f"{fhir_json_media_type(version)}; charset=utf-8")], body=body)
         else:
-            request_url = upstream_url(route.fhir_base_url, path.path, query)
-            upstream_response = await transport.send(upstream(method, request_url, headers, request.body or None))
+            request_url = upstream_url(route.fhir_base_url, target.path.path, target.query)
+            upstream_response = await transport.send(
+                upstream(target.method, request_url, headers, request.body or None))
     except UpstreamError as exc:
-        return _failure(exc, version, log)
+        raise _failure(exc, version, log.request_id) from None
     finally:
         log.provider_seconds = time.perf_counter() - started
     if upstream_response.status == 401 and authorization is not None:
         authenticator.forget(route)
     log.outcome = "forwarded"
-    return _downstream(upstream_response, rewriter, log.request_id, method, request_url)
+    return _downstream(upstream_response, rewriter, log.request_id, target.method, request_url)
+
+
+@functools.lru_cache(maxsize=4096)
+def _link_rewriter(provider_base: str, gateway_base: str) -> LinkRewriter:
+    """One rewriter per route's base (it holds compiled patterns and no per-request state)."""
+    return LinkRewriter(provider_base, gateway_base)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -264,23 +342,23 @@ def _provider_url_problems(url: str, settings: Settings, private_network: bool) 
     return tuple(validate_provider_url(url, settings, private_network))
 
 
-def _failure(exc: UpstreamError, version: str, log: _Log) -> Response:
+def _failure(exc: UpstreamError, version: str, request_id: str) -> _Refused:
+    """A failed provider call as the client sees it: 504 for a timeout, 502 for the rest."""
     if isinstance(exc, UpstreamTimeout):
-        log.outcome = "provider-timeout"
-        return operation_outcome(504, "The FHIR server did not answer in time.", fhir_version=version)
+        return _Refused.outcome_of("provider-timeout", 504, "The FHIR server did not answer in time.", version)
     if isinstance(exc, UpstreamTooLarge):
-        log.outcome = "provider-too-large"
-        return operation_outcome(502, "The FHIR server's response is larger than the gateway accepts.",
-                                 fhir_version=version, code="too-costly")
+        return _Refused.outcome_of("provider-too-large", 502,
+                                   "The FHIR server's response is larger than the gateway accepts.", version,
+                                   code="too-costly")
     if isinstance(exc, DestinationRefused):
-        log.outcome = "provider-address-refused"
-        logger.error("proxy: the provider resolved to a refused address request_id=%s", log.request_id)
-        return operation_outcome(502, "The tenant's FHIR server address is not allowed by the gateway.",
-                                 fhir_version=version)
-    log.outcome = f"provider-{type(exc).__name__}"
-    return operation_outcome(502, "The FHIR server could not be reached or gave an invalid answer.",
-                             fhir_version=version)
+        logger.error("proxy: the provider resolved to a refused address request_id=%s", request_id)
+        return _Refused.outcome_of("provider-address-refused", 502,
+                                   "The tenant's FHIR server address is not allowed by the gateway.", version)
+    return _Refused.outcome_of(f"provider-{type(exc).__name__}", 502,
+                               "The FHIR server could not be reached or gave an invalid answer.", version)
 
+
+# -- render -----------------------------------------------------------------------------------------------------
 
 def _downstream(upstream: UpstreamResponse, rewriter: LinkRewriter, request_id: str, method: str,
                 request_url: str | None) -> Response:

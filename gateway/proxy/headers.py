@@ -24,6 +24,7 @@ dropped. Then the gateway's own policy for PHI served from its origin:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
@@ -68,6 +69,13 @@ def _connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
     return names
 
 
+@functools.lru_cache(maxsize=16)
+def _public_origin(public_base_url: str) -> tuple[str, str]:
+    """Scheme and host of the configured public base URL (``X-Forwarded-Proto``/``-Host``), split once."""
+    public = urlsplit(public_base_url)
+    return public.scheme, public.netloc
+
+
 def upstream_request_headers(request: Request, settings: Settings, *,
                              provider_authorization: str | None = None) -> list[tuple[str, str]]:
     """The headers sent to the provider for ``request`` (repeated fields kept in order)."""
@@ -75,12 +83,13 @@ def upstream_request_headers(request: Request, settings: Settings, *,
     dropped = _connection_tokens(items)
     out = [(name, value) for name, value in items
            if name.lower() in FORWARDED_REQUEST_HEADERS and name.lower() not in dropped]
-    public = urlsplit(settings.public_base_url)
+    scheme, netloc = _public_origin(settings.public_base_url)
     out.append(("X-Request-Id", request.request_id))
-    if request.client_address != "unknown":
-        out.append(("X-Forwarded-For", request.client_address))
-    out.append(("X-Forwarded-Proto", public.scheme))
-    out.append(("X-Forwarded-Host", public.netloc))
+    client_address = request.client_address
+    if client_address != "unknown":
+        out.append(("X-Forwarded-For", client_address))
+    out.append(("X-Forwarded-Proto", scheme))
+    out.append(("X-Forwarded-Host", netloc))
     out.append(("Accept-Encoding", "gzip, deflate"))
     out.append(("User-Agent", USER_AGENT))
     if provider_authorization:
@@ -120,10 +129,11 @@ def downstream_response_headers(upstream: Iterable[tuple[str, str]], rewrite_url
         if has_body or types:
             out.set("Content-Type", "application/octet-stream")
             content_type = "application/octet-stream"
+    # None of these is a passed header, so none is in ``out`` yet: added, not set (no search).
     if content_type and not is_fhir_media_type(content_type):
-        out.set("Content-Disposition", "attachment")
-    out.set("Cache-Control", CACHE_CONTROL)
-    out.set("X-Content-Type-Options", "nosniff")
-    out.set("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    out.set("X-Request-Id", request_id)
+        out.add("Content-Disposition", "attachment")
+    out.add("Cache-Control", CACHE_CONTROL)
+    out.add("X-Content-Type-Options", "nosniff")
+    out.add("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    out.add("X-Request-Id", request_id)
     return out

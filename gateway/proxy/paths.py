@@ -20,6 +20,7 @@ from dataclasses import dataclass
 _TYPE = r"[A-Z][A-Za-z0-9]{0,63}"
 _ID = r"[A-Za-z0-9\-.]{1,64}"
 _OP = r"\$[A-Za-z][A-Za-z0-9\-_]{0,63}"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # C0 controls and DEL
 _GRAMMAR = re.compile(
     rf"""^(?:
         (?:_search|_history|{_OP}|metadata)
@@ -55,7 +56,7 @@ def check_path(path: str) -> FhirPath:
     """Return the checked path or raise :class:`PathRejected` saying what is wrong."""
     if len(path) > 2048:
         raise PathRejected("The request path is too long.")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+    if _CONTROL.search(path):
         raise PathRejected("The request path contains control characters.")
     if "\\" in path:
         raise PathRejected("The request path contains a backslash.")

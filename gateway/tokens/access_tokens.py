@@ -17,7 +17,7 @@ small leeway, every required claim, a canonical tenant GUID in ``tid`` and the s
 §7.1, §2 base64url "with all trailing '=' characters omitted"): three
 base64url segments and nothing else (no padding, no white space), each in its
 canonical form (no non-zero trailing bits), and a low-S signature, which the
-signer also emits (``gateway.tokens.keys.low_s_jws``). :class:`InvalidToken`
+signer also emits (``gateway.tokens.keys.low_s_signature``). :class:`InvalidToken`
 carries a description that is safe to show the caller (RFC 6750 §3 ``error_description``): it never echoes the
 token or its claims.
 """
@@ -26,20 +26,26 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import jwt
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from gateway.scopes import SmartScopes, grant_from_claim
 from gateway.services import Services
 from gateway.stores.models import canonical_tenant_id
 from gateway.tokens.keyring import LEEWAY_SECONDS, key_ring
-from gateway.tokens.keys import ALGORITHM, is_canonical_signature, low_s_jws
+from gateway.tokens.keys import ALGORITHM, is_canonical_signature, low_s_signature
 
 TOKEN_TYPE = "at+jwt"
 MAX_TOKEN_LENGTH = 4096
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "client_id", "scope", "tid", "iat", "nbf", "exp", "jti")
 
 
@@ -94,12 +100,30 @@ async def issue_access_token(services: Services, *, client_id: str, tenant_id: s
         "iss": settings.issuer, "aud": settings.token_audience, "sub": client_id, "client_id": client_id,
         "scope": scope, "tid": tenant_id, "iat": now, "nbf": now, "exp": expires, "jti": jti,
     }
-    token = low_s_jws(jwt.encode(payload, key.private_key, algorithm=ALGORITHM,
-                                 headers={"kid": key.kid, "typ": TOKEN_TYPE}))
+    token = _signed(payload, key.private_key, key.kid)
     claims = AccessTokenClaims(client_id=client_id, tenant_id=tenant_id, scope=scope, jti=jti,
                                issued_at=datetime.fromtimestamp(now, UTC),
                                expires_at=datetime.fromtimestamp(expires, UTC), smart_scopes=smart)
     return IssuedToken(access_token=token, expires_in=settings.token_lifetime_seconds, scope=scope, claims=claims)
+
+
+@functools.lru_cache(maxsize=64)
+def _header_segment(kid: str) -> str:
+    """The encoded JOSE header for ``kid`` as pyjwt writes it (sorted keys, no white space), built once per key."""
+    header = {"alg": ALGORITHM, "kid": kid, "typ": TOKEN_TYPE}
+    return _b64(json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8"))
+
+
+def _signed(payload: dict, private_key: ec.EllipticCurvePrivateKey, kid: str) -> str:
+    """The compact JWS (RFC 7515 §7.1) of ``payload``: ES256 (RFC 7518 §3.4, R || S) in its low-S form.
+
+    The same bytes as ``low_s_jws(jwt.encode(...))`` up to the (random) signature, without pyjwt's
+    per-call header validation and DER round trips: the header segment is built once per key.
+    """
+    body = _b64(json.dumps(payload, separators=(",", ":")).encode("utf-8"))
+    signing_input = f"{_header_segment(kid)}.{body}"
+    r, s = decode_dss_signature(private_key.sign(signing_input.encode("ascii"), _ECDSA_SHA256))
+    return f"{signing_input}.{_b64(low_s_signature(r.to_bytes(32, 'big') + s.to_bytes(32, 'big')))}"
 
 
 def _smart_scopes(scope: object, tenant: str) -> SmartScopes | None:
