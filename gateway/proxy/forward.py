@@ -1,4 +1,4 @@
-"""The proxy pipeline (issue 4): authenticate, route, check, forward, rewrite, log.
+"""The proxy pipeline (docs/proxy.md): authenticate, route, check, forward, rewrite, log.
 
 Order of the checks, none of which contacts the provider:
 

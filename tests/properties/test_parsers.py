@@ -245,7 +245,9 @@ def test_table_continuation_decodes_or_is_invalid(value):
 
 @examples(150)
 @given(pairs=st.lists(st.tuples(st.sampled_from(["code", "CODE", "Code", "%63ode", "cod", "x", "", "code%00"])
-                                | st.text(max_size=6), st.text(max_size=12)), max_size=5),
+                                # a request target never holds '#': the fragment is not sent (RFC 9110 §4.1)
+                                | st.text(max_size=6).filter(lambda name: "#" not in name),
+                                st.text(max_size=12)), max_size=5),
        header=st.none() | st.text(max_size=20))
 def test_the_accepted_function_key_is_the_first_code_value_or_the_header(pairs, header):
     """Whatever the query and header hold: the header's first value when present, else the first ``code``."""
