@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
@@ -26,8 +25,7 @@ from gateway.stores.counters import FailureCount, counted
 from gateway.stores.errors import AlreadyExists, PreconditionFailed, StoreUnavailable
 from gateway.stores.keys import check_key, is_valid_key
 from gateway.stores.tables.entities import ENTITY_ROW_KEY, utc
-from gateway.stores.tables.failures import error_code
-from gateway.stores.tables.stores import _call
+from gateway.stores.tables.stores import _call, read_entity
 
 MAX_ATTEMPTS = 20
 """Conditional writes tried per failure before giving up (StoreUnavailable) under heavy contention."""
@@ -58,16 +56,8 @@ class TableFailureCounterStore:
         return self._table.table_name
 
     async def _read(self, key: str) -> tuple[FailureCount, str] | None:
-        async def read() -> tuple[FailureCount, str] | None:
-            try:
-                entity = await self._table.get_entity(key, ENTITY_ROW_KEY)
-            except ResourceNotFoundError as error:
-                if error_code(error) == "TableNotFound":
-                    raise
-                return None
-            return _from_entity(entity), entity.metadata["etag"]
-
-        return await _call(self._table, "read counter", read)
+        found = await read_entity(self._table, key, "read counter")
+        return None if found is None else (_from_entity(found[0]), found[1])
 
     async def record_failure(self, key: str, *, now: datetime, limit: int, window_seconds: float) -> FailureCount:
         check_key(key, "counter key")

@@ -91,6 +91,23 @@ def _check_page_size(page_size: int) -> int:
     return page_size
 
 
+async def read_entity(table: TableClient, key: str, operation: str,
+                      timeout: float | None = None) -> tuple[Mapping[str, Any], str] | None:
+    """The entity ``key`` (row ``ENTITY_ROW_KEY``) and its ETag, or None if there is no such entity;
+    a missing table is created (see :func:`_call`), each try bounded by ``timeout``."""
+
+    async def read() -> tuple[Mapping[str, Any], str] | None:
+        try:
+            entity = await table.get_entity(key, ENTITY_ROW_KEY)
+        except ResourceNotFoundError as error:
+            if error_code(error) == "TableNotFound":
+                raise
+            return None
+        return entity, entity.metadata["etag"]
+
+    return await _call(table, operation, read, timeout)
+
+
 async def _read_page(table: TableClient, page_size: int, continuation: str | None, *,
                      query_filter: str | None = None, parameters: dict[str, str] | None = None,
                      operation: str = "list", timeout: float | None = None) -> tuple[list[dict[str, Any]], str | None]:
@@ -147,17 +164,7 @@ class _KeyedTableStore(Generic[T]):
 
     async def _read(self, key: str, operation: str) -> tuple[Mapping[str, Any], str] | None:
         """The entity and its ETag, or None if there is no such entity."""
-
-        async def read() -> tuple[Mapping[str, Any], str] | None:
-            try:
-                entity = await self._table.get_entity(key, ENTITY_ROW_KEY)
-            except ResourceNotFoundError as error:
-                if error_code(error) == "TableNotFound":
-                    raise
-                return None
-            return entity, entity.metadata["etag"]
-
-        return await _call(self._table, operation, read, self._read_timeout)
+        return await read_entity(self._table, key, operation, self._read_timeout)
 
     async def get(self, key: str) -> T | None:
         if not is_valid_key(key):
