@@ -127,7 +127,7 @@ param softDeleteRetentionInDays int = 90
 ])
 param fhirVersion string = 'STU3'
 
-@description('Prefix of the gateway table names (TABLE_NAME_PREFIX: up to 20 letters and digits, starting with a letter); the template creates <prefix>routes, <prefix>clients and <prefix>audit.')
+@description('Prefix of the gateway table names (TABLE_NAME_PREFIX: up to 20 letters and digits, starting with a letter); the template creates <prefix>routes, <prefix>clients, <prefix>audit, <prefix>authfailures (failure counters shared by every instance) and <prefix>replay (client assertion ids).')
 @minLength(1)
 @maxLength(20)
 param tableNamePrefix string = 'gw'
