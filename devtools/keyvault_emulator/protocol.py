@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from devtools.keyvault_emulator.keys import Keys
+from devtools.keyvault_emulator.store import Versioned, VersionedStore
 from devtools.keyvault_emulator.vault import Vault, VaultError, bad_parameter
 
 DEFAULT_PAGE_SIZE = 25
@@ -31,6 +33,16 @@ class Persistent(Protocol):
     def snapshot(self) -> bytes: ...
 
     def write(self, snapshot: bytes) -> None: ...
+
+
+class VersionAttributes(Protocol):
+    """What a version's ``attributes`` are made of (times are Unix seconds)."""
+
+    enabled: bool
+    exp: int | None
+    nbf: int | None
+    created: int
+    updated: int
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -88,3 +100,48 @@ async def body_of(request: web.Request) -> Any:
 async def persist(store: Persistent) -> None:
     """Write the state (caller holds the lock, so writes keep their order); reads go on meanwhile."""
     await asyncio.to_thread(store.write, store.snapshot())
+
+
+async def change[T](request: web.Request, store: Persistent, operation: Callable[[], T]) -> T:
+    """Run ``operation`` under the server's lock and write the store's state before letting the lock go."""
+    async with request.app[LOCK_KEY]:
+        result = operation()
+        await persist(store)
+    return result
+
+
+def attributes(store: VersionedStore[Any, Any], version: VersionAttributes, **extra: Any) -> dict[str, Any]:
+    """A version's ``attributes``: enabled, nbf/exp when set, times and the vault's recovery settings."""
+    attrs: dict[str, Any] = {"enabled": version.enabled}
+    if version.nbf is not None:
+        attrs["nbf"] = version.nbf
+    if version.exp is not None:
+        attrs["exp"] = version.exp
+    attrs.update(created=version.created, updated=version.updated, recoveryLevel=store.recovery_level,
+                 recoverableDays=store.recoverable_days, **extra)
+    return attrs
+
+
+def deletion(request: web.Request, collection: str, item: Versioned[Any]) -> dict[str, Any]:
+    """The members a deleted item adds: where to recover it from (``/<collection>/<name>``) and its dates."""
+    return {"recoveryId": f"{base(request)}/{collection}/{item.name}", "deletedDate": item.deleted_date,
+            "scheduledPurgeDate": item.scheduled_purge_date}
+
+
+def versions_page[ItemT: Versioned[Any], VersionT](
+        request: web.Request, store: VersionedStore[ItemT, VersionT],
+        render: Callable[[ItemT, VersionT], dict[str, Any]]) -> web.Response:
+    """A page of the versions of the item named in the path; an unknown name lists none, as Key Vault does."""
+    try:
+        item = store.active(request.match_info["name"])
+    except VaultError as exc:
+        if exc.status != 404:
+            raise
+        return page(request, [])
+    return page(request, [render(item, version) for version in item.versions])
+
+
+async def purge(request: web.Request, store: VersionedStore[Any, Any]) -> web.Response:
+    """Purge the deleted item named in the path: 204, no body."""
+    await change(request, store, lambda: store.purge(request.match_info["name"]))
+    return web.Response(status=204)
