@@ -20,6 +20,7 @@ from devtools.keyvault_emulator import crypto
 from devtools.keyvault_emulator.keys import Key, Keys, KeyVersion
 from devtools.keyvault_emulator.protocol import (
     KEYS_KEY,
+    add_deleted_item_routes,
     attributes,
     base,
     body_of,
@@ -27,7 +28,6 @@ from devtools.keyvault_emulator.protocol import (
     deletion,
     json_response,
     page,
-    purge,
     versions_page,
 )
 
@@ -147,26 +147,7 @@ async def delete_key(request: web.Request) -> web.Response:
     return json_response(200, _deleted(request, keys, key, item=False))
 
 
-@routes.get("/deletedkeys", allow_head=False)
-@routes.get("/deletedkeys/", allow_head=False)
-async def list_deleted_keys(request: web.Request) -> web.Response:
-    keys = request.app[KEYS_KEY]
-    return page(request, [_deleted(request, keys, k, item=True) for k in keys.list_deleted()])
-
-
-@routes.get("/deletedkeys/{name}", allow_head=False)
-async def get_deleted_key(request: web.Request) -> web.Response:
-    keys = request.app[KEYS_KEY]
-    return json_response(200, _deleted(request, keys, keys.deleted(request.match_info["name"]), item=False))
-
-
-@routes.delete("/deletedkeys/{name}")
-async def purge_key(request: web.Request) -> web.Response:
-    return await purge(request, request.app[KEYS_KEY])
-
-
-@routes.post("/deletedkeys/{name}/recover")
-async def recover_key(request: web.Request) -> web.Response:
-    keys = request.app[KEYS_KEY]
-    key = await change(request, keys, lambda: keys.recover(request.match_info["name"]))
-    return json_response(200, _bundle(request, keys, key, key.latest))
+add_deleted_item_routes(
+    routes, "deletedkeys", KEYS_KEY,
+    show_deleted=lambda request, key, listed: _deleted(request, request.app[KEYS_KEY], key, item=listed),
+    show_recovered=lambda request, key: _bundle(request, request.app[KEYS_KEY], key, key.latest))

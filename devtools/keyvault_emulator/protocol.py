@@ -4,7 +4,8 @@ JSON bodies with Key Vault's error shape ``{"error": {"code", "message",
 "innererror"?}}`` (https://learn.microsoft.com/rest/api/keyvault/), listings
 paged with ``maxresults`` and an opaque ``$skiptoken`` in ``nextLink``, and the
 application state the routes share (stores and the one lock that orders
-changes and their writes to disk).
+changes and their writes to disk), and the handler pieces both kinds share:
+locked changes, version listings, attributes and the deleted-item routes.
 """
 
 from __future__ import annotations
@@ -141,7 +142,35 @@ def versions_page[ItemT: Versioned[Any], VersionT](
     return page(request, [render(item, version) for version in item.versions])
 
 
-async def purge(request: web.Request, store: VersionedStore[Any, Any]) -> web.Response:
-    """Purge the deleted item named in the path: 204, no body."""
-    await change(request, store, lambda: store.purge(request.match_info["name"]))
-    return web.Response(status=204)
+def add_deleted_item_routes[ItemT: Versioned[Any]](
+        routes: web.RouteTableDef, collection: str, store_key: web.AppKey[Any],
+        show_deleted: Callable[[web.Request, ItemT, bool], dict[str, Any]],
+        show_recovered: Callable[[web.Request, ItemT], dict[str, Any]]) -> None:
+    """Add the routes of deleted items under ``/<collection>``: list, get, purge (204) and recover.
+
+    ``show_deleted(request, item, listed)`` answers a deleted item (its short form in a listing);
+    ``show_recovered`` answers a recovered one.
+    """
+
+    @routes.get(f"/{collection}", allow_head=False)
+    @routes.get(f"/{collection}/", allow_head=False)
+    async def list_deleted(request: web.Request) -> web.Response:
+        store: VersionedStore[ItemT, Any] = request.app[store_key]
+        return page(request, [show_deleted(request, item, True) for item in store.list_deleted()])
+
+    @routes.get(f"/{collection}/{{name}}", allow_head=False)
+    async def get_deleted(request: web.Request) -> web.Response:
+        store: VersionedStore[ItemT, Any] = request.app[store_key]
+        return json_response(200, show_deleted(request, store.deleted(request.match_info["name"]), False))
+
+    @routes.delete(f"/{collection}/{{name}}")
+    async def purge(request: web.Request) -> web.Response:
+        store: VersionedStore[ItemT, Any] = request.app[store_key]
+        await change(request, store, lambda: store.purge(request.match_info["name"]))
+        return web.Response(status=204)
+
+    @routes.post(f"/{collection}/{{name}}/recover")
+    async def recover(request: web.Request) -> web.Response:
+        store: VersionedStore[ItemT, Any] = request.app[store_key]
+        item = await change(request, store, lambda: store.recover(request.match_info["name"]))
+        return json_response(200, show_recovered(request, item))

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from devtools.keyvault_emulator.protocol import (
     VAULT_KEY,
+    add_deleted_item_routes,
     attributes,
     base,
     body_of,
@@ -20,7 +21,6 @@ from devtools.keyvault_emulator.protocol import (
     deletion,
     json_response,
     page,
-    purge,
     versions_page,
 )
 from devtools.keyvault_emulator.vault import Secret, Vault, VaultError, Version
@@ -102,26 +102,7 @@ async def list_secret_versions(request: web.Request) -> web.Response:
         vault, v, f"{base(request)}/secrets/{secret.name}/{v.version}"))
 
 
-@routes.get("/deletedsecrets", allow_head=False)
-@routes.get("/deletedsecrets/", allow_head=False)
-async def list_deleted_secrets(request: web.Request) -> web.Response:
-    vault = request.app[VAULT_KEY]
-    return page(request, [_deleted(request, vault, s, item=True) for s in vault.list_deleted()])
-
-
-@routes.get("/deletedsecrets/{name}", allow_head=False)
-async def get_deleted_secret(request: web.Request) -> web.Response:
-    vault = request.app[VAULT_KEY]
-    return json_response(200, _deleted(request, vault, vault.deleted(request.match_info["name"]), item=False))
-
-
-@routes.delete("/deletedsecrets/{name}")
-async def purge_secret(request: web.Request) -> web.Response:
-    return await purge(request, request.app[VAULT_KEY])
-
-
-@routes.post("/deletedsecrets/{name}/recover")
-async def recover_secret(request: web.Request) -> web.Response:
-    vault = request.app[VAULT_KEY]
-    secret = await change(request, vault, lambda: vault.recover(request.match_info["name"]))
-    return json_response(200, _bundle(request, vault, secret, secret.latest, value=False))
+add_deleted_item_routes(
+    routes, "deletedsecrets", VAULT_KEY,
+    show_deleted=lambda request, secret, listed: _deleted(request, request.app[VAULT_KEY], secret, item=listed),
+    show_recovered=lambda request, secret: _bundle(request, request.app[VAULT_KEY], secret, secret.latest, value=False))
