@@ -14,36 +14,19 @@ appear in a response: keys are not exportable.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from devtools.keyvault_emulator import crypto
-from devtools.keyvault_emulator.vault import (
-    VaultError,
-    bad_parameter,
-    check_name,
-    parse_attributes,
-    parse_tags,
-    write_atomically,
-)
+from devtools.keyvault_emulator.store import VaultError, Versioned, VersionedStore, bad_parameter, check_name
+from devtools.keyvault_emulator.vault import apply_update, parse_attributes, parse_tags
 
 STATE_FILE = "keys.json"
 RSA_OPERATIONS = ("encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey")
 EC_OPERATIONS = ("sign", "verify")
-
-
-def not_found(name: str) -> VaultError:
-    return VaultError(404, "KeyNotFound",
-                      f"A key with (name/id) {name} was not found in this key vault. If you recently deleted this "
-                      "key you may be able to recover it using the correct recovery command.")
-
-
-def deleted_not_found(name: str) -> VaultError:
-    return VaultError(404, "KeyNotFound", f"Deleted Key not found: {name}")
 
 
 @dataclass
@@ -67,16 +50,8 @@ class KeyVersion:
         return crypto.KeySpec(self.kty, self.size, self.curve)
 
 
-@dataclass
-class Key:
-    name: str
-    versions: list[KeyVersion] = field(default_factory=list)
-    deleted_date: int | None = None
-    scheduled_purge_date: int | None = None
-
-    @property
-    def latest(self) -> KeyVersion:
-        return self.versions[-1]
+class Key(Versioned[KeyVersion]):
+    """A key: its versions, oldest first, and its deletion dates once deleted."""
 
 
 def parse_spec(body: dict[str, Any]) -> crypto.KeySpec:
@@ -119,91 +94,24 @@ def _refuse_export(raw_attributes: Any) -> None:
         raise bad_parameter("Exportable keys are not supported by this vault: private keys never leave it")
 
 
-class Keys:
+class Keys(VersionedStore[Key, KeyVersion]):
     """The keys of one emulated vault. Not thread-safe: the server serialises changes with its lock."""
+
+    noun = "Key"
+    bucket = "keys"
+    state_file = STATE_FILE
 
     def __init__(self, data_dir: Path | None, *, recoverable_days: int = 90, purge_protection: bool = False,
                  clock: Any = time.time) -> None:
-        self.data_dir = data_dir
-        self.recoverable_days = recoverable_days
-        self.purge_protection = purge_protection
-        self._clock = clock
-        self._active: dict[str, Key] = {}
-        self._deleted: dict[str, Key] = {}
         self._loaded: dict[str, crypto.PrivateKey] = {}
-        self._load()
+        super().__init__(data_dir, recoverable_days=recoverable_days, purge_protection=purge_protection,
+                         clock=clock)
 
-    @property
-    def recovery_level(self) -> str:
-        return "Recoverable" if self.purge_protection else "Recoverable+Purgeable"
+    def _new_item(self, name: str) -> Key:
+        return Key(name=name)
 
-    def now(self) -> int:
-        return int(self._clock())
-
-    # -- persistence -------------------------------------------------------------------------
-    def _path(self) -> Path | None:
-        return self.data_dir / STATE_FILE if self.data_dir is not None else None
-
-    def _load(self) -> None:
-        path = self._path()
-        if path is None or not path.exists():
-            return
-        state = json.loads(path.read_text("utf-8"))
-        for bucket, target in (("keys", self._active), ("deleted", self._deleted)):
-            for raw in state.get(bucket, []):
-                key = Key(name=raw["name"], versions=[KeyVersion(**v) for v in raw["versions"]],
-                          deleted_date=raw.get("deleted_date"), scheduled_purge_date=raw.get("scheduled_purge_date"))
-                target[key.name.lower()] = key
-
-    def snapshot(self) -> bytes:
-        state = {"keys": [asdict(k) for k in self._active.values()],
-                 "deleted": [asdict(k) for k in self._deleted.values()]}
-        return json.dumps(state, separators=(",", ":")).encode("utf-8")
-
-    def write(self, snapshot: bytes) -> None:
-        path = self._path()
-        if path is not None:
-            write_atomically(path, snapshot)
-
-    def save(self) -> None:
-        self.write(self.snapshot())
-
-    # -- queries -----------------------------------------------------------------------------
-    def _expire_deleted(self) -> None:
-        now = self.now()
-        for name in [n for n, k in self._deleted.items() if (k.scheduled_purge_date or now + 1) <= now]:
-            del self._deleted[name]
-
-    def active(self, name: str) -> Key:
-        check_name(name)
-        key = self._active.get(name.lower())
-        if key is None:
-            raise not_found(name)
-        return key
-
-    def version(self, name: str, version: str | None) -> tuple[Key, KeyVersion]:
-        key = self.active(name)
-        if not version:
-            return key, key.latest
-        for candidate in key.versions:
-            if candidate.version == version:
-                return key, candidate
-        raise not_found(name)
-
-    def deleted(self, name: str) -> Key:
-        check_name(name)
-        self._expire_deleted()
-        key = self._deleted.get(name.lower())
-        if key is None:
-            raise deleted_not_found(name)
-        return key
-
-    def list_active(self) -> list[Key]:
-        return sorted(self._active.values(), key=lambda k: k.name.lower())
-
-    def list_deleted(self) -> list[Key]:
-        self._expire_deleted()
-        return sorted(self._deleted.values(), key=lambda k: k.name.lower())
+    def _load_version(self, raw: dict[str, Any]) -> KeyVersion:
+        return KeyVersion(**raw)
 
     def private_key(self, version: KeyVersion) -> crypto.PrivateKey:
         loaded = self._loaded.get(version.version)
@@ -232,13 +140,7 @@ class Keys:
     def create(self, name: str, body: dict[str, Any], spec: crypto.KeySpec, pem: bytes) -> tuple[Key, KeyVersion]:
         """Add a version made of ``pem`` (generated from ``prepare``'s spec) as the latest of ``name``."""
         self.prepare(name, body)
-        self._expire_deleted()
-        if name.lower() in self._deleted:
-            shown = self._deleted[name.lower()].name
-            raise VaultError(409, "Conflict",
-                             f"Key {shown} is currently in a deleted but recoverable state, and its name cannot be "
-                             "reused; in this state, the key can only be recovered or purged.",
-                             "ObjectIsDeletedButRecoverable")
+        self._refuse_deleted_name(name)
         attrs = parse_attributes(body.get("attributes"))
         operations = parse_operations(body.get("key_ops"), spec.kty)
         now = self.now()
@@ -248,9 +150,7 @@ class Keys:
                                                                    else EC_OPERATIONS),
             size=spec.size, curve=spec.curve, enabled=True if attrs.enabled is None else attrs.enabled,
             exp=attrs.exp, nbf=attrs.nbf, tags=parse_tags(body.get("tags")))
-        key = self._active.setdefault(name.lower(), Key(name=name))
-        key.versions.append(version)
-        return key, version
+        return self._add_version(name, version), version
 
     def rotation_body(self, name: str) -> tuple[crypto.KeySpec, dict[str, Any]]:
         """A rotation repeats the latest version's type, size or curve, operations and tags."""
@@ -266,44 +166,17 @@ class Keys:
         attrs = parse_attributes(body.get("attributes"))
         tags = parse_tags(body.get("tags"))
         operations = parse_operations(body.get("key_ops"), version.kty)
-        if attrs.enabled is not None:
-            version.enabled = attrs.enabled
-        if attrs.exp_given:
-            version.exp = attrs.exp
-        if attrs.nbf_given:
-            version.nbf = attrs.nbf
-        if "tags" in body:
-            version.tags = tags
+        apply_update(version, attrs, tags, body)
         if operations is not None:
             version.key_ops = operations
         version.updated = self.now()
         return key, version
 
-    def delete(self, name: str) -> Key:
-        key = self.active(name)
-        del self._active[name.lower()]
-        now = self.now()
-        key.deleted_date = now
-        key.scheduled_purge_date = now + self.recoverable_days * 86400
-        self._deleted[name.lower()] = key
-        return key
-
-    def purge(self, name: str) -> None:
-        key = self.deleted(name)
-        if self.purge_protection:
-            raise VaultError(403, "Forbidden",
-                             'Operation "purge" is not allowed because purge protection is enabled for this vault. '
-                             "Key Vault service will automatically purge it after the retention period has passed.",
-                             "PurgeProtectionEnabled")
-        del self._deleted[name.lower()]
+    def purge(self, name: str) -> Key:
+        """Remove a deleted key for good, and its private keys from the cache."""
+        key = super().purge(name)
         for version in key.versions:
             self._loaded.pop(version.version, None)
-
-    def recover(self, name: str) -> Key:
-        key = self.deleted(name)
-        del self._deleted[name.lower()]
-        key.deleted_date = key.scheduled_purge_date = None
-        self._active[name.lower()] = key
         return key
 
     # -- cryptographic operations ------------------------------------------------------------

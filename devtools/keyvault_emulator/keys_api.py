@@ -18,8 +18,18 @@ from aiohttp import web
 
 from devtools.keyvault_emulator import crypto
 from devtools.keyvault_emulator.keys import Key, Keys, KeyVersion
-from devtools.keyvault_emulator.protocol import KEYS_KEY, LOCK_KEY, base, body_of, json_response, page, persist
-from devtools.keyvault_emulator.vault import VaultError
+from devtools.keyvault_emulator.protocol import (
+    KEYS_KEY,
+    add_deleted_item_routes,
+    attributes,
+    base,
+    body_of,
+    change,
+    deletion,
+    json_response,
+    page,
+    versions_page,
+)
 
 # A version segment is any name but the fixed sub-resources beside it.
 VERSION = "{version:(?!(?:versions|create|rotate)$)[^/]+}"
@@ -32,14 +42,7 @@ def _kid(request: web.Request, key: Key, version: KeyVersion | None = None) -> s
 
 
 def _attributes(keys: Keys, version: KeyVersion) -> dict[str, Any]:
-    attrs: dict[str, Any] = {"enabled": version.enabled}
-    if version.nbf is not None:
-        attrs["nbf"] = version.nbf
-    if version.exp is not None:
-        attrs["exp"] = version.exp
-    attrs.update(created=version.created, updated=version.updated, recoveryLevel=keys.recovery_level,
-                 recoverableDays=keys.recoverable_days, exportable=False)
-    return attrs
+    return attributes(keys, version, exportable=False)
 
 
 def _item(keys: Keys, version: KeyVersion, kid: str) -> dict[str, Any]:
@@ -62,17 +65,14 @@ def _bundle(request: web.Request, keys: Keys, key: Key, version: KeyVersion) -> 
 def _deleted(request: web.Request, keys: Keys, key: Key, *, item: bool) -> dict[str, Any]:
     body = (_item(keys, key.latest, _kid(request, key)) if item
             else _bundle(request, keys, key, key.latest))
-    return {"recoveryId": f"{base(request)}/deletedkeys/{key.name}", "deletedDate": key.deleted_date,
-            "scheduledPurgeDate": key.scheduled_purge_date, **body}
+    return {**deletion(request, "deletedkeys", key), **body}
 
 
 async def _new_version(request: web.Request, name: str, spec: crypto.KeySpec,
                        body: dict[str, Any]) -> web.Response:
     keys = request.app[KEYS_KEY]
     pem = await asyncio.to_thread(crypto.generate, spec)  # RSA 4096 takes a while: off the event loop
-    async with request.app[LOCK_KEY]:
-        key, version = keys.create(name, body, spec, pem)
-        await persist(keys)
+    key, version = await change(request, keys, lambda: keys.create(name, body, spec, pem))
     return json_response(200, _bundle(request, keys, key, version))
 
 
@@ -100,13 +100,7 @@ async def list_keys(request: web.Request) -> web.Response:
 @routes.get("/keys/{name}/versions", allow_head=False)
 async def list_key_versions(request: web.Request) -> web.Response:
     keys = request.app[KEYS_KEY]
-    try:
-        key = keys.active(request.match_info["name"])
-    except VaultError as exc:
-        if exc.status != 404:
-            raise
-        return page(request, [])
-    return page(request, [_item(keys, v, _kid(request, key, v)) for v in key.versions])
+    return versions_page(request, keys, lambda key, v: _item(keys, v, _kid(request, key, v)))
 
 
 @routes.get("/keys/{name}", allow_head=False)
@@ -123,9 +117,8 @@ async def get_key(request: web.Request) -> web.Response:
 async def update_key(request: web.Request) -> web.Response:
     keys = request.app[KEYS_KEY]
     body = await body_of(request)
-    async with request.app[LOCK_KEY]:
-        key, version = keys.update(request.match_info["name"], request.match_info.get("version"), body)
-        await persist(keys)
+    key, version = await change(
+        request, keys, lambda: keys.update(request.match_info["name"], request.match_info.get("version"), body))
     return json_response(200, _bundle(request, keys, key, version))
 
 
@@ -150,38 +143,11 @@ async def verify(request: web.Request) -> web.Response:
 @routes.delete("/keys/{name}")
 async def delete_key(request: web.Request) -> web.Response:
     keys = request.app[KEYS_KEY]
-    async with request.app[LOCK_KEY]:
-        key = keys.delete(request.match_info["name"])
-        await persist(keys)
+    key = await change(request, keys, lambda: keys.delete(request.match_info["name"]))
     return json_response(200, _deleted(request, keys, key, item=False))
 
 
-@routes.get("/deletedkeys", allow_head=False)
-@routes.get("/deletedkeys/", allow_head=False)
-async def list_deleted_keys(request: web.Request) -> web.Response:
-    keys = request.app[KEYS_KEY]
-    return page(request, [_deleted(request, keys, k, item=True) for k in keys.list_deleted()])
-
-
-@routes.get("/deletedkeys/{name}", allow_head=False)
-async def get_deleted_key(request: web.Request) -> web.Response:
-    keys = request.app[KEYS_KEY]
-    return json_response(200, _deleted(request, keys, keys.deleted(request.match_info["name"]), item=False))
-
-
-@routes.delete("/deletedkeys/{name}")
-async def purge_key(request: web.Request) -> web.Response:
-    keys = request.app[KEYS_KEY]
-    async with request.app[LOCK_KEY]:
-        keys.purge(request.match_info["name"])
-        await persist(keys)
-    return web.Response(status=204)
-
-
-@routes.post("/deletedkeys/{name}/recover")
-async def recover_key(request: web.Request) -> web.Response:
-    keys = request.app[KEYS_KEY]
-    async with request.app[LOCK_KEY]:
-        key = keys.recover(request.match_info["name"])
-        await persist(keys)
-    return json_response(200, _bundle(request, keys, key, key.latest))
+add_deleted_item_routes(
+    routes, "deletedkeys", KEYS_KEY,
+    show_deleted=lambda request, key, listed: _deleted(request, request.app[KEYS_KEY], key, item=listed),
+    show_recovered=lambda request, key: _bundle(request, request.app[KEYS_KEY], key, key.latest))

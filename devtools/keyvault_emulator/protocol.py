@@ -4,7 +4,8 @@ JSON bodies with Key Vault's error shape ``{"error": {"code", "message",
 "innererror"?}}`` (https://learn.microsoft.com/rest/api/keyvault/), listings
 paged with ``maxresults`` and an opaque ``$skiptoken`` in ``nextLink``, and the
 application state the routes share (stores and the one lock that orders
-changes and their writes to disk).
+changes and their writes to disk), and the handler pieces both kinds share:
+locked changes, version listings, attributes and the deleted-item routes.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from devtools.keyvault_emulator.keys import Keys
+from devtools.keyvault_emulator.store import Versioned, VersionedStore
 from devtools.keyvault_emulator.vault import Vault, VaultError, bad_parameter
 
 DEFAULT_PAGE_SIZE = 25
@@ -31,6 +34,16 @@ class Persistent(Protocol):
     def snapshot(self) -> bytes: ...
 
     def write(self, snapshot: bytes) -> None: ...
+
+
+class VersionAttributes(Protocol):
+    """What a version's ``attributes`` are made of (times are Unix seconds)."""
+
+    enabled: bool
+    exp: int | None
+    nbf: int | None
+    created: int
+    updated: int
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -88,3 +101,76 @@ async def body_of(request: web.Request) -> Any:
 async def persist(store: Persistent) -> None:
     """Write the state (caller holds the lock, so writes keep their order); reads go on meanwhile."""
     await asyncio.to_thread(store.write, store.snapshot())
+
+
+async def change[T](request: web.Request, store: Persistent, operation: Callable[[], T]) -> T:
+    """Run ``operation`` under the server's lock and write the store's state before letting the lock go."""
+    async with request.app[LOCK_KEY]:
+        result = operation()
+        await persist(store)
+    return result
+
+
+def attributes(store: VersionedStore[Any, Any], version: VersionAttributes, **extra: Any) -> dict[str, Any]:
+    """A version's ``attributes``: enabled, nbf/exp when set, times and the vault's recovery settings."""
+    attrs: dict[str, Any] = {"enabled": version.enabled}
+    if version.nbf is not None:
+        attrs["nbf"] = version.nbf
+    if version.exp is not None:
+        attrs["exp"] = version.exp
+    attrs.update(created=version.created, updated=version.updated, recoveryLevel=store.recovery_level,
+                 recoverableDays=store.recoverable_days, **extra)
+    return attrs
+
+
+def deletion(request: web.Request, collection: str, item: Versioned[Any]) -> dict[str, Any]:
+    """The members a deleted item adds: where to recover it from (``/<collection>/<name>``) and its dates."""
+    return {"recoveryId": f"{base(request)}/{collection}/{item.name}", "deletedDate": item.deleted_date,
+            "scheduledPurgeDate": item.scheduled_purge_date}
+
+
+def versions_page[ItemT: Versioned[Any], VersionT](
+        request: web.Request, store: VersionedStore[ItemT, VersionT],
+        render: Callable[[ItemT, VersionT], dict[str, Any]]) -> web.Response:
+    """A page of the versions of the item named in the path; an unknown name lists none, as Key Vault does."""
+    try:
+        item = store.active(request.match_info["name"])
+    except VaultError as exc:
+        if exc.status != 404:
+            raise
+        return page(request, [])
+    return page(request, [render(item, version) for version in item.versions])
+
+
+def add_deleted_item_routes[ItemT: Versioned[Any]](
+        routes: web.RouteTableDef, collection: str, store_key: web.AppKey[Any],
+        show_deleted: Callable[[web.Request, ItemT, bool], dict[str, Any]],
+        show_recovered: Callable[[web.Request, ItemT], dict[str, Any]]) -> None:
+    """Add the routes of deleted items under ``/<collection>``: list, get, purge (204) and recover.
+
+    ``show_deleted(request, item, listed)`` answers a deleted item (its short form in a listing);
+    ``show_recovered`` answers a recovered one.
+    """
+
+    @routes.get(f"/{collection}", allow_head=False)
+    @routes.get(f"/{collection}/", allow_head=False)
+    async def list_deleted(request: web.Request) -> web.Response:
+        store: VersionedStore[ItemT, Any] = request.app[store_key]
+        return page(request, [show_deleted(request, item, True) for item in store.list_deleted()])
+
+    @routes.get(f"/{collection}/{{name}}", allow_head=False)
+    async def get_deleted(request: web.Request) -> web.Response:
+        store: VersionedStore[ItemT, Any] = request.app[store_key]
+        return json_response(200, show_deleted(request, store.deleted(request.match_info["name"]), False))
+
+    @routes.delete(f"/{collection}/{{name}}")
+    async def purge(request: web.Request) -> web.Response:
+        store: VersionedStore[ItemT, Any] = request.app[store_key]
+        await change(request, store, lambda: store.purge(request.match_info["name"]))
+        return web.Response(status=204)
+
+    @routes.post(f"/{collection}/{{name}}/recover")
+    async def recover(request: web.Request) -> web.Response:
+        store: VersionedStore[ItemT, Any] = request.app[store_key]
+        item = await change(request, store, lambda: store.recover(request.match_info["name"]))
+        return json_response(200, show_recovered(request, item))

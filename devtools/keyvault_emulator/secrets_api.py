@@ -12,13 +12,16 @@ from typing import Any
 from aiohttp import web
 
 from devtools.keyvault_emulator.protocol import (
-    LOCK_KEY,
     VAULT_KEY,
+    add_deleted_item_routes,
+    attributes,
     base,
     body_of,
+    change,
+    deletion,
     json_response,
     page,
-    persist,
+    versions_page,
 )
 from devtools.keyvault_emulator.vault import Secret, Vault, VaultError, Version
 
@@ -27,19 +30,8 @@ VERSION = "{version:(?!versions$)[^/]+}"
 routes = web.RouteTableDef()
 
 
-def _attributes(vault: Vault, version: Version) -> dict[str, Any]:
-    attrs: dict[str, Any] = {"enabled": version.enabled}
-    if version.nbf is not None:
-        attrs["nbf"] = version.nbf
-    if version.exp is not None:
-        attrs["exp"] = version.exp
-    attrs.update(created=version.created, updated=version.updated,
-                 recoveryLevel=vault.recovery_level, recoverableDays=vault.recoverable_days)
-    return attrs
-
-
 def _properties(vault: Vault, version: Version, secret_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": secret_id, "attributes": _attributes(vault, version)}
+    body: dict[str, Any] = {"id": secret_id, "attributes": attributes(vault, version)}
     if version.tags:
         body["tags"] = version.tags
     if version.content_type is not None:
@@ -56,9 +48,7 @@ def _bundle(request: web.Request, vault: Vault, secret: Secret, version: Version
 def _deleted(request: web.Request, vault: Vault, secret: Secret, *, item: bool) -> dict[str, Any]:
     secret_id = (f"{base(request)}/secrets/{secret.name}" if item
                  else f"{base(request)}/secrets/{secret.name}/{secret.latest.version}")
-    return {"recoveryId": f"{base(request)}/deletedsecrets/{secret.name}",
-            "deletedDate": secret.deleted_date, "scheduledPurgeDate": secret.scheduled_purge_date,
-            **_properties(vault, secret.latest, secret_id)}
+    return {**deletion(request, "deletedsecrets", secret), **_properties(vault, secret.latest, secret_id)}
 
 
 @routes.get("/secrets", allow_head=False)
@@ -84,9 +74,7 @@ async def get_secret(request: web.Request) -> web.Response:
 async def set_secret(request: web.Request) -> web.Response:
     vault = request.app[VAULT_KEY]
     body = await body_of(request)
-    async with request.app[LOCK_KEY]:
-        secret, version = vault.set(request.match_info["name"], body)
-        await persist(vault)
+    secret, version = await change(request, vault, lambda: vault.set(request.match_info["name"], body))
     return json_response(200, _bundle(request, vault, secret, version, value=True))
 
 
@@ -95,60 +83,26 @@ async def set_secret(request: web.Request) -> web.Response:
 async def update_secret(request: web.Request) -> web.Response:
     vault = request.app[VAULT_KEY]
     body = await body_of(request)
-    async with request.app[LOCK_KEY]:
-        secret, version = vault.update(request.match_info["name"], request.match_info.get("version"), body)
-        await persist(vault)
+    secret, version = await change(
+        request, vault, lambda: vault.update(request.match_info["name"], request.match_info.get("version"), body))
     return json_response(200, _bundle(request, vault, secret, version, value=False))
 
 
 @routes.delete("/secrets/{name}")
 async def delete_secret(request: web.Request) -> web.Response:
     vault = request.app[VAULT_KEY]
-    async with request.app[LOCK_KEY]:
-        secret = vault.delete(request.match_info["name"])
-        await persist(vault)
+    secret = await change(request, vault, lambda: vault.delete(request.match_info["name"]))
     return json_response(200, _deleted(request, vault, secret, item=False))
 
 
 @routes.get("/secrets/{name}/versions", allow_head=False)
 async def list_secret_versions(request: web.Request) -> web.Response:
     vault = request.app[VAULT_KEY]
-    try:
-        secret = vault.active(request.match_info["name"])
-    except VaultError as exc:
-        if exc.status != 404:
-            raise
-        return page(request, [])
-    return page(request, [_properties(vault, v, f"{base(request)}/secrets/{secret.name}/{v.version}")
-                          for v in secret.versions])
+    return versions_page(request, vault, lambda secret, v: _properties(
+        vault, v, f"{base(request)}/secrets/{secret.name}/{v.version}"))
 
 
-@routes.get("/deletedsecrets", allow_head=False)
-@routes.get("/deletedsecrets/", allow_head=False)
-async def list_deleted_secrets(request: web.Request) -> web.Response:
-    vault = request.app[VAULT_KEY]
-    return page(request, [_deleted(request, vault, s, item=True) for s in vault.list_deleted()])
-
-
-@routes.get("/deletedsecrets/{name}", allow_head=False)
-async def get_deleted_secret(request: web.Request) -> web.Response:
-    vault = request.app[VAULT_KEY]
-    return json_response(200, _deleted(request, vault, vault.deleted(request.match_info["name"]), item=False))
-
-
-@routes.delete("/deletedsecrets/{name}")
-async def purge_secret(request: web.Request) -> web.Response:
-    vault = request.app[VAULT_KEY]
-    async with request.app[LOCK_KEY]:
-        vault.purge(request.match_info["name"])
-        await persist(vault)
-    return web.Response(status=204)
-
-
-@routes.post("/deletedsecrets/{name}/recover")
-async def recover_secret(request: web.Request) -> web.Response:
-    vault = request.app[VAULT_KEY]
-    async with request.app[LOCK_KEY]:
-        secret = vault.recover(request.match_info["name"])
-        await persist(vault)
-    return json_response(200, _bundle(request, vault, secret, secret.latest, value=False))
+add_deleted_item_routes(
+    routes, "deletedsecrets", VAULT_KEY,
+    show_deleted=lambda request, secret, listed: _deleted(request, request.app[VAULT_KEY], secret, item=listed),
+    show_recovered=lambda request, secret: _bundle(request, request.app[VAULT_KEY], secret, secret.latest, value=False))
