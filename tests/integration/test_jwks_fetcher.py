@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
-from aiohttp.abc import AbstractResolver
 
 from gateway.clock import FakeClock
 from gateway.oauth.client_assertion import ClientAssertionVerifier, KeysUnavailable
@@ -20,6 +18,7 @@ from gateway.oauth.jwks_fetcher import (
 from gateway.stores.replay import MemoryReplayStore
 from tests.fixtures.common import make_settings
 from tests.fixtures.provider import ProviderServer, Reply
+from tests.fixtures.resolver import StaticResolver
 from tests.unit.oauth.keys import CLIENT_ID, TOKEN_URL, claims, ec_key, private_jwk, public_jwk, rsa_key, sign
 
 pytestmark = pytest.mark.integration
@@ -28,21 +27,6 @@ PRODUCTION = dict(GATEWAY_ENVIRONMENT="production", PUBLIC_BASE_URL="https://gw.
                   KEY_VAULT_URL="https://kv.vault.azure.net", TABLES_ENDPOINT="https://t.table.core.windows.net")
 JWKS_TYPE = "application/jwk-set+json"
 
-
-class StaticResolver(AbstractResolver):
-    """DNS for tests: every name resolves to the given addresses."""
-
-    def __init__(self, *addresses: str) -> None:
-        self.addresses = addresses
-        self.asked: list[str] = []
-
-    async def resolve(self, host, port=0, family=socket.AF_INET):
-        self.asked.append(host)
-        return [{"hostname": host, "host": a, "port": port, "family": socket.AF_INET, "proto": 0,
-                 "flags": socket.AI_NUMERICHOST} for a in self.addresses]
-
-    async def close(self):
-        return None
 
 
 def serve(provider: ProviderServer, *keys, headers=None, delay=0.0, status=200, body=None, gzip=False):

@@ -1,37 +1,21 @@
 """Provider address rules at connect time: a DNS name resolving to a refused address is refused
 before any byte reaches it (production), unless the route is marked as a private network."""
 
-import socket
 
 import pytest
-from aiohttp.abc import AbstractResolver
 
 from gateway.proxy.forward import install_transport, proxy
 from gateway.proxy.transport import AiohttpTransport
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
 from tests.fixtures.provider import TENANT_A, connect, request
+from tests.fixtures.resolver import StaticResolver
 
 pytestmark = pytest.mark.integration
 
 PRODUCTION = dict(GATEWAY_ENVIRONMENT="production", PUBLIC_BASE_URL="https://gw.example",
                   KEY_VAULT_URL="https://kv.vault.azure.net", TABLES_ENDPOINT="https://t.table.core.windows.net")
 
-
-class StaticResolver(AbstractResolver):
-    """DNS for tests: every name resolves to the given addresses."""
-
-    def __init__(self, *addresses: str) -> None:
-        self.addresses = addresses
-        self.asked: list[str] = []
-
-    async def resolve(self, host, port=0, family=socket.AF_INET):
-        self.asked.append(host)
-        return [{"hostname": host, "host": a, "port": port, "family": socket.AF_INET, "proto": 0,
-                 "flags": socket.AI_NUMERICHOST} for a in self.addresses]
-
-    async def close(self):
-        return None
 
 
 @pytest.fixture
