@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -45,10 +46,8 @@ def assertions(rounds: int, key, kid: str, alg: str) -> list[str]:
                             "jti": uuid.uuid4().hex}, alg) for _ in range(rounds)]
 
 
-async def verify_figures(rounds: int) -> dict[str, float]:
-    jwks = {"keys": [public_jwk(rsa_key(), "rsa"), public_jwk(ec_key(), "ec384"),
-                     public_jwk(ec_key("b", "P-256"), "ec256")]}
-    inline = InlineKeys(parse_public_jwks(jwks))
+async def serve_jwks(jwks: dict) -> tuple[Any, int]:
+    """A JWKS on loopback (cacheable for an hour): the runner to clean up and the port the OS chose."""
     from aiohttp import web
 
     app = web.Application()
@@ -58,7 +57,14 @@ async def verify_figures(rounds: int) -> dict[str, float]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - the port the OS chose
+    return runner, site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - the port the OS chose
+
+
+async def verify_figures(rounds: int) -> dict[str, float]:
+    jwks = {"keys": [public_jwk(rsa_key(), "rsa"), public_jwk(ec_key(), "ec384"),
+                     public_jwk(ec_key("b", "P-256"), "ec256")]}
+    inline = InlineKeys(parse_public_jwks(jwks))
+    runner, port = await serve_jwks(jwks)
     fetcher = JwksFetcher(SETTINGS)  # development: http on loopback is allowed
     fetched = fetcher.key_source(CLIENT_ID, f"http://127.0.0.1:{port}/jwks.json")
     assert await fetched.key("rsa") is not None  # warm: one fetch, then the cache serves
@@ -105,19 +111,11 @@ async def secret_figures(rounds: int) -> tuple[float, float]:
 
 async def assertion_requests(rounds: int) -> dict[str, float]:
     """Per private_key_jwt token request (µs), JWKS URL on loopback with a warm cache."""
-    from aiohttp import web
 
     from tests.unit.oauth.helpers import add_key_client, assertion_form
 
     jwks = {"keys": [public_jwk(rsa_key(), "rsa"), public_jwk(ec_key(), "ec384")]}
-    app = web.Application()
-    app.router.add_get("/jwks.json", lambda request: web.json_response(
-        jwks, headers={"Cache-Control": "max-age=3600"}))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - the port the OS chose
+    runner, port = await serve_jwks(jwks)
     services = memory_services(SETTINGS)
     await add_route(services)
     await add_key_client(services, CLIENT_ID, jwks_url=f"http://127.0.0.1:{port}/jwks.json")
