@@ -129,9 +129,8 @@ async def assertion_requests(rounds: int) -> dict[str, float]:
             for request in requests[50:]:
                 await respond(request, services)
             figures[alg] = (time.perf_counter() - start) / rounds * 1e6
-        from gateway.oauth.assertion_auth import assertion_authenticator
 
-        fetches = assertion_authenticator(services).fetcher.fetches
+        fetches = services.assertion_authenticator.fetcher.fetches
         print(f"JWKS fetches for {2 * (rounds + 50)} token requests: {fetches}")
     finally:
         await services.aclose()

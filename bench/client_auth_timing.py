@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bench.token_bench import free_port  # noqa: E402
 from gateway.config import Settings  # noqa: E402
 from gateway.oauth.endpoint import respond  # noqa: E402
+from gateway.oauth.rate_limit import FailureLimiter  # noqa: E402
 from gateway.services import Services, build_services, memory_services  # noqa: E402
 from tests.unit.oauth.helpers import (  # noqa: E402
     CLIENT_ID,
@@ -56,7 +57,7 @@ async def measure(services: Services, rounds: int) -> None:
     print("with the shared failure counters (every failure is also counted in the shared store):")
     await compare(services, secret, rounds)
     services.failure_counters = None
-    services._components.pop("oauth.failure_limiter", None)  # a limiter without the shared counters
+    services.failure_limiter = FailureLimiter.for_services(services)  # a limiter without the shared counters
     print("without them (client authentication alone):")
     await compare(services, secret, rounds)
     services.failure_counters = shared

@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gateway.config import Settings  # noqa: E402
-from gateway.proxy.provider_keys import provider_key_ring  # noqa: E402
 from gateway.services import memory_services  # noqa: E402
 
 TOKEN_URL = "https://ehr.example/auth/token"
@@ -37,7 +36,7 @@ def _figures(label: str, samples: list[float]) -> None:
 
 
 async def _sign(services, alg: str, rounds: int) -> list[float]:
-    ring = provider_key_ring(services)
+    ring = services.provider_key_ring
     await ring.ensure("bench", alg)
     await ring.assertion("bench", alg, "gw", TOKEN_URL)  # warm: listing cached, clients open
     samples = []
@@ -85,7 +84,6 @@ async def proxied_reads(rounds: int) -> None:
     from devtools.demo_provider.backend_services import BackendServicesConfig
     from gateway.admin import operations as ops
     from gateway.proxy.forward import proxy
-    from gateway.proxy.upstream_auth import upstream_authenticator
     from gateway.stores.models import Client
     from gateway.tokens.access_tokens import issue_access_token
     from tests.fixtures.provider import TENANT_A, request
@@ -108,7 +106,7 @@ async def proxied_reads(rounds: int) -> None:
                     samples = []
                     for _ in range(rounds):
                         if miss:
-                            upstream_authenticator(services).forget(route)
+                            services.upstream_authenticator.forget(route)
                         started = time.perf_counter()
                         response = await proxy(request("GET", "/Patient/demo-patient-1", token), services)
                         samples.append(time.perf_counter() - started)

@@ -154,7 +154,7 @@ async def handler_cost(rounds: int = 7, per_round: int = 1000) -> float:
     (no socket), in-memory stores, warm caches; the smallest of ``rounds`` medians (the least disturbed)."""
     from gateway.config import Settings
     from gateway.http import Headers, Request
-    from gateway.proxy.forward import install_transport, proxy
+    from gateway.proxy.forward import proxy
     from gateway.proxy.transport import UpstreamResponse
     from gateway.services import memory_services
     from gateway.stores.models import Client, Route
@@ -173,7 +173,7 @@ async def handler_cost(rounds: int = 7, per_round: int = 1000) -> float:
 
     services = memory_services(Settings.from_mapping({"GATEWAY_ENVIRONMENT": "development",
                                                       "PUBLIC_BASE_URL": ADVERTISED}))
-    install_transport(services, Answering())
+    services.use_transport(Answering())
     await services.clients.create(Client(client_id="bench", display_name="bench", allowed_tenants=("*",)))
     await services.routes.create(Route(tenant_id=TENANT, fhir_base_url="http://127.0.0.1:9/stu3",
                                        fhir_version="STU3"))

@@ -34,7 +34,12 @@ MAX_READ_TIMEOUT_SECONDS = 180
 
 
 class SettingsError(ValueError):
-    """A setting is missing or invalid; the message names it."""
+    """A setting is missing or invalid; the message names it first (``NAME: why``)."""
+
+    @property
+    def setting(self) -> str:
+        """The setting's name alone (for logs: the message may quote the value)."""
+        return str(self).split(":", 1)[0]
 
 
 # A parser turns the raw (non-blank) text of a setting into its value: (its declaration, text, production?).

@@ -58,13 +58,3 @@ class RouteDirectory(_Directory[Route]):
     async def enabled_route(self, tenant_id: str) -> Route | None:
         route = await self.get(tenant_id)
         return route if route is not None and route.enabled else None
-
-
-def client_directory(services: Services) -> ClientDirectory:
-    """This worker's client directory."""
-    return services.component("directory.clients", ClientDirectory)
-
-
-def route_directory(services: Services) -> RouteDirectory:
-    """This worker's route directory."""
-    return services.component("directory.routes", RouteDirectory)

@@ -1,13 +1,28 @@
-"""Composition root: the stores, clock and per-worker components, built once per worker.
+"""Composition root: one typed object per worker holding the stores and everything built over them.
 
 ``current_services()`` builds the Azure-backed set from the environment on
 first use (Table Storage, Key Vault) and keeps it for the worker's life, as the
 Functions guidance asks for expensive clients. Tests build their own with
 ``memory_services(settings)`` or ``build_services(settings)``.
 
-Subsystems keep their own per-worker objects (HTTP session, key ring, caches,
-rate limiter) through :meth:`Services.component`, so this module need not know
-them: ``services.component("proxy.session", make_session)``.
+:class:`Services` owns, by name, the per-worker parts the hot paths share::
+
+    client_directory, route_directory   cached clients and tenant routes      (gateway.directory)
+    client_authenticator                cached secret verifiers               (gateway.oauth.authentication)
+    assertion_authenticator             cached client JWKS                    (gateway.oauth.assertion_auth)
+    known_client_ids                    the client id list                    (gateway.oauth.known_clients)
+    failure_limiter                     token endpoint failure limits         (gateway.oauth.rate_limit)
+    key_ring                            the gateway's signing keys            (gateway.tokens.keyring)
+    verified_tokens                     verified access tokens                (gateway.proxy.verified_tokens)
+    provider_key_ring                   provider assertion keys               (gateway.proxy.provider_keys)
+    upstream_authenticator              provider access tokens                (gateway.proxy.upstream_auth)
+    provider_transport                  the pooled HTTP client to providers   (gateway.proxy.transport)
+    admin_token_verifier                Entra ID admin token keys             (gateway.admin.entra)
+    admin_refusal_budget                refused admin sign-ins recorded       (gateway.admin.access)
+
+Each is built on first use (a metadata request never loads the token or proxy code) and closed with the
+services. The admin API changes what workers cache through :meth:`Services.forget_client` and
+:meth:`Services.forget_route` only.
 """
 
 from __future__ import annotations
@@ -15,7 +30,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings, current_settings
@@ -23,7 +39,27 @@ from gateway.lifecycle import close_resource
 from gateway.stores.protocols import AuditStore, ClientStore, FailureCounterStore, RouteStore, SecretStore
 from gateway.stores.replay import ReplayStore
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from gateway.admin.access import RefusalBudget
+    from gateway.admin.entra import EntraVerifier
+    from gateway.directory import ClientDirectory, RouteDirectory
+    from gateway.oauth.assertion_auth import AssertionAuthenticator
+    from gateway.oauth.authentication import ClientAuthenticator
+    from gateway.oauth.known_clients import KnownClientIds
+    from gateway.oauth.rate_limit import FailureLimiter
+    from gateway.proxy.provider_keys import ProviderKeyRing
+    from gateway.proxy.transport import Transport
+    from gateway.proxy.upstream_auth import UpstreamAuthenticator
+    from gateway.proxy.verified_tokens import VerifiedTokens
+    from gateway.stores.provider_keys import ProviderKeyStore
+    from gateway.tokens.keyring import KeyRing
+
+CredentialFactory = Callable[[str | None], Any]
+"""Builds the managed identity credential for a client id (None: the system-assigned identity)."""
+
+_PARTS = ("client_directory", "route_directory", "client_authenticator", "assertion_authenticator",
+          "known_client_ids", "failure_limiter", "key_ring", "verified_tokens", "provider_key_ring",
+          "upstream_authenticator", "provider_transport", "admin_token_verifier", "admin_refusal_budget")
 
 
 @dataclass
@@ -35,51 +71,138 @@ class Services:
     secrets: SecretStore
     clock: Clock = field(default_factory=SystemClock)
     failure_counters: FailureCounterStore | None = None  # shared across instances; None: per-worker limits only
-    # Provider assertion keys (gateway.stores.provider_keys); None: Key Vault keys, opened on first use.
-    provider_keys: Any = None
+    provider_keys: ProviderKeyStore | None = None  # provider assertion keys; None: Key Vault keys, opened on first use
     replay: ReplayStore | None = None  # client assertion ids, shared across instances; None: private_key_jwt refused
-    _components: dict[str, Any] = field(default_factory=dict)
-    _closers: list[Any] = field(default_factory=list)
+    transport: Transport | None = None  # to the providers; None: aiohttp with the settings' limits
+    credential_factory: CredentialFactory | None = None  # managed identity; None: gateway.managed_identity
+    _closers: list[Any] = field(default_factory=list, init=False, repr=False)
 
-    def component(self, key: str, factory: Callable[[Services], T]) -> T:
-        """The per-worker object registered under ``key``, built by ``factory`` on first use."""
-        try:
-            return self._components[key]
-        except KeyError:
-            value = self._components[key] = factory(self)
-            return value
+    # -- the per-worker parts, built on first use ---------------------------------------------------------------
+
+    @cached_property
+    def client_directory(self) -> ClientDirectory:
+        from gateway.directory import ClientDirectory
+
+        return ClientDirectory(self)
+
+    @cached_property
+    def route_directory(self) -> RouteDirectory:
+        from gateway.directory import RouteDirectory
+
+        return RouteDirectory(self)
+
+    @cached_property
+    def client_authenticator(self) -> ClientAuthenticator:
+        from gateway.oauth.authentication import ClientAuthenticator
+
+        return ClientAuthenticator(self)
+
+    @cached_property
+    def assertion_authenticator(self) -> AssertionAuthenticator:
+        from gateway.oauth.assertion_auth import AssertionAuthenticator
+
+        return AssertionAuthenticator(self)
+
+    @cached_property
+    def known_client_ids(self) -> KnownClientIds:
+        from gateway.oauth.known_clients import KnownClientIds
+
+        return KnownClientIds(self)
+
+    @cached_property
+    def failure_limiter(self) -> FailureLimiter:
+        from gateway.oauth.rate_limit import FailureLimiter
+
+        return FailureLimiter.for_services(self)
+
+    @cached_property
+    def key_ring(self) -> KeyRing:
+        from gateway.tokens.keyring import KeyRing
+
+        return KeyRing(self)
+
+    @cached_property
+    def verified_tokens(self) -> VerifiedTokens:
+        from gateway.proxy.verified_tokens import VerifiedTokens
+
+        return VerifiedTokens(self)
+
+    @cached_property
+    def provider_key_ring(self) -> ProviderKeyRing:
+        from gateway.proxy.provider_keys import ProviderKeyRing
+
+        return ProviderKeyRing(self)
+
+    @cached_property
+    def upstream_authenticator(self) -> UpstreamAuthenticator:
+        from gateway.proxy.upstream_auth import UpstreamAuthenticator
+
+        return UpstreamAuthenticator(self, credential_factory=self.credential_factory)
+
+    @cached_property
+    def provider_transport(self) -> Transport:
+        from gateway import telemetry
+
+        transport = self.transport
+        if transport is None:
+            from gateway.proxy.transport import AiohttpTransport
+
+            transport = AiohttpTransport(self.settings)
+        return telemetry.traced_transport(transport)
+
+    @cached_property
+    def admin_token_verifier(self) -> EntraVerifier:
+        from gateway.admin.entra import EntraVerifier
+
+        return EntraVerifier.from_settings(self.settings, self.clock)
+
+    @cached_property
+    def admin_refusal_budget(self) -> RefusalBudget:
+        from gateway.admin.access import RefusalBudget
+
+        return RefusalBudget()
+
+    # -- changes the admin API makes -----------------------------------------------------------------------------
 
     def forget_client(self, client_id: str, secret_ids: Iterable[str] = ()) -> None:
         """This worker forgets what it cached of a client: its record, its fetched keys (JWKS) and the
         verifiers of ``secret_ids``. Other workers follow within ``CLIENT_CACHE_SECONDS``."""
-        from gateway.directory import client_directory
-        from gateway.oauth.assertion_auth import assertion_authenticator
-        from gateway.oauth.authentication import client_authenticator
-
-        client_directory(self).invalidate(client_id)
-        assertion_authenticator(self).forget(client_id)
+        self.client_directory.invalidate(client_id)
+        self.assertion_authenticator.forget(client_id)
         for secret_id in secret_ids:
-            client_authenticator(self).invalidate(client_id, secret_id)
+            self.client_authenticator.invalidate(client_id, secret_id)
 
     def forget_route(self, tenant_id: str) -> None:
         """This worker forgets its cached route of a tenant; others follow within ``ROUTE_CACHE_SECONDS``."""
-        from gateway.directory import route_directory
+        self.route_directory.invalidate(tenant_id)
 
-        route_directory(self).invalidate(tenant_id)
+    # -- substitutes (tests, benchmarks) -------------------------------------------------------------------------
+
+    def use_transport(self, transport: Transport) -> Transport:
+        """Send provider requests through ``transport`` from now on (a provider stand-in, a resolver), traced
+        like the default one; a transport used before is closed with the services. Returns the one in use."""
+        previous = self.__dict__.pop("provider_transport", None)
+        if previous is not None:
+            self._closers.append(previous)
+        self.transport = transport
+        return self.provider_transport
+
+    # -- lifetime -----------------------------------------------------------------------------------------------
 
     def add_closer(self, resource: Any) -> None:
         """Close ``resource`` (``aclose()`` or ``close()``) when the services are closed."""
         self._closers.append(resource)
 
     async def aclose(self) -> None:
-        for resource in [*self._components.values(), *reversed(self._closers)]:
+        """Close the parts built so far, then the stores; the parts are built afresh if used again."""
+        built = [self.__dict__.pop(name) for name in _PARTS if name in self.__dict__]
+        for resource in [*built, *reversed(self._closers)]:
             await close_resource(resource)
-        self._components.clear()
         self._closers.clear()
 
 
-def memory_services(settings: Settings, clock: Clock | None = None) -> Services:
-    """Services on the in-memory store twins (unit tests)."""
+def memory_services(settings: Settings, clock: Clock | None = None, *, transport: Transport | None = None) -> Services:
+    """Services on the in-memory store twins (unit tests); ``transport``: a provider stand-in."""
     from gateway.stores.memory import (
         MemoryAuditStore,
         MemoryClientStore,
@@ -94,7 +217,7 @@ def memory_services(settings: Settings, clock: Clock | None = None) -> Services:
     return Services(settings=settings, routes=MemoryRouteStore(clock), clients=MemoryClientStore(clock),
                     audit=MemoryAuditStore(), secrets=MemorySecretStore(clock), clock=clock,
                     failure_counters=MemoryFailureCounterStore(), replay=MemoryReplayStore(clock),
-                    provider_keys=MemoryProviderKeyStore(clock))
+                    provider_keys=MemoryProviderKeyStore(clock), transport=transport)
 
 
 async def build_services(settings: Settings, clock: Clock | None = None) -> Services:

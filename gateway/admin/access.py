@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
 from gateway.admin.audit_trail import audit_refusal
-from gateway.admin.entra import EntraVerifier, IssuerUnavailable, RoleMissing, TokenRejected, bearer_token
+from gateway.admin.entra import IssuerUnavailable, RoleMissing, TokenRejected, bearer_token
 from gateway.admin.problems import RETRY_AFTER_SECONDS, Problem
 from gateway.http import Request
 from gateway.services import Services
@@ -111,12 +111,6 @@ def _unauthorized(request: Request, reason: str) -> AccessRefused:
                          {"WWW-Authenticate": challenge})
 
 
-def verifier_of(services: Services) -> EntraVerifier:
-    """The worker's verifier (it caches the issuer's keys)."""
-    return services.component("admin-entra-verifier",
-                              lambda s: EntraVerifier.from_settings(s.settings, s.clock))
-
-
 async def authorize(request: Request, services: Services) -> Actor:
     """The audit actor of this request; :class:`AccessRefused` (401 / 403 / 503) when it may not proceed."""
     if not services.settings.admin_entra_auth:
@@ -125,7 +119,7 @@ async def authorize(request: Request, services: Services) -> Actor:
     if token is None:
         raise _unauthorized(request, "missing-token")
     try:
-        identity = await verifier_of(services).verify(token)
+        identity = await services.admin_token_verifier.verify(token)
     except TokenRejected as rejected:
         raise _unauthorized(request, rejected.reason) from None
     except RoleMissing as missing:
@@ -167,7 +161,7 @@ class RefusalBudget:
 async def audit_access_refusal(services: Services, refused: AccessRefused, action: str, target_type: str,
                                target_id: str) -> None:
     """Record a refused sign-in: actor, attempted action, status and reason; never the token."""
-    budget = services.component("admin-refusal-budget", lambda s: RefusalBudget())
+    budget = services.admin_refusal_budget
     skipped = budget.take(services.clock.monotonic())
     if skipped is None:
         return

@@ -22,9 +22,10 @@ from gateway.admin.attempts import TimedOut, run_later, run_within
 from gateway.admin.audit_trail import audit_refusal
 from gateway.admin.openapi import PROVIDER_KEY_PATTERN
 from gateway.admin.problems import Problem, not_found, problem_response, timed_out, unavailable
-from gateway.config import current_settings
+from gateway.config import Settings
+from gateway.entry import Failure, Surface
 from gateway.http import Request, Response
-from gateway.services import Services, current_services
+from gateway.services import Services
 from gateway.stores.errors import StoreUnavailable
 
 logger = logging.getLogger("gateway.admin")
@@ -99,13 +100,14 @@ def _change_of(request: Request, segments: list[str]) -> tuple[str, str, str] | 
     return None
 
 
-async def dispatch(request: Request, services: Services, *, arrived: float | None = None) -> Response:
+async def dispatch(request: Request, services: Services, *, deadline: float | None = None) -> Response:
     """Handle one admin request with the given services (tests call this directly).
 
-    ``arrived`` (event-loop time) starts the STORE_TIMEOUT_SECONDS bound; default: now."""
+    ``deadline`` (event-loop time) ends the STORE_TIMEOUT_SECONDS bound; default: that long from now."""
     segments = _segments(request)
     loop = asyncio.get_running_loop()
-    deadline = (loop.time() if arrived is None else arrived) + services.settings.store_timeout_seconds
+    if deadline is None:
+        deadline = loop.time() + services.settings.store_timeout_seconds
     actor = key_actor(request)
     try:
         try:
@@ -169,16 +171,20 @@ async def _within_deadline(request: Request, deadline: float, record: Callable[[
                        request.request_id)
 
 
-async def handle(request: Request) -> Response:
-    """Entry point of ``admin_fn`` (see ``admin_fn/__init__.py``)."""
-    arrived = asyncio.get_running_loop().time()
-    try:
-        # A cold worker opens its stores first (creating missing tables): bounded like the request itself.
-        services = await asyncio.wait_for(asyncio.shield(current_services()),
-                                          current_settings().store_timeout_seconds)
-    except Exception as exc:  # noqa: BLE001 - misconfiguration or unreachable stores
-        logger.error("admin services unavailable type=%s", type(exc).__name__)
-        return problem_response(unavailable("The admin API cannot reach its stores; retry later."),
-                                request.request_id)
-    return await dispatch(request, services, arrived=arrived)
+def render_failure(failure: Failure, request: Request, settings: Settings | None) -> Response:
+    """Start-up and store failures as problem details: 503 with ``Retry-After``, or 500."""
+    if failure is Failure.UNAVAILABLE:
+        problem = unavailable("The admin API cannot reach its stores; retry later.")
+    elif failure is Failure.MISCONFIGURED:
+        problem = Problem(500, "misconfigured", "The gateway is not configured correctly; see its logs.")
+    else:
+        problem = Problem(500, "internal", "The request failed unexpectedly.")
+    return problem_response(problem, request.request_id)
 
+
+async def _respond(request: Request, services: Services, deadline: float) -> Response:
+    return await dispatch(request, services, deadline=deadline)
+
+
+handle = Surface("admin", _respond, render_failure)
+"""admin_fn's entry point: a cold worker's store opening counts toward the request's STORE_TIMEOUT_SECONDS."""

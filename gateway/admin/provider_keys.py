@@ -18,13 +18,7 @@ from gateway.admin.problems import not_found
 from gateway.admin.views import timestamp
 from gateway.admin.writes import may_write, store_call
 from gateway.http import Request, Response, json_response
-from gateway.proxy.provider_keys import (
-    DEFAULT_KEY_NAME,
-    VersionState,
-    admin_name,
-    parse_admin_name,
-    provider_key_ring,
-)
+from gateway.proxy.provider_keys import DEFAULT_KEY_NAME, VersionState, admin_name, parse_admin_name
 from gateway.services import Services
 from gateway.stores.errors import NotFound
 
@@ -42,13 +36,13 @@ def version_json(state: VersionState) -> dict[str, Any]:
 
 
 async def _key_json(services: Services, key_name: str, alg: str) -> dict[str, Any]:
-    states = await store_call(provider_key_ring(services).states(key_name, alg, fresh=True))
+    states = await store_call(services.provider_key_ring.states(key_name, alg, fresh=True))
     return {"name": admin_name(key_name, alg), "keyName": key_name, "alg": alg,
             "jwksUrl": jwks_url(services, key_name), "versions": [version_json(s) for s in states]}
 
 
 async def list_provider_keys(request: Request, services: Services, actor: Actor) -> Response:
-    names = await store_call(provider_key_ring(services).key_names())
+    names = await store_call(services.provider_key_ring.key_names())
     return json_response(200, {"items": [await _key_json(services, k, a) for k, a in names]})
 
 
@@ -60,7 +54,7 @@ async def rotate_provider_key(request: Request, services: Services, actor: Actor
     if parsed is None:
         raise not_found("No such provider key.")
     key_name, alg = parsed
-    ring = provider_key_ring(services)
+    ring = services.provider_key_ring
     previous = [s for s in await store_call(ring.states(key_name, alg, fresh=True)) if s.status == "active"]
     if not previous:
         raise not_found("No such provider key (it is created when the first route that needs it is saved).")

@@ -26,9 +26,8 @@ class SigningKeyRing(Protocol):
 
 
 def _key_ring(services: Services) -> SigningKeyRing:
-    from gateway.tokens.keyring import key_ring
 
-    return key_ring(services)
+    return services.key_ring
 
 
 async def rotate_signing_key(services: Services, actor: Actor, *,

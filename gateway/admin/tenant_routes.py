@@ -23,7 +23,7 @@ from gateway.admin.writes import conditional_write, may_write, retry_on_conflict
 from gateway.credentials import upstream_secret_name
 from gateway.proxy.destinations import validate_provider_url
 from gateway.proxy.identity_scopes import scope_problem
-from gateway.proxy.provider_keys import DEFAULT_KEY_NAME, admin_name, provider_key_ring
+from gateway.proxy.provider_keys import DEFAULT_KEY_NAME, admin_name
 from gateway.services import Services
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.models import Page, Route, UpstreamAuth
@@ -235,7 +235,7 @@ async def _ensure_provider_key(services: Services, actor: Actor, tenant_id: str,
     if key_name is None or alg is None:
         return
     may_write()
-    created = await store_call(provider_key_ring(services).ensure(key_name, alg))
+    created = await store_call(services.provider_key_ring.ensure(key_name, alg))
     if created is not None:
         await record(services, actor, "provider-key.create", "provider-key", admin_name(key_name, alg),
                      alg=alg, kid=created.kid, route=tenant_id)

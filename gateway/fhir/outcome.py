@@ -8,8 +8,20 @@ stack traces, query values or other PHI.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from gateway.http import Response, json_response
+from gateway.http import Request, Response, json_response
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
+    from gateway.entry import Failure
+
+RETRY_AFTER_SECONDS = 5
+_FAILURES = {
+    "misconfigured": "The gateway is not configured correctly",
+    "unavailable": "The gateway's configuration store is temporarily unavailable",
+    "internal": "The gateway failed to handle the request",
+}
 
 # issue.code values (http://hl7.org/fhir/issue-type) by the situations we use them for.
 ISSUE_CODES = {
@@ -46,3 +58,14 @@ def operation_outcome(status: int, diagnostics: str, *, fhir_version: str = "STU
         }],
     }
     return json_response(status, body, content_type=fhir_json_media_type(fhir_version), headers=headers)
+
+
+def failure_outcome(failure: Failure, request: Request, settings: Settings | None) -> Response:
+    """A start-up or store failure (``gateway.entry``) as an OperationOutcome: 503 ``transient`` with
+    ``Retry-After``, or 500 ``exception``; the request id lets the operator find the log line."""
+    headers = {"X-Request-Id": request.request_id}
+    if failure.status == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return operation_outcome(failure.status, f"{_FAILURES[failure.value]} (request id {request.request_id}).",
+                             fhir_version=settings.fhir_version if settings is not None else "STU3",
+                             headers=headers)

@@ -31,7 +31,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from gateway.directory import client_directory
 from gateway.oauth.authentication import AuthenticationFailed
 from gateway.oauth.client_assertion import (
     AssertionRejected,
@@ -43,7 +42,6 @@ from gateway.oauth.client_assertion import (
 )
 from gateway.oauth.jwks import JwksError, parse_public_jwks
 from gateway.oauth.jwks_fetcher import JwksFetcher
-from gateway.oauth.known_clients import known_client_ids
 from gateway.services import Services
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.models import Client
@@ -127,9 +125,9 @@ class AssertionAuthenticator:
 
     async def _client(self, assertion: ClientAssertion) -> Client:
         client_id = assertion.client_id
-        if not await known_client_ids(self._services).may_exist(client_id):
+        if not await self._services.known_client_ids.may_exist(client_id):
             raise AuthenticationFailed("unknown client")
-        client = await client_directory(self._services).get(client_id)
+        client = await self._services.client_directory.get(client_id)
         if client is None:
             raise AuthenticationFailed("unknown client")
         if not client.authentication.uses_assertions:
@@ -163,8 +161,3 @@ class AssertionAuthenticator:
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()
-
-
-def assertion_authenticator(services: Services) -> AssertionAuthenticator:
-    """This worker's assertion authenticator."""
-    return services.component("oauth.assertion_authenticator", AssertionAuthenticator)

@@ -24,9 +24,7 @@ from collections import OrderedDict
 
 from gateway.caching import TtlCache
 from gateway.credentials import check_verifier, make_verifier, secret_id_of, verifier_secret_name
-from gateway.directory import client_directory
 from gateway.oauth.client_auth import ClientCredentials
-from gateway.oauth.known_clients import known_client_ids
 from gateway.services import Services
 from gateway.stores.models import Client, SecretMetadata, StoredSecret
 
@@ -63,9 +61,9 @@ class ClientAuthenticator:
         return await self._services.secrets.get(name)
 
     async def _client_with_secret(self, client_id: str, secret_id: str) -> tuple[Client, SecretMetadata]:
-        if not await known_client_ids(self._services).may_exist(client_id):
+        if not await self._services.known_client_ids.may_exist(client_id):
             raise AuthenticationFailed("unknown client")
-        directory = client_directory(self._services)
+        directory = self._services.client_directory
         client = await directory.get(client_id)
         if client is None:
             raise AuthenticationFailed("unknown client")
@@ -120,8 +118,3 @@ class ClientAuthenticator:
     def invalidate(self, client_id: str, secret_id: str) -> None:
         """Forget a cached verifier (the admin API calls this on its own worker after revoking)."""
         self._verifiers.invalidate((client_id, secret_id))
-
-
-def client_authenticator(services: Services) -> ClientAuthenticator:
-    """This worker's client authenticator."""
-    return services.component("oauth.authenticator", ClientAuthenticator)

@@ -7,9 +7,9 @@ way an attempt is reserved against the failure limits before the first await and
 counted (``gateway.oauth.rate_limit``). An assertion whose issuer cannot be read counts against
 the source address.
 
-The route is ``oauth2/{endpoint:regex(^(token|jwks|provider-jwks|authorize)$)}``; :func:`handle`
-dispatches on ``route_params["endpoint"]``. Only the client credentials grant
-exists, so the authorization endpoint always answers ``unsupported_response_type``
+The route is ``oauth2/{endpoint:regex(^(token|jwks|provider-jwks|authorize)$)}``; :func:`respond`
+dispatches on ``route_params["endpoint"]``, behind the entry adapter (``gateway.entry``). Only the client
+credentials grant exists, so the authorization endpoint always answers ``unsupported_response_type``
 itself (§4.1.2.1: it never redirects, there being no registered redirect URI).
 
 One log line per token request: client id, tenant, outcome, status, duration.
@@ -18,24 +18,25 @@ Never the secret, the Authorization header, the body or the token.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
+from dataclasses import dataclass
 
 from gateway import telemetry
-from gateway.config import current_settings
+from gateway.config import Settings
+from gateway.entry import Failure, Surface
 from gateway.http import Request, Response, json_response
-from gateway.oauth.assertion_auth import assertion_authenticator
-from gateway.oauth.authentication import AuthenticationFailed, client_authenticator
-from gateway.oauth.client_assertion import AssertionRejected, read_client_assertion
-from gateway.oauth.client_auth import extract_credentials
+from gateway.oauth.authentication import AuthenticationFailed
+from gateway.oauth.client_assertion import AssertionRejected, ClientAssertion, read_client_assertion
+from gateway.oauth.client_auth import ClientCredentials, extract_credentials
 from gateway.oauth.errors import (
     NO_STORE,
     InvalidClient,
     InvalidRequest,
     MethodNotAllowed,
     OAuthError,
+    ServerError,
     ServiceUnavailable,
     TooManyFailures,
     UnsupportedGrantType,
@@ -43,10 +44,10 @@ from gateway.oauth.errors import (
 )
 from gateway.oauth.form import parse_form
 from gateway.oauth.grant import GRANT_TYPE, client_credentials_grant
-from gateway.oauth.rate_limit import failure_limiter, source_address
-from gateway.services import Services, current_services
-from gateway.stores.errors import StoreError, StoreUnavailable
-from gateway.tokens.keyring import key_ring
+from gateway.oauth.rate_limit import source_address
+from gateway.services import Services
+from gateway.stores.errors import StoreUnavailable
+from gateway.stores.models import Client
 
 logger = logging.getLogger("gateway.oauth")
 
@@ -65,68 +66,93 @@ def _loggable(client_id: str | None) -> str:
     return client_id if _SAFE_ID.match(client_id) else "(unprintable)"
 
 
+@dataclass
+class _TokenLog:
+    """What the one log line of a token request says; filled in as the request goes."""
+
+    client_id: str | None = None
+    tenant: str = "-"
+    outcome: str = "issued"
+
+
 async def token_endpoint(request: Request, services: Services) -> Response:
     """POST /oauth2/token: the client credentials grant, authenticated by a secret or a signed assertion."""
     started = time.perf_counter()
-    client_id: str | None = None
-    tenant = "-"
-    outcome = "issued"
+    log = _TokenLog()
     try:
-        if request.method != "POST":
-            raise MethodNotAllowed("POST")
-        form = parse_form(request)
-        limiter = failure_limiter(services)
-        address = source_address(request)
-        try:
-            assertion = read_client_assertion(form, authorization_header=bool(request.headers.get_all("authorization")))
-        except AssertionRejected as rejected:  # no readable issuer: counted against the address
-            outcome = f"invalid_client (assertion {rejected.reason})"
-            attempt = await limiter.reserve(UNREADABLE_ASSERTION, address)
-            wait = await attempt.failed()
-            if wait is not None:
-                raise TooManyFailures(wait) from None
-            raise
-        credentials = extract_credentials(request, form) if assertion is None else None
-        client_id = assertion.client_id if assertion is not None else credentials.client_id
-        grant_type = form.get("grant_type")
-        if grant_type is None:
-            hint = " ('grant-type' is not an OAuth parameter)" if "grant-type" in form else ""
-            raise InvalidRequest(f"missing grant_type parameter{hint}; use grant_type=client_credentials")
-        if grant_type != GRANT_TYPE:
-            raise UnsupportedGrantType("only grant_type=client_credentials is supported")
-        attempt = await limiter.reserve(client_id, address)
-        try:
-            if assertion is not None:
-                client = await assertion_authenticator(services).authenticate(assertion)
-            else:
-                client = await client_authenticator(services).authenticate(credentials)
-        except AuthenticationFailed as failed:
-            wait = await attempt.failed()
-            outcome = f"invalid_client ({failed.reason})" + (" over the limit" if wait is not None else "")
-            if wait is not None:
-                raise TooManyFailures(wait) from None
-            basic = credentials is not None and credentials.used_basic
-            if failed.description is not None:
-                raise InvalidClient(failed.description, basic=basic) from None
-            raise InvalidClient(basic=basic) from None
-        finally:
-            attempt.release()
-        issued = await client_credentials_grant(services, client, form.get("scope"))
-        tenant = issued.claims.tenant_id
-        response = json_response(200, {"access_token": issued.access_token, "token_type": issued.token_type,
-                                       "expires_in": issued.expires_in, "scope": issued.scope}, headers=NO_STORE)
+        response = await _issue(request, services, log)
     except OAuthError as error:
-        if outcome == "issued":
-            outcome = error.error
+        if log.outcome == "issued":
+            log.outcome = error.error
         response = error.response()
     except StoreUnavailable:
-        outcome = "store_unavailable"
+        log.outcome = "store_unavailable"
         response = ServiceUnavailable().response()
+    client_id = _loggable(log.client_id)
     logger.info("token request client_id=%s tenant=%s outcome=%s status=%d duration_ms=%.2f request_id=%s",
-                _loggable(client_id), tenant, outcome, response.status, (time.perf_counter() - started) * 1000,
+                client_id, log.tenant, log.outcome, response.status, (time.perf_counter() - started) * 1000,
                 request.request_id)
-    telemetry.token_finished(outcome, _loggable(client_id), tenant)
+    telemetry.token_finished(log.outcome, client_id, log.tenant)
     return response
+
+
+async def _issue(request: Request, services: Services, log: _TokenLog) -> Response:
+    """The stages in order: the form, who is asking, the grant type, authentication, the grant (§4.4.2)."""
+    if request.method != "POST":
+        raise MethodNotAllowed("POST")
+    form = parse_form(request)
+    address = source_address(request)
+    presented = await _presented(request, form, services, address, log)
+    log.client_id = presented.client_id
+    grant_type = form.get("grant_type")
+    if grant_type is None:
+        hint = " ('grant-type' is not an OAuth parameter)" if "grant-type" in form else ""
+        raise InvalidRequest(f"missing grant_type parameter{hint}; use grant_type=client_credentials")
+    if grant_type != GRANT_TYPE:
+        raise UnsupportedGrantType("only grant_type=client_credentials is supported")
+    client = await _authenticate(services, presented, address, log)
+    issued = await client_credentials_grant(services, client, form.get("scope"))
+    log.tenant = issued.claims.tenant_id
+    return json_response(200, {"access_token": issued.access_token, "token_type": issued.token_type,
+                               "expires_in": issued.expires_in, "scope": issued.scope}, headers=NO_STORE)
+
+
+async def _presented(request: Request, form: dict[str, str], services: Services, address: str,
+                     log: _TokenLog) -> ClientAssertion | ClientCredentials:
+    """The client's assertion (RFC 7523 §2.2) or its id and secret (§2.3.1). An assertion without a readable
+    issuer is a failure counted against the source address."""
+    try:
+        assertion = read_client_assertion(form, authorization_header=bool(request.headers.get_all("authorization")))
+    except AssertionRejected as rejected:
+        log.outcome = f"invalid_client (assertion {rejected.reason})"
+        attempt = await services.failure_limiter.reserve(UNREADABLE_ASSERTION, address)
+        wait = await attempt.failed()
+        if wait is not None:
+            raise TooManyFailures(wait) from None
+        raise
+    return assertion if assertion is not None else extract_credentials(request, form)
+
+
+async def _authenticate(services: Services, presented: ClientAssertion | ClientCredentials, address: str,
+                        log: _TokenLog) -> Client:
+    """The client, once its credentials check out; an attempt is reserved against the failure limits before
+    the first await and a failure counts (429 once over the limit)."""
+    attempt = await services.failure_limiter.reserve(presented.client_id, address)
+    try:
+        if isinstance(presented, ClientAssertion):
+            return await services.assertion_authenticator.authenticate(presented)
+        return await services.client_authenticator.authenticate(presented)
+    except AuthenticationFailed as failed:
+        wait = await attempt.failed()
+        log.outcome = f"invalid_client ({failed.reason})" + (" over the limit" if wait is not None else "")
+        if wait is not None:
+            raise TooManyFailures(wait) from None
+        basic = isinstance(presented, ClientCredentials) and presented.used_basic
+        if failed.description is not None:
+            raise InvalidClient(failed.description, basic=basic) from None
+        raise InvalidClient(basic=basic) from None
+    finally:
+        attempt.release()
 
 
 async def jwks_endpoint(request: Request, services: Services) -> Response:
@@ -134,7 +160,7 @@ async def jwks_endpoint(request: Request, services: Services) -> Response:
     if request.method not in ("GET", "HEAD"):
         return MethodNotAllowed("GET").response()
     try:
-        jwks = await key_ring(services).jwks()
+        jwks = await services.key_ring.jwks()
     except StoreUnavailable:
         return ServiceUnavailable().response()
     response = json_response(200, jwks, content_type="application/jwk-set+json",
@@ -167,21 +193,21 @@ async def respond(request: Request, services: Services) -> Response:
                          headers=NO_STORE)
 
 
-async def handle(request: Request) -> Response:
-    """token_fn's entry point: this worker's services, then :func:`respond`."""
-    endpoint = request.route_params.get("endpoint", "")
-    if endpoint == "authorize":
-        return authorize_endpoint(request)
-    # A store that accepts connections but never answers: the whole request, a cold worker opening its stores
-    # included, is answered within STORE_TIMEOUT_SECONDS (each read has its own, shorter bound too).
-    try:
-        async with asyncio.timeout(current_settings().store_timeout_seconds):
-            try:
-                services = await current_services()
-            except StoreError:
-                logger.error("token service: stores unavailable at start request_id=%s", request.request_id)
-                return ServiceUnavailable().response()
-            return await respond(request, services)
-    except TimeoutError:
-        logger.error("token service: stores did not answer in time request_id=%s", request.request_id)
-        return ServiceUnavailable().response()
+def _answer_early(request: Request, settings: Settings) -> Response | None:
+    """The authorize stub needs no stores."""
+    return authorize_endpoint(request) if request.route_params.get("endpoint") == "authorize" else None
+
+
+def render_failure(failure: Failure, request: Request, settings: Settings | None) -> Response:
+    """Start-up and store failures as RFC 6749 §5.2-shaped errors: 503 ``temporarily_unavailable`` with
+    ``Retry-After``, or 500 ``server_error``."""
+    return (ServiceUnavailable() if failure is Failure.UNAVAILABLE else ServerError()).response()
+
+
+async def _respond(request: Request, services: Services, deadline: float) -> Response:
+    return await respond(request, services)
+
+
+handle = Surface("token", _respond, render_failure, answer_early=_answer_early, bounded=True)
+"""token_fn's entry point. Bounded: a store that accepts connections but never answers gets the caller a 503
+within STORE_TIMEOUT_SECONDS, a cold worker opening its stores included (each read has its own, shorter bound)."""

@@ -109,6 +109,16 @@ class TooManyFailures(OAuthError):
                          headers={"Retry-After": str(retry_after)})
 
 
+class ServerError(OAuthError):
+    """500: the token service could not handle the request (misconfigured, or an unexpected failure)."""
+
+    error = "server_error"
+    status = 500
+
+    def __init__(self) -> None:
+        super().__init__("the token service failed to handle the request")
+
+
 class ServiceUnavailable(OAuthError):
     """503 with ``Retry-After``: a store is unreachable and nothing usable is cached."""
 

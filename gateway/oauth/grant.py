@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 
-from gateway.directory import route_directory
 from gateway.oauth.errors import InvalidScope, UnauthorizedClient
 from gateway.scopes import MAX_SCOPE_TOKENS as SCOPE_TOKEN_LIMIT
 from gateway.scopes import ScopeGrant, ScopeSyntaxError, grant_scopes, parse_allowed_scopes, parse_scope_parameter
@@ -58,7 +57,7 @@ async def client_credentials_grant(services: Services, client: Client, scope: st
     if not client.allows_tenant(request.tenant):
         raise InvalidScope("the requested tenant is not allowed for this client")
     grant: ScopeGrant = grant_scopes(request, client_scopes(client))
-    if await route_directory(services).enabled_route(request.tenant) is None:
+    if await services.route_directory.enabled_route(request.tenant) is None:
         raise InvalidScope("the requested tenant has no enabled route")
     scope_claim = request.tenant if request.tenant_only else grant.scope
     return await issue_access_token(services, client_id=client.client_id, tenant_id=request.tenant,

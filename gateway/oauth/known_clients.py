@@ -89,8 +89,3 @@ class KnownClientIds:
                 return True
             return client_id in self._ids  # type: ignore[operator]
         return self._ids is None or self._may_read_one()
-
-
-def known_client_ids(services: Services) -> KnownClientIds:
-    """This worker's list of client ids."""
-    return services.component("oauth.known_client_ids", KnownClientIds)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from gateway.http import Request, Response, json_response
 from gateway.oauth.errors import NO_STORE, MethodNotAllowed, ServiceUnavailable
-from gateway.proxy.provider_keys import DEFAULT_KEY_NAME, key_name_problem, provider_key_ring
+from gateway.proxy.provider_keys import DEFAULT_KEY_NAME, key_name_problem
 from gateway.services import Services
 from gateway.stores.errors import StoreError
 
@@ -23,7 +23,7 @@ async def provider_jwks_endpoint(request: Request, services: Services) -> Respon
     if key_name_problem(key_name) is not None:
         return json_response(404, {"error": "not_found", "error_description": "no such key set"}, headers=NO_STORE)
     try:
-        jwks = await provider_key_ring(services).jwks(key_name)
+        jwks = await services.provider_key_ring.jwks(key_name)
     except StoreError:
         return ServiceUnavailable().response()
     max_age = services.settings.provider_jwks_max_age_seconds

@@ -260,8 +260,3 @@ class FailureLimiter:
 
     def __len__(self) -> int:
         return len(self._per_client) + len(self._per_address)
-
-
-def failure_limiter(services: Services) -> FailureLimiter:
-    """This worker's failure limiter."""
-    return services.component("oauth.failure_limiter", FailureLimiter.for_services)

@@ -1,12 +1,18 @@
-"""Entry point of ``fhir_proxy_fn`` (route ``fhir/{*path}``): the worker's services + :func:`proxy`."""
+"""Entry point of ``fhir_proxy_fn`` (route ``fhir/{*path}``): :func:`gateway.proxy.forward.proxy` behind the
+entry adapter, failures outside it answered as OperationOutcome."""
 
 from __future__ import annotations
 
+from gateway.entry import Surface
+from gateway.fhir.outcome import failure_outcome
 from gateway.http import Request, Response
 from gateway.proxy.forward import proxy
-from gateway.services import current_services
+from gateway.services import Services
 
 
-async def handle(request: Request) -> Response:
-    """Proxy one FHIR request for the Functions worker (``gateway.azure_http.serve`` adapts it)."""
-    return await proxy(request, await current_services())
+async def _respond(request: Request, services: Services, deadline: float) -> Response:
+    return await proxy(request, services)
+
+
+handle = Surface("fhir", _respond, failure_outcome)
+"""fhir_proxy_fn's entry point (``gateway.azure_http.serve`` adapts it)."""

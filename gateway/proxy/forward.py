@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 from gateway import telemetry
 from gateway.config import Settings
-from gateway.directory import client_directory, route_directory
 from gateway.fhir.outcome import fhir_json_media_type, operation_outcome
 from gateway.http import Headers, Request, Response
 from gateway.proxy.access import AccessRefused, BadBatch, Batch, BatchEntry, classify, parse_batch, require_access
@@ -35,18 +34,15 @@ from gateway.proxy.rewrite import LinkRewriter, is_textual
 from gateway.proxy.scope_check import ScopeRefused, check_scopes
 from gateway.proxy.token_scopes import token_scopes
 from gateway.proxy.transport import (
-    AiohttpTransport,
     DestinationRefused,
-    Transport,
     UpstreamError,
     UpstreamRequest,
     UpstreamResponse,
     UpstreamTimeout,
     UpstreamTooLarge,
 )
-from gateway.proxy.upstream_auth import UpstreamAuthError, upstream_authenticator
+from gateway.proxy.upstream_auth import UpstreamAuthError
 from gateway.proxy.urls import captured_path, normalize_query, upstream_url
-from gateway.proxy.verified_tokens import verified_tokens
 from gateway.services import Services
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.models import Client, Route
@@ -58,16 +54,6 @@ logger = logging.getLogger("gateway.proxy")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 _ENTRY_DROPPED_HEADERS = frozenset({"content-type", "if-match", "if-none-match", "if-modified-since",
                                     "if-none-exist"})
-
-
-def proxy_transport(services: Services) -> Transport:
-    """This worker's pooled upstream transport (aiohttp unless a test installed another)."""
-    return services.component("proxy.session", lambda s: telemetry.traced_transport(AiohttpTransport(s.settings)))
-
-
-def install_transport(services: Services, transport: Transport) -> Transport:
-    """Use ``transport`` for this ``services`` (unit tests: a MockTransport); call before the first request."""
-    return services.component("proxy.session", lambda _: telemetry.traced_transport(transport))
 
 
 @dataclass
@@ -188,10 +174,10 @@ async def _authenticate(request: Request, services: Services, log: _Log) -> _Cal
     if token is None:
         raise _Refused("no-token", _unauthorized(settings.fhir_base_url, settings.fhir_version, None))
     try:
-        claims = await verified_tokens(services).verify(token)
+        claims = await services.verified_tokens.verify(token)
         log.client_id, log.tenant = claims.client_id, claims.tenant_id
-        client = await client_directory(services).get(claims.client_id)
-        route = await route_directory(services).get(claims.tenant_id)
+        client = await services.client_directory.get(claims.client_id)
+        route = await services.route_directory.get(claims.tenant_id)
     except InvalidToken as exc:
         raise _Refused("invalid-token",
                        _unauthorized(settings.fhir_base_url, settings.fhir_version, exc.description)) from None
@@ -285,8 +271,8 @@ async def _forward(request: Request, services: Services, route: Route, target: _
     """The request sent through the per-worker transport with the provider's credentials; the answer rendered."""
     settings = services.settings
     version = route.fhir_version
-    transport = proxy_transport(services)
-    authenticator = upstream_authenticator(services)
+    transport = services.provider_transport
+    authenticator = services.upstream_authenticator
     try:
         authorization = await authenticator.authorization(route, transport)
     except UpstreamAuthError as exc:
@@ -373,4 +359,4 @@ def _downstream(upstream: UpstreamResponse, rewriter: LinkRewriter, request_id: 
     return Response(status=upstream.status, body=b"" if method == "HEAD" else body, headers=headers)
 
 
-__all__ = ["install_transport", "proxy", "proxy_transport"]
+__all__ = ["proxy"]

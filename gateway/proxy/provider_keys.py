@@ -135,7 +135,7 @@ def published_jwk(version: ProviderKeyVersion) -> dict[str, str]:
 
 
 class ProviderKeyRing:
-    """Per-worker access to the provider keys (``services.component("proxy.provider_keys", ...)``)."""
+    """Per-worker access to the provider keys (``Services.provider_key_ring``)."""
 
     def __init__(self, services: Services) -> None:
         self._services = services
@@ -257,7 +257,3 @@ class ProviderKeyRing:
         owned, self._owned = self._owned, None
         if owned is not None:
             await owned.aclose()
-
-
-def provider_key_ring(services: Services) -> ProviderKeyRing:
-    return services.component("proxy.provider_keys", ProviderKeyRing)

@@ -34,12 +34,7 @@ from urllib.parse import quote, urlencode
 from gateway.managed_identity import managed_identity_credential
 from gateway.proxy.destinations import validate_provider_url
 from gateway.proxy.identity_scopes import provider_scope, scope_problem, token_scope
-from gateway.proxy.provider_keys import (
-    CLIENT_ASSERTION_TYPE,
-    DEFAULT_KEY_NAME,
-    ProviderKeyUnavailable,
-    provider_key_ring,
-)
+from gateway.proxy.provider_keys import CLIENT_ASSERTION_TYPE, DEFAULT_KEY_NAME, ProviderKeyUnavailable
 from gateway.proxy.transport import Transport, UpstreamError, UpstreamRequest
 from gateway.services import Services
 from gateway.stores.models import Route
@@ -68,7 +63,7 @@ def default_scope(route: Route) -> str:
 
 
 class UpstreamAuthenticator:
-    """Per-worker provider token cache (``services.component("proxy.upstream_auth", ...)``)."""
+    """Per-worker provider token cache (``Services.upstream_authenticator``)."""
 
     def __init__(self, services: Services, *,
                  credential_factory: Callable[[str | None], Any] | None = None) -> None:
@@ -152,7 +147,7 @@ class UpstreamAuthenticator:
         if validate_provider_url(auth.token_url, self._services.settings, route.private_network):
             raise UpstreamAuthError("The provider's token endpoint is not an allowed URL.")
         try:
-            assertion = await provider_key_ring(self._services).assertion(
+            assertion = await self._services.provider_key_ring.assertion(
                 auth.key_name or DEFAULT_KEY_NAME, auth.algorithm, auth.client_id, auth.token_url)
         except ProviderKeyUnavailable as exc:
             logger.warning("provider assertion key unavailable tenant=%s", route.tenant_id)
@@ -224,7 +219,3 @@ class UpstreamAuthenticator:
 def _lifetime(expires_in: float) -> float:
     """Seconds a provider token is reused: until a margin before expiry (at most a tenth of it)."""
     return max(0.0, expires_in - min(REFRESH_MARGIN_SECONDS, expires_in / 10))
-
-
-def upstream_authenticator(services: Services) -> UpstreamAuthenticator:
-    return services.component("proxy.upstream_auth", UpstreamAuthenticator)

@@ -38,7 +38,3 @@ class VerifiedTokens:
             self._entries.clear()
         self._entries[token] = (claims, clock.monotonic())
         return claims
-
-
-def verified_tokens(services: Services) -> VerifiedTokens:
-    return services.component("proxy.verified_tokens", VerifiedTokens)

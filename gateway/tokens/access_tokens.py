@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from gateway.scopes import SmartScopes, grant_from_claim
 from gateway.services import Services
 from gateway.stores.models import canonical_tenant_id
-from gateway.tokens.keyring import LEEWAY_SECONDS, key_ring
+from gateway.tokens.keyring import LEEWAY_SECONDS
 from gateway.tokens.keys import ALGORITHM, is_canonical_signature, low_s_signature
 
 TOKEN_TYPE = "at+jwt"
@@ -92,7 +92,7 @@ async def issue_access_token(services: Services, *, client_id: str, tenant_id: s
     scope = scope or tenant_id
     smart = _smart_scopes(scope, tenant_id)
     settings = services.settings
-    key = await key_ring(services).signing_key()
+    key = await services.key_ring.signing_key()
     now = int(services.clock.now().timestamp())
     expires = now + settings.token_lifetime_seconds
     jti = secrets.token_urlsafe(16)
@@ -200,7 +200,7 @@ async def verify_access_token(token: str, services: Services) -> AccessTokenClai
     settings = services.settings
     header = _header(token)
     kid = header.get("kid")
-    key = await key_ring(services).verification_key(kid)  # None for a kid not of the gateway's shape too
+    key = await services.key_ring.verification_key(kid)  # None for a kid not of the gateway's shape too
     if key is None:
         raise InvalidToken("unknown or retired signing key")
     try:

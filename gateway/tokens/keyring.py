@@ -310,8 +310,3 @@ class KeyRing:
         """Forget the cached set; the next call reloads it."""
         self._snapshot = None
         self._last_attempt = float("-inf")
-
-
-def key_ring(services: Services) -> KeyRing:
-    """This worker's key ring."""
-    return services.component("tokens.keyring", KeyRing)

@@ -108,10 +108,10 @@ class HangingSecrets:
 
 
 async def test_a_hung_key_vault_does_not_stall_signing_and_the_refresh_finishes_later(services, clock):
-    from gateway.tokens.keyring import REFRESH_WAIT_SECONDS, key_ring
+    from gateway.tokens.keyring import REFRESH_WAIT_SECONDS
 
     services.secrets = HangingSecrets(services.secrets)
-    ring = key_ring(services)
+    ring = services.key_ring
     first = await ring.signing_key()
     services.secrets.hanging = True
     clock.advance(services.settings.signing_key_cache_seconds + 1)

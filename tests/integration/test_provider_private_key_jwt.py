@@ -18,8 +18,6 @@ from devtools.demo_provider.backend_services import BackendServicesConfig
 from gateway.admin import operations as ops
 from gateway.http import Headers, Request
 from gateway.proxy.forward import proxy
-from gateway.proxy.provider_keys import provider_key_ring
-from gateway.proxy.upstream_auth import upstream_authenticator
 from gateway.services import memory_services
 from gateway.stores.models import Client
 from gateway.tokens.access_tokens import issue_access_token
@@ -96,13 +94,13 @@ async def test_a_provider_without_the_gateway_key_refuses_and_the_read_is_a_502(
 
 async def test_rotation_keeps_requests_flowing(services):
     store = services.provider_keys
-    ring = provider_key_ring(services)
+    ring = services.provider_key_ring
     async with serving_provider_jwks(services) as jwks_url, running_provider(
             backend_services=BackendServicesConfig(clients={GATEWAY_CLIENT: jwks_url},
                                                    jwks_refetch_seconds=0)) as provider:
         route = await put_route(services, provider)
         token = await token_for(services)
-        authenticator = upstream_authenticator(services)
+        authenticator = services.upstream_authenticator
 
         async def read_with_a_fresh_provider_token() -> str:
             authenticator.forget(route)  # every read asks the provider's token endpoint again

@@ -4,7 +4,7 @@ before any byte reaches it (production), unless the route is marked as a private
 
 import pytest
 
-from gateway.proxy.forward import install_transport, proxy
+from gateway.proxy.forward import proxy
 from gateway.proxy.transport import AiohttpTransport
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
@@ -36,7 +36,7 @@ async def test_ip_literal_route_is_refused_in_production(production, provider):
                                        ("93.184.216.34", "127.0.0.1")])
 async def test_name_resolving_to_a_refused_address_is_refused_at_connect_time(production, provider, addresses):
     resolver = StaticResolver(*addresses)
-    install_transport(production, AiohttpTransport(production.settings, resolver=resolver))
+    production.use_transport(AiohttpTransport(production.settings, resolver=resolver))
     token = await connect(production, TENANT_A, f"https://ehr.hospital.example:{provider.port}/stu3")
     response = await proxy(request("GET", "https://gw.example/fhir/Patient/1", token), production)
     assert response.status == 502
@@ -48,7 +48,7 @@ async def test_name_resolving_to_a_refused_address_is_refused_at_connect_time(pr
 
 async def test_private_network_route_may_connect_to_a_private_address_in_production(production, provider):
     resolver = StaticResolver("10.255.255.1")
-    install_transport(production, AiohttpTransport(production.settings, resolver=resolver))
+    production.use_transport(AiohttpTransport(production.settings, resolver=resolver))
     token = await connect(production, TENANT_A, f"https://ehr.internal.example:{provider.port}/stu3",
                           private_network=True, connect_timeout_seconds=0.5)
     response = await proxy(request("GET", "https://gw.example/fhir/Patient/1", token), production)
@@ -63,7 +63,7 @@ async def test_private_network_route_may_connect_to_a_private_address_in_product
 async def test_private_network_route_never_connects_to_loopback_unspecified_or_link_local(production, provider,
                                                                                           address):
     resolver = StaticResolver(address)
-    install_transport(production, AiohttpTransport(production.settings, resolver=resolver))
+    production.use_transport(AiohttpTransport(production.settings, resolver=resolver))
     token = await connect(production, TENANT_A, f"https://ehr.internal.example:{provider.port}/stu3",
                           private_network=True)
     response = await proxy(request("GET", "https://gw.example/fhir/Patient/1", token), production)
@@ -74,7 +74,7 @@ async def test_private_network_route_never_connects_to_loopback_unspecified_or_l
 async def test_development_refuses_a_name_resolving_to_a_private_address(clock, provider):
     svc = memory_services(make_settings(), clock)
     try:
-        install_transport(svc, AiohttpTransport(svc.settings, resolver=StaticResolver("10.0.0.8")))
+        svc.use_transport(AiohttpTransport(svc.settings, resolver=StaticResolver("10.0.0.8")))
         token = await connect(svc, TENANT_A, f"http://ehr.internal.example:{provider.port}/stu3")
         response = await proxy(request("GET", "/Patient/1", token), svc)
         assert response.status == 502 and "not allowed" in response.body.decode()

@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import pytest
 
-from gateway.directory import route_directory
 from gateway.proxy.forward import proxy
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
@@ -131,7 +130,7 @@ async def test_disabled_route_is_403_and_never_contacts_the_provider(services, p
     token = await connect(services, TENANT_A, provider.base())
     route = await services.routes.get(TENANT_A)
     await services.routes.replace(replace(route, enabled=False))
-    route_directory(services).invalidate(TENANT_A)
+    services.route_directory.invalidate(TENANT_A)
     response = await proxy(request("GET", "/Patient/1", token), services)
     assert response.status == 403
     assert provider.requests == []

@@ -57,13 +57,12 @@ async def test_a_tenant_only_token_gets_the_clients_allowed_scopes(services, pro
 async def test_narrowing_the_clients_allowed_scopes_narrows_tokens_already_issued(services, provider):
     from dataclasses import replace
 
-    from gateway.directory import client_directory
 
     token = await setup(services, provider, allowed="system/*.rs", scope="system/Patient.rs system/Encounter.rs")
     assert (await proxy(request("GET", "/Encounter/1", token), services)).status == 200
     client = await services.clients.get(CLIENT)
     await services.clients.replace(replace(client, allowed_scopes="system/Patient.rs"))
-    client_directory(services).invalidate(CLIENT)
+    services.client_directory.invalidate(CLIENT)
     refused(await proxy(request("GET", "/Encounter/1", token), services))
 
 

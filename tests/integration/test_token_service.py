@@ -12,14 +12,13 @@ from gateway.credentials import signing_key_secret_name
 from gateway.oauth.endpoint import respond
 from gateway.services import build_services
 from gateway.tokens.access_tokens import verify_access_token
-from gateway.tokens.keyring import key_ring
 from tests.unit.oauth.helpers import CLIENT_ID, TENANT, add_client, add_route, basic, post_form, token_request
 
 pytestmark = pytest.mark.integration
 
 
 async def test_first_start_creates_a_signing_key_in_key_vault(azure_services):
-    ring = key_ring(azure_services)
+    ring = azure_services.key_ring
     key = await ring.signing_key()
     stored = await azure_services.secrets.get(
         signing_key_secret_name(azure_services.settings.key_vault_secret_prefix, key.kid))
@@ -31,13 +30,13 @@ async def test_first_start_creates_a_signing_key_in_key_vault(azure_services):
 async def test_concurrent_first_start_of_several_workers(azure_settings):
     workers = [await build_services(azure_settings) for _ in range(4)]
     try:
-        keys = await asyncio.gather(*(key_ring(w).signing_key() for w in workers))
+        keys = await asyncio.gather(*(w.key_ring.signing_key() for w in workers))
         for worker in workers:
             for key in keys:
-                assert await key_ring(worker).verification_key(key.kid) is not None
+                assert await worker.key_ring.verification_key(key.kid) is not None
         for worker in workers:
-            key_ring(worker).invalidate()
-        agreed = {(await key_ring(w).signing_key()).kid for w in workers}
+            worker.key_ring.invalidate()
+        agreed = {(await w.key_ring.signing_key()).kid for w in workers}
         assert len(agreed) == 1
     finally:
         for worker in workers:
@@ -47,9 +46,9 @@ async def test_concurrent_first_start_of_several_workers(azure_settings):
 async def test_rotation_is_seen_by_a_second_worker(azure_services, azure_settings):
     other = await build_services(azure_settings)
     try:
-        old = await key_ring(azure_services).signing_key()
-        assert (await key_ring(other).signing_key()).kid == old.kid
-        rotated = await key_ring(other).rotate()
+        old = await azure_services.key_ring.signing_key()
+        assert (await other.key_ring.signing_key()).kid == old.kid
+        rotated = await other.key_ring.rotate()
         # a token signed with the new key verifies at once on the first worker (unknown kid: one refresh)
         await add_route(other)
         secret = await add_client(other)
@@ -58,7 +57,7 @@ async def test_rotation_is_seen_by_a_second_worker(azure_services, azure_setting
         assert jwt.get_unverified_header(token)["kid"] == rotated.kid
         assert (await verify_access_token(token, azure_services)).client_id == CLIENT_ID
         # both keys are published until the old one's tokens have expired
-        kids = {k["kid"] for k in (await key_ring(azure_services).jwks())["keys"]}
+        kids = {k["kid"] for k in (await azure_services.key_ring.jwks())["keys"]}
         assert kids == {old.kid, rotated.kid}
     finally:
         await other.aclose()
@@ -70,7 +69,7 @@ async def test_tokens_issued_on_the_real_stores_with_both_auth_methods(azure_ser
     post = await respond(token_request(post_form(CLIENT_ID, secret)), azure_services)
     with_basic = await respond(token_request({"grant_type": "client_credentials", "scope": TENANT},
                                              headers={"Authorization": basic(CLIENT_ID, secret)}), azure_services)
-    jwks = (await key_ring(azure_services).jwks())["keys"]
+    jwks = (await azure_services.key_ring.jwks())["keys"]
     for response in (post, with_basic):
         assert response.status == 200, response.body
         token = json.loads(response.body)["access_token"]

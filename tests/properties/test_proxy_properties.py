@@ -29,14 +29,13 @@ from gateway.clock import FakeClock
 from gateway.http import Headers, Request
 from gateway.proxy.access import BadBatch, parse_batch
 from gateway.proxy.batch import MAX_FANOUT_ENTRIES
-from gateway.proxy.forward import install_transport, proxy
+from gateway.proxy.forward import proxy
 from gateway.proxy.paths import PathRejected, check_path
 from gateway.proxy.transport import MockTransport, UpstreamRequest, UpstreamResponse
 from gateway.proxy.urls import upstream_url
 from gateway.services import Services, memory_services
 from gateway.stores.models import Client, Route
 from gateway.tokens.access_tokens import issue_access_token
-from gateway.tokens.keyring import key_ring
 from tests.fixtures.common import make_settings
 from tests.properties.support import HOSTILE_JSON_BODIES, examples, json_bytes, json_values, store_state
 
@@ -98,7 +97,7 @@ def gateway(loop) -> Gateway:
         await services.routes.create(Route(tenant_id=FANOUT_TENANT, fhir_base_url=PROVIDER, fhir_version="STU3",
                                            batch_mode="fanout"))
         provider = Provider()
-        install_transport(services, provider.transport)
+        services.use_transport(provider.transport)
         token = (await issue_access_token(services, client_id=CLIENT, tenant_id=TENANT)).access_token
         fanout = (await issue_access_token(services, client_id=CLIENT, tenant_id=FANOUT_TENANT)).access_token
         return Gateway(services, provider, token, fanout)
@@ -177,7 +176,7 @@ def auth_headers(token: str, scheme: str, repeat: bool) -> list[tuple[str, str]]
 @given(data=st.data(), scheme=st.sampled_from(["Bearer ", "bearer ", "BEARER ", "Bearer  ", "Bearer\t", "Basic ",
                                                "Bearer", "", "Token "]), repeat=st.booleans())
 def test_any_bearer_token_is_verified_or_refused_with_401(loop, gateway, data, scheme, repeat):
-    ring = loop.run(key_ring(gateway.services).signing_key())
+    ring = loop.run(gateway.services.key_ring.signing_key())
     public_pem = ring.private_key.public_key().public_bytes(serialization.Encoding.PEM,
                                                             serialization.PublicFormat.SubjectPublicKeyInfo)
     token = data.draw(presented_tokens(gateway.token, ring.kid, public_pem))
@@ -202,7 +201,7 @@ claim_values = st.one_of(json_values(4), st.sampled_from([float("nan"), float("i
                                                 "exp", "jti", "extra"]), claim_values | st.just(...), max_size=4))
 def test_signed_tokens_with_any_claims_never_break_the_proxy(loop, gateway, changes):
     """Defence in depth: even a token signed with the gateway's own key may carry any claim values."""
-    key = loop.run(key_ring(gateway.services).signing_key())
+    key = loop.run(gateway.services.key_ring.signing_key())
     claims = jwt.decode(gateway.token, options={"verify_signature": False})
     for name, value in changes.items():
         if value is ...:
@@ -423,10 +422,9 @@ def test_cold_cache_outage_is_a_documented_503_or_still_served(loop, store):
         await services.routes.create(Route(tenant_id=TENANT, fhir_base_url=PROVIDER, fhir_version="STU3"))
         token = (await issue_access_token(services, client_id=CLIENT, tenant_id=TENANT)).access_token
         fresh = memory_services(make_settings(), FakeClock())  # another worker: same stores, cold caches
-        fresh = replace(fresh, routes=services.routes, clients=services.clients, secrets=services.secrets,
-                        _components={}, _closers=[])
+        fresh = replace(fresh, routes=services.routes, clients=services.clients, secrets=services.secrets)
         provider = Provider()
-        install_transport(fresh, provider.transport)
+        fresh.use_transport(provider.transport)
         return fresh, token, provider
 
     services, token, provider = loop.run(build())

@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.services import Services
 from gateway.tokens.access_tokens import REQUIRED_CLAIMS
-from gateway.tokens.keyring import key_ring
 from gateway.tokens.keys import low_s_jws
 
 UNKNOWN_KID = "20200101000000-0123456789abcdef"  # the shape of our kids, never published
@@ -41,13 +40,13 @@ def claims_for(services: Services, client: str, tenant: str, **changes) -> dict:
 async def signed(services: Services, client: str, tenant: str, *, header: Mapping | None = None,
                  **changes) -> str:
     """A token signed with the gateway's real active key (valid unless ``changes``/``header`` break it)."""
-    key = await key_ring(services).signing_key()
+    key = await services.key_ring.signing_key()
     return low_s_jws(jwt.encode(claims_for(services, client, tenant, **changes), key.private_key, algorithm="ES256",
                                 headers={"kid": key.kid, "typ": "at+jwt", **(header or {})}))
 
 
 async def hostile_tokens(services: Services, client_id: str, tenant: str) -> dict[str, str]:
-    key = await key_ring(services).signing_key()
+    key = await services.key_ring.signing_key()
     now = int(services.clock.now().timestamp())
     good = await signed(services, client_id, tenant)
     head, body, signature = good.split(".")

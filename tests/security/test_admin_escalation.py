@@ -129,8 +129,8 @@ class RecordingCredential:
 async def test_a_stored_route_with_a_foreign_scope_never_gets_a_token(azure_services, provider, scope):
     """A route written before the rule (or straight into the table) is checked again before each token request."""
     credential = RecordingCredential()
-    azure_services.component("proxy.upstream_auth",
-                             lambda s: UpstreamAuthenticator(s, credential_factory=lambda _id: credential))
+    azure_services.upstream_authenticator = UpstreamAuthenticator(azure_services,
+                                                                  credential_factory=lambda _id: credential)
     token = await connect(azure_services, TENANT_A, provider.base("/stu3"),
                           upstream_auth=UpstreamAuth(type="managedIdentity", scope=scope))
     response = await proxy(request("GET", "/Patient/1", token), azure_services)
@@ -140,8 +140,8 @@ async def test_a_stored_route_with_a_foreign_scope_never_gets_a_token(azure_serv
 
 async def test_a_stored_route_without_scope_gets_a_token_for_its_provider_only(azure_services, provider):
     credential = RecordingCredential()
-    azure_services.component("proxy.upstream_auth",
-                             lambda s: UpstreamAuthenticator(s, credential_factory=lambda _id: credential))
+    azure_services.upstream_authenticator = UpstreamAuthenticator(azure_services,
+                                                                  credential_factory=lambda _id: credential)
     token = await connect(azure_services, TENANT_A, provider.base("/stu3"),
                           upstream_auth=UpstreamAuth(type="managedIdentity"))
     response = await proxy(request("GET", "/Patient/1", token), azure_services)

@@ -12,7 +12,6 @@ import json
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from gateway.oauth.assertion_auth import assertion_authenticator
 from gateway.oauth.endpoint import respond
 from gateway.oauth.jwks_fetcher import UNKNOWN_KID_REFETCH_SECONDS, JwksFetcher
 from gateway.services import Services, memory_services
@@ -176,7 +175,7 @@ async def test_a_jwks_url_resolving_to_a_private_address_is_refused_when_fetched
     try:
         await add_route(services)
         await add_key_client(services, CLIENT_ID, jwks_url=f"https://jwks.client.example:{provider.port}/jwks.json")
-        authenticator = assertion_authenticator(services)
+        authenticator = services.assertion_authenticator
         await authenticator.fetcher.aclose()
         resolver = StaticResolver("10.0.0.8")
         authenticator.fetcher = JwksFetcher(services.settings, clock=clock, resolver=resolver)

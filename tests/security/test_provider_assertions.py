@@ -18,7 +18,6 @@ from gateway.admin import operations as ops
 from gateway.http import Headers, Request
 from gateway.oauth.endpoint import respond
 from gateway.proxy.forward import proxy
-from gateway.proxy.provider_keys import provider_key_ring
 from gateway.services import memory_services
 from gateway.stores.memory_provider_keys import MemoryProviderKeyStore
 from gateway.stores.models import Route, UpstreamAuth
@@ -93,7 +92,7 @@ async def provider_jwks(services, query: str = "") -> tuple[int, bytes]:
 
 
 async def test_provider_jwks_has_no_private_members(services):
-    ring = provider_key_ring(services)
+    ring = services.provider_key_ring
     for key_name, alg in (("gateway", "RS384"), ("gateway", "ES384"), ("st-mary", "ES384")):
         await ring.ensure(key_name, alg)
     await ring.rotate("gateway", "RS384")
@@ -173,7 +172,7 @@ async def test_a_stored_route_whose_token_url_breaks_the_rules_is_refused_before
     services = memory_services(make_settings(**PRODUCTION), clock)
     store = services.provider_keys = CountingKeyStore(clock)
     try:
-        await provider_key_ring(services).ensure("gateway", "RS384")
+        await services.provider_key_ring.ensure("gateway", "RS384")
         await connect(services, "0d4f9a3c-1b2e-4c5d-8e7f-9a0b1c2d3e4f", "https://ehr.example/x")
         await services.routes.create(Route(
             tenant_id=TENANT_A, fhir_base_url="https://ehr.hospital.example/fhir", fhir_version="STU3",

@@ -13,7 +13,7 @@ from gateway.admin import operations as ops
 from gateway.admin.endpoint import dispatch
 from gateway.admin.problems import Problem
 from gateway.http import Headers, Request
-from gateway.proxy.forward import install_transport, proxy
+from gateway.proxy.forward import proxy
 from gateway.proxy.transport import AiohttpTransport
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
@@ -115,7 +115,7 @@ async def test_a_stored_route_naming_a_refused_address_is_refused_before_each_fo
 async def test_names_resolving_to_refused_addresses_are_refused_at_connect_time(production, provider, addresses):
     """e.g. ``metadata.google.internal``-style names: only the resolved address tells."""
     resolver = StaticResolver(*addresses)
-    install_transport(production, AiohttpTransport(production.settings, resolver=resolver))
+    production.use_transport(AiohttpTransport(production.settings, resolver=resolver))
     route, _ = await ops.put_route(production, ADMIN, TENANT_A,
                                    spec(f"https://metadata.internal.example:{provider.port}/stu3"))
     token = await connect(production, TENANT_B, route.fhir_base_url)  # saved fine: a name, not an address
@@ -130,7 +130,7 @@ async def test_dns_rebinding_after_the_route_was_saved_is_refused_on_the_next_co
     services = memory_services(make_settings(), clock)  # development: loopback is the "allowed" address here
     try:
         resolver = StaticResolver("127.0.0.1")
-        transport = install_transport(services, AiohttpTransport(services.settings, resolver=resolver))
+        transport = services.use_transport(AiohttpTransport(services.settings, resolver=resolver))
         await ops.put_route(services, ADMIN, TENANT_A, spec(f"http://ehr.rebind.example:{provider.port}/stu3"))
         token = await connect(services, TENANT_B, f"http://ehr.rebind.example:{provider.port}/stu3")
         assert (await proxy(request("GET", "/Patient/1", token), services)).status == 200
@@ -167,7 +167,7 @@ async def test_wrapped_metadata_addresses_are_refused_on_private_network_routes(
     assert [(e.field, e.message) for e in info.value.errors] == [
         ("fhirBaseUrl", "the address of a cloud metadata service is never allowed")]
     resolver = StaticResolver(address)
-    install_transport(production, AiohttpTransport(production.settings, resolver=resolver))
+    production.use_transport(AiohttpTransport(production.settings, resolver=resolver))
     route, _ = await ops.put_route(production, ADMIN, TENANT_A, spec(f"https://ehr.vnet.example:{provider.port}/stu3",
                                                                      private_network=True))
     token = await connect(production, TENANT_B, route.fhir_base_url, private_network=True)

@@ -22,7 +22,6 @@ from gateway.proxy.forward import proxy
 from gateway.services import memory_services
 from gateway.stores.models import Client
 from gateway.tokens.access_tokens import InvalidToken, issue_access_token, verify_access_token
-from gateway.tokens.keyring import key_ring
 from tests.fixtures.common import make_settings
 from tests.fixtures.leaks import register_sensitive
 from tests.fixtures.provider import CLIENT_ID, TENANT_A, TENANT_B, connect, request
@@ -137,7 +136,7 @@ async def test_deleting_a_leaked_signing_key_cuts_its_grace_period(clock, provid
     services = memory_services(make_settings(SIGNING_KEY_CACHE_SECONDS="30"), clock)
     try:
         old_token = await connect(services, TENANT_A, provider.base("/stu3"))
-        old_kid = (await key_ring(services).signing_key()).kid
+        old_kid = (await services.key_ring.signing_key()).kid
         assert (await proxy(request("GET", "/Patient/1", old_token), services)).status == 200
         new = await ops.rotate_signing_key(services, ADMIN)
         assert new.kid != old_kid

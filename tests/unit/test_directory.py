@@ -2,13 +2,12 @@
 
 from dataclasses import replace
 
-from gateway.directory import client_directory, route_directory
 from gateway.stores.models import Client, Route
 
 
 async def test_disabled_client_is_seen_after_the_cache_lifetime(services, clock):
     stored = await services.clients.create(Client(client_id="c1", display_name="Teams"))
-    directory = client_directory(services)
+    directory = services.client_directory
     assert (await directory.get("c1")).enabled
     await services.clients.replace(replace(stored, enabled=False))
     assert (await directory.get("c1")).enabled  # cached
@@ -17,7 +16,7 @@ async def test_disabled_client_is_seen_after_the_cache_lifetime(services, clock)
 
 
 async def test_invalidate_takes_effect_at_once(services):
-    directory = client_directory(services)
+    directory = services.client_directory
     assert await directory.get("c2") is None
     await services.clients.create(Client(client_id="c2", display_name="x"))
     assert await directory.get("c2") is None
@@ -26,7 +25,7 @@ async def test_invalidate_takes_effect_at_once(services):
 
 async def test_route_served_stale_while_table_storage_is_down(services, clock):
     await services.routes.create(Route(tenant_id="t1", fhir_base_url="http://p", fhir_version="STU3"))
-    routes = route_directory(services)
+    routes = services.route_directory
     assert (await routes.enabled_route("t1")).fhir_base_url == "http://p"
     services.routes.available = False
     clock.advance(services.settings.route_cache_seconds + 5)
@@ -35,5 +34,5 @@ async def test_route_served_stale_while_table_storage_is_down(services, clock):
 
 async def test_disabled_route_is_not_an_enabled_route(services):
     await services.routes.create(Route(tenant_id="t2", fhir_base_url="http://p", fhir_version="STU3", enabled=False))
-    assert await route_directory(services).enabled_route("t2") is None
-    assert (await route_directory(services).get("t2")).enabled is False
+    assert await services.route_directory.enabled_route("t2") is None
+    assert (await services.route_directory.get("t2")).enabled is False

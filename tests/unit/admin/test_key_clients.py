@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from gateway.oauth.assertion_auth import assertion_authenticator
 from gateway.oauth.jwks import parse_public_jwks
 from tests.unit.admin.conftest import TENANT
 from tests.unit.admin.test_handlers import assert_problem
@@ -102,7 +101,7 @@ async def test_the_secrets_endpoints_refuse_a_private_key_jwt_client(admin, serv
 
 async def test_patch_replaces_the_keys_audits_them_and_forgets_the_cached_ones(admin, services):
     client_id = (await create(admin))["clientId"]
-    authenticator = assertion_authenticator(services)
+    authenticator = services.assertion_authenticator
     fetched_before = authenticator.fetcher.fetches
     new_jwks = {"keys": [public_jwk(rsa_key("rotated"), "rsa-2")]}
     reply = await admin("PATCH", f"/manage/clients/{client_id}",
@@ -130,7 +129,7 @@ async def test_patch_replaces_the_keys_audits_them_and_forgets_the_cached_ones(a
 async def test_patch_forgets_this_workers_fetched_jwks(admin, services):
     url = "https://keys.example.org/jwks.json"
     client_id = (await create(admin, authentication={"method": "private_key_jwt", "jwksUrl": url}))["clientId"]
-    fetcher = assertion_authenticator(services).fetcher
+    fetcher = services.assertion_authenticator.fetcher
     forgotten: list[str] = []
     original = fetcher.invalidate
     fetcher.invalidate = lambda cid: (forgotten.append(cid), original(cid))[1]

@@ -10,7 +10,6 @@ import pytest
 from gateway.admin import operations as ops
 from gateway.admin.problems import Problem
 from gateway.credentials import check_verifier, upstream_secret_name, verifier_secret_name
-from gateway.directory import client_directory, route_directory
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
 from tests.unit.admin.conftest import OTHER_TENANT, TENANT
@@ -138,10 +137,9 @@ async def test_revoke_secret_removes_metadata_and_verifier(services):
 
 async def test_revoke_and_delete_drop_this_workers_cached_verifiers(services):
     # ClientAuthenticator.invalidate says the admin API calls it on its own worker after revoking.
-    from gateway.oauth.authentication import client_authenticator
     from gateway.oauth.client_auth import ClientCredentials
 
-    authenticator = client_authenticator(services)
+    authenticator = services.client_authenticator
     client, first_id, first, _ = await ops.create_client(services, ACTOR, "c", [TENANT])
     second = await ops.add_secret(services, ACTOR, client.client_id)
     for secret in (first, second.secret):
@@ -165,7 +163,7 @@ async def test_revoke_secret_restores_metadata_when_key_vault_fails(services):
 
 async def test_update_client_is_the_kill_switch_and_invalidates_the_cache(services):
     client, *_ = await ops.create_client(services, ACTOR, "c", [TENANT])
-    directory = client_directory(services)
+    directory = services.client_directory
     assert (await directory.get(client.client_id)).enabled
     updated = await ops.update_client(services, ACTOR, client.client_id, enabled=False,
                                       allowed_tenants=[OTHER_TENANT, TENANT])
@@ -188,7 +186,7 @@ async def test_delete_client_removes_record_and_verifiers(services):
     await ops.delete_client(services, ACTOR, client.client_id)
     assert await services.clients.get(client.client_id) is None
     assert await verifier_names(services) == set()
-    assert await client_directory(services).get(client.client_id) is None
+    assert await services.client_directory.get(client.client_id) is None
 
 
 async def test_delete_client_restores_the_record_when_key_vault_fails(services):
@@ -222,7 +220,7 @@ async def test_put_route_creates_then_replaces(services):
 
 async def test_put_route_invalidates_this_workers_route_cache(services):
     await ops.put_route(services, ACTOR, TENANT, spec())
-    directory = route_directory(services)
+    directory = services.route_directory
     assert (await directory.get(TENANT)).display_name == "Contoso"
     await ops.put_route(services, ACTOR, TENANT, spec(display_name="Changed"))
     assert (await directory.get(TENANT)).display_name == "Changed"

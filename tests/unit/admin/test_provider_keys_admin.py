@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.proxy.provider_keys import provider_key_ring
 from tests.unit.admin.conftest import OTHER_TENANT, TENANT, route_body
 from tests.unit.admin.test_handlers import assert_problem
 
@@ -77,14 +76,14 @@ async def test_rebinding_a_gateway_key_route_needs_no_secret_but_is_audited(admi
 
 async def test_rotation_publishes_a_pending_version_and_is_audited(admin, services):
     await admin("PUT", f"/manage/routes/{TENANT}", pkj())
-    before = (await provider_key_ring(services).jwks())["keys"]
+    before = (await services.provider_key_ring.jwks())["keys"]
     rotated = await admin("POST", "/manage/provider-keys/gateway-rs384/rotate")
     assert rotated.status == 201
     versions = rotated.json()["versions"]
     assert [v["status"] for v in versions] == ["active", "pending"]
     assert versions[1]["activatesOn"] > versions[1]["createdOn"]
-    provider_key_ring(services).forget()
-    assert len((await provider_key_ring(services).jwks())["keys"]) == len(before) + 1
+    services.provider_key_ring.forget()
+    assert len((await services.provider_key_ring.jwks())["keys"]) == len(before) + 1
     record = records(services, "provider-key.rotate")[-1]
     assert record.target_id == "gateway-rs384" and record.outcome == "success"
     assert record.details["changes"]["newestKid"] == {"old": versions[0]["kid"], "new": versions[1]["kid"]}

@@ -9,7 +9,6 @@ import pytest
 from gateway.admin import operations as ops
 from gateway.admin.problems import Problem, not_found, precondition_failed
 from gateway.admin.writes import CONFLICT_RETRIES, Changed, conditional_write, retry_on_conflict, store_call
-from gateway.directory import client_directory, route_directory
 from gateway.stores.errors import InvalidContinuation, StoreUnavailable
 from tests.unit.admin.conftest import TENANT
 
@@ -84,18 +83,18 @@ async def test_retry_on_conflict_gives_up_with_409_after_its_attempts():
 
 async def test_forget_client_makes_this_worker_read_the_changed_record(services):
     client = (await ops.create_client(services, ACTOR, "Teams Patients", [TENANT])).client
-    assert (await client_directory(services).get(client.client_id)).enabled
+    assert (await services.client_directory.get(client.client_id)).enabled
     await services.clients.replace(replace(client, enabled=False), if_match=client.etag)
-    assert (await client_directory(services).get(client.client_id)).enabled  # cached until forgotten
+    assert (await services.client_directory.get(client.client_id)).enabled  # cached until forgotten
     services.forget_client(client.client_id)
-    assert not (await client_directory(services).get(client.client_id)).enabled
+    assert not (await services.client_directory.get(client.client_id)).enabled
 
 
 async def test_forget_route_makes_this_worker_read_the_changed_route(services):
     route, _ = await ops.put_route(services, ACTOR, TENANT, ops.RouteSpec(
         fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3"))
-    assert (await route_directory(services).enabled_route(TENANT)) is not None
+    assert (await services.route_directory.enabled_route(TENANT)) is not None
     await services.routes.replace(replace(route, enabled=False), if_match=route.etag)
-    assert (await route_directory(services).enabled_route(TENANT)) is not None  # cached until forgotten
+    assert (await services.route_directory.enabled_route(TENANT)) is not None  # cached until forgotten
     services.forget_route(TENANT)
-    assert (await route_directory(services).enabled_route(TENANT)) is None
+    assert (await services.route_directory.enabled_route(TENANT)) is None

@@ -9,7 +9,6 @@ import json
 import jwt
 import pytest
 
-from gateway.oauth.assertion_auth import assertion_authenticator
 from gateway.oauth.endpoint import respond
 from gateway.oauth.rate_limit import shared_key
 from gateway.services import Services
@@ -154,7 +153,7 @@ async def test_unreadable_assertions_count_toward_the_failure_limit(services, ke
 async def test_an_unknown_client_never_causes_a_jwks_fetch(services):
     await add_route(services)
     await add_key_client(services, "url-client", jwks_url="http://127.0.0.1:9/jwks.json")
-    fetcher = assertion_authenticator(services).fetcher
+    fetcher = services.assertion_authenticator.fetcher
     response = await respond(token_request(assertion_form(assertion(services, iss="nobody", sub="nobody"))),
                              services)
     assert response.status == 401 and fetcher.fetches == 0

@@ -8,7 +8,7 @@ import pytest
 
 from gateway.credentials import secret_id_of, verifier_secret_name
 from gateway.oauth import authentication
-from gateway.oauth.authentication import AuthenticationFailed, client_authenticator
+from gateway.oauth.authentication import AuthenticationFailed
 from gateway.oauth.client_auth import ClientCredentials
 from tests.unit.oauth.helpers import CLIENT_ID, add_client
 
@@ -24,7 +24,7 @@ async def test_unknown_secret_ids_reload_the_record_at_most_once_per_interval(se
         return await real_get(client_id)
 
     services.clients.get = counting_get  # before the directory caches the bound method
-    auth = client_authenticator(services)
+    auth = services.client_authenticator
     assert (await auth.authenticate(ClientCredentials(CLIENT_ID, secret, "client_secret_post"))).client_id == CLIENT_ID
     assert reads == 1
     for n in range(20):
@@ -49,7 +49,7 @@ async def test_verifier_is_read_once_while_fresh(services):
         return await real_get(name, version)
 
     services.secrets.get = counting_get
-    auth = client_authenticator(services)
+    auth = services.client_authenticator
     for _ in range(10):
         await auth.authenticate(ClientCredentials(CLIENT_ID, secret, "client_secret_post"))
     assert reads == 1
@@ -60,7 +60,7 @@ async def test_missing_verifier_is_refused(services):
     for item in await services.secrets.list():
         await services.secrets.delete(item.name)
     with pytest.raises(AuthenticationFailed, match="no verifier"):
-        await client_authenticator(services).authenticate(ClientCredentials(CLIENT_ID, secret, "client_secret_post"))
+        await services.client_authenticator.authenticate(ClientCredentials(CLIENT_ID, secret, "client_secret_post"))
 
 
 def creds(secret: str, client_id: str = CLIENT_ID) -> ClientCredentials:
@@ -73,7 +73,7 @@ async def verifier_name(services, secret: str) -> str:
 
 async def test_a_secret_expires_exactly_at_its_expiry(services, clock):
     secret = await add_client(services, lifetime_days=1)
-    auth = client_authenticator(services)
+    auth = services.client_authenticator
     clock.advance(86400 - 1)
     assert (await auth.authenticate(creds(secret))).client_id == CLIENT_ID
     clock.advance(1)  # expires_on == now
@@ -91,33 +91,33 @@ async def test_a_disabled_or_expired_verifier_is_refused(services, clock, change
     else:
         await services.secrets.update(name, **change)
     with pytest.raises(AuthenticationFailed, match="revoked|expired"):
-        await client_authenticator(services).authenticate(creds(secret))
+        await services.client_authenticator.authenticate(creds(secret))
 
 
 async def test_a_verifier_expiring_later_still_works(services, clock):
     secret = await add_client(services)
     await services.secrets.update(await verifier_name(services, secret), expires_on=clock.now() + timedelta(seconds=1))
-    assert (await client_authenticator(services).authenticate(creds(secret))).client_id == CLIENT_ID
+    assert (await services.client_authenticator.authenticate(creds(secret))).client_id == CLIENT_ID
 
 
 async def test_an_empty_verifier_is_refused(services):
     secret = await add_client(services)
     await services.secrets.set(await verifier_name(services, secret), "")
     with pytest.raises(AuthenticationFailed, match="no verifier"):
-        await client_authenticator(services).authenticate(creds(secret))
+        await services.client_authenticator.authenticate(creds(secret))
 
 
 async def test_a_disabled_client_is_refused_even_with_the_right_secret(services):
     secret = await add_client(services, enabled=False)
     with pytest.raises(AuthenticationFailed, match="disabled"):
-        await client_authenticator(services).authenticate(creds(secret))
+        await services.client_authenticator.authenticate(creds(secret))
 
 
 async def test_a_secret_of_another_client_is_refused(services):
     secret = await add_client(services)
     await add_client(services, "other-client")
     with pytest.raises(AuthenticationFailed, match="unknown secret id"):
-        await client_authenticator(services).authenticate(creds(secret, "other-client"))
+        await services.client_authenticator.authenticate(creds(secret, "other-client"))
 
 
 @pytest.mark.parametrize("presented", ["not-ours", "", "0123456789abcdef", "0123456789ABCDEF.abc"])
@@ -127,5 +127,5 @@ async def test_every_early_refusal_does_the_work_of_a_secret_check(services, mon
     monkeypatch.setattr(authentication, "check_verifier", lambda v, p: checked.append(p) or False)
     for client_id in (CLIENT_ID, "no-such-client"):
         with pytest.raises(AuthenticationFailed):
-            await client_authenticator(services).authenticate(creds(presented, client_id))
+            await services.client_authenticator.authenticate(creds(presented, client_id))
     assert checked == [presented, presented]

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.credentials import secret_id_of, verifier_secret_name
 from gateway.oauth import authentication
-from gateway.oauth.authentication import RELOAD_INTERVAL_SECONDS, AuthenticationFailed, client_authenticator
+from gateway.oauth.authentication import RELOAD_INTERVAL_SECONDS, AuthenticationFailed
 from gateway.oauth.client_auth import ClientCredentials
 from tests.unit.oauth.helpers import CLIENT_ID, add_client, add_secret
 
@@ -31,7 +31,7 @@ def wrong_tail(secret: str) -> str:
 
 async def reason(services, credentials: ClientCredentials) -> str:
     with pytest.raises(AuthenticationFailed) as info:
-        await client_authenticator(services).authenticate(credentials)
+        await services.client_authenticator.authenticate(credentials)
     return info.value.reason
 
 
@@ -54,10 +54,10 @@ async def test_each_refusal_records_exactly_why(services, clock):
     assert await reason(services, creds("ffffffffffffffff." + "A" * 43)) == "unknown secret id"
     assert await reason(services, creds(wrong_tail(secret))) == "wrong secret"
     await services.secrets.update(verifier_of(services, secret), expires_on=clock.now())
-    client_authenticator(services).invalidate(CLIENT_ID, secret_id_of(secret))
+    services.client_authenticator.invalidate(CLIENT_ID, secret_id_of(secret))
     assert await reason(services, creds(secret)) == "secret expired (verifier)"
     await services.secrets.delete(verifier_of(services, secret))
-    client_authenticator(services).invalidate(CLIENT_ID, secret_id_of(secret))
+    services.client_authenticator.invalidate(CLIENT_ID, secret_id_of(secret))
     assert await reason(services, creds(secret)) == "secret revoked (no verifier)"
     clock.advance(86400)
     assert await reason(services, creds(secret)) == "secret expired"
@@ -72,7 +72,7 @@ async def test_a_client_deleted_elsewhere_is_unknown(services):
     """The worker's list of ids still names the client, but the store no longer has it."""
     await add_client(services, "listed-then-deleted")
     other = await add_client(services)
-    await client_authenticator(services).authenticate(creds(other))  # loads the list of ids
+    await services.client_authenticator.authenticate(creds(other))  # loads the list of ids
     deleted = await add_secret(services, "listed-then-deleted")
     await services.clients.delete("listed-then-deleted")
     assert await reason(services, creds(deleted, "listed-then-deleted")) == "unknown client"
@@ -80,7 +80,7 @@ async def test_a_client_deleted_elsewhere_is_unknown(services):
 
 async def test_a_client_deleted_after_it_was_cached_is_unknown_on_reload(services, clock):
     secret = await add_client(services)
-    await client_authenticator(services).authenticate(creds(secret))  # the record is cached
+    await services.client_authenticator.authenticate(creds(secret))  # the record is cached
     await services.clients.delete(CLIENT_ID)
     clock.advance(RELOAD_INTERVAL_SECONDS)
     assert await reason(services, creds("ffffffffffffffff." + "A" * 43)) == "unknown client"
@@ -88,7 +88,7 @@ async def test_a_client_deleted_after_it_was_cached_is_unknown_on_reload(service
 
 async def test_a_revocation_on_another_worker_takes_effect_when_the_cache_expires(services, clock):
     secret = await add_client(services)
-    auth = client_authenticator(services)
+    auth = services.client_authenticator
     await auth.authenticate(creds(secret))
     await services.secrets.delete(verifier_of(services, secret))  # revoked by the admin API elsewhere
     clock.advance(services.settings.client_cache_seconds + 1)
@@ -97,7 +97,7 @@ async def test_a_revocation_on_another_worker_takes_effect_when_the_cache_expire
 
 async def test_a_revocation_on_this_worker_takes_effect_at_once(services):
     secret = await add_client(services)
-    auth = client_authenticator(services)
+    auth = services.client_authenticator
     await auth.authenticate(creds(secret))
     await services.secrets.update(verifier_of(services, secret), enabled=False)
     auth.invalidate(CLIENT_ID, secret_id_of(secret))
@@ -107,7 +107,7 @@ async def test_a_revocation_on_this_worker_takes_effect_at_once(services):
 async def test_each_client_reloads_on_its_own(services):
     """A secret created on another worker works at once for every client, not only the first to reload."""
     first, second = await add_client(services, "first"), await add_client(services, "second")
-    auth = client_authenticator(services)
+    auth = services.client_authenticator
     await auth.authenticate(creds(first, "first"))
     await auth.authenticate(creds(second, "second"))
     new_first, new_second = await add_secret(services, "first"), await add_secret(services, "second")
@@ -117,7 +117,7 @@ async def test_each_client_reloads_on_its_own(services):
 
 async def test_a_reload_is_allowed_again_exactly_one_interval_later(services, clock):
     secret = await add_client(services)
-    auth = client_authenticator(services)
+    auth = services.client_authenticator
     await auth.authenticate(creds(secret))
     assert await reason(services, creds("ffffffffffffffff." + "A" * 43)) == "unknown secret id"  # reloads
     created = await add_secret(services, CLIENT_ID)
@@ -135,7 +135,7 @@ async def test_the_reload_throttle_forgets_the_least_recent_client_first(service
     for name in names:
         await add_client(services, name)
     reads = count_record_reads(services)
-    auth = client_authenticator(services)
+    auth = services.client_authenticator
     bogus = "ffffffffffffffff." + "A" * 43
     for name in names:  # each reloads once: a, then b, then c (a is dropped)
         assert await reason(services, creds(bogus, name)) == "unknown secret id"
@@ -145,13 +145,13 @@ async def test_the_reload_throttle_forgets_the_least_recent_client_first(service
     assert len(reads) == before
     assert await reason(services, creds(bogus, "a-client")) == "unknown secret id"
     assert reads[before:] == ["a-client"]  # forgotten, so it may reload
-    assert auth is client_authenticator(services)
+    assert auth is services.client_authenticator
 
 
 async def test_the_verifier_cache_is_the_services_clock(services, clock):
     """Within its lifetime the cached verifier answers, so Key Vault is read once per secret."""
     secret = await add_client(services)
-    auth = client_authenticator(services)
+    auth = services.client_authenticator
     await auth.authenticate(creds(secret))
     clock.advance(services.settings.client_cache_seconds - 1)
     await services.secrets.delete(verifier_of(services, secret))

@@ -9,7 +9,6 @@ from dataclasses import replace
 import jwt
 import pytest
 
-from gateway.directory import client_directory
 from gateway.oauth.endpoint import respond
 from gateway.oauth.form import MAX_BODY_BYTES
 from gateway.services import Services, memory_services
@@ -218,7 +217,7 @@ async def test_secret_not_of_our_format_is_invalid_client(services, secret):
 async def test_disabled_client_is_invalid_client(services, secret):
     client = await services.clients.get(CLIENT_ID)
     await services.clients.replace(replace(client, enabled=False))
-    client_directory(services).invalidate(CLIENT_ID)
+    services.client_directory.invalidate(CLIENT_ID)
     assert_error(await respond(token_request(post_form(CLIENT_ID, secret)), services), 401, "invalid_client")
 
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from gateway.oauth import known_clients
-from gateway.oauth.known_clients import MISS_READS_PER_SECOND, RELOAD_INTERVAL_SECONDS, known_client_ids
+from gateway.oauth.known_clients import MISS_READS_PER_SECOND, RELOAD_INTERVAL_SECONDS
 from gateway.stores.models import Client
 
 
@@ -42,13 +42,13 @@ def store(services) -> Counting:
 async def test_known_ids_are_answered_from_one_listing(services, store):
     await create(services, "a")
     await create(services, "b")
-    ids = known_client_ids(services)
+    ids = services.known_client_ids
     assert await ids.may_exist("a") and await ids.may_exist("b")
     assert store.lists == 1
 
 
 async def test_unknown_ids_cost_at_most_the_read_budget_then_nothing(services, store):
-    ids = known_client_ids(services)
+    ids = services.known_client_ids
     answers = [await ids.may_exist(f"random-{n}") for n in range(100)]
     assert store.lists == 1  # the clock does not move: no second listing
     # The first answer comes from the fresh listing; then a few single reads are allowed (they say "ask").
@@ -57,7 +57,7 @@ async def test_unknown_ids_cost_at_most_the_read_budget_then_nothing(services, s
 
 
 async def test_the_read_budget_refills_with_time(services, clock):
-    ids = known_client_ids(services)
+    ids = services.known_client_ids
     for n in range(20):
         await ids.may_exist(f"random-{n}")
     clock.advance(0.2)  # one more read a fifth of a second later at 5 a second
@@ -66,7 +66,7 @@ async def test_the_read_budget_refills_with_time(services, clock):
 
 
 async def test_a_client_created_elsewhere_is_found_at_once_and_after_a_reload(services, store, clock):
-    ids = known_client_ids(services)
+    ids = services.known_client_ids
     assert not await ids.may_exist("new")
     await create(services, "new")  # by another worker
     assert await ids.may_exist("new")  # a single read is allowed: the directory will find it
@@ -83,7 +83,7 @@ async def test_listing_pages_are_followed(services, monkeypatch):
     monkeypatch.setattr(known_clients, "_PAGE_SIZE", 2)
     for n in range(5):
         await create(services, f"c{n}")
-    ids = known_client_ids(services)
+    ids = services.known_client_ids
     assert await ids.may_exist("c0")
     for n in range(20):
         await ids.may_exist(f"random-{n}")  # spend the budget
@@ -92,12 +92,12 @@ async def test_listing_pages_are_followed(services, monkeypatch):
 
 async def test_an_unreachable_store_leaves_the_decision_to_the_directory(services):
     services.clients.available = False
-    assert await known_client_ids(services).may_exist("anything") is True
+    assert await services.known_client_ids.may_exist("anything") is True
 
 
 async def test_an_outage_is_not_asked_again_for_the_reload_interval(services, store, clock):
     services.clients.inner.available = False
-    ids = known_client_ids(services)
+    ids = services.known_client_ids
     for _ in range(10):
         assert await ids.may_exist("anything") is True
     assert store.lists == 1
@@ -114,4 +114,4 @@ async def test_a_hung_listing_gives_up_after_the_timeout(services, monkeypatch):
         await asyncio.sleep(3600)
 
     services.clients.list = hang
-    assert await asyncio.wait_for(known_client_ids(services).may_exist("anything"), 1) is True
+    assert await asyncio.wait_for(services.known_client_ids.may_exist("anything"), 1) is True

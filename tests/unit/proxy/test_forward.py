@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from gateway.http import Headers, Request
-from gateway.proxy.forward import install_transport, proxy
+from gateway.proxy.forward import proxy
 from gateway.proxy.transport import MockTransport, UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
 from gateway.stores.models import Client, Route
 from gateway.tokens.access_tokens import issue_access_token
@@ -27,7 +27,7 @@ def ok(request):
 async def setup(services):
     await services.clients.create(Client(client_id="teams", display_name="Teams", allowed_tenants=(TENANT,)))
     await services.routes.create(Route(tenant_id=TENANT, fhir_base_url=PROVIDER, fhir_version="STU3"))
-    transport = install_transport(services, MockTransport(ok))
+    transport = services.use_transport(MockTransport(ok))
     token = (await issue_access_token(services, client_id="teams", tenant_id=TENANT)).access_token
     return services, transport, token
 
@@ -81,7 +81,7 @@ async def test_disabled_client_is_refused(setup):
 async def test_tenant_without_route_is_404(services):
     other = "11111111-2222-3333-4444-555555555555"
     await services.clients.create(Client(client_id="teams", display_name="T", allowed_tenants=("*",)))
-    transport = install_transport(services, MockTransport(ok))
+    transport = services.use_transport(MockTransport(ok))
     token = (await issue_access_token(services, client_id="teams", tenant_id=other)).access_token
     response = await proxy(req("GET", "/Patient/1", token), services)
     assert response.status == 404
@@ -120,7 +120,7 @@ async def test_provider_failures_are_outcomes(setup, error, status):
     def fail(request):
         raise error
 
-    install = services._components["proxy.session"]
+    install = services.provider_transport
     install.handler = fail
     response = await proxy(req("GET", "/Patient/1", token), services)
     assert response.status == status
@@ -146,8 +146,7 @@ async def test_fanout_route_composes_batch_response(setup):
     route = await services.routes.get(TENANT)
     from dataclasses import replace
     await services.routes.replace(replace(route, batch_mode="fanout"))
-    from gateway.directory import route_directory
-    route_directory(services).invalidate(TENANT)
+    services.route_directory.invalidate(TENANT)
     body = json.dumps({"resourceType": "Bundle", "type": "batch", "entry": [
         {"request": {"method": "GET", "url": "Patient/1"}},
         {"request": {"method": "GET", "url": "Condition?patient=1"}}]})

@@ -15,7 +15,6 @@ from gateway.proxy.provider_keys import (
     CLIENT_ASSERTION_TYPE,
     Timing,
     parse_admin_name,
-    provider_key_ring,
     schedule,
 )
 from gateway.proxy.transport import MockTransport, UpstreamResponse
@@ -93,7 +92,7 @@ def test_admin_key_names(name, parsed):
 
 @pytest.mark.parametrize("alg", ["RS384", "ES384"])
 async def test_the_assertion_follows_smart_backend_services_and_verifies_with_the_published_key(services, alg):
-    ring = provider_key_ring(services)
+    ring = services.provider_key_ring
     await ring.ensure("gateway", alg)
     jwks = await ring.jwks()
     assert len(jwks["keys"]) == 1
@@ -121,7 +120,7 @@ async def test_without_a_key_nothing_is_signed_and_the_route_gets_a_clear_error(
 
 
 async def test_provider_token_is_requested_with_the_assertion_once_and_cached(services):
-    await provider_key_ring(services).ensure("gateway", "RS384")
+    await services.provider_key_ring.ensure("gateway", "RS384")
     calls = []
 
     async def token_endpoint(request):
@@ -146,7 +145,7 @@ async def test_provider_token_is_requested_with_the_assertion_once_and_cached(se
 
 
 async def test_an_edited_route_gets_a_fresh_provider_token(services):
-    ring = provider_key_ring(services)
+    ring = services.provider_key_ring
     await ring.ensure("gateway", "RS384")
     await ring.ensure("gateway", "ES384")
     calls = []

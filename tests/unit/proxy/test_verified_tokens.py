@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.proxy.verified_tokens import MEMO_SECONDS, verified_tokens
+from gateway.proxy.verified_tokens import MEMO_SECONDS
 from gateway.tokens.access_tokens import InvalidToken, issue_access_token
 from gateway.tokens.keyring import LEEWAY_SECONDS
 
@@ -11,7 +11,7 @@ TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
 async def test_expired_token_is_refused_even_when_memoized(services, clock):
     token = (await issue_access_token(services, client_id="c", tenant_id=TENANT)).access_token
-    memo = verified_tokens(services)
+    memo = services.verified_tokens
     assert (await memo.verify(token)).tenant_id == TENANT
     clock.advance(services.settings.token_lifetime_seconds + LEEWAY_SECONDS + 1)
     with pytest.raises(InvalidToken):
@@ -20,14 +20,14 @@ async def test_expired_token_is_refused_even_when_memoized(services, clock):
 
 async def test_entries_are_reverified_after_the_memo_lifetime(services, clock):
     token = (await issue_access_token(services, client_id="c", tenant_id=TENANT)).access_token
-    memo = verified_tokens(services)
+    memo = services.verified_tokens
     first = await memo.verify(token)
     clock.advance(MEMO_SECONDS + 1)
     assert await memo.verify(token) == first
 
 
 async def test_failures_are_not_memoized(services):
-    memo = verified_tokens(services)
+    memo = services.verified_tokens
     for _ in range(2):
         with pytest.raises(InvalidToken):
             await memo.verify("a.b.c")

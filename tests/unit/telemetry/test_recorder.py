@@ -25,7 +25,7 @@ from gateway import telemetry
 from gateway.http import Headers, Request, Response
 from gateway.oauth.endpoint import token_endpoint
 from gateway.oauth.rate_limit import FailureLimiter
-from gateway.proxy.forward import install_transport, proxy
+from gateway.proxy.forward import proxy
 from gateway.proxy.transport import MockTransport, UpstreamRequest, UpstreamResponse, UpstreamUnreachable
 from gateway.stores.models import Client, Route
 from gateway.telemetry.recorder import Recorder
@@ -75,7 +75,7 @@ def provider_ok(request: UpstreamRequest) -> UpstreamResponse:
 async def proxied(services, transport_handler=provider_ok):
     await services.clients.create(Client(client_id="teams", display_name="Teams", allowed_tenants=(TENANT,)))
     await services.routes.create(Route(tenant_id=TENANT, fhir_base_url=PROVIDER, fhir_version="STU3"))
-    transport = install_transport(services, MockTransport(transport_handler))
+    transport = services.use_transport(MockTransport(transport_handler))
     token = (await issue_access_token(services, client_id="teams", tenant_id=TENANT)).access_token
     return transport, token
 

@@ -15,7 +15,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.tokens.access_tokens import InvalidToken, decode_segment, issue_access_token, verify_access_token
-from gateway.tokens.keyring import key_ring
 from gateway.tokens.keys import P256_ORDER, low_s_jws
 from tests.unit.tokens.test_access_tokens import TENANT, b64, forged, issue
 
@@ -41,7 +40,7 @@ async def _refusal(services, token) -> InvalidToken:
 
 async def _signed_payload(services, payload: bytes) -> str:
     """A token whose payload is ``payload`` verbatim, signed with the active key."""
-    key = await key_ring(services).signing_key()
+    key = await services.key_ring.signing_key()
     return low_s_jws(jwt.api_jws.encode(payload, key.private_key, algorithm="ES256",
                                         headers={"kid": key.kid, "typ": "at+jwt"}))
 
@@ -66,7 +65,7 @@ async def _attack(services, name: str) -> str | bytes:  # noqa: PLR0911 - one br
     if name == "kid-of-another-shape":
         return await forged(services, header={"kid": "../signing-keys/" + "0" * 40})
     if name == "another-key-under-our-kid":
-        kid = (await key_ring(services).signing_key()).kid
+        kid = (await services.key_ring.signing_key()).kid
         stranger = ec.generate_private_key(ec.SECP256R1())
         now_claims = jwt.decode(await issue(services), options={"verify_signature": False})
         return low_s_jws(jwt.encode(now_claims, stranger, algorithm="ES256", headers={"kid": kid, "typ": "at+jwt"}))

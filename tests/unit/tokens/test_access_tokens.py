@@ -18,7 +18,7 @@ from gateway.tokens.access_tokens import (
     issue_access_token,
     verify_access_token,
 )
-from gateway.tokens.keyring import LEEWAY_SECONDS, key_ring
+from gateway.tokens.keyring import LEEWAY_SECONDS
 from gateway.tokens.keys import low_s_jws
 from tests.fixtures.common import make_settings
 
@@ -31,7 +31,7 @@ async def issue(services):
 
 async def forged(services, **changes) -> str:
     """A token signed with the real active key, with claims changed."""
-    key = await key_ring(services).signing_key()
+    key = await services.key_ring.signing_key()
     now = int(services.clock.now().timestamp())
     claims = {"iss": "http://localhost:7071", "aud": "http://localhost:7071/fhir", "sub": "c1", "client_id": "c1",
               "scope": TENANT, "tid": TENANT, "iat": now, "nbf": now, "exp": now + 3600, "jti": "j"}
@@ -73,13 +73,13 @@ async def test_not_yet_valid_token_is_refused(services):
 
 async def test_alg_none_is_refused(services):
     await issue(services)
-    kid = (await key_ring(services).signing_key()).kid
+    kid = (await services.key_ring.signing_key()).kid
     token = f"{b64({'alg': 'none', 'typ': 'at+jwt', 'kid': kid})}.{b64({'sub': 'c1'})}."
     assert "algorithm" in await refused(services, token)
 
 
 async def test_hs256_keyed_with_the_public_key_is_refused(services):
-    key = await key_ring(services).signing_key()
+    key = await services.key_ring.signing_key()
     pem = key.public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     header = b64({"alg": "HS256", "typ": "at+jwt", "kid": key.kid})
     import hashlib
@@ -98,7 +98,7 @@ async def test_token_signed_by_an_unknown_key_is_refused(services):
 
 
 async def test_token_signed_by_another_key_under_our_kid_is_refused(services):
-    kid = (await key_ring(services).signing_key()).kid
+    kid = (await services.key_ring.signing_key()).kid
     stranger = ec.generate_private_key(ec.SECP256R1())
     token = low_s_jws(jwt.encode({"sub": "c1"}, stranger, algorithm="ES256", headers={"kid": kid, "typ": "at+jwt"}))
     assert "signature" in await refused(services, token)

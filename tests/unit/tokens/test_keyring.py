@@ -10,7 +10,7 @@ import pytest
 from gateway.credentials import signing_key_secret_name
 from gateway.services import Services
 from gateway.stores.errors import StoreUnavailable
-from gateway.tokens.keyring import KeyRing, key_ring
+from gateway.tokens.keyring import KeyRing
 from gateway.tokens.keys import private_key_from_pem
 
 
@@ -21,22 +21,22 @@ def twin(services: Services) -> Services:
 
 
 async def test_first_use_creates_one_key_in_key_vault(services):
-    key = await key_ring(services).signing_key()
+    key = await services.key_ring.signing_key()
     stored = await services.secrets.get(signing_key_secret_name("gw", key.kid))
     assert stored is not None and stored.tags["kid"] == key.kid and stored.tags["alg"] == "ES256"
     assert private_key_from_pem(stored.value).private_numbers() == key.private_key.private_numbers()
-    assert [k.status for k in await key_ring(services).list_keys()] == ["active"]
+    assert [k.status for k in await services.key_ring.list_keys()] == ["active"]
 
 
 async def test_key_ring_is_a_per_worker_component(services):
-    assert key_ring(services) is key_ring(services)
+    assert services.key_ring is services.key_ring
 
 
 async def test_second_worker_uses_the_existing_key(services):
-    first = await key_ring(services).signing_key()
-    second = await key_ring(twin(services)).signing_key()
+    first = await services.key_ring.signing_key()
+    second = await twin(services).key_ring.signing_key()
     assert first.kid == second.kid
-    assert len(await key_ring(services).list_keys()) == 1
+    assert len(await services.key_ring.list_keys()) == 1
 
 
 class YieldingSecrets:
@@ -58,27 +58,27 @@ class YieldingSecrets:
 async def test_concurrent_first_start_converges_and_every_key_verifies(services):
     services.secrets = YieldingSecrets(services.secrets)
     workers = [twin(services) for _ in range(8)]
-    keys = await asyncio.gather(*(key_ring(w).signing_key() for w in workers))
-    assert len(await key_ring(services).list_keys()) > 1  # the race really happened: several first keys
+    keys = await asyncio.gather(*(w.key_ring.signing_key() for w in workers))
+    assert len(await services.key_ring.list_keys()) > 1  # the race really happened: several first keys
     # whatever each worker signed with is published and accepted by every worker
     for worker in workers:
         for key in keys:
-            assert await key_ring(worker).verification_key(key.kid) is not None
+            assert await worker.key_ring.verification_key(key.kid) is not None
     # after their caches expire, all workers agree on one active key
     services.clock.advance(services.settings.signing_key_cache_seconds + 1)
-    agreed = {(await key_ring(w).signing_key()).kid for w in workers}
+    agreed = {(await w.key_ring.signing_key()).kid for w in workers}
     assert len(agreed) == 1
 
 
 async def test_concurrent_calls_in_one_worker_create_one_key(services):
-    ring = key_ring(services)
+    ring = services.key_ring
     kids = {k.kid for k in await asyncio.gather(*(ring.signing_key() for _ in range(20)))}
     assert len(kids) == 1
     assert len(await ring.list_keys()) == 1
 
 
 async def test_rotation_keeps_the_previous_key_until_its_tokens_expired(services, clock):
-    ring = key_ring(services)
+    ring = services.key_ring
     old = await ring.signing_key()
     new = await ring.rotate()
     assert new.status == "active" and (await ring.signing_key()).kid == new.kid
@@ -96,14 +96,14 @@ async def test_rotation_keeps_the_previous_key_until_its_tokens_expired(services
 
 
 async def test_rotation_on_another_worker_is_seen_at_once_for_verification(services):
-    here, there = key_ring(services), key_ring(twin(services))
+    here, there = services.key_ring, twin(services).key_ring
     await here.signing_key()
     rotated = await there.rotate()
     assert await here.verification_key(rotated.kid) is not None  # unknown kid: one refresh
 
 
 async def test_unknown_kids_refresh_at_most_once_per_interval(services, clock):
-    ring = key_ring(services)
+    ring = services.key_ring
     await ring.signing_key()
     calls = 0
     real_list = services.secrets.list
@@ -123,7 +123,7 @@ async def test_unknown_kids_refresh_at_most_once_per_interval(services, clock):
 
 
 async def test_malformed_kids_never_touch_the_store(services):
-    ring = key_ring(services)
+    ring = services.key_ring
     await ring.signing_key()
     services.secrets.available = False
     for kid in ("", "../../x", "a" * 500, "20260101000000-XYZ"):
@@ -131,7 +131,7 @@ async def test_malformed_kids_never_touch_the_store(services):
 
 
 async def test_cached_keys_serve_while_key_vault_is_down(services, clock):
-    ring = key_ring(services)
+    ring = services.key_ring
     key = await ring.signing_key()
     services.secrets.available = False
     clock.advance(services.settings.signing_key_cache_seconds + 1)
@@ -146,7 +146,7 @@ async def test_no_cached_keys_and_key_vault_down_raises_store_unavailable(servic
 
 
 async def test_jwks_never_contains_private_parts(services):
-    ring = key_ring(services)
+    ring = services.key_ring
     await ring.signing_key()
     await ring.rotate()
     for jwk in (await ring.jwks())["keys"]:
@@ -157,15 +157,15 @@ async def test_foreign_and_disabled_secrets_are_not_keys(services):
     await services.secrets.set("gw-signing-20260101000000-0000000000000000", "not a pem",
                                tags={"kid": "20260101000000-0000000000000000", "alg": "RS256"})
     await services.secrets.set("gw-client-x-y", "verifier")
-    key = await key_ring(services).signing_key()
+    key = await services.key_ring.signing_key()
     assert key.kid != "20260101000000-0000000000000000"
-    assert [i.kid for i in await key_ring(services).list_keys()] == [key.kid]
+    assert [i.kid for i in await services.key_ring.list_keys()] == [key.kid]
 
 
 async def test_invalidate_reloads(services):
-    ring = key_ring(services)
+    ring = services.key_ring
     first = await ring.signing_key()
-    other = await key_ring(twin(services)).rotate()
+    other = await twin(services).key_ring.rotate()
     assert (await ring.signing_key()).kid == first.kid  # cached
     ring.invalidate()
     assert (await ring.signing_key()).kid == other.kid

@@ -10,7 +10,6 @@ from __future__ import annotations
 import jwt
 
 from gateway.tokens.access_tokens import decode_segment, issue_access_token
-from gateway.tokens.keyring import key_ring
 from gateway.tokens.keys import is_canonical_signature, low_s_jws
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -18,7 +17,7 @@ SCOPED = f"{TENANT} system/Observation.rs system/Patient.rs"  # as ScopeGrant.sc
 
 
 async def test_issued_token_has_pyjwts_header_and_payload_and_a_low_s_signature(services):
-    key = await key_ring(services).signing_key()
+    key = await services.key_ring.signing_key()
     for scope in (None, SCOPED):
         for _ in range(20):  # the signature is random: about half of raw ECDSA signatures are high-S
             token = (await issue_access_token(services, client_id="c1", tenant_id=TENANT, scope=scope)).access_token
