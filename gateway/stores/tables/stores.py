@@ -91,14 +91,14 @@ def _check_page_size(page_size: int) -> int:
     return page_size
 
 
-async def read_entity(table: TableClient, key: str, operation: str,
-                      timeout: float | None = None) -> tuple[Mapping[str, Any], str] | None:
-    """The entity ``key`` (row ``ENTITY_ROW_KEY``) and its ETag, or None if there is no such entity;
+async def read_entity(table: TableClient, key: str, operation: str, timeout: float | None = None, *,
+                      row: str = ENTITY_ROW_KEY) -> tuple[Mapping[str, Any], str] | None:
+    """The entity ``key`` (row ``row``) and its ETag, or None if there is no such entity;
     a missing table is created (see :func:`_call`), each try bounded by ``timeout``."""
 
     async def read() -> tuple[Mapping[str, Any], str] | None:
         try:
-            entity = await table.get_entity(key, ENTITY_ROW_KEY)
+            entity = await table.get_entity(key, row)
         except ResourceNotFoundError as error:
             if error_code(error) == "TableNotFound":
                 raise
