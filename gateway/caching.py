@@ -35,6 +35,36 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
+class SingleFlight(Generic[K, V]):
+    """Concurrent loads of one key share a single run: the first caller runs it, the others await its
+    result or its error (shielded: a waiter's cancellation does not cancel the run)."""
+
+    def __init__(self) -> None:
+        self._running: dict[K, asyncio.Future[V]] = {}
+
+    def __contains__(self, key: K) -> bool:
+        """Whether a load of ``key`` is under way."""
+        return key in self._running
+
+    async def run(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        pending = self._running.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._running[key] = future
+        try:
+            value = await load()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it, nobody else needs to
+            raise
+        else:
+            future.set_result(value)
+            return value
+        finally:
+            del self._running[key]
+
+
 @dataclass
 class _Entry(Generic[V]):
     value: V
@@ -53,7 +83,7 @@ class TtlCache(Generic[K, V]):
         self._clock = clock or SystemClock()
         self._name = name
         self._entries: OrderedDict[K, _Entry[V]] = OrderedDict()
-        self._inflight: dict[K, asyncio.Future[V]] = {}
+        self._flights: SingleFlight[K, V] = SingleFlight()
         self._invalidated_while_loading: set[K] = set()
         self._outage_until = float("-inf")
 
@@ -66,22 +96,13 @@ class TtlCache(Generic[K, V]):
         telemetry.cache_lookup(self._name, False)
         if entry is not None and now < self._outage_until and self._servable(entry, now):
             return entry.value  # a refresh failed moments ago: do not wait on the store again yet
-        pending = self._inflight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
+        return await self._flights.run(key, lambda: self._load_once(key, entry, now))
+
+    async def _load_once(self, key: K, entry: _Entry[V] | None, now: float) -> V:
+        """The one load of a flight; once it ends, whatever loads ``key`` next is kept again."""
         try:
-            value = await self._load(key, entry, now)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters re-raise it, nobody else needs to
-            raise
-        else:
-            future.set_result(value)
-            return value
+            return await self._load(key, entry, now)
         finally:
-            del self._inflight[key]
             self._invalidated_while_loading.discard(key)
 
     def _servable(self, entry: _Entry[V], now: float) -> bool:
@@ -114,7 +135,7 @@ class TtlCache(Generic[K, V]):
     def invalidate(self, key: K) -> None:
         """Forget ``key``; a load already under way for it is not kept either."""
         self._entries.pop(key, None)
-        if key in self._inflight:
+        if key in self._flights:
             self._invalidated_while_loading.add(key)
 
     def clear(self) -> None:

@@ -12,10 +12,11 @@ both full lists would not fit an audit record comfortably.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from gateway.admin.client_specs import key_names
+from gateway.admin.views import route_json
 from gateway.stores.models import Client, Route
 
 SET = "(set)"
@@ -28,28 +29,30 @@ Change = dict[str, Any]
 
 
 def route_fields(route: Route | None) -> dict[str, Any]:
-    """The auditable fields of a route (none for an absent route). The secret appears as ``(set)`` or null."""
+    """The auditable fields of a route (none for an absent route): its admin API view (``route_json``) by
+    field path, without the record's own key and metadata; the secret appears as ``(set)`` or null."""
     if route is None:
         return {}
-    auth = route.upstream_auth
-    return {
-        "fhirBaseUrl": route.fhir_base_url,
-        "fhirVersion": route.fhir_version,
-        "displayName": route.display_name,
-        "enabled": route.enabled,
-        "allowWrites": route.allow_writes,
-        "batchMode": route.batch_mode,
-        "privateNetwork": route.private_network,
-        "timeouts/connectSeconds": route.connect_timeout_seconds,
-        "timeouts/readSeconds": route.read_timeout_seconds,
-        "upstreamAuth/type": auth.type,
-        "upstreamAuth/tokenUrl": auth.token_url,
-        "upstreamAuth/clientId": auth.client_id,
-        "upstreamAuth/scope": auth.scope,
-        "upstreamAuth/clientSecret": SET if auth.secret_name else None,
-        "upstreamAuth/algorithm": auth.algorithm,
-        "upstreamAuth/keyName": auth.key_name,
-    }
+    fields: dict[str, Any] = {}
+    for name, value in _paths(route_json(route)):
+        if name == "upstreamAuth/clientSecretSet":
+            fields["upstreamAuth/clientSecret"] = SET if value else None
+        elif name not in _ROUTE_METADATA:
+            fields[name] = value
+    return fields
+
+
+_ROUTE_METADATA = frozenset({"tenantId", "createdOn", "updatedOn", "etag"})
+"""Fields of a route's view that no change sets: its key (the audit record's target) and bookkeeping."""
+
+
+def _paths(view: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Each leaf of a JSON view as ``(field path, value)``: ``timeouts/readSeconds``."""
+    for name, value in view.items():
+        if isinstance(value, Mapping):
+            yield from _paths(value, f"{prefix}{name}/")
+        else:
+            yield f"{prefix}{name}", value
 
 
 def client_fields(client: Client | None) -> dict[str, Any]:

@@ -32,8 +32,26 @@ def _page(item: str) -> dict[str, Any]:
                            "nextLink": {"type": ["string", "null"]}}}
 
 
+def _list(item: str) -> dict[str, Any]:
+    """A whole (unpaged) listing: ``items``."""
+    return {"type": "object", "required": ["items"],
+            "properties": {"items": {"type": "array", "items": _ref(item)}}}
+
+
 _TIMESTAMP = {"type": "string", "format": "date-time"}
 _NULLABLE_TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
+# A client's fields as created (``ClientCreate``) and changed (``ClientPatch``).
+_DISPLAY_NAME = {"type": "string", "minLength": 1, "maxLength": 200}
+_ALLOWED_TENANTS = {"type": "array", "minItems": 1, "maxItems": 500, "uniqueItems": True,
+                    "items": {"type": "string", "pattern": TENANT_OR_ALL_PATTERN}}
+_ALLOWED_SCOPES = {"type": "string", "minLength": 1, "maxLength": 8192,
+                   "description": "SMART system scopes the client may be granted, space-separated: v2 "
+                                  "(`system/Patient.rs`, `system/*.cruds`) or v1 (`system/*.read`); "
+                                  "stored in v2 form. Default `system/*.rs`."}
+# The one response that shows a new client secret (``NewSecret``, and ``NewClient`` with its first secret).
+_NEW_SECRET = {"clientId": {"type": "string"}, "secretId": {"type": "string"},
+               "clientSecret": {"type": "string", "description": "Shown this once; store it now."},
+               "secretExpiresOn": _TIMESTAMP}
 
 SCHEMAS: dict[str, Any] = {
     "FieldError": {
@@ -254,15 +272,10 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "required": ["displayName", "allowedTenants"],
         "properties": {
-            "displayName": {"type": "string", "minLength": 1, "maxLength": 200},
-            "allowedTenants": {"type": "array", "minItems": 1, "maxItems": 500, "uniqueItems": True,
-                               "items": {"type": "string", "pattern": TENANT_OR_ALL_PATTERN},
-                               "description": "Tenant GUIDs, or [\"*\"] for every tenant."},
+            "displayName": _DISPLAY_NAME,
+            "allowedTenants": {**_ALLOWED_TENANTS, "description": "Tenant GUIDs, or [\"*\"] for every tenant."},
             "enabled": {"type": "boolean", "default": True},
-            "allowedScopes": {"type": "string", "minLength": 1, "maxLength": 8192,
-                              "description": "SMART system scopes the client may be granted, space-separated: v2 "
-                                             "(`system/Patient.rs`, `system/*.cruds`) or v1 (`system/*.read`); "
-                                             "stored in v2 form. Default `system/*.rs`."},
+            "allowedScopes": _ALLOWED_SCOPES,
             "authentication": _ref("ClientAuthentication"),
         },
     },
@@ -273,14 +286,10 @@ SCHEMAS: dict[str, Any] = {
         "description": "Fields to change. `enabled: false` is the kill switch. `authentication` replaces a "
                        "private_key_jwt client's `jwks` or `jwksUrl` (its method cannot change).",
         "properties": {
-            "displayName": {"type": "string", "minLength": 1, "maxLength": 200},
-            "allowedTenants": {"type": "array", "minItems": 1, "maxItems": 500, "uniqueItems": True,
-                               "items": {"type": "string", "pattern": TENANT_OR_ALL_PATTERN}},
+            "displayName": _DISPLAY_NAME,
+            "allowedTenants": _ALLOWED_TENANTS,
             "enabled": {"type": "boolean"},
-            "allowedScopes": {"type": "string", "minLength": 1, "maxLength": 8192,
-                              "description": "SMART system scopes the client may be granted, space-separated: v2 "
-                                             "(`system/Patient.rs`, `system/*.cruds`) or v1 (`system/*.read`); "
-                                             "stored in v2 form. Default `system/*.rs`."},
+            "allowedScopes": _ALLOWED_SCOPES,
             "authentication": _ref("ClientAuthentication"),
         },
     },
@@ -317,10 +326,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["clientId", "secretId", "clientSecret", "secretExpiresOn", "hint", "warning"],
         "properties": {
-            "clientId": {"type": "string"},
-            "secretId": {"type": "string"},
-            "clientSecret": {"type": "string", "description": "Shown this once; store it now."},
-            "secretExpiresOn": _TIMESTAMP,
+            **_NEW_SECRET,
             "hint": {"type": "string"},
             "warning": {"type": "string"},
         },
@@ -330,10 +336,7 @@ SCHEMAS: dict[str, Any] = {
         "description": "A client_secret client comes with its first secret; a private_key_jwt client has none.",
         "required": ["clientId", "client"],
         "properties": {
-            "clientId": {"type": "string"},
-            "secretId": {"type": "string"},
-            "clientSecret": {"type": "string", "description": "Shown this once; store it now."},
-            "secretExpiresOn": _TIMESTAMP,
+            **_NEW_SECRET,
             "warning": {"type": "string"},
             "client": _ref("Client"),
         },
@@ -349,11 +352,7 @@ SCHEMAS: dict[str, Any] = {
             "retireAfter": _NULLABLE_TIMESTAMP,
         },
     },
-    "SigningKeyList": {
-        "type": "object",
-        "required": ["items"],
-        "properties": {"items": {"type": "array", "items": _ref("SigningKey")}},
-    },
+    "SigningKeyList": _list("SigningKey"),
     "ProviderKeyVersion": {
         "type": "object",
         "required": ["kid", "version", "status", "createdOn", "activatesOn"],
@@ -380,11 +379,7 @@ SCHEMAS: dict[str, Any] = {
             "versions": {"type": "array", "items": _ref("ProviderKeyVersion")},
         },
     },
-    "ProviderKeyList": {
-        "type": "object",
-        "required": ["items"],
-        "properties": {"items": {"type": "array", "items": _ref("ProviderKey")}},
-    },
+    "ProviderKeyList": _list("ProviderKey"),
     "AuditRecord": {
         "type": "object",
         "required": ["recordId", "timestamp", "actor", "action", "targetType", "targetId", "outcome"],
@@ -415,11 +410,15 @@ _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.
 _ETAG_HEADER = {"ETag": {"description": "Entity tag; send it back in If-Match.", "schema": {"type": "string"}}}
 
 
-def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"description": description, "content": _PROBLEM_CONTENT}
+def _response(description: str, content: dict[str, Any], headers: dict[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": description, "content": content}
     if headers:
         out["headers"] = headers
     return out
+
+
+def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    return _response(description, _PROBLEM_CONTENT, headers)
 
 
 RESPONSES: dict[str, Any] = {
@@ -452,10 +451,7 @@ def _errors(*codes: str) -> dict[str, Any]:
 
 
 def _json(schema: str, description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
-    if headers:
-        out["headers"] = headers
-    return out
+    return _response(description, {"application/json": {"schema": _ref(schema)}}, headers)
 
 
 _BODY_ERRORS = ("413", "415", "422")

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from gateway.caching import SingleFlight
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
 from gateway.oauth.client_assertion import KeysUnavailable
@@ -161,7 +162,7 @@ class JwksFetcher:
         self._stale_if_error = stale_if_error_seconds
         self._max_clients = max_clients
         self._clients: OrderedDict[str, _Client] = OrderedDict()
-        self._inflight: dict[tuple[str, str], asyncio.Future[ClientKeys]] = {}
+        self._flights: SingleFlight[tuple[str, str], ClientKeys] = SingleFlight()
         self._session: Any = None
         self.fetches = 0  # how many fetches were started (for tests and benchmarks)
 
@@ -221,23 +222,7 @@ class JwksFetcher:
         raise problem or KeysUnavailable("the client's JWKS could not be fetched moments ago; retry later")
 
     async def _fetch_shared(self, client_id: str, url: str, entry: _Entry | None) -> ClientKeys:
-        flight = (client_id, url)
-        pending = self._inflight.get(flight)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[ClientKeys] = asyncio.get_running_loop().create_future()
-        self._inflight[flight] = future
-        try:
-            keys = await self._refresh(client_id, url, entry)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # waiters re-raise it; nobody else needs to
-            raise
-        else:
-            future.set_result(keys)
-            return keys
-        finally:
-            del self._inflight[flight]
+        return await self._flights.run((client_id, url), lambda: self._refresh(client_id, url, entry))
 
     async def _refresh(self, client_id: str, url: str, entry: _Entry | None) -> ClientKeys:
         state = self._state(client_id)

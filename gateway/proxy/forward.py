@@ -25,6 +25,7 @@ from gateway import telemetry
 from gateway.config import Settings
 from gateway.fhir.outcome import fhir_json_media_type, operation_outcome
 from gateway.http import Headers, Request, Response
+from gateway.proxy import outcomes
 from gateway.proxy.access import AccessRefused, BadBatch, Batch, BatchEntry, classify, parse_batch, require_access
 from gateway.proxy.batch import MAX_FANOUT_ENTRIES, fan_out
 from gateway.proxy.destinations import validate_provider_url
@@ -141,7 +142,7 @@ async def proxy(request: Request, services: Services) -> Response:
     except Exception as exc:  # noqa: BLE001 - still one log line and an OperationOutcome, never a trace
         logger.error("proxy: unexpected error request_id=%s type=%s", log.request_id, type(exc).__name__,
                      exc_info=logger.isEnabledFor(logging.DEBUG))
-        log.outcome = "internal-error"
+        log.outcome = outcomes.INTERNAL_ERROR
         response = operation_outcome(500, f"The gateway failed to handle the request (request id {log.request_id}).",
                                      fhir_version=services.settings.fhir_version)
     if "x-request-id" not in response.headers:
@@ -156,8 +157,8 @@ async def _proxy(request: Request, services: Services, log: _Log) -> Response:
     settings = services.settings
     method = log.method
     if method not in METHODS:
-        raise _Refused.outcome_of("method-not-allowed", 405, "This method is not supported.", settings.fhir_version,
-                                  headers={"Allow": ", ".join(sorted(METHODS))})
+        raise _Refused.outcome_of(outcomes.METHOD_NOT_ALLOWED, 405, "This method is not supported.",
+                                  settings.fhir_version, headers={"Allow": ", ".join(sorted(METHODS))})
     caller = await _authenticate(request, services, log)
     route = _route(caller, settings)
     target = _check(request, method, caller, route, settings, log)
@@ -172,25 +173,25 @@ async def _authenticate(request: Request, services: Services, log: _Log) -> _Cal
     settings = services.settings
     token = _bearer_token(request)
     if token is None:
-        raise _Refused("no-token", _unauthorized(settings.fhir_base_url, settings.fhir_version, None))
+        raise _Refused(outcomes.NO_TOKEN, _unauthorized(settings.fhir_base_url, settings.fhir_version, None))
     try:
         claims = await services.verified_tokens.verify(token)
         log.client_id, log.tenant = claims.client_id, claims.tenant_id
         client = await services.client_directory.get(claims.client_id)
         route = await services.route_directory.get(claims.tenant_id)
     except InvalidToken as exc:
-        raise _Refused("invalid-token",
+        raise _Refused(outcomes.INVALID_TOKEN,
                        _unauthorized(settings.fhir_base_url, settings.fhir_version, exc.description)) from None
     except StoreUnavailable:
         logger.warning("proxy: configuration store unavailable request_id=%s", log.request_id)
-        raise _Refused.outcome_of("store-unavailable", 503,
+        raise _Refused.outcome_of(outcomes.STORE_UNAVAILABLE, 503,
                                   "The gateway's configuration store is temporarily unavailable.",
                                   settings.fhir_version, headers={"Retry-After": "5"}) from None
     if client is None or not client.enabled:
-        raise _Refused("client-disabled", _unauthorized(settings.fhir_base_url, settings.fhir_version,
+        raise _Refused(outcomes.CLIENT_DISABLED, _unauthorized(settings.fhir_base_url, settings.fhir_version,
                                                         "the token's client is unknown or disabled"))
     if not client.allows_tenant(claims.tenant_id):
-        raise _Refused("tenant-not-allowed", _unauthorized(settings.fhir_base_url, settings.fhir_version,
+        raise _Refused(outcomes.TENANT_NOT_ALLOWED, _unauthorized(settings.fhir_base_url, settings.fhir_version,
                                                            "the token's client may not access this tenant"))
     return _Caller(claims, client, route)
 
@@ -201,10 +202,10 @@ def _route(caller: _Caller, settings: Settings) -> Route:
     """The tenant's route: connected (404 if not) and enabled (403); its FHIR version renders every later answer."""
     route = caller.route
     if route is None:
-        raise _Refused.outcome_of("no-route", 404, "No FHIR server is connected for this tenant.",
+        raise _Refused.outcome_of(outcomes.NO_ROUTE, 404, "No FHIR server is connected for this tenant.",
                                   settings.fhir_version)
     if not route.enabled:
-        raise _Refused.outcome_of("route-disabled", 403, "The FHIR connection of this tenant is disabled.",
+        raise _Refused.outcome_of(outcomes.ROUTE_DISABLED, 403, "The FHIR connection of this tenant is disabled.",
                                   route.fhir_version)
     return route
 
@@ -215,13 +216,13 @@ def _check(request: Request, method: str, caller: _Caller, route: Route, setting
     """Size, path grammar and query, provider URL rules, batch shape, read-only policy and the token's scopes."""
     version = route.fhir_version
     if len(request.body) > settings.max_request_body_bytes:
-        raise _Refused.outcome_of("body-too-large", 413, "The request body is larger than the gateway accepts.",
+        raise _Refused.outcome_of(outcomes.BODY_TOO_LARGE, 413, "The request body is larger than the gateway accepts.",
                                   version)
     path, query = _checked_path(request, version)
     log.resource_type = path.resource_type or resource_type_of(path.path) or ("(base)" if path.is_base else "-")
     if _provider_url_problems(route.fhir_base_url, settings, route.private_network):
         logger.error("proxy: the route's provider URL is not allowed tenant=%s", route.tenant_id)
-        raise _Refused.outcome_of("provider-url-refused", 502,
+        raise _Refused.outcome_of(outcomes.PROVIDER_URL_REFUSED, 502,
                                   "The tenant's FHIR server address is not allowed by the gateway.", version)
     content_type = request.headers.get("content-type", "")
     batch: Batch | None = None
@@ -229,19 +230,19 @@ def _check(request: Request, method: str, caller: _Caller, route: Route, setting
         try:
             batch = parse_batch(request.body, content_type, settings.fhir_base_url)
         except BadBatch as exc:
-            raise _Refused.outcome_of("bad-batch", 400, str(exc), version) from None
+            raise _Refused.outcome_of(outcomes.BAD_BATCH, 400, str(exc), version) from None
     kind = classify(method, path, batch)
     try:
         require_access(kind, route.allow_writes, method, path, batch)
     except AccessRefused as exc:
-        raise _Refused.outcome_of("read-only", 403, str(exc), version) from None
+        raise _Refused.outcome_of(outcomes.READ_ONLY, 403, str(exc), version) from None
     try:
         check_scopes(token_scopes(caller.claims, caller.client), method, path, query, body=request.body,
                      content_type=content_type, batch=batch)
     except ScopeRefused as exc:
-        raise _Refused.outcome_of("outside-scopes", 403, str(exc), version, code="forbidden") from None
+        raise _Refused.outcome_of(outcomes.OUTSIDE_SCOPES, 403, str(exc), version, code="forbidden") from None
     if _fans_out(kind, route, batch) and batch is not None and len(batch.entries) > MAX_FANOUT_ENTRIES:
-        raise _Refused.outcome_of("batch-too-large", 413,
+        raise _Refused.outcome_of(outcomes.BATCH_TOO_LARGE, 413,
                                   f"The gateway runs batches of at most {MAX_FANOUT_ENTRIES} entries.",
                                   version, code="too-costly")
     return _Target(method, path, query, batch, kind)
@@ -257,7 +258,7 @@ def _checked_path(request: Request, version: str) -> tuple[FhirPath, str]:
             check_path(decoded)
         return path, normalize_query(raw_query)
     except PathRejected as exc:
-        raise _Refused.outcome_of("bad-path", 400, str(exc), version) from None
+        raise _Refused.outcome_of(outcomes.BAD_PATH, 400, str(exc), version) from None
 
 
 def _fans_out(kind: str, route: Route, batch: Batch | None) -> bool:
@@ -276,7 +277,7 @@ async def _forward(request: Request, services: Services, route: Route, target: _
     try:
         authorization = await authenticator.authorization(route, transport)
     except UpstreamAuthError as exc:
-        raise _Refused.outcome_of("provider-auth-failed", 502, str(exc), version) from None
+        raise _Refused.outcome_of(outcomes.PROVIDER_AUTH_FAILED, 502, str(exc), version) from None
     headers = upstream_request_headers(request, settings, provider_authorization=authorization)
     connect = route.connect_timeout_seconds or settings.proxy_connect_timeout_seconds
     read = route.read_timeout_seconds or settings.proxy_read_timeout_seconds
@@ -313,7 +314,7 @@ async def _forward(request: Request, services: Services, route: Route, target: _
         log.provider_seconds = time.perf_counter() - started
     if upstream_response.status == 401 and authorization is not None:
         authenticator.forget(route)
-    log.outcome = "forwarded"
+    log.outcome = outcomes.FORWARDED
     return _downstream(upstream_response, rewriter, log.request_id, target.method, request_url)
 
 
@@ -331,16 +332,16 @@ def _provider_url_problems(url: str, settings: Settings, private_network: bool) 
 def _failure(exc: UpstreamError, version: str, request_id: str) -> _Refused:
     """A failed provider call as the client sees it: 504 for a timeout, 502 for the rest."""
     if isinstance(exc, UpstreamTimeout):
-        return _Refused.outcome_of("provider-timeout", 504, "The FHIR server did not answer in time.", version)
+        return _Refused.outcome_of(outcomes.PROVIDER_TIMEOUT, 504, "The FHIR server did not answer in time.", version)
     if isinstance(exc, UpstreamTooLarge):
-        return _Refused.outcome_of("provider-too-large", 502,
+        return _Refused.outcome_of(outcomes.PROVIDER_TOO_LARGE, 502,
                                    "The FHIR server's response is larger than the gateway accepts.", version,
                                    code="too-costly")
     if isinstance(exc, DestinationRefused):
         logger.error("proxy: the provider resolved to a refused address request_id=%s", request_id)
-        return _Refused.outcome_of("provider-address-refused", 502,
+        return _Refused.outcome_of(outcomes.PROVIDER_ADDRESS_REFUSED, 502,
                                    "The tenant's FHIR server address is not allowed by the gateway.", version)
-    return _Refused.outcome_of(f"provider-{type(exc).__name__}", 502,
+    return _Refused.outcome_of(outcomes.provider_failure(type(exc)), 502,
                                "The FHIR server could not be reached or gave an invalid answer.", version)
 
 

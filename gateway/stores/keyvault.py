@@ -114,6 +114,24 @@ def make_credential(settings: Settings) -> Any:
     return store_credential(settings.azure_client_id)
 
 
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Options of every Key Vault SDK client (secrets, keys, signing): fail fast (one retry, 3 s connect / 10 s
+    read timeouts), the challenge resource check, and a transport trusting KEY_VAULT_CA_BUNDLE when it is set."""
+    options: dict[str, Any] = {"verify_challenge_resource": settings.key_vault_verify_challenge_resource,
+                               "retry_total": RETRY_TOTAL, "retry_backoff_factor": RETRY_BACKOFF_FACTOR,
+                               "connection_timeout": CONNECT_TIMEOUT_SECONDS,
+                               "read_timeout": READ_TIMEOUT_SECONDS}
+    if settings.key_vault_ca_bundle:
+        try:
+            options["transport"] = _TrustingTransport(settings.key_vault_ca_bundle,
+                                                      connection_timeout=CONNECT_TIMEOUT_SECONDS,
+                                                      read_timeout=READ_TIMEOUT_SECONDS)
+        except (OSError, ssl.SSLError) as exc:
+            raise SettingsError(f"KEY_VAULT_CA_BUNDLE: cannot load {settings.key_vault_ca_bundle!r} as a PEM "
+                                f"CA bundle ({exc.__class__.__name__}: {exc.strerror or exc})") from None
+    return options
+
+
 def _stored(props: SecretProperties, value: str | None) -> StoredSecret:
     return StoredSecret(
         name=props.name or "", value=value, version=props.version or "",
@@ -172,21 +190,8 @@ class KeyVaultSecretStore:
         """A store for KEY_VAULT_URL, failing fast (one retry, 3 s connect / 10 s read timeouts)."""
         if not settings.key_vault_url:
             raise SettingsError("KEY_VAULT_URL: required for the Key Vault secret store")
-        transport = None
-        if settings.key_vault_ca_bundle:
-            try:
-                transport = _TrustingTransport(settings.key_vault_ca_bundle, connection_timeout=CONNECT_TIMEOUT_SECONDS,
-                                               read_timeout=READ_TIMEOUT_SECONDS)
-            except (OSError, ssl.SSLError) as exc:
-                raise SettingsError(f"KEY_VAULT_CA_BUNDLE: cannot load {settings.key_vault_ca_bundle!r} as a PEM "
-                                    f"CA bundle ({exc.__class__.__name__}: {exc.strerror or exc})") from None
+        options = client_options(settings)
         credential = make_credential(settings)
-        options: dict[str, Any] = {"verify_challenge_resource": settings.key_vault_verify_challenge_resource,
-                                   "retry_total": RETRY_TOTAL, "retry_backoff_factor": RETRY_BACKOFF_FACTOR,
-                                   "connection_timeout": CONNECT_TIMEOUT_SECONDS,
-                                   "read_timeout": READ_TIMEOUT_SECONDS}
-        if transport is not None:
-            options["transport"] = transport
         client = SecretClient(settings.key_vault_url, credential, **options)
         return cls(client, credential, read_timeout=settings.store_read_timeout_seconds)
 

@@ -13,8 +13,6 @@ keys/list and keys/sign (Key Vault "Crypto User" role), never keys/export (the k
 from __future__ import annotations
 
 import asyncio
-import ssl
-from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.keys import KeyCurveName, KeyVaultKey
@@ -24,15 +22,7 @@ from azure.keyvault.keys.crypto.aio import CryptographyClient
 
 from gateway.config import Settings, SettingsError
 from gateway.stores.errors import AlreadyExists, NotFound
-from gateway.stores.keyvault import (
-    CONNECT_TIMEOUT_SECONDS,
-    READ_TIMEOUT_SECONDS,
-    RETRY_BACKOFF_FACTOR,
-    RETRY_TOTAL,
-    _translated,
-    _TrustingTransport,
-    make_credential,
-)
+from gateway.stores.keyvault import _translated, client_options, make_credential
 from gateway.stores.provider_keys import (
     KEY_NAME_RE,
     RSA_KEY_SIZE,
@@ -70,23 +60,8 @@ class KeyVaultProviderKeyStore:
         self._settings = settings
         self._credential = make_credential(settings)
         self._read_timeout = read_timeout if read_timeout is not None else settings.store_read_timeout_seconds
-        self._client = KeyClient(settings.key_vault_url, self._credential, **self._options())
+        self._client = KeyClient(settings.key_vault_url, self._credential, **client_options(self._settings))
         self._signers: dict[str, CryptographyClient] = {}
-
-    def _options(self) -> dict[str, Any]:
-        settings = self._settings
-        options: dict[str, Any] = {"verify_challenge_resource": settings.key_vault_verify_challenge_resource,
-                                   "retry_total": RETRY_TOTAL, "retry_backoff_factor": RETRY_BACKOFF_FACTOR,
-                                   "connection_timeout": CONNECT_TIMEOUT_SECONDS,
-                                   "read_timeout": READ_TIMEOUT_SECONDS}
-        if settings.key_vault_ca_bundle:
-            try:
-                options["transport"] = _TrustingTransport(settings.key_vault_ca_bundle,
-                                                          connection_timeout=CONNECT_TIMEOUT_SECONDS,
-                                                          read_timeout=READ_TIMEOUT_SECONDS)
-            except (OSError, ssl.SSLError):
-                raise SettingsError(f"KEY_VAULT_CA_BUNDLE: cannot load {settings.key_vault_ca_bundle!r}") from None
-        return options
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyVaultProviderKeyStore:
@@ -148,7 +123,8 @@ class KeyVaultProviderKeyStore:
         key_id = f"{self._settings.key_vault_url.rstrip('/')}/keys/{name}/{version}"  # type: ignore[union-attr]
         signer = self._signers.get(key_id)
         if signer is None:
-            signer = self._signers[key_id] = CryptographyClient(key_id, self._credential, **self._options())
+            signer = self._signers[key_id] = CryptographyClient(key_id, self._credential,
+                                                                **client_options(self._settings))
         with _translated("sign", name):
             async with asyncio.timeout(self._read_timeout):
                 try:

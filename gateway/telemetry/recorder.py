@@ -127,7 +127,7 @@ class Recorder:
     @staticmethod
     def _request_attributes(request: Request, record: RequestRecord, status: int) -> dict[str, Any]:
         values: dict[str, Any] = {"http.response.status_code": status,
-                                  "gateway.outcome": record.outcome or _status_outcome(status)}
+                                  "gateway.outcome": record.outcome or status_outcome(status)}
         if record.tenant:
             values["tenant.id"] = record.tenant
         if record.client_id:
@@ -213,7 +213,8 @@ def _public_url(url: str, template: str) -> str:
     return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}{template}" if parts.scheme else template
 
 
-def _status_outcome(status: int) -> str:
+def status_outcome(status: int) -> str:
+    """The outcome of a request no handler named one for (metadata, admin): by its status."""
     if status >= 500:
         return "server-error"
     if status >= 400:

@@ -9,12 +9,18 @@ telemetry contract in docs/operations.md.
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import subprocess
 
 import pytest
 
+from gateway.oauth import authentication, endpoint
+from gateway.oauth.errors import InvalidClient, OAuthError
+from gateway.proxy import outcomes
+from gateway.telemetry import attributes
+from gateway.telemetry.recorder import status_outcome
 from tests.infra.bicep import INFRA, ROOT, BicepFile
 from tests.infra.test_static_checks import infra_python
 
@@ -205,6 +211,35 @@ def test_queries_use_only_names_of_the_contract(name):
     assert dimensions <= allowed, dimensions - allowed
 
 
+def proxy_outcomes() -> set[str]:
+    """Every outcome the proxy names (``gateway.proxy.outcomes``)."""
+    return {value for name, value in vars(outcomes).items() if name.isupper() and isinstance(value, str)}
+
+
+def token_outcomes() -> set[str]:
+    """Every outcome the token endpoint names: its own words and the OAuth error codes (``gateway.oauth``)."""
+    codes, classes = set(), [OAuthError]
+    while classes:
+        cls = classes.pop()
+        codes.add(cls.error)
+        classes.extend(cls.__subclasses__())
+    return codes | set(re.findall(r'\boutcome = "(\w+)"', inspect.getsource(endpoint)))
+
+
+def documented_outcomes(bullet: str) -> set[str]:
+    """The outcome names in one bullet ("- Proxy", "- Token endpoint", ...) of the contract's outcome list."""
+    section = OPERATIONS.read_text(encoding="utf-8").split("### Telemetry contract", 1)[1].split("###", 1)[0]
+    text = re.search(rf"(?ms)^- {bullet}(.*?)(?=^- |\Z)", section).group(1)
+    return {name for name in re.findall(r"`([^`]+)`", text) if re.fullmatch(r"[a-z][a-z_-]*(-[A-Za-z]+)?", name)}
+
+
+def test_the_operations_doc_names_every_outcome_the_code_emits_and_no_other():
+    assert documented_outcomes("Proxy") == proxy_outcomes()
+    assert {"issued", "store_unavailable", InvalidClient.error} <= documented_outcomes("Token endpoint")
+    assert documented_outcomes("Token endpoint") <= token_outcomes()
+    assert documented_outcomes("Metadata and admin") == {status_outcome(status) for status in (200, 404, 500)}
+
+
 @pytest.mark.parametrize("query", ["which-tenant-is-failing.kql", "why-is-the-tenant-failing.kql"])
 def test_the_operations_doc_shows_the_two_queries_as_they_are_in_the_repository(query):
     doc = OPERATIONS.read_text(encoding="utf-8")
@@ -247,29 +282,47 @@ HEALTHY = "aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa"
 FAILING = "bbbbbbbb-2222-4222-8222-bbbbbbbbbbbb"
 
 
+def _request(method: str, path: str, status: int, duration: float, operation: str, **dimensions: str) -> dict:
+    """A gateway request span as Application Insights stores it, named and described as the telemetry code
+    does (``gateway.telemetry``: route template, interaction, resource type)."""
+    fhir = {"fhir.interaction": attributes.interaction(method, path)} if path.startswith("/fhir/") else {}
+    if path.startswith("/fhir/") and attributes.resource_type(path):
+        fhir["fhir.resource_type"] = attributes.resource_type(path)
+    return {"timestamp": "$recent", "name": f"{method} {attributes.route_template(path)}",
+            "url": f"https://gw.example{attributes.route_template(path)}", "resultCode": str(status),
+            "duration": duration, "success": status < 400, "operation_Id": operation,
+            "customDimensions": {**fhir, **dimensions}}
+
+
+WRONG_SECRET_REASON = "wrong secret"
+WRONG_SECRET = f"{InvalidClient.error} ({WRONG_SECRET_REASON})"
+"""The token endpoint's outcome for a wrong secret (``gateway.oauth.endpoint``: the error code, then the reason);
+its metric keeps the error code alone."""
+
+
+def test_the_synthetic_token_outcome_is_the_one_the_endpoint_writes():
+    assert f'AuthenticationFailed("{WRONG_SECRET_REASON}")' in inspect.getsource(authentication)
+    assert 'outcome = f"invalid_client ({failed.reason})"' in inspect.getsource(endpoint)
+
+
 def synthetic_telemetry() -> dict[str, list[dict]]:
-    """A healthy tenant (40 reads, 200) and a failing one (30 reads, 502 from a 503-ing provider), 60 refused
-    token requests, and the metrics the same traffic produces."""
+    """A healthy tenant (40 reads, 200) and a failing one (30 searches answered 503 by its provider: forwarded
+    as they are), 60 token requests refused for a wrong secret, and the metrics the same traffic produces.
+    Outcomes are the code's own (``gateway.proxy.outcomes``, ``gateway.oauth.errors``)."""
     requests, dependencies, metrics = [], [], []
     for i in range(40):
-        requests.append({"timestamp": "$recent", "name": "GET /fhir/{path}", "url": "https://gw.example/fhir/Patient",
-                         "resultCode": "200", "duration": 40.0 + i, "success": True, "operation_Id": f"ok-{i}",
-                         "customDimensions": {"tenant.id": HEALTHY, "client.id": "teams", "fhir.interaction": "read",
-                                              "fhir.resource_type": "Patient", "gateway.outcome": "ok"}})
+        requests.append(_request("GET", f"/fhir/Patient/{i}", 200, 40.0 + i, f"ok-{i}", **{
+            "tenant.id": HEALTHY, "client.id": "teams", "gateway.outcome": outcomes.FORWARDED}))
         dependencies.append({"timestamp": "$recent", "operation_Id": f"ok-{i}", "target": "fhir.healthy.example",
                              "type": "HTTP", "resultCode": "200", "success": True, "duration": 30.0})
     for i in range(30):
-        requests.append({"timestamp": "$recent", "name": "GET /fhir/{path}", "url": "https://gw.example/fhir/Patient",
-                         "resultCode": "502", "duration": 900.0, "success": False, "operation_Id": f"bad-{i}",
-                         "customDimensions": {"tenant.id": FAILING, "client.id": "teams", "fhir.interaction": "search",
-                                              "fhir.resource_type": "Observation",
-                                              "gateway.outcome": "provider_error"}})
+        requests.append(_request("GET", "/fhir/Observation", 503, 900.0, f"bad-{i}", **{
+            "tenant.id": FAILING, "client.id": "teams", "gateway.outcome": outcomes.FORWARDED}))
         dependencies.append({"timestamp": "$recent", "operation_Id": f"bad-{i}", "target": "fhir.failing.example",
                              "type": "HTTP", "resultCode": "503", "success": False, "duration": 850.0})
     for i in range(60):
-        requests.append({"timestamp": "$recent", "name": "POST /oauth2/token", "url": "https://gw.example/oauth2/token",
-                         "resultCode": "401", "duration": 5.0, "success": False, "operation_Id": f"tok-{i}",
-                         "customDimensions": {"gateway.outcome": "invalid_client"}})
+        requests.append(_request("POST", "/oauth2/token", 401, 5.0, f"tok-{i}", **{
+            "client.id": "teams", "gateway.outcome": WRONG_SECRET}))
     metrics += [
         {"timestamp": "$recent", "name": "gateway.provider.errors", "valueSum": 30.0, "valueCount": 30,
          "customDimensions": {"tenant": FAILING}},
@@ -278,11 +331,11 @@ def synthetic_telemetry() -> dict[str, list[dict]]:
         {"timestamp": "$recent", "name": "gateway.provider.duration", "valueSum": 1200.0, "valueCount": 40,
          "customDimensions": {"tenant": HEALTHY}},
         {"timestamp": "$recent", "name": "gateway.proxy.requests", "valueSum": 40.0, "valueCount": 40,
-         "customDimensions": {"tenant": HEALTHY, "outcome": "ok"}},
+         "customDimensions": {"tenant": HEALTHY, "outcome": outcomes.FORWARDED}},
         {"timestamp": "$recent", "name": "gateway.proxy.requests", "valueSum": 30.0, "valueCount": 30,
-         "customDimensions": {"tenant": FAILING, "outcome": "provider_error"}},
+         "customDimensions": {"tenant": FAILING, "outcome": outcomes.FORWARDED}},
         {"timestamp": "$recent", "name": "gateway.token.requests", "valueSum": 60.0, "valueCount": 60,
-         "customDimensions": {"outcome": "invalid_client"}},
+         "customDimensions": {"outcome": InvalidClient.error}},
         {"timestamp": "$recent", "name": "gateway.auth.lockouts", "valueSum": 3.0, "valueCount": 3,
          "customDimensions": {}},
     ]
@@ -337,7 +390,7 @@ def test_which_tenant_is_failing_puts_the_failing_tenant_first(results):
 
 def test_why_names_the_outcome_and_the_provider_host_that_failed(results):
     table = rows(results["why-is-the-tenant-failing.kql"])
-    assert table[0]["outcome"] == "provider_error" and table[0]["status"] == "502"
+    assert table[0]["outcome"] == outcomes.FORWARDED and table[0]["status"] == "503"
     assert table[0]["dependencyTarget"] == "fhir.failing.example" and table[0]["dependencyStatus"] == "503"
     assert table[0]["failures"] == "30" and table[0]["interaction"] == "search"
     assert all(row["dependencyTarget"] != "fhir.healthy.example" for row in table)
@@ -368,5 +421,6 @@ def test_the_workbook_ranks_tenants_and_shows_the_failing_provider(results):
     assert (worst["tenant"], worst["providerHost"], worst["failed"]) == (FAILING, "fhir.failing.example", "30")
     metrics = {row["tenant"]: row for row in rows(results["workbook:provider-metrics"])}
     assert float(metrics[FAILING]["errors"]) == 30 and float(metrics[FAILING]["avgMs"]) == 850.0
-    outcomes = rows(results["workbook:outcomes"])
-    assert {(row["tenant"], row["outcome"]) for row in outcomes} >= {(FAILING, "provider_error"), (HEALTHY, "ok")}
+    seen = rows(results["workbook:outcomes"])
+    assert {(row["tenant"], row["outcome"], row["status"]) for row in seen} >= {
+        (FAILING, outcomes.FORWARDED, "503"), (HEALTHY, outcomes.FORWARDED, "200")}

@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
@@ -28,9 +27,8 @@ from gateway.stores.errors import AlreadyExists, NotFound, PreconditionFailed
 from gateway.stores.keys import check_key
 from gateway.stores.replay import jti_digest
 from gateway.stores.tables.entities import utc
-from gateway.stores.tables.failures import error_code
 from gateway.stores.tables.names import REPLAY_TABLE_SUFFIX
-from gateway.stores.tables.stores import _call, create_table_if_missing
+from gateway.stores.tables.stores import _call, create_table_if_missing, read_entity
 
 
 class TableReplayStore:
@@ -64,27 +62,20 @@ class TableReplayStore:
         return await self._reuse_if_expired(entity)
 
     async def _reuse_if_expired(self, entity: dict[str, Any]) -> bool:
-        async def read() -> Any:
-            try:
-                return await self._table.get_entity(entity["PartitionKey"], entity["RowKey"])
-            except ResourceNotFoundError as error:
-                if error_code(error) == "TableNotFound":
-                    raise
-                return None
-
-        current = await _call(self._table, "use_once", read)
-        if current is None:  # purged between our insert and our read: try the insert once more
+        found = await read_entity(self._table, entity["PartitionKey"], "use_once", row=entity["RowKey"])
+        if found is None:  # purged between our insert and our read: try the insert once more
             try:
                 await _call(self._table, "use_once", lambda: self._table.create_entity(entity))
                 return True
             except AlreadyExists:
                 return False
+        current, etag = found
         expires_on = current.get("ExpiresOn")
         if isinstance(expires_on, datetime) and utc(expires_on) > self._clock.now():
             return False
         try:
             await _call(self._table, "use_once", lambda: self._table.update_entity(
-                entity, mode=UpdateMode.REPLACE, etag=current.metadata["etag"],
+                entity, mode=UpdateMode.REPLACE, etag=etag,
                 match_condition=MatchConditions.IfNotModified))
         except (PreconditionFailed, NotFound):
             return False  # another instance reused (or purged) it first: this use is the second one

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -91,14 +91,14 @@ def _check_page_size(page_size: int) -> int:
     return page_size
 
 
-async def read_entity(table: TableClient, key: str, operation: str,
-                      timeout: float | None = None) -> tuple[Mapping[str, Any], str] | None:
-    """The entity ``key`` (row ``ENTITY_ROW_KEY``) and its ETag, or None if there is no such entity;
+async def read_entity(table: TableClient, key: str, operation: str, timeout: float | None = None, *,
+                      row: str = ENTITY_ROW_KEY) -> tuple[Mapping[str, Any], str] | None:
+    """The entity ``key`` (row ``row``) and its ETag, or None if there is no such entity;
     a missing table is created (see :func:`_call`), each try bounded by ``timeout``."""
 
     async def read() -> tuple[Mapping[str, Any], str] | None:
         try:
-            entity = await table.get_entity(key, ENTITY_ROW_KEY)
+            entity = await table.get_entity(key, row)
         except ResourceNotFoundError as error:
             if error_code(error) == "TableNotFound":
                 raise
@@ -139,10 +139,19 @@ async def _read_page(table: TableClient, page_size: int, continuation: str | Non
     return await _call(table, operation, read, timeout)
 
 
+@dataclass(frozen=True)
+class _EntityCodec(Generic[T]):
+    """How one model maps to its Table entity and back (``gateway.stores.tables.entities``)."""
+
+    to_entity: Callable[..., dict[str, Any]]  # (item, *, created_on, updated_on)
+    from_entity: Callable[[Mapping[str, Any], str | None], T]  # (entity, etag)
+
+
 class _KeyedTableStore(Generic[T]):
     """One entity per key (PartitionKey = key, RowKey = ""): the shape of routes and clients."""
 
     _key_field: str
+    _codec: _EntityCodec[T]
 
     def __init__(self, table: TableClient, clock: Clock | None = None, *, read_timeout: float | None = None) -> None:
         self._table = table
@@ -152,12 +161,6 @@ class _KeyedTableStore(Generic[T]):
     @property
     def table_name(self) -> str:
         return self._table.table_name
-
-    def _to_entity(self, item: T, *, created_on: datetime, updated_on: datetime) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _from_entity(self, entity: Mapping[str, Any], etag: str | None) -> T:
-        raise NotImplementedError
 
     def _not_found(self, operation: str) -> NotFound:
         return NotFound(f"{operation} on table {self.table_name}: no such entity")
@@ -170,14 +173,14 @@ class _KeyedTableStore(Generic[T]):
         if not is_valid_key(key):
             return None  # such a key cannot exist
         found = await self._read(key, "get")
-        return None if found is None else self._from_entity(*found)
+        return None if found is None else self._codec.from_entity(*found)
 
     async def create(self, item: T) -> T:
         check_key(getattr(item, self._key_field), self._key_field)
         now = self._clock.now()
-        entity = self._to_entity(item, created_on=now, updated_on=now)
+        entity = self._codec.to_entity(item, created_on=now, updated_on=now)
         metadata = await _call(self._table, "create", lambda: self._table.create_entity(entity))
-        return self._from_entity(entity, metadata["etag"])
+        return self._codec.from_entity(entity, metadata["etag"])
 
     async def replace(self, item: T, *, if_match: str | None = None) -> T:
         """Replace the whole entity, keeping its ``created_on``.
@@ -197,15 +200,15 @@ class _KeyedTableStore(Generic[T]):
         if if_match is not None and if_match != etag:
             raise PreconditionFailed(
                 f"replace on table {self.table_name}: the entity changed since it was read (ETag mismatch)")
-        entity = self._to_entity(item, created_on=current.get("CreatedOn") or self._clock.now(),
-                                 updated_on=self._clock.now())
+        entity = self._codec.to_entity(item, created_on=current.get("CreatedOn") or self._clock.now(),
+                                       updated_on=self._clock.now())
         condition = MatchConditions.IfNotModified if if_match is not None else MatchConditions.Unconditionally
         try:
             metadata = await _call(self._table, "replace", lambda: self._table.update_entity(
                 entity, mode=UpdateMode.REPLACE, etag=if_match, match_condition=condition))
         except NotFound:
             raise self._not_found("replace") from None
-        return self._from_entity(entity, metadata["etag"])
+        return self._codec.from_entity(entity, metadata["etag"])
 
     async def delete(self, key: str, *, if_match: str | None = None) -> None:
         if not is_valid_key(key):
@@ -225,31 +228,21 @@ class _KeyedTableStore(Generic[T]):
     async def list(self, *, page_size: int = 100, continuation: str | None = None) -> Page[T]:
         """Entities in key order."""
         entities, token = await _read_page(self._table, page_size, continuation, timeout=self._read_timeout)
-        return Page(items=[self._from_entity(e, e.metadata["etag"]) for e in entities], continuation=token)
+        return Page(items=[self._codec.from_entity(e, e.metadata["etag"]) for e in entities], continuation=token)
 
 
 class TableRouteStore(_KeyedTableStore[Route]):
     """RouteStore on the ``<prefix>routes`` table."""
 
     _key_field = "tenant_id"
-
-    def _to_entity(self, item: Route, *, created_on: datetime, updated_on: datetime) -> dict[str, Any]:
-        return route_to_entity(item, created_on=created_on, updated_on=updated_on)
-
-    def _from_entity(self, entity: Mapping[str, Any], etag: str | None) -> Route:
-        return route_from_entity(entity, etag)
+    _codec = _EntityCodec(route_to_entity, route_from_entity)
 
 
 class TableClientStore(_KeyedTableStore[Client]):
     """ClientStore on the ``<prefix>clients`` table."""
 
     _key_field = "client_id"
-
-    def _to_entity(self, item: Client, *, created_on: datetime, updated_on: datetime) -> dict[str, Any]:
-        return client_to_entity(item, created_on=created_on, updated_on=updated_on)
-
-    def _from_entity(self, entity: Mapping[str, Any], etag: str | None) -> Client:
-        return client_from_entity(entity, etag)
+    _codec = _EntityCodec(client_to_entity, client_from_entity)
 
 
 class TableAuditStore:
