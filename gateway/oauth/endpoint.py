@@ -66,13 +66,24 @@ def _loggable(client_id: str | None) -> str:
     return client_id if _SAFE_ID.match(client_id) else "(unprintable)"
 
 
+ISSUED = "issued"
+STORE_UNAVAILABLE = "store_unavailable"
+"""Outcomes of a token request besides the OAuth error codes (``gateway.oauth.errors``) and
+:func:`refused_outcome`."""
+
+
+def refused_outcome(reason: str, *, over_the_limit: bool = False) -> str:
+    """``invalid_client (<reason>)``: the outcome of a failed client authentication (its metric keeps the code)."""
+    return f"{InvalidClient.error} ({reason})" + (" over the limit" if over_the_limit else "")
+
+
 @dataclass
 class _TokenLog:
     """What the one log line of a token request says; filled in as the request goes."""
 
     client_id: str | None = None
     tenant: str = "-"
-    outcome: str = "issued"
+    outcome: str = ISSUED
 
 
 async def token_endpoint(request: Request, services: Services) -> Response:
@@ -82,11 +93,11 @@ async def token_endpoint(request: Request, services: Services) -> Response:
     try:
         response = await _issue(request, services, log)
     except OAuthError as error:
-        if log.outcome == "issued":
+        if log.outcome == ISSUED:
             log.outcome = error.error
         response = error.response()
     except StoreUnavailable:
-        log.outcome = "store_unavailable"
+        log.outcome = STORE_UNAVAILABLE
         response = ServiceUnavailable().response()
     client_id = _loggable(log.client_id)
     logger.info("token request client_id=%s tenant=%s outcome=%s status=%d duration_ms=%.2f request_id=%s",
@@ -124,7 +135,7 @@ async def _presented(request: Request, form: dict[str, str], services: Services,
     try:
         assertion = read_client_assertion(form, authorization_header=bool(request.headers.get_all("authorization")))
     except AssertionRejected as rejected:
-        log.outcome = f"invalid_client (assertion {rejected.reason})"
+        log.outcome = refused_outcome(f"assertion {rejected.reason}")
         attempt = await services.failure_limiter.reserve(UNREADABLE_ASSERTION, address)
         wait = await attempt.failed()
         if wait is not None:
@@ -144,7 +155,7 @@ async def _authenticate(services: Services, presented: ClientAssertion | ClientC
         return await services.client_authenticator.authenticate(presented)
     except AuthenticationFailed as failed:
         wait = await attempt.failed()
-        log.outcome = f"invalid_client ({failed.reason})" + (" over the limit" if wait is not None else "")
+        log.outcome = refused_outcome(failed.reason, over_the_limit=wait is not None)
         if wait is not None:
             raise TooManyFailures(wait) from None
         basic = isinstance(presented, ClientCredentials) and presented.used_basic
