@@ -137,7 +137,9 @@ class SmartScopes:
     def letters_for(self, resource_type: str | None) -> frozenset[str]:
         """Letters granted on ``resource_type``; None (system level: every type at once) looks at ``*`` only."""
         everywhere = self.permissions.get(WILDCARD, frozenset())
-        return everywhere | self.permissions.get(resource_type, frozenset())  # None and "*": everywhere alone
+        if resource_type is None:
+            return everywhere
+        return everywhere | self.permissions.get(resource_type, frozenset())  # "*": everywhere alone
 
     def __and__(self, other: SmartScopes) -> SmartScopes:
         """What both grant, type by type (for every type, letters_for of the result = both letters_for's ∩)."""

@@ -98,4 +98,4 @@ def check_name(name: object) -> str:
 def check_alg(alg: object) -> str:
     if alg not in ALGORITHMS:
         raise ValueError("provider keys sign with RS384 or ES384")
-    return alg  # type: ignore[return-value]
+    return alg
