@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings, current_settings
@@ -44,7 +44,7 @@ class Services:
     def component(self, key: str, factory: Callable[[Services], T]) -> T:
         """The per-worker object registered under ``key``, built by ``factory`` on first use."""
         try:
-            return self._components[key]
+            return cast(T, self._components[key])  # stored by ``factory`` under this key
         except KeyError:
             value = self._components[key] = factory(self)
             return value

@@ -86,8 +86,12 @@ async def token_endpoint(request: Request, services: Services) -> Response:
             if wait is not None:
                 raise TooManyFailures(wait) from None
             raise
-        credentials = extract_credentials(request, form) if assertion is None else None
-        client_id = assertion.client_id if assertion is not None else credentials.client_id
+        credentials = None
+        if assertion is not None:
+            client_id = assertion.client_id
+        else:
+            credentials = extract_credentials(request, form)
+            client_id = credentials.client_id
         grant_type = form.get("grant_type")
         if grant_type is None:
             hint = " ('grant-type' is not an OAuth parameter)" if "grant-type" in form else ""
@@ -99,6 +103,7 @@ async def token_endpoint(request: Request, services: Services) -> Response:
             if assertion is not None:
                 client = await assertion_authenticator(services).authenticate(assertion)
             else:
+                assert credentials is not None  # read above whenever there is no assertion
                 client = await client_authenticator(services).authenticate(credentials)
         except AuthenticationFailed as failed:
             wait = await attempt.failed()

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any
+from enum import Enum
+from typing import Any, Protocol, cast
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.keyvault.keys import KeyCurveName, KeyVaultKey
+from azure.keyvault.keys import KeyCurveName, KeyType, KeyVaultKey
 from azure.keyvault.keys.aio import KeyClient
 from azure.keyvault.keys.crypto import SignatureAlgorithm
 from azure.keyvault.keys.crypto.aio import CryptographyClient
@@ -47,18 +48,36 @@ _SIGNATURE = {"RS384": SignatureAlgorithm.rs384, "ES384": SignatureAlgorithm.es3
 KIND_TAG = "provider-assertion"
 
 
+class _PublicKeyMembers(Protocol):
+    """The members of the SDK's ``JsonWebKey`` read here (RFC 7518 §6.2.1, §6.3.1). The SDK sets them with
+    ``setattr``, so its class declares none; ``n`` and ``e`` (RSA) or ``x`` and ``y`` (EC) are on every
+    public key Key Vault returns of the kind ``kty`` and ``crv`` name."""
+
+    kty: KeyType | str | None
+    crv: KeyCurveName | str | None
+    n: bytes
+    e: bytes
+    x: bytes
+    y: bytes
+
+
+def _name(value: Enum | str | None) -> str | None:
+    """The SDK's enums by their value, not "KeyType.rsa"."""
+    return value.value if isinstance(value, Enum) else value
+
+
 def _version_of(key: KeyVaultKey) -> ProviderKeyVersion:
-    jwk = key.key
-    kty = getattr(jwk.kty, "value", jwk.kty)  # the SDK's enums: their value, not "KeyType.rsa"
-    crv = getattr(jwk.crv, "value", jwk.crv)
-    alg = alg_of(kty, crv)
+    jwk = cast(_PublicKeyMembers, key.key)
+    alg = alg_of(_name(jwk.kty), _name(jwk.crv))
     if alg == "RS384":
         public = {"kty": "RSA", "n": b64url(jwk.n), "e": b64url(jwk.e)}
     else:
         public = {"kty": "EC", "crv": "P-384", "x": b64url(jwk.x), "y": b64url(jwk.y)}
     props = key.properties
     return ProviderKeyVersion(name=key.name or "", version=props.version or "", alg=alg, public_jwk=public,
-                              created_on=props.created_on, enabled=props.enabled is not False)  # type: ignore[arg-type]
+                              # The SDK types every property optional; Key Vault dates each key version it returns.
+                              created_on=props.created_on,  # type: ignore[arg-type]
+                              enabled=props.enabled is not False)
 
 
 class KeyVaultProviderKeyStore:

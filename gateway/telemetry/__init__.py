@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from gateway.http import Request, Response
+    from gateway.proxy.transport import Transport
     from gateway.telemetry.recorder import Recorder
 
 T = TypeVar("T")
@@ -90,14 +91,14 @@ def cache_lookup(cache: str, hit: bool) -> None:
         _recorder.cache_lookup(cache, hit)
 
 
-def traced_transport(transport: T) -> T:
+def traced_transport(transport: Transport) -> Transport:
     """The proxy's transport, with a client span per provider call when telemetry is on."""
     active = active_recorder()
     if active is None:
         return transport
     from gateway.telemetry.transport import TracedTransport
 
-    return TracedTransport(transport, active)  # type: ignore[return-value]
+    return TracedTransport(transport, active)
 
 
 def traced_stores(stores: T, settings: Any) -> T:
