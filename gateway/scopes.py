@@ -283,7 +283,7 @@ def parse_allowed_scopes(text: str) -> SmartScopes:
     return SmartScopes.parse(text)
 
 
-def grant_from_claim(scope_claim: str) -> ScopeGrant:
+def grant_from_claim(scope_claim: object) -> ScopeGrant:
     """The grant an access token's ``scope`` claim carries (:attr:`ScopeGrant.scope` read back).
 
     A claim holding the tenant alone, as tokens issued before SMART scopes carry, grants

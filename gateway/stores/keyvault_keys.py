@@ -75,8 +75,7 @@ def _version_of(key: KeyVaultKey) -> ProviderKeyVersion:
         public = {"kty": "EC", "crv": "P-384", "x": b64url(jwk.x), "y": b64url(jwk.y)}
     props = key.properties
     return ProviderKeyVersion(name=key.name or "", version=props.version or "", alg=alg, public_jwk=public,
-                              # The SDK types every property optional; Key Vault dates each key version it returns.
-                              created_on=props.created_on,  # type: ignore[arg-type]
+                              created_on=props.created_on,  # type: ignore[arg-type]  # always set by Key Vault
                               enabled=props.enabled is not False)
 
 
@@ -87,6 +86,7 @@ class KeyVaultProviderKeyStore:
         if not settings.key_vault_url:
             raise SettingsError("KEY_VAULT_URL: required for the Key Vault provider key store")
         self._settings = settings
+        self._vault_url: str = settings.key_vault_url
         self._credential = make_credential(settings)
         self._read_timeout = read_timeout if read_timeout is not None else settings.store_read_timeout_seconds
         self._client = KeyClient(settings.key_vault_url, self._credential, **self._options())
@@ -164,7 +164,7 @@ class KeyVaultProviderKeyStore:
         check_alg(alg)
         if not KEY_NAME_RE.match(name) or not KEY_NAME_RE.match(version or "-"):
             raise NotFound(f"key {name!r}")
-        key_id = f"{self._settings.key_vault_url.rstrip('/')}/keys/{name}/{version}"  # type: ignore[union-attr]
+        key_id = f"{self._vault_url.rstrip('/')}/keys/{name}/{version}"
         signer = self._signers.get(key_id)
         if signer is None:
             signer = self._signers[key_id] = CryptographyClient(key_id, self._credential, **self._options())

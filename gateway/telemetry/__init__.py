@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gateway.http import Request, Response
     from gateway.proxy.transport import Transport
+    from gateway.stores.factory import AzureStores
     from gateway.telemetry.recorder import Recorder
 
-T = TypeVar("T")
 
 _checked = False
 _recorder: Recorder | None = None
@@ -101,7 +101,7 @@ def traced_transport(transport: Transport) -> Transport:
     return TracedTransport(transport, active)
 
 
-def traced_stores(stores: T, settings: Any) -> T:
+def traced_stores(stores: AzureStores, settings: Any) -> AzureStores:
     """The stores, with a client span per store call when telemetry is on."""
     active = active_recorder()
     if active is None:

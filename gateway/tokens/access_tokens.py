@@ -147,7 +147,7 @@ def _smart_scopes(scope: object, tenant: str) -> SmartScopes | None:
     """The SMART scopes a ``scope`` claim grants after ``tenant`` (None: the tenant alone); ValueError if malformed."""
     if scope == tenant:
         return None
-    grant = grant_from_claim(scope)  # type: ignore[arg-type]
+    grant = grant_from_claim(scope)
     if grant.tenant != tenant:
         raise ValueError("the scope claim names another tenant")
     return grant.scopes
