@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    the gateway locally (Azurite, Key Vault emulator, demo provider, local Functions host)
-#   make test   the whole test suite (installs everything, starts the services it needs)
+#   make test   the static checks, then the whole test suite (installs everything, starts the services it needs)
 
 # The functions run on Python 3.13 (as in Azure): the first of these that is 3.13 makes the venv.
 # With pyenv, the .python-version file of this directory selects 3.13 for `python3`.
@@ -13,7 +13,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-py$(PYTHON_VERSION)-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: install infra-tools run stop test test-fast bench bench-load lint clean mutation
+.PHONY: install infra-tools run stop check test test-fast bench bench-load lint clean mutation
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -54,8 +54,14 @@ run: install
 stop:
 	@$(PY) -m devtools.run --stop
 
-## The whole suite: unit, integration (Azurite + Key Vault emulator) and end-to-end (local host).
-test: install infra-tools
+## Static checks, first in `make test`: ruff on the whole repository (with a complexity limit of 12 on
+## gateway/) and mypy, strict, on gateway/ (both configured in pyproject.toml).
+check: install
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+## The static checks, then the whole suite: unit, integration (Azurite + Key Vault emulator) and end-to-end (local host).
+test: install infra-tools check
 	$(PY) -m pytest
 
 ## Unit tests only (no services).
@@ -70,11 +76,10 @@ bench: install
 bench-load: install
 	$(PY) -m bench load
 
-lint: install
-	$(PY) -m ruff check .
+lint: check
 
 clean:
-	rm -rf .local .pytest_cache .ruff_cache .hypothesis
+	rm -rf .local .pytest_cache .ruff_cache .mypy_cache .hypothesis
 
 ## Mutation testing of the security-critical modules (minutes): a table per module and every surviving mutant.
 ## MODULES=paths limits it to matching targets (devtools/mutation/targets.toml).

@@ -28,7 +28,7 @@ def from_azure(req: func.HttpRequest) -> Request:
 
 def to_azure(response: Response) -> func.HttpResponse:
     """Convert to the worker's response; headers (Content-Type included) pass unchanged."""
-    headers = {}
+    headers: dict[str, str] = {}
     for name, value in response.headers.items_all():
         # func.HttpResponse headers are single-valued; join repeats per RFC 9110 §5.3.
         headers[name] = f"{headers[name]}, {value}" if name in headers else value

@@ -54,7 +54,8 @@ class TokenUnavailable(Exception):
 AZ_TIMEOUT_SECONDS = 60.0
 
 
-def token_from_azure_cli(audience: str, *, runner=subprocess.run) -> str:
+def token_from_azure_cli(audience: str, *,
+                         runner: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run) -> str:
     """An access token for ``audience`` from ``az account get-access-token --resource`` (the az login session)."""
     az = shutil.which("az")
     if az is None:
@@ -240,7 +241,8 @@ def _client_extras(args: argparse.Namespace) -> dict[str, Any]:
     return extras
 
 
-def _route_body(args: argparse.Namespace) -> dict[str, Any]:
+def _route_body(args: argparse.Namespace) -> object:
+    """The route to PUT: the JSON of ``--body`` as given (the API validates it), or one built from the flags."""
     if args.body:
         text = sys.stdin.read() if args.body == "-" else open(args.body, encoding="utf-8").read()  # noqa: SIM115
         return json.loads(text)

@@ -137,7 +137,9 @@ class SmartScopes:
     def letters_for(self, resource_type: str | None) -> frozenset[str]:
         """Letters granted on ``resource_type``; None (system level: every type at once) looks at ``*`` only."""
         everywhere = self.permissions.get(WILDCARD, frozenset())
-        return everywhere | self.permissions.get(resource_type, frozenset())  # None and "*": everywhere alone
+        if resource_type is None:
+            return everywhere
+        return everywhere | self.permissions.get(resource_type, frozenset())  # "*": everywhere alone
 
     def __and__(self, other: SmartScopes) -> SmartScopes:
         """What both grant, type by type (for every type, letters_for of the result = both letters_for's ∩)."""
@@ -281,7 +283,7 @@ def parse_allowed_scopes(text: str) -> SmartScopes:
     return SmartScopes.parse(text)
 
 
-def grant_from_claim(scope_claim: str) -> ScopeGrant:
+def grant_from_claim(scope_claim: object) -> ScopeGrant:
     """The grant an access token's ``scope`` claim carries (:attr:`ScopeGrant.scope` read back).
 
     A claim holding the tenant alone, as tokens issued before SMART scopes carry, grants

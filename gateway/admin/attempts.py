@@ -47,7 +47,7 @@ class TimedOut(StoreUnavailable):
 
 
 _current: ContextVar[Attempt | None] = ContextVar("gateway_admin_attempt", default=None)
-_background: set[asyncio.Task] = set()
+_background: set[asyncio.Task[object]] = set()
 
 
 def checkpoint() -> None:
@@ -95,7 +95,7 @@ async def run_within(seconds: float, operation: Callable[[], Awaitable[T]]) -> T
         raise TimedOut(f"a store did not answer within {seconds:g} s") from None
 
 
-def _finished(task: asyncio.Task) -> None:
+def _finished(task: asyncio.Task[object]) -> None:
     _background.discard(task)
     if task.cancelled():
         return

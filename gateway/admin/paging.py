@@ -32,10 +32,11 @@ def decode_continuation(value: str | None) -> str | None:
         payload = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         payload = None
-    if not isinstance(payload, dict) or payload.get("v") != 1 or not isinstance(payload.get("t"), str):
+    token = payload.get("t") if isinstance(payload, dict) and payload.get("v") == 1 else None
+    if not isinstance(token, str):
         raise bad_request("The continuation token is not valid; start again from the first page.",
                           "continuation")
-    return payload["t"]
+    return token
 
 
 def page_size_of(request: Request) -> int:

@@ -127,7 +127,7 @@ class Validator:
         if "maximum" in schema and value > schema["maximum"]:
             errors.append(FieldError(path, f"must be at most {schema['maximum']}"))
 
-    def _array(self, value: list, schema: Mapping[str, Any], path: str, errors: list[FieldError]) -> None:
+    def _array(self, value: list[Any], schema: Mapping[str, Any], path: str, errors: list[FieldError]) -> None:
         if "minItems" in schema and len(value) < schema["minItems"]:
             errors.append(FieldError(path, f"must have at least {schema['minItems']} item(s)"))
         if "maxItems" in schema and len(value) > schema["maxItems"]:
@@ -143,7 +143,7 @@ class Validator:
             for index, item in enumerate(value):
                 self._check(item, schema["items"], _join(path, index), errors)
 
-    def _object(self, value: dict, schema: Mapping[str, Any], path: str, errors: list[FieldError]) -> None:
+    def _object(self, value: dict[str, Any], schema: Mapping[str, Any], path: str, errors: list[FieldError]) -> None:
         properties = schema.get("properties", {})
         if "minProperties" in schema and len(value) < schema["minProperties"]:
             errors.append(FieldError(path, f"must have at least {schema['minProperties']} field(s)"))

@@ -26,7 +26,7 @@ from gateway.proxy.identity_scopes import scope_problem
 from gateway.proxy.provider_keys import DEFAULT_KEY_NAME, admin_name
 from gateway.services import Services
 from gateway.stores.errors import StoreUnavailable
-from gateway.stores.models import Page, Route, UpstreamAuth
+from gateway.stores.models import BatchMode, Page, Route, UpstreamAuth, UpstreamAuthType
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,11 @@ class RouteSpec:
     display_name: str = ""
     enabled: bool = True
     allow_writes: bool = False
-    batch_mode: str = "passthrough"
+    batch_mode: BatchMode = "passthrough"
     private_network: bool = False
     connect_timeout_seconds: float | None = None
     read_timeout_seconds: float | None = None
-    upstream_type: str = "none"
+    upstream_type: UpstreamAuthType = "none"
     upstream_token_url: str | None = None
     upstream_client_id: str | None = None
     upstream_scope: str | None = None
@@ -169,11 +169,11 @@ def _route_of(tenant_id: str, spec: RouteSpec, secret_name: str | None) -> Route
     return Route(
         tenant_id=tenant_id, fhir_base_url=spec.fhir_base_url, fhir_version=spec.fhir_version,
         display_name=spec.display_name, enabled=spec.enabled, allow_writes=spec.allow_writes,
-        batch_mode=spec.batch_mode,  # type: ignore[arg-type]
+        batch_mode=spec.batch_mode,
         connect_timeout_seconds=spec.connect_timeout_seconds, read_timeout_seconds=spec.read_timeout_seconds,
         private_network=spec.private_network,
         upstream_auth=UpstreamAuth(
-            type=spec.upstream_type,  # type: ignore[arg-type]
+            type=spec.upstream_type,
             token_url=spec.upstream_token_url if credentials else None,
             client_id=spec.upstream_client_id if credentials else None,
             scope=spec.upstream_scope if spec.upstream_type != "none" else None,

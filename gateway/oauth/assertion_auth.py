@@ -26,6 +26,7 @@ import contextlib
 import functools
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -56,16 +57,21 @@ PUBLIC_REASONS = frozenset({"algorithm", "malformed", "issuer", "audience", "exp
 _MAX_INLINE_KEY_SETS = 10_000
 
 
+_Verify = Callable[[bytes, bytes], None]
+"""Verifies (signature, signing input) with one key and algorithm; InvalidSignature when it does not match."""
+
+
 @functools.cache
-def _dummy_keys() -> dict[str, tuple[object, object]]:
-    """Public keys no assertion is signed with, and how to verify with them: the refused request's work."""
+def _dummy_verifiers() -> dict[str, _Verify]:
+    """Verifications with public keys no assertion is signed with, by algorithm: the refused request's work."""
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
     p384 = ec.generate_private_key(ec.SECP384R1()).public_key()
     p256 = ec.generate_private_key(ec.SECP256R1()).public_key()
-    return {"RS384": (rsa_key, (padding.PKCS1v15(), hashes.SHA384())),
-            "RS256": (rsa_key, (padding.PKCS1v15(), hashes.SHA256())),
-            "ES384": (p384, (ec.ECDSA(hashes.SHA384()),)),
-            "ES256": (p256, (ec.ECDSA(hashes.SHA256()),))}
+    pkcs1, sha384, sha256 = padding.PKCS1v15(), hashes.SHA384(), hashes.SHA256()
+    return {"RS384": lambda signature, data: rsa_key.verify(signature, data, pkcs1, sha384),
+            "RS256": lambda signature, data: rsa_key.verify(signature, data, pkcs1, sha256),
+            "ES384": lambda signature, data: p384.verify(signature, data, ec.ECDSA(sha384)),
+            "ES256": lambda signature, data: p256.verify(signature, data, ec.ECDSA(sha256))}
 
 
 def _equal_work(assertion: ClientAssertion) -> None:
@@ -73,9 +79,9 @@ def _equal_work(assertion: ClientAssertion) -> None:
     other): what a known client's wrong signature costs, so a refusal before any key was used takes as long."""
     jws = parse_compact_jws(assertion.assertion)  # parsed once already: cannot fail here
     alg = jws.header.get("alg")
-    key, arguments = _dummy_keys().get(alg if isinstance(alg, str) else "", _dummy_keys()["RS384"])
+    verify = _dummy_verifiers().get(alg if isinstance(alg, str) else "", _dummy_verifiers()["RS384"])
     with contextlib.suppress(InvalidSignature, ValueError):
-        key.verify(jws.signature or b"\0", jws.signing_input, *arguments)  # type: ignore[attr-defined]
+        verify(jws.signature or b"\0", jws.signing_input)
 
 
 class NoReplayStore:

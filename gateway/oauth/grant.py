@@ -21,7 +21,14 @@ import functools
 
 from gateway.oauth.errors import InvalidScope, UnauthorizedClient
 from gateway.scopes import MAX_SCOPE_TOKENS as SCOPE_TOKEN_LIMIT
-from gateway.scopes import ScopeGrant, ScopeSyntaxError, grant_scopes, parse_allowed_scopes, parse_scope_parameter
+from gateway.scopes import (
+    ScopeGrant,
+    ScopeSyntaxError,
+    SmartScopes,
+    grant_scopes,
+    parse_allowed_scopes,
+    parse_scope_parameter,
+)
 from gateway.services import Services
 from gateway.stores.models import Client
 from gateway.tokens.access_tokens import IssuedToken, issue_access_token
@@ -36,11 +43,11 @@ def requested_tenant(scope: str | None) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _parsed_allowed_scopes(text: str):
+def _parsed_allowed_scopes(text: str) -> SmartScopes:
     return parse_allowed_scopes(text)  # a failure raises, and is not memoized
 
 
-def client_scopes(client: Client):
+def client_scopes(client: Client) -> SmartScopes:
     """The client's allowed SMART scopes (parsed once per text); InvalidScope when its stored value is unusable."""
     text = client.allowed_scopes
     try:

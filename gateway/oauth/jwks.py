@@ -85,57 +85,90 @@ def _private_members(index: int, jwk: Any) -> list[str]:
             for m in PRIVATE_MEMBERS if m in jwk]
 
 
-def _key_problems(index: int, jwk: Any) -> tuple[list[str], PublicKey | None]:
+def _key_problems(index: int, jwk: object) -> tuple[list[str], PublicKey | None]:
     """Problems of one public JWK and the key when it is usable."""
     where = f"keys[{index}]"
     if not isinstance(jwk, dict):
         return [f"{where} must be a JSON object"], None
+    kid = _usable_kid(jwk)
     problems: list[str] = []
-    kid = jwk.get("kid")
-    if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH or not kid.isprintable():
+    if kid is None:
         problems.append(f"{where}.kid must be a non-empty printable string of at most {MAX_KID_LENGTH} characters")
+    problems.extend(_use_problems(where, jwk))
+    alg = jwk.get("alg")
+    if alg is not None and not isinstance(alg, str):
+        problems.append(f"{where}.alg must be a string")
+        alg = None
+    kty = jwk.get("kty")
+    curve: str | None = None
+    key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey | None = None
+    if kty == "RSA":
+        key = _rsa_key(where, jwk, alg, problems)
+    elif kty == "EC":
+        curve, key = _ec_key(where, jwk, alg, problems)
+    else:
+        problems.append(f"{where}.kty must be RSA or EC")
+    if problems or kid is None or key is None:
+        return problems, None
+    kty = "RSA" if isinstance(key, rsa.RSAPublicKey) else "EC"
+    return [], PublicKey(kid=kid, kty=kty, curve=curve, alg=alg, key=key)
+
+
+def _usable_kid(jwk: dict[str, object]) -> str | None:
+    """The key's ``kid`` when it is a non-empty printable string of at most :data:`MAX_KID_LENGTH` characters."""
+    kid = jwk.get("kid")
+    if isinstance(kid, str) and kid and len(kid) <= MAX_KID_LENGTH and kid.isprintable():
+        return kid
+    return None
+
+
+def _use_problems(where: str, jwk: dict[str, object]) -> list[str]:
+    """``use`` (RFC 7517 §4.2) and ``key_ops`` (§4.3), when present, must allow verifying signatures."""
+    problems: list[str] = []
     if "use" in jwk and jwk["use"] != "sig":
         problems.append(f"{where}.use must be 'sig'")
     ops = jwk.get("key_ops")
     if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
         problems.append(f"{where}.key_ops must include 'verify'")
-    kty = jwk.get("kty")
-    alg = jwk.get("alg")
-    if alg is not None and not isinstance(alg, str):
-        problems.append(f"{where}.alg must be a string")
-        alg = None
-    key: Any = None
-    curve: str | None = None
-    if kty == "RSA":
-        if alg is not None and alg not in RSA_ALGORITHMS:
-            problems.append(f"{where}.alg must be RS384 or RS256 for an RSA key")
-        try:
-            key = RSAAlgorithm.from_jwk(json.dumps({"kty": "RSA", "n": jwk.get("n"), "e": jwk.get("e")}))
-        except (InvalidKeyError, ValueError, TypeError, KeyError):
-            problems.append(f"{where} is not a valid RSA public key (n and e, base64url)")
-        else:
-            numbers = key.public_numbers()
-            if not MIN_RSA_BITS <= key.key_size <= MAX_RSA_BITS:
-                problems.append(f"{where} must be an RSA key of {MIN_RSA_BITS} to {MAX_RSA_BITS} bits")
-            if numbers.e.bit_length() > MAX_RSA_EXPONENT_BITS:
-                problems.append(f"{where}.e must be at most {MAX_RSA_EXPONENT_BITS} bits")
-    elif kty == "EC":
-        curve = jwk.get("crv") if isinstance(jwk.get("crv"), str) else None
-        if curve not in CURVE_ALGORITHMS:
-            problems.append(f"{where}.crv must be P-256 or P-384")
-        else:
-            if alg is not None and alg != CURVE_ALGORITHMS[curve]:
-                problems.append(f"{where}.alg must be {CURVE_ALGORITHMS[curve]} for a {curve} key")
-            try:
-                key = ECAlgorithm.from_jwk(json.dumps({"kty": "EC", "crv": curve, "x": jwk.get("x"),
-                                                       "y": jwk.get("y")}))
-            except (InvalidKeyError, ValueError, TypeError, KeyError):
-                problems.append(f"{where} is not a valid EC public key (x and y on the curve, base64url)")
-    else:
-        problems.append(f"{where}.kty must be RSA or EC")
-    if problems or key is None:
-        return problems, None
-    return [], PublicKey(kid=kid, kty=kty, curve=curve, alg=alg, key=key)
+    return problems
+
+
+def _rsa_key(where: str, jwk: dict[str, object], alg: str | None, problems: list[str]) -> rsa.RSAPublicKey | None:
+    """The RSA public key (RFC 7518 §6.3.1) of ``jwk``; what is wrong with it is added to ``problems``."""
+    if alg is not None and alg not in RSA_ALGORITHMS:
+        problems.append(f"{where}.alg must be RS384 or RS256 for an RSA key")
+    try:
+        key = RSAAlgorithm.from_jwk(json.dumps({"kty": "RSA", "n": jwk.get("n"), "e": jwk.get("e")}))
+    except (InvalidKeyError, ValueError, TypeError, KeyError):
+        key = None
+    if not isinstance(key, rsa.RSAPublicKey):  # without "d" it is never a private key
+        problems.append(f"{where} is not a valid RSA public key (n and e, base64url)")
+        return None
+    if not MIN_RSA_BITS <= key.key_size <= MAX_RSA_BITS:
+        problems.append(f"{where} must be an RSA key of {MIN_RSA_BITS} to {MAX_RSA_BITS} bits")
+    if key.public_numbers().e.bit_length() > MAX_RSA_EXPONENT_BITS:
+        problems.append(f"{where}.e must be at most {MAX_RSA_EXPONENT_BITS} bits")
+    return key
+
+
+def _ec_key(where: str, jwk: dict[str, object], alg: str | None,
+            problems: list[str]) -> tuple[str | None, ec.EllipticCurvePublicKey | None]:
+    """The curve and EC public key (RFC 7518 §6.2.1) of ``jwk``; what is wrong with it is added to ``problems``."""
+    crv = jwk.get("crv")
+    curve = crv if isinstance(crv, str) else None
+    if curve not in CURVE_ALGORITHMS:
+        problems.append(f"{where}.crv must be P-256 or P-384")
+        return curve, None
+    if alg is not None and alg != CURVE_ALGORITHMS[curve]:
+        problems.append(f"{where}.alg must be {CURVE_ALGORITHMS[curve]} for a {curve} key")
+    try:
+        key = ECAlgorithm.from_jwk(json.dumps({"kty": "EC", "crv": curve, "x": jwk.get("x"), "y": jwk.get("y")}))
+    except (InvalidKeyError, ValueError, TypeError, KeyError):
+        key = None
+    if not isinstance(key, ec.EllipticCurvePublicKey):  # without "d" it is never a private key
+        problems.append(f"{where} is not a valid EC public key (x and y on the curve, base64url)")
+        return curve, None
+    return curve, key
 
 
 def _read(document: Any) -> tuple[list[str], list[PublicKey], list[str]]:

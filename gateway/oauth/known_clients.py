@@ -87,5 +87,7 @@ class KnownClientIds:
             except (StoreUnavailable, TimeoutError):
                 logger.warning("client list unavailable; client ids are looked up one by one")
                 return True
-            return client_id in self._ids  # type: ignore[operator]
+            ids = self._ids
+            assert ids is not None  # set by the load just awaited
+            return client_id in ids
         return self._ids is None or self._may_read_one()

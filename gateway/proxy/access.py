@@ -81,13 +81,7 @@ def parse_batch(body: bytes, content_type: str, gateway_base: str) -> Batch | No
     """
     if not _is_json(content_type):
         return None
-    try:
-        document: Any = json.loads(body, object_pairs_hook=_unique_names)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep is not a Bundle either
-        return None
-    except _RepeatedName:
-        # Parsers differ on which repeated name wins: the provider could run what this check did not see.
-        raise BadBatch("The body repeats a JSON property name (FHIR JSON forbids it).") from None
+    document = _json_document(body)
     if not isinstance(document, dict) or document.get("resourceType") != "Bundle":
         return None
     bundle_type = document.get("type")
@@ -96,28 +90,43 @@ def parse_batch(body: bytes, content_type: str, gateway_base: str) -> Batch | No
     raw_entries = document.get("entry") or []
     if not isinstance(raw_entries, list):
         raise BadBatch("Bundle.entry must be a list.")
-    entries = []
-    for index, entry in enumerate(raw_entries):
-        request = entry.get("request") if isinstance(entry, dict) else None
-        if not isinstance(request, dict) or not isinstance(request.get("method"), str) \
-                or not isinstance(request.get("url"), str):
-            raise BadBatch(f"Bundle.entry[{index}].request needs a method and a url.")
-        method = request["method"].upper()
-        if method not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
-            raise BadBatch(f"Bundle.entry[{index}].request.method is not an HTTP method FHIR uses.")
-        url: str = request["url"]
-        if url.startswith(gateway_base.rstrip("/") + "/"):
-            url = url[len(gateway_base.rstrip("/")) + 1:]
-        path, _, query = url.partition("?")
-        try:
-            checked = check_path(path)
-            query = normalize_query(query)
-        except PathRejected as exc:
-            raise BadBatch(f"Bundle.entry[{index}].request.url: {exc}") from None
-        if urlsplit(url).fragment:
-            raise BadBatch(f"Bundle.entry[{index}].request.url must not carry a fragment.")
-        entries.append(BatchEntry(method=method, path=checked, query=query))
-    return Batch(bundle_type=bundle_type, entries=tuple(entries))
+    entries = tuple(_batch_entry(index, entry, gateway_base) for index, entry in enumerate(raw_entries))
+    return Batch(bundle_type=bundle_type, entries=entries)
+
+
+def _json_document(body: bytes) -> object:
+    """The JSON value of ``body``; None when it is not JSON, :class:`BadBatch` when it repeats a property name."""
+    try:
+        document: object = json.loads(body, object_pairs_hook=_unique_names)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep is not a Bundle either
+        return None
+    except _RepeatedName:
+        # Parsers differ on which repeated name wins: the provider could run what this check did not see.
+        raise BadBatch("The body repeats a JSON property name (FHIR JSON forbids it).") from None
+    return document
+
+
+def _batch_entry(index: int, entry: object, gateway_base: str) -> BatchEntry:
+    """Entry ``index`` of a batch: its request's method and its URL checked as a path on the gateway's base."""
+    request = entry.get("request") if isinstance(entry, dict) else None
+    if not isinstance(request, dict) or not isinstance(request.get("method"), str) \
+            or not isinstance(request.get("url"), str):
+        raise BadBatch(f"Bundle.entry[{index}].request needs a method and a url.")
+    method = request["method"].upper()
+    if method not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        raise BadBatch(f"Bundle.entry[{index}].request.method is not an HTTP method FHIR uses.")
+    url: str = request["url"]
+    if url.startswith(gateway_base.rstrip("/") + "/"):
+        url = url[len(gateway_base.rstrip("/")) + 1:]
+    path, _, query = url.partition("?")
+    try:
+        checked = check_path(path)
+        query = normalize_query(query)
+    except PathRejected as exc:
+        raise BadBatch(f"Bundle.entry[{index}].request.url: {exc}") from None
+    if urlsplit(url).fragment:
+        raise BadBatch(f"Bundle.entry[{index}].request.url must not carry a fragment.")
+    return BatchEntry(method=method, path=checked, query=query)
 
 
 def classify(method: str, path: FhirPath, batch: Batch | None) -> Kind:

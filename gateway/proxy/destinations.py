@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from gateway.config import Settings
 
@@ -113,7 +113,6 @@ def validate_provider_url(url: str, settings: Settings, private_network: bool = 
 
     Messages are safe to show to an administrator (they do not repeat the URL).
     """
-    problems: list[str] = []
     if not isinstance(url, str) or not url.strip():
         return ["the provider URL is empty"]
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
@@ -123,6 +122,16 @@ def validate_provider_url(url: str, settings: Settings, private_network: bool = 
         port = parts.port
     except ValueError:
         return ["the provider URL is not a valid URL"]
+    problems = _form_problems(url, parts, port, settings)
+    problem = _literal_address_problem(parts.hostname or "", settings, private_network)
+    if problem:
+        problems.append(problem)
+    return problems
+
+
+def _form_problems(url: str, parts: SplitResult, port: int | None, settings: Settings) -> list[str]:
+    """What is wrong with the URL's form: scheme, host, credentials, query, path and port."""
+    problems: list[str] = []
     allowed_schemes = ("https",) if settings.is_production else ("https", "http")
     if parts.scheme not in allowed_schemes:
         problems.append("the provider URL must use https" if settings.is_production
@@ -137,7 +146,12 @@ def validate_provider_url(url: str, settings: Settings, private_network: bool = 
         problems.append("the provider URL path must not contain dot segments, backslashes or percent-escapes")
     if port == 0:
         problems.append("the provider URL has an invalid port")
-    host = (parts.hostname or "").rstrip(".")  # "127.0.0.1." and "localhost." name the same host
+    return problems
+
+
+def _literal_address_problem(hostname: str, settings: Settings, private_network: bool) -> str | None:
+    """Why a host given as an address (in any form a resolver reads as one) is refused; None for names."""
+    host = hostname.rstrip(".")  # "127.0.0.1." and "localhost." name the same host
     if host == "localhost" or host.endswith(".localhost"):
         host = "127.0.0.1"  # RFC 6761 §6.3: always loopback, whatever a resolver says
     numeric = _legacy_ipv4(host)
@@ -146,8 +160,5 @@ def validate_provider_url(url: str, settings: Settings, private_network: bool = 
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        return problems  # a name: checked on every resolved address at connect time
-    problem = address_problem(host, settings, private_network)
-    if problem:
-        problems.append(problem)
-    return problems
+        return None  # a name: checked on every resolved address at connect time
+    return address_problem(host, settings, private_network)

@@ -27,11 +27,14 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.services import Services
 from gateway.stores.errors import NotFound, StoreError
 from gateway.stores.provider_keys import ALGORITHMS, ProviderKeyStore, ProviderKeyVersion, b64url
+
+if TYPE_CHECKING:
+    from gateway.stores.keyvault_keys import KeyVaultProviderKeyStore
 
 logger = logging.getLogger("gateway.proxy.provider_keys")
 
@@ -139,7 +142,7 @@ class ProviderKeyRing:
 
     def __init__(self, services: Services) -> None:
         self._services = services
-        self._owned: Any = None
+        self._owned: KeyVaultProviderKeyStore | None = None
         self._versions: dict[str, tuple[float, list[ProviderKeyVersion]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -149,7 +152,7 @@ class ProviderKeyRing:
 
     @property
     def store(self) -> ProviderKeyStore:
-        store = getattr(self._services, "provider_keys", None)
+        store: ProviderKeyStore | None = getattr(self._services, "provider_keys", None)
         if store is not None:
             return store
         if self._owned is None:

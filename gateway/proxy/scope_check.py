@@ -188,42 +188,73 @@ def request_needs(method: str, path: FhirPath, parameters: list[tuple[str, str]]
     return needs + [n for n in parameter_needs(parameters) if n not in needs]
 
 
+# The interaction a change method asks for on a type (conditional: a search decides the target) or an instance.
+_CHANGES: dict[str, Interaction] = {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+_INSTANCE_INTERACTIONS: dict[str, Interaction] = {"GET": "read", **_CHANGES}
+
+
 def _interaction_needs(method: str, path: FhirPath, parameters: list[tuple[str, str]]) -> list[Need]:
     segments = path.path.split("/") if path.path else []
     if method == "HEAD":
         method = "GET"
     if segments == ["metadata"]:
-        if method == "GET":
-            return []
-        raise ScopeRefused(f"The token's scopes do not allow {method} on metadata.")
+        return _metadata_needs(method)
     if any(_is_operation(s) for s in segments):
-        letters: list[Interaction] = ["read", "search-system"]
-        if method != "GET":
-            letters = ["read", "search-system", "create", "update", "delete"]
-        return [Need(None, interaction) for interaction in letters]
+        return _operation_needs(method)
     searching = method == "GET" or (method == "POST" and segments[-1:] == ["_search"])
     if not segments or segments == ["_search"]:
-        if searching:  # a system search reaches every type, unless _type names them (each checked)
-            return [] if _names_types(parameters) else [Need(None, "search-system")]
-        raise ScopeRefused(f"The token's scopes do not allow {method} on the FHIR base.")
+        return _base_needs(method, searching, parameters)
     if segments == ["_history"] and method == "GET":
         return [Need(None, "history-system")]
     resource_type = segments[0]
     rest = segments[1:]
+    needs = _type_needs(method, resource_type, rest, searching)
+    if needs is None:
+        needs = _instance_needs(method, resource_type, rest)
+    if needs is None:
+        raise ScopeRefused(f"The token's scopes do not allow {method} on {resource_type} here.")
+    return needs
+
+
+def _metadata_needs(method: str) -> list[Need]:
+    """The capability statement is for anyone holding a token; only reading it."""
+    if method == "GET":
+        return []
+    raise ScopeRefused(f"The token's scopes do not allow {method} on metadata.")
+
+
+def _operation_needs(method: str) -> list[Need]:
+    """An operation (``$name``) may do anything its server defines: system-wide read and search, or every change."""
+    letters: list[Interaction] = ["read", "search-system"]
+    if method != "GET":
+        letters = ["read", "search-system", "create", "update", "delete"]
+    return [Need(None, interaction) for interaction in letters]
+
+
+def _base_needs(method: str, searching: bool, parameters: list[tuple[str, str]]) -> list[Need]:
+    """On the FHIR base only a system search: it reaches every type, unless _type names them (each checked)."""
+    if searching:
+        return [] if _names_types(parameters) else [Need(None, "search-system")]
+    raise ScopeRefused(f"The token's scopes do not allow {method} on the FHIR base.")
+
+
+def _type_needs(method: str, resource_type: str, rest: list[str], searching: bool) -> list[Need] | None:
+    """Interactions on a type (search, create, conditional change, history); None when ``rest`` is not one."""
     if rest in ([], ["_search"]) and searching:
         return [Need(resource_type, "search-type")]
     if rest == [] and method == "POST":
         return [Need(resource_type, "create")]
-    if rest == [] and method in ("PUT", "PATCH", "DELETE"):  # conditional: a search decides the target
-        change: Interaction = "delete" if method == "DELETE" else ("patch" if method == "PATCH" else "update")
-        return [Need(resource_type, change), Need(resource_type, "search-type")]
+    if rest == [] and method in _CHANGES:  # conditional: a search decides the target
+        return [Need(resource_type, _CHANGES[method]), Need(resource_type, "search-type")]
     if rest == ["_history"] and method == "GET":
         return [Need(resource_type, "history-type")]
-    if len(rest) == 1:
-        interaction: Interaction | None = {"GET": "read", "PUT": "update", "PATCH": "patch",
-                                           "DELETE": "delete"}.get(method)
-        if interaction is not None:
-            return [Need(resource_type, interaction)]
+    return None
+
+
+def _instance_needs(method: str, resource_type: str, rest: list[str]) -> list[Need] | None:
+    """Interactions on an instance (read, change, history, vread) or a compartment search; None otherwise."""
+    if len(rest) == 1 and method in _INSTANCE_INTERACTIONS:
+        return [Need(resource_type, _INSTANCE_INTERACTIONS[method])]
     if len(rest) == 2 and rest[1] == "_history" and method == "GET":
         return [Need(resource_type, "history-instance")]
     if len(rest) == 3 and rest[1] == "_history" and method == "GET":
@@ -231,7 +262,7 @@ def _interaction_needs(method: str, path: FhirPath, parameters: list[tuple[str, 
     if len(rest) == 2 and _is_type(rest[1]) and method == "GET":  # compartment search
         compartment_type = rest[1]
         return [Need(resource_type, "read"), Need(compartment_type, "search-type")]
-    raise ScopeRefused(f"The token's scopes do not allow {method} on {resource_type} here.")
+    return None
 
 
 def _batch_entry_needs(entry: BatchEntry) -> list[Need]:

@@ -48,6 +48,10 @@ class UpstreamAuthError(Exception):
     """No provider token could be obtained (502); the message is safe to show."""
 
 
+_RouteAuthKey = tuple[str | None, ...]
+"""What a cached provider token was fetched for: the route's tenant, auth settings and FHIR base."""
+
+
 @dataclass
 class _Token:
     value: str
@@ -70,13 +74,13 @@ class UpstreamAuthenticator:
         self._services = services
         # Keyed by tenant (bounded by the route count); the route's auth configuration travels with the
         # token so that an edited route fetches a fresh one instead of piling up entries.
-        self._tokens: dict[str, tuple[tuple, _Token]] = {}
+        self._tokens: dict[str, tuple[_RouteAuthKey, _Token]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._credential_factory = credential_factory or managed_identity_credential
         self._credential: Any = None
 
     @staticmethod
-    def _key(route: Route) -> tuple:
+    def _key(route: Route) -> _RouteAuthKey:
         auth = route.upstream_auth
         return (route.tenant_id, auth.type, auth.token_url, auth.client_id, auth.scope, auth.secret_name,
                 auth.algorithm, auth.key_name, route.fhir_base_url)
@@ -97,7 +101,7 @@ class UpstreamAuthenticator:
                 self._tokens[route.tenant_id] = (key, token)
         return f"Bearer {token.value}"
 
-    def _cached(self, tenant_id: str, key: tuple) -> _Token | None:
+    def _cached(self, tenant_id: str, key: _RouteAuthKey) -> _Token | None:
         found = self._tokens.get(tenant_id)
         if found is None or found[0] != key or time.monotonic() >= found[1].expires_at:
             return None

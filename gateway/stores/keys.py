@@ -31,9 +31,9 @@ def key_problem(value: object) -> str | None:
 def check_key(value: object, what: str) -> str:
     """``value`` if it is a valid key; ValueError naming ``what`` otherwise (the value is not echoed)."""
     problem = key_problem(value)
-    if problem is not None:
+    if problem is not None or not isinstance(value, str):  # key_problem refuses every non-string
         raise ValueError(f"{what} {problem}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def is_valid_key(value: object) -> bool:

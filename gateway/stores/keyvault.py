@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from azure.core.credentials import AccessToken, AccessTokenInfo
@@ -42,7 +42,6 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.core.pipeline.transport import AioHttpTransport
 from azure.keyvault.secrets import SecretProperties
 from azure.keyvault.secrets.aio import SecretClient
 
@@ -50,6 +49,11 @@ from gateway.config import Settings, SettingsError
 from gateway.managed_identity import store_credential
 from gateway.stores.errors import AlreadyExists, NotFound, StoreError, StoreUnavailable
 from gateway.stores.models import StoredSecret
+
+if TYPE_CHECKING:  # azure-core exports it through a module __getattr__, which type checkers read as Any
+    from azure.core.pipeline.transport._aiohttp import AioHttpTransport
+else:
+    from azure.core.pipeline.transport import AioHttpTransport
 
 NAME_RE = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 CONNECT_TIMEOUT_SECONDS = 3
@@ -104,7 +108,7 @@ class _TrustingTransport(AioHttpTransport):
             self.session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=self._ssl_context),
                 cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False, trust_env=self._use_env_settings)
-        await super().open()
+        await super().open()  # type: ignore[no-untyped-call]  # azure-core leaves this method unannotated
 
 
 def make_credential(settings: Settings) -> Any:

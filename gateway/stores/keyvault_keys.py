@@ -13,9 +13,11 @@ keys/list and keys/sign (Key Vault "Crypto User" role), never keys/export (the k
 from __future__ import annotations
 
 import asyncio
+from enum import Enum
+from typing import Protocol, cast
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.keyvault.keys import KeyCurveName, KeyVaultKey
+from azure.keyvault.keys import KeyCurveName, KeyType, KeyVaultKey
 from azure.keyvault.keys.aio import KeyClient
 from azure.keyvault.keys.crypto import SignatureAlgorithm
 from azure.keyvault.keys.crypto.aio import CryptographyClient
@@ -37,18 +39,35 @@ _SIGNATURE = {"RS384": SignatureAlgorithm.rs384, "ES384": SignatureAlgorithm.es3
 KIND_TAG = "provider-assertion"
 
 
+class _PublicKeyMembers(Protocol):
+    """The members of the SDK's ``JsonWebKey`` read here (RFC 7518 §6.2.1, §6.3.1). The SDK sets them with
+    ``setattr``, so its class declares none; ``n`` and ``e`` (RSA) or ``x`` and ``y`` (EC) are on every
+    public key Key Vault returns of the kind ``kty`` and ``crv`` name."""
+
+    kty: KeyType | str | None
+    crv: KeyCurveName | str | None
+    n: bytes
+    e: bytes
+    x: bytes
+    y: bytes
+
+
+def _name(value: Enum | str | None) -> str | None:
+    """The SDK's enums by their value, not "KeyType.rsa"."""
+    return value.value if isinstance(value, Enum) else value
+
+
 def _version_of(key: KeyVaultKey) -> ProviderKeyVersion:
-    jwk = key.key
-    kty = getattr(jwk.kty, "value", jwk.kty)  # the SDK's enums: their value, not "KeyType.rsa"
-    crv = getattr(jwk.crv, "value", jwk.crv)
-    alg = alg_of(kty, crv)
+    jwk = cast(_PublicKeyMembers, key.key)
+    alg = alg_of(_name(jwk.kty), _name(jwk.crv))
     if alg == "RS384":
         public = {"kty": "RSA", "n": b64url(jwk.n), "e": b64url(jwk.e)}
     else:
         public = {"kty": "EC", "crv": "P-384", "x": b64url(jwk.x), "y": b64url(jwk.y)}
     props = key.properties
     return ProviderKeyVersion(name=key.name or "", version=props.version or "", alg=alg, public_jwk=public,
-                              created_on=props.created_on, enabled=props.enabled is not False)  # type: ignore[arg-type]
+                              created_on=props.created_on,  # type: ignore[arg-type]  # always set by Key Vault
+                              enabled=props.enabled is not False)
 
 
 class KeyVaultProviderKeyStore:
@@ -58,6 +77,7 @@ class KeyVaultProviderKeyStore:
         if not settings.key_vault_url:
             raise SettingsError("KEY_VAULT_URL: required for the Key Vault provider key store")
         self._settings = settings
+        self._vault_url: str = settings.key_vault_url
         self._credential = make_credential(settings)
         self._read_timeout = read_timeout if read_timeout is not None else settings.store_read_timeout_seconds
         self._client = KeyClient(settings.key_vault_url, self._credential, **client_options(self._settings))
@@ -120,7 +140,7 @@ class KeyVaultProviderKeyStore:
         check_alg(alg)
         if not KEY_NAME_RE.match(name) or not KEY_NAME_RE.match(version or "-"):
             raise NotFound(f"key {name!r}")
-        key_id = f"{self._settings.key_vault_url.rstrip('/')}/keys/{name}/{version}"  # type: ignore[union-attr]
+        key_id = f"{self._vault_url.rstrip('/')}/keys/{name}/{version}"
         signer = self._signers.get(key_id)
         if signer is None:
             signer = self._signers[key_id] = CryptographyClient(key_id, self._credential,

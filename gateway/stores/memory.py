@@ -14,7 +14,7 @@ import json
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, overload
 
 from gateway.clock import Clock, SystemClock
 from gateway.stores.counters import FailureCount, counted
@@ -23,6 +23,7 @@ from gateway.stores.keys import check_key, is_valid_key
 from gateway.stores.models import AuditRecord, Client, Page, Route, StoredSecret
 
 T = TypeVar("T", Route, Client)
+P = TypeVar("P")  # what a page lists
 
 
 def _utc(value: datetime) -> datetime:
@@ -30,7 +31,11 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _normalized(item: T) -> T:
+@overload
+def _normalized(item: Client) -> Client: ...
+@overload
+def _normalized(item: Route) -> Route: ...
+def _normalized(item: Route | Client) -> Route | Client:
     if isinstance(item, Client):
         return replace(item, secrets=tuple(replace(s, created_on=_utc(s.created_on), expires_on=_utc(s.expires_on))
                                            for s in item.secrets))
@@ -47,7 +52,7 @@ class _Outage:
             raise StoreUnavailable("store unavailable (simulated)")
 
 
-def _page(items: list, page_size: int, continuation: str | None) -> Page:
+def _page(items: list[P], page_size: int, continuation: str | None) -> Page[P]:
     if not isinstance(page_size, int) or page_size < 1:
         raise ValueError("page_size must be a positive integer")
     start = 0
@@ -69,7 +74,8 @@ class _KeyedMemoryStore(_Outage, Generic[T]):
         self._etags = itertools.count(1)
 
     def _key(self, item: T) -> str:
-        return getattr(item, self._key_field)
+        key: str = getattr(item, self._key_field)  # Route.tenant_id or Client.client_id
+        return key
 
     def _stamp(self, item: T, created: datetime | None) -> T:
         now = self._clock.now()

@@ -39,13 +39,14 @@ class MemoryProviderKeyStore:
         self._keys: dict[str, list[_Version]] = {}
 
     def _new(self, name: str, alg: str) -> _Version:
+        private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
         if alg == "RS384":
-            private = rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_SIZE)
-            numbers = private.public_key().public_numbers()
+            private = rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_SIZE)
+            numbers = rsa_key.public_key().public_numbers()
             jwk = {"kty": "RSA", "n": b64url(_int_bytes(numbers.n)), "e": b64url(_int_bytes(numbers.e))}
         else:
-            private = ec.generate_private_key(ec.SECP384R1())
-            point = private.public_key().public_numbers()
+            private = ec_key = ec.generate_private_key(ec.SECP384R1())
+            point = ec_key.public_key().public_numbers()
             jwk = {"kty": "EC", "crv": "P-384", "x": b64url(_int_bytes(point.x, 48)),
                    "y": b64url(_int_bytes(point.y, 48))}
         info = ProviderKeyVersion(name=name, version=uuid.uuid4().hex, alg=alg, public_jwk=jwk,

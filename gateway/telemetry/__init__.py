@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gateway.http import Request, Response
+    from gateway.proxy.transport import Transport
+    from gateway.stores.factory import AzureStores
     from gateway.telemetry.recorder import Recorder
 
-T = TypeVar("T")
 
 _checked = False
 _recorder: Recorder | None = None
@@ -90,17 +91,17 @@ def cache_lookup(cache: str, hit: bool) -> None:
         _recorder.cache_lookup(cache, hit)
 
 
-def traced_transport(transport: T) -> T:
+def traced_transport(transport: Transport) -> Transport:
     """The proxy's transport, with a client span per provider call when telemetry is on."""
     active = active_recorder()
     if active is None:
         return transport
     from gateway.telemetry.transport import TracedTransport
 
-    return TracedTransport(transport, active)  # type: ignore[return-value]
+    return TracedTransport(transport, active)
 
 
-def traced_stores(stores: T, settings: Any) -> T:
+def traced_stores(stores: AzureStores, settings: Any) -> AzureStores:
     """The stores, with a client span per store call when telemetry is on."""
     active = active_recorder()
     if active is None:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from gateway.telemetry.recorder import Recorder
+
+if TYPE_CHECKING:
+    from gateway.stores.factory import AzureStores
 
 T = TypeVar("T")
 _TABLES_DEV_HOST = "127.0.0.1:10002"
@@ -69,17 +72,18 @@ def _host(url: str) -> str:
     return parts.netloc.rsplit("@", 1)[-1] or "unknown"
 
 
-def trace_stores(stores: T, settings: Any, recorder: Recorder) -> T:
-    """``stores`` (``gateway.stores.factory.AzureStores``) with each store traced."""
+def trace_stores(stores: AzureStores, settings: Any, recorder: Recorder) -> AzureStores:
+    """``stores`` with each store traced."""
     tables, vault = table_target(settings), vault_target(settings)
 
-    def wrap(store: Any, kind: str, system: str, target: str) -> Any:
-        return TracedStore(store, kind=kind, system=system, target=target, recorder=recorder)
+    def wrap(store: T, kind: str, system: str, target: str) -> T:
+        # A TracedStore answers every attribute of the store it wraps: it stands in for that store's protocol.
+        return cast(T, TracedStore(store, kind=kind, system=system, target=target, recorder=recorder))
 
     return dataclasses.replace(
-        stores,  # type: ignore[type-var]
-        routes=wrap(stores.routes, "routes", "azure.tables", tables),  # type: ignore[attr-defined]
-        clients=wrap(stores.clients, "clients", "azure.tables", tables),  # type: ignore[attr-defined]
-        audit=wrap(stores.audit, "audit", "azure.tables", tables),  # type: ignore[attr-defined]
-        secrets=wrap(stores.secrets, "secrets", "azure.keyvault", vault),  # type: ignore[attr-defined]
+        stores,
+        routes=wrap(stores.routes, "routes", "azure.tables", tables),
+        clients=wrap(stores.clients, "clients", "azure.tables", tables),
+        audit=wrap(stores.audit, "audit", "azure.tables", tables),
+        secrets=wrap(stores.secrets, "secrets", "azure.keyvault", vault),
     )

@@ -14,7 +14,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from gateway.proxy.transport import UpstreamError, UpstreamRequest, UpstreamResponse
+from gateway.proxy.transport import Transport, UpstreamError, UpstreamRequest, UpstreamResponse
 from gateway.telemetry.attributes import provider_path_template
 from gateway.telemetry.recorder import Recorder, traceparent
 
@@ -24,7 +24,7 @@ _TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
 class TracedTransport:
     """A :class:`gateway.proxy.transport.Transport` that traces every call of the one it wraps."""
 
-    def __init__(self, inner: Any, recorder: Recorder) -> None:
+    def __init__(self, inner: Transport, recorder: Recorder) -> None:
         self.inner = inner
         self._recorder = recorder
 

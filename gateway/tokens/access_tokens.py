@@ -29,8 +29,10 @@ import binascii
 import functools
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypedDict
 
 import jwt
 from cryptography.hazmat.primitives import hashes
@@ -55,6 +57,21 @@ class InvalidToken(Exception):
     def __init__(self, description: str) -> None:
         super().__init__(description)
         self.description = description
+
+
+class AccessTokenPayload(TypedDict):
+    """The claims the gateway signs (RFC 9068 §2.2), in the order it writes them."""
+
+    iss: str
+    aud: str
+    sub: str
+    client_id: str
+    scope: str
+    tid: str
+    iat: int
+    nbf: int
+    exp: int
+    jti: str
 
 
 @dataclass(frozen=True)
@@ -96,7 +113,7 @@ async def issue_access_token(services: Services, *, client_id: str, tenant_id: s
     now = int(services.clock.now().timestamp())
     expires = now + settings.token_lifetime_seconds
     jti = secrets.token_urlsafe(16)
-    payload = {
+    payload: AccessTokenPayload = {
         "iss": settings.issuer, "aud": settings.token_audience, "sub": client_id, "client_id": client_id,
         "scope": scope, "tid": tenant_id, "iat": now, "nbf": now, "exp": expires, "jti": jti,
     }
@@ -114,7 +131,7 @@ def _header_segment(kid: str) -> str:
     return _b64(json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8"))
 
 
-def _signed(payload: dict, private_key: ec.EllipticCurvePrivateKey, kid: str) -> str:
+def _signed(payload: AccessTokenPayload, private_key: ec.EllipticCurvePrivateKey, kid: str) -> str:
     """The compact JWS (RFC 7515 §7.1) of ``payload``: ES256 (RFC 7518 §3.4, R || S) in its low-S form.
 
     The same bytes as ``low_s_jws(jwt.encode(...))`` up to the (random) signature, without pyjwt's
@@ -130,7 +147,7 @@ def _smart_scopes(scope: object, tenant: str) -> SmartScopes | None:
     """The SMART scopes a ``scope`` claim grants after ``tenant`` (None: the tenant alone); ValueError if malformed."""
     if scope == tenant:
         return None
-    grant = grant_from_claim(scope)  # type: ignore[arg-type]
+    grant = grant_from_claim(scope)
     if grant.tenant != tenant:
         raise ValueError("the scope claim names another tenant")
     return grant.scopes
@@ -165,7 +182,7 @@ def _check_encoding(token: str) -> None:
         raise InvalidToken("invalid token signature")
 
 
-def _header(token: str) -> dict:
+def _header(token: str) -> dict[str, object]:
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
         raise InvalidToken("malformed access token")
     try:
@@ -184,7 +201,7 @@ def _header(token: str) -> dict:
 _MAX_NUMERIC_DATE = 253_402_300_800  # 10000-01-01T00:00:00Z: later (or NaN, infinite) fits no datetime
 
 
-def _number(claims: dict, name: str) -> int:
+def _number(claims: Mapping[str, object], name: str) -> int:
     value = claims[name]
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < _MAX_NUMERIC_DATE:
         raise InvalidToken(f"claim {name} must be a number")

@@ -36,6 +36,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeGuard
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -46,6 +47,7 @@ from gateway.stores.errors import StoreUnavailable
 from gateway.stores.models import StoredSecret
 from gateway.tokens.keys import (
     ALGORITHM,
+    KeyStatus,
     SigningKey,
     SigningKeyInfo,
     generate_private_key,
@@ -70,7 +72,7 @@ connections, never answers) must not stall signing; the refresh goes on in the b
 _KID_RE = re.compile(r"^[0-9]{14}-[0-9a-f]{16}$")
 
 
-def is_valid_kid(kid: object) -> bool:
+def is_valid_kid(kid: object) -> TypeGuard[str]:
     """True when ``kid`` has the shape of a key id this gateway creates."""
     return isinstance(kid, str) and bool(_KID_RE.match(kid))
 
@@ -149,7 +151,7 @@ class KeyRing:
         infos = []
         for key in ordered:
             retire = times[key.kid]
-            status = "active" if retire is None else ("previous" if now < retire else "retired")
+            status: KeyStatus = "active" if retire is None else ("previous" if now < retire else "retired")
             infos.append(SigningKeyInfo(kid=key.kid, alg=ALGORITHM, created_on=key.created_on, status=status,
                                         retire_after=retire, generation=key.generation))
         return infos
@@ -210,7 +212,7 @@ class KeyRing:
         self._snapshot = snapshot
         return snapshot
 
-    def _usable(self, snapshot: _Snapshot | None, *, force: bool) -> bool:
+    def _usable(self, snapshot: _Snapshot | None, *, force: bool) -> TypeGuard[_Snapshot]:
         """True when ``snapshot`` may answer without a refresh."""
         if snapshot is None:
             return False
@@ -266,8 +268,9 @@ class KeyRing:
         snapshot = await self._current()
         return snapshot.loaded[snapshot.keys[0].kid]
 
-    async def verification_key(self, kid: str) -> ec.EllipticCurvePublicKey | None:
-        """The public key of a published (active or previous) key; None for unknown or retired kids."""
+    async def verification_key(self, kid: object) -> ec.EllipticCurvePublicKey | None:
+        """The public key of a published (active or previous) key; None for unknown or retired kids (any
+        ``kid`` a token header carries, of any JSON type)."""
         if not is_valid_kid(kid):
             return None
         snapshot = await self._current()

@@ -12,6 +12,7 @@ overwritten by the next failure of their key; nothing else deletes them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import Mapping
 from datetime import datetime
@@ -55,7 +56,7 @@ class TableFailureCounterStore:
     def table_name(self) -> str:
         return self._table.table_name
 
-    async def _read(self, key: str) -> tuple[FailureCount, str] | None:
+    async def _read(self, key: str) -> tuple[FailureCount, str | None] | None:
         found = await read_entity(self._table, key, "read counter")
         return None if found is None else (_from_entity(found[0]), found[1])
 
@@ -68,13 +69,13 @@ class TableFailureCounterStore:
             updated = counted(current, now=now, limit=limit, window_seconds=window_seconds)
             entity = _to_entity(key, updated)
             try:
-                await _call(self._table, "count failure", lambda e=entity, t=etag: self._write(e, t))
+                await _call(self._table, "count failure", functools.partial(self._write, entity, etag))
                 return updated
             except (PreconditionFailed, AlreadyExists):
                 await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 - jitter, not a secret
         raise StoreUnavailable(f"count failure on table {self.table_name}: too much contention")
 
-    async def _write(self, entity: dict[str, Any], etag: str | None) -> Any:
+    async def _write(self, entity: dict[str, Any], etag: str | None) -> Mapping[str, Any]:
         """Insert (no ETag: there was no counter) or replace the counter read with ``etag``."""
         if etag is None:
             return await self._table.create_entity(entity)

@@ -15,6 +15,7 @@ character is safe), ``ExpiresOn`` = until when it counts as used.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -85,8 +86,8 @@ class TableReplayStore:
         now = utc(self._clock.now())
         deleted = 0
 
-        async def expired() -> list[tuple[str, str, str]]:
-            found = []
+        async def expired() -> list[tuple[str, str, str | None]]:
+            found: list[tuple[str, str, str | None]] = []
             pager = self._table.query_entities("ExpiresOn le @now", parameters={"now": now},
                                                select=["PartitionKey", "RowKey"], results_per_page=min(limit, 1000))
             async for item in pager:
@@ -97,10 +98,13 @@ class TableReplayStore:
 
         for partition, row, etag in await _call(self._table, "purge", expired):
             try:
-                await _call(self._table, "purge", lambda p=partition, r=row, e=etag: self._table.delete_entity(
-                    p, r, etag=e, match_condition=MatchConditions.IfNotModified))
+                await _call(self._table, "purge", functools.partial(self._delete_unchanged, partition, row, etag))
             except (PreconditionFailed, NotFound):
                 continue  # reused or purged by another instance meanwhile
             deleted += 1
         return deleted
 
+
+    async def _delete_unchanged(self, partition: str, row: str, etag: str | None) -> None:
+        """Delete the entity as it was read (If-Match ``etag``): not one reused meanwhile."""
+        await self._table.delete_entity(partition, row, etag=etag, match_condition=MatchConditions.IfNotModified)

@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from azure.core import MatchConditions
+from azure.core.async_paging import AsyncItemPaged
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from gateway.clock import Clock, SystemClock
@@ -92,11 +93,11 @@ def _check_page_size(page_size: int) -> int:
 
 
 async def read_entity(table: TableClient, key: str, operation: str, timeout: float | None = None, *,
-                      row: str = ENTITY_ROW_KEY) -> tuple[Mapping[str, Any], str] | None:
+                      row: str = ENTITY_ROW_KEY) -> tuple[Mapping[str, Any], str | None] | None:
     """The entity ``key`` (row ``row``) and its ETag, or None if there is no such entity;
     a missing table is created (see :func:`_call`), each try bounded by ``timeout``."""
 
-    async def read() -> tuple[Mapping[str, Any], str] | None:
+    async def read() -> tuple[Mapping[str, Any], str | None] | None:
         try:
             entity = await table.get_entity(key, row)
         except ResourceNotFoundError as error:
@@ -110,7 +111,7 @@ async def read_entity(table: TableClient, key: str, operation: str, timeout: flo
 
 async def _read_page(table: TableClient, page_size: int, continuation: str | None, *,
                      query_filter: str | None = None, parameters: dict[str, str] | None = None,
-                     operation: str = "list", timeout: float | None = None) -> tuple[list[dict[str, Any]], str | None]:
+                     operation: str = "list", timeout: float | None = None) -> tuple[list[TableEntity], str | None]:
     """Up to ``page_size`` entities from ``continuation`` on, following the service's partial pages.
 
     The service may end a page early (partition boundaries, its 5 s limit) with
@@ -120,15 +121,16 @@ async def _read_page(table: TableClient, page_size: int, continuation: str | Non
     _check_page_size(page_size)
     start = decode_continuation(continuation)
 
-    async def read() -> tuple[list[dict[str, Any]], str | None]:
-        token, items = start, []
+    async def read() -> tuple[list[TableEntity], str | None]:
+        token = start
+        items: list[TableEntity] = []
         while True:
             want = min(page_size - len(items), MAX_PAGE_SIZE)
             if query_filter:
                 pager = table.query_entities(query_filter, parameters=parameters, results_per_page=want)
             else:
                 pager = table.list_entities(results_per_page=want)
-            pages = pager.by_page(continuation_token=token)
+            pages = _entity_pages(pager, token)
             async for page in pages:
                 items.extend([entity async for entity in page])
                 break
@@ -145,6 +147,22 @@ class _EntityCodec(Generic[T]):
 
     to_entity: Callable[..., dict[str, Any]]  # (item, *, created_on, updated_on)
     from_entity: Callable[[Mapping[str, Any], str | None], T]  # (entity, etag)
+
+
+class _EntityPages(Protocol):
+    """The pages of a Table Storage listing as the SDK gives them: an async iterator of pages whose
+    ``continuation_token`` is the service's next partition and row keys (None after the last page)."""
+
+    continuation_token: dict[str, Any] | None
+
+    def __aiter__(self) -> AsyncIterator[AsyncIterator[TableEntity]]: ...
+
+
+def _entity_pages(pager: AsyncItemPaged[TableEntity], token: dict[str, Any] | None) -> _EntityPages:
+    """The pages of ``pager`` from ``token`` on. azure-core declares ``by_page`` with a string token and a plain
+    iterator; the tables SDK's pager takes and keeps its dict of next keys (``TableEntityPropertiesPaged``)."""
+    pages = pager.by_page(continuation_token=token)  # type: ignore[arg-type]  # a dict here, see above
+    return cast(_EntityPages, pages)
 
 
 class _KeyedTableStore(Generic[T]):
@@ -165,7 +183,7 @@ class _KeyedTableStore(Generic[T]):
     def _not_found(self, operation: str) -> NotFound:
         return NotFound(f"{operation} on table {self.table_name}: no such entity")
 
-    async def _read(self, key: str, operation: str) -> tuple[Mapping[str, Any], str] | None:
+    async def _read(self, key: str, operation: str) -> tuple[Mapping[str, Any], str | None] | None:
         """The entity and its ETag, or None if there is no such entity."""
         return await read_entity(self._table, key, operation, self._read_timeout)
 
