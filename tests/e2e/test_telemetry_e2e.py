@@ -14,7 +14,8 @@ from gateway.stores.models import Route
 from gateway.telemetry.stores import table_target, vault_target
 from tests.fixtures.ingestion import IngestionStandIn, operation_id, properties
 from tests.fixtures.leaks import register_sensitive
-from tests.unit.oauth.helpers import CLIENT_ID, TENANT, add_client
+from tests.support.constants import CLIENT_ID, TENANT
+from tests.unit.oauth.helpers import add_client
 
 pytestmark = pytest.mark.e2e
 

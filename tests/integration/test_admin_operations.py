@@ -10,11 +10,11 @@ import pytest
 from gateway.admin import operations as ops
 from gateway.admin.problems import Problem
 from gateway.credentials import check_verifier, verifier_secret_name
+from tests.support.constants import TENANT
 from tests.unit.admin.doubles import Failing
 
 pytestmark = pytest.mark.integration
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 OTHER = "11111111-2222-3333-4444-555555555555"
 ACTOR = ops.Actor("function-key:integration", "req-int-1", "127.0.0.1")
 

@@ -13,7 +13,8 @@ from gateway.credentials import check_verifier, upstream_secret_name, verifier_s
 from gateway.directory import client_directory, route_directory
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
-from tests.unit.admin.conftest import OTHER_TENANT, TENANT
+from tests.support.constants import TENANT
+from tests.unit.admin.conftest import OTHER_TENANT
 from tests.unit.admin.doubles import Failing, Yielding
 
 ACTOR = ops.Actor("function-key:abc123", "req-1", "203.0.113.7")
