@@ -32,6 +32,12 @@ TOKEN_URL = f"{BASE_URL}/oauth2/token"
 PROVIDER = "http://127.0.0.1:9/stu3"
 """A provider base nobody listens on, for tests whose transport is a ``MockTransport``."""
 
+CLIENT_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+"""The trace-id of a client's ``traceparent`` (the W3C Trace Context example's)."""
+
+CLIENT_SPAN_ID = "00f067aa0ba902b7"
+"""The parent-id of that ``traceparent``: the client's span."""
+
 FORM = "application/x-www-form-urlencoded"
 """The content type of token requests and FHIR POST searches."""
 
