@@ -34,7 +34,9 @@ from gateway.oauth.jwks import parse_public_jwks  # noqa: E402
 from gateway.oauth.jwks_fetcher import JwksFetcher  # noqa: E402
 from gateway.services import memory_services  # noqa: E402
 from gateway.stores.replay import MemoryReplayStore  # noqa: E402
-from tests.unit.oauth.helpers import CLIENT_ID, add_client, add_route, post_form, token_request  # noqa: E402
+from tests.support.constants import CLIENT_ID  # noqa: E402
+from tests.support.oauth import post_form, token_request  # noqa: E402
+from tests.unit.oauth.helpers import add_client, add_route  # noqa: E402
 from tests.unit.oauth.keys import TOKEN_URL, ec_key, public_jwk, rsa_key, sign  # noqa: E402
 
 SETTINGS = Settings.from_mapping({"GATEWAY_ENVIRONMENT": "development"})
@@ -112,7 +114,8 @@ async def secret_figures(rounds: int) -> tuple[float, float]:
 async def assertion_requests(rounds: int) -> dict[str, float]:
     """Per private_key_jwt token request (µs), JWKS URL on loopback with a warm cache."""
 
-    from tests.unit.oauth.helpers import add_key_client, assertion_form
+    from tests.support.oauth import assertion_form
+    from tests.unit.oauth.helpers import add_key_client
 
     jwks = {"keys": [public_jwk(rsa_key(), "rsa"), public_jwk(ec_key(), "ec384")]}
     runner, port = await serve_jwks(jwks)

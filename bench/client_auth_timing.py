@@ -33,17 +33,11 @@ from gateway.config import Settings  # noqa: E402
 from gateway.oauth.endpoint import respond  # noqa: E402
 from gateway.oauth.rate_limit import FailureLimiter  # noqa: E402
 from gateway.services import Services, build_services, memory_services  # noqa: E402
-from tests.unit.oauth.helpers import (  # noqa: E402
-    CLIENT_ID,
-    add_client,
-    add_key_client,
-    add_route,
-    assertion_form,
-    post_form,
-    token_request,
-)
+from tests.support.constants import BACKEND_CLIENT_ID as KEY_CLIENT  # noqa: E402
+from tests.support.constants import CLIENT_ID  # noqa: E402
+from tests.support.oauth import assertion_form, post_form, token_request  # noqa: E402
+from tests.unit.oauth.helpers import add_client, add_key_client, add_route  # noqa: E402
 
-KEY_CLIENT = "backend-service"
 LIMITS = {"AUTH_FAILURE_LIMIT": "10000", "AUTH_FAILURE_LIMIT_PER_ADDRESS": "100000"}
 
 

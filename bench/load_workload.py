@@ -32,12 +32,13 @@ from urllib.parse import quote_plus, urlencode
 
 import aiohttp
 
+from tests.support.constants import FORM
+
 DOTNET_HEADERS = {
     "User-Agent": ".NET FhirClient for FHIR 1.0.2",
     "Accept": "application/json+fhir;charset=utf-8",
     "Prefer": "return=representation",
 }
-FORM = "application/x-www-form-urlencoded"
 BUNDLE_TYPE = "application/json+fhir;charset=utf-8"
 PATIENTS = ("demo-patient-1", "demo-patient-2", "demo-patient-3", "demo-patient-7", "demo-patient-12")
 # The data requests of one "visit" of the app, cycled by every virtual client (reads and searches dominate).

@@ -86,8 +86,9 @@ async def proxied_reads(rounds: int) -> None:
     from gateway.proxy.forward import proxy
     from gateway.stores.models import Client
     from gateway.tokens.access_tokens import issue_access_token
-    from tests.fixtures.provider import TENANT_A, request
     from tests.fixtures.provider_jwks import serving_provider_jwks
+    from tests.support.constants import TENANT_A
+    from tests.support.fhir import request
 
     print("3. proxied read through a privateKeyJwt route (demo provider, Backend Services mode, in-memory keys)")
     services = memory_services(Settings.from_mapping({"GATEWAY_ENVIRONMENT": "development",

@@ -31,9 +31,9 @@ import sys
 import time
 
 from bench.http_clients import start_server, stop_server
+from tests.support.constants import BASE_URL as ADVERTISED
+from tests.support.constants import TENANT
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-ADVERTISED = "http://localhost:7071"
 HEADERS = {"Accept": "application/fhir+json", "User-Agent": ".NET FhirClient for FHIR 1.0.2"}
 CASES = [("small read", "Patient/1"), ("search", "Observation?patient=1&_count=10")]
 

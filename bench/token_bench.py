@@ -34,7 +34,9 @@ sys.path.insert(0, str(ROOT))
 from gateway.config import Settings  # noqa: E402
 from gateway.oauth.endpoint import respond  # noqa: E402
 from gateway.services import build_services, memory_services  # noqa: E402
-from tests.unit.oauth.helpers import CLIENT_ID, TENANT, add_client, add_route, post_form, token_request  # noqa: E402
+from tests.support.constants import CLIENT_ID, TENANT  # noqa: E402
+from tests.support.oauth import post_form, token_request  # noqa: E402
+from tests.unit.oauth.helpers import add_client, add_route  # noqa: E402
 
 
 def algorithms(rounds: int = 2000) -> None:

@@ -14,12 +14,12 @@ import httpx
 import pytest
 
 from gateway.config import Settings
+from tests.support.constants import TENANT
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "e2e-admin-function-key-7f3a"
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 SCHEMATHESIS_EXAMPLES = int(os.environ.get("ADMIN_SCHEMATHESIS_EXAMPLES", "40"))
 
 

@@ -20,14 +20,14 @@ from gateway.config import Settings
 from gateway.services import build_services
 from gateway.stores.models import Client, ClientAuthentication, Route
 from tests.fixtures.provider import Reply
+from tests.support.constants import BACKEND_CLIENT_ID as CLIENT_ID
+from tests.support.constants import CLIENT_ID as REFERENCE_CLIENT
+from tests.support.constants import TENANT
 from tests.unit.oauth.helpers import add_client
 from tests.unit.oauth.keys import ec_key, five_minute_private_key_jwt, public_jwk, rsa_key
 
 pytestmark = pytest.mark.e2e
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-CLIENT_ID = "backend-service"
-REFERENCE_CLIENT = "teams-patients"
 FiveMinutePrivateKeyJWT = five_minute_private_key_jwt()
 
 

@@ -9,11 +9,12 @@ from yarl import URL
 
 from gateway.config import Settings
 from gateway.services import Services
-from tests.fixtures.provider import DOTNET_HEADERS, TENANT_A, TENANT_B, connect
+from tests.fixtures.provider import connect
+from tests.support.constants import BASE_URL as ADVERTISED
+from tests.support.constants import DOTNET_HEADERS, TENANT_A, TENANT_B
 
 pytestmark = pytest.mark.e2e
 
-ADVERTISED = "http://localhost:7071"
 
 
 def host_env(settings: Settings, azurite, keyvault) -> dict[str, str]:

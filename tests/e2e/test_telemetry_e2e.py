@@ -14,7 +14,8 @@ from gateway.stores.models import Route
 from gateway.telemetry.stores import table_target, vault_target
 from tests.fixtures.ingestion import IngestionStandIn, operation_id, properties
 from tests.fixtures.leaks import register_sensitive
-from tests.unit.oauth.helpers import CLIENT_ID, TENANT, add_client
+from tests.support.constants import CLIENT_ID, CLIENT_SPAN_ID, CLIENT_TRACE_ID, TENANT
+from tests.unit.oauth.helpers import add_client
 
 pytestmark = pytest.mark.e2e
 
@@ -22,8 +23,6 @@ KEY = "e2e-telemetry-function-key-51c9"
 PATIENT_ID = "pat-8841927"
 PATIENT_NAME = "Chalmers"
 BIRTH_DATE = "1974-12-25"
-CLIENT_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
-CLIENT_SPAN_ID = "00f067aa0ba902b7"
 
 
 def base_data(envelope: dict) -> dict:

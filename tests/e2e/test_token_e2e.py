@@ -18,7 +18,8 @@ from requests_oauthlib import OAuth2Session
 from gateway.config import Settings
 from gateway.fhir.capability import OAUTH_URIS
 from gateway.services import build_services
-from tests.unit.oauth.helpers import CLIENT_ID, TENANT, add_client, add_route
+from tests.support.constants import CLIENT_ID, TENANT
+from tests.unit.oauth.helpers import add_client, add_route
 
 pytestmark = pytest.mark.e2e
 

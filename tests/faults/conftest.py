@@ -27,7 +27,6 @@ import pytest
 from gateway.config import Settings
 from gateway.services import build_services
 from tests.fixtures.leaks import register_sensitive, scan_text
-from tests.fixtures.provider import TENANT_A, TENANT_B  # noqa: F401 - the shared tenants, for the fault tests
 
 ADMIN_KEY = "faults-admin-function-key-5c1e9b"
 TENANT_C = "3c5e7a9b-2d4f-4a6b-8c0d-1e2f3a4b5c6d"

@@ -13,8 +13,6 @@ import pytest
 from tests.faults.conftest import (
     FAIL_FAST_SECONDS,
     NO_FRESH_CACHE,
-    TENANT_A,
-    TENANT_B,
     TENANT_C,
     Traffic,
     assert_nothing_half_written,
@@ -25,6 +23,7 @@ from tests.faults.conftest import (
     unavailable,
     upstream_route,
 )
+from tests.support.constants import TENANT_A, TENANT_B
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,10 @@ import httpx
 import jwt
 import pytest
 
-from tests.faults.conftest import TENANT_A, TENANT_C, stored_state, upstream_route
+from tests.faults.conftest import TENANT_C, stored_state, upstream_route
 from tests.fixtures.leaks import register_sensitive
 from tests.fixtures.provider import Reply, default_script
+from tests.support.constants import TENANT_A
 
 pytestmark = pytest.mark.integration
 

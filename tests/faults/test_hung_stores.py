@@ -21,7 +21,6 @@ from gateway.clock import FakeClock
 from tests.faults.conftest import (
     FAIL_FAST_SECONDS,
     NO_FRESH_CACHE,
-    TENANT_A,
     TENANT_C,
     StoredState,
     Traffic,
@@ -30,6 +29,7 @@ from tests.faults.conftest import (
     unavailable,
     upstream_route,
 )
+from tests.support.constants import TENANT_A
 
 pytestmark = pytest.mark.integration
 

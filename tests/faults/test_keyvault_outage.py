@@ -14,7 +14,6 @@ import pytest
 from tests.faults.conftest import (
     FAIL_FAST_SECONDS,
     NO_FRESH_CACHE,
-    TENANT_A,
     TENANT_C,
     Traffic,
     assert_nothing_half_written,
@@ -23,6 +22,7 @@ from tests.faults.conftest import (
     unavailable,
     upstream_route,
 )
+from tests.support.constants import TENANT_A
 
 pytestmark = pytest.mark.integration
 

@@ -19,9 +19,11 @@ import pytest
 
 from gateway.proxy.forward import proxy
 from gateway.services import memory_services
-from tests.faults.conftest import FAIL_FAST_SECONDS, TENANT_A, TENANT_B, TENANT_C, Gateway, closed_port
+from tests.faults.conftest import FAIL_FAST_SECONDS, TENANT_C, Gateway, closed_port
 from tests.fixtures.common import make_settings
-from tests.fixtures.provider import Reply, connect, request
+from tests.fixtures.provider import Reply, connect
+from tests.support.constants import TENANT_A, TENANT_B
+from tests.support.fhir import request
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from devtools.smoke_test import OAUTH_URIS_EXTENSION, main
+from tests.support.constants import TENANT
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT_ID = "client-1"
 SECRET = "s1.c2VjcmV0LXZhbHVlLXRoYXQtbXVzdC1uZXZlci1iZS1wcmludGVk"
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzY29wZSI6InRlbmFudCJ9.c2lnbmF0dXJlLXRoYXQtbXVzdC1uZXZlci1iZS1wcmludGVk"

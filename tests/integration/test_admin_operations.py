@@ -10,24 +10,16 @@ import pytest
 from gateway.admin import operations as ops
 from gateway.admin.problems import Problem
 from gateway.credentials import check_verifier, verifier_secret_name
+from tests.support.admin import cc_route_spec, route_spec
+from tests.support.constants import TENANT
 from tests.unit.admin.doubles import Failing
 
 pytestmark = pytest.mark.integration
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 OTHER = "11111111-2222-3333-4444-555555555555"
 ACTOR = ops.Actor("function-key:integration", "req-int-1", "127.0.0.1")
 
 
-def spec(**overrides) -> ops.RouteSpec:
-    values = {"fhir_base_url": "http://127.0.0.1:9999/fhir", "fhir_version": "STU3", "display_name": "Contoso"}
-    values.update(overrides)
-    return ops.RouteSpec(**values)
-
-
-def cc_spec(secret: str | None, **overrides) -> ops.RouteSpec:
-    return spec(upstream_type="clientCredentials", upstream_token_url="https://127.0.0.1:9443/token",
-                upstream_client_id="gw", upstream_scope="system/*.read", upstream_client_secret=secret, **overrides)
 
 
 async def names(services) -> set[str]:
@@ -59,18 +51,18 @@ async def test_client_and_secret_lifecycle(azure_services):
 
 async def test_route_lifecycle_with_upstream_secret(azure_services):
     s = azure_services
-    route, created = await ops.put_route(s, ACTOR, TENANT, cc_spec("provider-secret-1"))
+    route, created = await ops.put_route(s, ACTOR, TENANT, cc_route_spec("provider-secret-1"))
     assert created and route.etag
     first_name = route.upstream_auth.secret_name
     assert (await s.secrets.get(first_name)).value == "provider-secret-1"
-    replaced, created = await ops.put_route(s, ACTOR, TENANT, cc_spec("provider-secret-2"))
+    replaced, created = await ops.put_route(s, ACTOR, TENANT, cc_route_spec("provider-secret-2"))
     assert not created and replaced.upstream_auth.secret_name != first_name
     assert await names(s) == {replaced.upstream_auth.secret_name}
     with pytest.raises(Problem) as stale:
-        await ops.put_route(s, ACTOR, TENANT, spec(), if_match=route.etag)
+        await ops.put_route(s, ACTOR, TENANT, route_spec(), if_match=route.etag)
     assert stale.value.status == 412
     assert (await ops.get_route(s, TENANT)).upstream_auth.type == "clientCredentials"
-    await ops.put_route(s, ACTOR, OTHER, spec())
+    await ops.put_route(s, ACTOR, OTHER, route_spec())
     first = await ops.list_routes(s, page_size=1)
     assert len(first.items) == 1 and first.continuation
     rest = await ops.list_routes(s, page_size=1, continuation=first.continuation)
@@ -133,7 +125,7 @@ async def test_key_vault_down_changes_nothing(azure_services, keyvault):
             await ops.create_client(s, ACTOR, "c", [TENANT])
         assert failure.value.status == 503
         with pytest.raises(Problem):
-            await ops.put_route(s, ACTOR, TENANT, cc_spec("provider-secret"))
+            await ops.put_route(s, ACTOR, TENANT, cc_route_spec("provider-secret"))
     finally:
         keyvault.start()
     assert (await s.clients.list()).items == []
@@ -157,11 +149,11 @@ async def test_revoke_with_key_vault_down_keeps_the_secret(azure_services, keyva
 
 async def test_route_table_failure_keeps_the_old_upstream_secret(azure_services):
     s = azure_services
-    route, _ = await ops.put_route(s, ACTOR, TENANT, cc_spec("provider-secret-1"))
+    route, _ = await ops.put_route(s, ACTOR, TENANT, cc_route_spec("provider-secret-1"))
     real = s.routes
     s.routes = Failing(real, "replace")
     with pytest.raises(Problem):
-        await ops.put_route(s, ACTOR, TENANT, cc_spec("provider-secret-2"))
+        await ops.put_route(s, ACTOR, TENANT, cc_route_spec("provider-secret-2"))
     s.routes = real
     assert await names(s) == {route.upstream_auth.secret_name}
     assert (await s.secrets.get(route.upstream_auth.secret_name)).value == "provider-secret-1"
@@ -173,7 +165,7 @@ async def test_audit_trail_and_no_secret_anywhere(azure_services, caplog):
     start = s.clock.now()
     new = await ops.create_client(s, ACTOR, "c", [TENANT])
     extra = await ops.add_secret(s, ACTOR, new.client.client_id)
-    await ops.put_route(s, ACTOR, TENANT, cc_spec("provider-s3cret-value"))
+    await ops.put_route(s, ACTOR, TENANT, cc_route_spec("provider-s3cret-value"))
     await ops.rotate_signing_key(s, ACTOR)
     await ops.delete_client(s, ACTOR, new.client.client_id)
     page = await ops.list_audit(s, since=start)

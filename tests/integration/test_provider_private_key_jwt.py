@@ -22,8 +22,9 @@ from gateway.services import memory_services
 from gateway.stores.models import Client
 from gateway.tokens.access_tokens import issue_access_token
 from tests.fixtures.common import make_settings
-from tests.fixtures.provider import DOTNET_HEADERS, TENANT_A, request
 from tests.fixtures.provider_jwks import serving_provider_jwks
+from tests.support.constants import DOTNET_HEADERS, TENANT_A
+from tests.support.fhir import request
 
 pytestmark = pytest.mark.integration
 

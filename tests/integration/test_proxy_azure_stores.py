@@ -8,7 +8,9 @@ import pytest
 
 from gateway.proxy.forward import proxy
 from gateway.services import build_services
-from tests.fixtures.provider import TENANT_A, TENANT_B, connect, request
+from tests.fixtures.provider import connect
+from tests.support.constants import TENANT_A, TENANT_B
+from tests.support.fhir import request
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,10 @@ from gateway.proxy.forward import proxy
 from gateway.proxy.transport import AiohttpTransport
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
-from tests.fixtures.provider import TENANT_A, connect, request
+from tests.fixtures.provider import connect
 from tests.fixtures.resolver import StaticResolver
+from tests.support.constants import TENANT_A
+from tests.support.fhir import request
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,9 @@ import pytest
 from gateway.proxy.forward import proxy
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
-from tests.fixtures.provider import TENANT_A, Reply, connect, request
+from tests.fixtures.provider import Reply, connect
+from tests.support.constants import TENANT_A
+from tests.support.fhir import request
 
 pytestmark = pytest.mark.integration
 

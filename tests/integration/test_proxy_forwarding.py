@@ -5,7 +5,9 @@ import json
 import pytest
 
 from gateway.proxy.forward import proxy
-from tests.fixtures.provider import GW, TENANT_A, TENANT_B, Reply, connect, request
+from tests.fixtures.provider import Reply, connect
+from tests.support.constants import GW, TENANT_A, TENANT_B
+from tests.support.fhir import request
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,9 @@ from gateway.proxy.forward import proxy
 from gateway.scopes import SmartScopes
 from gateway.stores.models import Client, Route
 from gateway.tokens.access_tokens import issue_access_token
-from tests.fixtures.provider import TENANT_A, Reply, request
+from tests.fixtures.provider import Reply
+from tests.support.constants import TENANT_A
+from tests.support.fhir import request
 
 pytestmark = pytest.mark.integration
 

@@ -29,12 +29,11 @@ from gateway.stores.tables.replay import TableReplayStore
 from tests.fixtures.azurite import AzuriteService, unique_prefix
 from tests.fixtures.common import make_settings
 from tests.fixtures.provider import ProviderServer, Reply
+from tests.support.constants import GW, TENANT
 from tests.unit.oauth.keys import CLIENT_ID, five_minute_private_key_jwt, public_jwk, rsa_key
 
 pytestmark = pytest.mark.integration
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-GW = "http://localhost:7071/fhir"
 
 
 FiveMinutePrivateKeyJWT = five_minute_private_key_jwt()

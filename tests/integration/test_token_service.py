@@ -12,7 +12,9 @@ from gateway.credentials import signing_key_secret_name
 from gateway.oauth.endpoint import respond
 from gateway.services import build_services
 from gateway.tokens.access_tokens import verify_access_token
-from tests.unit.oauth.helpers import CLIENT_ID, TENANT, add_client, add_route, basic, post_form, token_request
+from tests.support.constants import CLIENT_ID, TENANT
+from tests.support.oauth import basic, post_form, token_request
+from tests.unit.oauth.helpers import add_client, add_route
 
 pytestmark = pytest.mark.integration
 

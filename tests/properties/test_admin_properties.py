@@ -25,9 +25,9 @@ from gateway.clock import FakeClock
 from gateway.services import Services, memory_services
 from tests.fixtures.common import make_settings
 from tests.properties.support import HOSTILE_JSON_BODIES, examples, json_bytes, json_values, store_state
+from tests.support.constants import TENANT
 from tests.unit.admin.conftest import AdminCaller
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 NEW_TENANT = "11111111-2222-3333-4444-555555555555"
 ACTOR = ops.Actor("function-key:test")
 

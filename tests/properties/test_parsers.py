@@ -29,8 +29,7 @@ from gateway.proxy.urls import normalize_query
 from gateway.stores.errors import InvalidContinuation
 from gateway.stores.tables import continuation as table_continuation
 from tests.properties.support import HOSTILE_JSON_BODIES, examples, json_bytes, json_values
-
-GW = "http://localhost:7071/fhir"
+from tests.support.constants import GW
 
 # --------------------------------------------------------------------------- rewriting
 

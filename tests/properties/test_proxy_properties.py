@@ -38,11 +38,9 @@ from gateway.stores.models import Client, Route
 from gateway.tokens.access_tokens import issue_access_token
 from tests.fixtures.common import make_settings
 from tests.properties.support import HOSTILE_JSON_BODIES, examples, json_bytes, json_values, store_state
+from tests.support.constants import GW, PROVIDER, TENANT
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"  # read-only, batches passed through
 FANOUT_TENANT = "0d6a5a4e-1f2b-4c3d-8e9f-0a1b2c3d4e5f"  # read-only, batches fanned out by the gateway
-PROVIDER = "http://127.0.0.1:9/stu3"
-GW = "http://localhost:7071/fhir"
 CLIENT = "teams"
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 

@@ -27,12 +27,11 @@ from gateway.scopes import (
 )
 from gateway.stores.models import canonical_tenant_id
 from tests.properties.support import examples
+from tests.support.constants import GW, TENANT
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 TYPES = ["Patient", "Observation", "Encounter", "Practitioner", "Organization"]
 INTERACTIONS = ["read", "vread", "history-instance", "history-type", "search-type", "create", "update", "patch",
                 "delete"]
-GW = "http://localhost:7071/fhir"
 
 letters = st.sets(st.sampled_from(PERMISSION_LETTERS))
 scope_sets = st.dictionaries(st.sampled_from([*TYPES, "*"]), letters, max_size=6).map(SmartScopes)

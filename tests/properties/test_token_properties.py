@@ -26,12 +26,13 @@ from gateway.oauth.grant import MAX_SCOPE_TOKENS, requested_tenant
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
 from tests.properties.support import examples, store_state
-from tests.unit.oauth.helpers import CLIENT_ID, OTHER_TENANT, TENANT, add_client, add_route, basic
+from tests.support.constants import CLIENT_ID, FORM, OTHER_TENANT, TENANT
+from tests.support.oauth import basic
+from tests.unit.oauth.helpers import add_client, add_route
 
 OAUTH_ERRORS = {"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
                 "unsupported_grant_type", "invalid_scope", "temporarily_unavailable"}
 PARAMS = ["grant_type", "client_id", "client_secret", "scope", "grant-type", "audience", "x", ""]
-FORM = "application/x-www-form-urlencoded"
 
 # Text with what breaks form and header parsers: separators, escapes, controls, non-BMP, lone surrogates.
 hostile_text = st.text(

@@ -12,9 +12,9 @@ from gateway.config import Settings
 from gateway.services import Services
 from tests.fixtures.funchost import LocalHost
 from tests.fixtures.leaks import register_sensitive
-from tests.fixtures.provider import TENANT_A, ProviderServer, connect
-
-ADVERTISED = "http://localhost:7071"  # PUBLIC_BASE_URL of azure_settings: the only base ever advertised
+from tests.fixtures.provider import ProviderServer, connect
+from tests.support.constants import BASE_URL as ADVERTISED  # PUBLIC_BASE_URL of azure_settings
+from tests.support.constants import TENANT_A
 
 
 def host_env(settings: Settings, azurite, keyvault, function_key: str, **extra: str) -> dict[str, str]:

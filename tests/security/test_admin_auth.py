@@ -29,9 +29,9 @@ from gateway.services import memory_services
 from tests.fixtures.common import DEV_SETTINGS, make_settings
 from tests.fixtures.entra import ADMIN_ROLE, AUDIENCE, SERVICE_APP_ID, LocalEntraTenant, SigningKey
 from tests.security import rawhttp
+from tests.support.constants import TENANT
 
 KEY = "security-test-function-key-0123456789"
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
 
 def b64url(data: bytes) -> str:

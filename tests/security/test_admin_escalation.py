@@ -22,7 +22,9 @@ from gateway.services import memory_services
 from gateway.stores.models import UpstreamAuth
 from tests.fixtures.common import make_settings
 from tests.fixtures.leaks import register_sensitive
-from tests.fixtures.provider import TENANT_A, connect, request
+from tests.fixtures.provider import connect
+from tests.support.constants import TENANT_A
+from tests.support.fhir import request
 
 pytestmark = pytest.mark.integration
 

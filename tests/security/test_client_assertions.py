@@ -18,8 +18,10 @@ from gateway.services import Services, memory_services
 from tests.fixtures.common import make_settings
 from tests.fixtures.provider import ProviderServer, Reply
 from tests.integration.test_jwks_fetcher import PRODUCTION, StaticResolver
+from tests.support.constants import TENANT
+from tests.support.oauth import assertion_form, token_request
 from tests.unit.admin.conftest import AdminCaller
-from tests.unit.oauth.helpers import TENANT, add_key_client, add_route, assertion_form, token_request
+from tests.unit.oauth.helpers import add_key_client, add_route
 from tests.unit.oauth.keys import CLIENT_ID, b64url, claims, ec_key, public_jwk, rsa_key, sign, unsigned
 
 OTHER = "other-backend"

@@ -11,11 +11,13 @@ import httpx
 import pytest
 
 from tests.fixtures.leaks import register_sensitive
-from tests.fixtures.provider import CLIENT_ID, TENANT_A, TENANT_B, connect
+from tests.fixtures.provider import connect
 from tests.security import rawhttp
-from tests.security.conftest import ADVERTISED
 from tests.security.forge import hostile_tokens
-from tests.unit.oauth.helpers import add_client, basic
+from tests.support.constants import BASE_URL as ADVERTISED
+from tests.support.constants import CLIENT_ID, TENANT_A, TENANT_B
+from tests.support.oauth import basic
+from tests.unit.oauth.helpers import add_client
 
 pytestmark = pytest.mark.e2e
 

@@ -9,9 +9,11 @@ import httpx
 import pytest
 
 from tests.fixtures.leaks import register_sensitive
-from tests.fixtures.provider import TENANT_A, connect
+from tests.fixtures.provider import connect
 from tests.security.conftest import host_env
-from tests.unit.oauth.helpers import add_client, basic
+from tests.support.constants import TENANT_A
+from tests.support.oauth import basic
+from tests.unit.oauth.helpers import add_client
 
 pytestmark = pytest.mark.e2e
 

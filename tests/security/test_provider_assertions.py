@@ -23,8 +23,10 @@ from gateway.stores.memory_provider_keys import MemoryProviderKeyStore
 from gateway.stores.models import Route, UpstreamAuth
 from tests.fixtures.common import make_settings
 from tests.fixtures.leaks import register_sensitive
-from tests.fixtures.provider import TENANT_A, Reply, connect, default_script, request
+from tests.fixtures.provider import Reply, connect, default_script
 from tests.integration.test_proxy_destinations import PRODUCTION
+from tests.support.constants import TENANT_A
+from tests.support.fhir import request
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,10 @@ from fhir.resources.R4B.bundle import Bundle as R4BBundle
 from fhir.resources.STU3.bundle import Bundle as STU3Bundle
 
 from gateway.proxy.forward import proxy
-from tests.fixtures.provider import GW, TENANT_A, Reply, connect, request
+from tests.fixtures.provider import Reply, connect
 from tests.security import rawhttp
+from tests.support.constants import GW, TENANT_A
+from tests.support.fhir import request
 
 pytestmark = pytest.mark.integration
 

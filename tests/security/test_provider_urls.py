@@ -18,8 +18,10 @@ from gateway.proxy.transport import AiohttpTransport
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
 from tests.fixtures.leaks import register_sensitive
-from tests.fixtures.provider import TENANT_A, TENANT_B, Reply, connect, request
+from tests.fixtures.provider import Reply, connect
 from tests.integration.test_proxy_destinations import PRODUCTION, StaticResolver
+from tests.support.constants import TENANT_A, TENANT_B
+from tests.support.fhir import request
 
 pytestmark = pytest.mark.integration
 

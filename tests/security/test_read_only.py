@@ -8,7 +8,9 @@ import json
 import pytest
 
 from gateway.proxy.forward import proxy
-from tests.fixtures.provider import GW, TENANT_A, connect, request
+from tests.fixtures.provider import connect
+from tests.support.constants import GW, TENANT_A
+from tests.support.fhir import request
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ import devtools.funchost.app as funchost_app
 import gateway.credentials as credentials
 import gateway.oauth.authentication as authentication
 from tests.fixtures.leaks import register_sensitive
-from tests.fixtures.provider import TENANT_A, TENANT_B
 from tests.security import rawhttp
+from tests.support.constants import TENANT_A, TENANT_B
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET_WORDS = ("secret", "verifier", "password", "mac", "signature", "digest", "function_key", "master_key")
@@ -234,7 +234,8 @@ async def test_a_secret_sent_as_the_client_id_is_never_logged(services, caplog, 
     """A client that swaps its id and secret must not get its secret written to the token endpoint's log."""
     from gateway.credentials import new_secret
     from gateway.oauth.endpoint import respond
-    from tests.unit.oauth.helpers import add_client, basic, post_form, token_request
+    from tests.support.oauth import basic, post_form, token_request
+    from tests.unit.oauth.helpers import add_client
 
     secret = await add_client(services, "swapped")
     register_sensitive(secret)

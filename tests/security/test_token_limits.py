@@ -16,7 +16,9 @@ from gateway.oauth.endpoint import respond
 from gateway.services import Services, memory_services
 from gateway.stores.memory import MemoryFailureCounterStore, MemorySecretStore
 from tests.fixtures.common import make_settings
-from tests.unit.oauth.helpers import CLIENT_ID, add_client, add_route, post_form, token_request
+from tests.support.constants import CLIENT_ID
+from tests.support.oauth import post_form, token_request
+from tests.unit.oauth.helpers import add_client, add_route
 
 LIMIT = 10
 

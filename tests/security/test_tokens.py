@@ -24,9 +24,12 @@ from gateway.stores.models import Client
 from gateway.tokens.access_tokens import InvalidToken, issue_access_token, verify_access_token
 from tests.fixtures.common import make_settings
 from tests.fixtures.leaks import register_sensitive
-from tests.fixtures.provider import CLIENT_ID, TENANT_A, TENANT_B, connect, request
+from tests.fixtures.provider import connect
 from tests.security.forge import hostile_tokens, signed
-from tests.unit.oauth.helpers import add_client, post_form, token_request
+from tests.support.constants import CLIENT_ID, TENANT_A, TENANT_B
+from tests.support.fhir import request
+from tests.support.oauth import post_form, token_request
+from tests.unit.oauth.helpers import add_client
 
 pytestmark = pytest.mark.integration  # the recording provider stand-in, over real sockets
 

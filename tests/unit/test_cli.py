@@ -14,8 +14,8 @@ from gateway import cli
 from gateway.admin.endpoint import dispatch
 from gateway.http import Headers, Request
 from gateway.services import Services
+from tests.support.constants import TENANT
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 KEY = "cli-test-key"
 
 

@@ -19,9 +19,8 @@ from gateway.scopes import (
     parse_allowed_scopes,
     parse_scope_parameter,
 )
+from tests.support.constants import OTHER_TENANT, TENANT
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-OTHER_TENANT = "0d6a5a4e-1f2b-4c3d-8e9f-0a1b2c3d4e5f"
 NAME_THE_TENANT = "scope must name the tenant (an Azure AD tenant GUID)"
 NEITHER = "scope holds a value that is neither the tenant nor a SMART system scope"
 

@@ -16,10 +16,7 @@ from gateway.scopes import (
     parse_scope_parameter,
     parse_scope_token,
 )
-
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-OTHER_TENANT = "0d6a5a4e-1f2b-4c3d-8e9f-0a1b2c3d4e5f"
-
+from tests.support.constants import OTHER_TENANT, TENANT
 
 # --------------------------------------------------------------------------- one scope token
 

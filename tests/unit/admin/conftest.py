@@ -12,7 +12,6 @@ from gateway.admin.endpoint import dispatch
 from gateway.http import Headers, Request, Response
 from gateway.services import Services
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 OTHER_TENANT = "11111111-2222-3333-4444-555555555555"
 FUNCTION_KEY = "unit-test-function-key-0123456789"
 

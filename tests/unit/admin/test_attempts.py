@@ -15,7 +15,8 @@ from gateway.admin import attempts
 from gateway.admin import operations as ops
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
-from tests.unit.admin.conftest import TENANT, AdminCaller, route_body
+from tests.support.constants import TENANT
+from tests.unit.admin.conftest import AdminCaller, route_body
 
 BOUND = 0.2
 ACTOR = ops.Actor("function-key:unit")

@@ -6,7 +6,8 @@ import json
 
 from gateway.admin import operations as ops
 from gateway.admin.audit_changes import LIST_BUDGET_CHARS, changes
-from tests.unit.admin.conftest import OTHER_TENANT, TENANT
+from tests.support.constants import TENANT
+from tests.unit.admin.conftest import OTHER_TENANT
 
 ACTOR = ops.Actor("function-key:unit")
 

@@ -17,7 +17,7 @@ from gateway.admin.credential_bindings import (
 )
 from gateway.admin.problems import Problem
 from gateway.proxy.identity_scopes import origin_of, provider_scope, scope_problem
-from tests.unit.admin.conftest import TENANT
+from tests.support.constants import TENANT
 
 ACTOR = ops.Actor("function-key:unit")
 BASE = "https://ws-fhir.fhir.azurehealthcareapis.com/fhir"

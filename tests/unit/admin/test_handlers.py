@@ -9,7 +9,8 @@ import logging
 import pytest
 
 from gateway.admin.problems import PROBLEM_MEDIA_TYPE
-from tests.unit.admin.conftest import OTHER_TENANT, TENANT, route_body
+from tests.support.constants import TENANT
+from tests.unit.admin.conftest import OTHER_TENANT, route_body
 
 
 def assert_problem(reply, status: int) -> dict:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from gateway.oauth.jwks import parse_public_jwks
-from tests.unit.admin.conftest import TENANT
+from tests.support.constants import TENANT
 from tests.unit.admin.test_handlers import assert_problem
 from tests.unit.oauth.keys import ec_key, private_jwk, public_jwk, rsa_key
 

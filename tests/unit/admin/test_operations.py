@@ -12,16 +12,13 @@ from gateway.admin.problems import Problem
 from gateway.credentials import check_verifier, upstream_secret_name, verifier_secret_name
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
-from tests.unit.admin.conftest import OTHER_TENANT, TENANT
+from tests.support.admin import cc_route_spec, route_spec
+from tests.support.constants import TENANT
+from tests.unit.admin.conftest import OTHER_TENANT
 from tests.unit.admin.doubles import Failing, Yielding
 
 ACTOR = ops.Actor("function-key:abc123", "req-1", "203.0.113.7")
 
-
-def spec(**overrides) -> ops.RouteSpec:
-    values = {"fhir_base_url": "http://127.0.0.1:9999/fhir", "fhir_version": "STU3", "display_name": "Contoso"}
-    values.update(overrides)
-    return ops.RouteSpec(**values)
 
 
 async def verifier_names(services) -> set[str]:
@@ -210,25 +207,25 @@ async def test_delete_client_with_stale_etag_is_412(services):
 # --------------------------------------------------------------------------- routes
 
 async def test_put_route_creates_then_replaces(services):
-    route, created = await ops.put_route(services, ACTOR, TENANT, spec())
+    route, created = await ops.put_route(services, ACTOR, TENANT, route_spec())
     assert created and route.etag
-    replaced, created_again = await ops.put_route(services, ACTOR, TENANT, spec(display_name="New name",
-                                                                                 allow_writes=True))
+    replaced, created_again = await ops.put_route(services, ACTOR, TENANT, route_spec(display_name="New name",
+                                                                                       allow_writes=True))
     assert not created_again and replaced.display_name == "New name" and replaced.allow_writes
     assert replaced.etag != route.etag
 
 
 async def test_put_route_invalidates_this_workers_route_cache(services):
-    await ops.put_route(services, ACTOR, TENANT, spec())
+    await ops.put_route(services, ACTOR, TENANT, route_spec())
     directory = services.route_directory
     assert (await directory.get(TENANT)).display_name == "Contoso"
-    await ops.put_route(services, ACTOR, TENANT, spec(display_name="Changed"))
+    await ops.put_route(services, ACTOR, TENANT, route_spec(display_name="Changed"))
     assert (await directory.get(TENANT)).display_name == "Changed"
 
 
 async def test_put_route_refuses_another_fhir_version(services):
     with pytest.raises(Problem) as wrong:
-        await ops.put_route(services, ACTOR, TENANT, spec(fhir_version="R4"))
+        await ops.put_route(services, ACTOR, TENANT, route_spec(fhir_version="R4"))
     assert wrong.value.status == 422 and wrong.value.errors[0].field == "fhirVersion"
     assert await services.routes.get(TENANT) is None
 
@@ -240,7 +237,7 @@ async def test_production_refuses_unsafe_provider_urls(url, clock):
                              KEY_VAULT_URL="https://kv.vault.azure.net", TABLES_ENDPOINT="https://t.example.org")
     services = memory_services(settings, clock)
     with pytest.raises(Problem) as refused:
-        await ops.put_route(services, ACTOR, TENANT, spec(fhir_base_url=url))
+        await ops.put_route(services, ACTOR, TENANT, route_spec(fhir_base_url=url))
     assert refused.value.status == 422 and refused.value.errors[0].field == "fhirBaseUrl"
 
 
@@ -248,65 +245,61 @@ async def test_private_network_flag_allows_a_private_provider_in_production(cloc
     settings = make_settings(GATEWAY_ENVIRONMENT="production", PUBLIC_BASE_URL="https://gw.example.org",
                              KEY_VAULT_URL="https://kv.vault.azure.net", TABLES_ENDPOINT="https://t.example.org")
     services = memory_services(settings, clock)
-    route, _ = await ops.put_route(services, ACTOR, TENANT, spec(fhir_base_url="https://10.0.0.5/fhir",
-                                                                  private_network=True))
+    route, _ = await ops.put_route(services, ACTOR, TENANT, route_spec(fhir_base_url="https://10.0.0.5/fhir",
+                                                                        private_network=True))
     assert route.private_network
 
 
-def cc_spec(secret: str | None, **overrides) -> ops.RouteSpec:
-    return spec(upstream_type="clientCredentials", upstream_token_url="https://127.0.0.1:9443/token",
-                upstream_client_id="gw", upstream_scope="system/*.read", upstream_client_secret=secret, **overrides)
-
 
 async def test_upstream_secret_goes_to_key_vault_and_is_replaced_on_update(services):
-    route, _ = await ops.put_route(services, ACTOR, TENANT, cc_spec("first-upstream-secret"))
+    route, _ = await ops.put_route(services, ACTOR, TENANT, cc_route_spec("first-upstream-secret"))
     first_name = route.upstream_auth.secret_name
     assert (await services.secrets.get(first_name)).value == "first-upstream-secret"
     assert "first-upstream-secret" not in repr(route)
-    kept, _ = await ops.put_route(services, ACTOR, TENANT, cc_spec(None, display_name="kept"))
+    kept, _ = await ops.put_route(services, ACTOR, TENANT, cc_route_spec(None, display_name="kept"))
     assert kept.upstream_auth.secret_name == first_name
-    replaced, _ = await ops.put_route(services, ACTOR, TENANT, cc_spec("second-upstream-secret"))
+    replaced, _ = await ops.put_route(services, ACTOR, TENANT, cc_route_spec("second-upstream-secret"))
     assert replaced.upstream_auth.secret_name != first_name
     assert await services.secrets.get(first_name) is None
     assert (await services.secrets.get(replaced.upstream_auth.secret_name)).value == "second-upstream-secret"
-    none_route, _ = await ops.put_route(services, ACTOR, TENANT, spec())
+    none_route, _ = await ops.put_route(services, ACTOR, TENANT, route_spec())
     assert none_route.upstream_auth.secret_name is None
     assert await verifier_names(services) == set()
 
 
 async def test_client_credentials_route_needs_a_secret_the_first_time(services):
     with pytest.raises(Problem) as missing:
-        await ops.put_route(services, ACTOR, TENANT, cc_spec(None))
+        await ops.put_route(services, ACTOR, TENANT, cc_route_spec(None))
     assert missing.value.status == 422 and missing.value.errors[0].field == "upstreamAuth/clientSecret"
 
 
 async def test_put_route_rolls_back_the_new_secret_when_the_table_fails(services):
-    route, _ = await ops.put_route(services, ACTOR, TENANT, cc_spec("first-upstream-secret"))
+    route, _ = await ops.put_route(services, ACTOR, TENANT, cc_route_spec("first-upstream-secret"))
     services.routes = Failing(services.routes, "replace")
     with pytest.raises(Problem) as failure:
-        await ops.put_route(services, ACTOR, TENANT, cc_spec("second-upstream-secret"))
+        await ops.put_route(services, ACTOR, TENANT, cc_route_spec("second-upstream-secret"))
     assert failure.value.status == 503
     assert await verifier_names(services) == {route.upstream_auth.secret_name}
     assert (await services.routes.get(TENANT)).upstream_auth.secret_name == route.upstream_auth.secret_name
 
 
 async def test_put_route_if_match_and_if_none_match(services):
-    route, _ = await ops.put_route(services, ACTOR, TENANT, spec())
+    route, _ = await ops.put_route(services, ACTOR, TENANT, route_spec())
     with pytest.raises(Problem) as exists:
-        await ops.put_route(services, ACTOR, TENANT, spec(), if_none_match=True)
+        await ops.put_route(services, ACTOR, TENANT, route_spec(), if_none_match=True)
     assert exists.value.status == 412
-    await ops.put_route(services, ACTOR, TENANT, spec(), if_match=route.etag)
+    await ops.put_route(services, ACTOR, TENANT, route_spec(), if_match=route.etag)
     with pytest.raises(Problem) as stale:
-        await ops.put_route(services, ACTOR, TENANT, cc_spec("s3cret-value"), if_match=route.etag)
+        await ops.put_route(services, ACTOR, TENANT, cc_route_spec("s3cret-value"), if_match=route.etag)
     assert stale.value.status == 412
     assert await verifier_names(services) == set()
     with pytest.raises(Problem) as absent:
-        await ops.put_route(services, ACTOR, OTHER_TENANT, spec(), if_match='W/"1"')
+        await ops.put_route(services, ACTOR, OTHER_TENANT, route_spec(), if_match='W/"1"')
     assert absent.value.status == 412
 
 
 async def test_delete_route_removes_route_and_upstream_secret(services):
-    await ops.put_route(services, ACTOR, TENANT, cc_spec("upstream-secret"))
+    await ops.put_route(services, ACTOR, TENANT, cc_route_spec("upstream-secret"))
     await ops.delete_route(services, ACTOR, TENANT)
     assert await services.routes.get(TENANT) is None
     assert await verifier_names(services) == set()
@@ -316,7 +309,7 @@ async def test_delete_route_removes_route_and_upstream_secret(services):
 
 
 async def test_delete_route_restores_the_route_when_key_vault_fails(services):
-    await ops.put_route(services, ACTOR, TENANT, cc_spec("upstream-secret"))
+    await ops.put_route(services, ACTOR, TENANT, cc_route_spec("upstream-secret"))
     services.secrets = Failing(services.secrets, "delete")
     with pytest.raises(Problem) as failure:
         await ops.delete_route(services, ACTOR, TENANT)
@@ -327,14 +320,14 @@ async def test_delete_route_restores_the_route_when_key_vault_fails(services):
 async def test_store_outage_is_503_with_retry_after(services):
     services.routes.available = False
     for call in (ops.get_route(services, TENANT), ops.list_routes(services),
-                 ops.put_route(services, ACTOR, TENANT, spec())):
+                 ops.put_route(services, ACTOR, TENANT, route_spec())):
         with pytest.raises(Problem) as failure:
             await call
         assert failure.value.status == 503 and "Retry-After" in failure.value.headers
 
 
 async def test_upstream_secret_name_is_versioned_per_tenant(services):
-    route, _ = await ops.put_route(services, ACTOR, TENANT, cc_spec("x-secret"))
+    route, _ = await ops.put_route(services, ACTOR, TENANT, cc_route_spec("x-secret"))
     assert route.upstream_auth.secret_name.startswith(upstream_secret_name("gw", TENANT, ""))
 
 
@@ -366,8 +359,8 @@ async def test_every_change_is_audited_without_secret_values(services, caplog):
     extra = await ops.add_secret(services, ACTOR, new.client.client_id)
     await ops.update_client(services, ACTOR, new.client.client_id, enabled=False)
     await ops.revoke_secret(services, ACTOR, new.client.client_id, new.secret_id)
-    await ops.put_route(services, ACTOR, TENANT, cc_spec("upstream-s3cret-value"))
-    await ops.put_route(services, ACTOR, TENANT, spec())
+    await ops.put_route(services, ACTOR, TENANT, cc_route_spec("upstream-s3cret-value"))
+    await ops.put_route(services, ACTOR, TENANT, route_spec())
     await ops.delete_route(services, ACTOR, TENANT)
     await ops.delete_client(services, ACTOR, new.client.client_id)
     records = services.audit.records
@@ -399,10 +392,10 @@ async def test_audit_outage_does_not_undo_a_completed_change(services, caplog):
 
 
 async def test_list_audit_filters_by_time(services, clock):
-    await ops.put_route(services, ACTOR, TENANT, spec())
+    await ops.put_route(services, ACTOR, TENANT, route_spec())
     start = clock.now()
     clock.advance(60)
-    await ops.put_route(services, ACTOR, OTHER_TENANT, spec())
+    await ops.put_route(services, ACTOR, OTHER_TENANT, route_spec())
     page = await ops.list_audit(services, since=start.replace(second=30))
     assert [r.target_id for r in page.items] == [OTHER_TENANT]
     page = await ops.list_audit(services, until=start.replace(second=30))

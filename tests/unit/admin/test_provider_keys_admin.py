@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.admin.conftest import OTHER_TENANT, TENANT, route_body
+from tests.support.constants import TENANT
+from tests.unit.admin.conftest import OTHER_TENANT, route_body
 from tests.unit.admin.test_handlers import assert_problem
 
 TOKEN_URL = "http://127.0.0.1:9999/auth/token"

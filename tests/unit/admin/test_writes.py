@@ -10,7 +10,7 @@ from gateway.admin import operations as ops
 from gateway.admin.problems import Problem, not_found, precondition_failed
 from gateway.admin.writes import CONFLICT_RETRIES, Changed, conditional_write, retry_on_conflict, store_call
 from gateway.stores.errors import InvalidContinuation, StoreUnavailable
-from tests.unit.admin.conftest import TENANT
+from tests.support.constants import TENANT
 
 ACTOR = ops.Actor("function-key:abc123", "req-1", "203.0.113.7")
 

@@ -12,8 +12,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-TOKEN_URL = "http://localhost:7071/oauth2/token"
-CLIENT_ID = "backend-service"
+from tests.support.constants import BACKEND_CLIENT_ID as CLIENT_ID
+from tests.support.constants import TOKEN_URL
 
 
 @functools.cache

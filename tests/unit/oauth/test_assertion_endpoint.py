@@ -13,16 +13,9 @@ from gateway.oauth.endpoint import respond
 from gateway.oauth.rate_limit import shared_key
 from gateway.services import Services
 from gateway.tokens.access_tokens import verify_access_token
-from tests.unit.oauth.helpers import (
-    OTHER_TENANT,
-    TENANT,
-    add_client,
-    add_key_client,
-    add_route,
-    assertion_form,
-    post_form,
-    token_request,
-)
+from tests.support.constants import OTHER_TENANT, TENANT
+from tests.support.oauth import assertion_form, post_form, token_request
+from tests.unit.oauth.helpers import add_client, add_key_client, add_route
 from tests.unit.oauth.keys import CLIENT_ID, claims, ec_key, public_jwk, rsa_key, sign
 
 

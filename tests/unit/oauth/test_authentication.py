@@ -10,7 +10,8 @@ from gateway.credentials import secret_id_of, verifier_secret_name
 from gateway.oauth import authentication
 from gateway.oauth.authentication import AuthenticationFailed
 from gateway.oauth.client_auth import ClientCredentials
-from tests.unit.oauth.helpers import CLIENT_ID, add_client
+from tests.support.constants import CLIENT_ID
+from tests.unit.oauth.helpers import add_client
 
 
 async def test_unknown_secret_ids_reload_the_record_at_most_once_per_interval(services, clock):

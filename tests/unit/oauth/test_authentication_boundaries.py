@@ -13,7 +13,8 @@ from gateway.credentials import secret_id_of, verifier_secret_name
 from gateway.oauth import authentication
 from gateway.oauth.authentication import RELOAD_INTERVAL_SECONDS, AuthenticationFailed
 from gateway.oauth.client_auth import ClientCredentials
-from tests.unit.oauth.helpers import CLIENT_ID, add_client, add_secret
+from tests.support.constants import CLIENT_ID
+from tests.unit.oauth.helpers import add_client, add_secret
 
 
 def creds(secret: str, client_id: str = CLIENT_ID) -> ClientCredentials:

@@ -8,7 +8,7 @@ import pytest
 
 from gateway.oauth.client_auth import AUTH_METHODS, MAX_CLIENT_ID_LENGTH, MAX_SECRET_LENGTH, extract_credentials
 from gateway.oauth.errors import InvalidClient, InvalidRequest
-from tests.unit.oauth.helpers import basic, token_request
+from tests.support.oauth import basic, token_request
 
 
 def test_registry_names_the_two_methods():

@@ -13,7 +13,7 @@ import pytest
 
 from gateway.oauth.client_auth import extract_credentials
 from gateway.oauth.errors import InvalidClient, InvalidRequest, OAuthError
-from tests.unit.oauth.helpers import basic, token_request
+from tests.support.oauth import basic, token_request
 
 
 def _raw_basic(text: str) -> str:

@@ -14,17 +14,9 @@ from gateway.oauth.form import MAX_BODY_BYTES
 from gateway.services import Services, memory_services
 from gateway.tokens.access_tokens import verify_access_token
 from tests.fixtures.common import make_settings
-from tests.unit.oauth.helpers import (
-    CLIENT_ID,
-    OTHER_TENANT,
-    TENANT,
-    add_client,
-    add_route,
-    add_secret,
-    basic,
-    post_form,
-    token_request,
-)
+from tests.support.constants import CLIENT_ID, OTHER_TENANT, TENANT
+from tests.support.oauth import basic, post_form, token_request
+from tests.unit.oauth.helpers import add_client, add_route, add_secret
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from gateway.oauth.errors import InvalidRequest, RequestTooLarge
 from gateway.oauth.form import MAX_BODY_BYTES, parse_form
-from tests.unit.oauth.helpers import token_request
+from tests.support.oauth import token_request
 
 
 def test_parses_and_drops_empty_values():

@@ -6,7 +6,7 @@ import pytest
 
 from gateway.oauth.errors import InvalidScope
 from gateway.oauth.grant import requested_tenant
-from tests.unit.oauth.helpers import OTHER_TENANT, TENANT
+from tests.support.constants import OTHER_TENANT, TENANT
 
 
 @pytest.mark.parametrize("scope", [TENANT, TENANT.upper(), f"  {TENANT}  ", f"system/*.read {TENANT}",

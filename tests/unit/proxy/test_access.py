@@ -6,8 +6,7 @@ import pytest
 
 from gateway.proxy.access import AccessRefused, BadBatch, classify, parse_batch, require_access
 from gateway.proxy.paths import check_path
-
-GW = "http://localhost:7071/fhir"
+from tests.support.constants import GW
 
 
 def _bundle(*entries, kind="batch"):

@@ -10,10 +10,7 @@ from gateway.proxy.forward import proxy
 from gateway.proxy.transport import MockTransport, UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
 from gateway.stores.models import Client, Route
 from gateway.tokens.access_tokens import issue_access_token
-
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-PROVIDER = "http://127.0.0.1:9/stu3"
-GW = "http://localhost:7071/fhir"
+from tests.support.constants import GW, PROVIDER, TENANT
 
 
 def ok(request):

@@ -21,8 +21,8 @@ from gateway.proxy.transport import MockTransport, UpstreamResponse
 from gateway.proxy.upstream_auth import UpstreamAuthenticator, UpstreamAuthError
 from gateway.stores.models import Route, UpstreamAuth
 from gateway.stores.provider_keys import ProviderKeyVersion
+from tests.support.constants import TENANT
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 TOKEN_URL = "http://127.0.0.1:9/auth/token"
 TIMING = Timing(jwks_max_age=300, worker_cache=30)
 

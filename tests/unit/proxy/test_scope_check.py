@@ -10,9 +10,7 @@ from gateway.proxy.access import parse_batch
 from gateway.proxy.paths import check_path
 from gateway.proxy.scope_check import ScopeRefused, check_scopes, needed_permissions
 from gateway.scopes import SmartScopes
-
-GW = "http://localhost:7071/fhir"
-FORM = "application/x-www-form-urlencoded"
+from tests.support.constants import FORM, GW
 
 
 def allowed(scopes: str, method: str, url: str, body: bytes = b"", content_type: str = "") -> bool:

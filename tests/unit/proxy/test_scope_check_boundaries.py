@@ -11,7 +11,8 @@ from gateway.proxy.access import parse_batch
 from gateway.proxy.paths import check_path
 from gateway.proxy.scope_check import MAX_SEARCH_PARAMETERS, ScopeRefused, check_scopes
 from gateway.scopes import SmartScopes
-from tests.unit.proxy.test_scope_check import FORM, GW, allowed, bundle
+from tests.support.constants import FORM, GW
+from tests.unit.proxy.test_scope_check import allowed, bundle
 
 
 def refusal(scopes: str, method: str, url: str, body: bytes = b"", content_type: str = "") -> str:

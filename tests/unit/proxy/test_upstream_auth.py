@@ -11,8 +11,7 @@ import pytest
 from gateway.proxy.transport import MockTransport, UpstreamResponse
 from gateway.proxy.upstream_auth import UpstreamAuthenticator, UpstreamAuthError, default_scope
 from gateway.stores.models import Route, UpstreamAuth
-
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+from tests.support.constants import TENANT
 
 
 def cc_route(**auth):

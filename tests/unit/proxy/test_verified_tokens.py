@@ -5,8 +5,7 @@ import pytest
 from gateway.proxy.verified_tokens import MEMO_SECONDS
 from gateway.tokens.access_tokens import InvalidToken, issue_access_token
 from gateway.tokens.keyring import LEEWAY_SECONDS
-
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+from tests.support.constants import TENANT
 
 
 async def test_expired_token_is_refused_even_when_memoized(services, clock):

@@ -31,15 +31,15 @@ from gateway.stores.models import Client, Route
 from gateway.telemetry.recorder import Recorder
 from gateway.telemetry.transport import TracedTransport
 from gateway.tokens.access_tokens import issue_access_token
-from tests.unit.oauth.helpers import add_client, add_route, basic
+from tests.support.constants import CLIENT_SPAN_ID as CLIENT_SPAN
+from tests.support.constants import CLIENT_TRACE_ID as CLIENT_TRACE
+from tests.support.constants import PROVIDER, TENANT
+from tests.support.oauth import basic
+from tests.unit.oauth.helpers import add_client, add_route
 
 ROOT = Path(__file__).resolve().parents[3]
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-PROVIDER = "http://127.0.0.1:9/stu3"
 GW = "http://localhost:7071"
 PATIENT_ID = "pat-8841927"
-CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
-CLIENT_SPAN = "00f067aa0ba902b7"
 HOST_TRACE = "0af7651916cd43dd8448eb211c80319c"
 HOST_SPAN = "b7ad6b7169203331"
 

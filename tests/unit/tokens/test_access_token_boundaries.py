@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.tokens.access_tokens import InvalidToken, decode_segment, issue_access_token, verify_access_token
 from gateway.tokens.keys import P256_ORDER, low_s_jws
-from tests.unit.tokens.test_access_tokens import TENANT, b64, forged, issue
+from tests.support.constants import TENANT
+from tests.unit.tokens.test_access_tokens import b64, forged, issue
 
 LAST_NUMERIC_DATE = 253_402_300_799  # 9999-12-31T23:59:59Z: the last second a datetime can hold
 

@@ -21,8 +21,7 @@ from gateway.tokens.access_tokens import (
 from gateway.tokens.keyring import LEEWAY_SECONDS
 from gateway.tokens.keys import low_s_jws
 from tests.fixtures.common import make_settings
-
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+from tests.support.constants import TENANT
 
 
 async def issue(services):

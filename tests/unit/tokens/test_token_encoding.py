@@ -11,8 +11,8 @@ import jwt
 
 from gateway.tokens.access_tokens import decode_segment, issue_access_token
 from gateway.tokens.keys import is_canonical_signature, low_s_jws
+from tests.support.constants import TENANT
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 SCOPED = f"{TENANT} system/Observation.rs system/Patient.rs"  # as ScopeGrant.scope writes it
 
 

@@ -1,0 +1,19 @@
+"""Inputs of the admin operations (``gateway.admin.operations``), as the admin API builds them from a request."""
+
+from __future__ import annotations
+
+from gateway.admin.operations import RouteSpec
+
+
+def route_spec(**overrides) -> RouteSpec:
+    """A tenant route to an STU3 provider on a closed loopback port, named Contoso, with ``overrides``."""
+    values = {"fhir_base_url": "http://127.0.0.1:9999/fhir", "fhir_version": "STU3", "display_name": "Contoso"}
+    values.update(overrides)
+    return RouteSpec(**values)
+
+
+def cc_route_spec(secret: str | None, **overrides) -> RouteSpec:
+    """``route_spec`` authenticating to the provider with client credentials; ``secret`` None keeps the stored one."""
+    return route_spec(upstream_type="clientCredentials", upstream_token_url="https://127.0.0.1:9443/token",
+                      upstream_client_id="gw", upstream_scope="system/*.read", upstream_client_secret=secret,
+                      **overrides)
