@@ -182,7 +182,7 @@ def _header(name: str, value: str) -> tuple[bytes, bytes]:
         encoded = name.lower().encode("ascii")
         if len(_valid_names) < _MAX_VALID_NAMES:
             _valid_names[name] = encoded
-    if not _HEADER_VALUE.fullmatch(value):
+    if not (value.isascii() and value.isprintable()) and not _HEADER_VALUE.fullmatch(value):  # printable ASCII: fast
         raise InvalidResponse(f"invalid character in the value of response header {name}")
     return encoded, value.encode("ascii")
 
