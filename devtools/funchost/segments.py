@@ -4,9 +4,9 @@ Kestrel (the Functions host's server) holds the status line and headers until th
 write or the end of the response, so a small response leaves in one write. uvicorn writes
 ``http.response.start`` and each ``http.response.body`` as they come: two writes, and on a busy
 machine two wake-ups of the client, the first of which finds only the head. :class:`OneWriteProtocol`
-is uvicorn's httptools protocol over :class:`CoalescingTransport`, which gathers the writes made in
-one turn of the event loop and hands them to the socket together at the end of that turn (before
-any close). Nothing else changes: the same bytes, in the same order, on the same connection.
+is uvicorn's httptools protocol over :class:`CoalescingTransport`, which holds a write until the next
+one (the head until its body) and at most until the end of the event loop's turn (or a close).
+Nothing else changes: the same bytes, in the same order, on the same connection.
 """
 
 from __future__ import annotations
@@ -18,32 +18,39 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 class CoalescingTransport:
-    """Wraps a transport: ``write`` calls made in one loop turn become one ``write`` at the turn's end."""
+    """Wraps a transport: a write is held until the next one (then both leave together, at once) or until
+    the end of the loop turn, whichever comes first; so a head followed by its body is one write."""
 
-    __slots__ = ("_loop", "_pending", "_scheduled", "_transport")
+    __slots__ = ("_held", "_loop", "_scheduled", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._pending: list[bytes] = []
+        self._held: bytes | None = None
         self._scheduled = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
             return
-        self._pending.append(bytes(data))
-        if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self.flush)
+        if self._held is None:
+            self._held = bytes(data)
+            if not self._scheduled:
+                self._scheduled = True
+                self._loop.call_soon(self._end_of_turn)
+            return
+        held, self._held = self._held, None
+        if not self._transport.is_closing():
+            self._transport.write(held + bytes(data))
+
+    def _end_of_turn(self) -> None:
+        self._scheduled = False
+        self.flush()
 
     def flush(self) -> None:
-        """Hand what was written so far to the socket (nothing when the connection is closing)."""
-        self._scheduled = False
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, []
-        if not self._transport.is_closing():
-            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        """Hand a held write to the socket (dropped when the connection is closing)."""
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
 
     def close(self) -> None:
         self.flush()

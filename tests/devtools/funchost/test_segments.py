@@ -32,19 +32,23 @@ class RecordingTransport:
         return ("127.0.0.1", 7071) if name == "sockname" else default
 
 
-def test_the_writes_of_one_loop_turn_reach_the_socket_as_one_write_in_order() -> None:
-    async def scenario() -> list[bytes]:
+def test_a_head_and_its_body_reach_the_socket_as_one_write_and_a_lone_write_by_the_end_of_the_turn() -> None:
+    async def scenario() -> list[list[bytes]]:
         socket_side = RecordingTransport()
         transport = CoalescingTransport(socket_side, asyncio.get_running_loop())  # type: ignore[arg-type]
         transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+        seen = [list(socket_side.written)]  # the head alone is held
         transport.write(memoryview(b"ok"))
-        assert socket_side.written == []  # not before the turn ends
+        seen.append(list(socket_side.written))  # with its body: sent at once, together
+        transport.write(b"HTTP/1.1 304 Not Modified\r\n\r\n")
+        seen.append(list(socket_side.written))
         await asyncio.sleep(0)
-        transport.write(b"next")
-        await asyncio.sleep(0)
-        return socket_side.written
+        seen.append(list(socket_side.written))  # a response without body leaves by the end of the turn
+        return seen
 
-    assert asyncio.run(scenario()) == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", b"next"]
+    head = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
+    assert asyncio.run(scenario()) == [[], [head + b"ok"], [head + b"ok"],
+                                       [head + b"ok", b"HTTP/1.1 304 Not Modified\r\n\r\n"]]
 
 
 def test_close_sends_what_is_pending_first_and_a_closing_socket_gets_nothing() -> None:
