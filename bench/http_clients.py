@@ -22,12 +22,9 @@ PATIENT = json.dumps({"resourceType": "Patient", "id": "1", "name": [{"family": 
                       "gender": "male", "birthDate": "1957-06-05"}).encode()
 
 
-def serve(port: int) -> None:
-    """Run the stand-in server (used by both benchmarks): small reads, a 100-entry Bundle, slow reads."""
-    from aiohttp import web
-
-    base = f"http://127.0.0.1:{port}/stu3"
-    bundle = json.dumps({
+def search_bundle(base: str) -> bytes:
+    """A 100-entry searchset whose links, full URLs and references are all on ``base`` (as a server writes them)."""
+    return json.dumps({
         "resourceType": "Bundle", "type": "searchset", "total": 100,
         "link": [{"relation": "self", "url": f"{base}/Observation?patient=1&_count=100"},
                  {"relation": "next", "url": f"{base}?_getpages=x&_getpagesoffset=100"}],
@@ -38,6 +35,17 @@ def serve(port: int) -> None:
             "valueQuantity": {"value": 60 + i % 40, "unit": "/min", "system": "http://unitsofmeasure.org",
                               "code": "/min"}}, "search": {"mode": "match"}} for i in range(100)],
     }).encode()
+
+
+def serve(port: int) -> None:
+    """Run the stand-in server (used by both benchmarks): small reads, a 100-entry Bundle, slow reads.
+
+    With ``port`` 0 the system picks the port; the Bundle is written once it is known, so that its URLs are
+    on the server's own base (and the gateway rewrites every one of them, as with a real server).
+    """
+    from aiohttp import web
+
+    bundle = b""
     media = "application/fhir+json;charset=UTF-8"
 
     async def small(request: web.Request) -> web.Response:
@@ -60,7 +68,10 @@ def serve(port: int) -> None:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
-        print(f"ready {site._server.sockets[0].getsockname()[1]}", flush=True)  # type: ignore[union-attr]
+        bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        nonlocal bundle
+        bundle = search_bundle(f"http://127.0.0.1:{bound}/stu3")
+        print(f"ready {bound}", flush=True)
         await asyncio.Event().wait()
 
     asyncio.run(main())

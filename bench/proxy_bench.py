@@ -232,10 +232,9 @@ def main() -> None:
     if not args.no_before:
         compare_handler_cost(args.before)
 
-    from bench.baseline import BaselineHost, baseline_commit, baseline_tree
+    from bench.baseline import REPO, BaselineHost, baseline_commit, baseline_tree
     from devtools.azurite import AzuriteProcess, free_port
     from gateway.config import Settings
-    from tests.fixtures.funchost import LocalHost
     from tests.fixtures.keyvault import KeyVaultEmulator
 
     workdir = Path(tempfile.mkdtemp(prefix="proxy-bench-"))
@@ -252,7 +251,7 @@ def main() -> None:
                "TABLES_CONNECTION_STRING": azurite.connection_string, **vault.settings(),
                "TABLE_NAME_PREFIX": "bench", "KEY_VAULT_SECRET_PREFIX": "bench"}
         tokens = asyncio.run(_seed(Settings.from_mapping(env), provider))
-        host = LocalHost(env).start()
+        host = BaselineHost(REPO, env).start()  # launched as the baseline's is (same logging), for a fair pair
         gateways = {"funchost": host.base_url}
         if not args.no_before:
             commit = baseline_commit(args.before)

@@ -20,7 +20,7 @@ def from_azure(req: func.HttpRequest) -> Request:
     return Request(
         method=req.method.upper(),
         url=req.url,
-        headers=Headers(dict(req.headers.items())),
+        headers=Headers(req.headers.items()),  # the worker's names are unique (repeats arrive ","-joined)
         route_params=dict(req.route_params),
         body=req.get_body() or b"",
     )

@@ -15,9 +15,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 
 class Headers(Mapping[str, str]):
-    """Case-insensitive, ordered header multi-map (RFC 9110 §5: field names are case-insensitive)."""
+    """Case-insensitive, ordered header multi-map (RFC 9110 §5: field names are case-insensitive).
 
-    __slots__ = ("_items",)
+    Lookups go through an index by lower-cased name, built on the first lookup after a change:
+    a request's headers are read many times per request and changed rarely.
+    """
+
+    __slots__ = ("_index", "_items")
 
     def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] | None = None) -> None:
         if items is None:
@@ -27,13 +31,31 @@ class Headers(Mapping[str, str]):
         else:
             pairs = [(str(k), str(v)) for k, v in items]
         self._items = pairs
+        self._index: dict[str, list[str]] | None = None
+
+    def _lookup(self) -> dict[str, list[str]]:
+        """Lower-cased name -> its values in order."""
+        index = self._index
+        if index is None:
+            index = {}
+            for key, value in self._items:
+                lowered = key.lower()
+                if lowered in index:
+                    index[lowered].append(value)
+                else:
+                    index[lowered] = [value]
+            self._index = index
+        return index
 
     def __getitem__(self, name: str) -> str:
-        lowered = name.lower()
-        for key, value in self._items:
-            if key.lower() == lowered:
-                return value
-        raise KeyError(name)
+        values = self._lookup().get(name.lower())
+        if values is None:
+            raise KeyError(name)
+        return values[0]
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        values = self._lookup().get(name.lower()) if isinstance(name, str) else None
+        return default if values is None else values[0]
 
     def __iter__(self) -> Iterator[str]:
         seen: set[str] = set()
@@ -43,14 +65,13 @@ class Headers(Mapping[str, str]):
                 yield key
 
     def __len__(self) -> int:
-        return len({key.lower() for key, _ in self._items})
+        return len(self._lookup())
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and any(k.lower() == name.lower() for k, _ in self._items)
+        return isinstance(name, str) and name.lower() in self._lookup()
 
     def get_all(self, name: str) -> list[str]:
-        lowered = name.lower()
-        return [value for key, value in self._items if key.lower() == lowered]
+        return list(self._lookup().get(name.lower(), ()))
 
     def items_all(self) -> list[tuple[str, str]]:
         """Every (name, value) pair, repeated names included, in order."""
@@ -58,14 +79,22 @@ class Headers(Mapping[str, str]):
 
     def set(self, name: str, value: str) -> None:
         self.remove(name)
-        self._items.append((name, value))
+        self.add(name, value)
 
     def add(self, name: str, value: str) -> None:
         self._items.append((name, value))
+        index = self._index
+        if index is not None:
+            lowered = name.lower()
+            if lowered in index:
+                index[lowered].append(value)
+            else:
+                index[lowered] = [value]
 
     def remove(self, name: str) -> None:
         lowered = name.lower()
         self._items = [(k, v) for k, v in self._items if k.lower() != lowered]
+        self._index = None
 
     def copy(self) -> Headers:
         return Headers(list(self._items))

@@ -37,9 +37,9 @@ from .routing import Match, MethodNotAllowed, Route, RouteTable, decode_path
 from .rpchttp import (
     FunctionFailed,
     InvalidResponse,
+    RequestHeaders,
     fill_rpc_http,
     from_invocation_response,
-    header_values,
     query_values,
 )
 from .worker import Worker, get_worker
@@ -86,7 +86,7 @@ class Keys:
         return ok
 
 
-def presented_key(headers: Iterable[tuple[bytes, bytes]], raw_query: str) -> str | None:
+def presented_key(headers: Iterable[tuple[bytes, bytes]] | RequestHeaders, raw_query: str) -> str | None:
     """The key value the host checks, as Azure's ``AuthenticationLevelHandler`` chooses it.
 
     The ``x-functions-key`` header when present at all (an empty one is no key, the query is not read),
@@ -94,7 +94,9 @@ def presented_key(headers: Iterable[tuple[bytes, bytes]], raw_query: str) -> str
     name decoded and compared case-insensitively (ASP.NET Core's query collection), so
     ``?CODE=<key>&code=junk`` presents ``<key>``. The app derives the audit actor by the same rule.
     """
-    supplied = _header(headers, b"x-functions-key")
+    if not isinstance(headers, RequestHeaders):
+        headers = RequestHeaders(headers)
+    supplied = headers.first("x-functions-key")
     if supplied is None and ("code" in raw_query.lower() or "%" in raw_query):
         supplied = _code_param(raw_query)
     return supplied
@@ -161,11 +163,12 @@ class FunctionHost:
             return await _respond(send, self.method_mismatch_status, allow), "-"
         function = resolved.route.target
         query = raw_query.decode("latin-1")
+        headers = RequestHeaders(scope["headers"])
         if function.auth_level != "anonymous":
-            supplied = presented_key(scope["headers"], query)
+            supplied = presented_key(headers, query)
             if not self.keys.allows(function.auth_level, supplied):
                 return await _respond(send, 401), function.name
-        declared = _header(scope["headers"], b"content-length")
+        declared = headers.first("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > self.max_body_bytes:
             return await _respond(send, 413), function.name
         try:
@@ -182,26 +185,27 @@ class FunctionHost:
         self.outstanding += 1
         try:
             if self.concurrency is None:
-                status, headers, payload = await self._invoke(function, resolved, scope, method, raw_path, query,
-                                                              body)
+                status, response_headers, payload = await self._invoke(function, resolved, scope, method, raw_path,
+                                                                       query, headers, body)
             else:
                 async with self.concurrency:
-                    status, headers, payload = await self._invoke(function, resolved, scope, method, raw_path,
-                                                                  query, body)
+                    status, response_headers, payload = await self._invoke(function, resolved, scope, method,
+                                                                           raw_path, query, headers, body)
         finally:
             self.outstanding -= 1
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": payload})
         return status, function.name
 
     async def _invoke(self, function: FunctionDef, resolved: Match[FunctionDef], scope: Scope, method: str,
-                      raw_path: bytes, query: str, body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+                      raw_path: bytes, query: str, request_headers: RequestHeaders,
+                      body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         scheme = scope.get("scheme", "http")
         client = scope.get("client") or ("127.0.0.1", 0)
-        host = _header(scope["headers"], b"host") or _server_host(scope)
+        host = request_headers.first("host") or _server_host(scope)
         path_and_query = raw_path.decode("latin-1") + ("?" + query if query else "")
         address = f"[{client[0]}]:{client[1]}" if ":" in client[0] else f"{client[0]}:{client[1]}"
-        forwarded_for = _header(scope["headers"], b"x-forwarded-for")
+        forwarded_for = request_headers.first("x-forwarded-for")
         extra = (
             ("x-forwarded-for", f"{forwarded_for}, {address}" if forwarded_for else address),
             ("x-forwarded-proto", scheme),
@@ -215,7 +219,7 @@ class FunctionHost:
             ("was-default-hostname", host),
             ("x-arr-log-id", str(uuid.uuid4())),
         )
-        headers = header_values(scope["headers"], extra)
+        headers = request_headers.for_worker(extra)
         key_level = None if function.auth_level == "anonymous" else function.auth_level  # the key was checked
         assert function.function_id is not None
         message, http = self.worker.invocation(function.function_id, function.trigger_name,
@@ -236,13 +240,6 @@ class FunctionHost:
         except InvalidResponse as exc:
             host_log.error("Executed 'Functions.%s' (Failed)\nThe response cannot be sent: %s", function.name, exc)
         return 500, [(b"content-length", b"0")], b""
-
-
-def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
 
 
 def _server_host(scope: Scope) -> str:

@@ -71,15 +71,44 @@ def query_values(raw_query: str) -> dict[str, str]:
     return {name: joined for name, values in grouped.values() if (joined := ",".join(values))}
 
 
+class RequestHeaders:
+    """The request's header fields, read once.
+
+    ``joined``: what the worker receives (names lower-cased, repeated values joined with ``,``);
+    :meth:`first`: a name's first value (``StringValues.First()``), for the host's own checks.
+    """
+
+    __slots__ = ("_firsts", "joined")
+
+    def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
+        joined: dict[str, str] = {}
+        firsts: dict[str, str] = {}  # only the names that are repeated
+        for name_bytes, value_bytes in raw:
+            name, value = name_bytes.decode("latin-1").lower(), value_bytes.decode("latin-1")
+            if name in joined:
+                firsts.setdefault(name, joined[name])
+                joined[name] = f"{joined[name]},{value}"
+            else:
+                joined[name] = value
+        self.joined = joined
+        self._firsts = firsts
+
+    def first(self, name: str) -> str | None:
+        """The first value of the lower-cased ``name``, or None when absent."""
+        value = self._firsts.get(name)
+        return self.joined.get(name) if value is None else value
+
+    def for_worker(self, extra: Iterable[tuple[str, str]]) -> dict[str, str]:
+        """The ``RpcHttp`` headers: ``joined`` with ``extra`` (front-end headers) set last."""
+        headers = dict(self.joined)
+        for name, value in extra:
+            headers[name.lower()] = value
+        return headers
+
+
 def header_values(raw: Iterable[tuple[bytes, bytes]], extra: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Lower-cased names, repeated values joined with ``,``; ``extra`` (front-end headers) set last."""
-    headers: dict[str, str] = {}
-    for name_bytes, value_bytes in raw:
-        name, value = name_bytes.decode("latin-1").lower(), value_bytes.decode("latin-1")
-        headers[name] = f"{headers[name]},{value}" if name in headers else value
-    for name, value in extra:
-        headers[name.lower()] = value
-    return headers
+    return RequestHeaders(raw).for_worker(extra)
 
 
 def identities(protos: ModuleType, key_level: str | None) -> list[Any]:
@@ -141,12 +170,21 @@ _SAME_SITE = {1: "lax", 2: "strict", 3: "none"}  # RpcHttpCookie.SameSite Lax, S
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 
+_valid_names: dict[str, bytes] = {}  # response header names already checked -> their lower-cased bytes
+_MAX_VALID_NAMES = 1024
+
+
 def _header(name: str, value: str) -> tuple[bytes, bytes]:
-    if not _TOKEN.fullmatch(name):
-        raise InvalidResponse("invalid response header name")
-    if not _HEADER_VALUE.fullmatch(value):
+    encoded = _valid_names.get(name)
+    if encoded is None:
+        if not _TOKEN.fullmatch(name):
+            raise InvalidResponse("invalid response header name")
+        encoded = name.lower().encode("ascii")
+        if len(_valid_names) < _MAX_VALID_NAMES:
+            _valid_names[name] = encoded
+    if not (value.isascii() and value.isprintable()) and not _HEADER_VALUE.fullmatch(value):  # printable ASCII: fast
         raise InvalidResponse(f"invalid character in the value of response header {name}")
-    return name.lower().encode("ascii"), value.encode("ascii")
+    return encoded, value.encode("ascii")
 
 
 def _typed_bytes(data: Any) -> bytes:

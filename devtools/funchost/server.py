@@ -4,7 +4,8 @@ The Functions runtime is started and loads the functions on the server's event l
 socket listens (as the worker loads them on its own loop before the host routes requests to it).
 
 uvicorn (uvloop + httptools) is the production-grade ASGI server; it stops gracefully on
-SIGINT/SIGTERM (in-flight requests finish, up to ``GRACEFUL_SECONDS``).
+SIGINT/SIGTERM (in-flight requests finish, up to ``GRACEFUL_SECONDS``). A response's head and
+body leave in one write, as Kestrel sends them (:mod:`.segments`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import uvicorn
 
@@ -140,8 +141,13 @@ def run(options: HostOptions, out: TextIO = sys.stdout) -> int:
     shown_host = "localhost" if options.host in ("0.0.0.0", "::") else options.host  # noqa: S104
     shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host
     fast = _modules_available("uvloop", "httptools")
+    http: Any = "auto"
+    if fast:
+        from .segments import OneWriteProtocol  # head and body in one write, as Kestrel (imports httptools)
+
+        http = OneWriteProtocol
     config = uvicorn.Config(app, host=options.host, port=port, loop="uvloop" if fast else "auto",
-                            http="httptools" if fast else "auto", lifespan="off", access_log=False,
+                            http=http, lifespan="off", access_log=False,
                             server_header=False, proxy_headers=False, log_level="warning",
                             timeout_graceful_shutdown=GRACEFUL_SECONDS, log_config=None)
     server = _Server(config, app, functions, root, f"http://{shown_host}:{port}", out, started_at)

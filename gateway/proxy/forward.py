@@ -69,6 +69,8 @@ class _Log:
     outcome: str = "-"
 
     def emit(self, status: int) -> None:
+        if not access_log.isEnabledFor(logging.INFO):  # the line and its fields are built only to be logged
+            return
         total_ms = (time.perf_counter() - self.started) * 1000
         provider_ms = self.provider_seconds * 1000
         fields = {"request_id": self.request_id, "tenant": self.tenant, "client_id": self.client_id,

@@ -11,6 +11,7 @@ Its errors live in :mod:`gateway.proxy.errors` and are re-exported here.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -84,6 +85,14 @@ class MockTransport:
         return None
 
 
+@functools.lru_cache(maxsize=64)
+def _timeout(connect: float, read: float) -> Any:
+    """aiohttp's (immutable) timeout for a route's connect and read bounds, made once per pair."""
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=connect + read, connect=connect, sock_read=read)
+
+
 class AiohttpTransport:
     """Pooled aiohttp sessions (one per address policy), created lazily in the running loop."""
 
@@ -133,8 +142,7 @@ class AiohttpTransport:
         import aiohttp
         from yarl import URL
 
-        timeout = aiohttp.ClientTimeout(total=request.connect_timeout + request.read_timeout,
-                                        connect=request.connect_timeout, sock_read=request.read_timeout)
+        timeout = _timeout(request.connect_timeout, request.read_timeout)
         session = self._session(request.private_network)
         try:
             async with session.request(request.method, URL(request.url, encoded=True), headers=request.headers,
