@@ -11,7 +11,10 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar, overload
 from urllib.parse import parse_qsl, urlsplit
+
+_T = TypeVar("_T")
 
 
 class Headers(Mapping[str, str]):
@@ -53,7 +56,14 @@ class Headers(Mapping[str, str]):
             raise KeyError(name)
         return values[0]
 
-    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+    @overload
+    def get(self, name: str, /) -> str | None: ...
+
+    @overload
+    def get(self, name: str, /, default: str | _T) -> str | _T: ...
+
+    def get(self, name: str, /, default: object = None) -> object:
+        """The first value of ``name`` (any case), else ``default``; one index lookup, no exception raised."""
         values = self._lookup().get(name.lower()) if isinstance(name, str) else None
         return default if values is None else values[0]
 

@@ -314,8 +314,14 @@ async def _forward(request: Request, services: Services, route: Route, target: _
         raise _failure(exc, version, log.request_id) from None
     finally:
         log.provider_seconds = time.perf_counter() - started
-    if upstream_response.status == 401 and authorization is not None:
-        authenticator.forget(route)
+    if upstream_response.status == 401:
+        # The client's token is never sent on: a provider 401 refuses the gateway's own credentials. Passed on, it
+        # would tell the client its token is bad (RFC 6750 §3.1) and send it to fetch another, in vain.
+        if authorization is not None:
+            authenticator.forget(route)  # the next request gets a fresh provider token
+        logger.warning("proxy: the provider refused the gateway's credentials request_id=%s", log.request_id)
+        raise _Refused.outcome_of(outcomes.PROVIDER_REFUSED_CREDENTIALS, 502,
+                                  "The FHIR server refused the gateway's credentials for this tenant.", version)
     log.outcome = outcomes.FORWARDED
     return _downstream(upstream_response, rewriter, log.request_id, target.method, request_url)
 

@@ -31,6 +31,7 @@ BATCH_TOO_LARGE = "batch-too-large"
 
 # the provider could not be asked, or gave no usable answer
 PROVIDER_AUTH_FAILED = "provider-auth-failed"
+PROVIDER_REFUSED_CREDENTIALS = "provider-refused-credentials"
 PROVIDER_TIMEOUT = "provider-timeout"
 PROVIDER_TOO_LARGE = "provider-too-large"
 PROVIDER_ADDRESS_REFUSED = "provider-address-refused"

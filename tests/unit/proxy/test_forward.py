@@ -8,7 +8,7 @@ import pytest
 from gateway.http import Headers, Request
 from gateway.proxy.forward import proxy
 from gateway.proxy.transport import MockTransport, UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
-from gateway.stores.models import Client, Route
+from gateway.stores.models import Client, Route, UpstreamAuth
 from gateway.tokens.access_tokens import issue_access_token
 from tests.support.constants import GW, PROVIDER, TENANT
 
@@ -197,3 +197,35 @@ async def test_connection_reset_while_sending_is_unreachable_not_a_500(services,
         with pytest.raises(outcome):
             await transport.send(request)
     assert len(calls) == attempts
+
+
+async def test_a_provider_401_is_a_502_and_the_next_request_gets_a_fresh_provider_token(services):
+    """The client's token is never sent on, so a provider 401 refuses the gateway's credentials: passed on, it
+    would tell the client to fetch another gateway token (RFC 6750 §3.1), in vain."""
+    await services.clients.create(Client(client_id="teams", display_name="Teams", allowed_tenants=(TENANT,)))
+    await services.routes.create(Route(
+        tenant_id=TENANT, fhir_base_url=PROVIDER, fhir_version="STU3",
+        upstream_auth=UpstreamAuth(type="clientCredentials", token_url="http://127.0.0.1:9/token", client_id="gw",
+                                   scope="system/*.read", secret_name="provider-secret")))
+    await services.secrets.set("provider-secret", "s3cr3t")
+    issued, presented = [], []
+
+    def provider(request):
+        if request.url.endswith("/token"):
+            issued.append(f"provider-at-{len(issued)}")
+            return UpstreamResponse(200, [], json.dumps({"access_token": issued[-1], "expires_in": 3600}).encode())
+        presented.append(dict(request.headers)["Authorization"])
+        if len(presented) == 1:  # the provider revoked the first token early
+            return UpstreamResponse(401, [("WWW-Authenticate", 'Bearer error="invalid_token"')], b"")
+        return ok(request)
+
+    services.use_transport(MockTransport(provider))
+    token = (await issue_access_token(services, client_id="teams", tenant_id=TENANT)).access_token
+    refused = await proxy(req("GET", "/Patient/1", token), services)
+    assert refused.status == 502 and "www-authenticate" not in refused.headers
+    outcome = json.loads(refused.body)
+    assert outcome["resourceType"] == "OperationOutcome" and "credentials" in outcome["issue"][0]["diagnostics"]
+    assert "s3cr3t" not in refused.body.decode() and "provider-at" not in refused.body.decode()
+    again = await proxy(req("GET", "/Patient/1", token), services)
+    assert again.status == 200
+    assert presented == ["Bearer provider-at-0", "Bearer provider-at-1"]
