@@ -24,7 +24,7 @@ from gateway.admin.problems import PROBLEM_MEDIA_TYPE
 from gateway.clock import FakeClock
 from gateway.services import Services, memory_services
 from tests.fixtures.common import make_settings
-from tests.properties.support import HOSTILE_JSON_BODIES, examples, json_bytes, json_values, store_state
+from tests.properties.support import HOSTILE_JSON_BODIES, examples, json_bytes, json_values, leaves, store_state
 from tests.support.constants import TENANT
 from tests.unit.admin.conftest import AdminCaller
 
@@ -164,18 +164,6 @@ route_inputs = st.fixed_dictionaries(
 SERVER_SET = {"createdOn", "updatedOn", "etag"}  # times and versions the gateway writes: no caller text in them
 
 
-def _leaves(document, path=()):
-    """(path, value) of every scalar in a JSON document."""
-    if isinstance(document, dict):
-        for key, value in document.items():
-            yield from _leaves(value, (*path, key))
-    elif isinstance(document, list):
-        for index, value in enumerate(document):
-            yield from _leaves(value, (*path, index))
-    else:
-        yield path, document
-
-
 @examples(80)
 @given(tenant=st.sampled_from([TENANT, NEW_TENANT, NEW_TENANT.upper()]), body=route_inputs)
 def test_valid_route_bodies_are_stored_and_read_back(loop, admin_api, tenant, body):
@@ -192,10 +180,10 @@ def test_valid_route_bodies_are_stored_and_read_back(loop, admin_api, tenant, bo
     assert stored["upstreamAuth"]["type"] == auth["type"]
     if "clientSecret" in auth:
         secret = auth["clientSecret"]
-        sent = dict(_leaves(body))
+        sent = dict(leaves(body))
         sent[("tenantId",)] = tenant
         del sent[("upstreamAuth", "clientSecret")]  # echoed back in its own field would be the leak itself
-        for path, value in _leaves(stored):  # only a field the caller itself set to that text may show it
+        for path, value in leaves(stored):  # only a field the caller itself set to that text may show it
             if path[0] in SERVER_SET:
                 continue
             assert len(secret) < 4 or secret not in str(value) or secret in str(sent.get(path, "")), path

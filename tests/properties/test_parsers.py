@@ -28,7 +28,7 @@ from gateway.proxy.transport import MockTransport, UpstreamResponse, UpstreamTim
 from gateway.proxy.urls import normalize_query
 from gateway.stores.errors import InvalidContinuation
 from gateway.stores.tables import continuation as table_continuation
-from tests.properties.support import HOSTILE_JSON_BODIES, examples, json_bytes, json_values
+from tests.properties.support import HOSTILE_JSON_BODIES, examples, json_bytes, json_values, leaves
 from tests.support.constants import GW
 
 # --------------------------------------------------------------------------- rewriting
@@ -68,17 +68,6 @@ def documents(draw, provider: str):
     return draw(json_values(15, text=strings, keys=st.text(max_size=10)))
 
 
-def walk(value, path=()):
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from walk(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from walk(item, (*path, index))
-    else:
-        yield path, value
-
-
 @examples(200)
 @given(data=st.data(), provider=bases, gateway=bases, ascii_only=st.booleans(), escape_slashes=st.booleans())
 def test_rewriting_keeps_json_valid_and_touches_only_provider_urls(data, provider, gateway, ascii_only, escape_slashes):
@@ -88,7 +77,7 @@ def test_rewriting_keeps_json_valid_and_touches_only_provider_urls(data, provide
     if escape_slashes:  # as some servers write JSON: "https:\/\/ehr.example\/fhir"
         text = text.replace("/", "\\/")
     rewritten = json.loads(LinkRewriter(provider, gateway).rewrite_body(text.encode("utf-8")))
-    before, after = list(walk(document)), list(walk(rewritten))
+    before, after = list(leaves(document)), list(leaves(rewritten))
     assert [p for p, _ in before] == [p for p, _ in after]  # same shape, same keys
     for (_, old), (_, new) in zip(before, after, strict=True):
         if isinstance(old, str) and old.startswith(upper_origin(provider)) and provider not in old:
