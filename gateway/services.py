@@ -19,6 +19,7 @@ Functions guidance asks for expensive clients. Tests build their own with
     provider_transport                  the pooled HTTP client to providers   (gateway.proxy.transport)
     admin_token_verifier                Entra ID admin token keys             (gateway.admin.entra)
     admin_refusal_budget                refused admin sign-ins recorded       (gateway.admin.access)
+    housekeeping                        purging spent assertion ids, counters (gateway.housekeeping)
 
 Each is built on first use (a metadata request never loads the token or proxy code) and closed with the
 services. The admin API changes what workers cache through :meth:`Services.forget_client` and
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from gateway.admin.access import RefusalBudget
     from gateway.admin.entra import EntraVerifier
     from gateway.directory import ClientDirectory, RouteDirectory
+    from gateway.housekeeping import Housekeeping
     from gateway.oauth.assertion_auth import AssertionAuthenticator
     from gateway.oauth.authentication import ClientAuthenticator
     from gateway.oauth.known_clients import KnownClientIds
@@ -57,7 +59,7 @@ if TYPE_CHECKING:
 CredentialFactory = Callable[[str | None], Any]
 """Builds the managed identity credential for a client id (None: the system-assigned identity)."""
 
-_PARTS = ("client_directory", "route_directory", "client_authenticator", "assertion_authenticator",
+_PARTS = ("housekeeping", "client_directory", "route_directory", "client_authenticator", "assertion_authenticator",
           "known_client_ids", "failure_limiter", "key_ring", "verified_tokens", "provider_key_ring",
           "upstream_authenticator", "provider_transport", "admin_token_verifier", "admin_refusal_budget")
 
@@ -161,6 +163,12 @@ class Services:
         from gateway.admin.access import RefusalBudget
 
         return RefusalBudget()
+
+    @cached_property
+    def housekeeping(self) -> Housekeeping:
+        from gateway.housekeeping import Housekeeping
+
+        return Housekeeping(self)
 
     # -- changes the admin API makes -----------------------------------------------------------------------------
 

@@ -104,6 +104,7 @@ async def token_endpoint(request: Request, services: Services) -> Response:
                 client_id, log.tenant, log.outcome, response.status, (time.perf_counter() - started) * 1000,
                 request.request_id)
     telemetry.token_finished(log.outcome, client_id, log.tenant)
+    services.housekeeping.after_token_request()
     return response
 
 

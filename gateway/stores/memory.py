@@ -13,7 +13,7 @@ import itertools
 import json
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar, overload
 
 from gateway.clock import Clock, SystemClock
@@ -224,3 +224,11 @@ class MemoryFailureCounterStore(_Outage):
         self._check()
         found = self._counters.get(key) if is_valid_key(key) else None
         return None if found is None or found.expired_at(now, window_seconds) else found
+
+    async def purge_expired(self, *, now: datetime, window_seconds: float, limit: int = 1000) -> int:
+        self._check()
+        cutoff = now - timedelta(seconds=2 * window_seconds)
+        stale = [key for key, count in self._counters.items() if count.window_start <= cutoff][:limit]
+        for key in stale:
+            del self._counters[key]
+        return len(stale)

@@ -100,3 +100,8 @@ class FailureCounterStore(Protocol):
 
     async def get(self, key: str, *, now: datetime, window_seconds: float) -> FailureCount | None:
         """The key's counter, or None when it has none or its window has expired."""
+
+    async def purge_expired(self, *, now: datetime, window_seconds: float, limit: int = 1000) -> int:
+        """Delete up to ``limit`` counters that can no longer count: their window started two windows or more
+        before ``now`` (so it and any lock it set have passed). A counter counted again meanwhile is kept.
+        Returns how many were deleted."""

@@ -5,8 +5,8 @@ One entity per key (``PartitionKey`` = key, ``RowKey`` = ""), columns
 (``gateway.stores.counters.counted``) and written back conditioned on the ETag
 it was read with (``If-Match``, https://learn.microsoft.com/rest/api/storageservices/update-entity2),
 or inserted when there was none; a 412 or 409 means another instance counted
-in between, so it reads and counts again. Expired counters are simply
-overwritten by the next failure of their key; nothing else deletes them.
+in between, so it reads and counts again. An expired counter is overwritten by
+the next failure of its key, or deleted by ``purge_expired`` (``gateway.housekeeping``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import asyncio
 import functools
 import random
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
@@ -26,7 +26,7 @@ from gateway.stores.counters import FailureCount, counted
 from gateway.stores.errors import AlreadyExists, PreconditionFailed, StoreUnavailable
 from gateway.stores.keys import check_key, is_valid_key
 from gateway.stores.tables.entities import ENTITY_ROW_KEY, utc
-from gateway.stores.tables.stores import _call, read_entity
+from gateway.stores.tables.stores import _call, purge_where, read_entity
 
 MAX_ATTEMPTS = 20
 """Conditional writes tried per failure before giving up (StoreUnavailable) under heavy contention."""
@@ -89,3 +89,8 @@ class TableFailureCounterStore:
         if found is None or found[0].expired_at(utc(now), window_seconds):
             return None
         return found[0]
+
+    async def purge_expired(self, *, now: datetime, window_seconds: float, limit: int = 1000) -> int:
+        cutoff = utc(now) - timedelta(seconds=2 * window_seconds)
+        return await purge_where(self._table, "WindowStart le @cutoff", {"cutoff": cutoff}, limit=limit,
+                                 operation="purge counters")

@@ -9,13 +9,12 @@ character is safe), ``ExpiresOn`` = until when it counts as used.
   ``If-Match`` replace, so of two callers racing for an expired entry one wins (the other's
   412 is a replay).
 - Table Storage has no expiry of its own: ``purge_expired`` deletes entries past
-  ``ExpiresOn`` (call it now and then; a missed purge only costs storage, never security).
+  ``ExpiresOn`` (``gateway.housekeeping`` calls it; a missed purge only costs storage, never security).
 - A missing table is created and the call retried once, as the other stores do.
 """
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +28,7 @@ from gateway.stores.keys import check_key
 from gateway.stores.replay import jti_digest
 from gateway.stores.tables.entities import utc
 from gateway.stores.tables.names import REPLAY_TABLE_SUFFIX
-from gateway.stores.tables.stores import _call, create_table_if_missing, read_entity
+from gateway.stores.tables.stores import _call, create_table_if_missing, purge_where, read_entity
 
 
 class TableReplayStore:
@@ -83,28 +82,5 @@ class TableReplayStore:
         return True
 
     async def purge_expired(self, *, limit: int = 1000) -> int:
-        now = utc(self._clock.now())
-        deleted = 0
-
-        async def expired() -> list[tuple[str, str, str | None]]:
-            found: list[tuple[str, str, str | None]] = []
-            pager = self._table.query_entities("ExpiresOn le @now", parameters={"now": now},
-                                               select=["PartitionKey", "RowKey"], results_per_page=min(limit, 1000))
-            async for item in pager:
-                found.append((item["PartitionKey"], item["RowKey"], item.metadata["etag"]))
-                if len(found) >= limit:
-                    break
-            return found
-
-        for partition, row, etag in await _call(self._table, "purge", expired):
-            try:
-                await _call(self._table, "purge", functools.partial(self._delete_unchanged, partition, row, etag))
-            except (PreconditionFailed, NotFound):
-                continue  # reused or purged by another instance meanwhile
-            deleted += 1
-        return deleted
-
-
-    async def _delete_unchanged(self, partition: str, row: str, etag: str | None) -> None:
-        """Delete the entity as it was read (If-Match ``etag``): not one reused meanwhile."""
-        await self._table.delete_entity(partition, row, etag=etag, match_condition=MatchConditions.IfNotModified)
+        return await purge_where(self._table, "ExpiresOn le @now", {"now": utc(self._clock.now())}, limit=limit,
+                                 operation="purge")

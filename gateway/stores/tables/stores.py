@@ -20,6 +20,7 @@ short here (a cancelled write may still land); the admin API bounds them
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -140,6 +141,35 @@ async def _read_page(table: TableClient, page_size: int, continuation: str | Non
 
     return await _call(table, operation, read, timeout)
 
+
+
+async def purge_where(table: TableClient, query: str, parameters: dict[str, Any], *, limit: int,
+                      operation: str) -> int:
+    """Delete up to ``limit`` entities matching the OData ``query``, each only as it was read (``If-Match``: one
+    written again meanwhile is kept); the number deleted. Table Storage has no expiry of its own."""
+
+    async def matching() -> list[tuple[str, str, str | None]]:
+        found: list[tuple[str, str, str | None]] = []
+        pager = table.query_entities(query, parameters=parameters, select=["PartitionKey", "RowKey"],
+                                     results_per_page=min(limit, 1000))
+        async for item in pager:
+            found.append((item["PartitionKey"], item["RowKey"], item.metadata["etag"]))
+            if len(found) >= limit:
+                break
+        return found
+
+    deleted = 0
+    for partition, row, etag in await _call(table, operation, matching):
+        try:
+            await _call(table, operation, functools.partial(_delete_unchanged, table, partition, row, etag))
+        except (PreconditionFailed, NotFound):
+            continue  # written again, or deleted by another instance, meanwhile
+        deleted += 1
+    return deleted
+
+
+async def _delete_unchanged(table: TableClient, partition: str, row: str, etag: str | None) -> None:
+    await table.delete_entity(partition, row, etag=etag, match_condition=MatchConditions.IfNotModified)
 
 @dataclass(frozen=True)
 class _EntityCodec(Generic[T]):

@@ -84,3 +84,24 @@ class FailureCounterStoreContract:
         with pytest.raises(ValueError):
             await self.fail(counters, key=key)
         assert await counters.get(key, now=T0, window_seconds=WINDOW) is None
+
+    async def test_purge_deletes_only_counters_whose_window_and_lock_have_surely_passed(self, counters, peer):
+        for _ in range(LIMIT):
+            await self.fail(counters)  # KEY: window from T0, locked until T0 + WINDOW
+        await self.fail(counters, key=OTHER, at=T0 + timedelta(seconds=WINDOW))  # OTHER: window from T0 + WINDOW
+        two_windows = T0 + timedelta(seconds=2 * WINDOW)
+        assert await peer.purge_expired(now=two_windows - timedelta(seconds=1), window_seconds=WINDOW) == 0
+        assert await peer.purge_expired(now=two_windows, window_seconds=WINDOW) == 1
+        kept = await counters.get(OTHER, now=two_windows - timedelta(seconds=1), window_seconds=WINDOW)
+        assert kept is not None and kept.count == 1  # its window had not passed by two windows: kept
+        fresh = await self.fail(counters, at=two_windows)  # the purged key starts again at 1
+        assert (fresh.count, fresh.window_start, fresh.locked_until) == (1, two_windows, None)
+        assert await peer.purge_expired(now=two_windows, window_seconds=WINDOW) == 0
+
+    async def test_purge_honours_its_limit(self, counters):
+        keys = [f"a-{index:040x}" for index in range(3)]
+        for key in keys:
+            await self.fail(counters, key=key)
+        later = T0 + timedelta(seconds=2 * WINDOW)
+        assert await counters.purge_expired(now=later, window_seconds=WINDOW, limit=2) == 2
+        assert await counters.purge_expired(now=later, window_seconds=WINDOW, limit=10) == 1

@@ -1,0 +1,78 @@
+"""Housekeeping: spent assertion ids and expired failure counters are purged in the background after token
+requests, at most every PURGE_INTERVAL_SECONDS per worker, and a failing purge changes no answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from gateway.housekeeping import PURGE_INTERVAL_SECONDS
+from gateway.oauth.endpoint import respond
+from gateway.stores.errors import StoreUnavailable
+from tests.support.constants import CLIENT_ID
+from tests.support.oauth import post_form, token_request
+from tests.unit.oauth.helpers import add_client, add_route, add_secret
+
+WRONG = "0123456789abcdef." + "A" * 43
+
+
+async def settle() -> None:
+    """Let the background purge run to its end (in-memory stores: a few loop turns)."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+async def spent_rows(services, clock) -> None:
+    """One spent assertion id and one counter, both past any use an hour from now."""
+    await services.replay.use_once(CLIENT_ID, "spent-jti", clock.now() + timedelta(minutes=5))
+    await services.failure_counters.record_failure(f"c-{'0' * 40}", now=clock.now(), limit=10, window_seconds=60)
+    clock.advance(3600)
+
+
+async def test_a_token_request_purges_spent_ids_and_counters_in_the_background(services, clock):
+    await add_route(services)
+    await add_client(services)
+    secret = await add_secret(services, CLIENT_ID)
+    await spent_rows(services, clock)
+    response = await respond(token_request(post_form(CLIENT_ID, secret)), services)
+    assert response.status == 200
+    await settle()
+    assert await services.replay.use_once(CLIENT_ID, "spent-jti", clock.now() + timedelta(minutes=5)) is True
+    assert services.failure_counters._counters == {}  # noqa: SLF001 - the store's own table, emptied
+
+
+async def test_a_refused_request_purges_too_but_at_most_once_per_interval(services, clock):
+    await add_client(services)
+    counters = services.failure_counters._counters  # noqa: SLF001 - the in-memory table itself
+    first, second = f"c-{'1' * 40}", f"c-{'2' * 40}"
+    await services.failure_counters.record_failure(first, now=clock.now(), limit=10, window_seconds=60)
+    clock.advance(3600)
+    await respond(token_request(post_form(CLIENT_ID, WRONG)), services)
+    await settle()
+    assert first not in counters and counters  # purged; the refusal's own counters are kept
+    await services.failure_counters.record_failure(second, now=clock.now(), limit=10, window_seconds=60)
+    clock.advance(PURGE_INTERVAL_SECONDS - 1)  # long enough for it to expire, too soon for another purge
+    await respond(token_request(post_form(CLIENT_ID, WRONG)), services)
+    await settle()
+    assert second in counters
+    clock.advance(1)
+    await respond(token_request(post_form(CLIENT_ID, WRONG)), services)
+    await settle()
+    assert second not in counters
+
+
+async def test_a_failing_purge_changes_no_answer_and_logs_only_its_kind(services, clock, caplog):
+    await add_route(services)
+    await add_client(services)
+    secret = await add_secret(services, CLIENT_ID)
+
+    async def unavailable(**_kwargs):
+        raise StoreUnavailable("purge on table gwreplay: account key K3y in the message")
+
+    services.replay.purge_expired = unavailable
+    caplog.set_level(logging.INFO, logger="gateway.housekeeping")
+    response = await respond(token_request(post_form(CLIENT_ID, secret)), services)
+    await settle()
+    assert response.status == 200
+    assert "purge of replay failed type=StoreUnavailable" in caplog.text and "K3y" not in caplog.text
