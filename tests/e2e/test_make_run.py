@@ -69,7 +69,14 @@ class RunProcess:
         return fields
 
     def kill(self) -> None:
-        if self.process.poll() is None:
+        """Stop `make run` as Ctrl-C or `make stop` does, so that it stops every service it started (each runs
+        in its own process group: a SIGKILL of this one would orphan them); SIGKILL only if it hangs."""
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
 

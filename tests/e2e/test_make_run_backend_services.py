@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from tests.e2e.test_make_run import RunProcess, run_env  # noqa: F401 - run_env is a fixture
+from tests.e2e.test_make_run import RunProcess, ports_closed, run_env  # noqa: F401 - run_env is a fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -74,6 +74,7 @@ def test_the_backend_services_tenant_reads_and_keeps_reading_across_a_rotation(r
         assert any(r["action"] == "provider-key.rotate" and r["outcome"] == "success" for r in audit)
     finally:
         run.kill()
+    assert ports_closed(run_env), "a service outlived make run"
 
 
 def _function_key(run: RunProcess) -> str:
