@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from gateway.config import Settings, SettingsError, current_settings
 from gateway.http import Request, Response
-from gateway.services import Services, current_services
+from gateway.services import Services, built_services, current_services
 from gateway.stores.errors import StoreError
 
 logger = logging.getLogger("gateway.entry")
@@ -83,13 +83,16 @@ async def enter(surface: Surface, request: Request) -> Response:
     if early is not None:
         return early
     deadline = arrived + settings.store_timeout_seconds
-    try:
-        # Shielded: a slow first opening keeps going for the next request instead of starting over.
-        services = await asyncio.wait_for(asyncio.shield(current_services()), settings.store_timeout_seconds)
-    except SettingsError as error:  # a store setting only checked when the stores are opened
-        return _failed(surface, Failure.MISCONFIGURED, request, settings, f"setting={error.setting}")
-    except Exception as exc:  # noqa: BLE001 - unreachable or hung stores, refused credentials
-        return _failed(surface, Failure.UNAVAILABLE, request, settings, f"opening stores type={type(exc).__name__}")
+    services = built_services()
+    if services is None:
+        try:
+            # Shielded: a slow first opening keeps going for the next request instead of starting over.
+            services = await asyncio.wait_for(asyncio.shield(current_services()), settings.store_timeout_seconds)
+        except SettingsError as error:  # a store setting only checked when the stores are opened
+            return _failed(surface, Failure.MISCONFIGURED, request, settings, f"setting={error.setting}")
+        except Exception as exc:  # noqa: BLE001 - unreachable or hung stores, refused credentials
+            return _failed(surface, Failure.UNAVAILABLE, request, settings,
+                           f"opening stores type={type(exc).__name__}")
     try:
         if surface.bounded:
             async with asyncio.timeout_at(deadline):

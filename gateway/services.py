@@ -245,6 +245,11 @@ _worker: dict[int, Services] = {}
 _lock: asyncio.Lock | None = None
 
 
+def built_services() -> Services | None:
+    """This worker's services when they are built already (no await: the hot path's check)."""
+    return _worker.get(id(asyncio.get_running_loop()))
+
+
 async def current_services() -> Services:
     """This worker's services for the running event loop, built on first use."""
     global _lock
