@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 import uvicorn
 
-from .app import BODY_TIMEOUT_SECONDS, FunctionHost, Keys
+from .app import BODY_TIMEOUT_SECONDS, AccessLog, FunctionHost, Keys
 from .discovery import FunctionDef, discover, put_app_on_path, read_function_timeout, read_http_limits
 from .settings import load_local_settings
 from .worker import Worker, get_worker, new_function_id
@@ -81,7 +81,8 @@ def build(options: HostOptions, out: TextIO) -> tuple[FunctionHost, list[Functio
         print("Warning: LOCAL_FUNCTION_KEY is not set: functions with authLevel function answer 401.", file=out)
     app = FunctionHost(functions, keys, get_worker(), method_mismatch_status=options.method_mismatch_status,
                        limits=read_http_limits(root), function_timeout=read_function_timeout(root),
-                       body_timeout=float(os.environ.get("FUNCHOST_BODY_TIMEOUT_SECONDS") or BODY_TIMEOUT_SECONDS))
+                       body_timeout=float(os.environ.get("FUNCHOST_BODY_TIMEOUT_SECONDS") or BODY_TIMEOUT_SECONDS),
+                       access_log=AccessLog(out))
     return app, functions, port
 
 

@@ -173,14 +173,16 @@ async def test_oversized_urls_headers_and_bodies_are_clean_4xx_at_every_endpoint
 async def test_slow_bodies_time_out_and_do_not_hold_up_other_callers(start_gateway):
     gw = await start_gateway(FUNCHOST_BODY_TIMEOUT_SECONDS="2")
     slow = []
-    for path in ("/fhir/Patient/_search", "/oauth2/token", "/manage/clients"):
+    declared, chunked = "Content-Length: 1000\r\n\r\nname=", "Transfer-Encoding: chunked\r\n\r\n3e8\r\nname="
+    for path, framing in (("/fhir/Patient/_search", declared), ("/oauth2/token", declared),
+                          ("/manage/clients", declared), ("/fhir/Observation/_search", chunked)):
         sock = rawhttp.connect(gw.url)
         sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                      f"Authorization: Bearer {gw.token}\r\nx-functions-key: {gw.function_key}\r\n"
-                     f"Content-Length: 1000\r\n\r\nname=".encode())
+                     f"{framing}".encode())
         slow.append(sock)
     try:
-        # While three callers trickle their bodies, an honest one is served.
+        # While four callers trickle their bodies (declared or chunked), an honest one is served.
         assert rawhttp.send(gw.url, "GET", "/fhir/Patient/1", bearer(gw.token)).status == 200
         deadline = time.monotonic() + 30  # generous: the host answers after 2 s
         for sock in slow:

@@ -10,6 +10,7 @@ import asyncio
 import base64
 import dataclasses
 import json
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -177,3 +178,26 @@ async def test_requests_over_max_outstanding_are_refused_with_429() -> None:
 async def test_function_over_function_timeout_gets_a_500() -> None:
     app = FunctionHost([function("never", "never")], Keys(None, None), function_timeout=0.05)
     assert (await call(app, "GET", b"/never"))[:3:2] == (500, b"")
+
+
+async def test_access_line_on_a_stream_has_the_log_time_format_and_no_query() -> None:
+    import io
+    import re
+
+    from devtools.funchost.app import AccessLog
+
+    stream = io.StringIO()
+    app = FunctionHost([function("echo_async", "items/{id}")], Keys(None, None), access_log=AccessLog(stream))
+    status, _, _ = await call_asgi(app, "GET", b"/items/7", query=b"family=Secretname")
+    assert status == 200
+    line = stream.getvalue()
+    assert re.fullmatch(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] GET /items/7 200 \d+\.\d\dms echo_async\n", line)
+    assert "Secretname" not in line
+
+
+async def test_access_line_without_a_stream_goes_to_the_host_logger(caplog) -> None:
+    caplog.set_level(logging.INFO, logger="funchost.access")
+    app = FunctionHost([function("echo_async", "items/{id}")], Keys(None, None))
+    await call_asgi(app, "GET", b"/items/8")
+    assert [r.getMessage().split(" ")[:3] for r in caplog.records if r.name == "funchost.access"] == [
+        ["GET", "/items/8", "200"]]

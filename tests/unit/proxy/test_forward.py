@@ -136,6 +136,23 @@ async def test_one_log_line_without_query_values_or_token(setup, caplog):
     assert "status=200" in message
     everything = " ".join(r.getMessage() for r in caplog.records)
     assert "Secretname" not in everything and token not in everything
+    fields = lines[0].proxy  # the same fields, structured, for handlers that export attributes
+    assert fields["request_id"] == "rid-42" and fields["tenant"] == TENANT and fields["status"] == 200
+    assert message == " ".join(f"{k}={v}" for k, v in fields.items())
+    assert lines[0].levelno == logging.INFO and "Secretname" not in json.dumps(fields)
+
+
+async def test_access_line_goes_through_the_loggers_filters(setup, caplog):
+    services, _, token = setup
+    caplog.set_level(logging.INFO)
+    access = logging.getLogger("gateway.proxy.access")
+    refuse = logging.Filter("nothing")  # a filter an operator installs on the logger itself
+    access.addFilter(refuse)
+    try:
+        await proxy(req("GET", "/Patient/1", token), services)
+    finally:
+        access.removeFilter(refuse)
+    assert not [r for r in caplog.records if r.name == "gateway.proxy.access"]
 
 
 async def test_fanout_route_composes_batch_response(setup):
