@@ -49,8 +49,10 @@ async def add_secret(services: Services, actor: Actor, client_id: str) -> NewSec
     expires_on = secret_expiry(services)
     name = await write_verifier(services, client_id, secret_id, secret, expires_on)
     meta = SecretMetadata(secret_id, hint_of(secret), now, expires_on)
+    saved = False  # the metadata naming the verifier is stored (and kept): the verifier stays whatever happens next
 
     async def attempt(number: int) -> NewSecret:
+        nonlocal saved
         client = current
         if number:  # the record changed: read it again and re-check the limit
             client = await get_client(services, client_id)
@@ -68,6 +70,7 @@ async def add_secret(services: Services, actor: Actor, client_id: str) -> NewSec
                                                         if_match=stored.etag))
             services.forget_client(client_id)
             raise unavailable()
+        saved = True
         services.forget_client(client_id)
         await record(services, actor, "secret.add", "client", client_id, secretId=secret_id,
                      changes=changes(client_fields(client), client_fields(stored)))
@@ -75,8 +78,9 @@ async def add_secret(services: Services, actor: Actor, client_id: str) -> NewSec
 
     try:
         return await retry_on_conflict(attempt, "The client kept changing while the secret was added; retry.")
-    except Problem:
-        await undo(f"delete verifier {name}", lambda: services.secrets.delete(name))
+    except Exception:  # a refusal, an outage or an unexpected store error: no verifier outlives unsaved metadata
+        if not saved:
+            await undo(f"delete verifier {name}", lambda: services.secrets.delete(name))
         raise
 
 

@@ -103,6 +103,9 @@ async def create_client(services: Services, actor: Actor, display_name: str,
     except StoreError:
         await undo_verifier()
         raise unavailable() from None
+    except Exception:  # an unexpected store error (500): the verifier goes with the client that was not stored
+        await undo_verifier()
+        raise
     if not commit():  # stored after the caller was answered 503: undo both halves
         await undo("remove client stored too late", lambda: services.clients.delete(client_id, if_match=stored.etag))
         await undo_verifier()

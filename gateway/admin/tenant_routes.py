@@ -80,8 +80,9 @@ async def put_route(services: Services, actor: Actor, tenant_id: str, spec: Rout
     save = _RouteSave(services, actor, tenant_id, spec, if_match, if_none_match)
     try:
         return await retry_on_conflict(save.attempt, "The route kept changing while being saved; retry.")
-    except Problem:
-        await _undo_secret(services, save.new_secret_name)
+    except Exception:  # a refusal, an outage or an unexpected store error: no secret outlives an unsaved route
+        if not save.stored:
+            await _undo_secret(services, save.new_secret_name)
         raise
 
 
@@ -96,6 +97,7 @@ class _RouteSave:
     if_match: str | None
     if_none_match: bool
     new_secret_name: str | None = None  # the new upstream secret, once written (undone if the PUT fails)
+    stored: bool = False  # the route naming it is stored (and kept): the secret stays whatever happens next
 
     async def attempt(self, number: int) -> tuple[Route, bool]:
         services, tenant_id = self.services, self.tenant_id
@@ -114,6 +116,7 @@ class _RouteSave:
         if not commit():  # stored after the caller was answered 503: put the previous route back
             await _restore_route(services, tenant_id, existing, stored)
             raise unavailable()  # put_route then deletes the new secret
+        self.stored = True
         await self._finish(existing, stored)
         return stored, existing is None
 

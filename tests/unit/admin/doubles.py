@@ -9,12 +9,13 @@ from gateway.stores.errors import StoreUnavailable
 
 
 class Failing:
-    """Wraps a store; the named methods raise StoreUnavailable (after ``after`` successful calls)."""
+    """Wraps a store; the named methods raise ``error`` (default StoreUnavailable) after ``after`` successful calls."""
 
-    def __init__(self, inner: Any, *methods: str, after: int = 0) -> None:
+    def __init__(self, inner: Any, *methods: str, after: int = 0, error: Exception | None = None) -> None:
         self._inner = inner
         self._methods = set(methods)
         self._remaining = after
+        self._error = error
         self.failures = 0
 
     def __getattr__(self, name: str) -> Any:
@@ -27,7 +28,7 @@ class Failing:
                 self._remaining -= 1
                 return await attr(*args, **kwargs)
             self.failures += 1
-            raise StoreUnavailable(f"{name} failed (injected)")
+            raise self._error if self._error is not None else StoreUnavailable(f"{name} failed (injected)")
         return failing
 
 

@@ -105,6 +105,31 @@ async def test_add_secret_rolls_back_the_verifier_when_the_table_fails(services)
     assert [s.secret_id for s in (await services.clients.get(client.client_id)).secrets] == [first_id]
 
 
+async def test_an_unexpected_table_error_leaves_no_verifier_behind(services):
+    client, first_id, *_ = await ops.create_client(services, ACTOR, "c", [TENANT])
+    clients = services.clients
+    services.clients = Failing(clients, "replace", error=RuntimeError("unexpected table answer"))
+    with pytest.raises(RuntimeError):  # the entry adapter answers 500
+        await ops.add_secret(services, ACTOR, client.client_id)
+    assert await verifier_names(services) == {verifier_secret_name("gw", client.client_id, first_id)}
+    services.clients = Failing(clients, "create", error=RuntimeError("unexpected table answer"))
+    with pytest.raises(RuntimeError):
+        await ops.create_client(services, ACTOR, "other", [TENANT])
+    assert await verifier_names(services) == {verifier_secret_name("gw", client.client_id, first_id)}
+    assert [c.client_id for c in (await clients.list()).items] == [client.client_id]
+
+
+async def test_a_new_secret_stays_once_its_metadata_is_stored(services):
+    client, first_id, *_ = await ops.create_client(services, ACTOR, "c", [TENANT])
+    services.audit = Failing(services.audit, "append", error=RuntimeError("unexpected audit answer"))
+    with pytest.raises(RuntimeError):
+        await ops.add_secret(services, ACTOR, client.client_id)
+    stored = (await services.clients.get(client.client_id)).secrets
+    assert len(stored) == 2  # saved before the audit failed: its verifier must still be there
+    assert await verifier_names(services) == {verifier_secret_name("gw", client.client_id, s.secret_id)
+                                              for s in stored}
+
+
 async def test_concurrent_secret_creations_end_with_at_most_two_active(services, clock):
     client, *_ = await ops.create_client(services, ACTOR, "c", [TENANT])
     services.clients = Yielding(services.clients)
@@ -281,6 +306,25 @@ async def test_put_route_rolls_back_the_new_secret_when_the_table_fails(services
     assert failure.value.status == 503
     assert await verifier_names(services) == {route.upstream_auth.secret_name}
     assert (await services.routes.get(TENANT)).upstream_auth.secret_name == route.upstream_auth.secret_name
+
+
+async def test_put_route_removes_the_new_secret_when_the_table_fails_unexpectedly(services):
+    route, _ = await ops.put_route(services, ACTOR, TENANT, cc_route_spec("first-upstream-secret"))
+    services.routes = Failing(services.routes, "replace", error=RuntimeError("unexpected table answer"))
+    with pytest.raises(RuntimeError):  # the entry adapter answers 500; nothing of this PUT is left behind
+        await ops.put_route(services, ACTOR, TENANT, cc_route_spec("second-upstream-secret"))
+    assert await verifier_names(services) == {route.upstream_auth.secret_name}
+    assert (await services.routes.get(TENANT)).upstream_auth.secret_name == route.upstream_auth.secret_name
+
+
+async def test_put_route_keeps_the_new_secret_once_the_route_naming_it_is_stored(services):
+    await ops.put_route(services, ACTOR, TENANT, cc_route_spec("first-upstream-secret"))
+    services.audit = Failing(services.audit, "append", error=RuntimeError("unexpected audit answer"))
+    with pytest.raises(RuntimeError):
+        await ops.put_route(services, ACTOR, TENANT, cc_route_spec("second-upstream-secret"))
+    stored = await services.routes.get(TENANT)  # the route was saved before the audit failed: it must still work
+    assert (await services.secrets.get(stored.upstream_auth.secret_name)).value == "second-upstream-secret"
+    assert await verifier_names(services) == {stored.upstream_auth.secret_name}
 
 
 async def test_put_route_if_match_and_if_none_match(services):
