@@ -5,12 +5,13 @@ import logging
 
 import pytest
 
-from gateway.http import Headers, Request
+from gateway.http import Request
 from gateway.proxy.forward import proxy
 from gateway.proxy.transport import MockTransport, UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
 from gateway.stores.models import Client, Route, UpstreamAuth
 from gateway.tokens.access_tokens import issue_access_token
 from tests.support.constants import GW, PROVIDER, TENANT
+from tests.support.fhir import request
 
 
 def ok(request):
@@ -29,12 +30,9 @@ async def setup(services):
     return services, transport, token
 
 
-def req(method, path, token=None, body=b"", headers=()):
-    h = Headers(list(headers))
-    if token:
-        h.add("Authorization", f"Bearer {token}")
-    return Request(method=method, url=f"{GW}{path}", headers=h, body=body,
-                   route_params={"path": path.split("?")[0].lstrip("/")})
+def req(method, path, token=None, body=b"", headers=()) -> Request:
+    """:func:`tests.support.fhir.request` with only the headers given (each test here says what it sends)."""
+    return request(method, path, token, body=body, headers=list(headers))
 
 
 async def test_forwarded_read_is_rewritten(setup):

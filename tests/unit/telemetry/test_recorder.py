@@ -31,14 +31,14 @@ from gateway.stores.models import Client, Route
 from gateway.telemetry.recorder import Recorder
 from gateway.telemetry.transport import TracedTransport
 from gateway.tokens.access_tokens import issue_access_token
+from tests.support.constants import BASE_URL, PROVIDER, TENANT
 from tests.support.constants import CLIENT_SPAN_ID as CLIENT_SPAN
 from tests.support.constants import CLIENT_TRACE_ID as CLIENT_TRACE
-from tests.support.constants import PROVIDER, TENANT
+from tests.support.fhir import request
 from tests.support.oauth import basic
 from tests.unit.oauth.helpers import add_client, add_route
 
 ROOT = Path(__file__).resolve().parents[3]
-GW = "http://localhost:7071"
 PATIENT_ID = "pat-8841927"
 HOST_TRACE = "0af7651916cd43dd8448eb211c80319c"
 HOST_SPAN = "b7ad6b7169203331"
@@ -81,10 +81,8 @@ async def proxied(services, transport_handler=provider_ok):
 
 
 def fhir_request(path: str, token: str | None, headers=()) -> Request:
-    items = Headers(list(headers))
-    if token:
-        items.add("Authorization", f"Bearer {token}")
-    return Request("GET", f"{GW}/fhir{path}", items, route_params={"path": path.split("?")[0].lstrip("/")})
+    """A ``GET`` below the FHIR base with only the headers given (the trace headers each test sends)."""
+    return request("GET", path, token, headers=list(headers))
 
 
 async def serve_proxy(services, request: Request, trace_context=None) -> Response:
@@ -188,7 +186,7 @@ async def test_token_outcomes_lockouts_and_cache_lookups(services, recorded):
     wrong = secret[:-4] + "AAAA"
 
     def token_request(password: str) -> Request:
-        return Request("POST", f"{GW}/oauth2/token", Headers({
+        return Request("POST", f"{BASE_URL}/oauth2/token", Headers({
             "Content-Type": "application/x-www-form-urlencoded", "Authorization": basic("teams-patients", password)}),
             body=f"grant_type=client_credentials&scope={TENANT}".encode(), route_params={"endpoint": "token"})
 
