@@ -26,6 +26,7 @@ BENCHMARKS = {
     "host_bench": "local host: added latency of a small read, Functions runtime vs the old in-process emulation",
     "token_bench": "token service: ES256 vs RS256, in-process tokens/s, latency through the local host",
     "proxy_bench": "proxy overhead: direct vs through the gateway (read, 100-entry Bundle, 50 slow reads)",
+    "hop_floor": "small read: direct vs a bare proxy hop vs a forwarding function on the local host vs the gateway",
     "entry_bench": "the entry adapter's cost per request: the proxy handler alone vs the FHIR surface, in-process",
     "client_auth_timing": "token endpoint: known client's wrong secret vs unknown client id, side by side",
     "telemetry_bench": "telemetry's cost on the proxy's added latency: off vs exporting (default and full sampling)",
