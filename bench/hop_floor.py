@@ -14,8 +14,10 @@ Four routes to the same stand-in provider (``bench.http_clients``, a subprocess)
 
 Prints each route's median and the median it adds to the direct call, then the gateway's share above the
 Functions floor: the part of the added latency the gateway's own code decides. No target is asserted here.
+Four servers share the machine's CPUs in that run; ``--only floor`` (or ``hop``, ``gateway``) measures one
+beside the direct call, as ``bench.proxy_bench`` measures the gateway.
 
-    .venv/bin/python -m bench.hop_floor [--requests 2000]
+    .venv/bin/python -m bench.hop_floor [--requests 2000] [--only hop|floor|gateway ...]
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -33,8 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.baseline import REPO, START_SECONDS, BaselineHost
-from bench.http_clients import start_server, stop_server
-from bench.proxy_bench import ADVERTISED, HEADERS, _p99, _seed, _timed_get
+from bench.proxy_bench import HEADERS, _p99, _timed_get, seeded_stack
 
 FORWARDING_FUNCTION = '''"""The least a function does to proxy a read: forward it with one aiohttp session."""
 import os
@@ -147,73 +147,64 @@ def report(samples: dict[str, list[float]]) -> None:
         median = statistics.median(values) * 1000
         added = "" if label == "direct" else f"{median - direct:+8.3f}"
         print(f"{label:<62} {median:>7.3f}ms {added:>7}{'ms' if added else '  '} {_p99(values) * 1000:>7.3f}ms")
-    floor = statistics.median(samples[FLOOR]) * 1000
-    gateway = statistics.median(samples[GATEWAY]) * 1000
-    hop = statistics.median(samples[HOP]) * 1000
-    print(f"the Functions host and runtime above a bare proxy hop: {floor - hop:+.3f} ms")
-    print(f"the gateway's share above the Functions floor (checks, rewriting, headers, access line, conversions): "
-          f"{gateway - floor:+.3f} ms")
+    medians = {label: statistics.median(values) * 1000 for label, values in samples.items()}
+    if HOP in medians and FLOOR in medians:
+        print(f"the Functions host and runtime above a bare proxy hop: {medians[FLOOR] - medians[HOP]:+.3f} ms")
+    if FLOOR in medians and GATEWAY in medians:
+        print(f"the gateway's share above the Functions floor (checks, rewriting, headers, access line, conversions): "
+              f"{medians[GATEWAY] - medians[FLOOR]:+.3f} ms")
 
 
 HOP = "proxy hop (uvicorn + one aiohttp session)"
 FLOOR = "Functions floor (local host + runtime, a forwarding function)"
 GATEWAY = "gateway (local host, fhir_proxy_fn)"
+ROUTES = ("hop", "floor", "gateway")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000, help="rounds (one request to each route per round)")
+    parser.add_argument("--only", action="append", choices=ROUTES,
+                        help="measure only this route beside the direct call (repeatable; default: all three). "
+                             "One server at a time is how bench.proxy_bench measures the gateway")
     parser.add_argument("--serve-bare", nargs=2, metavar=("PORT", "PROVIDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
         serve_bare(int(args.serve_bare[0]), args.serve_bare[1])
         return
 
-    from devtools.azurite import AzuriteProcess, free_port
-    from gateway.config import Settings
-    from tests.fixtures.keyvault import KeyVaultEmulator
+    from devtools.azurite import free_port
 
-    workdir = Path(tempfile.mkdtemp(prefix="hop-floor-"))
-    provider_process, (port,) = start_server("bench.http_clients", "--serve", "0")
-    provider = f"http://127.0.0.1:{port}"
-    azurite = AzuriteProcess(free_port(), workdir / "azurite", in_memory=True)
-    vault = KeyVaultEmulator(workdir / "keyvault")
+    chosen = args.only or list(ROUTES)
     processes: list[subprocess.Popen[bytes]] = []
     gateway = None
-    try:
-        azurite.start()
-        vault.start()
-        env = {"GATEWAY_ENVIRONMENT": "development", "PUBLIC_BASE_URL": ADVERTISED,
-               "TABLES_CONNECTION_STRING": azurite.connection_string, **vault.settings(),
-               "TABLE_NAME_PREFIX": "floor", "KEY_VAULT_SECRET_PREFIX": "floor"}
-        tokens = asyncio.run(_seed(Settings.from_mapping(env), provider))
-        gateway = BaselineHost(REPO, env).start()
-        bare_port, floor_port = free_port(), free_port()
-        processes.append(_start([sys.executable, "-m", "bench.hop_floor", "--serve-bare", str(bare_port), provider],
-                                REPO, {"PYTHONPATH": str(REPO)}, bare_port))
-        floor_root = make_floor_app(workdir / "floor")
-        processes.append(_start([sys.executable, "-m", "devtools.funchost", "--root", str(floor_root), "--port",
-                                 str(floor_port), "--no-settings"], floor_root,
-                                {"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "FLOOR_PROVIDER": provider,
-                                 "FUNCTIONS_WORKER_RUNTIME": "python"}, floor_port))
-        token = tokens["azure"][1]
-        routes = {"direct": (f"{provider}/stu3/Patient/1", HEADERS),
-                  HOP: (f"http://127.0.0.1:{bare_port}/fhir/Patient/1", HEADERS),
-                  FLOOR: (f"http://127.0.0.1:{floor_port}/fhir/Patient/1", HEADERS),
-                  GATEWAY: (f"{gateway.base_url}/fhir/Patient/1", {**HEADERS, "Authorization": f"Bearer {token}"})}
-        print(f"small read (GET Patient/1): median of {args.requests} rounds, one request to each route in turn")
-        report(asyncio.run(_measure(routes, args.requests)))
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=15)
-        if gateway is not None:
-            gateway.close()
-        vault.stop()
-        azurite.stop()
-        stop_server(provider_process)
-        shutil.rmtree(workdir, ignore_errors=True)
-
+    with seeded_stack("floor") as (provider, env, tokens), tempfile.TemporaryDirectory() as temp:
+        try:
+            routes = {"direct": (f"{provider}/stu3/Patient/1", HEADERS)}
+            if "hop" in chosen:
+                port = free_port()
+                processes.append(_start([sys.executable, "-m", "bench.hop_floor", "--serve-bare", str(port),
+                                         provider], REPO, {"PYTHONPATH": str(REPO)}, port))
+                routes[HOP] = (f"http://127.0.0.1:{port}/fhir/Patient/1", HEADERS)
+            if "floor" in chosen:
+                port, root = free_port(), make_floor_app(Path(temp) / "floor")
+                processes.append(_start([sys.executable, "-m", "devtools.funchost", "--root", str(root), "--port",
+                                         str(port), "--no-settings"], root,
+                                        {"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "FLOOR_PROVIDER": provider,
+                                         "FUNCTIONS_WORKER_RUNTIME": "python"}, port))
+                routes[FLOOR] = (f"http://127.0.0.1:{port}/fhir/Patient/1", HEADERS)
+            if "gateway" in chosen:
+                gateway = BaselineHost(REPO, env).start()
+                routes[GATEWAY] = (f"{gateway.base_url}/fhir/Patient/1",
+                                   {**HEADERS, "Authorization": f"Bearer {tokens['azure'][1]}"})
+            print(f"small read (GET Patient/1): median of {args.requests} rounds, one request to each route in turn")
+            report(asyncio.run(_measure(routes, args.requests)))
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(timeout=15)
+            if gateway is not None:
+                gateway.close()
 
 if __name__ == "__main__":
     main()

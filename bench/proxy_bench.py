@@ -36,6 +36,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script (the baseline's handler cost): the tree on PYTHONPATH comes first
@@ -72,6 +74,35 @@ async def _seed(settings, provider_origin: str):  # noqa: ANN001
     azure_services = tokens["azure"][0]
     await azure_services.aclose()
     return tokens
+
+
+@contextmanager
+def seeded_stack(prefix: str) -> Iterator[tuple[str, dict[str, str], dict]]:
+    """The stand-in provider, Azurite and the Key Vault emulator on loopback, seeded by :func:`_seed`.
+
+    Yields the provider's URL, the gateway's settings (for a local host) and the tokens; stops them all after.
+    """
+    from devtools.azurite import AzuriteProcess, free_port
+    from gateway.config import Settings
+    from tests.fixtures.keyvault import KeyVaultEmulator
+
+    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    provider_process, (port,) = start_server("bench.http_clients", "--serve", "0")
+    provider = f"http://127.0.0.1:{port}"
+    azurite = AzuriteProcess(free_port(), workdir / "azurite", in_memory=True)
+    vault = KeyVaultEmulator(workdir / "keyvault")
+    try:
+        azurite.start()
+        vault.start()
+        env = {"GATEWAY_ENVIRONMENT": "development", "PUBLIC_BASE_URL": ADVERTISED,
+               "TABLES_CONNECTION_STRING": azurite.connection_string, **vault.settings(),
+               "TABLE_NAME_PREFIX": prefix, "KEY_VAULT_SECRET_PREFIX": prefix}
+        yield provider, env, asyncio.run(_seed(Settings.from_mapping(env), provider))
+    finally:
+        vault.stop()
+        azurite.stop()
+        stop_server(provider_process)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def _timed_get(session, url: str, headers: dict[str, str]) -> float:  # noqa: ANN001
@@ -238,44 +269,26 @@ def main() -> None:
         compare_handler_cost(args.before)
 
     from bench.baseline import REPO, BaselineHost, baseline_commit, baseline_tree
-    from devtools.azurite import AzuriteProcess, free_port
-    from gateway.config import Settings
-    from tests.fixtures.keyvault import KeyVaultEmulator
 
-    workdir = Path(tempfile.mkdtemp(prefix="proxy-bench-"))
-    provider_process, (port,) = start_server("bench.http_clients", "--serve", "0")
-    provider = f"http://127.0.0.1:{port}"
-    azurite = AzuriteProcess(free_port(), workdir / "azurite", in_memory=True)
-    vault = KeyVaultEmulator(workdir / "keyvault")
     host = baseline = None
     baseline_root = None
-    try:
-        azurite.start()
-        vault.start()
-        env = {"GATEWAY_ENVIRONMENT": "development", "PUBLIC_BASE_URL": ADVERTISED,
-               "TABLES_CONNECTION_STRING": azurite.connection_string, **vault.settings(),
-               "TABLE_NAME_PREFIX": "bench", "KEY_VAULT_SECRET_PREFIX": "bench"}
-        tokens = asyncio.run(_seed(Settings.from_mapping(env), provider))
-        host = BaselineHost(REPO, env).start()  # launched as the baseline's is (same logging), for a fair pair
-        gateways = {"funchost": host.base_url}
-        if not args.no_before:
-            commit = baseline_commit(args.before)
-            baseline_root = baseline_tree(commit)
-            baseline = BaselineHost(baseline_root, env).start()
-            gateways = {f"funchost before {commit}": baseline.base_url, "funchost after (this tree)": host.base_url}
-        asyncio.run(_measure(provider, gateways, tokens, args.requests))
-    finally:
-        if host is not None:
-            host.close()
-        if baseline is not None:
-            baseline.close()
-        if baseline_root is not None:
-            shutil.rmtree(baseline_root, ignore_errors=True)
-        vault.stop()
-        azurite.stop()
-        stop_server(provider_process)
-        shutil.rmtree(workdir, ignore_errors=True)
-
+    with seeded_stack("bench") as (provider, env, tokens):
+        try:
+            host = BaselineHost(REPO, env).start()  # launched as the baseline's is (same logging), for a fair pair
+            gateways = {"funchost": host.base_url}
+            if not args.no_before:
+                commit = baseline_commit(args.before)
+                baseline_root = baseline_tree(commit)
+                baseline = BaselineHost(baseline_root, env).start()
+                gateways = {f"funchost before {commit}": baseline.base_url, "funchost after (this tree)": host.base_url}
+            asyncio.run(_measure(provider, gateways, tokens, args.requests))
+        finally:
+            if host is not None:
+                host.close()
+            if baseline is not None:
+                baseline.close()
+            if baseline_root is not None:
+                shutil.rmtree(baseline_root, ignore_errors=True)
 
 if __name__ == "__main__":
     main()

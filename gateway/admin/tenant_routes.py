@@ -18,7 +18,7 @@ from gateway.admin.attempts import checkpoint, commit
 from gateway.admin.audit_changes import changes, route_fields
 from gateway.admin.audit_trail import late, record, refused
 from gateway.admin.credential_bindings import CREDENTIAL_KINDS, CredentialKind, CredentialTarget, moved_fields
-from gateway.admin.problems import FieldError, Problem, not_found, precondition_failed, unavailable, validation_failed
+from gateway.admin.problems import FieldError, not_found, precondition_failed, unavailable, validation_failed
 from gateway.admin.writes import conditional_write, may_write, retry_on_conflict, store_call, undo
 from gateway.credentials import upstream_secret_name
 from gateway.proxy.destinations import validate_provider_url
