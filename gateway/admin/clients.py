@@ -169,12 +169,14 @@ async def delete_client(services: Services, actor: Actor, client_id: str, *, if_
         checkpoint()  # the record's deletion landed after the caller was answered 503: it comes back
         for meta in current.secrets:
             await services.secrets.delete(verifier_name(services, client_id, meta.secret_id))
-    except StoreUnavailable:
+    except Exception as exc:
         # Verifiers already gone make their secrets unusable (failing safe); the record comes back so the
-        # administrator sees the client still exists and retries the deletion.
+        # administrator sees the client still exists and retries the deletion (an unexpected answer too: 500).
         await undo("restore deleted client", lambda: services.clients.create(replace(current, etag=None)))
         services.forget_client(client_id)
-        raise unavailable() from None
+        if isinstance(exc, StoreUnavailable):
+            raise unavailable() from None
+        raise
     secret_ids = [m.secret_id for m in current.secrets]
     services.forget_client(client_id, secret_ids)
     await record(services, actor, "client.delete", "client", client_id,

@@ -278,7 +278,8 @@ async def _undo_secret(services: Services, name: str | None) -> None:
 
 
 async def delete_route(services: Services, actor: Actor, tenant_id: str, *, if_match: str | None = None) -> None:
-    """Delete a tenant's route and its upstream secret (restoring the route if Key Vault fails)."""
+    """Delete a tenant's route and its upstream secret (restoring the route if Key Vault fails in any way, so the
+    secret is never left in the vault with no route naming it; the caller retries the deletion)."""
     existing = await get_route(services, tenant_id)
     if if_match is not None and if_match not in ("*", existing.etag):
         raise precondition_failed()
@@ -289,9 +290,11 @@ async def delete_route(services: Services, actor: Actor, tenant_id: str, *, if_m
         try:
             checkpoint()
             await services.secrets.delete(secret_name)
-        except StoreUnavailable:
+        except Exception as exc:  # the route comes back: its provider credential must not outlive it unreferenced
             await _restore_deleted_route(services, tenant_id, existing, "restore deleted route")
-            raise unavailable() from None
+            if isinstance(exc, StoreUnavailable):
+                raise unavailable() from None
+            raise  # an answer the gateway does not expect: 500
     elif not commit():  # deleted after the caller was answered 503: the route comes back
         await _restore_deleted_route(services, tenant_id, existing, "restore route deleted too late")
         raise unavailable()

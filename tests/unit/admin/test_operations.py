@@ -11,6 +11,7 @@ from gateway.admin import operations as ops
 from gateway.admin.problems import Problem
 from gateway.credentials import check_verifier, upstream_secret_name, verifier_secret_name
 from gateway.services import memory_services
+from gateway.stores.errors import StoreError
 from tests.fixtures.common import make_settings
 from tests.support.admin import cc_route_spec, route_spec
 from tests.support.constants import TENANT
@@ -221,6 +222,15 @@ async def test_delete_client_restores_the_record_when_key_vault_fails(services):
     assert restored is not None and restored.secrets == client.secrets
 
 
+async def test_delete_client_restores_the_record_when_key_vault_refuses_unexpectedly(services):
+    client, *_ = await ops.create_client(services, ACTOR, "c", [TENANT])
+    services.secrets = Failing(services.secrets, "delete", error=StoreError("Key Vault refused delete: HTTP 400"))
+    with pytest.raises(StoreError):  # the admin endpoint answers 500; the client is still there to delete again
+        await ops.delete_client(services, ACTOR, client.client_id)
+    restored = await services.clients.get(client.client_id)
+    assert restored is not None and restored.secrets == client.secrets
+
+
 async def test_delete_client_with_stale_etag_is_412(services):
     client, *_ = await ops.create_client(services, ACTOR, "c", [TENANT])
     await ops.update_client(services, ACTOR, client.client_id, display_name="x")
@@ -359,6 +369,20 @@ async def test_delete_route_restores_the_route_when_key_vault_fails(services):
         await ops.delete_route(services, ACTOR, TENANT)
     assert failure.value.status == 503
     assert await services.routes.get(TENANT) is not None
+
+
+async def test_delete_route_keeps_route_and_secret_together_when_key_vault_refuses_unexpectedly(services):
+    route, _ = await ops.put_route(services, ACTOR, TENANT, cc_route_spec("upstream-secret"))
+    secrets = services.secrets
+    services.secrets = Failing(secrets, "delete", error=StoreError("Key Vault refused delete: HTTP 400"))
+    with pytest.raises(StoreError):  # the admin endpoint answers 500
+        await ops.delete_route(services, ACTOR, TENANT)
+    # The hospital's credential is never left in the vault with no route naming it: both stay, to delete again.
+    assert (await services.routes.get(TENANT)).upstream_auth.secret_name == route.upstream_auth.secret_name
+    assert (await secrets.get(route.upstream_auth.secret_name)).value == "upstream-secret"
+    services.secrets = secrets
+    await ops.delete_route(services, ACTOR, TENANT)
+    assert await services.routes.get(TENANT) is None and await verifier_names(services) == set()
 
 
 async def test_store_outage_is_503_with_retry_after(services):
