@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,9 +117,10 @@ class Recorder:
             status = response.status
             return response
         finally:
-            span.set_attributes(self._request_attributes(request, record, status))
-            if status >= 500:
-                span.set_status(Status(StatusCode.ERROR))
+            if span.is_recording():  # a sampled-out span keeps nothing: its attributes are not worth computing
+                span.set_attributes(self._request_attributes(request, record, status))
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
             span.end()
             otel_context.detach(context_token)
             _current.reset(record_token)
@@ -140,14 +141,20 @@ class Recorder:
         return values
 
     # -- client spans ------------------------------------------------------------------------------------
-    @contextmanager
-    def client_span(self, name: str, attributes: dict[str, Any]) -> Iterator[trace.Span]:
+    def client_span(self, name: str, attributes: dict[str, Any]) -> AbstractContextManager[trace.Span]:
         """A client span under the current one; none when that is not recorded (sampled out, or no request):
         it would not be exported, and the sampler's decision is already made."""
+        return self.client_span_for(lambda: (name, attributes))
+
+    @contextmanager
+    def client_span_for(self, details: Callable[[], tuple[str, dict[str, Any]]]) -> Iterator[trace.Span]:
+        """:meth:`client_span` with its name and attributes computed only when the span is recorded (most
+        requests are sampled out: their spans are never built)."""
         current = trace.get_current_span()
         if not current.is_recording():
             yield current
             return
+        name, attributes = details()
         span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         try:
             yield span

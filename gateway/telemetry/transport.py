@@ -29,23 +29,17 @@ class TracedTransport:
         self._recorder = recorder
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
-        parts = urlsplit(request.url)
-        method = request.method.upper()
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        path = provider_path_template(parts.path)
-        host = parts.hostname or ""
-        attributes = {"http.request.method": method, "server.address": host, "server.port": port,
-                      "url.full": f"{parts.scheme}://{host}:{port}{path}"}
         started = time.perf_counter()
         failed = True
         try:
-            with self._recorder.client_span(f"{method} {path}", attributes) as span:
+            with self._recorder.client_span_for(lambda: _span_details(request)) as span:
                 headers = [(k, v) for k, v in request.headers if k.lower() not in _TRACE_HEADERS]
                 headers.append(("traceparent", traceparent(span)))
                 response = await self.inner.send(dataclasses.replace(request, headers=headers))
-                span.set_attribute("http.response.status_code", response.status)
-                if response.status >= 400:
-                    span.set_status(_error())
+                if span.is_recording():
+                    span.set_attribute("http.response.status_code", response.status)
+                    if response.status >= 400:
+                        span.set_status(_error())
                 failed = response.status >= 500
                 return response
         except UpstreamError:
@@ -58,6 +52,17 @@ class TracedTransport:
 
     def __getattr__(self, name: str) -> Any:  # anything else the wrapped transport offers (tests inspect it)
         return getattr(self.inner, name)
+
+
+def _span_details(request: UpstreamRequest) -> tuple[str, dict[str, Any]]:
+    """The client span's name and attributes: the provider's host and the path's template (no query, no ids)."""
+    parts = urlsplit(request.url)
+    method = request.method.upper()
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = provider_path_template(parts.path)
+    host = parts.hostname or ""
+    return f"{method} {path}", {"http.request.method": method, "server.address": host, "server.port": port,
+                                "url.full": f"{parts.scheme}://{host}:{port}{path}"}
 
 
 def _error() -> Any:

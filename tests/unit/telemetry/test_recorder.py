@@ -17,6 +17,7 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -114,6 +115,28 @@ async def test_a_proxied_read_is_one_server_span_with_the_contract_dimensions_an
     sent = dict((k.lower(), v) for k, v in transport.requests[0].headers)
     assert sent["traceparent"] == f"00-{CLIENT_TRACE}-{client.context.span_id:016x}-01"
     assert "baggage" not in sent and "tracestate" not in sent
+
+
+async def test_a_sampled_out_read_has_no_spans_but_still_propagates_its_trace_and_counts_in_metrics(services):
+    spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+    tracer_provider = TracerProvider(sampler=ALWAYS_OFF)  # as most requests under the distro's rate limit
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    saved = telemetry._checked, telemetry._recorder
+    telemetry.use_recorder(Recorder(tracer_provider=tracer_provider,
+                                    meter_provider=MeterProvider(metric_readers=[reader])))
+    try:
+        transport, token = await proxied(services)
+        caller = [("traceparent", f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-00")]
+        assert (await serve_proxy(services, fhir_request(f"/Patient/{PATIENT_ID}", token, caller))).status == 200
+    finally:
+        telemetry._checked, telemetry._recorder = saved
+    assert spans.get_finished_spans() == ()
+    sent = dict((k.lower(), v) for k, v in transport.requests[0].headers)
+    assert sent["traceparent"].startswith(f"00-{CLIENT_TRACE}-") and sent["traceparent"].endswith("-00")
+    found = points(reader)
+    assert [(p.attributes["tenant"], p.attributes["outcome"], p.value) for p in found["gateway.proxy.requests"]] == [
+        (TENANT, "forwarded", 1)]
+    assert [p.count for p in found["gateway.provider.duration"]] == [1]
 
 
 async def test_the_hosts_trace_context_wins_over_the_callers_header(services, recorded):
