@@ -37,7 +37,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -106,10 +106,12 @@ class InlineKeys:
 
 @dataclass(frozen=True)
 class ClientAssertion:
-    """A client assertion taken from the token request; ``client_id`` is its unverified ``iss``."""
+    """A client assertion taken from the token request; ``client_id`` is its unverified ``iss``; ``jws`` the
+    assertion as decoded to read it (verification then decodes nothing again)."""
 
     assertion: str
     client_id: str
+    jws: CompactJws | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:  # never print the assertion
         return f"ClientAssertion(client_id={self.client_id!r})"
@@ -179,8 +181,8 @@ def parse_compact_jws(token: str) -> CompactJws:
                       signing_input=f"{header}.{payload}".encode("ascii"), signature=_b64url(signature))
 
 
-def _unverified_issuer(assertion: str) -> str:
-    issuer = parse_compact_jws(assertion).payload.get("iss")
+def _unverified_issuer(jws: CompactJws) -> str:
+    issuer = jws.payload.get("iss")
     if not isinstance(issuer, str) or not issuer or len(issuer) > MAX_CLIENT_ID_LENGTH or not issuer.isprintable():
         raise AssertionRejected("issuer")
     return issuer
@@ -204,11 +206,12 @@ def read_client_assertion(form: Mapping[str, str], *, authorization_header: bool
         raise InvalidRequest("use exactly one client authentication method")
     if len(assertion) > MAX_ASSERTION_LENGTH:
         raise AssertionRejected("malformed")
-    issuer = _unverified_issuer(assertion)
+    jws = parse_compact_jws(assertion)
+    issuer = _unverified_issuer(jws)
     named = form.get("client_id")
     if named is not None and named != issuer:
         raise AssertionRejected("issuer")
-    return ClientAssertion(assertion=assertion, client_id=issuer)
+    return ClientAssertion(assertion=assertion, client_id=issuer, jws=jws)
 
 
 def _number(value: Any) -> float | None:
@@ -257,8 +260,10 @@ class ClientAssertionVerifier:
 
     async def verify(self, assertion: ClientAssertion | str, client_id: str, keys: KeySource) -> VerifiedAssertion:
         """The verified assertion of ``client_id`` (whose keys ``keys`` gives); AssertionRejected otherwise."""
-        token = assertion.assertion if isinstance(assertion, ClientAssertion) else assertion
-        jws = parse_compact_jws(token)
+        if isinstance(assertion, ClientAssertion):
+            jws = assertion.jws or parse_compact_jws(assertion.assertion)
+        else:
+            jws = parse_compact_jws(assertion)
         header = jws.header
         if "crit" in header:  # RFC 7515 §4.1.11: no extension is understood here
             raise AssertionRejected("malformed")
