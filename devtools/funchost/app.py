@@ -79,9 +79,12 @@ class AccessLog:
         second = int(now)
         if second != self._second:  # the date and time change once a second
             self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        self._stream.write(f"[{self._stamp},{int((now - second) * 1000):03d}] {method} {path} {status} "
-                           f"{milliseconds:.2f}ms {function}\n")
-        self._stream.flush()  # a line at a time, as the logging handler writes the host's other lines
+        try:
+            self._stream.write(f"[{self._stamp},{int((now - second) * 1000):03d}] {method} {path} {status} "
+                               f"{milliseconds:.2f}ms {function}\n")
+            self._stream.flush()  # a line at a time, as the logging handler writes the host's other lines
+        except (OSError, ValueError):  # the output went away (a closed pipe): requests are still served
+            pass
 
 
 class ClientDisconnected(Exception):

@@ -71,9 +71,10 @@ class _Log:
     def emit(self, status: int) -> None:
         """The request's access line, its fields also on the record as ``proxy`` (for structured handlers).
 
-        The record is built directly and handed to the logger's handlers (``Logger.handle``, which still applies
-        the logger's filters): ``Logger.info`` would also look up the calling frame, which this line does not
-        need, on every proxied request.
+        The record is made by the logger (``Logger.makeRecord``: the installed record factory, so whatever a
+        worker or an instrumentation adds to records is there) and handed to its handlers (``Logger.handle``,
+        which still applies the logger's filters): ``Logger.info`` would also look up the calling frame, which
+        this line does not need, on every proxied request.
         """
         if not access_log.isEnabledFor(logging.INFO):  # the line and its fields are built only to be logged
             return
@@ -82,10 +83,9 @@ class _Log:
         fields = {"request_id": self.request_id, "tenant": self.tenant, "client_id": self.client_id,
                   "method": self.method, "resource_type": self.resource_type, "status": status,
                   "provider_ms": round(provider_ms, 2), "total_ms": round(total_ms, 2), "outcome": self.outcome}
-        record = logging.LogRecord(access_log.name, logging.INFO, __file__, 0,
-                                   " ".join(f"{k}={v}" for k, v in fields.items()), None, None, "proxy")
-        record.proxy = fields
-        access_log.handle(record)
+        access_log.handle(access_log.makeRecord(access_log.name, logging.INFO, __file__, 0,
+                                                " ".join(f"{k}={v}" for k, v in fields.items()), (), None,
+                                                "proxy", {"proxy": fields}))
 
 
 def _unauthorized(settings_base: str, fhir_version: str, description: str | None) -> Response:

@@ -201,3 +201,17 @@ async def test_access_line_without_a_stream_goes_to_the_host_logger(caplog) -> N
     await call_asgi(app, "GET", b"/items/8")
     assert [r.getMessage().split(" ")[:3] for r in caplog.records if r.name == "funchost.access"] == [
         ["GET", "/items/8", "200"]]
+
+
+async def test_a_host_whose_output_went_away_still_serves() -> None:
+    from devtools.funchost.app import AccessLog
+
+    class GoneAway:
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    app = FunctionHost([function("echo_async", "items/{id}")], Keys(None, None), access_log=AccessLog(GoneAway()))
+    assert (await call_asgi(app, "GET", b"/items/9"))[0] == 200

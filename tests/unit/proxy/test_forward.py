@@ -153,6 +153,25 @@ async def test_access_line_goes_through_the_loggers_filters(setup, caplog):
     assert not [r for r in caplog.records if r.name == "gateway.proxy.access"]
 
 
+async def test_access_record_comes_from_the_installed_record_factory(setup, caplog):
+    services, _, token = setup
+    caplog.set_level(logging.INFO)
+    default = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs):  # what a worker or a logging instrumentation installs to enrich records
+        record = default(*args, **kwargs)
+        record.invocation = "inv-1"
+        return record
+
+    logging.setLogRecordFactory(factory)
+    try:
+        await proxy(req("GET", "/Patient/1", token), services)
+    finally:
+        logging.setLogRecordFactory(default)
+    line, = [r for r in caplog.records if r.name == "gateway.proxy.access"]
+    assert line.invocation == "inv-1" and line.proxy["status"] == 200
+
+
 async def test_fanout_route_composes_batch_response(setup):
     services, transport, token = setup
     route = await services.routes.get(TENANT)
