@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.http_clients import stop_server
+
 REPO = Path(__file__).resolve().parents[1]
 MARKER_FILE = "gateway/proxy/forward.py"
 MARKER = "class _Refused"
@@ -80,11 +82,5 @@ class BaselineHost:
 
     def close(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_server(process)

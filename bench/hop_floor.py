@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.baseline import REPO, START_SECONDS, BaselineHost
+from bench.http_clients import stop_server
 from bench.proxy_bench import HEADERS, _p99, _timed_get, seeded_stack
 
 FORWARDING_FUNCTION = '''"""The least a function does to proxy a read: forward it with one aiohttp session."""
@@ -201,8 +202,7 @@ def main() -> None:
             report(asyncio.run(_measure(routes, args.requests)))
         finally:
             for process in processes:
-                process.terminate()
-                process.wait(timeout=15)
+                stop_server(process)
             if gateway is not None:
                 gateway.close()
 

@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 PATIENT = json.dumps({"resourceType": "Patient", "id": "1", "name": [{"family": "Chau", "given": ["Hugh"]}],
                       "gender": "male", "birthDate": "1957-06-05"}).encode()
@@ -89,12 +90,17 @@ def start_server(module: str, *args: str) -> tuple[subprocess.Popen[str], list[s
     return process, line[1:]
 
 
-def stop_server(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+def stop_server(process: subprocess.Popen[Any]) -> None:
+    """Stop a process the benchmarks started: SIGTERM (it stops what it started), SIGKILL after 15 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    if process.stdout is not None:
+        process.stdout.close()
 
 
 async def _aiohttp(url: str, n: int) -> list[float]:

@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.http_clients import stop_server  # noqa: E402
 from bench.load_workload import Credentials, LoadStats, MemorySampler, drive, mib, tenant_id  # noqa: E402
 
 CLIENT_ID = "teams-patients-load"
@@ -130,7 +131,7 @@ class Stack:
     def close(self) -> None:
         """Stop hosts, providers, the emulator and Azurite, each even if stopping another one failed."""
         steps = [host.close for host in self.hosts]
-        steps += [lambda process=process: stop_process(process)
+        steps += [lambda process=process: stop_server(process)
                   for process, _ in [*self.providers, *self.slow_providers]]
         steps += [self.vault.stop] if self.vault is not None else []
         steps += [self.azurite.stop] if self.azurite is not None else []
@@ -157,20 +158,8 @@ def start_provider(latency_ms: float) -> tuple[subprocess.Popen[str], str]:
             return process, line.split()[-1]
         if not line and process.poll() is not None:
             break
-    stop_process(process)
+    stop_server(process)
     raise RuntimeError("the demo provider did not start")
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-    if process.stdout is not None:
-        process.stdout.close()
 
 
 def host_pid(host: object) -> int:

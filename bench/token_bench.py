@@ -128,6 +128,7 @@ def _token_request(conn: http.client.HTTPConnection, body: str, headers: dict[st
 def through_host(requests: int, before: str | None = None, compare: bool = True) -> None:
     """Latency through the local host; with ``compare``, this tree's host and the baseline's, interleaved."""
     from bench.baseline import BaselineHost, baseline_commit, baseline_tree
+    from bench.http_clients import stop_server
     from devtools.azurite import AzuriteProcess
     from tests.fixtures.keyvault import KeyVaultEmulator
 
@@ -193,12 +194,7 @@ def through_host(requests: int, before: str | None = None, compare: bool = True)
                 conn.close()
         finally:
             if host is not None:
-                host.terminate()
-                try:
-                    host.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    host.kill()
-                    host.wait()
+                stop_server(host)
             if baseline is not None:
                 baseline.close()
             if baseline_root is not None:
