@@ -354,6 +354,8 @@ var codePublisherActions = [
   'Microsoft.Web/sites/host/sync/action' // the same through the host's endpoint
 ]
 
+var deploymentScope = resourceGroup().id
+
 resource codePublisherRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!empty(ciPrincipalId)) {
   name: guid(resourceGroup().id, 'gateway-code-publisher')
   properties: {
@@ -367,7 +369,7 @@ resource codePublisherRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' 
       }
     ]
     assignableScopes: [
-      resourceGroup().id
+      deploymentScope
     ]
   }
 }

@@ -477,7 +477,11 @@ class Scope:
         if kind == "parenthesized_expression":
             return self.eval(named(node)[0], env)
         if kind == "array":
-            return [self.eval(item, env) for item in named(node)]
+            items = named(node)
+            if any(text(item).startswith("(") and item.type == "member_expression" for item in items):
+                # The grammar splits `f().x` on its own line of an array into `f` and `().x`.
+                raise NotImplementedError(f"{self.template.path.name}: assign `{text(node)}` items to a variable")
+            return [self.eval(item, env) for item in items]
         if kind == "object":
             return self._object(node, env)[0]
         if kind == "for_statement":
@@ -493,10 +497,8 @@ class Scope:
                     body = value
                 items.append(self.eval(body, local))
             return items
-        if kind in HOISTING:
-            return self._with_tail(node, [], env)
-        if kind in ("member_expression", "subscript_expression"):
-            return self._postfix(node, env)
+        if kind in OPERATORS:
+            return self._operation(normalize(node), env)
         if kind == "resource_expression":
             parent = self.eval(node.child_by_field_name("object"), env)
             return parent.children[text(node.child_by_field_name("resource"))]
@@ -537,73 +539,35 @@ class Scope:
             raise DeploymentFailed(f"a condition depends on a value only Azure knows: {value}")
         return bool(value)
 
-    # The tree-sitter grammar binds a trailing `.x` or `[i]` to a whole ternary, unary or binary expression
-    # (`c ? a : b.x` parses as `(c ? a : b).x`, `!a.b` as `(!a).b`); Bicep binds it to the last operand. So a postfix
-    # chain is evaluated on that operand (`_with_tail`), never on the operator's result.
-    def _postfix(self, node: tree_sitter.Node, env: dict[str, Any]) -> Any:
-        base, chain = node, []
-        while base.type in ("member_expression", "subscript_expression"):
-            chain.append(base)
-            base = base.child_by_field_name("object")
-        chain.reverse()
-        if base.type in HOISTING:
-            return self._with_tail(base, chain, env)
-        return self._apply_chain(self.eval(base, env), chain, env)
-
-    def _tail(self, node: tree_sitter.Node, chain: list[tree_sitter.Node], env: dict[str, Any]) -> Any:
-        """``node`` followed by the postfix ``chain``."""
-        if not chain:
-            return self.eval(node, env)
-        if node.type in HOISTING:
-            return self._with_tail(node, chain, env)
-        if node.type in ("member_expression", "subscript_expression"):
-            base, own = node, []
-            while base.type in ("member_expression", "subscript_expression"):
-                own.append(base)
-                base = base.child_by_field_name("object")
-            return self._tail(base, [*reversed(own), *chain], env)
-        return self._apply_chain(self.eval(node, env), chain, env)
-
-    def _apply_chain(self, value: Any, chain: list[tree_sitter.Node], env: dict[str, Any]) -> Any:
-        for step in chain:
-            if step.type == "member_expression":
-                value = self._member(value, text(step.child_by_field_name("property")),
-                                     safe=any(c.type == ".?" for c in step.children))
-            else:
-                index = self.eval(step.child_by_field_name("index"), env)
-                if isinstance(value, Unknown) or isinstance(index, Unknown):
-                    value = Unknown(f"{value}[{index}]")
-                else:
-                    value = value.member(index) if isinstance(value, (ResourceRef, Properties)) else value[index]
-        return value
-
-    def _with_tail(self, node: tree_sitter.Node, chain: list[tree_sitter.Node], env: dict[str, Any]) -> Any:
-        """A ternary, unary or binary expression whose last operand carries ``chain``."""
-        if node.type == "ternary_expression":
-            if self._truth(self.eval(node.child_by_field_name("condition"), env)):
-                return self.eval(node.child_by_field_name("consequence"), env)
-            return self._tail(node.child_by_field_name("alternative"), chain, env)
-        if node.type == "unary_expression":
-            value = self._tail(node.child_by_field_name("argument"), chain, env)
+    def _operation(self, op: Op | tree_sitter.Node, env: dict[str, Any]) -> Any:
+        if not isinstance(op, Op):
+            return self.eval(op, env)
+        if op.kind == "member":
+            return self._member(self._operation(op.parts[0], env), op.operator, safe=op.safe)
+        if op.kind == "subscript":
+            obj, index = self._operation(op.parts[0], env), self._operation(op.parts[1], env)
+            if isinstance(obj, Unknown) or isinstance(index, Unknown):
+                return Unknown(f"{obj}[{index}]")
+            return obj.member(index) if isinstance(obj, (ResourceRef, Properties)) else obj[index]
+        if op.kind == "ternary":
+            condition = self._truth(self._operation(op.parts[0], env))
+            return self._operation(op.parts[1] if condition else op.parts[2], env)
+        if op.kind == "unary":
+            value = self._operation(op.parts[0], env)
             if isinstance(value, Unknown):
                 return value
-            return (not self._truth(value)) if text(node.child_by_field_name("operator")) == "!" else -value
-        operator = text(node.child_by_field_name("operator"))
-        left = self.eval(node.child_by_field_name("left"), env)
-
-        def right() -> Any:
-            return self._tail(node.child_by_field_name("right"), chain, env)
-
-        if operator == "&&":
-            return self._truth(left) and self._truth(right())
-        if operator == "||":
-            return self._truth(left) or self._truth(right())
-        if operator == "??":
-            return left if left is not None else right()
-        other = right()
-        if _unknown_in(left, other):
-            raise DeploymentFailed(f"comparison with a value only Azure knows: {left} {operator} {other}")
-        return OPERATIONS[operator](left, other)
+            return (not self._truth(value)) if op.operator == "!" else -value
+        left = self._operation(op.parts[0], env)
+        if op.operator == "&&":
+            return self._truth(left) and self._truth(self._operation(op.parts[1], env))
+        if op.operator == "||":
+            return self._truth(left) or self._truth(self._operation(op.parts[1], env))
+        if op.operator == "??":
+            return left if left is not None else self._operation(op.parts[1], env)
+        right = self._operation(op.parts[1], env)
+        if _unknown_in(left, right):
+            raise DeploymentFailed(f"comparison with a value only Azure knows: {left} {op.operator} {right}")
+        return OPERATIONS[op.operator](left, right)
 
     def _member(self, obj: Any, key: str, *, safe: bool) -> Any:
         if isinstance(obj, Unknown):
@@ -644,7 +608,75 @@ class Scope:
         return handler(self, *args)
 
 
-HOISTING = frozenset({"ternary_expression", "unary_expression", "binary_expression"})
+OPERATORS = frozenset({"member_expression", "subscript_expression", "unary_expression", "binary_expression",
+                       "ternary_expression"})
+# Bicep's binary operators, loosest first (learn.microsoft.com, "Bicep operators", operator precedence).
+PRECEDENCE = {op: level for level, ops in enumerate((("??",), ("||",), ("&&",), ("==", "!=", "=~", "!~"),
+                                                     ("<", "<=", ">", ">="), ("+", "-"), ("*", "/", "%")))
+              for op in ops}
+
+
+@dataclass
+class Op:
+    """An operator expression with Bicep's precedence. parts: operands (Op or tree-sitter nodes)."""
+
+    kind: str  # member, subscript, unary, binary, ternary
+    parts: tuple[Any, ...]
+    operator: str = ""  # the property name of a member
+    safe: bool = False  # `.?`
+
+
+def normalize(node: Any) -> Any:
+    """The operator tree of ``node``, repaired where the tree-sitter grammar gets Bicep's precedence wrong.
+
+    The grammar binds a trailing `.x` or `[i]` to a whole ternary, unary or binary expression (`c ? a : b.x`
+    parses as `(c ? a : b).x`, `!a.b` as `(!a).b`, `f || o.x == 5` as `((f || o).x) == 5`). Bicep binds member
+    access tighter than any operator: the chain goes to the last operand, and a binary operator then finds a
+    looser one as its left operand, which only the grammar's slip can produce (parentheses would show), so it is
+    rotated back: `(a || b) == c` unparenthesised is `a || (b == c)`."""
+    if not isinstance(node, tree_sitter.Node) or node.type not in OPERATORS:
+        return node
+    if node.type in ("member_expression", "subscript_expression"):
+        base, chain = node, []
+        while base.type in ("member_expression", "subscript_expression"):
+            chain.append(base)
+            base = base.child_by_field_name("object")
+        return _attach(normalize(base), list(reversed(chain)))
+    if node.type == "unary_expression":
+        return Op("unary", (normalize(node.child_by_field_name("argument")),),
+                  text(node.child_by_field_name("operator")))
+    if node.type == "ternary_expression":
+        return Op("ternary", tuple(normalize(node.child_by_field_name(f))
+                                   for f in ("condition", "consequence", "alternative")))
+    return _rebalance(Op("binary", (normalize(node.child_by_field_name("left")),
+                                    normalize(node.child_by_field_name("right"))),
+                         text(node.child_by_field_name("operator"))))
+
+
+def _attach(base: Any, chain: list[tree_sitter.Node]) -> Any:
+    if not chain:
+        return base
+    if isinstance(base, Op) and base.kind in ("unary", "binary", "ternary"):
+        return _rebalance(Op(base.kind, (*base.parts[:-1], _attach(base.parts[-1], chain)), base.operator))
+    step = chain[0]
+    if step.type == "member_expression":
+        wrapped = Op("member", (base,), text(step.child_by_field_name("property")),
+                     safe=any(c.type == ".?" for c in step.children))
+    else:
+        wrapped = Op("subscript", (base, normalize(step.child_by_field_name("index"))))
+    return _attach(wrapped, chain[1:])
+
+
+def _rebalance(op: Op) -> Op:
+    if op.kind != "binary":
+        return op
+    left = op.parts[0]
+    if isinstance(left, Op) and left.kind == "ternary":
+        return Op("ternary", (*left.parts[:2], _rebalance(Op("binary", (left.parts[2], op.parts[1]), op.operator))))
+    if isinstance(left, Op) and left.kind == "binary" and PRECEDENCE[left.operator] < PRECEDENCE[op.operator]:
+        return Op("binary", (left.parts[0], _rebalance(Op("binary", (left.parts[1], op.parts[1]), op.operator))),
+                  left.operator)
+    return op
 OPERATIONS: dict[str, Callable[[Any, Any], Any]] = {
     "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "=~": lambda a, b: a.lower() == b.lower(),
     "!~": lambda a, b: a.lower() != b.lower(), "<": lambda a, b: a < b, ">": lambda a, b: a > b,
