@@ -767,6 +767,10 @@ output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 @description('Storage account of the admin app.')
 output AZURE_ADMIN_STORAGE_ACCOUNT_NAME string = adminStorage.outputs.name
+@description('Deployment package container of the data-plane app (Consumption publish path).')
+output AZURE_DEPLOYMENT_CONTAINER_NAME string = deploymentContainerName
+@description('Deployment package container of the admin app (Consumption publish path).')
+output AZURE_ADMIN_DEPLOYMENT_CONTAINER_NAME string = adminDeploymentContainerName
 @description('Table endpoint (TABLES_ENDPOINT).')
 output AZURE_TABLES_ENDPOINT string = storage.outputs.tableEndpoint
 @description('Client id of the data-plane app\'s user-assigned identity (grant it roles on Azure FHIR services of managedIdentity routes).')
