@@ -745,3 +745,31 @@ def deploy(path: Path, params: dict[str, Any], *, resource_group: str = "rg-test
     """What deploying ``path`` with ``params`` creates; raises DeploymentFailed where Azure would refuse."""
     template = Template.load(path)
     return Scope(template, params, resource_group, path.stem).run()
+
+
+def arm_template(deployment: Deployment, suppressions: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """The deployed resources as one flat ARM template (what checkov's ARM checks read).
+
+    Values only Azure knows become their ``$(...)`` text. ``suppressions`` maps a resource id to checkov
+    suppressions (``"CKV_AZURE_222: reason"``), written where checkov's ARM runner reads them (metadata.checkov)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        if isinstance(value, (Unknown, ResourceRef, Properties, ModuleRef)):
+            return str(value)
+        return value
+
+    resources = []
+    for resource in deployment.all_resources():
+        entry = {"type": resource.type, "apiVersion": resource.api_version, "name": resource.name,
+                 **plain({k: v for k, v in resource.body.items() if k != "name"})}
+        if resource.scope:
+            entry["scope"] = resource.scope
+        if suppressions and resource.id in suppressions:
+            entry["metadata"] = {"checkov": suppressions[resource.id]}
+        resources.append(entry)
+    return {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+            "contentVersion": "1.0.0.0", "resources": resources}
