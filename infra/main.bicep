@@ -759,6 +759,8 @@ output TOKEN_URL string = '${baseUrl}/oauth2/token'
 output ADMIN_BASE_URL string = '${adminApi.outputs.uri}/manage'
 @description('Static public IP of all outbound traffic of the apps with networkIsolation (hospitals allow-list it); empty without it or with existing subnets (their owner\'s egress).')
 output OUTBOUND_IP_ADDRESS string = createNetwork ? network.outputs.outboundIpAddress : ''
+@description('Virtual network the template created with networkIsolation (add a subnet there for a runner or an operations VM); empty otherwise.')
+output AZURE_VIRTUAL_NETWORK_NAME string = createNetwork ? '${abbrs.networkVirtualNetworks}${resourceToken}' : ''
 @description('Key Vault URI (KEY_VAULT_URL).')
 output AZURE_KEY_VAULT_URI string = keyVault.outputs.uri
 @description('Key Vault name.')
