@@ -140,6 +140,10 @@ module privateEndpoints '../core/network/private-endpoint.bicep' = [for endpoint
 // Azure Monitor: Application Insights ingestion and the workspace over a private link scope. The scope's endpoint
 // (group azuremonitor) writes records into the four Azure Monitor zones and the blob zone (learn.microsoft.com,
 // "Design your Private Link setup": solution packs are reached through blob.core.windows.net).
+// The scope's endpoint registers the Azure Monitor zones and the blob zone.
+var monitorEndpointZoneKeys = concat(monitorZoneKeys, [
+  'blob'
+])
 var monitorLinkedIds = [
   applicationInsightsId
   logAnalyticsWorkspaceId
@@ -179,7 +183,7 @@ module monitorEndpoint '../core/network/private-endpoint.bicep' = if (!joinMonit
     subnetId: privateEndpointSubnetId
     targetResourceId: joinMonitorScope ? '' : monitorScope.outputs.id
     groupId: 'azuremonitor'
-    privateDnsZoneIds: [for key in concat(monitorZoneKeys, ['blob']): zoneIds[key]]
+    privateDnsZoneIds: [for key in monitorEndpointZoneKeys: zoneIds[key]]
   }
 }
 

@@ -36,7 +36,8 @@ MODES: dict[str, dict[str, Any]] = {
     "consumption": {"hostingPlan": "Consumption"},
 }
 HUB_AND_SPOKE: dict[str, Any] = {
-    "networkIsolation": True, "existingAppSubnetId": HUB_APP_SUBNET, "existingPrivateEndpointSubnetId": HUB_ENDPOINT_SUBNET,
+    "networkIsolation": True, "existingAppSubnetId": HUB_APP_SUBNET,
+    "existingPrivateEndpointSubnetId": HUB_ENDPOINT_SUBNET,
     "existingPrivateDnsZoneIds": HUB_ZONES, "existingMonitorPrivateLinkScopeId": HUB_MONITOR_SCOPE,
 }
 

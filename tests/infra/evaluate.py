@@ -416,8 +416,9 @@ class Scope:
         ref = ResourceRef(declaration.name, full_type, api or (parent.api_version if parent else ""), full_name,
                           resource_id, body, declaration.existing)
         if not declaration.existing:
-            self.resources.append(Resource(self.file, declaration.name, full_type, ref.api_version, to_string(full_name),
-                                           to_string(resource_id), body, scope.id if isinstance(scope, ResourceRef) else None))
+            scope_id = scope.id if isinstance(scope, ResourceRef) else None
+            self.resources.append(Resource(self.file, declaration.name, full_type, ref.api_version,
+                                           to_string(full_name), to_string(resource_id), body, scope_id))
         for child in nested:
             ref.children[child.name] = self._declare_resource(child, ref, env)
         return ref
@@ -529,7 +530,7 @@ class Scope:
             if child.type == "string_content":
                 pieces.append(text(child))
             elif child.type == "escape_sequence":
-                pieces.append({"\\'": "'", "\\\\": "\\", "\\n": "\n", "\\r": "\r", "\\t": "\t", "\\$": "$"}[text(child)])
+                pieces.append(ESCAPES[text(child)])
             elif child.type == "interpolation":
                 pieces.append(to_string(self.eval(named(child)[0], env)))
         return "".join(pieces)
@@ -608,6 +609,7 @@ class Scope:
         return handler(self, *args)
 
 
+ESCAPES = {"\\'": "'", "\\\\": "\\", "\\n": "\n", "\\r": "\r", "\\t": "\t", "\\$": "$"}
 OPERATORS = frozenset({"member_expression", "subscript_expression", "unary_expression", "binary_expression",
                        "ternary_expression"})
 # Bicep's binary operators, loosest first (learn.microsoft.com, "Bicep operators", operator precedence).

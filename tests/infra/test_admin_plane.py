@@ -86,7 +86,8 @@ def test_with_isolation_the_admin_app_has_no_public_access_and_a_private_endpoin
     admin = app(deployment, "admin")
     assert admin.properties["publicNetworkAccess"] == "Disabled"
     endpoint = next(e for e in deployment.of_type("Microsoft.Network/privateEndpoints")
-                    if e.properties["privateLinkServiceConnections"][0]["properties"]["privateLinkServiceId"] == admin.id)
+                    if e.properties["privateLinkServiceConnections"][0]["properties"]["privateLinkServiceId"]
+                    == admin.id)
     assert endpoint.properties["privateLinkServiceConnections"][0]["properties"]["groupIds"] == ["sites"]
     ignored = render(networkIsolation=True, adminAllowedSources=["203.0.113.0/24"])
     assert app(ignored, "admin").properties["siteConfig"]["ipSecurityRestrictions"] is None

@@ -80,7 +80,8 @@ resource grant 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     deployment = deploy(template, {})
     containers = deployment.of_type("Microsoft.Storage/storageAccounts/blobServices/containers")
     assert [c.name for c in containers] == ["st/default/a-0"]
-    assert containers[0].id.endswith("/providers/Microsoft.Storage/storageAccounts/st/blobServices/default/containers/a-0")
+    assert containers[0].id.endswith(
+        "/providers/Microsoft.Storage/storageAccounts/st/blobServices/default/containers/a-0")
     grant = deployment.one("Microsoft.Authorization/roleAssignments")
     assert grant.scope.endswith("/storageAccounts/st/blobServices/default")
     assert grant.properties["principalId"] == Unknown("storageAccounts:st.properties.primaryEndpoints.blob")

@@ -302,7 +302,8 @@ SCHEMA = {
                     "success BOOLEAN, duration DOUBLE, itemCount BIGINT",
     "customMetrics": "timestamp TIMESTAMP, name VARCHAR, valueSum DOUBLE, valueCount BIGINT, customDimensions JSON",
     "AzureMetrics": "TimeGenerated TIMESTAMP, _ResourceId VARCHAR, MetricName VARCHAR, Total DOUBLE",
-    "AppRequests": "TimeGenerated TIMESTAMP, _ResourceId VARCHAR, ResultCode VARCHAR, ItemCount BIGINT, Properties JSON",
+    "AppRequests": "TimeGenerated TIMESTAMP, _ResourceId VARCHAR, ResultCode VARCHAR, ItemCount BIGINT, "
+                   "Properties JSON",
 }
 data = json.loads(sys.stdin.read())
 results = {}

@@ -11,6 +11,7 @@ import pytest
 from gateway.stores.tables import TABLE_SUFFIXES, TableNames
 from tests.infra.bicep import INFRA, BicepFile, bicep_files
 
+
 def load(relative: str) -> BicepFile:
     return BicepFile.load(INFRA / relative)
 
