@@ -122,14 +122,20 @@ param networkIsolation bool = false
 @description('Address space of the virtual network the template creates (networkIsolation without existing subnets).')
 param virtualNetworkAddressPrefix string = '10.40.0.0/16'
 
-@description('App subnet of the created virtual network (delegated to Microsoft.App/environments).')
+@description('Data-plane app subnet of the created virtual network (delegated to Microsoft.App/environments).')
 param appSubnetAddressPrefix string = '10.40.0.0/24'
+
+@description('Admin app subnet of the created virtual network (delegated to Microsoft.App/environments; each Flex Consumption plan joins its own subnet).')
+param adminSubnetAddressPrefix string = '10.40.2.0/24'
 
 @description('Private-endpoint subnet of the created virtual network.')
 param privateEndpointSubnetAddressPrefix string = '10.40.1.0/24'
 
-@description('Hub-and-spoke: resource id of an existing subnet delegated to Microsoft.App/environments for the apps (its egress, e.g. a NAT gateway or the hub firewall, is the subnet owner\'s). Set together with existingPrivateEndpointSubnetId; empty: the template creates the network.')
+@description('Hub-and-spoke: resource id of an existing subnet delegated to Microsoft.App/environments for the data-plane app (its egress, e.g. a NAT gateway or the hub firewall, is the subnet owner\'s). Set together with existingAdminAppSubnetId and existingPrivateEndpointSubnetId; empty: the template creates the network.')
 param existingAppSubnetId string = ''
+
+@description('Hub-and-spoke: resource id of an existing subnet delegated to Microsoft.App/environments for the admin app.')
+param existingAdminAppSubnetId string = ''
 
 @description('Hub-and-spoke: resource id of an existing subnet for the private endpoints.')
 param existingPrivateEndpointSubnetId string = ''
@@ -358,8 +364,8 @@ var tableNames = [
 var isFlex = hostingPlan == 'FlexConsumption'
 // Virtual network integration and private endpoints for the apps' outbound traffic need Flex Consumption.
 var isolated = networkIsolation ? (isFlex ? true : fail('networkIsolation needs hostingPlan FlexConsumption (Linux Consumption has no virtual network integration)')) : false
-var useExistingSubnets = !empty(existingAppSubnetId) || !empty(existingPrivateEndpointSubnetId)
-var existingSubnetsChecked = useExistingSubnets && (empty(existingAppSubnetId) || empty(existingPrivateEndpointSubnetId)) ? fail('set existingAppSubnetId and existingPrivateEndpointSubnetId together') : useExistingSubnets
+var useExistingSubnets = !empty(existingAppSubnetId) || !empty(existingAdminAppSubnetId) || !empty(existingPrivateEndpointSubnetId)
+var existingSubnetsChecked = useExistingSubnets && (empty(existingAppSubnetId) || empty(existingAdminAppSubnetId) || empty(existingPrivateEndpointSubnetId)) ? fail('set existingAppSubnetId, existingAdminAppSubnetId and existingPrivateEndpointSubnetId together') : useExistingSubnets
 var createNetwork = isolated && !existingSubnetsChecked
 var zoneRedundancy = zoneRedundant ? (isFlex ? true : fail('zoneRedundant needs hostingPlan FlexConsumption')) : false
 // learn.microsoft.com, "Reliability in Azure Functions": with zone redundancy no fewer than 2 always-ready instances
@@ -496,6 +502,7 @@ module network 'core/network/virtual-network.bicep' = if (createNetwork) {
     tags: allTags
     addressPrefix: virtualNetworkAddressPrefix
     appSubnetPrefix: appSubnetAddressPrefix
+    adminSubnetPrefix: adminSubnetAddressPrefix
     privateEndpointSubnetPrefix: privateEndpointSubnetAddressPrefix
     natGatewayName: '${abbrs.networkNatGateways}${resourceToken}'
     publicIpName: '${abbrs.networkPublicIPAddresses}${abbrs.networkNatGateways}${resourceToken}'
@@ -503,6 +510,7 @@ module network 'core/network/virtual-network.bicep' = if (createNetwork) {
 }
 
 var appSubnetId = !isolated ? '' : (createNetwork ? network.outputs.appSubnetId : existingAppSubnetId)
+var adminSubnetId = !isolated ? '' : (createNetwork ? network.outputs.adminSubnetId : existingAdminAppSubnetId)
 var privateEndpointSubnetId = !isolated ? '' : (createNetwork ? network.outputs.privateEndpointSubnetId : existingPrivateEndpointSubnetId)
 
 // Every setting gateway/config.py reads in production (tests/infra keeps this in step with SETTINGS), the same for
@@ -597,7 +605,7 @@ module adminApi 'app/api.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     httpPerInstanceConcurrency: httpPerInstanceConcurrency
     alwaysReadyInstances: 0
-    virtualNetworkSubnetId: appSubnetId
+    virtualNetworkSubnetId: adminSubnetId
     publicNetworkAccess: !isolated
     allowedSources: isolated ? [] : adminAllowedSources
   }

@@ -18,6 +18,7 @@ DEPLOYER = "8b2c3d4e-0000-4000-8000-0000000de910"
 HUB_SUBSCRIPTION = "22222222-0000-4000-8000-000000000hub"
 HUB = f"/subscriptions/{HUB_SUBSCRIPTION}/resourceGroups/rg-hub/providers"
 HUB_APP_SUBNET = f"{HUB}/Microsoft.Network/virtualNetworks/vnet-spoke/subnets/snet-functions"
+HUB_ADMIN_SUBNET = f"{HUB}/Microsoft.Network/virtualNetworks/vnet-spoke/subnets/snet-functions-admin"
 HUB_ENDPOINT_SUBNET = f"{HUB}/Microsoft.Network/virtualNetworks/vnet-spoke/subnets/snet-endpoints"
 HUB_ZONES = {key: f"{HUB}/Microsoft.Network/privateDnsZones/{name}" for key, name in {
     "blob": "privatelink.blob.core.windows.net", "table": "privatelink.table.core.windows.net",
@@ -36,7 +37,7 @@ MODES: dict[str, dict[str, Any]] = {
     "consumption": {"hostingPlan": "Consumption"},
 }
 HUB_AND_SPOKE: dict[str, Any] = {
-    "networkIsolation": True, "existingAppSubnetId": HUB_APP_SUBNET,
+    "networkIsolation": True, "existingAppSubnetId": HUB_APP_SUBNET, "existingAdminAppSubnetId": HUB_ADMIN_SUBNET,
     "existingPrivateEndpointSubnetId": HUB_ENDPOINT_SUBNET,
     "existingPrivateDnsZoneIds": HUB_ZONES, "existingMonitorPrivateLinkScopeId": HUB_MONITOR_SCOPE,
 }

@@ -52,8 +52,8 @@ def test_the_doc_walks_through_the_isolated_deployment():
     assert len(isolated) == 2, "own network, then hub-and-spoke"
     assert "--parameters @isolation.parameters.json" in isolated[1]
     assert any("outbounD_IP_ADDRESS" in c for c in commands), "the outbound IP hospitals allow-list"
-    for key in ("existingAppSubnetId", "existingPrivateEndpointSubnetId", "existingPrivateDnsZoneIds",
-                "existingMonitorPrivateLinkScopeId"):
+    for key in ("existingAppSubnetId", "existingAdminAppSubnetId", "existingPrivateEndpointSubnetId",
+                "existingPrivateDnsZoneIds", "existingMonitorPrivateLinkScopeId"):
         assert f'"{key}"' in DOC and key in PARAMS, key
     assert any(c.startswith("az network bastion ssh") for c in commands), "a way into the network"
     assert "applicationInsightsPublicIngestion=false" in DOC and "availabilityResults" in DOC

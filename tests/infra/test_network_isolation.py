@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from tests.infra.deployments import (
+    HUB_ADMIN_SUBNET,
     HUB_AND_SPOKE,
     HUB_APP_SUBNET,
     HUB_ENDPOINT_SUBNET,
@@ -77,22 +78,22 @@ def test_isolation_needs_flex_consumption():
         render(hostingPlan="Consumption", networkIsolation=True)
 
 
-def test_the_apps_join_a_delegated_subnet_behind_a_nat_gateway_with_one_static_ip():
+def test_each_app_joins_its_own_delegated_subnet_behind_a_nat_gateway_with_one_static_ip():
     deployment = mode("flex-isolated")
     vnet = deployment.one("Microsoft.Network/virtualNetworks")
     subnets = {s["name"]: s["properties"] for s in vnet.properties["subnets"]}
-    app_subnet = subnets["snet-app"]
-    assert [d["properties"]["serviceName"] for d in app_subnet["delegations"]] == ["Microsoft.App/environments"]
     nat = deployment.one("Microsoft.Network/natGateways")
-    assert app_subnet["natGateway"]["id"] == nat.id
+    for name in ("snet-app", "snet-admin"):
+        assert [d["properties"]["serviceName"] for d in subnets[name]["delegations"]] == ["Microsoft.App/environments"]
+        assert subnets[name]["natGateway"]["id"] == nat.id
     ip = deployment.one("Microsoft.Network/publicIPAddresses")
     assert nat.properties["publicIpAddresses"] == [{"id": ip.id}]
     assert ip.properties["publicIPAllocationMethod"] == "Static" and ip.body["sku"]["name"] == "Standard"
     assert deployment.outputs["OUTBOUND_IP_ADDRESS"] == Unknown(f"publicIPAddresses:{ip.name}.properties.ipAddress")
     assert "natGateway" not in subnets["snet-private-endpoints"]
     assert subnets["snet-private-endpoints"]["privateEndpointNetworkPolicies"] == "Disabled"
-    for site in deployment.of_type("Microsoft.Web/sites"):
-        assert site.properties["virtualNetworkSubnetId"] == f"{vnet.id}/subnets/snet-app", site
+    assert app(deployment, "api").properties["virtualNetworkSubnetId"] == f"{vnet.id}/subnets/snet-app"
+    assert app(deployment, "admin").properties["virtualNetworkSubnetId"] == f"{vnet.id}/subnets/snet-admin"
 
 
 def test_every_store_and_azure_monitor_has_a_private_endpoint_and_no_queue_has_one():
@@ -169,8 +170,8 @@ def test_hub_and_spoke_reuses_the_hubs_subnets_zones_and_monitor_scope():
                           "Microsoft.Network/publicIPAddresses", "Microsoft.Insights/privateLinkScopes"):
         assert not deployment.of_type(resource_type), resource_type
     assert not deployment.of_type("Microsoft.Network/privateDnsZones"), "every zone comes from the hub"
-    for site in deployment.of_type("Microsoft.Web/sites"):
-        assert site.properties["virtualNetworkSubnetId"] == HUB_APP_SUBNET
+    assert app(deployment, "api").properties["virtualNetworkSubnetId"] == HUB_APP_SUBNET
+    assert app(deployment, "admin").properties["virtualNetworkSubnetId"] == HUB_ADMIN_SUBNET
     found = endpoints(deployment)
     assert {group for _, group in found} == {"blob", "table", "vault", "sites"}
     for (_, group), endpoint in found.items():
@@ -186,7 +187,7 @@ def test_hub_and_spoke_reuses_the_hubs_subnets_zones_and_monitor_scope():
 
 def test_zones_the_hub_lacks_are_created_and_linked_to_the_spoke():
     deployment = render(networkIsolation=True, existingAppSubnetId=HUB_APP_SUBNET,
-                        existingPrivateEndpointSubnetId=HUB_ENDPOINT_SUBNET,
+                        existingAdminAppSubnetId=HUB_ADMIN_SUBNET, existingPrivateEndpointSubnetId=HUB_ENDPOINT_SUBNET,
                         existingPrivateDnsZoneIds={"blob": HUB_ZONES["blob"]})
     created = {z.name for z in deployment.of_type("Microsoft.Network/privateDnsZones")}
     assert created == ZONE_NAMES - {"privatelink.blob.core.windows.net"}
@@ -198,9 +199,12 @@ def test_zones_the_hub_lacks_are_created_and_linked_to_the_spoke():
         "a scope whose DNS a hub shares must not cut the hub's other networks off Azure Monitor"
 
 
-def test_existing_subnets_come_in_pairs():
+def test_existing_subnets_come_together():
     with pytest.raises(DeploymentFailed, match="together"):
         render(networkIsolation=True, existingAppSubnetId=HUB_APP_SUBNET)
+    with pytest.raises(DeploymentFailed, match="together"):
+        render(networkIsolation=True, existingAppSubnetId=HUB_APP_SUBNET,
+               existingPrivateEndpointSubnetId=HUB_ENDPOINT_SUBNET)
 
 
 def test_private_endpoints_name_real_resources():

@@ -1,4 +1,4 @@
-metadata description = 'Virtual network of the private-networking option: an app subnet delegated to Microsoft.App/environments (Flex Consumption virtual network integration) behind a NAT gateway with one static public IP, and a private-endpoint subnet.'
+metadata description = 'Virtual network of the private-networking option: a subnet per function app, each delegated to Microsoft.App/environments (Flex Consumption virtual network integration) behind a NAT gateway with one static public IP, and a private-endpoint subnet.'
 
 @description('Virtual network name.')
 param name string
@@ -12,8 +12,11 @@ param tags object = {}
 @description('Address space of the virtual network.')
 param addressPrefix string = '10.40.0.0/16'
 
-@description('App subnet (Flex Consumption instances); /26 or larger leaves room to scale out.')
+@description('Subnet of the data-plane app\'s instances; /26 or larger leaves room to scale out.')
 param appSubnetPrefix string = '10.40.0.0/24'
+
+@description('Subnet of the admin app\'s instances (each Flex Consumption plan joins its own subnet).')
+param adminSubnetPrefix string = '10.40.2.0/24'
 
 @description('Private-endpoint subnet (storage, Key Vault, the admin app, Azure Monitor).')
 param privateEndpointSubnetPrefix string = '10.40.1.0/24'
@@ -25,6 +28,17 @@ param natGatewayName string
 param publicIpName string
 
 var appSubnetName = 'snet-app'
+var adminSubnetName = 'snet-admin'
+// learn.microsoft.com, "Flex Consumption plan hosting", Considerations: the subnet delegation Flex Consumption apps
+// need is Microsoft.App/environments (the Microsoft.App provider must be registered).
+var flexDelegation = [
+  {
+    name: 'flex-consumption'
+    properties: {
+      serviceName: 'Microsoft.App/environments'
+    }
+  }
+]
 var privateEndpointSubnetName = 'snet-private-endpoints'
 
 // One static address for everything the apps send out (providers, client JWKS URLs): hospitals allow-list it.
@@ -86,16 +100,20 @@ resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
         name: appSubnetName
         properties: {
           addressPrefix: appSubnetPrefix
-          // learn.microsoft.com, "Flex Consumption plan hosting", Considerations: the subnet delegation Flex
-          // Consumption apps need is Microsoft.App/environments (the Microsoft.App provider must be registered).
-          delegations: [
-            {
-              name: 'flex-consumption'
-              properties: {
-                serviceName: 'Microsoft.App/environments'
-              }
-            }
-          ]
+          delegations: flexDelegation
+          natGateway: {
+            id: natGateway.id
+          }
+          networkSecurityGroup: {
+            id: nsg.id
+          }
+        }
+      }
+      {
+        name: adminSubnetName
+        properties: {
+          addressPrefix: adminSubnetPrefix
+          delegations: flexDelegation
           natGateway: {
             id: natGateway.id
           }
@@ -120,5 +138,6 @@ resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
 
 output id string = vnet.id
 output appSubnetId string = '${vnet.id}/subnets/${appSubnetName}'
+output adminSubnetId string = '${vnet.id}/subnets/${adminSubnetName}'
 output privateEndpointSubnetId string = '${vnet.id}/subnets/${privateEndpointSubnetName}'
 output outboundIpAddress string = publicIp.properties.ipAddress
