@@ -51,15 +51,18 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = if (c
     publicNetworkAccessForIngestion: publicIngestion ? 'Enabled' : 'Disabled'
     publicNetworkAccessForQuery: 'Enabled'
   }
+}
 
-  // Key Vault's AuditEvent log lands in AzureDiagnostics: keep it past the workspace's interactive retention.
-  resource auditTable 'tables' = {
-    name: 'AzureDiagnostics'
-    properties: {
-      plan: 'Analytics'
-      retentionInDays: retentionInDays
-      totalRetentionInDays: max(auditLogRetentionInDays, retentionInDays)
-    }
+// Key Vault's AuditEvent log lands in AzureDiagnostics: keep it past the workspace's interactive retention
+// (learn.microsoft.com, "Manage data retention in a Log Analytics workspace": per-table retentionInDays and
+// totalRetentionInDays, up to 12 years).
+resource auditTable 'Microsoft.OperationalInsights/workspaces/tables@2022-10-01' = if (createWorkspace) {
+  parent: workspace
+  name: 'AzureDiagnostics'
+  properties: {
+    plan: 'Analytics'
+    retentionInDays: retentionInDays
+    totalRetentionInDays: max(auditLogRetentionInDays, retentionInDays)
   }
 }
 
