@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from gateway.convert.datatypes import (
     COMPLEX,
@@ -42,7 +42,8 @@ class Backbone:
     repeats: bool = True
 
 
-Element = Union[str, tuple[str, ...], Backbone]
+Element = str | tuple[str, ...] | Backbone
+Elements = Mapping[str, Element]
 Special = Callable[[JSON, JSON, Converter], None]
 
 

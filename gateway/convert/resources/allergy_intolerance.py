@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from gateway.convert.codes import code_in, concept, systems
 from gateway.convert.datatypes import JSON, Converter
-from gateway.convert.structure import Backbone, Older, ResourceMap
+from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
 CLINICAL = systems("allergyintolerance-clinical")
 VERIFICATION = systems("allergyintolerance-verification")
 _ONSET = ("dateTime", "Age", "Period", "Range", "string")
 
-ELEMENTS = {
+ELEMENTS: Elements = {
     "identifier": "Identifier*", "clinicalStatus": "CodeableConcept", "verificationStatus": "CodeableConcept",
     "type": "code", "category": "code*", "criticality": "code", "code": "CodeableConcept", "patient": "Reference",
     "encounter": "Reference", "onset": _ONSET, "recordedDate": "dateTime", "recorder": "Reference",

@@ -17,10 +17,10 @@ from typing import Any
 
 from gateway.convert.datatypes import JSON, Converter
 from gateway.convert.errors import UnsupportedResource
-from gateway.convert.structure import Backbone, Older, ResourceMap
+from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
 _LINK = Backbone({"relation": "string", "url": "uri"})
-ELEMENTS = {
+ELEMENTS: Elements = {
     "identifier": "Identifier", "type": "code", "timestamp": "instant", "total": "unsignedInt", "link": _LINK,
     "entry": Backbone({
         "link": _LINK, "fullUrl": "uri", "resource": "Resource",

@@ -15,14 +15,14 @@
 from __future__ import annotations
 
 from gateway.convert.datatypes import JSON, Converter
-from gateway.convert.structure import Backbone, Older, ResourceMap
+from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
 ACCEPT_UNKNOWN = "http://hl7.org/fhir/3.0/StructureDefinition/extension-CapabilityStatement.acceptUnknown"
 _NUMBERS = {"DSTU2": "1.0.2", "STU3": "3.0.1", "R4": "4.0.1"}
 _INTERACTION = Backbone({"code": "code", "documentation": "markdown"})
 _SEARCH_PARAM = Backbone({"name": "string", "definition": "canonical", "type": "code", "documentation": "markdown"})
 _OPERATION = Backbone({"name": "string", "definition": "canonical", "documentation": "markdown"})
-ELEMENTS = {
+ELEMENTS: Elements = {
     "url": "uri", "version": "string", "name": "string", "title": "string", "status": "code",
     "experimental": "boolean", "date": "dateTime", "publisher": "string", "contact": "ContactDetail*",
     "description": "markdown", "jurisdiction": "CodeableConcept*", "purpose": "markdown", "copyright": "markdown",

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from gateway.convert.codes import code_in, concept, first_text, systems
 from gateway.convert.datatypes import JSON, Converter
-from gateway.convert.structure import Backbone, Older, ResourceMap
+from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
 CLINICAL = systems("condition-clinical")
 VERIFICATION = systems("condition-ver-status")
 _ONSET = ("dateTime", "Age", "Period", "Range", "string")
 
-ELEMENTS = {
+ELEMENTS: Elements = {
     "identifier": "Identifier*", "clinicalStatus": "CodeableConcept", "verificationStatus": "CodeableConcept",
     "category": "CodeableConcept*", "severity": "CodeableConcept", "code": "CodeableConcept",
     "bodySite": "CodeableConcept*", "subject": "Reference", "encounter": "Reference", "onset": _ONSET,

@@ -12,13 +12,15 @@ converter: mapped element by element from the DSTU2 and R4 definitions).
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.convert.datatypes import JSON, Converter
-from gateway.convert.structure import Backbone, Older, ResourceMap
+from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
 COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
 _CLASS_SYSTEMS = (COVERAGE_CLASS, "http://hl7.org/fhir/coverage-class")
 
-ELEMENTS = {
+ELEMENTS: Elements = {
     "identifier": "Identifier*", "status": "code", "type": "CodeableConcept", "policyHolder": "Reference",
     "subscriber": "Reference", "subscriberId": "string", "beneficiary": "Reference", "dependent": "string",
     "relationship": "CodeableConcept", "period": "Period", "payor": "Reference*",
@@ -38,8 +40,9 @@ def _classes(src: JSON) -> list[tuple[str, str | None, str | None]]:
     """(coverage-class code, value, name) of each R4 class with a coverage-class type."""
     found = []
     for item in src.get("class", ()):
-        codings = ((item.get("type") or {}).get("coding") or [{}]) if isinstance(item, dict) else [{}]
-        coding = next((c for c in codings if c.get("system", COVERAGE_CLASS) in _CLASS_SYSTEMS), {})
+        codings: list[Any] = ((item.get("type") or {}).get("coding") or []) if isinstance(item, dict) else []
+        coding: Any = next((c for c in codings if isinstance(c, dict)
+                            and c.get("system", COVERAGE_CLASS) in _CLASS_SYSTEMS), {})
         code = coding.get("code")
         if isinstance(code, str):
             found.append((code.lower(), item.get("value"), item.get("name")))
@@ -69,7 +72,7 @@ def _class(code: str, value: object, name: object = None) -> JSON:
 
 
 def _up_stu3(src: JSON, tgt: JSON, conv: Converter) -> None:
-    grouping = src.get("grouping") if isinstance(src.get("grouping"), dict) else {}
+    grouping: Any = src.get("grouping") if isinstance(src.get("grouping"), dict) else {}
     classes = [_class(code, grouping[key], grouping.get(display))
                for code, (key, display) in _GROUPING.items() if isinstance(grouping.get(key), str)]
     if isinstance(src.get("sequence"), str):

@@ -13,12 +13,12 @@
 from __future__ import annotations
 
 from gateway.convert.datatypes import JSON, Converter
-from gateway.convert.structure import Backbone, Older, ResourceMap
+from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 _ACT_CODES = (ACT_CODE, "http://hl7.org/fhir/v3/ActCode", "http://terminology.hl7.org/v3/ActCode")
 
-ELEMENTS = {
+ELEMENTS: Elements = {
     "identifier": "Identifier*", "status": "code",
     "statusHistory": Backbone({"status": "code", "period": "Period"}),
     "class": "Coding", "classHistory": Backbone({"class": "Coding", "period": "Period"}),

@@ -6,9 +6,9 @@ DSTU2 also lacks ``operationalStatus``, ``alias`` and ``endpoint``.
 
 from __future__ import annotations
 
-from gateway.convert.structure import Backbone, Older, ResourceMap
+from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
-ELEMENTS = {
+ELEMENTS: Elements = {
     "identifier": "Identifier*", "status": "code", "operationalStatus": "Coding", "name": "string",
     "alias": "string*", "description": "string", "mode": "code", "type": "CodeableConcept*",
     "telecom": "ContactPoint*", "address": "Address", "physicalType": "CodeableConcept",

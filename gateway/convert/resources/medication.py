@@ -9,9 +9,9 @@
 from __future__ import annotations
 
 from gateway.convert.datatypes import JSON, Converter
-from gateway.convert.structure import Backbone, Older, ResourceMap
+from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
-ELEMENTS = {
+ELEMENTS: Elements = {
     "identifier": "Identifier*", "code": "CodeableConcept", "status": "code", "manufacturer": "Reference",
     "form": "CodeableConcept", "amount": "Ratio",
     "ingredient": Backbone({"item": ("CodeableConcept", "Reference"), "isActive": "boolean", "strength": "Ratio"}),

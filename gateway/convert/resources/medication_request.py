@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from gateway.convert.codes import first_text
 from gateway.convert.datatypes import JSON, Converter
-from gateway.convert.structure import Backbone, Older, ResourceMap
+from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
 ON_BEHALF_OF = "http://hl7.org/fhir/3.0/StructureDefinition/extension-MedicationRequest.requester.onBehalfOf"
 
-ELEMENTS = {
+ELEMENTS: Elements = {
     "identifier": "Identifier*", "status": "code", "statusReason": "CodeableConcept", "intent": "code",
     "category": "CodeableConcept*", "priority": "code", "doNotPerform": "boolean",
     "reported": ("boolean", "Reference"), "medication": ("CodeableConcept", "Reference"), "subject": "Reference",

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from gateway.convert.codes import first_text
 from gateway.convert.datatypes import JSON, Converter
-from gateway.convert.structure import Backbone, Older, ResourceMap
+from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
 _VALUES = ("Quantity", "CodeableConcept", "string", "boolean", "integer", "Range", "Ratio", "SampledData", "time",
            "dateTime", "Period")
 _RANGE = Backbone({"low": "Quantity", "high": "Quantity", "type": "CodeableConcept",
                    "appliesTo": "CodeableConcept*", "age": "Range", "text": "string"})
-ELEMENTS = {
+ELEMENTS: Elements = {
     "identifier": "Identifier*", "basedOn": "Reference*", "partOf": "Reference*", "status": "code",
     "category": "CodeableConcept*", "code": "CodeableConcept", "subject": "Reference", "focus": "Reference*",
     "encounter": "Reference", "effective": ("dateTime", "Period", "Timing", "instant"), "issued": "instant",

@@ -5,9 +5,9 @@ R4 issue types new since STU3 (``multiple-matches``, ``deleted``) are ``duplicat
 from __future__ import annotations
 
 from gateway.convert.datatypes import JSON, Converter
-from gateway.convert.structure import Backbone, Older, ResourceMap
+from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
-ELEMENTS = {
+ELEMENTS: Elements = {
     "issue": Backbone({"severity": "code", "code": "code", "details": "CodeableConcept", "diagnostics": "string",
                        "location": "string*", "expression": "string*"}),
 }

@@ -4,9 +4,9 @@ in cross-version extensions)."""
 
 from __future__ import annotations
 
-from gateway.convert.structure import Backbone, Older, ResourceMap
+from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
-ELEMENTS = {
+ELEMENTS: Elements = {
     "identifier": "Identifier*", "active": "boolean", "type": "CodeableConcept*", "name": "string",
     "alias": "string*", "telecom": "ContactPoint*", "address": "Address*", "partOf": "Reference",
     "contact": Backbone({"purpose": "CodeableConcept", "name": "HumanName", "telecom": "ContactPoint*",

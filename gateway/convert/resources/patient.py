@@ -8,12 +8,12 @@
 from __future__ import annotations
 
 from gateway.convert.datatypes import JSON, Converter
-from gateway.convert.structure import Backbone, Older, ResourceMap
+from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
 ANIMAL = "http://hl7.org/fhir/StructureDefinition/patient-animal"
 _ANIMAL_PARTS = ("species", "breed", "genderStatus")
 
-ELEMENTS = {
+ELEMENTS: Elements = {
     "identifier": "Identifier*", "active": "boolean", "name": "HumanName*", "telecom": "ContactPoint*",
     "gender": "code", "birthDate": "date", "deceased": ("boolean", "dateTime"), "address": "Address*",
     "maritalStatus": "CodeableConcept", "multipleBirth": ("boolean", "integer"), "photo": "Attachment*",

@@ -4,9 +4,9 @@
 
 from __future__ import annotations
 
-from gateway.convert.structure import Backbone, Older, ResourceMap
+from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
-ELEMENTS = {
+ELEMENTS: Elements = {
     "identifier": "Identifier*", "active": "boolean", "name": "HumanName*", "telecom": "ContactPoint*",
     "address": "Address*", "gender": "code", "birthDate": "date", "photo": "Attachment*",
     "qualification": Backbone({"identifier": "Identifier*", "code": "CodeableConcept", "period": "Period",
