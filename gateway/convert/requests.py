@@ -230,7 +230,7 @@ def translate_form(body: bytes, resource_type: str | None, client: FhirVersion |
     except (UnicodeDecodeError, ValueError):
         raise UntranslatableRequest("The form-encoded search body is not valid.") from None
     translated = translate_query(resource_type, params, client, parameter_exists=parameter_exists)
-    return urlencode(translated).encode("ascii")
+    return _encode(translated).encode("ascii")
 
 
 def translate_url(url: str, client: FhirVersion | str, *, parameter_exists: ParameterExists) -> str:
@@ -245,7 +245,12 @@ def translate_url(url: str, client: FhirVersion | str, *, parameter_exists: Para
     except ValueError:
         raise UntranslatableRequest("A request URL's query is not valid.") from None
     params = translate_query(resource_type, params, client, parameter_exists=parameter_exists)
-    return f"{translated}?{urlencode(params)}"
+    return f"{translated}?{_encode(params)}"
+
+
+def _encode(params: Params) -> str:
+    """A query string; ``:`` ``,`` ``|`` ``/`` stay readable (allowed in a query, RFC 3986 §3.4)."""
+    return urlencode(params, safe=":,|/")
 
 
 _READ_METHODS = frozenset({"GET", "HEAD"})
