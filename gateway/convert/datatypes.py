@@ -140,6 +140,7 @@ class Converter:
         self.source, self.target = source, target
         self.older = target if source == "R4" else source
         self.up = target == "R4"
+        self._stable = _stable_types(source, target)
         self._special: dict[str, Callable[[Any], Any]] = {
             "HumanName": self._human_name, "ContactPoint": self._contact_point, "Identifier": self._identifier,
             "Reference": self._reference, "Money": self._money, "TimingRepeat": self._timing_repeat,
@@ -199,6 +200,8 @@ class Converter:
             return [self.value(kind, item, new_kind) for item in value]
         if new_kind in _R4_ONLY_PRIMITIVES.values() or kind in _R4_ONLY_PRIMITIVES:
             return value
+        if kind in self._stable and _plain(value):
+            return value  # the same JSON in both versions: shared, not copied (bodies are parsed afresh)
         if kind == "Money":
             return self._money_up(value) if self.up else self._money(value)
         special = self._special.get(kind)
@@ -375,6 +378,37 @@ def _ordered(tgt: JSON, src: Mapping[str, Any]) -> JSON:
     """``tgt`` with its keys in the order of ``src`` (extensions first), for readable output."""
     order = {key: n for n, key in enumerate(src)}
     return dict(sorted(tgt.items(), key=lambda item: order.get(item[0], -1)))
+
+
+def _stable_types(source: str, target: str) -> frozenset[str]:
+    """Complex types whose JSON is the same in both versions (all their elements, recursively, exist in both)."""
+    older = target if source == "R4" else source
+    stable: set[str] = set()
+    candidates = {k for k in COMPLEX if k not in ("HumanName", "ContactPoint", "Identifier", "Reference",
+                                                  "TimingRepeat") or older != "DSTU2" and k in ("HumanName",
+                                                                                                 "ContactPoint")}
+    changed = True
+    while changed:
+        changed = False
+        for kind in sorted(candidates - stable):
+            row = COMPLEX[kind]
+            if all(older in versions and "R4" in versions and (t in PRIMITIVES or t in stable)
+                   for t, versions in row.values()):
+                stable.add(kind)
+                changed = True
+    return frozenset(stable)
+
+
+def _plain(value: Any) -> bool:
+    """Whether a JSON value holds no extension and no primitive's ``_`` sibling anywhere."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "extension" or key[0] == "_" or isinstance(item, (dict, list)) and not _plain(item):
+                return False
+        return True
+    if isinstance(value, list):
+        return all(_plain(item) for item in value)
+    return True
 
 
 _CONVERTERS: dict[tuple[str, str], Converter] = {}
