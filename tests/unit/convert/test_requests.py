@@ -32,7 +32,8 @@ def query(resource_type: str | None, params: list[tuple[str, str]], client: str 
 
 @pytest.mark.parametrize(("path", "expected"), [
     ("MedicationOrder", "MedicationRequest"), ("MedicationOrder/7", "MedicationRequest/7"),
-    ("MedicationOrder/_search", "MedicationRequest/_search"), ("Patient/1/MedicationOrder", "Patient/1/MedicationRequest"),
+    ("MedicationOrder/_search", "MedicationRequest/_search"),
+    ("Patient/1/MedicationOrder", "Patient/1/MedicationRequest"),
     ("MedicationOrder/7/_history/2", "MedicationRequest/7/_history/2"), ("Patient/49", "Patient/49"),
     ("", ""), ("metadata", "metadata"), ("_search", "_search"),
 ])
