@@ -133,9 +133,25 @@ def _key_of(keys: Mapping[str, _Key], key: str, elements: Mapping[str, Element])
 
 # -- R4 -> older ---------------------------------------------------------------------------------------------------
 
-class _Down:
+class _Walker:
+    """What both directions share: the map, the version's differences, the datatype converter."""
+
     def __init__(self, rmap: ResourceMap, older: Older, conv: Converter) -> None:
         self.rmap, self.older, self.conv = rmap, older, conv
+
+    def walk(self, elements: Mapping[str, Element], src: JSON, tgt: JSON, prefix: str) -> None:
+        raise NotImplementedError
+
+    def _backbone(self, backbone: Backbone, value: Any, path: str) -> Any:
+        if isinstance(value, list):
+            return [self._backbone(backbone, item, path) for item in value]
+        out: JSON = {}
+        self.conv.element_base(value, out, backbone=True)
+        self.walk(backbone.elements, value, out, path + ".")
+        return out
+
+
+class _Down(_Walker):
 
     def walk(self, elements: Mapping[str, Element], src: JSON, tgt: JSON, prefix: str) -> None:
         keys = _keys(elements)
@@ -180,14 +196,6 @@ class _Down:
             tgt[new_key] = self.conv.value(kind, value)
         self.conv.primitive_extension(src, key, tgt, new_key)
 
-    def _backbone(self, backbone: Backbone, value: Any, path: str) -> Any:
-        if isinstance(value, list):
-            return [self._backbone(backbone, item, path) for item in value]
-        out: JSON = {}
-        self.conv.element_base(value, out, backbone=True)
-        self.walk(backbone.elements, value, out, path + ".")
-        return out
-
     def _carry(self, path: str, element: _Key, key: str, value: Any) -> list[JSON]:
         """The cross-version extensions of an element the older version lacks (none when its type is absent)."""
         if isinstance(element.kind, Backbone):
@@ -214,9 +222,9 @@ def down(rmap: ResourceMap, src: JSON, conv: Converter) -> JSON:
 
 # -- older -> R4 ---------------------------------------------------------------------------------------------------
 
-class _Up:
+class _Up(_Walker):
     def __init__(self, rmap: ResourceMap, older: Older, conv: Converter) -> None:
-        self.rmap, self.older, self.conv = rmap, older, conv
+        super().__init__(rmap, older, conv)
         self.renamed: dict[tuple[str, str], str] = {}
         for path, name in older.renamed.items():
             parent, _, r4_name = path.rpartition(".")
@@ -265,14 +273,6 @@ class _Up:
             converted = [converted]
         tgt[r4_key] = converted
         self.conv.primitive_extension(src, key, tgt, r4_key)
-
-    def _backbone(self, backbone: Backbone, value: Any, path: str) -> Any:
-        if isinstance(value, list):
-            return [self._backbone(backbone, item, path) for item in value]
-        out: JSON = {}
-        self.conv.element_base(value, out, backbone=True)
-        self.walk(backbone.elements, value, out, path + ".")
-        return out
 
     def _restore(self, elements: Mapping[str, Element], src: JSON, tgt: JSON, prefix: str) -> None:
         """Read the cross-version extensions of R4 elements back into them (and out of ``extension``)."""
