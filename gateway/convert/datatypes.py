@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 JSON = dict[str, Any]
 
@@ -32,7 +32,7 @@ PRIMITIVES = frozenset({
     "markdown", "oid", "positiveInt", "string", "time", "unsignedInt", "uri", "url", "uuid", "xhtml",
 })
 _R4_ONLY_PRIMITIVES = {"canonical": "uri", "url": "uri", "uuid": "uri"}
-_QUANTITY_PROFILES = frozenset({"Age", "Count", "Distance", "Duration", "SimpleQuantity", "MoneyQuantity"})
+QUANTITY_PROFILES = frozenset({"Age", "Count", "Distance", "Duration", "SimpleQuantity", "MoneyQuantity"})
 ALL = frozenset({"DSTU2", "STU3", "R4"})
 _FROM_STU3 = frozenset({"STU3", "R4"})
 _R4 = frozenset({"R4"})
@@ -95,8 +95,8 @@ COMPLEX: Mapping[str, Row] = {
                      "dayOfWeek": ("code", _FROM_STU3), "timeOfDay": ("time", _FROM_STU3),
                      "when": ("code", _FROM_STU3), "offset": ("unsignedInt", _FROM_STU3)},
 }
-_IDENTIFIER_USES_BEFORE_R4 = frozenset({"usual", "official", "temp", "secondary"})
-_DSTU2_CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "other"})
+IDENTIFIER_USES_BEFORE_R4 = frozenset({"usual", "official", "temp", "secondary"})
+DSTU2_CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "other"})
 _REFERENCE_TYPE_RENAMES = {"DSTU2": ("MedicationRequest", "MedicationOrder")}
 _MEDICATION_REFERENCE = re.compile(r"(^|/)(MedicationRequest|MedicationOrder)/")
 ISO_4217 = "urn:iso:std:iso:4217"
@@ -109,7 +109,7 @@ def choice_type(key: str, stem: str) -> str | None:
     rest = key[len(stem):]
     if not rest[0].isupper():
         return None
-    return rest if rest in COMPLEX or rest in _QUANTITY_PROFILES or rest in ("Money",) or rest in _OTHER_TYPES \
+    return rest if rest in COMPLEX or rest in QUANTITY_PROFILES or rest in ("Money",) or rest in _OTHER_TYPES \
         else rest[0].lower() + rest[1:]
 
 
@@ -128,23 +128,32 @@ def value_type_in(version: str, type_name: str, allowed: frozenset[str] | None =
     if allowed is None or type_name in allowed:
         return type_name
     candidates = [_R4_ONLY_PRIMITIVES.get(type_name)]
-    if type_name in _QUANTITY_PROFILES or type_name == "Money":
+    if type_name in QUANTITY_PROFILES or type_name == "Money":
         candidates += ["Quantity", "SimpleQuantity"]
     return next((c for c in candidates if c is not None and c in allowed), None)
 
 
 class Converter:
-    """Datatype conversion between R4 and one older version, in one direction."""
+    """Datatype conversion between R4 and one older version, in one direction.
+
+    :meth:`converter_of` gives the function a plan (:mod:`.structure`) calls for each value of a type: it
+    shares the value when :class:`~gateway.convert.unchanged.Unchanged` proves its JSON the same in both
+    versions, and converts it in full otherwise.
+    """
 
     def __init__(self, source: str, target: str) -> None:
+        from gateway.convert.unchanged import Unchanged  # built from this module's tables
+
         self.source, self.target = source, target
         self.older = target if source == "R4" else source
         self.up = target == "R4"
-        self._stable = _stable_types(source, target)
+        self.unchanged = Unchanged(self.older, self.up)
+        self._converters: dict[str, Callable[[Any], Any] | None] = {}
         self._special: dict[str, Callable[[Any], Any]] = {
             "HumanName": self._human_name, "ContactPoint": self._contact_point, "Identifier": self._identifier,
-            "Reference": self._reference, "Money": self._money, "TimingRepeat": self._timing_repeat,
-            "Extension": self.extension, "Dosage": self._dosage, "Signature": self._unsupported,
+            "Reference": self._reference, "Money": self._money_up if self.up else self._money,
+            "TimingRepeat": self._timing_repeat, "Extension": self.extension, "Dosage": self._dosage,
+            "Signature": self._unsupported,
         }
 
     # -- elements and extensions ------------------------------------------------------------------------------
@@ -154,9 +163,18 @@ class Converter:
             tgt["id"] = src["id"]
         for key in ("extension", "modifierExtension") if backbone else ("extension",):
             if key in src:
-                items = [e for e in (self.extension(x) for x in src[key]) if e is not None]
+                items = self.extensions(src[key])
                 if items:
                     tgt[key] = items
+
+    def extensions(self, items: Any) -> list[JSON] | None:
+        """A list of Extensions in the target's types (the list itself when none changes); None when none is left."""
+        if self.unchanged.extensions(items):
+            return cast(list[JSON], items)
+        if not isinstance(items, list):
+            return None
+        kept = [e for e in map(self.extension, items) if e is not None]
+        return kept or None
 
     def extension(self, src: Any) -> JSON | None:
         """An Extension with its value in a type the target has (or None when it has none)."""
@@ -172,19 +190,23 @@ class Converter:
             new = value_type_in(self.target, kind) if not self.up else kind
             if new is None:
                 return None if "extension" not in tgt else tgt
-            tgt[choice_key("value", new)] = self.value(kind, value, new)
+            tgt[choice_key("value", new)] = self.value(kind, value)
             self.primitive_extension(src, key, tgt, choice_key("value", new))
         return tgt
 
     def primitive_extension(self, src: Mapping[str, Any], key: str, tgt: JSON, new_key: str) -> None:
         """Carry the ``_key`` sibling of a primitive (its id and extensions) as ``_new_key``."""
         sibling = src.get("_" + key)
-        if sibling is None:
-            return
+        if sibling is not None:
+            tgt["_" + new_key] = self.primitive_element(sibling)
+
+    def primitive_element(self, sibling: Any) -> Any:
+        """A primitive's ``_name`` sibling (or a list of them, null for a value without one) in the target."""
+        if self.unchanged.primitive_element(sibling):
+            return sibling
         if isinstance(sibling, list):
-            tgt["_" + new_key] = [self._primitive_element(s) for s in sibling]
-        else:
-            tgt["_" + new_key] = self._primitive_element(sibling)
+            return [self._primitive_element(s) for s in sibling]
+        return self._primitive_element(sibling)
 
     def _primitive_element(self, src: Any) -> Any:
         if not isinstance(src, dict):
@@ -194,25 +216,44 @@ class Converter:
         return out or None
 
     # -- values -------------------------------------------------------------------------------------------------
-    def value(self, kind: str, value: Any, new_kind: str | None = None) -> Any:
-        """``value`` of type ``kind`` in the target version (as ``new_kind`` when that differs); lists too."""
-        if isinstance(value, list):
-            return [self.value(kind, item, new_kind) for item in value]
-        if new_kind in _R4_ONLY_PRIMITIVES.values() or kind in _R4_ONLY_PRIMITIVES:
-            return value
-        if kind in self._stable and _plain(value):
-            return value  # the same JSON in both versions: shared, not copied (bodies are parsed afresh)
-        if kind == "Money":
-            return self._money_up(value) if self.up else self._money(value)
+    def value(self, kind: str, value: Any) -> Any:
+        """``value`` of type ``kind`` (or a list of such values) in the target version."""
+        convert = self.converter_of(kind)
+        return value if convert is None else convert(value)
+
+    def converter_of(self, kind: str) -> Callable[[Any], Any] | None:
+        """The function converting a value of ``kind``, or a list of them; None when every such JSON stays."""
+        if kind not in self._converters:
+            self._converters[kind] = self._build_converter(kind)
+        return self._converters[kind]
+
+    def _build_converter(self, kind: str) -> Callable[[Any], Any] | None:
+        if kind in PRIMITIVES or not (kind in COMPLEX or kind in QUANTITY_PROFILES or kind in self._special):
+            return None
+        full = self.convert_in_full
+        unchanged = self.unchanged.check(kind)
+        if unchanged is None:
+            def convert(value: Any) -> Any:
+                return [full(kind, v) for v in value] if type(value) is list else full(kind, value)
+            return convert
+
+        def convert_shared(value: Any) -> Any:
+            if type(value) is list:
+                if all(map(unchanged, value)):
+                    return value
+                return [v if unchanged(v) else full(kind, v) for v in value]
+            return value if unchanged(value) else full(kind, value)
+        return convert_shared
+
+    def convert_in_full(self, kind: str, value: Any) -> Any:
+        """One ``value`` of ``kind`` converted element by element (its special function or its row), even when
+        :attr:`unchanged` would share it."""
+        if not isinstance(value, dict):
+            return None if kind in ("Extension", "Signature") else value
         special = self._special.get(kind)
         if special is not None:
             return special(value)
-        if kind in _QUANTITY_PROFILES:
-            kind = "Quantity"
-        row = COMPLEX.get(kind)
-        if row is None or not isinstance(value, dict):
-            return value
-        return self.complex(row, value)
+        return self.complex(COMPLEX["Quantity" if kind in QUANTITY_PROFILES else kind], value)
 
     def complex(self, row: Row, src: Mapping[str, Any]) -> JSON:
         """A complex value by its row: elements of the target version, converted, in the source's order."""
@@ -241,14 +282,14 @@ class Converter:
 
     def _contact_point(self, src: Mapping[str, Any]) -> JSON:
         tgt = self.complex(COMPLEX["ContactPoint"], src)
-        if self.target == "DSTU2" and tgt.get("system") not in _DSTU2_CONTACT_SYSTEMS and "system" in tgt:
+        if self.target == "DSTU2" and "system" in tgt and not _one_of(tgt["system"], DSTU2_CONTACT_SYSTEMS):
             tgt["system"] = "other"
         return tgt
 
     def _identifier(self, src: Mapping[str, Any]) -> JSON:
         tgt = self.complex(COMPLEX["Identifier"], src)
-        if not self.up and tgt.get("use") not in _IDENTIFIER_USES_BEFORE_R4:
-            tgt.pop("use", None)
+        if not self.up and "use" in tgt and not _one_of(tgt["use"], IDENTIFIER_USES_BEFORE_R4):
+            del tgt["use"]
         return tgt
 
     def _reference(self, src: Mapping[str, Any]) -> JSON:
@@ -297,8 +338,9 @@ class Converter:
         for r4_name, dstu2_name in _R4_REPEAT.items():
             if r4_name in src:
                 tgt[dstu2_name] = src[r4_name]
-        if src.get("when"):
-            tgt["when"] = src["when"][0]
+        when = src.get("when")
+        if isinstance(when, list) and when:
+            tgt["when"] = when[0]
         return tgt
 
     def _unsupported(self, src: Any) -> None:
@@ -374,41 +416,14 @@ _R4_REPEAT = {"durationUnit": "durationUnits", "periodUnit": "periodUnits"}
 _DSTU2_REPEAT = {v: k for k, v in _R4_REPEAT.items()}
 
 
+def _one_of(code: Any, codes: frozenset[str]) -> bool:
+    return isinstance(code, str) and code in codes
+
+
 def _ordered(tgt: JSON, src: Mapping[str, Any]) -> JSON:
     """``tgt`` with its keys in the order of ``src`` (extensions first), for readable output."""
     order = {key: n for n, key in enumerate(src)}
     return dict(sorted(tgt.items(), key=lambda item: order.get(item[0], -1)))
-
-
-def _stable_types(source: str, target: str) -> frozenset[str]:
-    """Complex types whose JSON is the same in both versions (all their elements, recursively, exist in both)."""
-    older = target if source == "R4" else source
-    stable: set[str] = set()
-    candidates = {k for k in COMPLEX if k not in ("HumanName", "ContactPoint", "Identifier", "Reference",
-                                                  "TimingRepeat") or older != "DSTU2" and k in ("HumanName",
-                                                                                                 "ContactPoint")}
-    changed = True
-    while changed:
-        changed = False
-        for kind in sorted(candidates - stable):
-            row = COMPLEX[kind]
-            if all(older in versions and "R4" in versions and (t in PRIMITIVES or t in stable)
-                   for t, versions in row.values()):
-                stable.add(kind)
-                changed = True
-    return frozenset(stable)
-
-
-def _plain(value: Any) -> bool:
-    """Whether a JSON value holds no extension and no primitive's ``_`` sibling anywhere."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "extension" or key[0] == "_" or isinstance(item, (dict, list)) and not _plain(item):
-                return False
-        return True
-    if isinstance(value, list):
-        return all(_plain(item) for item in value)
-    return True
 
 
 _CONVERTERS: dict[tuple[str, str], Converter] = {}

@@ -4,9 +4,11 @@ A resource module declares its R4 elements once (:class:`ResourceMap`: name -> t
 a tuple for a choice ``[x]``, a :class:`Backbone` for a nested element) and, per older version, an
 :class:`Older`: elements it names differently, elements it lacks, single where R4 repeats, choice
 types it allows, and two small functions for what changes meaning (a code that became a
-CodeableConcept, a reference that moved). :func:`down` and :func:`up` walk a resource with that map,
+CodeableConcept, a reference that moved). :func:`down` and :func:`up` convert a resource with that map
 the way HL7's StructureMaps (hl7.org/fhir/R4/r3maps.html) and HAPI's ``VersionConvertor_30_40`` /
-``_10_40`` walk it: element by element, datatypes converted on the way (:mod:`.datatypes`).
+``_10_40`` do: element by element, datatypes converted on the way (:mod:`.datatypes`). What each JSON key
+becomes is worked out once per map and direction (a :class:`Plan`: key -> :class:`Step`), so converting a
+resource is one dictionary lookup per key.
 
 An R4 element the older version lacks travels in HL7's cross-version extension
 (R4 §2.5 "Extensions for representing elements from other versions":
@@ -88,213 +90,116 @@ class ResourceMap:
         return found.resource_type or self.resource_type if found is not None else self.resource_type
 
 
-# -- keys of a map: element name, choice types -------------------------------------------------------------------
+# -- plans: what each JSON key of the source becomes, worked out once per map and direction ------------------
 
-@dataclass(frozen=True)
-class _Key:
-    name: str
-    kind: str | Backbone
-    repeats: bool
-    choice: bool
+AS_IS, FIRST, LIST = 0, 1, 2
+"""Shapes of a step's value: as it is; the first of a list (single in the target); wrapped in a list."""
 
 
-_KEYS: dict[int, dict[str, _Key]] = {}
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one JSON key of the source becomes in the target."""
+
+    key: str
+    """The target's key (for a carried element: the cross-version extension's ``value[x]`` key)."""
+    convert: Callable[[Any], Any] | None = None
+    """The converter of the value (one or a list; see ``Converter.converter_of``); None: its JSON stays."""
+    shape: int = AS_IS
+    nested: Plan | None = None
+    """The plan of a backbone element's own elements."""
+    carry: str | None = None
+    """For an element the target lacks: the URL of the cross-version extension that carries it."""
 
 
-def _keys(elements: Mapping[str, Element]) -> dict[str, _Key]:
-    """JSON key -> element, with one key per type of each choice (``onsetDateTime`` ... ``onsetString``)."""
-    found = _KEYS.get(id(elements))
-    if found is not None:
-        return found
-    keys: dict[str, _Key] = {}
-    for name, kind in elements.items():
-        if isinstance(kind, tuple):
-            for option in kind:
-                keys[choice_key(name, option)] = _Key(name, option, False, True)
-        elif isinstance(kind, Backbone):
-            keys[name] = _Key(name, kind, kind.repeats, False)
-        else:
-            keys[name] = _Key(name, kind.rstrip("*"), kind.endswith("*"), False)
-    _KEYS[id(elements)] = keys
-    return keys
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One level of a resource (the resource itself or a backbone element): source JSON key -> step.
+
+    A key without a step is left out: an element of neither version, one the map's own ``down``/``up``
+    functions convert, or one of the source's version only.
+    """
+
+    steps: Mapping[str, Step]
+    restore: Restore | None = None
+    """Older -> R4 only: the cross-version extensions of this level to read back into R4 elements."""
 
 
-def _key_of(keys: Mapping[str, _Key], key: str, elements: Mapping[str, Element]) -> _Key | None:
-    found = keys.get(key)
-    if found is not None:
-        return found
-    for name, kind in elements.items():  # a choice type the map does not list (e.g. an older version's)
-        if isinstance(kind, tuple):
-            option = choice_type(key, name)
-            if option is not None:
-                return _Key(name, option, False, True)
-    return None
-
-
-# -- R4 -> older ---------------------------------------------------------------------------------------------------
-
-class _Walker:
-    """What both directions share: the map, the version's differences, the datatype converter."""
-
-    def __init__(self, rmap: ResourceMap, older: Older, conv: Converter) -> None:
-        self.rmap, self.older, self.conv = rmap, older, conv
-
-    def walk(self, elements: Mapping[str, Element], src: JSON, tgt: JSON, prefix: str) -> None:
-        raise NotImplementedError
-
-    def _backbone(self, backbone: Backbone, value: Any, path: str) -> Any:
-        if isinstance(value, list):
-            return [self._backbone(backbone, item, path) for item in value]
-        out: JSON = {}
-        self.conv.element_base(value, out, backbone=True)
-        self.walk(backbone.elements, value, out, path + ".")
-        return out
-
-
-class _Down(_Walker):
-
-    def walk(self, elements: Mapping[str, Element], src: JSON, tgt: JSON, prefix: str) -> None:
-        keys = _keys(elements)
-        carried: list[JSON] = []
-        for key, value in src.items():
-            if key[0] == "_" or key in ("id", "extension", "modifierExtension", "resourceType"):
+def fill(plan: Plan, src: JSON, tgt: JSON) -> None:
+    """Convert ``src`` (one level) by ``plan`` into ``tgt``."""
+    steps = plan.steps
+    carried: list[JSON] = []
+    for key, value in src.items():
+        step = steps.get(key)
+        if step is None:
+            continue
+        if step.shape:
+            value = _shaped(value, step.shape)
+            if value is None:
                 continue
-            element = _key_of(keys, key, elements)
-            if element is None:
+        if step.nested is not None:
+            value = [build(step.nested, v) for v in value] if type(value) is list else build(step.nested, value)
+        elif step.carry is not None:
+            carried.extend(_carried(step, value))
+            continue
+        elif step.convert is not None:
+            value = step.convert(value)
+            if value is None:
                 continue
-            path = prefix + element.name
-            if path in self.older.handled:
-                continue
-            if path in self.older.missing:
-                carried.extend(self._carry(path, element, key, value))
-                continue
-            self._copy(element, path, key, value, src, tgt)
-        if carried:
-            tgt.setdefault("extension", []).extend(carried)
-
-    def _copy(self, element: _Key, path: str, key: str, value: Any, src: JSON, tgt: JSON) -> None:
-        name = self.older.renamed.get(path, element.name)
-        if path in self.older.single and isinstance(value, list):
-            value = value[:1]
-            if not value:
-                return
-            value = value[0]
-            src = {}
-        if isinstance(element.kind, Backbone):
-            tgt[name] = self._backbone(element.kind, value, path)
-            return
-        kind = element.kind
-        new_key = name
-        if element.choice:
-            allowed = self.older.choices.get(path)
-            new_kind = value_type_in(self.conv.target, kind, frozenset(allowed)) if allowed else kind
-            if new_kind is None:
-                return
-            new_key = choice_key(name, new_kind)
-            tgt[new_key] = self.conv.value(kind, value, new_kind)
-        else:
-            tgt[new_key] = self.conv.value(kind, value)
-        self.conv.primitive_extension(src, key, tgt, new_key)
-
-    def _carry(self, path: str, element: _Key, key: str, value: Any) -> list[JSON]:
-        """The cross-version extensions of an element the older version lacks (none when its type is absent)."""
-        if isinstance(element.kind, Backbone):
-            return []
-        kind = element.kind
-        target_kind = value_type_in(self.conv.target, kind)
-        if target_kind is None:
-            return []
-        url = f"{XVER_R4}{self.rmap.resource_type}.{path}{'[x]' if element.choice else ''}"
-        values = value if isinstance(value, list) else [value]
-        return [{"url": url, choice_key("value", target_kind): self.conv.value(kind, item, target_kind)}
-                for item in values]
+        tgt[step.key] = value
+    if carried:
+        tgt["extension"] = [*tgt.get("extension", ()), *carried]
+    if plan.restore is not None and "extension" in tgt:
+        plan.restore.read_back(tgt)
 
 
-def down(rmap: ResourceMap, src: JSON, conv: Converter) -> JSON:
-    """An R4 resource in ``conv.target`` by ``rmap``."""
-    older = rmap.older[conv.target]
-    tgt: JSON = {"resourceType": rmap.name_in(conv.target)}
-    resource_base(src, tgt, conv)
-    _Down(rmap, older, conv).walk(rmap.elements, src, tgt, "")
-    older.down(src, tgt, conv)
+def build(plan: Plan, src: Any) -> JSON:
+    """A new dict of ``src`` (one level) converted by ``plan`` (empty when ``src`` is not an object)."""
+    tgt: JSON = {}
+    if type(src) is dict:
+        fill(plan, src, tgt)
     return tgt
 
 
-# -- older -> R4 ---------------------------------------------------------------------------------------------------
+def _shaped(value: Any, shape: int) -> Any:
+    if shape == FIRST:
+        return (value[0] if value else None) if type(value) is list else value
+    return value if type(value) is list else [value]
 
-class _Up(_Walker):
-    def __init__(self, rmap: ResourceMap, older: Older, conv: Converter) -> None:
-        super().__init__(rmap, older, conv)
-        self.renamed: dict[tuple[str, str], str] = {}
-        for path, name in older.renamed.items():
-            parent, _, r4_name = path.rpartition(".")
-            self.renamed[(parent + "." if parent else "", name)] = r4_name
 
-    def walk(self, elements: Mapping[str, Element], src: JSON, tgt: JSON, prefix: str) -> None:
-        keys = _keys(elements)
-        for key, value in src.items():
-            if key[0] == "_" or key in ("id", "extension", "modifierExtension", "resourceType"):
-                continue
-            if prefix + key in self.older.older_only:
-                continue
-            r4_key = self.renamed.get((prefix, key), key)
-            for stem, r4_stem in self.renamed.items():  # a renamed choice: medicationCodeableConcept ...
-                if stem[0] == prefix and key.startswith(stem[1]) and key != stem[1] and key[len(stem[1])].isupper():
-                    r4_key = r4_stem + key[len(stem[1]):]
-            element = _key_of(keys, r4_key, elements)
-            if element is None:
-                continue
-            path = prefix + element.name
-            if path in self.older.handled or path in self.older.missing:
-                continue
-            if element.choice:
-                element, r4_key = self._r4_choice(elements, element)
-            self._copy(element, path, r4_key, key, value, src, tgt)
-        self._restore(elements, src, tgt, prefix)
+def _carried(step: Step, value: Any) -> list[JSON]:
+    """The cross-version extensions (R4 §2.5) of an element the target lacks, one per value."""
+    convert = step.convert
+    return [{"url": step.carry, step.key: item if convert is None else convert(item)}
+            for item in (value if type(value) is list else [value])]
 
-    def _r4_choice(self, elements: Mapping[str, Element], element: _Key) -> tuple[_Key, str]:
-        """An older choice type R4 lacks as the R4 type it stands for (DSTU2 ``onsetQuantity``: ``onsetAge``)."""
-        options = elements[element.name]
-        kind = str(element.kind)
-        if isinstance(options, tuple) and kind not in options:
-            kind = next((o for o in options if value_type_in(self.conv.older, o, frozenset({kind})) == kind), kind)
-        return _Key(element.name, kind, False, True), choice_key(element.name, kind)
 
-    def _copy(self, element: _Key, path: str, r4_key: str, key: str, value: Any, src: JSON, tgt: JSON) -> None:
-        repeats = element.repeats
-        if path in self.older.single and not isinstance(value, list):
-            value = [value]
-            src = {}
-        if isinstance(element.kind, Backbone):
-            converted = self._backbone(element.kind, value, path)
-        else:
-            converted = self.conv.value(element.kind, value)
-        if repeats and not isinstance(converted, list):
-            converted = [converted]
-        tgt[r4_key] = converted
-        self.conv.primitive_extension(src, key, tgt, r4_key)
+@dataclass(frozen=True)
+class Restore:
+    """Older -> R4: R4 elements carried in cross-version extensions (by :func:`_carried`) read back into place."""
 
-    def _restore(self, elements: Mapping[str, Element], src: JSON, tgt: JSON, prefix: str) -> None:
-        """Read the cross-version extensions of R4 elements back into them (and out of ``extension``)."""
-        extensions = tgt.get("extension")
-        if not extensions:
-            return
-        stem = f"{XVER_R4}{self.rmap.resource_type}.{prefix}"
+    stem: str
+    """``http://hl7.org/fhir/4.0/StructureDefinition/extension-<Type>.<path>.`` of this level."""
+    elements: Elements
+    conv: Converter
+
+    def read_back(self, tgt: JSON) -> None:
+        """Move the extensions of ``tgt`` that carry one of this level's elements into that element."""
         kept = []
-        for extension in extensions:
-            url = extension.get("url", "")
-            name = url[len(stem):].removesuffix("[x]") if url.startswith(stem) else ""
-            kind = elements.get(name) if name and "." not in name else None
+        for extension in tgt["extension"]:
+            url = extension.get("url")
+            carried = isinstance(url, str) and url.startswith(self.stem)
+            name = url[len(self.stem):].removesuffix("[x]") if carried else ""
+            kind = self.elements.get(name) if name and "." not in name else None
             if kind is None or isinstance(kind, Backbone):
                 kept.append(extension)
                 continue
-            self._restore_one(name, kind, extension, tgt)
+            self._read_one(name, kind, extension, tgt)
         if kept:
             tgt["extension"] = kept
         else:
             del tgt["extension"]
 
-    def _restore_one(self, name: str, kind: str | tuple[str, ...], extension: JSON, tgt: JSON) -> None:
+    def _read_one(self, name: str, kind: str | tuple[str, ...], extension: JSON, tgt: JSON) -> None:
         key, value = next(((k, v) for k, v in extension.items() if k.startswith("value")), ("", None))
         carried = choice_type(key, "value") if key else None
         if carried is None:
@@ -307,35 +212,139 @@ class _Up(_Walker):
         plain = kind.rstrip("*")
         restored = value if plain in PRIMITIVES or plain not in COMPLEX else self.conv.value(plain, value)
         if kind.endswith("*"):
-            tgt.setdefault(name, []).append(restored)
+            tgt[name] = [*tgt.get(name, ()), restored]
         else:
             tgt[name] = restored
 
 
-def up(rmap: ResourceMap, src: JSON, conv: Converter) -> JSON:
-    """An older version's resource (``conv.source``) in R4 by ``rmap``."""
-    older = rmap.older[conv.source]
-    tgt: JSON = {"resourceType": rmap.resource_type}
-    resource_base(src, tgt, conv)
-    _Up(rmap, older, conv).walk(rmap.elements, src, tgt, "")
-    older.up(src, tgt, conv)
+def _base_steps(conv: Converter, root: bool) -> dict[str, Step]:
+    """Every element's ``id`` and extensions; a resource's ``meta``, ``implicitRules``, ``language``, ``text``
+    (R4 §2.36 Resource, DomainResource; contained resources are converted by the registry)."""
+    steps = {"id": Step("id"), "extension": Step("extension", conv.extensions),
+             "modifierExtension": Step("modifierExtension", conv.extensions)}
+    if root:
+        steps.update(meta=Step("meta", conv.converter_of("Meta")), text=Step("text", conv.converter_of("Narrative")))
+        for key in ("implicitRules", "language"):
+            _add(steps, key, key, "code", AS_IS, conv)
+    return steps
+
+
+def _add(steps: dict[str, Step], key: str, out: str, kind: str, shape: int, conv: Converter) -> None:
+    """The step of an element of type ``kind`` (and of its ``_`` sibling when it is a primitive)."""
+    steps[key] = Step(out, conv.converter_of(kind), shape)
+    if kind in PRIMITIVES:
+        steps["_" + key] = Step("_" + out, conv.primitive_element, shape)
+
+
+class _Planner:
+    def __init__(self, rmap: ResourceMap, older: Older, conv: Converter) -> None:
+        self.rmap, self.older, self.conv = rmap, older, conv
+
+    def level(self, elements: Elements, prefix: str) -> Plan:
+        raise NotImplementedError
+
+
+class _DownPlanner(_Planner):
+    """R4 -> older: R4 keys; renamed, first of, carried in extensions, or dropped as ``Older`` says."""
+
+    def level(self, elements: Elements, prefix: str) -> Plan:
+        older = self.older
+        steps = _base_steps(self.conv, root=not prefix)
+        for name, kind in elements.items():
+            path = prefix + name
+            if path in older.handled:
+                continue
+            if isinstance(kind, Backbone):
+                if path not in older.missing:  # a missing backbone has no extension to carry it: dropped
+                    steps[name] = Step(older.renamed.get(path, name), shape=FIRST if path in older.single else AS_IS,
+                                       nested=self.level(kind.elements, path + "."))
+            elif isinstance(kind, tuple):
+                for option in kind:
+                    self._element(steps, path, name, option, choice=True)
+            else:
+                self._element(steps, path, name, kind.rstrip("*"), choice=False)
+        return Plan(steps)
+
+    def _element(self, steps: dict[str, Step], path: str, name: str, kind: str, choice: bool) -> None:
+        conv, older = self.conv, self.older
+        key = choice_key(name, kind) if choice else name
+        if path in older.missing:
+            carried = value_type_in(conv.target, kind)
+            if carried is not None:  # else the older version has no type for it: dropped
+                url = f"{XVER_R4}{self.rmap.resource_type}.{path}{'[x]' if choice else ''}"
+                steps[key] = Step(choice_key("value", carried), conv.converter_of(kind), carry=url)
+            return
+        out = older.renamed.get(path, name)
+        if choice:
+            allowed = older.choices.get(path)
+            new_kind = value_type_in(conv.target, kind, frozenset(allowed)) if allowed else kind
+            if new_kind is None:
+                return
+            out = choice_key(out, new_kind)
+        _add(steps, key, out, kind, FIRST if path in older.single else AS_IS, conv)
+
+
+class _UpPlanner(_Planner):
+    """Older -> R4: the older version's keys back to R4's; cross-version extensions read back."""
+
+    def level(self, elements: Elements, prefix: str) -> Plan:
+        older, conv = self.older, self.conv
+        steps = _base_steps(conv, root=not prefix)
+        for name, kind in elements.items():
+            path = prefix + name
+            if path in older.handled or path in older.missing:
+                continue
+            older_name = older.renamed.get(path, name)
+            if isinstance(kind, tuple):
+                for option, r4_option in self._choice_types(path, kind):
+                    _add(steps, choice_key(older_name, option), choice_key(name, r4_option), r4_option, AS_IS, conv)
+                continue
+            if prefix + older_name in older.older_only:
+                continue  # the map's ``up`` reads it
+            repeats = kind.repeats if isinstance(kind, Backbone) else kind.endswith("*")
+            shape = LIST if repeats or path in older.single else AS_IS
+            if isinstance(kind, Backbone):
+                steps[older_name] = Step(name, shape=shape, nested=self.level(kind.elements, path + "."))
+            else:
+                _add(steps, older_name, name, kind.rstrip("*"), shape, conv)
+        return Plan(steps, Restore(f"{XVER_R4}{self.rmap.resource_type}.{prefix}", elements, conv))
+
+    def _choice_types(self, path: str, r4_options: tuple[str, ...]) -> list[tuple[str, str]]:
+        """(older type, R4 type) of a choice: a type R4 lacks is the R4 type it stands for (DSTU2
+        ``onsetQuantity``: ``onsetAge``); one with no R4 type is dropped."""
+        found = []
+        for option in dict.fromkeys((*r4_options, *self.older.choices.get(path, ()))):
+            r4 = option if option in r4_options else next(
+                (o for o in r4_options if value_type_in(self.conv.older, o, frozenset({option})) == option), None)
+            if r4 is not None:
+                found.append((option, r4))
+        return found
+
+
+_PLANS: dict[tuple[str, str, str], Plan] = {}
+
+
+def plan_of(rmap: ResourceMap, conv: Converter) -> Plan:
+    """The plan of ``rmap`` in ``conv``'s direction (worked out on first use)."""
+    key = (rmap.resource_type, conv.source, conv.target)
+    found = _PLANS.get(key)
+    if found is None:
+        planner = _UpPlanner if conv.up else _DownPlanner
+        found = _PLANS[key] = planner(rmap, rmap.older[conv.older], conv).level(rmap.elements, "")
+    return found
+
+
+def down(rmap: ResourceMap, src: JSON, conv: Converter) -> JSON:
+    """An R4 resource in ``conv.target`` by ``rmap``."""
+    tgt: JSON = {"resourceType": rmap.name_in(conv.target)}
+    fill(plan_of(rmap, conv), src, tgt)
+    rmap.older[conv.target].down(src, tgt, conv)
     return tgt
 
 
-# -- Resource and DomainResource --------------------------------------------------------------------------------
-
-_BASE_TYPES = {"meta": "Meta", "implicitRules": "uri", "language": "code", "text": "Narrative"}
-
-
-def resource_base(src: JSON, tgt: JSON, conv: Converter) -> None:
-    """``id``, ``meta``, ``implicitRules``, ``language``, ``text``, extensions (R4 §2.36 Resource, DomainResource).
-
-    Contained resources are converted by the caller's registry (:func:`gateway.convert.resources.convert_contained`).
-    """
-    if "id" in src:
-        tgt["id"] = src["id"]
-    for key, kind in _BASE_TYPES.items():
-        if key in src:
-            tgt[key] = conv.value(kind, src[key])
-            conv.primitive_extension(src, key, tgt, key)
-    conv.element_base(src, tgt, backbone=True)
+def up(rmap: ResourceMap, src: JSON, conv: Converter) -> JSON:
+    """An older version's resource (``conv.source``) in R4 by ``rmap``."""
+    tgt: JSON = {"resourceType": rmap.resource_type}
+    fill(plan_of(rmap, conv), src, tgt)
+    rmap.older[conv.source].up(src, tgt, conv)
+    return tgt

@@ -13,7 +13,6 @@ batch-response entry's nested searchset) converted by its own map.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from gateway.convert.datatypes import JSON, Converter
 from gateway.convert.errors import UnsupportedResource
@@ -32,7 +31,6 @@ ELEMENTS: Elements = {
     }),
 }
 _TYPE_IN_URL = re.compile(r"(^|/)(MedicationRequest|MedicationOrder)(?=[/?#]|$)")
-_URLS = (("fullUrl",), ("request", "url"), ("response", "location"))
 
 
 def rename_types_in_url(url: str, target: str) -> str:
@@ -71,12 +69,9 @@ def _resources(src: JSON, tgt: JSON, conv: Converter) -> None:
 
 
 def _rename_urls(entry: JSON, target: str) -> None:
-    for path in _URLS:
-        holder: Any = entry
-        for key in path[:-1]:
-            holder = holder.get(key) if isinstance(holder, dict) else None
-        if isinstance(holder, dict) and isinstance(holder.get(path[-1]), str):
-            holder[path[-1]] = rename_types_in_url(holder[path[-1]], target)
+    for holder, key in ((entry, "fullUrl"), (entry.get("request"), "url"), (entry.get("response"), "location")):
+        if isinstance(holder, dict) and isinstance(holder.get(key), str):
+            holder[key] = rename_types_in_url(holder[key], target)
 
 
 def _skipped(types: list[str], conv: Converter) -> JSON:

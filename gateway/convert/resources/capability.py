@@ -115,7 +115,7 @@ def _interactions_dstu2(tgt: JSON) -> None:
 def _up(src: JSON, tgt: JSON, conv: Converter) -> None:
     tgt["fhirVersion"] = _NUMBERS["R4"]
     if isinstance(src.get("acceptUnknown"), str):
-        tgt.setdefault("extension", []).append({"url": ACCEPT_UNKNOWN, "valueCode": src["acceptUnknown"]})
+        tgt["extension"] = [*tgt.get("extension", ()), {"url": ACCEPT_UNKNOWN, "valueCode": src["acceptUnknown"]}]
     _references_up(src, tgt)
 
 

@@ -50,15 +50,15 @@ def _down_stu3(src: JSON, tgt: JSON, conv: Converter) -> None:
     requester = src.get("requester")
     if isinstance(requester, dict):
         agent = conv.value("Reference", requester)
-        behalf = [e for e in agent.get("extension", ()) if e.get("url") == ON_BEHALF_OF]
-        rest = [e for e in agent.get("extension", ()) if e.get("url") != ON_BEHALF_OF]
-        if rest:
-            agent["extension"] = rest
-        else:
-            agent.pop("extension", None)
+        extensions = agent.get("extension", ())
+        behalf = next((e for e in extensions if e.get("url") == ON_BEHALF_OF), None)
+        if behalf is not None:  # a new dict without it (the source's may be shared)
+            agent = {k: v for k, v in agent.items() if k != "extension"}
+            if len(extensions) > 1:
+                agent["extension"] = [e for e in extensions if e is not behalf]
         tgt["requester"] = {"agent": agent}
-        if behalf and "valueReference" in behalf[0]:
-            tgt["requester"]["onBehalfOf"] = behalf[0]["valueReference"]
+        if behalf is not None and "valueReference" in behalf:
+            tgt["requester"]["onBehalfOf"] = behalf["valueReference"]
     substitution = src.get("substitution")
     if isinstance(substitution, dict) and isinstance(substitution.get("allowedBoolean"), bool):
         tgt.setdefault("substitution", {})["allowed"] = substitution["allowedBoolean"]
@@ -69,10 +69,10 @@ def _up_stu3(src: JSON, tgt: JSON, conv: Converter) -> None:
         tgt["intent"] = src["intent"]
     requester = src.get("requester")
     if isinstance(requester, dict) and isinstance(requester.get("agent"), dict):
-        agent = conv.value("Reference", requester["agent"])
+        agent = dict(conv.value("Reference", requester["agent"]))  # a copy: the source's may be shared
         if isinstance(requester.get("onBehalfOf"), dict):
-            agent.setdefault("extension", []).append(
-                {"url": ON_BEHALF_OF, "valueReference": conv.value("Reference", requester["onBehalfOf"])})
+            agent["extension"] = [*agent.get("extension", ()), {
+                "url": ON_BEHALF_OF, "valueReference": conv.value("Reference", requester["onBehalfOf"])}]
         tgt["requester"] = agent
     substitution = src.get("substitution")
     if isinstance(substitution, dict) and isinstance(substitution.get("allowed"), bool):

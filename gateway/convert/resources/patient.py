@@ -28,16 +28,18 @@ ELEMENTS: Elements = {
 def _animal_down(src: JSON, tgt: JSON, conv: Converter) -> None:
     """R4's patient-animal extension becomes the older ``animal`` element."""
     extensions = tgt.get("extension", [])
-    for extension in extensions:
-        if extension.get("url") == ANIMAL:
-            parts = {e.get("url"): e.get("valueCodeableConcept") for e in extension.get("extension", ())}
-            animal = {name: parts[name] for name in _ANIMAL_PARTS if parts.get(name)}
-            if "species" in animal:
-                tgt["animal"] = animal
-            extensions.remove(extension)
-            break
-    if not extensions:
-        tgt.pop("extension", None)
+    animal = next((e for e in extensions if e.get("url") == ANIMAL), None)
+    if animal is None:
+        return
+    parts = {e.get("url"): e.get("valueCodeableConcept") for e in animal.get("extension", ())}
+    found = {name: parts[name] for name in _ANIMAL_PARTS if parts.get(name)}
+    if "species" in found:
+        tgt["animal"] = found
+    rest = [e for e in extensions if e is not animal]  # a new list: the source's may be shared
+    if rest:
+        tgt["extension"] = rest
+    else:
+        del tgt["extension"]
 
 
 def _animal_up(src: JSON, tgt: JSON, conv: Converter) -> None:
@@ -45,7 +47,7 @@ def _animal_up(src: JSON, tgt: JSON, conv: Converter) -> None:
     if isinstance(animal, dict):
         parts = [{"url": name, "valueCodeableConcept": conv.value("CodeableConcept", animal[name])}
                  for name in _ANIMAL_PARTS if name in animal]
-        tgt.setdefault("extension", []).append({"url": ANIMAL, "extension": parts})
+        tgt["extension"] = [*tgt.get("extension", ()), {"url": ANIMAL, "extension": parts}]
 
 
 _LINK_DOWN = {"replaced-by": "replace", "replaces": "replace"}

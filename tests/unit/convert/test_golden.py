@@ -4,6 +4,7 @@ on the way back."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,17 @@ def test_dstu2_is_strictly_valid_keeps_what_the_client_reads_and_returns_to_vali
     back = convert(converted, "DSTU2", "R4")
     validate_r4(back)
     assert view(back, "R4") == view(example, "R4")
+
+
+def test_conversion_leaves_its_input_as_it_was(example: dict[str, Any]) -> None:
+    """Converted documents share unchanged values with their source; neither direction may write into it."""
+    before = copy.deepcopy(example)
+    for version in ("STU3", "DSTU2"):
+        older = to_client(example, version)
+        converted = copy.deepcopy(older)
+        convert(older, version, "R4")
+        assert older == converted
+    assert example == before
 
 
 def test_condition_statuses_become_codes_and_recorded_date_moves() -> None:
