@@ -26,13 +26,19 @@ codes = st.builds(d.Code, st.sampled_from([d.SNOMED, d.LOINC, d.RXNORM]), st.fro
 days = st.dates(date(1920, 1, 1), date(2030, 12, 31))
 moments = st.datetimes(datetime(1990, 1, 1), datetime(2030, 1, 1)).map(lambda m: m.replace(microsecond=0,
                                                                                           tzinfo=UTC))
+# What the R4 base shapes by name or code (a Practitioner, a payer, a vital sign or lab, a drug's dosage), or anything.
+practitioners = st.sampled_from(d.PRACTITIONERS) | text
+payors = st.sampled_from([name for name, _plan in d.PAYORS]) | text
+observation_codes = st.sampled_from([v[0] for v in (*d.VITALS, *d.LABS)] + [d.BLOOD_PRESSURE]) | codes
+drugs = st.sampled_from([code for code, _dosage in d.MEDICATIONS]) | codes
 numbers = st.integers(0, 400) | st.decimals(0, 400, places=1, allow_nan=False).map(float)
 
 patients = st.builds(d.PatientRecord, ids, st.from_regex(r"[0-9]{5,9}", fullmatch=True), text,
                      st.lists(text, min_size=1, max_size=3).map(tuple), text, st.sampled_from(["male", "female"]),
-                     days, text, text, text).map(lambda p: render.patient("R4", p))
+                     days, practitioners, text, text).map(lambda p: render.patient("R4", p))
 observations = st.builds(
-    d.ObservationRecord, ids, ids, st.none() | ids, st.sampled_from(["vital-signs", "laboratory"]), codes, moments,
+    d.ObservationRecord, ids, ids, st.none() | ids, st.sampled_from(["vital-signs", "laboratory"]), observation_codes,
+    moments,
     st.none() | numbers, text, text,
     st.lists(st.builds(d.Component, codes, numbers, text, text), max_size=2).map(tuple),
 ).map(lambda o: render.observation("R4", o))
@@ -41,14 +47,14 @@ conditions = st.builds(d.ConditionRecord, ids, ids, codes, codes, days, days, st
 allergies = st.builds(d.AllergyRecord, ids, ids, codes, st.sampled_from(["food", "medication", "environment"]),
                       st.sampled_from(["low", "high"]), codes, st.sampled_from(["mild", "moderate", "severe"]),
                       moments, text).map(lambda a: render.allergy("R4", a))
-medications = st.builds(d.MedicationRecord, ids, ids, codes, text, days, st.none() | days, text).map(
-    lambda m: render.medication("R4", m))
-coverages = st.builds(d.CoverageRecord, ids, ids, text, text, text, text, days, days).map(
+medications = st.builds(d.MedicationRecord, ids, ids, drugs, text, days, st.none() | days,
+                        practitioners, st.booleans()).map(lambda m: render.medication("R4", m))
+coverages = st.builds(d.CoverageRecord, ids, ids, payors, text, text, text, days, days).map(
     lambda c: render.coverage("R4", c))
 locations = {loc.id: loc for loc in d.LOCATIONS}
 encounters = st.builds(d.EncounterRecord, ids, ids, st.sampled_from(["planned", "arrived", "in-progress", "finished",
                                                                      "cancelled"]), codes, moments,
-                       st.none() | moments, st.sampled_from(sorted(locations)), text).map(
+                       st.none() | moments, st.sampled_from(sorted(locations)), practitioners).map(
     lambda e: render.encounter("R4", e, locations))
 
 
