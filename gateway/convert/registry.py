@@ -7,7 +7,7 @@ from typing import Any
 
 from gateway.convert.datatypes import JSON, Converter, converter
 from gateway.convert.errors import UnsupportedResource, UnsupportedVersionPair
-from gateway.convert.structure import ResourceMap, down, up
+from gateway.convert.structure import ResourceMap, ResourcePlan, resource_plan
 
 # R4 resource type -> module under gateway.convert.resources.
 MODULES = {
@@ -22,6 +22,7 @@ OLDER_NAMES = {"DSTU2": {"MedicationOrder": "MedicationRequest", "Conformance": 
 ABSENT = {"DSTU2": frozenset({"MedicationRequest", "CapabilityStatement"}), "STU3": frozenset()}
 BRIDGED = frozenset({"DSTU2", "STU3"})
 _MAPS: dict[str, ResourceMap] = {}
+_BY_SOURCE_TYPE: dict[tuple[str, str], dict[str, ResourcePlan]] = {}
 
 
 def r4_type(resource_type: str, version: str) -> str | None:
@@ -51,11 +52,14 @@ def resource_map(r4_name: str) -> ResourceMap:
 def convert_resource_by(resource: JSON, conv: Converter) -> JSON:
     """``resource`` (of ``conv.source``) in ``conv.target``; contained resources too."""
     resource_type = resource.get("resourceType")
-    name = r4_type(resource_type, conv.source) if isinstance(resource_type, str) else None
-    if name is None:
-        raise UnsupportedResource(str(resource_type or "(none)"), conv.source, conv.target)
-    rmap = resource_map(name)
-    converted = up(rmap, resource, conv) if conv.up else down(rmap, resource, conv)
+    plans = _BY_SOURCE_TYPE.setdefault((conv.source, conv.target), {})
+    plan = plans.get(resource_type) if isinstance(resource_type, str) else None
+    if plan is None:
+        name = r4_type(resource_type, conv.source) if isinstance(resource_type, str) else None
+        if name is None:
+            raise UnsupportedResource(str(resource_type or "(none)"), conv.source, conv.target)
+        plan = plans[str(resource_type)] = resource_plan(resource_map(name), conv)
+    converted = plan.convert(resource)
     contained = resource.get("contained")
     if isinstance(contained, list) and contained:
         kept = [_contained(item, conv) for item in contained]

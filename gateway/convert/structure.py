@@ -4,11 +4,11 @@ A resource module declares its R4 elements once (:class:`ResourceMap`: name -> t
 a tuple for a choice ``[x]``, a :class:`Backbone` for a nested element) and, per older version, an
 :class:`Older`: elements it names differently, elements it lacks, single where R4 repeats, choice
 types it allows, and two small functions for what changes meaning (a code that became a
-CodeableConcept, a reference that moved). :func:`down` and :func:`up` convert a resource with that map
-the way HL7's StructureMaps (hl7.org/fhir/R4/r3maps.html) and HAPI's ``VersionConvertor_30_40`` /
-``_10_40`` do: element by element, datatypes converted on the way (:mod:`.datatypes`). What each JSON key
-becomes is worked out once per map and direction (a :class:`Plan`: key -> :class:`Step`), so converting a
-resource is one dictionary lookup per key.
+CodeableConcept, a reference that moved). A resource is converted with that map the way HL7's
+StructureMaps (hl7.org/fhir/R4/r3maps.html) and HAPI's ``VersionConvertor_30_40`` / ``_10_40`` convert
+it: element by element, datatypes converted on the way (:mod:`.datatypes`). What each JSON key becomes is
+worked out once per map and direction (:func:`resource_plan`: a :class:`Plan` of key -> :class:`Step` per
+level), so converting a resource is one dictionary lookup per key.
 
 An R4 element the older version lacks travels in HL7's cross-version extension
 (R4 §2.5 "Extensions for representing elements from other versions":
@@ -122,34 +122,53 @@ class Plan:
     steps: Mapping[str, Step]
     restore: Restore | None = None
     """Older -> R4 only: the cross-version extensions of this level to read back into R4 elements."""
+    plain: Mapping[str, tuple[str, Callable[[Any], Any] | None]] = field(init=False)
+    """The steps that only convert the value (most of them), as (target key, converter): the quick lane of
+    :func:`fill`."""
+
+    def __post_init__(self) -> None:
+        plain = {key: (step.key, step.convert) for key, step in self.steps.items()
+                 if step.shape == AS_IS and step.nested is None and step.carry is None}
+        object.__setattr__(self, "plain", plain)
 
 
 def fill(plan: Plan, src: JSON, tgt: JSON) -> None:
     """Convert ``src`` (one level) by ``plan`` into ``tgt``."""
-    steps = plan.steps
+    plain, steps = plan.plain, plan.steps
     carried: list[JSON] = []
     for key, value in src.items():
-        step = steps.get(key)
-        if step is None:
-            continue
-        if step.shape:
-            value = _shaped(value, step.shape)
-            if value is None:
-                continue
-        if step.nested is not None:
-            value = [build(step.nested, v) for v in value] if type(value) is list else build(step.nested, value)
-        elif step.carry is not None:
-            carried.extend(_carried(step, value))
-            continue
-        elif step.convert is not None:
-            value = step.convert(value)
-            if value is None:
-                continue
-        tgt[step.key] = value
+        quick = plain.get(key)
+        if quick is not None:  # what _apply does for a step that only converts, without the call
+            out, convert = quick
+            if convert is not None:
+                value = convert(value)
+                if value is None:
+                    continue
+            tgt[out] = value
+        elif key in steps:
+            _apply(steps[key], value, tgt, carried)
     if carried:
         tgt["extension"] = [*tgt.get("extension", ()), *carried]
     if plan.restore is not None and "extension" in tgt:
         plan.restore.read_back(tgt)
+
+
+def _apply(step: Step, value: Any, tgt: JSON, carried: list[JSON]) -> None:
+    """One source element by its step: shaped, then nested, carried in an extension or converted."""
+    if step.shape:
+        value = _shaped(value, step.shape)
+        if value is None:
+            return
+    if step.carry is not None:
+        carried.extend(_carried(step, value))
+        return
+    if step.nested is not None:
+        value = [build(step.nested, v) for v in value] if type(value) is list else build(step.nested, value)
+    elif step.convert is not None:
+        value = step.convert(value)
+        if value is None:
+            return
+    tgt[step.key] = value
 
 
 def build(plan: Plan, src: Any) -> JSON:
@@ -321,30 +340,39 @@ class _UpPlanner(_Planner):
         return found
 
 
-_PLANS: dict[tuple[str, str, str], Plan] = {}
+@dataclass(frozen=True, slots=True)
+class ResourcePlan:
+    """A resource map in one direction: the target's type name, the plan of its elements, the map's function."""
+
+    resource_type: str
+    plan: Plan
+    finish: Special
+    """``Older.down`` or ``Older.up``: what the map converts itself, after the plan."""
+    conv: Converter
+
+    def convert(self, src: JSON) -> JSON:
+        """``src`` (a resource of ``conv.source``) as a new resource of ``conv.target``."""
+        tgt: JSON = {"resourceType": self.resource_type}
+        fill(self.plan, src, tgt)
+        self.finish(src, tgt, self.conv)
+        return tgt
 
 
-def plan_of(rmap: ResourceMap, conv: Converter) -> Plan:
-    """The plan of ``rmap`` in ``conv``'s direction (worked out on first use)."""
+_PLANS: dict[tuple[str, str, str], ResourcePlan] = {}
+
+
+def resource_plan(rmap: ResourceMap, conv: Converter) -> ResourcePlan:
+    """``rmap`` in ``conv``'s direction (R4 -> older: :class:`_DownPlanner`, else :class:`_UpPlanner`), worked out
+    on first use."""
     key = (rmap.resource_type, conv.source, conv.target)
     found = _PLANS.get(key)
     if found is None:
-        planner = _UpPlanner if conv.up else _DownPlanner
-        found = _PLANS[key] = planner(rmap, rmap.older[conv.older], conv).level(rmap.elements, "")
+        older = rmap.older[conv.older]
+        if conv.up:
+            plan = _UpPlanner(rmap, older, conv).level(rmap.elements, "")
+            found = ResourcePlan(rmap.resource_type, plan, older.up, conv)
+        else:
+            plan = _DownPlanner(rmap, older, conv).level(rmap.elements, "")
+            found = ResourcePlan(rmap.name_in(conv.target), plan, older.down, conv)
+        _PLANS[key] = found
     return found
-
-
-def down(rmap: ResourceMap, src: JSON, conv: Converter) -> JSON:
-    """An R4 resource in ``conv.target`` by ``rmap``."""
-    tgt: JSON = {"resourceType": rmap.name_in(conv.target)}
-    fill(plan_of(rmap, conv), src, tgt)
-    rmap.older[conv.target].down(src, tgt, conv)
-    return tgt
-
-
-def up(rmap: ResourceMap, src: JSON, conv: Converter) -> JSON:
-    """An older version's resource (``conv.source``) in R4 by ``rmap``."""
-    tgt: JSON = {"resourceType": rmap.resource_type}
-    fill(plan_of(rmap, conv), src, tgt)
-    rmap.older[conv.source].up(src, tgt, conv)
-    return tgt

@@ -32,6 +32,7 @@ Extra = Callable[[Mapping[str, Any]], bool]
 
 # Types the full conversion always rewrites (or drops) in one older version at least.
 _ALWAYS_CHANGED = frozenset({"Money", "Dosage", "Signature"})
+_SIBLING_KEYS = frozenset({"id", "extension"})
 
 
 def _reference_unchanged(value: Mapping[str, Any]) -> bool:
@@ -74,6 +75,8 @@ class Unchanged:
         self.older, self.up = older, up
         self._extras = _extras(older, up)
         self._checks: dict[str, Check | None] = {}
+        self._flat: dict[str, frozenset[str]] = {}
+        """Types whose test is their keys alone (Coding, Period, Quantity...): tested in place by their parent."""
 
     def check(self, kind: str) -> Check | None:
         """The test for values of ``kind`` (None: such a value always changes, or ``kind`` is not complex)."""
@@ -89,7 +92,7 @@ class Unchanged:
         if row is None or kind in _ALWAYS_CHANGED or (kind == "TimingRepeat" and self.older == "DSTU2"):
             return None
         keys = {"id"}
-        nested: list[tuple[str, Check]] = []
+        nested: list[tuple[str, frozenset[str] | None, Check]] = []
         for name, (element_type, versions) in row.items():
             if self.older not in versions or "R4" not in versions:
                 continue  # dropped on the way, or never valid in the source
@@ -101,8 +104,11 @@ class Unchanged:
             check = self.check(element_type)
             if check is not None:
                 keys.add(name)
-                nested.append((name, check))
-        return _shape_check(frozenset(keys), tuple(nested), self._extras.get(kind))
+                nested.append((name, self._flat.get(element_type), check))
+        extra = self._extras.get(kind)
+        if not nested and extra is None:
+            self._flat[kind] = frozenset(keys)
+        return _shape_check(frozenset(keys), tuple(nested), extra)
 
     def _extension(self) -> Check:
         """An Extension whose value's type the target has under the same name, and nested ones likewise."""
@@ -146,26 +152,35 @@ class Unchanged:
             return all(map(self.primitive_element, value))
         if type(value) is not dict:
             return True
-        return bool(value) and value.keys() <= {"id", "extension"} and (
+        return bool(value) and _SIBLING_KEYS.issuperset(value) and (
             "extension" not in value or self.extensions(value["extension"]))
 
 
-def _shape_check(keys: frozenset[str], nested: tuple[tuple[str, Check], ...],
-                 extra: Callable[[Mapping[str, Any]], bool] | None) -> Check:
-    """A dict whose keys are all in ``keys``, whose complex elements pass their tests, and ``extra``."""
+def _keys_check(keys: frozenset[str]) -> Check:
+    def flat(value: Any) -> bool:
+        return type(value) is dict and keys.issuperset(value)
+    return flat
+
+
+def _shape_check(keys: frozenset[str], nested: tuple[tuple[str, frozenset[str] | None, Check], ...],
+                 extra: Extra | None) -> Check:
+    """A dict whose keys are all in ``keys`` (``issuperset`` walks a dict's keys without copying them), whose
+    complex elements pass their tests (those of keys only, given as their key set, in place), and ``extra``."""
     if not nested and extra is None:
-        def flat(value: Any) -> bool:
-            return type(value) is dict and value.keys() <= keys
-        return flat
+        return _keys_check(keys)
 
     def unchanged(value: Any) -> bool:
-        if type(value) is not dict or not value.keys() <= keys:
+        if type(value) is not dict or not keys.issuperset(value):
             return False
-        for name, check in nested:
+        for name, child_keys, check in nested:
             item = value.get(name)
             if item is None:
                 continue
-            if type(item) is list:
+            if child_keys is not None:
+                for child in item if type(item) is list else (item,):
+                    if type(child) is not dict or not child_keys.issuperset(child):
+                        return False
+            elif type(item) is list:
                 if not all(map(check, item)):
                     return False
             elif not check(item):
@@ -173,4 +188,3 @@ def _shape_check(keys: frozenset[str], nested: tuple[tuple[str, Check], ...],
         return extra is None or extra(value)
 
     return unchanged
-

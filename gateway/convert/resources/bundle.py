@@ -42,26 +42,27 @@ def rename_types_in_url(url: str, target: str) -> str:
 
 
 def _resources(src: JSON, tgt: JSON, conv: Converter) -> None:
+    """Each entry's resource (and a batch-response entry's outcome) converted; entries of types the bridge
+    does not convert left out and named in one OperationOutcome entry."""
     from gateway.convert.registry import convert_resource_by
 
     skipped: list[str] = []
     entries: list[JSON] = []
     for source_entry, entry in zip(src.get("entry", ()), tgt.get("entry", ()), strict=False):
-        resource = source_entry.get("resource") if isinstance(source_entry, dict) else None
-        if isinstance(resource, dict):
+        resource = source_entry.get("resource") if type(source_entry) is dict else None
+        if type(resource) is dict:
             try:
                 entry["resource"] = convert_resource_by(resource, conv)
             except UnsupportedResource as exc:
                 skipped.append(exc.resource_type)
                 continue
-        outcome = (source_entry.get("response") or {}).get("outcome") if isinstance(source_entry, dict) else None
-        if isinstance(outcome, dict) and conv.target != "DSTU2":
-            entry["response"]["outcome"] = convert_resource_by(outcome, conv)
+        response = source_entry.get("response") if "response" in entry else None
+        if type(response) is dict and type(response.get("outcome")) is dict and conv.target != "DSTU2":
+            entry["response"]["outcome"] = convert_resource_by(response["outcome"], conv)
         _rename_urls(entry, conv.target)
         entries.append(entry)
     for link in tgt.get("link", ()):
-        if isinstance(link.get("url"), str):
-            link["url"] = rename_types_in_url(link["url"], conv.target)
+        _rename_url(link, "url", conv.target)
     if skipped:
         entries.append(_skipped(sorted(set(skipped)), conv))
     if "entry" in tgt:
@@ -69,9 +70,17 @@ def _resources(src: JSON, tgt: JSON, conv: Converter) -> None:
 
 
 def _rename_urls(entry: JSON, target: str) -> None:
-    for holder, key in ((entry, "fullUrl"), (entry.get("request"), "url"), (entry.get("response"), "location")):
-        if isinstance(holder, dict) and isinstance(holder.get(key), str):
-            holder[key] = rename_types_in_url(holder[key], target)
+    _rename_url(entry, "fullUrl", target)
+    if "request" in entry:
+        _rename_url(entry["request"], "url", target)
+    if "response" in entry:
+        _rename_url(entry["response"], "location", target)
+
+
+def _rename_url(holder: JSON, key: str, target: str) -> None:
+    url = holder.get(key)
+    if isinstance(url, str) and "Medication" in url:
+        holder[key] = rename_types_in_url(url, target)
 
 
 def _skipped(types: list[str], conv: Converter) -> JSON:
