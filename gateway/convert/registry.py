@@ -22,7 +22,7 @@ OLDER_NAMES = {"DSTU2": {"MedicationOrder": "MedicationRequest", "Conformance": 
 ABSENT = {"DSTU2": frozenset({"MedicationRequest", "CapabilityStatement"}), "STU3": frozenset()}
 BRIDGED = frozenset({"DSTU2", "STU3"})
 _MAPS: dict[str, ResourceMap] = {}
-_BY_SOURCE_TYPE: dict[tuple[str, str], dict[str, ResourcePlan]] = {}
+_BY_SOURCE_TYPE: dict[Converter, dict[str, ResourcePlan]] = {}  # per direction: source type -> its plan
 
 
 def r4_type(resource_type: str, version: str) -> str | None:
@@ -52,7 +52,9 @@ def resource_map(r4_name: str) -> ResourceMap:
 def convert_resource_by(resource: JSON, conv: Converter) -> JSON:
     """``resource`` (of ``conv.source``) in ``conv.target``; contained resources too."""
     resource_type = resource.get("resourceType")
-    plans = _BY_SOURCE_TYPE.setdefault((conv.source, conv.target), {})
+    plans = _BY_SOURCE_TYPE.get(conv)
+    if plans is None:
+        plans = _BY_SOURCE_TYPE[conv] = {}
     plan = plans.get(resource_type) if isinstance(resource_type, str) else None
     if plan is None:
         name = r4_type(resource_type, conv.source) if isinstance(resource_type, str) else None

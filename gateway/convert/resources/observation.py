@@ -38,13 +38,15 @@ _RELATED = (("hasMember", "has-member"), ("derivedFrom", "derived-from"))
 
 def _notes_and_related(comment: str) -> Older:
     def down(src: JSON, tgt: JSON, conv: Converter) -> None:
-        text = first_text(src.get("note"))
-        if text is not None:
-            tgt[comment] = text
-        related = [{"type": kind, "target": conv.value("Reference", ref)}
-                   for name, kind in _RELATED for ref in src.get(name, ())]
-        if related:
-            tgt["related"] = related
+        if "note" in src:
+            text = first_text(src["note"])
+            if text is not None:
+                tgt[comment] = text
+        if "hasMember" in src or "derivedFrom" in src:
+            related = [{"type": kind, "target": conv.value("Reference", ref)}
+                       for name, kind in _RELATED for ref in src.get(name, ())]
+            if related:
+                tgt["related"] = related
 
     def up(src: JSON, tgt: JSON, conv: Converter) -> None:
         if isinstance(src.get(comment), str):
