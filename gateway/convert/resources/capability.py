@@ -7,7 +7,8 @@
 - Canonical profiles (``rest.resource.profile``, ``rest.operation.definition``...) are References before R4;
   ``supportedProfile``, ``rest.resource.operation`` and ``implementation.custodian`` have no older place.
 - DSTU2: ``purpose`` is ``requirements``; the system interaction ``batch`` is ``transaction`` (DSTU2's
-  code covers both); ``patch`` and the R4-only type interactions are left out; no ``title``,
+  code covers both); ``patch`` and the R4-only type interactions are left out; ``rest.resource.type``
+  ``MedicationRequest`` is ``MedicationOrder``; no ``title``,
   ``jurisdiction``, ``instantiates``, ``imports``, ``patchFormat``, ``implementationGuide``,
   ``rest.resource.conditionalRead``, ``referencePolicy``, ``documentation`` of a resource.
 """
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 from gateway.convert.datatypes import JSON, Converter
+from gateway.convert.registry import OLDER_NAMES
 from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
 ACCEPT_UNKNOWN = "http://hl7.org/fhir/3.0/StructureDefinition/extension-CapabilityStatement.acceptUnknown"
@@ -97,6 +99,16 @@ def _down(src: JSON, tgt: JSON, conv: Converter) -> None:
     _references_down(src, tgt)
     if conv.target == "DSTU2":
         _interactions_dstu2(tgt)
+        _resource_types(tgt, {r4: dstu2 for dstu2, r4 in OLDER_NAMES["DSTU2"].items()})
+
+
+def _resource_types(tgt: JSON, names: dict[str, str]) -> None:
+    """``rest.resource.type`` as the target names it (DSTU2 ``MedicationOrder`` for R4 ``MedicationRequest``)."""
+    for rest in tgt.get("rest", ()):
+        for resource in rest.get("resource", ()):
+            kind = resource.get("type")
+            if isinstance(kind, str) and kind in names:
+                resource["type"] = names[kind]
 
 
 def _interactions_dstu2(tgt: JSON) -> None:
@@ -117,6 +129,8 @@ def _up(src: JSON, tgt: JSON, conv: Converter) -> None:
     if isinstance(src.get("acceptUnknown"), str):
         tgt["extension"] = [*tgt.get("extension", ()), {"url": ACCEPT_UNKNOWN, "valueCode": src["acceptUnknown"]}]
     _references_up(src, tgt)
+    if conv.source == "DSTU2":
+        _resource_types(tgt, dict(OLDER_NAMES["DSTU2"]))
 
 
 _HANDLED = frozenset({"fhirVersion"})

@@ -136,3 +136,20 @@ def test_a_bundle_with_an_unbridged_type_keeps_the_rest_and_says_what_it_left_ou
         assert "PractitionerRole" in outcome["resource"]["issue"][0]["diagnostics"]
     validate_stu3(to_client(bundle, "STU3"))
     dstu2.check(to_client(bundle, "DSTU2"))
+
+
+def test_a_dstu2_conformance_names_the_dstu2_types(dstu2: Dstu2Validator) -> None:
+    """What the reference client reads of the metadata: ``rest.resource.type`` in its own version's names."""
+    statement = {"resourceType": "CapabilityStatement", "status": "active", "date": "2024-01-01", "kind": "instance",
+                 "fhirVersion": "4.0.1", "format": ["json"],
+                 "rest": [{"mode": "server", "resource": [
+                     {"type": kind, "interaction": [{"code": "read"}, {"code": "search-type"}]}
+                     for kind in ("Patient", "MedicationRequest", "Coverage")]}]}
+    conformance = to_client(statement, "DSTU2")
+    dstu2.check(conformance)
+    assert [r["type"] for r in conformance["rest"][0]["resource"]] == ["Patient", "MedicationOrder", "Coverage"]
+    assert [r["type"] for r in to_client(statement, "STU3")["rest"][0]["resource"]] == [
+        "Patient", "MedicationRequest", "Coverage"]
+    back = convert(conformance, "DSTU2", "R4")
+    validate_r4(back)
+    assert [r["type"] for r in back["rest"][0]["resource"]] == ["Patient", "MedicationRequest", "Coverage"]
