@@ -15,7 +15,7 @@ Requests (the client's version -> R4, see :mod:`.requests`)::
     translate_query(resource_type, params, client, parameter_exists=...)
     translate_batch(bundle, client, parameter_exists=...)
 
-Errors (:mod:`.errors`): UnsupportedResource, UnsupportedVersionPair, UntranslatableParameter; their
+Errors (:mod:`.errors`): UnsupportedResource, MalformedResource, UnsupportedVersionPair, UntranslatableParameter; their
 messages are safe to show the caller. Ids are kept; docs/versions.md lists every element that is lost.
 """
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 from gateway.convert.datatypes import JSON
 from gateway.convert.errors import (
     ConversionError,
+    MalformedResource,
     UnsupportedResource,
     UnsupportedVersionPair,
     UntranslatableParameter,
@@ -32,7 +33,7 @@ from gateway.convert.errors import (
 from gateway.fhir.versions import FhirVersion
 
 __all__ = [
-    "ConversionError", "UnsupportedResource", "UnsupportedVersionPair", "UntranslatableParameter",
+    "ConversionError", "MalformedResource", "UnsupportedResource", "UnsupportedVersionPair", "UntranslatableParameter",
     "UntranslatableRequest", "convert", "to_client", "to_provider", "bridged_types",
 ]
 
@@ -45,8 +46,9 @@ def convert(resource: JSON, source: FhirVersion | str, target: FhirVersion | str
     """``resource`` of version ``source`` as a resource of version ``target`` (a new dict; the input is
     not changed). The same version returns ``resource`` itself.
 
-    Raises UnsupportedVersionPair (neither is R4, or a version is unknown) and UnsupportedResource
-    (a type outside the bridged set, or one the source version does not have).
+    Raises UnsupportedVersionPair (neither is R4, or a version is unknown), UnsupportedResource
+    (a type outside the bridged set, or one the source version does not have) and MalformedResource
+    (JSON without its version's shape where conversion reads it; a Bundle leaves such entries out instead).
     """
     from gateway.convert.registry import convert_resource_by, pair
 

@@ -3,6 +3,7 @@ parameters, never values), so the proxy can answer it as an OperationOutcome of 
 
     ConversionError                  (ValueError)
      ├── UnsupportedResource         a resource type outside the bridged set (proxy: 404/400)
+     ├── MalformedResource           a resource that is not valid JSON of its version's shape (proxy: 502)
      ├── UnsupportedVersionPair      no conversion between these two versions (proxy: 400)
      └── UntranslatableRequest       a request the provider's version cannot express (proxy: 400)
           └── UntranslatableParameter   one search parameter or modifier, named in ``parameter``
@@ -25,6 +26,19 @@ class UnsupportedResource(ConversionError):
         self.resource_type = resource_type
         super().__init__(f"Resource type {resource_type[:64]} cannot be converted from FHIR {source} to FHIR "
                          f"{target} by this gateway.")
+
+
+class MalformedResource(ConversionError):
+    """A resource whose JSON does not have its version's shape where conversion reads it (a list where a code
+    goes...): from a provider, its fault (502); nothing of its content is named."""
+
+    status = 502
+    issue_code = "processing"
+
+    def __init__(self, resource_type: str, source: str, target: str) -> None:
+        self.resource_type = resource_type
+        super().__init__(f"A {resource_type[:64]} resource is not valid FHIR {source} and cannot be converted to "
+                         f"FHIR {target} by this gateway.")
 
 
 class UnsupportedVersionPair(ConversionError):

@@ -6,7 +6,7 @@ import importlib
 from typing import Any
 
 from gateway.convert.datatypes import JSON, Converter, converter
-from gateway.convert.errors import UnsupportedResource, UnsupportedVersionPair
+from gateway.convert.errors import ConversionError, MalformedResource, UnsupportedResource, UnsupportedVersionPair
 from gateway.convert.structure import ResourceMap, ResourcePlan, resource_plan
 
 # R4 resource type -> module under gateway.convert.resources.
@@ -61,7 +61,13 @@ def convert_resource_by(resource: JSON, conv: Converter) -> JSON:
         if name is None:
             raise UnsupportedResource(str(resource_type or "(none)"), conv.source, conv.target)
         plan = plans[str(resource_type)] = resource_plan(resource_map(name), conv)
-    converted = plan.convert(resource)
+    try:
+        converted = plan.convert(resource)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        if isinstance(exc, ConversionError):
+            raise  # an entry's own error, already typed
+        # Malformed JSON where a map's function reads it. Its message may quote the document: not kept.
+        raise MalformedResource(str(resource_type), conv.source, conv.target) from None
     contained = resource.get("contained")
     if isinstance(contained, list) and contained:
         kept = [_contained(item, conv) for item in contained]
@@ -75,8 +81,8 @@ def _contained(item: Any, conv: Converter) -> JSON | None:
         return None
     try:
         return convert_resource_by(item, conv)
-    except UnsupportedResource:
-        return None  # a contained resource of another type has no place in the target (docs/versions.md)
+    except (UnsupportedResource, MalformedResource):
+        return None  # a contained resource of another type (or unreadable) has no place in the target
 
 
 def pair(source: str, target: str) -> Converter:

@@ -6,8 +6,9 @@ batch-response entry's nested searchset) converted by its own map.
 - ``fullUrl``, ``request.url``, ``response.location`` and ``link.url`` keep their base (the proxy's link
   rewriting owns it); only a resource type renamed between the versions changes in them
   (``MedicationRequest`` <-> DSTU2 ``MedicationOrder``).
-- An entry whose resource type is not bridged is left out, and one OperationOutcome entry
-  (``search.mode`` ``outcome``, severity ``warning``) names the types left out, so a search still answers.
+- An entry whose resource type is not bridged (or whose resource is malformed) is left out, and one
+  OperationOutcome entry (``search.mode`` ``outcome``, severity ``warning``) names the types left out, so a
+  search still answers.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import re
 
 from gateway.convert.datatypes import JSON, Converter
-from gateway.convert.errors import UnsupportedResource
+from gateway.convert.errors import MalformedResource, UnsupportedResource
 from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
 _LINK = Backbone({"relation": "string", "url": "uri"})
@@ -53,7 +54,7 @@ def _resources(src: JSON, tgt: JSON, conv: Converter) -> None:
         if type(resource) is dict:
             try:
                 entry["resource"] = convert_resource_by(resource, conv)
-            except UnsupportedResource as exc:
+            except (UnsupportedResource, MalformedResource) as exc:
                 skipped.append(exc.resource_type)
                 continue
         response = source_entry.get("response") if "response" in entry else None
@@ -84,7 +85,7 @@ def _rename_url(holder: JSON, key: str, target: str) -> None:
 
 
 def _skipped(types: list[str], conv: Converter) -> JSON:
-    text = (f"Entries of type {', '.join(t[:64] for t in types)} were left out: the gateway does not convert them "
+    text = (f"Entries of type {', '.join(t[:64] for t in types)} were left out: the gateway cannot convert them "
             f"from FHIR {conv.source} to FHIR {conv.target}.")
     outcome = {"resourceType": "OperationOutcome",
                "issue": [{"severity": "warning", "code": "not-supported", "diagnostics": text}]}
