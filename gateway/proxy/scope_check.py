@@ -40,7 +40,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from gateway.config import DEFAULT_FHIR_VERSION
-from gateway.fhir.search_parameters import definition
+from gateway.fhir.search_parameters import VERSIONS, definition
 from gateway.proxy import page_links
 from gateway.proxy.access import BadBatch, Batch, BatchEntry, is_json, json_document
 from gateway.proxy.needs import Need, ScopeRefused, unique
@@ -289,6 +289,8 @@ def needed_permissions(method: str, path: FhirPath, query: str = "", *, body: by
                        verify_page: page_links.PageLinkCheck | None = None) -> list[Need]:
     """Every permission the request needs (see :func:`check_scopes`); ScopeRefused if it cannot be checked."""
     method = method.upper()
+    if fhir_version not in VERSIONS:
+        raise ScopeRefused("The FHIR version of this connection is not one the gateway can check requests for.")
     if method == "POST" and path.is_base:
         if batch is None:
             raise ScopeRefused("Only a batch or transaction Bundle may be posted to the base.")
