@@ -228,7 +228,7 @@ def _expected_resource(method: str, path: FhirPath) -> tuple[str, str | None] | 
     return None
 
 
-def _check_resource(expected: tuple[str, str | None], resource_type: str | None, resource_id: str | None) -> None:
+def _check_resource(expected: tuple[str, str | None], resource_type: object, resource_id: object) -> None:
     """The resource a create or update sends is of the type (and, on update, has the id) its URL names."""
     wanted_type, wanted_id = expected
     if resource_type != wanted_type:
@@ -237,16 +237,20 @@ def _check_resource(expected: tuple[str, str | None], resource_type: str | None,
         raise ScopeRefused("The resource sent must carry the id its URL names.")
 
 
-def _body_resource(body: bytes, content_type: str) -> tuple[str | None, str | None]:
-    """``(resourceType, id)`` of a JSON resource body (None where absent); ScopeRefused when not JSON."""
+NOT_JSON = "A created or updated resource must be sent as FHIR JSON so the gateway can check it."
+
+
+def _body_resource(body: bytes, content_type: str) -> tuple[object, object]:
+    """``(resourceType, id)`` of a JSON resource body, as sent; ScopeRefused when it is not a JSON object."""
+    if not is_json(content_type):
+        raise ScopeRefused(NOT_JSON)
     try:
-        document = json_document(body) if is_json(content_type) else None
-    except BadBatch:
-        document = None
+        document = json_document(body)
+    except BadBatch:  # a repeated name: the provider may read another value than the one checked here
+        raise ScopeRefused(NOT_JSON) from None
     if not isinstance(document, dict):
-        raise ScopeRefused("A created or updated resource must be sent as FHIR JSON so the gateway can check it.")
-    kind, identifier = document.get("resourceType"), document.get("id")
-    return (kind if isinstance(kind, str) else None), (identifier if isinstance(identifier, str) else None)
+        raise ScopeRefused(NOT_JSON)
+    return document.get("resourceType"), document.get("id")
 
 
 def _entry_needs(version: str, entry: BatchEntry) -> list[Need]:

@@ -48,9 +48,9 @@ INCLUDE_MODIFIERS: Final = frozenset({"iterate", "recurse"})  # recurse: DSTU2's
 SORT_MODIFIERS: Final = frozenset({"asc", "desc"})  # DSTU2 ``_sort:desc=date`` (the Teams Patients app sends it)
 RESULT_PARAMETERS: Final = frozenset({
     "_count", "_sort", "_summary", "_elements", "_total", "_format", "_pretty", "_list", "_since", "_at",
-    "_offset", "_cursor", "_page", "_totalMethod", "_score"})
-"""Parameters that shape the answer of the searched type or page through it (``_offset``/``_cursor``: Medplum;
-``_page``: IBM, Firely; ``_totalMethod``: fhirpy) without reaching another type."""
+    "_offset", "_cursor", "_page", "_totalMethod", "_score", "_fields"})
+"""Parameters that shape the answer of the searched type or page through it (``_offset``/``_cursor``/``_fields``:
+Medplum; ``_page``: IBM, Firely; ``_totalMethod``: fhirpy) without reaching another type."""
 EVERY_TYPE: Final = frozenset({"_query", "_filter", "_contained", "_containedType"})
 PAGING_PARAMETERS: Final = frozenset({"_getpages", "_getpagesoffset", "_bundletype"})
 """HAPI's continuation parameters: a server serves the page a ``_getpages`` id names, whatever the path or the
@@ -85,7 +85,7 @@ def included_needs(version: str, name: str, value: str) -> list[Need]:
 
 
 def _include_targets(version: str, match: re.Match[str]) -> Iterable[str | None]:
-    found = definition(version, match["source"], match["code"]) if match["code"] != "*" else None
+    found = definition(version, match["source"], match["code"])  # "Source:*" is no parameter: every type
     if found is None or found.type != "reference" or found.is_open:
         return [None]
     if match["target"] is not None and match["target"] in found.targets:
@@ -116,7 +116,7 @@ def _chained_types(version: str, current: set[str] | None, code: str, typed: str
     if current is None:
         return None
     reached: set[str] = set()
-    for resource_type in current:
+    for resource_type in sorted(current):
         found = definition(version, resource_type, code)
         if found is None or found.type != "reference" or found.is_open:
             return None

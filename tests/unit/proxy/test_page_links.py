@@ -4,6 +4,8 @@ were signed for, with an accepted key, before they expire; nothing else is."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 
 import pytest
@@ -159,3 +161,67 @@ def test_a_link_gets_the_token_as_its_last_parameter():
     assert page_links.link_with_token("https://gw/fhir", "T") == "https://gw/fhir?_gateway_page=T"
     url = page_links.link_with_token("https://gw/fhir" + LINK, token())
     assert split_token(url.partition("?")[2]) == (LINK[1:], token())
+
+
+def test_a_token_may_carry_exactly_as_many_needs_as_the_limit():
+    needs = [Need(f"T{n}", "read") for n in range(page_links.MAX_NEEDS)]
+    assert page_links.decode_needs(page_links.encode_needs(needs)) == tuple(needs)
+
+
+def hkdf_sha256(material: bytes, salt: bytes, info: bytes) -> bytes:
+    """RFC 5869 written out (one block: 32 bytes), to check the derivation against the standard."""
+    prk = hmac.new(salt, material, hashlib.sha256).digest()
+    return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()
+
+
+def test_the_page_key_is_hkdf_sha256_with_the_documented_salt_and_the_kid_as_info():
+    assert derive_page_key(b"material-1", KID) == hkdf_sha256(b"material-1", b"fhir-gateway/page-links/v1",
+                                                              KID.encode())
+
+
+def test_the_token_format_is_stable_across_instances_and_releases():
+    """Every instance must accept what another signed: the MAC input is compact JSON of the documented fields."""
+    key = Keys().keys[KID]
+    needs = page_links.encode_needs(NEEDS)
+    signed = json.dumps(["v1", KID, str(NOW + 300), needs, TENANT, "backend-app", LINK], separators=(",", ":"))
+    mac = base64.urlsafe_b64encode(hmac.new(key, signed.encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
+    assert token() == f"v1.{KID}.{NOW + 300}.{needs}.{mac}"
+    assert needs == base64.urlsafe_b64encode(json.dumps(
+        [["Observation", "search-type", 0], ["Location", "read", 1], ["*", "search-system", 0]],
+        separators=(",", ":")).encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("x", "not a page token"),
+    ("v1.20261101000000-00000000000000cc.1900000300.W10." + "A" * 43, "the page token's key is not accepted"),
+])
+def test_each_refusal_says_why(text, message):
+    with pytest.raises(InvalidPageLink) as info:
+        check(text)
+    assert str(info.value) == message
+
+
+def test_a_wrong_mac_and_an_expiry_say_exactly_why():
+    with pytest.raises(InvalidPageLink) as info:
+        check(token(), tenant=OTHER_TENANT)
+    assert str(info.value) == "the page token was not signed for this link and caller"
+    with pytest.raises(InvalidPageLink) as info:
+        check(token(), now=NOW + 300)
+    assert str(info.value) == "the page token has expired"
+    with pytest.raises(InvalidPageLink) as info:
+        page_links.decode_needs(base64.urlsafe_b64encode(b'[["x","read",0]]').decode())
+    assert str(info.value) == "the page token's needs cannot be read"
+    for rows in (b'{"a":1}', b'[["Patient","nothing",0]]'):
+        with pytest.raises(InvalidPageLink) as info:
+            page_links.decode_needs(base64.urlsafe_b64encode(rows).decode())
+        assert str(info.value) == "the page token's needs cannot be read"
+
+
+def test_a_key_id_that_cannot_sign_says_why():
+    class DottedKid(Keys):
+        def signing_key(self) -> tuple[str, bytes]:
+            return "kid.with.dots", b"k" * 32
+
+    with pytest.raises(ValueError) as info:
+        token(DottedKid())
+    assert str(info.value) == "a page key id must be 1-64 URL-safe characters"

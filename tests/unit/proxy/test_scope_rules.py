@@ -332,3 +332,42 @@ def test_names_fhir_defines_pass(name):
 def test_an_unknown_fhir_version_is_refused_rather_than_guessed():
     with pytest.raises(ScopeRefused, match="FHIR version"):
         check_scopes(SmartScopes.parse("system/*.cruds"), "GET", check_path("Patient/1"), fhir_version="R5")
+
+
+def test_a_system_search_by_type_recognises_modifiers_and_chains_of_the_named_types():
+    assert allowed("system/Patient.s", "GET", "?_type=Patient&name:contains=chau&family:exact=Chau", version="R4")
+    assert allowed("system/Observation.s system/Patient.s", "GET", "?_type=Observation&patient.identifier=1",
+                   version="R4")
+    assert not allowed("system/Observation.s", "GET", "?_type=Observation&patient.identifier=1", version="R4")
+
+
+def test_a_conditional_creates_chain_starts_from_the_created_type():
+    body = create({"resourceType": "Patient"})
+    assert allowed("system/Patient.cs system/Organization.s", "POST", "Patient", body, version="R4",
+                   if_none_exist="organization.name=Acme")
+    assert not allowed("system/Patient.cs", "POST", "Patient", body, version="R4",
+                       if_none_exist="organization.name=Acme")
+    entry = json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "POST", "url": "Patient", "ifNoneExist": "organization.name=Acme"},
+         "resource": {"resourceType": "Patient"}}]}).encode()
+    assert allowed("system/Patient.cs system/Organization.s", "POST", "", entry, version="R4")
+    assert not allowed("system/Patient.cs", "POST", "", entry, version="R4")
+
+
+def test_a_body_repeating_a_name_cannot_be_checked():
+    assert refusal("system/*.cruds", "POST", "Patient", b'{"resourceType":"Patient","resourceType":"Patient"}',
+                   "application/fhir+json") == \
+        "A created or updated resource must be sent as FHIR JSON so the gateway can check it."
+    assert refusal("system/*.cruds", "POST", "Patient", b'[{"resourceType":"Patient"}]', "application/fhir+json") \
+        == "A created or updated resource must be sent as FHIR JSON so the gateway can check it."
+
+
+def test_a_chain_link_from_several_types_reaches_what_any_of_them_reaches():
+    """``finding-ref`` reaches Condition, Media and Observation; their ``subject`` reaches, together, Device, Group,
+    Location, Patient, Practitioner, PractitionerRole and Specimen (Media's)."""
+    types = ("ClinicalImpression Condition Media Observation Device Group Location Patient Practitioner "
+             "PractitionerRole Specimen")
+    url = "ClinicalImpression?finding-ref.subject.name=x"
+    assert allowed(" ".join(f"system/{t}.s" for t in types.split()), "GET", url, version="R4")
+    assert not allowed(" ".join(f"system/{t}.s" for t in types.split() if t != "Specimen"), "GET", url,
+                       version="R4")
