@@ -28,6 +28,11 @@ class Need:
     interaction: Interaction
     included: bool = False
 
+    @classmethod
+    def returned(cls, resource_type: str | None) -> Need:
+        """Resources of ``resource_type`` (None: of any type) may be in the answer: r or s on it."""
+        return cls(resource_type, "read", included=True)
+
     def met_by(self, scopes: SmartScopes) -> bool:
         if self.included:
             return scopes.readable(self.resource_type)

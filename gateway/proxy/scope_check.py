@@ -108,8 +108,7 @@ def _base_search_needs(version: str, parameters: list[tuple[str, str]], *, unsig
         else:
             others.append((name, value))
     every = every or not types
-    context = types[0] if len(set(types)) == 1 and not every else None
-    needs = list(parameter_needs(version, context, others))
+    needs = list(parameter_needs(version, () if every else types, others))
     if every or not all(_defined_for(version, types, name) for name, _ in others):
         return [Need(None, "search-system"), *needs]
     return [*(Need(t, "search-type") for t in types), *needs]
@@ -141,9 +140,9 @@ def request_needs(version: str, method: str, path: FhirPath, parameters: list[tu
     segments = path.path.split("/") if path.path else []
     method = "GET" if method == "HEAD" else method
     if segments == ["metadata"]:
-        return _metadata_needs(method) + list(parameter_needs(version, None, parameters))
+        return _metadata_needs(method) + list(parameter_needs(version, (), parameters))
     if segments[-1:] == [LASTN] and len(segments) == 2 and method == "GET" and segments[0] == "Observation":
-        return [Need("Observation", "search-type"), *parameter_needs(version, "Observation", parameters)]
+        return [Need("Observation", "search-type"), *parameter_needs(version, ("Observation",), parameters)]
     if any(s.startswith("$") for s in segments):
         return _operation_needs(method)
     searching = method == "GET" or (method == "POST" and segments[-1:] == ["_search"])
@@ -152,13 +151,13 @@ def request_needs(version: str, method: str, path: FhirPath, parameters: list[tu
             raise ScopeRefused(f"The token's scopes do not allow {method} on the FHIR base.")
         return _base_search_needs(version, parameters)
     if segments == ["_history"] and method == "GET":
-        return [Need(None, "history-system"), *parameter_needs(version, None, parameters)]
+        return [Need(None, "history-system"), *parameter_needs(version, (), parameters)]
     needs = _type_needs(method, segments[0], segments[1:], searching) \
         or _instance_needs(method, segments[0], segments[1:])
     if not needs:
         raise ScopeRefused(f"The token's scopes do not allow {method} on {segments[0]} here.")
-    searched = needs[-1].resource_type  # the type the parameters apply to (a compartment search: its type)
-    return [*needs, *parameter_needs(version, searched, parameters, needs[-1].interaction)]
+    searched = needs[-1].resource_type or ""  # the type the parameters apply to (a compartment search: its type)
+    return [*needs, *parameter_needs(version, (searched,), parameters, needs[-1].interaction)]
 
 
 def _metadata_needs(method: str) -> list[Need]:
@@ -213,7 +212,8 @@ def _conditional_create_needs(version: str, path: FhirPath, search: str) -> list
     """``If-None-Exist`` / ``request.ifNoneExist``: a search on the type created (FHIR R4 §3.1.0.8.1)."""
     resource_type = path.resource_type
     parameters = _parameters(search.removeprefix("?"))
-    return [Need(resource_type, "search-type"), *parameter_needs(version, resource_type, parameters)]
+    searched = (resource_type,) if resource_type else ()
+    return [Need(resource_type, "search-type"), *parameter_needs(version, searched, parameters)]
 
 
 def _expected_resource(method: str, path: FhirPath) -> tuple[str, str | None] | None:

@@ -27,7 +27,7 @@ Any other name (no leading ``_``) is a filter on the searched type: it needs not
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Final
 
 from gateway.fhir.search_parameters import common_parameters, definition
@@ -76,11 +76,11 @@ def included_needs(version: str, name: str, value: str) -> list[Need]:
     for part in value.split(","):
         match = _INCLUDE_VALUE.fullmatch(part)
         if match is None:  # "*", "" or anything a server might read as "every reference"
-            needs.append(Need(None, "read", included=True))
+            needs.append(Need.returned(None))
         elif name == "_revinclude":
-            needs.append(Need(match["source"], "read", included=True))
+            needs.append(Need.returned(match["source"]))
         else:
-            needs.extend(Need(t, "read", included=True) for t in _include_targets(version, match))
+            needs.extend(Need.returned(t) for t in _include_targets(version, match))
     return needs
 
 
@@ -93,10 +93,11 @@ def _include_targets(version: str, match: re.Match[str]) -> Iterable[str | None]
     return sorted(found.targets)
 
 
-def chain_needs(version: str, resource_type: str | None, name: str) -> list[Need]:
-    """s on every type a chain ``ref[:Type].ref2[:Type2].param`` searches (None: every type)."""
+def chain_needs(version: str, searched: Collection[str], name: str) -> list[Need]:
+    """s on every type a chain ``ref[:Type].ref2[:Type2].param`` from the ``searched`` types reaches (None: every
+    type; from no known type, every type too)."""
     *links, _last = name.split(".")
-    current: set[str] | None = {resource_type} if resource_type else None
+    current: set[str] | None = set(searched) or None
     needs: list[Need] = []
     for link in links:
         match = _CHAIN_LINK.fullmatch(link)
@@ -162,9 +163,9 @@ def special_needs(version: str, code: str, modifier: str | None, value: str,
     raise _refused_name()
 
 
-def parameter_needs(version: str, resource_type: str | None, parameters: Iterable[tuple[str, str]],
+def parameter_needs(version: str, searched: Collection[str], parameters: Iterable[tuple[str, str]],
                     interaction: Interaction = "search-type") -> Iterator[Need]:
-    """What the parameters of a request on ``resource_type`` (None: not one type) need beyond it.
+    """What the parameters of a request on the ``searched`` types (empty: no known type) need beyond them.
 
     ``_type`` and HAPI's paging parameters are refused here: only a system search on the base (and a
     signed page link) may carry them, and the caller decides those before. ``interaction``: what
@@ -183,4 +184,4 @@ def parameter_needs(version: str, resource_type: str | None, parameters: Iterabl
         if code.startswith("_"):
             yield from special_needs(version, code, modifier, value, interaction)
         elif "." in name:
-            yield from chain_needs(version, resource_type, name)
+            yield from chain_needs(version, searched, name)

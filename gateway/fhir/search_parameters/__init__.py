@@ -80,6 +80,7 @@ def resource_types(version_name: str) -> frozenset[str]:
     return frozenset(_table(version_name)) - set(_COMMON_BASES)
 
 
+@functools.cache
 def common_parameters(version_name: str) -> Mapping[str, SearchParameter]:
     """The parameters every resource type has in that version (``_id``, ``_lastUpdated``, ``_tag``, ...)."""
     table = _table(version_name)

@@ -371,3 +371,19 @@ def test_a_chain_link_from_several_types_reaches_what_any_of_them_reaches():
     assert allowed(" ".join(f"system/{t}.s" for t in types.split()), "GET", url, version="R4")
     assert not allowed(" ".join(f"system/{t}.s" for t in types.split() if t != "Specimen"), "GET", url,
                        version="R4")
+
+
+def test_a_page_token_that_does_not_verify_makes_any_base_request_a_system_search():
+    for query in ("_type=Patient&_gateway_page=v1.x", "_type=Patient&name=x&_gateway_page=" + "A" * 60):
+        assert not page_allowed("system/Patient.rs", query)
+        assert not allowed("system/Patient.rs", "GET", "?" + query)
+        assert page_allowed("system/*.s", query)
+
+
+def test_a_chain_on_a_system_search_of_several_types_starts_from_each_of_them():
+    url = "?_type=Observation,Condition&patient.identifier=1"
+    assert allowed("system/Observation.s system/Condition.s system/Patient.s", "GET", url, version="R4")
+    assert not allowed("system/Observation.s system/Condition.s", "GET", url, version="R4")
+    url = "?_type=Observation,DiagnosticReport&subject.name=x"  # DSTU2: subject reaches several types from each
+    assert not allowed("system/Observation.s system/DiagnosticReport.s system/Patient.s", "GET", url,
+                       version="DSTU2")
