@@ -146,8 +146,8 @@ def split_token(query: str) -> tuple[str, str | None]:
     A token anywhere else, or twice, is not taken: the parameter then stays in the query, where the scope
     check refuses it as a special parameter it does not know.
     """
-    head, separator, last = query.rpartition("&")
+    head, _, last = query.rpartition("&")
     name, equals, token = last.partition("=")
     if name != PAGE_PARAMETER or not equals or f"{PAGE_PARAMETER}=" in head:
         return query, None
-    return (head if separator else ""), token
+    return head, token  # head is "" when the token is the only parameter

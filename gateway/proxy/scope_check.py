@@ -219,11 +219,11 @@ def _conditional_create_needs(version: str, path: FhirPath, search: str) -> list
 def _expected_resource(method: str, path: FhirPath) -> tuple[str, str | None] | None:
     """``(type, id or None)`` a create or update body must carry (None: the request carries no resource)."""
     segments = path.path.split("/")
-    if path.resource_type is None or len(segments) > 2:
+    if path.resource_type is None or method not in ("POST", "PUT"):
         return None
-    if len(segments) == 1 and method in ("POST", "PUT"):
+    if len(segments) == 1:
         return path.resource_type, None  # create, conditional update: the type only
-    if len(segments) == 2 and method == "PUT" and not segments[1].startswith(("_", "$")):
+    if len(segments) == 2 and method == "PUT":
         return path.resource_type, segments[1]
     return None
 

@@ -172,7 +172,7 @@ def parameter_needs(version: str, searched: Collection[str], parameters: Iterabl
     ``_contained`` needs on every type (the request's own interaction).
     """
     for name, value in parameters:
-        if name.startswith("_has:") or name == "_has":
+        if name.startswith("_has:"):
             yield from reverse_chain_needs(version, name)
             continue
         code, modifier = split_name(name)

@@ -387,3 +387,41 @@ def test_a_chain_on_a_system_search_of_several_types_starts_from_each_of_them():
     url = "?_type=Observation,DiagnosticReport&subject.name=x"  # DSTU2: subject reaches several types from each
     assert not allowed("system/Observation.s system/DiagnosticReport.s system/Patient.s", "GET", url,
                        version="DSTU2")
+
+
+def test_both_readings_of_a_query_with_semicolons_are_checked():
+    """A server splitting on ``&`` alone reads ``_include`` as one value, another reads ``;`` as a separator."""
+    scopes = "system/Observation.s system/Patient.r"
+    assert not allowed(scopes, "GET", "Observation?_include=Observation:subject:Patient;x=1")
+    assert allowed(scopes, "GET", "Observation?_include=Observation:subject:Patient&x=1")
+    assert not allowed("system/Patient.s", "GET", "Patient?name=x;_include=")
+
+
+def test_parameters_of_metadata_and_system_history_are_read_in_the_version():
+    assert allowed("system/Patient.r", "GET", "metadata?_lastUpdated=gt2020-01-01")
+    assert allowed("system/*.s", "GET", "_history?_lastUpdated=gt2020-01-01")
+
+
+def test_a_chain_on_lastn_starts_from_observation():
+    url = "Observation/$lastn?patient.identifier=1234567"
+    assert allowed("system/Observation.s system/Patient.s", "GET", url, version="R4")
+    assert not allowed("system/Observation.s", "GET", url, version="R4")
+
+
+def test_contained_on_a_read_needs_read_on_every_type():
+    assert allowed("system/*.r", "GET", "Patient/1?_contained=true")
+    assert not allowed("system/*.s system/Patient.r", "GET", "Patient/1?_contained=true")
+
+
+def test_every_parameter_after_a_reverse_chain_is_checked_too():
+    url = "Patient?_has:Observation:patient:code=1234-5&_include=*"
+    assert not allowed("system/Patient.s system/Observation.s", "GET", url)
+    assert allowed("system/Patient.s system/Observation.s system/*.r", "GET", url)
+
+
+def test_a_body_without_a_content_type_is_read_as_json():
+    check_scopes(SmartScopes.parse("system/Patient.c"), "POST", check_path("Patient"),
+                 body=b'{"resourceType":"Patient"}')
+    with pytest.raises(ScopeRefused):
+        check_scopes(SmartScopes.parse("system/Patient.c"), "POST", check_path("Patient"),
+                     body=b'{"resourceType":"Group"}')
