@@ -136,7 +136,7 @@ def decide(scopes: SmartScopes, method: str, path: str, query: str, body: bytes 
         check_scopes(scopes, method, checked, normalize_query(query), body=body, content_type=content_type,
                      batch=batch)
     except ScopeRefused as refused:
-        assert str(refused).startswith(("The token's scopes", "A ", "Only ", "The search"))
+        assert str(refused).startswith(("The token's scopes", "A ", "Only ", "The search", "The resource sent"))
         return False
     return True
 
