@@ -81,3 +81,16 @@ def test_non_reference_parameters_have_no_targets_and_open_references_say_so():
 def test_an_unknown_version_is_a_programming_error():
     with pytest.raises(ValueError):
         definition("R5", "Patient", "name")
+
+
+def test_no_table_is_read_until_a_lookup_needs_it():
+    """Cold starts pay for the tables only when a search needs them (importing the proxy reads none)."""
+    import subprocess
+    import sys
+
+    code = ("import gateway.proxy.forward, gateway.fhir.search_parameters as t; "
+            "before = t._table.cache_info().currsize; "
+            "t.definition('R4', 'Patient', 'name'); print(before, t._table.cache_info().currsize)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=TABLES.parents[2], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["0", "1"]
