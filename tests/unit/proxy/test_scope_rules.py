@@ -330,8 +330,9 @@ def test_names_fhir_defines_pass(name):
 
 
 def test_an_unknown_fhir_version_is_refused_rather_than_guessed():
-    with pytest.raises(ScopeRefused, match="FHIR version"):
+    with pytest.raises(ScopeRefused) as info:
         check_scopes(SmartScopes.parse("system/*.cruds"), "GET", check_path("Patient/1"), fhir_version="R5")
+    assert str(info.value) == "The FHIR version of this connection is not one the gateway can check requests for."
 
 
 def test_a_system_search_by_type_recognises_modifiers_and_chains_of_the_named_types():
@@ -425,3 +426,21 @@ def test_a_body_without_a_content_type_is_read_as_json():
     with pytest.raises(ScopeRefused):
         check_scopes(SmartScopes.parse("system/Patient.c"), "POST", check_path("Patient"),
                      body=b'{"resourceType":"Group"}')
+
+
+def test_a_head_on_a_signed_page_link_is_judged_as_its_get():
+    link = signed_page("Observation?patient=1&_count=2")
+    check_scopes(SmartScopes.parse("system/Observation.s"), "HEAD", check_path(""), link, verify_page=verifier())
+
+
+def test_free_queries_need_search_on_every_type_whatever_the_request():
+    assert not allowed("system/*.r", "GET", "Patient/1?_query=everything")
+    assert not allowed("system/*.r", "GET", "Patient/1?_filter=name eq x")
+    assert allowed("system/*.rs", "GET", "Patient/1?_query=everything")
+
+
+def test_contained_and_chains_on_metadata_and_history_are_checked_without_a_type():
+    assert not allowed("system/*.r", "GET", "metadata?_contained=true")
+    assert allowed("system/*.s", "GET", "metadata?_contained=true")
+    assert allowed("system/*.s", "GET", "_history?subject.name=x")
+    assert not allowed("system/Patient.s", "GET", "Patient/_history?_contained=true")
