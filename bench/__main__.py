@@ -34,6 +34,7 @@ BENCHMARKS = {
     "provider_assertion_bench": "privateKeyJwt routes: assertion signing (memory, Key Vault emulator), reads",
     "response_policy": "provider answers made safe: link rewriting and header policy on a 100-entry Bundle",
     "conversion_bench": "FHIR version conversion of a 100-entry R4 searchset (STU3, DSTU2) beside a passthrough",
+    "scope_check_bench": "SMART scope check per request (reads, searches, includes, chains, batch); table loads",
     "http_clients": "httpx vs aiohttp on the proxy's hot path",
     "table_stores": "Table Storage stores on Azurite: per-operation latency",
     "load": "load run: mixed workload at 50 clients, provider ceiling, memory with 10,000 routes",

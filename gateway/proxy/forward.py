@@ -249,7 +249,8 @@ def _check(request: Request, method: str, caller: _Caller, route: Route, setting
         raise _Refused.outcome_of(outcomes.READ_ONLY, 403, str(exc), version) from None
     try:
         check_scopes(token_scopes(caller.claims, caller.client), method, path, query, body=request.body,
-                     content_type=content_type, batch=batch)
+                     content_type=content_type, batch=batch, if_none_exist=request.headers.get("if-none-exist"),
+                     fhir_version=version)
     except ScopeRefused as exc:
         raise _Refused.outcome_of(outcomes.OUTSIDE_SCOPES, 403, str(exc), version, code="forbidden") from None
     if _fans_out(kind, route, batch) and batch is not None and len(batch.entries) > MAX_FANOUT_ENTRIES:
