@@ -30,9 +30,9 @@ async def measure(requests: int, rounds: int) -> dict[str, float]:
     import gateway.services
     from gateway.config import Settings
     from gateway.http import Headers, Request, Response
+    from gateway.outbound.transport import UpstreamRequest, UpstreamResponse
     from gateway.proxy.endpoint import handle
     from gateway.proxy.forward import proxy
-    from gateway.proxy.transport import UpstreamRequest, UpstreamResponse
     from gateway.stores.models import Client, Route
     from gateway.tokens.access_tokens import issue_access_token
 

@@ -185,8 +185,8 @@ async def handler_cost(rounds: int = 7, per_round: int = 1000) -> float:
     (no socket), in-memory stores, warm caches; the smallest of ``rounds`` medians (the least disturbed)."""
     from gateway.config import Settings
     from gateway.http import Headers, Request
+    from gateway.outbound.transport import UpstreamResponse
     from gateway.proxy.forward import proxy
-    from gateway.proxy.transport import UpstreamResponse
     from gateway.services import memory_services
     from gateway.stores.models import Client, Route
     from gateway.tokens.access_tokens import issue_access_token

@@ -129,7 +129,7 @@ async def _hot_overhead(provider: str, recorder, rounds: int = 30, per_round: in
     """Telemetry's own CPU on a small read, the figure this machine's load disturbs least: the proxy with a
     stand-in transport answering at once (no socket), off and on alternately, the smallest of the medians."""
     from gateway import telemetry
-    from gateway.proxy.transport import UpstreamResponse
+    from gateway.outbound.transport import UpstreamResponse
 
     body = b'{"resourceType":"Patient","id":"1"}'
 

@@ -14,9 +14,9 @@ Functions guidance asks for expensive clients. Tests build their own with
     failure_limiter                     token endpoint failure limits         (gateway.oauth.rate_limit)
     key_ring                            the gateway's signing keys            (gateway.tokens.keyring)
     verified_tokens                     verified access tokens                (gateway.proxy.verified_tokens)
-    provider_key_ring                   provider assertion keys               (gateway.proxy.provider_keys)
+    provider_key_ring                   provider assertion keys               (gateway.tokens.provider_keys)
     upstream_authenticator              provider access tokens                (gateway.proxy.upstream_auth)
-    provider_transport                  the pooled HTTP client to providers   (gateway.proxy.transport)
+    provider_transport                  the pooled HTTP client to providers   (gateway.outbound.transport)
     admin_token_verifier                Entra ID admin token keys             (gateway.admin.entra)
     admin_refusal_budget                refused admin sign-ins recorded       (gateway.admin.access)
     housekeeping                        purging spent assertion ids, counters (gateway.housekeeping)
@@ -49,12 +49,12 @@ if TYPE_CHECKING:
     from gateway.oauth.authentication import ClientAuthenticator
     from gateway.oauth.known_clients import KnownClientIds
     from gateway.oauth.rate_limit import FailureLimiter
-    from gateway.proxy.provider_keys import ProviderKeyRing
-    from gateway.proxy.transport import Transport
+    from gateway.outbound.transport import Transport
     from gateway.proxy.upstream_auth import UpstreamAuthenticator
     from gateway.proxy.verified_tokens import VerifiedTokens
     from gateway.stores.provider_keys import ProviderKeyStore
     from gateway.tokens.keyring import KeyRing
+    from gateway.tokens.provider_keys import ProviderKeyRing
 
 CredentialFactory = Callable[[str | None], Any]
 """Builds the managed identity credential for a client id (None: the system-assigned identity)."""
@@ -73,7 +73,7 @@ class Services:
     secrets: SecretStore
     clock: Clock = field(default_factory=SystemClock)
     failure_counters: FailureCounterStore | None = None  # shared across instances; None: per-worker limits only
-    provider_keys: ProviderKeyStore | None = None  # provider assertion keys; None: Key Vault keys, opened on first use
+    provider_keys: ProviderKeyStore | None = None  # provider assertion keys; None: none (privateKeyJwt refused)
     replay: ReplayStore | None = None  # client assertion ids, shared across instances; None: private_key_jwt refused
     transport: Transport | None = None  # to the providers; None: aiohttp with the settings' limits
     credential_factory: CredentialFactory | None = None  # managed identity; None: gateway.managed_identity
@@ -131,9 +131,11 @@ class Services:
 
     @cached_property
     def provider_key_ring(self) -> ProviderKeyRing:
-        from gateway.proxy.provider_keys import ProviderKeyRing
+        from gateway.tokens.provider_keys import NoProviderKeys, ProviderKeyRing
 
-        return ProviderKeyRing(self)
+        settings = self.settings
+        return ProviderKeyRing(self.provider_keys or NoProviderKeys(), name_prefix=settings.key_vault_secret_prefix,
+                               jwks_max_age=settings.provider_jwks_max_age_seconds, clock=self.clock)
 
     @cached_property
     def upstream_authenticator(self) -> UpstreamAuthenticator:
@@ -147,7 +149,7 @@ class Services:
 
         transport = self.transport
         if transport is None:
-            from gateway.proxy.transport import AiohttpTransport
+            from gateway.outbound.transport import AiohttpTransport
 
             transport = AiohttpTransport(self.settings)
         return telemetry.traced_transport(transport)
@@ -236,7 +238,7 @@ async def build_services(settings: Settings, clock: Clock | None = None) -> Serv
     stores = telemetry.traced_stores(await open_azure_stores(settings), settings)
     services = Services(settings=settings, routes=stores.routes, clients=stores.clients, audit=stores.audit,
                         secrets=stores.secrets, clock=clock or SystemClock(), failure_counters=stores.failure_counters,
-                        replay=stores.replay)
+                        replay=stores.replay, provider_keys=stores.provider_keys)
     services.add_closer(stores)
     return services
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.proxy.identity_scopes import origin_of
+from gateway.outbound.identity_scopes import origin_of
 
 
 @dataclass(frozen=True)

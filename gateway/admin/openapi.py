@@ -13,8 +13,8 @@ import copy
 from typing import Any
 
 from gateway.config import FHIR_VERSIONS, MAX_CONNECT_TIMEOUT_SECONDS, MAX_READ_TIMEOUT_SECONDS, Settings
-from gateway.proxy.provider_keys import DEFAULT_KEY_NAME, KEY_NAME_PATTERN
 from gateway.stores.models import TENANT_OR_ALL_PATTERN
+from gateway.tokens.provider_keys import DEFAULT_KEY_NAME, KEY_NAME_PATTERN
 
 SECRET_ID_PATTERN = r"^[0-9a-f]{16}$"
 MAX_PAGE_SIZE = 1000

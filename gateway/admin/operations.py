@@ -26,7 +26,7 @@ Integrity rules they share:
   before each write refuses to start it, ``commit()`` after the deciding write
   says whether it landed too late and must be undone.
 - Credential rules: a managed identity only gets a token for the provider's
-  origin (``gateway.proxy.identity_scopes``); a stored provider secret is bound
+  origin (``gateway.outbound.identity_scopes``); a stored provider secret is bound
   to the fields its kind declares (``gateway.admin.credential_bindings``). Their
   refusals are audited ``refused`` with a reason.
 - Every change records ``details.changes``: each changed field, old and new

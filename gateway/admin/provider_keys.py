@@ -2,7 +2,7 @@
 ``POST /manage/provider-keys/{name}/rotate`` (``name`` = ``<keyName>-rs384`` or ``<keyName>-es384``).
 
 A rotation adds a Key Vault key version that is published in the key's JWKS at once and signs only after the
-activation delay (``gateway.proxy.provider_keys``); the previous version keeps signing until then and stays
+activation delay (``gateway.tokens.provider_keys``); the previous version keeps signing until then and stays
 published until no assertion it signed can be valid. Rotations are audited (``provider-key.rotate``) and refused
 (503) while the audit table cannot be reached, as signing-key rotations are.
 """
@@ -18,9 +18,9 @@ from gateway.admin.problems import not_found
 from gateway.admin.views import timestamp
 from gateway.admin.writes import may_write, store_call
 from gateway.http import Request, Response, json_response
-from gateway.proxy.provider_keys import DEFAULT_KEY_NAME, VersionState, admin_name, parse_admin_name
 from gateway.services import Services
 from gateway.stores.errors import NotFound
+from gateway.tokens.provider_keys import DEFAULT_KEY_NAME, VersionState, admin_name, parse_admin_name
 
 
 def jwks_url(services: Services, key_name: str) -> str:

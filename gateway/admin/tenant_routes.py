@@ -3,7 +3,7 @@
 ``PUT /manage/routes/{tenantId}`` creates or replaces a route, ``DELETE`` removes it (with its stored
 upstream secret). Key Vault is written before Table Storage and undone when the Table write fails;
 deletions go the other way round. A managed identity only gets a token for the provider's origin
-(``gateway.proxy.identity_scopes``); a stored provider secret stays bound to the fields its kind declares
+(``gateway.outbound.identity_scopes``); a stored provider secret stays bound to the fields its kind declares
 (``gateway.admin.credential_bindings``); both refusals are audited with their reason.
 """
 
@@ -21,12 +21,12 @@ from gateway.admin.credential_bindings import CREDENTIAL_KINDS, CredentialKind, 
 from gateway.admin.problems import FieldError, not_found, precondition_failed, unavailable, validation_failed
 from gateway.admin.writes import conditional_write, may_write, retry_on_conflict, store_call, undo
 from gateway.credentials import upstream_secret_name
-from gateway.proxy.destinations import validate_provider_url
-from gateway.proxy.identity_scopes import scope_problem
-from gateway.proxy.provider_keys import DEFAULT_KEY_NAME, admin_name
+from gateway.outbound.destinations import validate_provider_url
+from gateway.outbound.identity_scopes import scope_problem
 from gateway.services import Services
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.models import BatchMode, Page, Route, UpstreamAuth, UpstreamAuthType
+from gateway.tokens.provider_keys import DEFAULT_KEY_NAME, admin_name
 
 
 @dataclass(frozen=True)

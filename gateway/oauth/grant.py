@@ -2,8 +2,9 @@
 
 The requested ``scope`` (§3.3: space-delimited, case-sensitive tokens) names exactly one Azure AD
 tenant GUID, compared case-insensitively, and optionally SMART system scopes
-(``gateway.scopes.parse_scope_parameter``; anything else is ``invalid_scope``). The tenant must be
-allowed for the client and have an enabled route; otherwise ``invalid_scope`` (§5.2). A client
+(``gateway.scopes.parse_scope_parameter``; anything else is ``invalid_scope``: each
+``gateway.scopes.ScopeRequestError`` becomes ``InvalidScope`` here, its message the description). The
+tenant must be allowed for the client and have an enabled route; otherwise ``invalid_scope`` (§5.2). A client
 allowed no tenant at all is ``unauthorized_client``.
 
 Scopes (``gateway.scopes.grant_scopes``): the token gets what was asked intersected with the
@@ -23,6 +24,7 @@ from gateway.oauth.errors import InvalidScope, UnauthorizedClient
 from gateway.scopes import MAX_SCOPE_TOKENS as SCOPE_TOKEN_LIMIT
 from gateway.scopes import (
     ScopeGrant,
+    ScopeRequestError,
     ScopeSyntaxError,
     SmartScopes,
     grant_scopes,
@@ -39,7 +41,10 @@ MAX_SCOPE_TOKENS = SCOPE_TOKEN_LIMIT
 
 def requested_tenant(scope: str | None) -> str:
     """The one tenant GUID named in ``scope``, canonical; InvalidScope otherwise (see parse_scope_parameter)."""
-    return parse_scope_parameter(scope).tenant
+    try:
+        return parse_scope_parameter(scope).tenant
+    except ScopeRequestError as refused:
+        raise InvalidScope(refused.description) from None
 
 
 @functools.lru_cache(maxsize=1024)
@@ -60,10 +65,13 @@ async def client_credentials_grant(services: Services, client: Client, scope: st
     """Issue a token for an authenticated ``client``, its requested tenant and scopes (§4.4.2, §4.4.3)."""
     if not client.allowed_tenants:
         raise UnauthorizedClient("this client is not authorized for any tenant")
-    request = parse_scope_parameter(scope)
-    if not client.allows_tenant(request.tenant):
-        raise InvalidScope("the requested tenant is not allowed for this client")
-    grant: ScopeGrant = grant_scopes(request, client_scopes(client))
+    try:
+        request = parse_scope_parameter(scope)
+        if not client.allows_tenant(request.tenant):
+            raise InvalidScope("the requested tenant is not allowed for this client")
+        grant: ScopeGrant = grant_scopes(request, client_scopes(client))
+    except ScopeRequestError as refused:
+        raise InvalidScope(refused.description) from None
     if await services.route_directory.enabled_route(request.tenant) is None:
         raise InvalidScope("the requested tenant has no enabled route")
     scope_claim = request.tenant if request.tenant_only else grant.scope

@@ -4,16 +4,16 @@ The URL a hospital registers as the gateway's JWKS URL for SMART Backend Service
 public members (``kty``, ``n``/``e`` or ``crv``/``x``/``y``) with ``kid`` (RFC 7638 thumbprint), ``alg`` and
 ``use: sig``. ``?key=<keyName>`` gives the set of a route's own key instead of the gateway's (``gateway``), so
 a hospital that registered one key trusts no other. Cacheable for PROVIDER_JWKS_MAX_AGE_SECONDS; which versions
-it lists follows the publication rule of ``gateway.proxy.provider_keys``.
+it lists follows the publication rule of ``gateway.tokens.provider_keys``.
 """
 
 from __future__ import annotations
 
 from gateway.http import Request, Response, json_response
 from gateway.oauth.errors import NO_STORE, MethodNotAllowed, ServiceUnavailable
-from gateway.proxy.provider_keys import DEFAULT_KEY_NAME, key_name_problem
 from gateway.services import Services
 from gateway.stores.errors import StoreError
+from gateway.tokens.provider_keys import DEFAULT_KEY_NAME, key_name_problem
 
 
 async def provider_jwks_endpoint(request: Request, services: Services) -> Response:

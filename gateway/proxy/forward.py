@@ -25,16 +25,8 @@ from gateway import telemetry
 from gateway.config import Settings
 from gateway.fhir.outcome import fhir_json_media_type, operation_outcome
 from gateway.http import Headers, Request, Response
-from gateway.proxy import outcomes
-from gateway.proxy.access import AccessRefused, BadBatch, Batch, BatchEntry, classify, parse_batch, require_access
-from gateway.proxy.batch import MAX_FANOUT_ENTRIES, fan_out
-from gateway.proxy.destinations import validate_provider_url
-from gateway.proxy.headers import downstream_response_headers, upstream_request_headers
-from gateway.proxy.paths import FhirPath, PathRejected, check_path, resource_type_of
-from gateway.proxy.rewrite import LinkRewriter, is_textual
-from gateway.proxy.scope_check import ScopeRefused, check_scopes
-from gateway.proxy.token_scopes import token_scopes
-from gateway.proxy.transport import (
+from gateway.outbound.destinations import validate_provider_url
+from gateway.outbound.transport import (
     DestinationRefused,
     UpstreamError,
     UpstreamRequest,
@@ -42,6 +34,14 @@ from gateway.proxy.transport import (
     UpstreamTimeout,
     UpstreamTooLarge,
 )
+from gateway.proxy import outcomes
+from gateway.proxy.access import AccessRefused, BadBatch, Batch, BatchEntry, classify, parse_batch, require_access
+from gateway.proxy.batch import MAX_FANOUT_ENTRIES, fan_out
+from gateway.proxy.headers import downstream_response_headers, upstream_request_headers
+from gateway.proxy.paths import FhirPath, PathRejected, check_path, resource_type_of
+from gateway.proxy.rewrite import LinkRewriter, is_textual
+from gateway.proxy.scope_check import ScopeRefused, check_scopes
+from gateway.proxy.token_scopes import token_scopes
 from gateway.proxy.upstream_auth import UpstreamAuthError
 from gateway.proxy.urls import captured_path, normalize_query, upstream_url
 from gateway.services import Services

@@ -7,11 +7,11 @@
 - ``managedIdentity``: ``azure.identity.aio.ManagedIdentityCredential`` (``AZURE_CLIENT_ID``
   picks a user-assigned identity), only ever for the provider's own origin,
   ``<scheme>://<host>[:port]/.default`` (Azure Health Data Services form): a stored scope naming
-  anything else is refused before any token is requested (``gateway.proxy.identity_scopes``).
+  anything else is refused before any token is requested (``gateway.outbound.identity_scopes``).
 - ``privateKeyJwt``: SMART Backend Services (SMART App Launch 2.x, "Backend Services"): the client
   credentials grant authenticated by an RFC 7523 client assertion (``client_assertion_type``
   ``urn:ietf:params:oauth:client-assertion-type:jwt-bearer``) that the gateway signs with its Key Vault key
-  (``gateway.proxy.provider_keys``); the assertion's ``aud`` is the route's saved ``tokenUrl``, which must pass
+  (``gateway.tokens.provider_keys``); the assertion's ``aud`` is the route's saved ``tokenUrl``, which must pass
   the provider URL rules before anything is signed.
 
 Provider tokens are cached per route until shortly before they expire; concurrent misses for
@@ -32,12 +32,12 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from gateway.managed_identity import managed_identity_credential
-from gateway.proxy.destinations import validate_provider_url
-from gateway.proxy.identity_scopes import provider_scope, scope_problem, token_scope
-from gateway.proxy.provider_keys import CLIENT_ASSERTION_TYPE, DEFAULT_KEY_NAME, ProviderKeyUnavailable
-from gateway.proxy.transport import Transport, UpstreamError, UpstreamRequest
+from gateway.outbound.destinations import validate_provider_url
+from gateway.outbound.identity_scopes import provider_scope, scope_problem, token_scope
+from gateway.outbound.transport import Transport, UpstreamError, UpstreamRequest
 from gateway.services import Services
 from gateway.stores.models import Route
+from gateway.tokens.provider_keys import CLIENT_ASSERTION_TYPE, DEFAULT_KEY_NAME, ProviderKeyUnavailable
 
 logger = logging.getLogger("gateway.proxy.upstream_auth")
 

@@ -4,8 +4,8 @@ before any byte reaches it (production), unless the route is marked as a private
 
 import pytest
 
+from gateway.outbound.transport import AiohttpTransport
 from gateway.proxy.forward import proxy
-from gateway.proxy.transport import AiohttpTransport
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
 from tests.fixtures.provider import connect

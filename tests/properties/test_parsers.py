@@ -20,11 +20,11 @@ from gateway.admin.problems import FieldError, Problem
 from gateway.admin.schema import Validator
 from gateway.credentials import check_verifier, make_verifier, new_secret, secret_id_of
 from gateway.http import Headers, Request
+from gateway.outbound.transport import MockTransport, UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
 from gateway.proxy.access import BadBatch, parse_batch
 from gateway.proxy.batch import entry_of
 from gateway.proxy.paths import PathRejected, check_path
 from gateway.proxy.rewrite import LinkRewriter
-from gateway.proxy.transport import MockTransport, UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
 from gateway.proxy.urls import normalize_query
 from gateway.stores.errors import InvalidContinuation
 from gateway.stores.tables import continuation as table_continuation

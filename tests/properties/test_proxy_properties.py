@@ -27,11 +27,11 @@ from hypothesis import strategies as st
 
 from gateway.clock import FakeClock
 from gateway.http import Headers, Request
+from gateway.outbound.transport import MockTransport, UpstreamRequest, UpstreamResponse
 from gateway.proxy.access import BadBatch, parse_batch
 from gateway.proxy.batch import MAX_FANOUT_ENTRIES
 from gateway.proxy.forward import proxy
 from gateway.proxy.paths import PathRejected, check_path
-from gateway.proxy.transport import MockTransport, UpstreamRequest, UpstreamResponse
 from gateway.proxy.urls import upstream_url
 from gateway.services import Services, memory_services
 from gateway.stores.models import Client, Route

@@ -13,8 +13,8 @@ from gateway.admin import operations as ops
 from gateway.admin.endpoint import dispatch
 from gateway.admin.problems import Problem
 from gateway.http import Headers, Request
+from gateway.outbound.transport import AiohttpTransport
 from gateway.proxy.forward import proxy
-from gateway.proxy.transport import AiohttpTransport
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
 from tests.fixtures.leaks import register_sensitive

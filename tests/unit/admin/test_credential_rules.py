@@ -16,7 +16,7 @@ from gateway.admin.credential_bindings import (
     moved_fields,
 )
 from gateway.admin.problems import Problem
-from gateway.proxy.identity_scopes import origin_of, provider_scope, scope_problem
+from gateway.outbound.identity_scopes import origin_of, provider_scope, scope_problem
 from tests.support.constants import TENANT
 
 ACTOR = ops.Actor("function-key:unit")

@@ -6,8 +6,8 @@ import logging
 import pytest
 
 from gateway.http import Request
+from gateway.outbound.transport import MockTransport, UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
 from gateway.proxy.forward import proxy
-from gateway.proxy.transport import MockTransport, UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
 from gateway.stores.models import Client, Route, UpstreamAuth
 from gateway.tokens.access_tokens import issue_access_token
 from tests.support.constants import GW, PROVIDER, TENANT
@@ -211,7 +211,7 @@ async def test_connection_reset_while_sending_is_unreachable_not_a_500(services,
     # connection the provider just closed is reused: a GET is retried once, anything else is a clean 502.
     import aiohttp
 
-    from gateway.proxy.transport import AiohttpTransport, UpstreamRequest
+    from gateway.outbound.transport import AiohttpTransport, UpstreamRequest
 
     transport = AiohttpTransport(services.settings)
     calls = []

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from gateway.proxy.transport import MockTransport, UpstreamResponse
+from gateway.outbound.transport import MockTransport, UpstreamResponse
 from gateway.proxy.upstream_auth import UpstreamAuthenticator, UpstreamAuthError, default_scope
 from gateway.stores.models import Route, UpstreamAuth
 from tests.support.constants import TENANT

@@ -26,8 +26,8 @@ from gateway import telemetry
 from gateway.http import Headers, Request, Response
 from gateway.oauth.endpoint import token_endpoint
 from gateway.oauth.rate_limit import FailureLimiter
+from gateway.outbound.transport import MockTransport, UpstreamRequest, UpstreamResponse, UpstreamUnreachable
 from gateway.proxy.forward import proxy
-from gateway.proxy.transport import MockTransport, UpstreamRequest, UpstreamResponse, UpstreamUnreachable
 from gateway.stores.models import Client, Route
 from gateway.telemetry.recorder import Recorder
 from gateway.telemetry.transport import TracedTransport

@@ -10,17 +10,17 @@ from urllib.parse import parse_qs
 import jwt
 import pytest
 
-from gateway.proxy.provider_keys import (
+from gateway.outbound.transport import MockTransport, UpstreamResponse
+from gateway.proxy.upstream_auth import UpstreamAuthenticator, UpstreamAuthError
+from gateway.stores.models import Route, UpstreamAuth
+from gateway.stores.provider_keys import ProviderKeyVersion
+from gateway.tokens.provider_keys import (
     ASSERTION_LIFETIME_SECONDS,
     CLIENT_ASSERTION_TYPE,
     Timing,
     parse_admin_name,
     schedule,
 )
-from gateway.proxy.transport import MockTransport, UpstreamResponse
-from gateway.proxy.upstream_auth import UpstreamAuthenticator, UpstreamAuthError
-from gateway.stores.models import Route, UpstreamAuth
-from gateway.stores.provider_keys import ProviderKeyVersion
 from tests.support.constants import TENANT
 
 TOKEN_URL = "http://127.0.0.1:9/auth/token"
