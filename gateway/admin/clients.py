@@ -9,18 +9,19 @@ Storage; deletion the other way round; each side is undone when the other fails.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from gateway.admin.access import Actor
+from gateway.admin.actor import Actor
 from gateway.admin.attempts import checkpoint, commit
 from gateway.admin.audit_changes import changes, client_fields
-from gateway.admin.audit_trail import late, record
+from gateway.admin.audit_trail import AuditTrail, late
 from gateway.admin.problems import FieldError, not_found, precondition_failed, unavailable, validation_failed
-from gateway.admin.verifiers import NewSecret, secret_expiry, verifier_name, write_verifier
+from gateway.admin.verifiers import NewSecret, Verifiers
 from gateway.admin.writes import conditional_write, may_write, retry_on_conflict, store_call, undo
+from gateway.clock import Clock
 from gateway.credentials import hint_of, new_secret
-from gateway.services import Services
 from gateway.stores.errors import StoreError, StoreUnavailable
 from gateway.stores.models import (
     ALL_TENANTS,
@@ -31,6 +32,11 @@ from gateway.stores.models import (
     SecretMetadata,
     canonical_tenant_id,
 )
+from gateway.stores.protocols import ClientStore
+
+ForgetClient = Callable[[str, Iterable[str]], None]
+"""This worker forgets what it cached of a client (``Services.forget_client``): its record, keys and the
+verifiers of the secret ids given."""
 
 
 def canonical_tenants(values: list[str]) -> tuple[str, ...]:
@@ -54,130 +60,138 @@ def canonical_tenants(values: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-async def get_client(services: Services, client_id: str) -> Client:
-    """The client record; 404 when there is none."""
-    client = await store_call(services.clients.get(client_id))
-    if client is None:
-        raise not_found("No such client.")
-    return client
+class ClientRecords:
+    """The client records in ``clients``, their verifiers (``verifiers``), audited in ``audit``; after each change
+    this worker forgets the client (``forget``)."""
 
+    def __init__(self, clients: ClientStore, *, verifiers: Verifiers, audit: AuditTrail, forget: ForgetClient,
+                 clock: Clock) -> None:
+        self._clients = clients
+        self._verifiers = verifiers
+        self._audit = audit
+        self._forget = forget
+        self._clock = clock
 
-async def list_clients(services: Services, *, page_size: int = 100,
-                       continuation: str | None = None) -> Page[Client]:
-    """Client records, a page at a time."""
-    return await store_call(services.clients.list(page_size=page_size, continuation=continuation))
+    async def get(self, client_id: str) -> Client:
+        """The client record; 404 when there is none."""
+        client = await store_call(self._clients.get(client_id))
+        if client is None:
+            raise not_found("No such client.")
+        return client
 
+    async def page(self, *, page_size: int = 100, continuation: str | None = None) -> Page[Client]:
+        """Client records, a page at a time."""
+        return await store_call(self._clients.list(page_size=page_size, continuation=continuation))
 
-async def create_client(services: Services, actor: Actor, display_name: str,
-                        allowed_tenants: list[str] | tuple[str, ...], *, enabled: bool = True,
-                        authentication: ClientAuthentication | None = None,
-                        allowed_scopes: str = DEFAULT_ALLOWED_SCOPES) -> NewSecret:
-    """Create a client (with its first secret unless it authenticates with ``private_key_jwt``).
+    async def create(self, actor: Actor, display_name: str, allowed_tenants: list[str] | tuple[str, ...], *,
+                     enabled: bool = True, authentication: ClientAuthentication | None = None,
+                     allowed_scopes: str = DEFAULT_ALLOWED_SCOPES) -> NewSecret:
+        """Create a client (with its first secret unless it authenticates with ``private_key_jwt``).
 
-    Unpacks as ``(client, secret_id, secret, expires_on)``; the last three are None for a
-    ``private_key_jwt`` client, which never gets a secret.
-    """
-    tenants = canonical_tenants(list(allowed_tenants))
-    authentication = authentication or ClientAuthentication()
-    client_id = str(uuid.uuid4())
-    now = services.clock.now()
-    if authentication.uses_assertions:
-        secret_id = secret = name = expires_on = None
-        metas: tuple[SecretMetadata, ...] = ()
-        may_write()
-    else:
-        secret_id, secret = new_secret()
-        expires_on = secret_expiry(services)
-        name = await write_verifier(services, client_id, secret_id, secret, expires_on)
-        metas = (SecretMetadata(secret_id, hint_of(secret), now, expires_on),)
-    client = Client(client_id=client_id, display_name=display_name, allowed_tenants=tenants, enabled=enabled,
-                    secrets=metas, authentication=authentication, allowed_scopes=allowed_scopes)
+        Unpacks as ``(client, secret_id, secret, expires_on)``; the last three are None for a
+        ``private_key_jwt`` client, which never gets a secret.
+        """
+        tenants = canonical_tenants(list(allowed_tenants))
+        authentication = authentication or ClientAuthentication()
+        client_id = str(uuid.uuid4())
+        now = self._clock.now()
+        if authentication.uses_assertions:
+            secret_id = secret = name = expires_on = None
+            metas: tuple[SecretMetadata, ...] = ()
+            may_write()
+        else:
+            secret_id, secret = new_secret()
+            expires_on = self._verifiers.expiry()
+            name = await self._verifiers.write(client_id, secret_id, secret, expires_on)
+            metas = (SecretMetadata(secret_id, hint_of(secret), now, expires_on),)
+        client = Client(client_id=client_id, display_name=display_name, allowed_tenants=tenants, enabled=enabled,
+                        secrets=metas, authentication=authentication, allowed_scopes=allowed_scopes)
 
-    async def undo_verifier() -> None:
-        if name is not None:
-            await undo(f"delete verifier {name}", lambda: services.secrets.delete(name))
+        async def undo_verifier() -> None:
+            if name is not None:
+                await undo(f"delete verifier {name}", lambda: self._verifiers.delete(name))
 
-    try:
-        checkpoint()
-        stored = await services.clients.create(client)
-    except StoreError:
-        await undo_verifier()
-        raise unavailable() from None
-    except Exception:  # an unexpected store error (500): the verifier goes with the client that was not stored
-        await undo_verifier()
-        raise
-    if not commit():  # stored after the caller was answered 503: undo both halves
-        await undo("remove client stored too late", lambda: services.clients.delete(client_id, if_match=stored.etag))
-        await undo_verifier()
-        raise unavailable()
-    services.forget_client(client_id)
-    extra = {"secretId": secret_id} if secret_id is not None else {}
-    await record(services, actor, "client.create", "client", client_id, **extra,
-                 changes=changes({}, client_fields(stored)))
-    return NewSecret(stored, secret_id, secret, expires_on)
-
-
-async def update_client(services: Services, actor: Actor, client_id: str, *, display_name: str | None = None,
-                        allowed_tenants: list[str] | tuple[str, ...] | None = None, enabled: bool | None = None,
-                        authentication: ClientAuthentication | None = None, allowed_scopes: str | None = None,
-                        if_match: str | None = None) -> Client:
-    """Change display name, allowed tenants, enabled (``enabled=False`` is the kill switch), allowed scopes,
-    or the keys of a ``private_key_jwt`` client (its JWKS or JWKS URL; the method itself cannot change: 422)."""
-    tenants = canonical_tenants(list(allowed_tenants)) if allowed_tenants is not None else None
-    given: dict[str, Any] = {"display_name": display_name, "allowed_tenants": tenants, "enabled": enabled,
-                             "authentication": authentication, "allowed_scopes": allowed_scopes}
-    updates = {name: value for name, value in given.items() if value is not None}
-
-    async def attempt(_number: int) -> Client:
-        current = await get_client(services, client_id)
-        if if_match is not None and if_match not in ("*", current.etag):
-            raise precondition_failed()
-        if authentication is not None and authentication.method != current.authentication.method:
-            raise validation_failed([FieldError("authentication/method", f"must stay {current.authentication.method}: "
-                                                "create a new client to change how it authenticates")])
-        stored = await conditional_write(
-            lambda: services.clients.replace(replace(current, **updates), if_match=current.etag),
-            stale=precondition_failed() if if_match is not None else None)
-        if not commit():  # stored after the caller was answered 503: put the previous record back
-            await undo("restore client updated too late",
-                       lambda: services.clients.replace(replace(current, etag=None), if_match=stored.etag))
-            services.forget_client(client_id)
-            raise unavailable()
-        services.forget_client(client_id)
-        await record(services, actor, "client.update", "client", client_id,
-                     changes=changes(client_fields(current), client_fields(stored)))
-        return stored
-
-    return await retry_on_conflict(attempt, "The client kept changing while being updated; retry.")
-
-
-async def delete_client(services: Services, actor: Actor, client_id: str, *, if_match: str | None = None) -> None:
-    """Delete a client record and its verifiers (restoring the record if Key Vault fails)."""
-
-    async def attempt(_number: int) -> Client:
-        current = await get_client(services, client_id)
-        if if_match is not None and if_match not in ("*", current.etag):
-            raise precondition_failed()
-        await conditional_write(lambda: services.clients.delete(client_id, if_match=current.etag),
-                                stale=precondition_failed() if if_match is not None else None,
-                                gone=not_found("No such client."))
-        return current
-
-    current = await retry_on_conflict(attempt, "The client kept changing while being deleted; retry.")
-    services.forget_client(client_id)
-    try:
-        checkpoint()  # the record's deletion landed after the caller was answered 503: it comes back
-        for meta in current.secrets:
-            await services.secrets.delete(verifier_name(services, client_id, meta.secret_id))
-    except Exception as exc:
-        # Verifiers already gone make their secrets unusable (failing safe); the record comes back so the
-        # administrator sees the client still exists and retries the deletion (an unexpected answer too: 500).
-        await undo("restore deleted client", lambda: services.clients.create(replace(current, etag=None)))
-        services.forget_client(client_id)
-        if isinstance(exc, StoreUnavailable):
+        try:
+            checkpoint()
+            stored = await self._clients.create(client)
+        except StoreError:
+            await undo_verifier()
             raise unavailable() from None
-        raise
-    secret_ids = [m.secret_id for m in current.secrets]
-    services.forget_client(client_id, secret_ids)
-    await record(services, actor, "client.delete", "client", client_id,
-                 secretIds=secret_ids, changes=changes(client_fields(current), {}), **late())
+        except Exception:  # an unexpected store error (500): the verifier goes with the client that was not stored
+            await undo_verifier()
+            raise
+        if not commit():  # stored after the caller was answered 503: undo both halves
+            await undo("remove client stored too late",
+                       lambda: self._clients.delete(client_id, if_match=stored.etag))
+            await undo_verifier()
+            raise unavailable()
+        self._forget(client_id, ())
+        extra = {"secretId": secret_id} if secret_id is not None else {}
+        await self._audit.record(actor, "client.create", "client", client_id, **extra,
+                                 changes=changes({}, client_fields(stored)))
+        return NewSecret(stored, secret_id, secret, expires_on)
+
+    async def update(self, actor: Actor, client_id: str, *, display_name: str | None = None,
+                     allowed_tenants: list[str] | tuple[str, ...] | None = None, enabled: bool | None = None,
+                     authentication: ClientAuthentication | None = None, allowed_scopes: str | None = None,
+                     if_match: str | None = None) -> Client:
+        """Change display name, allowed tenants, enabled (``enabled=False`` is the kill switch), allowed scopes,
+        or the keys of a ``private_key_jwt`` client (its JWKS or JWKS URL; the method itself cannot change: 422)."""
+        tenants = canonical_tenants(list(allowed_tenants)) if allowed_tenants is not None else None
+        given: dict[str, Any] = {"display_name": display_name, "allowed_tenants": tenants, "enabled": enabled,
+                                 "authentication": authentication, "allowed_scopes": allowed_scopes}
+        updates = {name: value for name, value in given.items() if value is not None}
+
+        async def attempt(_number: int) -> Client:
+            current = await self.get(client_id)
+            if if_match is not None and if_match not in ("*", current.etag):
+                raise precondition_failed()
+            if authentication is not None and authentication.method != current.authentication.method:
+                method = current.authentication.method
+                raise validation_failed([FieldError("authentication/method", f"must stay {method}: create a new "
+                                                                             "client to change how it authenticates")])
+            stored = await conditional_write(
+                lambda: self._clients.replace(replace(current, **updates), if_match=current.etag),
+                stale=precondition_failed() if if_match is not None else None)
+            if not commit():  # stored after the caller was answered 503: put the previous record back
+                await undo("restore client updated too late",
+                           lambda: self._clients.replace(replace(current, etag=None), if_match=stored.etag))
+                self._forget(client_id, ())
+                raise unavailable()
+            self._forget(client_id, ())
+            await self._audit.record(actor, "client.update", "client", client_id,
+                                     changes=changes(client_fields(current), client_fields(stored)))
+            return stored
+
+        return await retry_on_conflict(attempt, "The client kept changing while being updated; retry.")
+
+    async def delete(self, actor: Actor, client_id: str, *, if_match: str | None = None) -> None:
+        """Delete a client record and its verifiers (restoring the record if Key Vault fails)."""
+
+        async def attempt(_number: int) -> Client:
+            current = await self.get(client_id)
+            if if_match is not None and if_match not in ("*", current.etag):
+                raise precondition_failed()
+            await conditional_write(lambda: self._clients.delete(client_id, if_match=current.etag),
+                                    stale=precondition_failed() if if_match is not None else None,
+                                    gone=not_found("No such client."))
+            return current
+
+        current = await retry_on_conflict(attempt, "The client kept changing while being deleted; retry.")
+        self._forget(client_id, ())
+        try:
+            checkpoint()  # the record's deletion landed after the caller was answered 503: it comes back
+            for meta in current.secrets:
+                await self._verifiers.delete(self._verifiers.name(client_id, meta.secret_id))
+        except Exception as exc:
+            # Verifiers already gone make their secrets unusable (failing safe); the record comes back so the
+            # administrator sees the client still exists and retries the deletion (an unexpected answer too: 500).
+            await undo("restore deleted client", lambda: self._clients.create(replace(current, etag=None)))
+            self._forget(client_id, ())
+            if isinstance(exc, StoreUnavailable):
+                raise unavailable() from None
+            raise
+        secret_ids = [m.secret_id for m in current.secrets]
+        self._forget(client_id, secret_ids)
+        await self._audit.record(actor, "client.delete", "client", client_id,
+                                 secretIds=secret_ids, changes=changes(client_fields(current), {}), **late())

@@ -16,16 +16,15 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from gateway.admin import handlers as h
-from gateway.admin import provider_keys
-from gateway.admin.access import AccessRefused, Actor, audit_access_refusal, authorize, key_actor
+from gateway.admin.access import AccessRefused, AdminAccess, key_actor
+from gateway.admin.actor import Actor
+from gateway.admin.api import AdminApi
 from gateway.admin.attempts import TimedOut, run_later, run_within
-from gateway.admin.audit_trail import audit_refusal
 from gateway.admin.openapi import PROVIDER_KEY_PATTERN
 from gateway.admin.problems import Problem, not_found, problem_response, timed_out, unavailable
 from gateway.config import Settings
-from gateway.entry import Failure, Surface
+from gateway.failure import Failure
 from gateway.http import Request, Response
-from gateway.services import Services
 from gateway.stores.errors import StoreUnavailable
 
 logger = logging.getLogger("gateway.admin")
@@ -42,8 +41,8 @@ ROUTES: tuple[tuple[tuple[str, ...], dict[str, HandlerFn]], ...] = (
     (("clients", "{}", "secrets"), {"POST": h.add_secret}),
     (("clients", "{}", "secrets", "{}"), {"DELETE": h.revoke_secret}),
     (("signing-keys",), {"GET": h.list_signing_keys, "POST": h.rotate_signing_key}),
-    (("provider-keys",), {"GET": provider_keys.list_provider_keys}),
-    (("provider-keys", "{}", "rotate"), {"POST": provider_keys.rotate_provider_key}),
+    (("provider-keys",), {"GET": h.list_provider_keys}),
+    (("provider-keys", "{}", "rotate"), {"POST": h.rotate_provider_key}),
     (("audit",), {"GET": h.list_audit}),
     (("openapi.json",), {"GET": h.get_openapi}),
 )
@@ -100,65 +99,74 @@ def _change_of(request: Request, segments: list[str]) -> tuple[str, str, str] | 
     return None
 
 
-async def dispatch(request: Request, services: Services, *, deadline: float | None = None) -> Response:
-    """Handle one admin request with the given services (tests call this directly).
+class AdminEndpoint:
+    """admin_fn's handler: ``access`` decides who calls, ``api`` holds the resources the handlers use; store work
+    is bounded by ``store_timeout`` seconds (STORE_TIMEOUT_SECONDS)."""
 
-    ``deadline`` (event-loop time) ends the STORE_TIMEOUT_SECONDS bound; default: that long from now."""
-    segments = _segments(request)
-    loop = asyncio.get_running_loop()
-    if deadline is None:
-        deadline = loop.time() + services.settings.store_timeout_seconds
-    actor = key_actor(request)
-    try:
+    def __init__(self, api: AdminApi, access: AdminAccess, *, store_timeout: float) -> None:
+        self._api = api
+        self._access = access
+        self._store_timeout = store_timeout
+
+    async def dispatch(self, request: Request, *, deadline: float | None = None) -> Response:
+        """Handle one admin request.
+
+        ``deadline`` (event-loop time) ends the STORE_TIMEOUT_SECONDS bound; default: that long from now."""
+        segments = _segments(request)
+        loop = asyncio.get_running_loop()
+        if deadline is None:
+            deadline = loop.time() + self._store_timeout
+        actor = key_actor(request)
+        api = self._api
         try:
-            actor = await authorize(request, services)
-        except AccessRefused as refused:
-            action, target_type, target_id = _change_of(request, segments) or ("admin.access", "admin", "")
-            record = partial(audit_access_refusal, services, refused, action, target_type, target_id)
-            await _within_deadline(request, deadline, record)
-            return problem_response(refused, request.request_id)
-        found = match(segments)
-        if found is None:
-            raise not_found("No such admin resource.")
-        methods, args = found
-        handler = methods.get(request.method.upper())
-        if handler is None:
-            allow = ", ".join(sorted(methods))
-            raise Problem(405, "method-not-allowed", f"Use one of: {allow}.", headers={"Allow": allow})
-        # Bounded: a store that hangs gets the caller a 503 within STORE_TIMEOUT_SECONDS (gateway.admin.attempts).
-        return await run_within(max(deadline - loop.time(), 0.01), lambda: handler(request, services, actor, *args))
-    except TimedOut:
-        # The audit table may be the store that hangs: the refusal is recorded without holding up the answer.
-        run_later(_audit_refusal(request, services, actor, segments, 503, "store-timeout"))
-        return problem_response(timed_out(), request.request_id)
-    except Problem as problem:
-        if not problem.audited:
-            await _audit_refusal(request, services, actor, segments, problem.status, problem.slug, deadline=deadline)
-        return problem_response(problem, request.request_id)
-    except StoreUnavailable:
-        await _audit_refusal(request, services, actor, segments, 503, "unavailable", deadline=deadline)
-        return problem_response(unavailable(), request.request_id)
-    except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
-        logger.error("admin request failed request_id=%s type=%s", request.request_id, type(exc).__name__)
-        return problem_response(Problem(500, "internal", "The request failed unexpectedly."), request.request_id)
+            try:
+                actor = await self._access.authorize(request)
+            except AccessRefused as refused:
+                action, target_type, target_id = _change_of(request, segments) or ("admin.access", "admin", "")
+                record = partial(self._access.audit_refusal, refused, action, target_type, target_id)
+                await _within_deadline(request, deadline, record)
+                return problem_response(refused, request.request_id)
+            found = match(segments)
+            if found is None:
+                raise not_found("No such admin resource.")
+            methods, args = found
+            handler = methods.get(request.method.upper())
+            if handler is None:
+                allow = ", ".join(sorted(methods))
+                raise Problem(405, "method-not-allowed", f"Use one of: {allow}.", headers={"Allow": allow})
+            # Bounded: a store that hangs gets the caller a 503 within STORE_TIMEOUT_SECONDS (gateway.admin.attempts).
+            return await run_within(max(deadline - loop.time(), 0.01), lambda: handler(request, api, actor, *args))
+        except TimedOut:
+            # The audit table may be the store that hangs: the refusal is recorded without holding up the answer.
+            run_later(self._audit_refusal(request, actor, segments, 503, "store-timeout"))
+            return problem_response(timed_out(), request.request_id)
+        except Problem as problem:
+            if not problem.audited:
+                await self._audit_refusal(request, actor, segments, problem.status, problem.slug, deadline=deadline)
+            return problem_response(problem, request.request_id)
+        except StoreUnavailable:
+            await self._audit_refusal(request, actor, segments, 503, "unavailable", deadline=deadline)
+            return problem_response(unavailable(), request.request_id)
+        except Exception as exc:  # noqa: BLE001 - never a stack trace to the caller
+            logger.error("admin request failed request_id=%s type=%s", request.request_id, type(exc).__name__)
+            return problem_response(Problem(500, "internal", "The request failed unexpectedly."), request.request_id)
 
+    async def _audit_refusal(self, request: Request, actor: Actor, segments: list[str], status: int, reason: str, *,
+                             deadline: float | None = None) -> None:
+        """Record a refused change attempt; with ``deadline`` (loop time), wait for the audit table only until then
+        (a hung table must not hold the answer: the record is written in the background when it answers)."""
+        change = _change_of(request, segments)
+        if change is None:
+            return
+        action, target_type, target_id = change
 
-async def _audit_refusal(request: Request, services: Services, actor: Actor, segments: list[str], status: int,
-                         reason: str, *, deadline: float | None = None) -> None:
-    """Record a refused change attempt; with ``deadline`` (loop time), wait for the audit table only until then
-    (a hung table must not hold the answer: the record is written in the background when it answers)."""
-    change = _change_of(request, segments)
-    if change is None:
-        return
-    action, target_type, target_id = change
+        def record() -> Awaitable[None]:
+            return self._api.audit.refusal(actor, action, target_type, target_id, status, reason)
 
-    def record() -> Awaitable[None]:
-        return audit_refusal(services, actor, action, target_type, target_id, status, reason)
-
-    if deadline is None:
-        await record()
-        return
-    await _within_deadline(request, deadline, record)
+        if deadline is None:
+            await record()
+            return
+        await _within_deadline(request, deadline, record)
 
 
 async def _within_deadline(request: Request, deadline: float, record: Callable[[], Awaitable[None]]) -> None:
@@ -180,11 +188,3 @@ def render_failure(failure: Failure, request: Request, settings: Settings | None
     else:
         problem = Problem(500, "internal", "The request failed unexpectedly.")
     return problem_response(problem, request.request_id)
-
-
-async def _respond(request: Request, services: Services, deadline: float) -> Response:
-    return await dispatch(request, services, deadline=deadline)
-
-
-handle = Surface("admin", _respond, render_failure)
-"""admin_fn's entry point: a cold worker's store opening counts toward the request's STORE_TIMEOUT_SECONDS."""

@@ -1,4 +1,4 @@
-"""HTTP handlers of the admin API: parse and validate, call ``gateway.admin.operations``, render.
+"""HTTP handlers of the admin API: parse and validate, call the resource (``gateway.admin.api``), render.
 
 Bodies are checked in this order: size (413, MAX_REQUEST_BODY_BYTES), media
 type (415), JSON syntax (400), then the OpenAPI schema (422, every invalid
@@ -12,15 +12,16 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.admin import operations as ops
+from gateway.admin.actor import Actor
+from gateway.admin.api import AdminApi
 from gateway.admin.client_specs import allowed_scopes, client_authentication
 from gateway.admin.openapi import SECRET_ID_PATTERN, openapi_document, schema_root
 from gateway.admin.paging import decode_continuation, next_link, page_size_of
 from gateway.admin.problems import FieldError, Problem, bad_request, validation_failed
 from gateway.admin.schema import Validator
+from gateway.admin.tenant_routes import RouteSpec
 from gateway.admin.views import audit_json, client_json, route_json, signing_key_json, timestamp
 from gateway.http import Request, Response, json_response
-from gateway.services import Services
 from gateway.stores.models import DEFAULT_ALLOWED_SCOPES, GUID_PATTERN, canonical_tenant_id
 
 _validator = Validator(schema_root())
@@ -37,16 +38,16 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def check_body_size(request: Request, services: Services) -> None:
-    if len(request.body) > services.settings.max_request_body_bytes:
+def check_body_size(request: Request, api: AdminApi) -> None:
+    if len(request.body) > api.settings.max_request_body_bytes:
         raise Problem(413, "too-large",
-                      f"The body exceeds {services.settings.max_request_body_bytes} bytes.")
+                      f"The body exceeds {api.settings.max_request_body_bytes} bytes.")
 
 
-def read_json(request: Request, services: Services, schema: str, *,
+def read_json(request: Request, api: AdminApi, schema: str, *,
               media_types: tuple[str, ...] = _JSON_TYPES) -> dict[str, Any]:
     """The request body as a JSON object valid against ``#/components/schemas/<schema>``."""
-    check_body_size(request, services)
+    check_body_size(request, api)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in media_types:
         raise Problem(415, "unsupported-media-type", f"Send the body as {' or '.join(media_types)}.")
@@ -110,10 +111,10 @@ def _parse_time(request: Request, name: str) -> datetime | None:
 
 # --------------------------------------------------------------------------- routes
 
-def route_spec(body: dict[str, Any]) -> ops.RouteSpec:
+def route_spec(body: dict[str, Any]) -> RouteSpec:
     timeouts = body.get("timeouts") or {}
     auth = body.get("upstreamAuth") or {"type": "none"}
-    return ops.RouteSpec(
+    return RouteSpec(
         fhir_base_url=body["fhirBaseUrl"].rstrip("/"),
         fhir_version=body["fhirVersion"],
         display_name=body.get("displayName", ""),
@@ -133,92 +134,92 @@ def route_spec(body: dict[str, Any]) -> ops.RouteSpec:
     )
 
 
-async def list_routes(request: Request, services: Services, actor: ops.Actor) -> Response:
+async def list_routes(request: Request, api: AdminApi, actor: Actor) -> Response:
     size = page_size_of(request)
-    page = await ops.list_routes(services, page_size=size,
+    page = await api.routes.page(page_size=size,
                                  continuation=decode_continuation(request.query_value("continuation")))
     return json_response(200, {
         "items": [route_json(r) for r in page.items],
-        "nextLink": next_link(services.settings.public_base_url, "/manage/routes", page.continuation, size),
+        "nextLink": next_link(api.settings.public_base_url, "/manage/routes", page.continuation, size),
     })
 
 
-async def get_route(request: Request, services: Services, actor: ops.Actor, tenant: str) -> Response:
-    route = await ops.get_route(services, tenant_param(tenant))
+async def get_route(request: Request, api: AdminApi, actor: Actor, tenant: str) -> Response:
+    route = await api.routes.get(tenant_param(tenant))
     return _with_etag(200, route_json(route), route.etag)
 
 
-async def put_route(request: Request, services: Services, actor: ops.Actor, tenant: str) -> Response:
+async def put_route(request: Request, api: AdminApi, actor: Actor, tenant: str) -> Response:
     tenant_id = tenant_param(tenant)
-    body = read_json(request, services, "RouteInput")
+    body = read_json(request, api, "RouteInput")
     if_none_match = request.headers.get("if-none-match", "").strip() == "*"
-    route, created = await ops.put_route(services, actor, tenant_id, route_spec(body),
+    route, created = await api.routes.put(actor, tenant_id, route_spec(body),
                                          if_match=if_match_of(request), if_none_match=if_none_match)
-    headers = {"Location": f"{services.settings.public_base_url}/manage/routes/{tenant_id}"} if created else None
+    headers = {"Location": f"{api.settings.public_base_url}/manage/routes/{tenant_id}"} if created else None
     return _with_etag(201 if created else 200, route_json(route), route.etag, headers)
 
 
-async def delete_route(request: Request, services: Services, actor: ops.Actor, tenant: str) -> Response:
-    await ops.delete_route(services, actor, tenant_param(tenant), if_match=if_match_of(request))
+async def delete_route(request: Request, api: AdminApi, actor: Actor, tenant: str) -> Response:
+    await api.routes.delete(actor, tenant_param(tenant), if_match=if_match_of(request))
     return Response(204)
 
 
 # --------------------------------------------------------------------------- clients
 
-async def list_clients(request: Request, services: Services, actor: ops.Actor) -> Response:
+async def list_clients(request: Request, api: AdminApi, actor: Actor) -> Response:
     size = page_size_of(request)
-    page = await ops.list_clients(services, page_size=size,
+    page = await api.clients.page(page_size=size,
                                   continuation=decode_continuation(request.query_value("continuation")))
-    now = services.clock.now()
+    now = api.clock.now()
     return json_response(200, {
         "items": [client_json(c, now) for c in page.items],
-        "nextLink": next_link(services.settings.public_base_url, "/manage/clients", page.continuation, size),
+        "nextLink": next_link(api.settings.public_base_url, "/manage/clients", page.continuation, size),
     })
 
 
-async def create_client(request: Request, services: Services, actor: ops.Actor) -> Response:
-    body = read_json(request, services, "ClientCreate")
-    authentication = client_authentication(body.get("authentication"), services.settings)
+async def create_client(request: Request, api: AdminApi, actor: Actor) -> Response:
+    body = read_json(request, api, "ClientCreate")
+    authentication = client_authentication(body.get("authentication"), api.settings)
     scopes = allowed_scopes(body["allowedScopes"]) if "allowedScopes" in body else DEFAULT_ALLOWED_SCOPES
-    new = await ops.create_client(services, actor, body["displayName"], body["allowedTenants"],
+    new = await api.clients.create(actor, body["displayName"], body["allowedTenants"],
                                   enabled=body.get("enabled", True), authentication=authentication,
                                   allowed_scopes=scopes)
     payload: dict[str, Any] = {"clientId": new.client.client_id}
     if new.secret is not None:
         payload |= {"secretId": new.secret_id, "clientSecret": new.secret,
                     "secretExpiresOn": timestamp(new.expires_on), "warning": SECRET_WARNING}
-    payload["client"] = client_json(new.client, services.clock.now())
-    location = f"{services.settings.public_base_url}/manage/clients/{new.client.client_id}"
+    payload["client"] = client_json(new.client, api.clock.now())
+    location = f"{api.settings.public_base_url}/manage/clients/{new.client.client_id}"
     return _with_etag(201, payload, new.client.etag, {"Location": location, "Cache-Control": "no-store"})
 
 
-async def get_client(request: Request, services: Services, actor: ops.Actor, client_id: str) -> Response:
-    client = await ops.get_client(services, client_param(client_id))
-    return _with_etag(200, client_json(client, services.clock.now()), client.etag)
+async def get_client(request: Request, api: AdminApi, actor: Actor, client_id: str) -> Response:
+    client = await api.clients.get(client_param(client_id))
+    return _with_etag(200, client_json(client, api.clock.now()), client.etag)
 
 
-async def update_client(request: Request, services: Services, actor: ops.Actor, client_id: str) -> Response:
+async def update_client(request: Request, api: AdminApi, actor: Actor, client_id: str) -> Response:
     cid = client_param(client_id)
-    body = read_json(request, services, "ClientPatch", media_types=_PATCH_TYPES)
-    authentication = client_authentication(body["authentication"], services.settings) \
+    body = read_json(request, api, "ClientPatch", media_types=_PATCH_TYPES)
+    authentication = client_authentication(body["authentication"], api.settings) \
         if "authentication" in body else None
     scopes = allowed_scopes(body["allowedScopes"]) if "allowedScopes" in body else None
-    client = await ops.update_client(services, actor, cid, display_name=body.get("displayName"),
+    client = await api.clients.update(actor, cid, display_name=body.get("displayName"),
                                      allowed_tenants=body.get("allowedTenants"), enabled=body.get("enabled"),
                                      authentication=authentication, allowed_scopes=scopes,
                                      if_match=if_match_of(request))
-    return _with_etag(200, client_json(client, services.clock.now()), client.etag)
+    return _with_etag(200, client_json(client, api.clock.now()), client.etag)
 
 
-async def delete_client(request: Request, services: Services, actor: ops.Actor, client_id: str) -> Response:
-    await ops.delete_client(services, actor, client_param(client_id), if_match=if_match_of(request))
+async def delete_client(request: Request, api: AdminApi, actor: Actor, client_id: str) -> Response:
+    await api.clients.delete(actor, client_param(client_id), if_match=if_match_of(request))
     return Response(204)
 
 
-async def add_secret(request: Request, services: Services, actor: ops.Actor, client_id: str) -> Response:
+async def add_secret(request: Request, api: AdminApi, actor: Actor, client_id: str) -> Response:
     cid = client_param(client_id)
-    check_body_size(request, services)
-    new = await ops.add_secret(services, actor, cid)
+    check_body_size(request, api)
+    new = await api.client_secrets.add(actor, cid)
     payload = {
         "clientId": cid,
         "secretId": new.secret_id,
@@ -230,38 +231,49 @@ async def add_secret(request: Request, services: Services, actor: ops.Actor, cli
     return json_response(201, payload, headers={"Cache-Control": "no-store"})
 
 
-async def revoke_secret(request: Request, services: Services, actor: ops.Actor, client_id: str,
+async def revoke_secret(request: Request, api: AdminApi, actor: Actor, client_id: str,
                         secret_id: str) -> Response:
-    await ops.revoke_secret(services, actor, client_param(client_id), secret_param(secret_id))
+    await api.client_secrets.revoke(actor, client_param(client_id), secret_param(secret_id))
     return Response(204)
 
 
 # --------------------------------------------------------------------------- signing keys, audit, document
 
-async def list_signing_keys(request: Request, services: Services, actor: ops.Actor) -> Response:
-    keys = await ops.list_signing_keys(services)
+async def list_signing_keys(request: Request, api: AdminApi, actor: Actor) -> Response:
+    keys = await api.signing_keys.all()
     return json_response(200, {"items": [signing_key_json(k) for k in keys]})
 
 
-async def rotate_signing_key(request: Request, services: Services, actor: ops.Actor) -> Response:
-    check_body_size(request, services)
-    info = await ops.rotate_signing_key(services, actor)
+async def rotate_signing_key(request: Request, api: AdminApi, actor: Actor) -> Response:
+    check_body_size(request, api)
+    info = await api.signing_keys.rotate(actor)
     return json_response(201, signing_key_json(info))
 
 
-async def list_audit(request: Request, services: Services, actor: ops.Actor) -> Response:
+async def list_audit(request: Request, api: AdminApi, actor: Actor) -> Response:
     since, until = _parse_time(request, "since"), _parse_time(request, "until")
     if since is not None and until is not None and since > until:
         raise bad_request("since must not be after until.", "since")
     size = page_size_of(request)
-    page = await ops.list_audit(services, since=since, until=until, page_size=size,
+    page = await api.audit.list(since=since, until=until, page_size=size,
                                 continuation=decode_continuation(request.query_value("continuation")))
     extra = {k: v for k, v in (("since", timestamp(since)), ("until", timestamp(until))) if v}
     return json_response(200, {
         "items": [audit_json(r) for r in page.items],
-        "nextLink": next_link(services.settings.public_base_url, "/manage/audit", page.continuation, size, extra),
+        "nextLink": next_link(api.settings.public_base_url, "/manage/audit", page.continuation, size, extra),
     })
 
 
-async def get_openapi(request: Request, services: Services, actor: ops.Actor) -> Response:
-    return json_response(200, openapi_document(services.settings))
+async def get_openapi(request: Request, api: AdminApi, actor: Actor) -> Response:
+    return json_response(200, openapi_document(api.settings))
+
+
+# --------------------------------------------------------------------------- provider keys
+
+async def list_provider_keys(request: Request, api: AdminApi, actor: Actor) -> Response:
+    return json_response(200, {"items": await api.provider_keys.all()})
+
+
+async def rotate_provider_key(request: Request, api: AdminApi, actor: Actor, name: str) -> Response:
+    check_body_size(request, api)
+    return json_response(201, await api.provider_keys.rotate(actor, name))

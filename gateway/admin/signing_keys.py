@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from gateway.admin.access import Actor
+from gateway.admin.actor import Actor
 from gateway.admin.audit_changes import REPLACED, SET
-from gateway.admin.audit_trail import late, record, require_audit
+from gateway.admin.audit_trail import AuditTrail, late
 from gateway.admin.writes import may_write, store_call
-from gateway.services import Services
 from gateway.tokens.keys import SigningKeyInfo
 
 
@@ -25,27 +24,26 @@ class SigningKeyRing(Protocol):
     async def list_keys(self) -> list[SigningKeyInfo]: ...
 
 
-def _key_ring(services: Services) -> SigningKeyRing:
+class SigningKeys:
+    """The gateway's signing keys in ``ring``; rotations audited in ``audit``."""
 
-    return services.key_ring
+    def __init__(self, ring: SigningKeyRing, audit: AuditTrail) -> None:
+        self._ring = ring
+        self._audit = audit
 
+    async def rotate(self, actor: Actor) -> SigningKeyInfo:
+        """Add a signing key of the next generation (the previous stays published until its tokens expire)."""
+        await self._audit.require()
+        previous = [k.kid for k in await store_call(self._ring.list_keys()) if k.status == "active"]
+        may_write()
+        info = await store_call(self._ring.rotate())
+        old = previous[0] if previous else None
+        await self._audit.record(actor, "signing-key.rotate", "signing-key", info.kid, alg=info.alg,
+                                 changes={"activeKid": {"old": old, "new": info.kid},
+                                          "privateKey": {"old": SET if old else None,
+                                                         "new": REPLACED if old else SET}}, **late())
+        return info
 
-async def rotate_signing_key(services: Services, actor: Actor, *,
-                             key_ring: SigningKeyRing | None = None) -> SigningKeyInfo:
-    """Add a signing key of the next generation (the previous stays published until its tokens expire)."""
-    ring = key_ring or _key_ring(services)
-    await require_audit(services)
-    previous = [k.kid for k in await store_call(ring.list_keys()) if k.status == "active"]
-    may_write()
-    info = await store_call(ring.rotate())
-    old = previous[0] if previous else None
-    await record(services, actor, "signing-key.rotate", "signing-key", info.kid, alg=info.alg,
-                 changes={"activeKid": {"old": old, "new": info.kid},
-                          "privateKey": {"old": SET if old else None, "new": REPLACED if old else SET}}, **late())
-    return info
-
-
-async def list_signing_keys(services: Services, *, key_ring: SigningKeyRing | None = None) -> list[SigningKeyInfo]:
-    """Every signing key with its status, active first."""
-    ring = key_ring or _key_ring(services)
-    return await store_call(ring.list_keys())
+    async def all(self) -> list[SigningKeyInfo]:
+        """Every signing key with its status, active first."""
+        return await store_call(self._ring.list_keys())

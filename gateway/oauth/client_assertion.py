@@ -113,6 +113,11 @@ class ClientAssertion:
     client_id: str
     jws: CompactJws | None = field(default=None, compare=False)
 
+    @property
+    def method(self) -> str:
+        """The client authentication method (``gateway.oauth.client_auth.METHODS``)."""
+        return PRIVATE_KEY_JWT
+
     def __repr__(self) -> str:  # never print the assertion
         return f"ClientAssertion(client_id={self.client_id!r})"
 

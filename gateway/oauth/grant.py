@@ -19,6 +19,7 @@ reads a tenant-only token as the client's allowed scopes at the time of each req
 from __future__ import annotations
 
 import functools
+from typing import Protocol
 
 from gateway.oauth.errors import InvalidScope, UnauthorizedClient
 from gateway.scopes import MAX_SCOPE_TOKENS as SCOPE_TOKEN_LIMIT
@@ -31,9 +32,8 @@ from gateway.scopes import (
     parse_allowed_scopes,
     parse_scope_parameter,
 )
-from gateway.services import Services
-from gateway.stores.models import Client
-from gateway.tokens.access_tokens import IssuedToken, issue_access_token
+from gateway.stores.models import Client, Route
+from gateway.tokens.access_tokens import IssuedToken, TokenIssuer
 
 GRANT_TYPE = "client_credentials"
 MAX_SCOPE_TOKENS = SCOPE_TOKEN_LIMIT
@@ -61,19 +61,32 @@ def client_scopes(client: Client) -> SmartScopes:
         raise InvalidScope("this client is allowed no SMART scopes") from None
 
 
-async def client_credentials_grant(services: Services, client: Client, scope: str | None) -> IssuedToken:
-    """Issue a token for an authenticated ``client``, its requested tenant and scopes (§4.4.2, §4.4.3)."""
-    if not client.allowed_tenants:
-        raise UnauthorizedClient("this client is not authorized for any tenant")
-    try:
-        request = parse_scope_parameter(scope)
-        if not client.allows_tenant(request.tenant):
-            raise InvalidScope("the requested tenant is not allowed for this client")
-        grant: ScopeGrant = grant_scopes(request, client_scopes(client))
-    except ScopeRequestError as refused:
-        raise InvalidScope(refused.description) from None
-    if await services.route_directory.enabled_route(request.tenant) is None:
-        raise InvalidScope("the requested tenant has no enabled route")
-    scope_claim = request.tenant if request.tenant_only else grant.scope
-    return await issue_access_token(services, client_id=client.client_id, tenant_id=request.tenant,
-                                    scope=scope_claim)
+class EnabledRoutes(Protocol):
+    """The tenants' routes (``gateway.directory.RouteDirectory``)."""
+
+    async def enabled_route(self, tenant_id: str) -> Route | None: ...
+
+
+class ClientCredentialsGrant:
+    """§4.4: a token for an authenticated client, its tenant (one with an enabled route in ``routes``) and its
+    scopes, signed by ``issuer``."""
+
+    def __init__(self, routes: EnabledRoutes, issuer: TokenIssuer) -> None:
+        self._routes = routes
+        self._issuer = issuer
+
+    async def issue(self, client: Client, scope: str | None) -> IssuedToken:
+        """Issue a token for an authenticated ``client``, its requested tenant and scopes (§4.4.2, §4.4.3)."""
+        if not client.allowed_tenants:
+            raise UnauthorizedClient("this client is not authorized for any tenant")
+        try:
+            request = parse_scope_parameter(scope)
+            if not client.allows_tenant(request.tenant):
+                raise InvalidScope("the requested tenant is not allowed for this client")
+            grant: ScopeGrant = grant_scopes(request, client_scopes(client))
+        except ScopeRequestError as refused:
+            raise InvalidScope(refused.description) from None
+        if await self._routes.enabled_route(request.tenant) is None:
+            raise InvalidScope("the requested tenant has no enabled route")
+        scope_claim = request.tenant if request.tenant_only else grant.scope
+        return await self._issuer.issue(client_id=client.client_id, tenant_id=request.tenant, scope=scope_claim)

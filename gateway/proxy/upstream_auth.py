@@ -3,7 +3,7 @@
 - ``none``: no ``Authorization`` header.
 - ``clientCredentials``: OAuth 2.0 client credentials grant (RFC 6749 §4.4) at the provider's
   token endpoint, client authenticated with HTTP Basic (RFC 6749 §2.3.1); the client secret is
-  read from Key Vault (``services.secrets.get(secret_name)``) and never logged.
+  read from Key Vault (the secret store, by the route's ``secret_name``) and never logged.
 - ``managedIdentity``: ``azure.identity.aio.ManagedIdentityCredential`` (``AZURE_CLIENT_ID``
   picks a user-assigned identity), only ever for the provider's own origin,
   ``<scheme>://<host>[:port]/.default`` (Azure Health Data Services form): a stored scope naming
@@ -31,13 +31,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from gateway.config import Settings
 from gateway.managed_identity import managed_identity_credential
 from gateway.outbound.destinations import validate_provider_url
 from gateway.outbound.identity_scopes import provider_scope, scope_problem, token_scope
 from gateway.outbound.transport import Transport, UpstreamError, UpstreamRequest
-from gateway.services import Services
 from gateway.stores.models import Route
-from gateway.tokens.provider_keys import CLIENT_ASSERTION_TYPE, DEFAULT_KEY_NAME, ProviderKeyUnavailable
+from gateway.stores.protocols import SecretStore
+from gateway.tokens.provider_keys import (
+    CLIENT_ASSERTION_TYPE,
+    DEFAULT_KEY_NAME,
+    ProviderKeyRing,
+    ProviderKeyUnavailable,
+)
 
 logger = logging.getLogger("gateway.proxy.upstream_auth")
 
@@ -67,11 +73,14 @@ def default_scope(route: Route) -> str:
 
 
 class UpstreamAuthenticator:
-    """Per-worker provider token cache (``Services.upstream_authenticator``)."""
+    """Per-worker provider token cache: provider client secrets from ``secrets``, assertions signed by
+    ``provider_keys``, the managed identity from ``credential_factory``."""
 
-    def __init__(self, services: Services, *,
+    def __init__(self, *, settings: Settings, secrets: SecretStore, provider_keys: ProviderKeyRing,
                  credential_factory: Callable[[str | None], Any] | None = None) -> None:
-        self._services = services
+        self._settings = settings
+        self._secrets = secrets
+        self._provider_keys = provider_keys
         # Keyed by tenant (bounded by the route count); the route's auth configuration travels with the
         # token so that an edited route fetches a fresh one instead of piling up entries.
         self._tokens: dict[str, tuple[_RouteAuthKey, _Token]] = {}
@@ -122,13 +131,13 @@ class UpstreamAuthenticator:
 
     async def _client_credentials(self, route: Route, transport: Transport) -> _Token:
         auth = route.upstream_auth
-        settings = self._services.settings
+        settings = self._settings
         if not (auth.token_url and auth.client_id and auth.secret_name):
             raise UpstreamAuthError("The connection's provider authentication is not configured correctly.")
         if validate_provider_url(auth.token_url, settings, route.private_network):
             raise UpstreamAuthError("The provider's token endpoint is not an allowed URL.")
         try:
-            stored = await self._services.secrets.get(auth.secret_name)
+            stored = await self._secrets.get(auth.secret_name)
         except Exception:  # noqa: BLE001 - any Key Vault failure is the same answer to the client
             logger.warning("provider secret unavailable tenant=%s", route.tenant_id)
             raise UpstreamAuthError("The provider's credentials are unavailable.") from None
@@ -148,10 +157,10 @@ class UpstreamAuthenticator:
             raise UpstreamAuthError("The connection's provider authentication is not configured correctly.")
         # Checked before signing, not only when the route was saved: a route written to the table directly (or
         # saved under older rules) must never make the gateway sign an assertion for a forbidden address.
-        if validate_provider_url(auth.token_url, self._services.settings, route.private_network):
+        if validate_provider_url(auth.token_url, self._settings, route.private_network):
             raise UpstreamAuthError("The provider's token endpoint is not an allowed URL.")
         try:
-            assertion = await self._services.provider_key_ring.assertion(
+            assertion = await self._provider_keys.assertion(
                 auth.key_name or DEFAULT_KEY_NAME, auth.algorithm, auth.client_id, auth.token_url)
         except ProviderKeyUnavailable as exc:
             logger.warning("provider assertion key unavailable tenant=%s", route.tenant_id)
@@ -166,7 +175,7 @@ class UpstreamAuthenticator:
                              headers: list[tuple[str, str]]) -> _Token:
         """POST the token request to the route's token URL and read the token (RFC 6749 §5.1)."""
         auth = route.upstream_auth
-        settings = self._services.settings
+        settings = self._settings
         assert auth.token_url is not None
         request = UpstreamRequest(
             method="POST", url=auth.token_url,
@@ -203,7 +212,7 @@ class UpstreamAuthenticator:
             raise UpstreamAuthError("The connection's provider authentication is not configured correctly.")
         scope = token_scope(route.fhir_base_url)
         if self._credential is None:
-            self._credential = self._credential_factory(self._services.settings.azure_client_id)
+            self._credential = self._credential_factory(self._settings.azure_client_id)
         try:
             token = await self._credential.get_token(scope)
         except Exception as exc:  # noqa: BLE001 - azure-identity raises several types

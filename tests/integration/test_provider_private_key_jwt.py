@@ -15,20 +15,20 @@ import pytest
 
 from devtools.demo_provider import running_provider
 from devtools.demo_provider.backend_services import BackendServicesConfig
-from gateway.admin import operations as ops
+from gateway.admin.actor import Actor
+from gateway.admin.tenant_routes import RouteSpec
 from gateway.http import Headers, Request
-from gateway.proxy.forward import proxy
 from gateway.services import memory_services
 from gateway.stores.models import Client
-from gateway.tokens.access_tokens import issue_access_token
 from tests.fixtures.common import make_settings
 from tests.fixtures.provider_jwks import serving_provider_jwks
 from tests.support.constants import DOTNET_HEADERS, TENANT_A
 from tests.support.fhir import request
+from tests.support.surfaces import proxy
 
 pytestmark = pytest.mark.integration
 
-ACTOR = ops.Actor("function-key:test")
+ACTOR = Actor("function-key:test")
 GATEWAY_CLIENT = "interop-gateway"
 
 
@@ -42,14 +42,14 @@ async def services():
 
 
 async def token_for(services) -> str:
-    return (await issue_access_token(services, client_id="teams-patients", tenant_id=TENANT_A)).access_token
+    return (await services.token_issuer.issue(client_id="teams-patients", tenant_id=TENANT_A)).access_token
 
 
 async def put_route(services, provider, **auth):
-    spec = ops.RouteSpec(fhir_base_url=f"{provider.base_url}/stu3", fhir_version="STU3",
+    spec = RouteSpec(fhir_base_url=f"{provider.base_url}/stu3", fhir_version="STU3",
                          upstream_type="privateKeyJwt", upstream_token_url=provider.token_url,
                          upstream_client_id=GATEWAY_CLIENT, upstream_scope="system/*.rs", **auth)
-    route, _ = await ops.put_route(services, ACTOR, TENANT_A, spec)
+    route, _ = await services.admin_api.routes.put(ACTOR, TENANT_A, spec)
     return route
 
 
@@ -60,7 +60,7 @@ async def read_patient(services, token: str) -> dict:
 
 
 async def jwks(services, query: str = "") -> dict:
-    from gateway.oauth.endpoint import respond
+    from tests.support.surfaces import respond
 
     response = await respond(Request("GET", f"http://localhost:7071/oauth2/provider-jwks{query}", Headers(),
                                      {"endpoint": "provider-jwks"}), services)

@@ -294,7 +294,7 @@ def test_client_address_is_the_last_hop_and_bounded(hops):
                                                 "token_type": st.text(max_size=8)}).map(json_bytes)))
 def test_any_provider_token_response_is_a_token_or_an_upstream_auth_error(loop, status, body):
     from gateway.clock import FakeClock
-    from gateway.proxy.upstream_auth import UpstreamAuthenticator, UpstreamAuthError
+    from gateway.proxy.upstream_auth import UpstreamAuthError
     from gateway.services import memory_services
     from gateway.stores.models import Route, UpstreamAuth
     from tests.fixtures.common import make_settings
@@ -307,7 +307,7 @@ def test_any_provider_token_response_is_a_token_or_an_upstream_auth_error(loop, 
                                                                   secret_name="provider-secret"))
     transport = MockTransport(lambda request: UpstreamResponse(status, [("Content-Type", "application/json")], body))
     try:
-        value = loop.run(UpstreamAuthenticator(services).authorization(route, transport))
+        value = loop.run(services.upstream_authenticator.authorization(route, transport))
     except UpstreamAuthError as error:
         assert "provider-s3cret" not in str(error)
         return

@@ -1,8 +1,8 @@
-"""Inputs of the admin operations (``gateway.admin.operations``), as the admin API builds them from a request."""
+"""Inputs of the admin resources (``gateway.admin.api``), as the admin API builds them from a request."""
 
 from __future__ import annotations
 
-from gateway.admin.operations import RouteSpec
+from gateway.admin.tenant_routes import RouteSpec
 
 
 def route_spec(**overrides) -> RouteSpec:

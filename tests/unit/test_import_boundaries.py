@@ -1,13 +1,16 @@
-"""Which part of ``gateway/`` may import which, read statically from the code's own import statements.
+"""Which part of ``gateway/`` may import which, and no import loop anywhere in it; read statically from the
+code's own import statements.
 
 Every ``import`` and ``from ... import`` counts wherever it stands: at module level, inside a function (the
 lazy imports that keep a cold start light) and under ``if TYPE_CHECKING:``. A type-only import still ties
-one module to another: the reader needs both, mypy needs both, and an import loop hidden behind
-``TYPE_CHECKING`` is how a composition root and the parts it builds end up knowing each other.
+one module to another: the reader needs both, mypy needs both, and a loop hidden behind ``TYPE_CHECKING``
+is how a composition root and the parts it builds ended up knowing each other (the parts took the whole
+``Services`` while ``services.py`` imported every part back).
 
 A *unit* is a package of ``gateway/`` (``gateway.proxy`` with all its modules) or a top-level module
 (``gateway.config``). :data:`MAY_IMPORT` states, for each unit, the other units it may import; a unit that
-is not declared fails the test, so a new package states its place here.
+is not declared fails the test, so a new package states its place here. Loops are looked for between
+modules, whatever their unit.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "gateway"
 
-FOUNDATION = frozenset({"gateway.config", "gateway.clock", "gateway.http", "gateway.lifecycle",
+FOUNDATION = frozenset({"gateway.config", "gateway.clock", "gateway.http", "gateway.lifecycle", "gateway.failure",
                         "gateway.credentials", "gateway.managed_identity"})
 """Settings, time, the gateway's HTTP types and small helpers: they import no other unit."""
 
@@ -30,29 +33,43 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "gateway.scopes": frozenset({"gateway.stores"}),
     "gateway.telemetry": frozenset({"gateway.config", "gateway.http", "gateway.outbound", "gateway.stores"}),
     "gateway.caching": frozenset({"gateway.clock", "gateway.stores", "gateway.telemetry"}),
-    "gateway.directory": frozenset({"gateway.caching", "gateway.stores", "gateway.services"}),
-    "gateway.housekeeping": frozenset({"gateway.services"}),
-    "gateway.tokens": frozenset({"gateway.clock", "gateway.credentials", "gateway.scopes", "gateway.stores",
-                                 "gateway.telemetry", "gateway.services"}),
+    "gateway.directory": frozenset({"gateway.caching", "gateway.stores"}),
+    "gateway.housekeeping": frozenset({"gateway.stores"}),
+    "gateway.tokens": frozenset({"gateway.clock", "gateway.config", "gateway.credentials", "gateway.scopes",
+                                 "gateway.stores", "gateway.telemetry"}),
     "gateway.oauth": frozenset({"gateway.caching", "gateway.clock", "gateway.config", "gateway.credentials",
-                                "gateway.http", "gateway.outbound", "gateway.scopes", "gateway.stores",
-                                "gateway.telemetry", "gateway.tokens", "gateway.entry", "gateway.services"}),
-    "gateway.fhir": frozenset({"gateway.config", "gateway.http", "gateway.oauth", "gateway.entry",
-                               "gateway.services"}),
-    "gateway.proxy": frozenset({"gateway.config", "gateway.fhir", "gateway.http", "gateway.managed_identity",
-                                "gateway.outbound", "gateway.scopes", "gateway.stores", "gateway.telemetry",
-                                "gateway.tokens", "gateway.entry", "gateway.services"}),
-    "gateway.admin": frozenset({"gateway.clock", "gateway.config", "gateway.credentials", "gateway.http",
-                                "gateway.oauth", "gateway.outbound", "gateway.scopes", "gateway.stores",
-                                "gateway.tokens", "gateway.entry", "gateway.services"}),
+                                "gateway.failure", "gateway.http", "gateway.outbound", "gateway.scopes",
+                                "gateway.stores", "gateway.telemetry", "gateway.tokens"}),
+    "gateway.fhir": frozenset({"gateway.config", "gateway.failure", "gateway.http", "gateway.oauth"}),
+    "gateway.proxy": frozenset({"gateway.clock", "gateway.config", "gateway.fhir", "gateway.http",
+                                "gateway.managed_identity", "gateway.outbound", "gateway.scopes", "gateway.stores",
+                                "gateway.telemetry", "gateway.tokens"}),
+    "gateway.admin": frozenset({"gateway.clock", "gateway.config", "gateway.credentials", "gateway.failure",
+                                "gateway.http", "gateway.oauth", "gateway.outbound", "gateway.scopes",
+                                "gateway.stores", "gateway.tokens"}),
+    # The composition root builds every part; only the entry adapter and the surfaces know it.
     "gateway.services": frozenset({"gateway.admin", "gateway.clock", "gateway.config", "gateway.directory",
                                    "gateway.housekeeping", "gateway.lifecycle", "gateway.oauth", "gateway.outbound",
                                    "gateway.proxy", "gateway.stores", "gateway.telemetry", "gateway.tokens"}),
-    "gateway.entry": frozenset({"gateway.config", "gateway.http", "gateway.services", "gateway.stores"}),
+    "gateway.entry": frozenset({"gateway.config", "gateway.failure", "gateway.http", "gateway.services",
+                                "gateway.stores"}),
+    "gateway.surfaces": frozenset({"gateway.admin", "gateway.entry", "gateway.fhir", "gateway.http", "gateway.oauth",
+                                   "gateway.services"}),
     "gateway.azure_http": frozenset({"gateway.http", "gateway.telemetry"}),
     "gateway.cli": frozenset(),
     "gateway": frozenset(),
 }
+
+STILL_TAKING_SERVICES = {
+    "gateway.tokens.keyring": "gateway.services",
+    "gateway.oauth.known_clients": "gateway.services",
+    "gateway.oauth.rate_limit": "gateway.services",
+    "gateway.directory": "gateway.services",
+    "gateway.housekeeping": "gateway.services",
+}
+"""Tolerated for now, and only these: parts whose constructors still take the whole ``Services`` (their
+rewrite to narrow constructors is under way elsewhere). Remove each entry when its module stops importing
+``gateway.services``; both tests below then hold it to the rules like every other module."""
 
 
 def module_name(path: Path) -> str:
@@ -107,9 +124,62 @@ def test_each_unit_imports_only_what_it_may():
         unit = unit_of(module)
         allowed = MAY_IMPORT.get(unit, frozenset()) | {unit, "gateway"}  # the package's face (its version)
         for imported, line in imports_of(module):
-            if unit_of(imported) not in allowed:
+            if unit_of(imported) not in allowed and STILL_TAKING_SERVICES.get(module) != imported:
                 crossings.append(f"{MODULES[module].relative_to(ROOT)}:{line} imports {imported}")
-    assert not crossings, "imports across the declared boundaries:\n" + "\n".join(crossings)
+    assert not crossings, "imports across the declared boundaries:\n" + "\n".join(sorted(set(crossings)))
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the modules of ``gateway`` it imports (the tolerated edges of STILL_TAKING_SERVICES left out)."""
+    return {module: {imported for imported, _ in imports_of(module)
+                     if imported in MODULES and imported != module and STILL_TAKING_SERVICES.get(module) != imported}
+            for module in MODULES}
+
+
+def import_loops(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm): each is an import loop."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    loops: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in sorted(graph[module]):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                loops.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return loops
+
+
+def test_no_module_of_the_package_takes_part_in_an_import_loop():
+    loops = import_loops(import_graph())
+    assert not loops, "import loops:\n" + "\n".join(" <-> ".join(loop) for loop in loops)
+
+
+def test_the_loop_finder_finds_a_loop_through_several_modules():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert import_loops(graph) == [["a", "b", "c"]]
+    assert import_loops({"a": {"b"}, "b": set()}) == []
 
 
 def test_the_import_reader_sees_lazy_and_type_only_imports():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.admin import operations as ops
+from gateway.admin.actor import Actor
 from gateway.admin.credential_bindings import (
     CLIENT_ID,
     CREDENTIAL_KINDS,
@@ -16,10 +16,11 @@ from gateway.admin.credential_bindings import (
     moved_fields,
 )
 from gateway.admin.problems import Problem
+from gateway.admin.tenant_routes import RouteSpec
 from gateway.outbound.identity_scopes import origin_of, provider_scope, scope_problem
 from tests.support.constants import TENANT
 
-ACTOR = ops.Actor("function-key:unit")
+ACTOR = Actor("function-key:unit")
 BASE = "https://ws-fhir.fhir.azurehealthcareapis.com/fhir"
 
 
@@ -84,25 +85,25 @@ async def test_a_future_credential_kind_follows_the_same_rule(services, monkeypa
                                      (TOKEN_URL, CLIENT_ID, PROVIDER_ORIGIN))
     monkeypatch.setitem(CREDENTIAL_KINDS, "privateKeyJwt", private_key_jwt)
 
-    def spec(**auth) -> ops.RouteSpec:
-        return ops.RouteSpec(fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3",
+    def spec(**auth) -> RouteSpec:
+        return RouteSpec(fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3",
                              upstream_type="privateKeyJwt", upstream_client_id="gw",
                              **{"upstream_token_url": "http://127.0.0.1:9999/token", **auth})
 
-    stored, _ = await ops.put_route(services, ACTOR, TENANT, spec(upstream_client_secret="-----BEGIN KEY-----"))
-    kept, _ = await ops.put_route(services, ACTOR, TENANT, spec())
+    stored, _ = await services.admin_api.routes.put(ACTOR, TENANT, spec(upstream_client_secret="-----BEGIN KEY-----"))
+    kept, _ = await services.admin_api.routes.put(ACTOR, TENANT, spec())
     assert kept.upstream_auth.secret_name == stored.upstream_auth.secret_name
     with pytest.raises(Problem) as refused:
-        await ops.put_route(services, ACTOR, TENANT, spec(upstream_token_url="http://localhost:1/token"))
+        await services.admin_api.routes.put(ACTOR, TENANT, spec(upstream_token_url="http://localhost:1/token"))
     assert [e.field for e in refused.value.errors] == ["upstreamAuth/privateKey", "upstreamAuth/tokenUrl"]
 
 
 async def test_a_refused_rebinding_is_audited_without_the_secret(services):
-    await ops.put_route(services, ACTOR, TENANT, ops.RouteSpec(
+    await services.admin_api.routes.put(ACTOR, TENANT, RouteSpec(
         fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3", upstream_type="clientCredentials",
         upstream_token_url="http://127.0.0.1:9999/token", upstream_client_id="gw", upstream_client_secret="s3cr3t-1"))
     with pytest.raises(Problem) as refused:
-        await ops.put_route(services, ACTOR, TENANT, ops.RouteSpec(
+        await services.admin_api.routes.put(ACTOR, TENANT, RouteSpec(
             fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3", upstream_type="clientCredentials",
             upstream_token_url="http://localhost:9999/token", upstream_client_id="gw"))
     assert refused.value.status == 422 and refused.value.audited
@@ -112,10 +113,10 @@ async def test_a_refused_rebinding_is_audited_without_the_secret(services):
 
 
 async def test_switching_kind_without_a_secret_is_refused_as_before(services):
-    await ops.put_route(services, ACTOR, TENANT, ops.RouteSpec(
+    await services.admin_api.routes.put(ACTOR, TENANT, RouteSpec(
         fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3", upstream_type="managedIdentity"))
     with pytest.raises(Problem) as refused:
-        await ops.put_route(services, ACTOR, TENANT, ops.RouteSpec(
+        await services.admin_api.routes.put(ACTOR, TENANT, RouteSpec(
             fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3", upstream_type="clientCredentials",
             upstream_token_url="http://127.0.0.1:9999/token", upstream_client_id="gw"))
     assert [e.field for e in refused.value.errors] == ["upstreamAuth/clientSecret"]
