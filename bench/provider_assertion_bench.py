@@ -85,6 +85,7 @@ async def proxied_reads(rounds: int) -> None:
     from gateway.admin.actor import Actor
     from gateway.admin.tenant_routes import RouteSpec
     from gateway.stores.models import Client
+    from gateway.upstream.private_key_jwt import PrivateKeyJwtAuth
     from tests.fixtures.provider_jwks import serving_provider_jwks
     from tests.support.constants import TENANT_A
     from tests.support.fhir import request
@@ -99,9 +100,9 @@ async def proxied_reads(rounds: int) -> None:
                 backend_services=BackendServicesConfig(clients={"gw": jwks_url}, jwks_refetch_seconds=0)) as provider:
             for alg in ("RS384", "ES384"):
                 route, _ = await services.admin_api.routes.put(Actor("bench"), TENANT_A, RouteSpec(
-                    fhir_base_url=f"{provider.base_url}/stu3", fhir_version="STU3", upstream_type="privateKeyJwt",
-                    upstream_token_url=provider.token_url, upstream_client_id="gw", upstream_scope="system/*.rs",
-                    upstream_algorithm=alg))
+                    fhir_base_url=f"{provider.base_url}/stu3", fhir_version="STU3",
+                    upstream=PrivateKeyJwtAuth(token_url=provider.token_url, client_id="gw", scope="system/*.rs",
+                                               algorithm=alg)))
                 for miss in (False, True):
                     samples = []
                     for _ in range(rounds):

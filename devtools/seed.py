@@ -23,6 +23,7 @@ from gateway.admin.problems import Problem
 from gateway.admin.tenant_routes import RouteSpec
 from gateway.config import Settings
 from gateway.services import Services, build_services
+from gateway.upstream.private_key_jwt import PrivateKeyJwtAuth
 
 SEED_ACTOR = Actor("make-run-seed")
 BACKEND_CLIENT_ID = "interop-gateway-demo"  # the client id the demo provider registered for the gateway
@@ -46,15 +47,16 @@ async def _ensure_route(services: Services, tenant: str, base_url: str) -> None:
 async def _ensure_backend_route(services: Services, tenant: str, provider_root: str) -> None:
     """The second demo tenant: a privateKeyJwt route to the demo provider in Backend Services mode."""
     version = services.settings.fhir_version
+    upstream = PrivateKeyJwtAuth(token_url=f"{provider_root}/auth/token", client_id=BACKEND_CLIENT_ID,
+                                 scope=BACKEND_SCOPE, algorithm="RS384")
     spec = RouteSpec(fhir_base_url=f"{provider_root}/{version.lower()}", fhir_version=version,
                      display_name=f"Demo hospital, SMART Backend Services ({version}, synthetic data)",
-                     upstream_type="privateKeyJwt", upstream_token_url=f"{provider_root}/auth/token",
-                     upstream_client_id=BACKEND_CLIENT_ID, upstream_scope=BACKEND_SCOPE, upstream_algorithm="RS384")
+                     upstream=upstream)
     try:
         route = await services.admin_api.routes.get(tenant)
         auth = route.upstream_auth
         if (route.fhir_base_url, route.fhir_version, route.enabled, auth.type, auth.token_url, auth.client_id) == (
-                spec.fhir_base_url, version, True, "privateKeyJwt", spec.upstream_token_url, BACKEND_CLIENT_ID):
+                spec.fhir_base_url, version, True, "privateKeyJwt", upstream.token_url, BACKEND_CLIENT_ID):
             return
     except Problem as problem:
         if problem.status != 404:

@@ -17,7 +17,7 @@ Functions guidance asks for expensive clients. Tests build their own with
     token_endpoint, oauth_endpoints     token_fn's handlers                   (gateway.oauth.endpoint)
     verified_tokens                     verified access tokens                (gateway.proxy.verified_tokens)
     provider_key_ring                   provider assertion keys               (gateway.tokens.provider_keys)
-    upstream_authenticator              provider access tokens                (gateway.proxy.upstream_auth)
+    upstream_authenticator              provider access tokens, by kind       (gateway.upstream)
     provider_transport                  the pooled HTTP client to providers   (gateway.outbound.transport)
     fhir_proxy                          fhir_proxy_fn's handler               (gateway.proxy.forward)
     admin_token_verifier                Entra ID admin token keys             (gateway.admin.entra)
@@ -61,12 +61,12 @@ if TYPE_CHECKING:
     from gateway.oauth.rate_limit import FailureLimiter
     from gateway.outbound.transport import Transport
     from gateway.proxy.forward import FhirProxy
-    from gateway.proxy.upstream_auth import UpstreamAuthenticator
     from gateway.proxy.verified_tokens import VerifiedTokens
     from gateway.stores.provider_keys import ProviderKeyStore
     from gateway.tokens.access_tokens import TokenIssuer, TokenVerifier
     from gateway.tokens.keyring import KeyRing
     from gateway.tokens.provider_keys import ProviderKeyRing
+    from gateway.upstream.authenticator import UpstreamAuthenticator
 
 CredentialFactory = Callable[[str | None], Any]
 """Builds the managed identity credential for a client id (None: the system-assigned identity)."""
@@ -213,10 +213,10 @@ class Services:
 
     @cached_property
     def upstream_authenticator(self) -> UpstreamAuthenticator:
-        from gateway.proxy.upstream_auth import UpstreamAuthenticator
+        from gateway.upstream.authenticator import UpstreamAuthenticator
 
-        return UpstreamAuthenticator(settings=self.settings, secrets=self.secrets,
-                                     provider_keys=self.provider_key_ring, credential_factory=self.credential_factory)
+        return UpstreamAuthenticator(settings=self.settings, secrets=self.secrets, signer=self.provider_key_ring,
+                                     credential_factory=self.credential_factory)
 
     @cached_property
     def provider_transport(self) -> Transport:

@@ -23,6 +23,7 @@ from gateway.admin.tenant_routes import RouteSpec
 from gateway.admin.views import audit_json, client_json, route_json, signing_key_json, timestamp
 from gateway.http import Request, Response, json_response
 from gateway.stores.models import DEFAULT_ALLOWED_SCOPES, GUID_PATTERN, canonical_tenant_id
+from gateway.upstream.registry import KINDS
 
 _validator = Validator(schema_root())
 # RFC 3339 §5.6 date-time (the OpenAPI ``date-time`` format), offset required.
@@ -112,8 +113,11 @@ def _parse_time(request: Request, name: str) -> datetime | None:
 # --------------------------------------------------------------------------- routes
 
 def route_spec(body: dict[str, Any]) -> RouteSpec:
+    """The route the admin sent (already valid against ``RouteInput``); its ``upstreamAuth`` read by its kind."""
     timeouts = body.get("timeouts") or {}
     auth = body.get("upstreamAuth") or {"type": "none"}
+    kind = KINDS[auth["type"]]  # the schema admits the registry's names only
+    secret = auth.get(kind.secret_field.rpartition("/")[2]) if kind.secret_field is not None else None
     return RouteSpec(
         fhir_base_url=body["fhirBaseUrl"].rstrip("/"),
         fhir_version=body["fhirVersion"],
@@ -124,13 +128,8 @@ def route_spec(body: dict[str, Any]) -> RouteSpec:
         private_network=body.get("privateNetwork", False),
         connect_timeout_seconds=timeouts.get("connectSeconds"),
         read_timeout_seconds=timeouts.get("readSeconds"),
-        upstream_type=auth["type"],
-        upstream_token_url=auth.get("tokenUrl"),
-        upstream_client_id=auth.get("clientId"),
-        upstream_scope=auth.get("scope"),
-        upstream_client_secret=auth.get("clientSecret"),
-        upstream_algorithm=auth.get("algorithm"),
-        upstream_key_name=auth.get("keyName"),
+        upstream=kind.from_input(auth),
+        upstream_secret=secret,
     )
 
 

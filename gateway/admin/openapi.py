@@ -14,7 +14,7 @@ from typing import Any
 
 from gateway.config import FHIR_VERSIONS, MAX_CONNECT_TIMEOUT_SECONDS, MAX_READ_TIMEOUT_SECONDS, Settings
 from gateway.stores.models import TENANT_OR_ALL_PATTERN
-from gateway.tokens.provider_keys import DEFAULT_KEY_NAME, KEY_NAME_PATTERN
+from gateway.upstream.registry import KINDS
 
 SECRET_ID_PATTERN = r"^[0-9a-f]{16}$"
 MAX_PAGE_SIZE = 1000
@@ -36,6 +36,28 @@ def _list(item: str) -> dict[str, Any]:
     """A whole (unpaged) listing: ``items``."""
     return {"type": "object", "required": ["items"],
             "properties": {"items": {"type": "array", "items": _ref(item)}}}
+
+
+def upstream_auth_schemas() -> dict[str, Any]:
+    """Each upstream authentication kind's input schema (its own fragment, ``gateway.upstream``), the
+    ``UpstreamAuthInput`` choice between them and the ``UpstreamAuth`` view: all from the registry."""
+    schemas: dict[str, Any] = {kind.schema_name: kind.schema() for kind in KINDS.values()}
+    schemas["UpstreamAuthInput"] = {
+        "oneOf": [_ref(kind.schema_name) for kind in KINDS.values()],
+        "discriminator": {"propertyName": "type", "mapping": {
+            name: f"#/components/schemas/{kind.schema_name}" for name, kind in KINDS.items()}},
+    }
+    view: dict[str, Any] = {
+        "type": {"type": "string", "enum": list(KINDS)},
+        "tokenUrl": {"type": ["string", "null"]},
+        "clientId": {"type": ["string", "null"]},
+        "scope": {"type": ["string", "null"]},
+        "clientSecretSet": {"type": "boolean"},
+    }
+    for kind in KINDS.values():
+        view |= kind.view_schema()
+    schemas["UpstreamAuth"] = {"type": "object", "required": ["type", "clientSecretSet"], "properties": view}
+    return schemas
 
 
 _TIMESTAMP = {"type": "string", "format": "date-time"}
@@ -82,96 +104,7 @@ SCHEMAS: dict[str, Any] = {
             "readSeconds": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": MAX_READ_TIMEOUT_SECONDS},
         },
     },
-    "UpstreamAuthNone": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["type"],
-        "properties": {"type": {"type": "string", "const": "none"}},
-    },
-    "UpstreamAuthClientCredentials": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["type", "tokenUrl", "clientId"],
-        "description": "OAuth client credentials at the provider. `clientSecret` goes to Key Vault and is never "
-                       "returned; it is required on a new route and kept from the current route when omitted, "
-                       "unless the change moves what the stored secret is bound to: `tokenUrl`, `clientId` or the "
-                       "provider's origin (`fhirBaseUrl`). Then it must be sent again (422 naming "
-                       "`upstreamAuth/clientSecret`).",
-        "properties": {
-            "type": {"type": "string", "const": "clientCredentials"},
-            "tokenUrl": {"type": "string", "format": "uri", "maxLength": 2048},
-            "clientId": {"type": "string", "minLength": 1, "maxLength": 256},
-            "clientSecret": {"type": "string", "minLength": 1, "maxLength": 1024, "writeOnly": True},
-            "scope": {"type": "string", "maxLength": 1024},
-        },
-    },
-    "UpstreamAuthManagedIdentity": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["type"],
-        "description": "The gateway's managed identity, only ever for the provider itself: the scope is "
-                       "`<scheme>://<host>[:port]/.default` of `fhirBaseUrl` (Azure Health Data Services form). "
-                       "A scope naming anything else, or a provider on an Azure Key Vault, Storage, Resource "
-                       "Manager or Graph host, is a 422.",
-        "properties": {
-            "type": {"type": "string", "const": "managedIdentity"},
-            "scope": {"type": "string", "minLength": 1, "maxLength": 1024,
-                      "description": "Optional: derived from fhirBaseUrl when absent; when given it must name "
-                                     "that same origin (scheme and host case and a default port do not matter)."},
-        },
-    },
-    "UpstreamAuthPrivateKeyJwt": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["type", "tokenUrl", "clientId"],
-        "description": "SMART Backend Services at the provider: the client credentials grant with an RFC 7523 "
-                       "client assertion (`iss` = `sub` = `clientId`, `aud` = `tokenUrl`, at most 5 minutes, random "
-                       "`jti`) signed by a gateway key that never leaves Key Vault. The key is created when the "
-                       "first route that needs it is saved; its public keys are at `/oauth2/provider-jwks` (the "
-                       "gateway's key) or `/oauth2/provider-jwks?key=<keyName>` (a route's own key): the JWKS URL "
-                       "to register at the provider. No secret is sent or stored; a change of `tokenUrl`, "
-                       "`clientId`, `keyName` or the provider's origin is audited (`boundFieldsMoved`).",
-        "properties": {
-            "type": {"type": "string", "const": "privateKeyJwt"},
-            "tokenUrl": {"type": "string", "format": "uri", "maxLength": 2048,
-                         "description": "The provider's token endpoint: the assertion's exact `aud`. Same URL "
-                                        "rules as `fhirBaseUrl`."},
-            "clientId": {"type": "string", "minLength": 1, "maxLength": 256,
-                         "description": "The client id the provider registered for the gateway."},
-            "scope": {"type": "string", "maxLength": 1024, "description": "E.g. `system/*.rs`."},
-            "algorithm": {"type": "string", "enum": ["RS384", "ES384"], "default": "RS384",
-                          "description": "RS384 (RSA 3072 key) or ES384 (P-384 key)."},
-            "keyName": {"type": "string", "pattern": KEY_NAME_PATTERN, "default": DEFAULT_KEY_NAME,
-                        "description": "Sign with a key of this name instead of the gateway's (`gateway`): its "
-                                       "own JWKS URL, so one hospital's registration trusts only its key."},
-        },
-    },
-    "UpstreamAuthInput": {
-        "oneOf": [_ref("UpstreamAuthNone"), _ref("UpstreamAuthClientCredentials"),
-                  _ref("UpstreamAuthManagedIdentity"), _ref("UpstreamAuthPrivateKeyJwt")],
-        "discriminator": {
-            "propertyName": "type",
-            "mapping": {
-                "none": "#/components/schemas/UpstreamAuthNone",
-                "clientCredentials": "#/components/schemas/UpstreamAuthClientCredentials",
-                "managedIdentity": "#/components/schemas/UpstreamAuthManagedIdentity",
-                "privateKeyJwt": "#/components/schemas/UpstreamAuthPrivateKeyJwt",
-            },
-        },
-    },
-    "UpstreamAuth": {
-        "type": "object",
-        "required": ["type", "clientSecretSet"],
-        "properties": {
-            "type": {"type": "string", "enum": ["none", "clientCredentials", "managedIdentity", "privateKeyJwt"]},
-            "tokenUrl": {"type": ["string", "null"]},
-            "clientId": {"type": ["string", "null"]},
-            "scope": {"type": ["string", "null"]},
-            "clientSecretSet": {"type": "boolean"},
-            "algorithm": {"type": ["string", "null"], "description": "privateKeyJwt: RS384 or ES384."},
-            "keyName": {"type": ["string", "null"], "description": "privateKeyJwt: the key it signs with."},
-        },
-    },
+    **upstream_auth_schemas(),
     "RouteInput": {
         "type": "object",
         "additionalProperties": False,

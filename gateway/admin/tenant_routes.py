@@ -2,9 +2,11 @@
 
 ``PUT /manage/routes/{tenantId}`` creates or replaces a route, ``DELETE`` removes it (with its stored
 upstream secret). Key Vault is written before Table Storage and undone when the Table write fails;
-deletions go the other way round. A managed identity only gets a token for the provider's origin
-(``gateway.outbound.identity_scopes``); a stored provider secret stays bound to the fields its kind declares
-(``gateway.admin.credential_bindings``); both refusals are audited with their reason.
+deletions go the other way round. The route's upstream authentication is one typed value of one kind
+(``gateway.upstream``); this module asks the kind, never names one: its admin validation (a 422), its
+refusals (an audited 422, e.g. a managed identity only gets a token for the provider's origin), the gateway
+key it signs with (created with the first route that needs it), the secret it keeps in Key Vault and the
+fields that secret is bound to (``gateway.upstream.bindings``).
 """
 
 from __future__ import annotations
@@ -18,22 +20,25 @@ from gateway.admin.actor import Actor
 from gateway.admin.attempts import checkpoint, commit
 from gateway.admin.audit_changes import changes, route_fields
 from gateway.admin.audit_trail import AuditTrail, late
-from gateway.admin.credential_bindings import CREDENTIAL_KINDS, CredentialKind, CredentialTarget, moved_fields
 from gateway.admin.problems import FieldError, not_found, precondition_failed, unavailable, validation_failed
 from gateway.admin.writes import conditional_write, may_write, retry_on_conflict, store_call, undo
 from gateway.config import Settings
 from gateway.credentials import upstream_secret_name
 from gateway.outbound.destinations import validate_provider_url
-from gateway.outbound.identity_scopes import scope_problem
 from gateway.stores.errors import StoreUnavailable
-from gateway.stores.models import BatchMode, Page, Route, UpstreamAuth, UpstreamAuthType
+from gateway.stores.models import BatchMode, Page, Route
 from gateway.stores.protocols import RouteStore, SecretStore
-from gateway.tokens.provider_keys import DEFAULT_KEY_NAME, ProviderKeyRing, admin_name
+from gateway.tokens.provider_keys import ProviderKeyRing, admin_name
+from gateway.upstream.bindings import moved_fields, target_of
+from gateway.upstream.kind import UpstreamAuthKind
+from gateway.upstream.none import NoUpstreamAuth
+from gateway.upstream.registry import UpstreamAuthValue, kind_of
 
 
 @dataclass(frozen=True)
 class RouteSpec:
-    """A validated route as the admin sends it (``PUT /manage/routes/{tenantId}``)."""
+    """A validated route as the admin sends it (``PUT /manage/routes/{tenantId}``): ``upstream`` is its upstream
+    authentication, ``upstream_secret`` the secret sent with a kind that keeps one in Key Vault."""
 
     fhir_base_url: str
     fhir_version: str
@@ -44,13 +49,12 @@ class RouteSpec:
     private_network: bool = False
     connect_timeout_seconds: float | None = None
     read_timeout_seconds: float | None = None
-    upstream_type: UpstreamAuthType = "none"
-    upstream_token_url: str | None = None
-    upstream_client_id: str | None = None
-    upstream_scope: str | None = None
-    upstream_client_secret: str | None = field(default=None, repr=False)
-    upstream_algorithm: str | None = None
-    upstream_key_name: str | None = None
+    upstream: UpstreamAuthValue = field(default_factory=NoUpstreamAuth)
+    upstream_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def kind(self) -> UpstreamAuthKind[Any]:
+        return kind_of(self.upstream)
 
 
 @dataclass
@@ -82,7 +86,7 @@ class _RouteSave:
                                              stale=stale)
         if not commit():  # stored after the caller was answered 503: put the previous route back
             await owner._restore_route(tenant_id, existing, stored)
-            raise unavailable()  # put_route then deletes the new secret
+            raise unavailable()  # put then deletes the new secret
         self.stored = True
         await self._finish(existing, stored)
         return stored, existing is None
@@ -95,81 +99,56 @@ class _RouteSave:
 
     async def _secret_name(self, existing: Route | None) -> str | None:
         """The upstream secret the route names: a new one sent with this PUT (written once), else the kept one."""
-        kind = CREDENTIAL_KINDS.get(self.spec.upstream_type)
-        if kind is None or kind.secret_field is None:
+        spec = self.spec
+        if spec.kind.secret_field is None:
             return None
-        if self.spec.upstream_client_secret is None:
-            return await self.owner._kept_secret(self.actor, self.tenant_id, self.spec, existing)
+        if spec.upstream_secret is None:
+            return await self.owner._kept_secret(self.actor, self.tenant_id, spec, existing)
         if self.new_secret_name is None:
             name = upstream_secret_name(self.owner._settings.key_vault_secret_prefix, self.tenant_id,
                                         uuid.uuid4().hex[:12])
             may_write()
             self.new_secret_name = name
-            await store_call(self.owner._secrets.set(name, self.spec.upstream_client_secret,
-                                                       tags={"tenantId": self.tenant_id,
-                                                             "kind": "upstream-client-secret"}))
+            await store_call(self.owner._secrets.set(name, spec.upstream_secret,
+                                                     tags={"tenantId": self.tenant_id,
+                                                           "kind": "upstream-client-secret"}))
         return self.new_secret_name
 
     async def _finish(self, existing: Route | None, stored: Route) -> None:
         """After the route is stored: drop the secret it replaced, forget the cached route, audit."""
-        owner = self.owner
+        owner, kind = self.owner, self.spec.kind
         old_secret = existing.upstream_auth.secret_name if existing is not None else None
         if old_secret is not None and old_secret != stored.upstream_auth.secret_name:
             await undo("delete replaced upstream secret", lambda: owner._secrets.delete(old_secret))
         owner._forget(self.tenant_id)
-        replaced = ("upstreamAuth/clientSecret",) if self.new_secret_name is not None else ()
+        replaced = (kind.secret_field,) if self.new_secret_name is not None and kind.secret_field else ()
         await owner._audit.record(self.actor, "route.create" if existing is None else "route.replace", "route",
-                     self.tenant_id,
-                     changes=changes(route_fields(existing), route_fields(stored), replaced_secrets=replaced),
-                     **_rebinding(CREDENTIAL_KINDS.get(self.spec.upstream_type), existing, stored))
+                                  self.tenant_id,
+                                  changes=changes(route_fields(existing), route_fields(stored),
+                                                  replaced_secrets=replaced),
+                                  **_rebinding(kind, existing, stored))
 
 
-def _rebinding(kind: CredentialKind | None, existing: Route | None, stored: Route) -> dict[str, Any]:
-    """Audit detail naming the fields a gateway-held key was rebound to (nothing to present again)."""
-    if kind is None or kind.secret_field is not None or existing is None:
+def _rebinding(kind: UpstreamAuthKind[Any], existing: Route | None, stored: Route) -> dict[str, Any]:
+    """Audit detail naming the fields a gateway-held key was rebound to (a bound kind with no secret to present
+    again)."""
+    if not kind.bound_to or kind.secret_field is not None or existing is None:
         return {}
     if existing.upstream_auth.type != stored.upstream_auth.type:
         return {}
-    moved = moved_fields(kind, _target_of_route(existing), _target_of_route(stored))
+    moved = moved_fields(kind.bound_to, target_of(existing.fhir_base_url, existing.upstream_auth),
+                         target_of(stored.fhir_base_url, stored.upstream_auth))
     return {"boundFieldsMoved": moved} if moved else {}
 
 
 def _route_of(tenant_id: str, spec: RouteSpec, secret_name: str | None) -> Route:
-    credentials = spec.upstream_type in CREDENTIAL_KINDS
     return Route(
         tenant_id=tenant_id, fhir_base_url=spec.fhir_base_url, fhir_version=spec.fhir_version,
         display_name=spec.display_name, enabled=spec.enabled, allow_writes=spec.allow_writes,
         batch_mode=spec.batch_mode,
         connect_timeout_seconds=spec.connect_timeout_seconds, read_timeout_seconds=spec.read_timeout_seconds,
-        private_network=spec.private_network,
-        upstream_auth=UpstreamAuth(
-            type=spec.upstream_type,
-            token_url=spec.upstream_token_url if credentials else None,
-            client_id=spec.upstream_client_id if credentials else None,
-            scope=spec.upstream_scope if spec.upstream_type != "none" else None,
-            secret_name=secret_name, algorithm=_algorithm_of(spec), key_name=_key_name_of(spec)),
+        private_network=spec.private_network, upstream_auth=spec.kind.to_record(spec.upstream, secret_name),
     )
-
-
-def _target_of_spec(spec: RouteSpec) -> CredentialTarget:
-    return CredentialTarget.of(spec.fhir_base_url, spec.upstream_token_url, spec.upstream_client_id,
-                               _key_name_of(spec))
-
-
-def _target_of_route(route: Route) -> CredentialTarget:
-    return CredentialTarget.of(route.fhir_base_url, route.upstream_auth.token_url, route.upstream_auth.client_id,
-                               route.upstream_auth.key_name)
-
-
-def _key_name_of(spec: RouteSpec) -> str | None:
-    """The provider key a ``privateKeyJwt`` route signs with (the gateway's key unless it names its own)."""
-    if spec.upstream_type != "privateKeyJwt":
-        return None
-    return spec.upstream_key_name or DEFAULT_KEY_NAME
-
-
-def _algorithm_of(spec: RouteSpec) -> str | None:
-    return (spec.upstream_algorithm or "RS384") if spec.upstream_type == "privateKeyJwt" else None
 
 
 ForgetRoute = Callable[[str], None]
@@ -205,15 +184,15 @@ class TenantRoutes:
                   if_none_match: bool = False) -> tuple[Route, bool]:
         """Create or replace a tenant's route; returns ``(route, created)``.
 
-        A ``clientCredentials`` secret is written to Key Vault under a new name
-        first; the old one is deleted only after the new route is stored. A
-        replacement that keeps the stored secret must not move what the secret is
-        bound to (``credential_bindings``); a managed identity only ever gets a
-        token for the provider's origin (``identity_scopes``). Both refusals are
-        audited (``refused``) with their reason.
+        A secret the kind keeps (``clientCredentials``) is written to Key Vault under
+        a new name first; the old one is deleted only after the new route is stored.
+        A replacement that keeps the stored secret must not move what the secret is
+        bound to (``gateway.upstream.bindings``); a kind's own rule may refuse the
+        value (a managed identity's scope). Both refusals are audited (``refused``)
+        with their reason.
         """
         self._check_route_spec(spec)
-        await self._check_managed_identity(actor, tenant_id, spec)
+        await self._check_refusal(actor, tenant_id, spec)
         save = _RouteSave(self, actor, tenant_id, spec, if_match, if_none_match)
         try:
             return await retry_on_conflict(save.attempt, "The route kept changing while being saved; retry.")
@@ -230,28 +209,28 @@ class TenantRoutes:
                                                     "advertises (FHIR_VERSION)"))
         for problem in validate_provider_url(spec.fhir_base_url, settings, spec.private_network):
             errors.append(FieldError("fhirBaseUrl", problem))
-        if spec.upstream_type in CREDENTIAL_KINDS and spec.upstream_token_url is not None:
-            for problem in validate_provider_url(spec.upstream_token_url, settings, spec.private_network):
-                errors.append(FieldError("upstreamAuth/tokenUrl", problem.replace("provider URL", "token URL")))
+        errors += [FieldError(*problem) for problem in spec.kind.problems(spec.upstream, settings=settings,
+                                                                          private_network=spec.private_network)]
         if errors:
             raise validation_failed(errors)
 
-    async def _check_managed_identity(self, actor: Actor, tenant_id: str, spec: RouteSpec) -> None:
-        """A managed-identity route may only ask for a token for its own provider (``identity_scopes``)."""
-        if spec.upstream_type != "managedIdentity":
-            return
-        problem = scope_problem(spec.fhir_base_url, spec.upstream_scope)
-        if problem is not None:
-            raise await self._audit.refused(actor, "route.put", "route", tenant_id, "managed-identity-scope",
-                                            [FieldError(*problem)])
+    async def _check_refusal(self, actor: Actor, tenant_id: str, spec: RouteSpec) -> None:
+        """A rule of the kind that refuses this value for this provider (e.g. a managed identity's scope for
+        another resource): an audited 422 with the rule's reason."""
+        refused = spec.kind.refusal(spec.upstream, fhir_base_url=spec.fhir_base_url)
+        if refused is not None:
+            reason, problems = refused
+            raise await self._audit.refused(actor, "route.put", "route", tenant_id, reason,
+                                            [FieldError(*problem) for problem in problems])
 
     async def _ensure_provider_key(self, actor: Actor, tenant_id: str, spec: RouteSpec) -> None:
-        """Create the Key Vault key a ``privateKeyJwt`` route signs with, when it is the first route to need it
-        (audited as ``provider-key.create``). Left in place if the route is then not stored: an unused key is
-        harmless and the next such route uses it."""
-        key_name, alg = _key_name_of(spec), _algorithm_of(spec)
-        if key_name is None or alg is None:
+        """Create the Key Vault key the route signs with, when it is the first route to need it (audited as
+        ``provider-key.create``). Left in place if the route is then not stored: an unused key is harmless and
+        the next such route uses it."""
+        needed = spec.kind.provider_key(spec.upstream)
+        if needed is None:
             return
+        key_name, alg = needed
         may_write()
         created = await store_call(self._provider_keys.ensure(key_name, alg))
         if created is not None:
@@ -260,17 +239,18 @@ class TenantRoutes:
 
     async def _kept_secret(self, actor: Actor, tenant_id: str, spec: RouteSpec, existing: Route | None) -> str:
         """The stored secret a replacement without a new one keeps, if nothing it is bound to moves (else 422)."""
-        kind = CREDENTIAL_KINDS[spec.upstream_type]
-        assert kind.secret_field is not None
+        kind = spec.kind
+        secret_field = kind.secret_field
+        assert secret_field is not None  # only kinds that keep a secret get here
         stored = existing.upstream_auth.secret_name if existing is not None else None
-        if existing is None or stored is None or existing.upstream_auth.type != spec.upstream_type:
-            raise validation_failed([FieldError(kind.secret_field,
-                                                "is required (no secret is stored for this route yet)")])
-        moved = moved_fields(kind, _target_of_route(existing), _target_of_spec(spec))
+        if existing is None or stored is None or existing.upstream_auth.type != kind.name:
+            raise validation_failed([FieldError(secret_field, "is required (no secret is stored for this route yet)")])
+        moved = moved_fields(kind.bound_to, target_of(existing.fhir_base_url, existing.upstream_auth),
+                             target_of(spec.fhir_base_url, kind.to_record(spec.upstream, None)))
         if moved:
-            errors = [FieldError(kind.secret_field, "must be sent again: the stored secret is bound to "
-                                                    f"{', '.join(moved)}, which this change moves")]
-            errors += [FieldError(name, f"changed: send {kind.secret_field} with it") for name in moved]
+            errors = [FieldError(secret_field, "must be sent again: the stored secret is bound to "
+                                               f"{', '.join(moved)}, which this change moves")]
+            errors += [FieldError(name, f"changed: send {secret_field} with it") for name in moved]
             raise await self._audit.refused(actor, "route.put", "route", tenant_id,
                                             "secret-bound-to-changed-field", errors)
         return stored

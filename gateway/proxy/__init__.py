@@ -8,10 +8,9 @@ Modules, one job each:
 - ``access``        read-only / write classification of a request (batch Bundles included)
 - ``headers``       request and response header policy (RFC 9110 §7.6.1)
 - ``rewrite``       provider base -> gateway base, one pass over a body
-- ``upstream_auth`` provider credentials (none, OAuth client credentials, managed identity, private_key_jwt)
 - ``batch``         fan-out of read-only batch Bundles into a batch-response
 - ``forward``       the request pipeline; ``endpoint`` is the Functions entry point
 
 The outbound rules it relies on (transport, guarded connections, provider URL rules, managed-identity
-scopes) are ``gateway.outbound``'s; the provider assertion keys are ``gateway.tokens.provider_keys``.
+scopes) are ``gateway.outbound``'s; the provider's credentials, one module per kind, ``gateway.upstream``'s.
 """

@@ -44,12 +44,13 @@ from gateway.proxy.paths import FhirPath, PathRejected, check_path, resource_typ
 from gateway.proxy.rewrite import LinkRewriter, is_textual
 from gateway.proxy.scope_check import ScopeRefused, check_scopes
 from gateway.proxy.token_scopes import token_scopes
-from gateway.proxy.upstream_auth import UpstreamAuthenticator, UpstreamAuthError
 from gateway.proxy.urls import captured_path, normalize_query, upstream_url
 from gateway.proxy.verified_tokens import VerifiedTokens
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.models import Client, Route
 from gateway.tokens.access_tokens import AccessTokenClaims, InvalidToken
+from gateway.upstream.authenticator import UpstreamAuthenticator
+from gateway.upstream.kind import UpstreamAuthError
 
 access_log = logging.getLogger("gateway.proxy.access")
 logger = logging.getLogger("gateway.proxy")

@@ -294,9 +294,9 @@ def test_client_address_is_the_last_hop_and_bounded(hops):
                                                 "token_type": st.text(max_size=8)}).map(json_bytes)))
 def test_any_provider_token_response_is_a_token_or_an_upstream_auth_error(loop, status, body):
     from gateway.clock import FakeClock
-    from gateway.proxy.upstream_auth import UpstreamAuthError
     from gateway.services import memory_services
     from gateway.stores.models import Route, UpstreamAuth
+    from gateway.upstream.kind import UpstreamAuthError
     from tests.fixtures.common import make_settings
 
     services = memory_services(make_settings(), FakeClock())

@@ -20,6 +20,7 @@ from gateway.http import Headers, Request
 from gateway.services import memory_services
 from gateway.stores.memory_provider_keys import MemoryProviderKeyStore
 from gateway.stores.models import Route, UpstreamAuth
+from gateway.upstream.private_key_jwt import PrivateKeyJwtAuth
 from tests.fixtures.common import make_settings
 from tests.fixtures.leaks import register_sensitive
 from tests.fixtures.provider import Reply, connect, default_script
@@ -82,9 +83,9 @@ def token_script(seen: list):
 
 
 def pkj_spec(provider, token_url: str, **auth) -> RouteSpec:
-    return RouteSpec(fhir_base_url=provider.base("/stu3"), fhir_version="STU3", upstream_type="privateKeyJwt",
-                         upstream_token_url=token_url, upstream_client_id="gw-client", upstream_scope="system/*.rs",
-                         **auth)
+    return RouteSpec(fhir_base_url=provider.base("/stu3"), fhir_version="STU3",
+                     upstream=PrivateKeyJwtAuth(token_url=token_url, client_id="gw-client", scope="system/*.rs",
+                                                **auth))
 
 
 async def provider_jwks(services, query: str = "") -> tuple[int, bytes]:

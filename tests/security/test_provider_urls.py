@@ -15,6 +15,7 @@ from gateway.admin.tenant_routes import RouteSpec
 from gateway.http import Headers, Request
 from gateway.outbound.transport import AiohttpTransport
 from gateway.services import memory_services
+from gateway.upstream.client_credentials import ClientCredentialsAuth
 from tests.fixtures.common import make_settings
 from tests.fixtures.leaks import register_sensitive
 from tests.fixtures.provider import Reply, connect
@@ -82,9 +83,10 @@ async def test_the_provider_token_url_obeys_the_same_rules(production):
     register_sensitive(secret)
     with pytest.raises(Problem) as info:
         await production.admin_api.routes.put(ADMIN, TENANT_A, spec(
-            "https://ehr.hospital.example/fhir", upstream_type="clientCredentials",
-            upstream_token_url="https://169.254.169.254/metadata/identity/oauth2/token",
-            upstream_client_id="gw", upstream_client_secret=secret))
+            "https://ehr.hospital.example/fhir",
+            upstream=ClientCredentialsAuth(token_url="https://169.254.169.254/metadata/identity/oauth2/token",
+                                           client_id="gw"),
+            upstream_secret=secret))
     assert [e.field for e in info.value.errors] == ["upstreamAuth/tokenUrl"]
     assert secret not in json.dumps(info.value.to_json("r"))
     assert await production.secrets.list() == []  # nothing written before the refusal

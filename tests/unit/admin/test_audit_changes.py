@@ -7,6 +7,7 @@ import json
 from gateway.admin.actor import Actor
 from gateway.admin.audit_changes import LIST_BUDGET_CHARS, changes
 from gateway.admin.tenant_routes import RouteSpec
+from gateway.upstream.client_credentials import ClientCredentialsAuth
 from tests.support.constants import TENANT
 from tests.unit.admin.conftest import OTHER_TENANT
 
@@ -69,8 +70,9 @@ async def test_client_changes_are_recorded_field_by_field(services):
 
 async def test_route_creation_and_deletion_record_every_field(services):
     spec = RouteSpec(fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3", display_name="C",
-                         upstream_type="clientCredentials", upstream_token_url="http://127.0.0.1:9999/token",
-                         upstream_client_id="gw", upstream_scope="system/*.read", upstream_client_secret="pr0v1der")
+                     upstream=ClientCredentialsAuth(token_url="http://127.0.0.1:9999/token", client_id="gw",
+                                                    scope="system/*.read"),
+                     upstream_secret="pr0v1der")
     await services.admin_api.routes.put(ACTOR, TENANT, spec)
     created = last(services, "route.create").details["changes"]
     assert set(created) == {"fhirBaseUrl", "fhirVersion", "displayName", "enabled", "allowWrites", "batchMode",

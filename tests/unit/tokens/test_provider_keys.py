@@ -11,7 +11,6 @@ import jwt
 import pytest
 
 from gateway.outbound.transport import MockTransport, UpstreamResponse
-from gateway.proxy.upstream_auth import UpstreamAuthError
 from gateway.stores.models import Route, UpstreamAuth
 from gateway.stores.provider_keys import ProviderKeyVersion
 from gateway.tokens.provider_keys import (
@@ -21,6 +20,7 @@ from gateway.tokens.provider_keys import (
     parse_admin_name,
     schedule,
 )
+from gateway.upstream.kind import UpstreamAuthError
 from tests.support.constants import TENANT
 
 TOKEN_URL = "http://127.0.0.1:9/auth/token"

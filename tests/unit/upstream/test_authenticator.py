@@ -1,4 +1,4 @@
-"""Provider authentication: client credentials from Key Vault and managed identity, cached per route."""
+"""Provider tokens by the route's kind: client credentials from Key Vault and managed identity, cached per route."""
 
 import asyncio
 import base64
@@ -8,9 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from gateway.outbound.identity_scopes import token_scope
 from gateway.outbound.transport import MockTransport, UpstreamResponse
-from gateway.proxy.upstream_auth import UpstreamAuthenticator, UpstreamAuthError, default_scope
 from gateway.stores.models import Route, UpstreamAuth
+from gateway.upstream.authenticator import UpstreamAuthenticator
+from gateway.upstream.kind import UpstreamAuthError
 from tests.support.constants import TENANT
 
 
@@ -69,7 +71,7 @@ async def test_managed_identity_uses_the_provider_scope(services):
     route = Route(tenant_id=TENANT, fhir_base_url="https://ws-fhir.fhir.azurehealthcareapis.com",
                   fhir_version="R4", upstream_auth=UpstreamAuth(type="managedIdentity"))
     auth = UpstreamAuthenticator(settings=services.settings, secrets=services.secrets,
-                                 provider_keys=services.provider_key_ring,
+                                 signer=services.provider_key_ring,
                                  credential_factory=lambda client_id: FakeCredential())
     assert await auth.authorization(route, MockTransport(lambda r: None)) == "Bearer mi-token"
     assert await auth.authorization(route, MockTransport(lambda r: None)) == "Bearer mi-token"
@@ -78,9 +80,8 @@ async def test_managed_identity_uses_the_provider_scope(services):
     assert scopes[-1] == "closed"
 
 
-def test_default_scope_is_the_provider_origin():
-    route = Route(tenant_id=TENANT, fhir_base_url="https://x.azurehealthcareapis.com/fhir", fhir_version="R4")
-    assert default_scope(route) == "https://x.azurehealthcareapis.com/.default"
+def test_the_managed_identity_scope_is_the_provider_origin():
+    assert token_scope("https://x.azurehealthcareapis.com/fhir") == "https://x.azurehealthcareapis.com/.default"
 
 
 async def test_none_sends_no_authorization(services):
