@@ -258,6 +258,8 @@ class Services:
         from gateway.admin.audit_trail import AuditTrail
         from gateway.admin.client_secrets import ClientSecrets
         from gateway.admin.clients import ClientRecords
+        from gateway.admin.document import ApiDocument
+        from gateway.admin.openapi import openapi_document
         from gateway.admin.provider_keys import ProviderKeys
         from gateway.admin.signing_keys import SigningKeys
         from gateway.admin.tenant_routes import TenantRoutes
@@ -275,7 +277,8 @@ class Services:
             routes=TenantRoutes(self.routes, secrets=self.secrets, provider_keys=self.provider_key_ring, audit=audit,
                                 forget=self.forget_route, settings=settings),
             signing_keys=SigningKeys(self.key_ring, audit),
-            provider_keys=ProviderKeys(self.provider_key_ring, audit=audit, public_base_url=settings.public_base_url))
+            provider_keys=ProviderKeys(self.provider_key_ring, audit=audit, public_base_url=settings.public_base_url),
+            document=ApiDocument(lambda: openapi_document(settings)))
 
     @property
     def admin_endpoint(self) -> AdminEndpoint:

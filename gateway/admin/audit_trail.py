@@ -13,9 +13,15 @@ from typing import Any
 
 from gateway.admin.actor import Actor
 from gateway.admin.attempts import answered
-from gateway.admin.problems import FieldError, Problem, validation_failed
+from gateway.admin.openapi_parts import TIMESTAMP, json_body, page_schema
+from gateway.admin.operation import Call, Operation
+from gateway.admin.paging import decode_continuation, next_link, page_size_of
+from gateway.admin.problems import FieldError, Problem, bad_request, validation_failed
+from gateway.admin.requests import query_time
+from gateway.admin.views import audit_json, timestamp
 from gateway.admin.writes import store_call
 from gateway.clock import Clock
+from gateway.http import Response, json_response
 from gateway.stores.errors import StoreError
 from gateway.stores.models import AuditRecord, Page
 from gateway.stores.protocols import AuditStore
@@ -71,3 +77,52 @@ class AuditTrail:
         """Audit records between ``since`` and ``until``, a page at a time."""
         return await store_call(self._store.query(since=since, until=until, page_size=page_size,
                                                   continuation=continuation))
+
+
+# -- HTTP --------------------------------------------------------------------------------------------------------
+
+async def list_audit(call: Call, audit: AuditTrail) -> Response:
+    request = call.request
+    since, until = query_time(request, "since"), query_time(request, "until")
+    if since is not None and until is not None and since > until:
+        raise bad_request("since must not be after until.", "since")
+    size = page_size_of(request)
+    page = await audit.list(since=since, until=until, page_size=size,
+                            continuation=decode_continuation(request.query_value("continuation")))
+    extra = {k: v for k, v in (("since", timestamp(since)), ("until", timestamp(until))) if v}
+    return json_response(200, {
+        "items": [audit_json(r) for r in page.items],
+        "nextLink": next_link(call.settings.public_base_url, "/manage/audit", page.continuation, size, extra),
+    })
+
+
+SCHEMAS: dict[str, Any] = {
+    "AuditRecord": {
+        "type": "object",
+        "required": ["recordId", "timestamp", "actor", "action", "targetType", "targetId", "outcome"],
+        "properties": {
+            "recordId": {"type": "string"},
+            "timestamp": TIMESTAMP,
+            "actor": {"type": "string"},
+            "action": {"type": "string"},
+            "targetType": {"type": "string"},
+            "targetId": {"type": "string"},
+            "requestId": {"type": "string"},
+            "sourceAddress": {"type": "string"},
+            "outcome": {"type": "string",
+                        "description": "`success`; `refused` (a credential change the rules refuse, with "
+                                       "`details.reason`); `failed:<status> <reason>` (any other refusal)."},
+            "details": {"type": "object",
+                        "description": "`changes`: each changed field as {old, new} (secrets as \"(set)\", "
+                                       "\"(replaced)\" or null, never a value); `completedAfterAnswer`: a "
+                                       "deletion or rotation whose last step landed after a 503 answer."},
+        },
+    },
+    "AuditPage": page_schema("AuditRecord"),
+}
+
+OPERATIONS: tuple[Operation[AuditTrail], ...] = (
+    Operation("GET", "/manage/audit", AuditTrail, list_audit, "listAudit", "Audit records, newest first (paged).",
+              "audit", {"200": json_body("AuditPage", "A page of records.")},
+              parameters=("since", "until", "pageSize", "continuation")),
+)

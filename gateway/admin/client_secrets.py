@@ -15,12 +15,17 @@ from gateway.admin.actor import Actor
 from gateway.admin.attempts import checkpoint, commit
 from gateway.admin.audit_changes import changes, client_fields
 from gateway.admin.audit_trail import AuditTrail, late
-from gateway.admin.clients import ClientRecords, ForgetClient
+from gateway.admin.clients import SECRET_WARNING, ClientRecords, ForgetClient
+from gateway.admin.openapi_parts import json_body
+from gateway.admin.operation import Audited, Call, Operation
 from gateway.admin.problems import Problem, conflict, not_found, unavailable
+from gateway.admin.requests import check_body_size, client_param, secret_param
 from gateway.admin.verifiers import NewSecret, Verifiers
+from gateway.admin.views import timestamp
 from gateway.admin.writes import conditional_write, retry_on_conflict, undo
 from gateway.clock import Clock
 from gateway.credentials import hint_of, new_secret
+from gateway.http import Response, json_response
 from gateway.stores.errors import StoreError, StoreUnavailable
 from gateway.stores.models import Client, SecretMetadata
 from gateway.stores.protocols import ClientStore
@@ -131,3 +136,39 @@ class ClientSecrets:
         latest = await self._clients.get(client_id)
         if latest is not None and all(s.secret_id != meta.secret_id for s in latest.secrets):
             await self._clients.replace(replace(latest, secrets=(*latest.secrets, meta)), if_match=latest.etag)
+
+
+# -- HTTP --------------------------------------------------------------------------------------------------------
+
+async def add_secret(call: Call, secrets: ClientSecrets) -> Response:
+    cid = client_param(call.params["clientId"])
+    check_body_size(call)
+    new = await secrets.add(call.actor, cid)
+    payload = {
+        "clientId": cid,
+        "secretId": new.secret_id,
+        "clientSecret": new.secret,
+        "secretExpiresOn": timestamp(new.expires_on),
+        "hint": next(s.hint for s in new.client.secrets if s.secret_id == new.secret_id),
+        "warning": SECRET_WARNING,
+    }
+    return json_response(201, payload, headers={"Cache-Control": "no-store"})
+
+
+async def revoke_secret(call: Call, secrets: ClientSecrets) -> Response:
+    await secrets.revoke(call.actor, client_param(call.params["clientId"]), secret_param(call.params["secretId"]))
+    return Response(204)
+
+
+SCHEMAS: dict[str, object] = {}
+"""Its schemas are the clients' (``NewSecret`` beside ``NewClient``, which shares its fields)."""
+
+OPERATIONS: tuple[Operation[ClientSecrets], ...] = (
+    Operation("POST", "/manage/clients/{clientId}/secrets", ClientSecrets, add_secret, "addSecret",
+              "Add a secret (at most two active; shown once).", "clients",
+              {"201": json_body("NewSecret", "Created; store clientSecret now.")}, errors=("409", "413"),
+              audit=Audited("secret.add", "client")),
+    Operation("DELETE", "/manage/clients/{clientId}/secrets/{secretId}", ClientSecrets, revoke_secret,
+              "revokeSecret", "Revoke a secret.", "clients", {"204": {"description": "Revoked."}}, errors=("409",),
+              audit=Audited("secret.revoke", "client")),
+)

@@ -17,15 +17,31 @@ from gateway.admin.actor import Actor
 from gateway.admin.attempts import checkpoint, commit
 from gateway.admin.audit_changes import changes, client_fields
 from gateway.admin.audit_trail import AuditTrail, late
+from gateway.admin.client_specs import allowed_scopes, client_authentication
+from gateway.admin.openapi_parts import (
+    BODY_ERRORS,
+    ETAG_HEADER,
+    NULLABLE_TIMESTAMP,
+    TIMESTAMP,
+    json_body,
+    page_schema,
+    ref,
+)
+from gateway.admin.operation import Audited, Call, Operation
+from gateway.admin.paging import decode_continuation, next_link, page_size_of
 from gateway.admin.problems import FieldError, not_found, precondition_failed, unavailable, validation_failed
+from gateway.admin.requests import PATCH_TYPES, client_param, if_match_of, read_json, with_etag
 from gateway.admin.verifiers import NewSecret, Verifiers
+from gateway.admin.views import client_json, timestamp
 from gateway.admin.writes import conditional_write, may_write, retry_on_conflict, store_call, undo
 from gateway.clock import Clock
 from gateway.credentials import hint_of, new_secret
+from gateway.http import Response, json_response
 from gateway.stores.errors import StoreError, StoreUnavailable
 from gateway.stores.models import (
     ALL_TENANTS,
     DEFAULT_ALLOWED_SCOPES,
+    TENANT_OR_ALL_PATTERN,
     Client,
     ClientAuthentication,
     Page,
@@ -33,6 +49,8 @@ from gateway.stores.models import (
     canonical_tenant_id,
 )
 from gateway.stores.protocols import ClientStore
+
+SECRET_WARNING = "Store this secret now: it is shown only this once and cannot be recovered."
 
 ForgetClient = Callable[[str, Iterable[str]], None]
 """This worker forgets what it cached of a client (``Services.forget_client``): its record, keys and the
@@ -195,3 +213,216 @@ class ClientRecords:
         self._forget(client_id, secret_ids)
         await self._audit.record(actor, "client.delete", "client", client_id,
                                  secretIds=secret_ids, changes=changes(client_fields(current), {}), **late())
+
+
+# -- HTTP --------------------------------------------------------------------------------------------------------
+
+async def list_clients(call: Call, clients: ClientRecords) -> Response:
+    request = call.request
+    size = page_size_of(request)
+    page = await clients.page(page_size=size, continuation=decode_continuation(request.query_value("continuation")))
+    now = call.now()
+    return json_response(200, {
+        "items": [client_json(c, now) for c in page.items],
+        "nextLink": next_link(call.settings.public_base_url, "/manage/clients", page.continuation, size),
+    })
+
+
+async def create_client(call: Call, clients: ClientRecords) -> Response:
+    body = read_json(call, "ClientCreate")
+    authentication = client_authentication(body.get("authentication"), call.settings)
+    scopes = allowed_scopes(body["allowedScopes"]) if "allowedScopes" in body else DEFAULT_ALLOWED_SCOPES
+    new = await clients.create(call.actor, body["displayName"], body["allowedTenants"],
+                               enabled=body.get("enabled", True), authentication=authentication,
+                               allowed_scopes=scopes)
+    payload: dict[str, Any] = {"clientId": new.client.client_id}
+    if new.secret is not None:
+        payload |= {"secretId": new.secret_id, "clientSecret": new.secret,
+                    "secretExpiresOn": timestamp(new.expires_on), "warning": SECRET_WARNING}
+    payload["client"] = client_json(new.client, call.now())
+    location = f"{call.settings.public_base_url}/manage/clients/{new.client.client_id}"
+    return with_etag(201, payload, new.client.etag, {"Location": location, "Cache-Control": "no-store"})
+
+
+async def get_client(call: Call, clients: ClientRecords) -> Response:
+    client = await clients.get(client_param(call.params["clientId"]))
+    return with_etag(200, client_json(client, call.now()), client.etag)
+
+
+async def update_client(call: Call, clients: ClientRecords) -> Response:
+    cid = client_param(call.params["clientId"])
+    body = read_json(call, "ClientPatch", media_types=PATCH_TYPES)
+    authentication = client_authentication(body["authentication"], call.settings) \
+        if "authentication" in body else None
+    scopes = allowed_scopes(body["allowedScopes"]) if "allowedScopes" in body else None
+    client = await clients.update(call.actor, cid, display_name=body.get("displayName"),
+                                  allowed_tenants=body.get("allowedTenants"), enabled=body.get("enabled"),
+                                  authentication=authentication, allowed_scopes=scopes,
+                                  if_match=if_match_of(call.request))
+    return with_etag(200, client_json(client, call.now()), client.etag)
+
+
+async def delete_client(call: Call, clients: ClientRecords) -> Response:
+    await clients.delete(call.actor, client_param(call.params["clientId"]), if_match=if_match_of(call.request))
+    return Response(204)
+
+
+_DISPLAY_NAME = {"type": "string", "minLength": 1, "maxLength": 200}
+_ALLOWED_TENANTS = {"type": "array", "minItems": 1, "maxItems": 500, "uniqueItems": True,
+                    "items": {"type": "string", "pattern": TENANT_OR_ALL_PATTERN}}
+_ALLOWED_SCOPES = {"type": "string", "minLength": 1, "maxLength": 8192,
+                   "description": "SMART system scopes the client may be granted, space-separated: v2 "
+                                  "(`system/Patient.rs`, `system/*.cruds`) or v1 (`system/*.read`); "
+                                  "stored in v2 form. Default `system/*.rs`."}
+# The one response that shows a new client secret (``NewSecret``, and ``NewClient`` with its first secret).
+_NEW_SECRET = {"clientId": {"type": "string"}, "secretId": {"type": "string"},
+               "clientSecret": {"type": "string", "description": "Shown this once; store it now."},
+               "secretExpiresOn": TIMESTAMP}
+
+SCHEMAS: dict[str, Any] = {
+    "ClientAuthSecret": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["method"],
+        "description": "Gateway-issued client secrets (client_secret_basic or client_secret_post), the default.",
+        "properties": {"method": {"type": "string", "const": "client_secret"}},
+    },
+    "Jwks": {
+        "type": "object",
+        "required": ["keys"],
+        "description": "A JSON Web Key Set (RFC 7517 §5) of public keys only: RSA of 2048 bits or more, or EC "
+                       "P-256/P-384, each with its own `kid`. A private member (`d`, `p`, `q`, `dp`, `dq`, `qi`, "
+                       "`oth`, `k`) is refused with 422 naming it.",
+        "properties": {"keys": {"type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "object"}}},
+    },
+    "ClientAuthPrivateKeyJwt": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["method"],
+        "description": "Signed JWT client assertions (RFC 7523, SMART Backend Services): exactly one of `jwksUrl` "
+                       "(https only in production; no private, loopback or metadata addresses) or `jwks`. "
+                       "Assertions are signed with RS384 or ES384 (RS256/ES256 when CLIENT_ASSERTION_ALLOW_SHA256), "
+                       "`aud` = the token endpoint URL, `exp` at most five minutes ahead, a `jti` never reused. "
+                       "Such a client has no secrets.",
+        "properties": {
+            "method": {"type": "string", "const": "private_key_jwt"},
+            "jwksUrl": {"type": "string", "format": "uri", "maxLength": 2048},
+            "jwks": ref("Jwks"),
+        },
+    },
+    "ClientAuthentication": {
+        "description": "How the client authenticates at the token endpoint.",
+        "oneOf": [ref("ClientAuthSecret"), ref("ClientAuthPrivateKeyJwt")],
+        "discriminator": {
+            "propertyName": "method",
+            "mapping": {
+                "client_secret": "#/components/schemas/ClientAuthSecret",
+                "private_key_jwt": "#/components/schemas/ClientAuthPrivateKeyJwt",
+            },
+        },
+    },
+    "ClientAuthenticationView": {
+        "type": "object",
+        "required": ["method"],
+        "properties": {
+            "method": {"type": "string", "enum": ["client_secret", "private_key_jwt"]},
+            "jwksUrl": {"type": ["string", "null"]},
+            "jwks": {"type": ["object", "null"], "description": "The client's public keys as registered."},
+        },
+    },
+    "ClientCreate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["displayName", "allowedTenants"],
+        "properties": {
+            "displayName": _DISPLAY_NAME,
+            "allowedTenants": {**_ALLOWED_TENANTS, "description": "Tenant GUIDs, or [\"*\"] for every tenant."},
+            "enabled": {"type": "boolean", "default": True},
+            "allowedScopes": _ALLOWED_SCOPES,
+            "authentication": ref("ClientAuthentication"),
+        },
+    },
+    "ClientPatch": {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "description": "Fields to change. `enabled: false` is the kill switch. `authentication` replaces a "
+                       "private_key_jwt client's `jwks` or `jwksUrl` (its method cannot change).",
+        "properties": {
+            "displayName": _DISPLAY_NAME,
+            "allowedTenants": _ALLOWED_TENANTS,
+            "enabled": {"type": "boolean"},
+            "allowedScopes": _ALLOWED_SCOPES,
+            "authentication": ref("ClientAuthentication"),
+        },
+    },
+    "SecretMetadata": {
+        "type": "object",
+        "required": ["secretId", "hint", "createdOn", "expiresOn", "expired"],
+        "properties": {
+            "secretId": {"type": "string"},
+            "hint": {"type": "string", "description": "Last characters of the secret."},
+            "createdOn": TIMESTAMP,
+            "expiresOn": TIMESTAMP,
+            "expired": {"type": "boolean"},
+        },
+    },
+    "Client": {
+        "type": "object",
+        "required": ["clientId", "displayName", "allowedTenants", "enabled", "secrets", "authentication",
+                     "allowedScopes", "etag"],
+        "properties": {
+            "clientId": {"type": "string"},
+            "displayName": {"type": "string"},
+            "allowedTenants": {"type": "array", "items": {"type": "string"}},
+            "enabled": {"type": "boolean"},
+            "authentication": ref("ClientAuthenticationView"),
+            "allowedScopes": {"type": "string"},
+            "secrets": {"type": "array", "items": ref("SecretMetadata")},
+            "createdOn": NULLABLE_TIMESTAMP,
+            "updatedOn": NULLABLE_TIMESTAMP,
+            "etag": {"type": ["string", "null"]},
+        },
+    },
+    "ClientPage": page_schema("Client"),
+    "NewSecret": {
+        "type": "object",
+        "required": ["clientId", "secretId", "clientSecret", "secretExpiresOn", "hint", "warning"],
+        "properties": {
+            **_NEW_SECRET,
+            "hint": {"type": "string"},
+            "warning": {"type": "string"},
+        },
+    },
+    "NewClient": {
+        "type": "object",
+        "description": "A client_secret client comes with its first secret; a private_key_jwt client has none.",
+        "required": ["clientId", "client"],
+        "properties": {
+            **_NEW_SECRET,
+            "warning": {"type": "string"},
+            "client": ref("Client"),
+        },
+    },
+}
+
+OPERATIONS: tuple[Operation[ClientRecords], ...] = (
+    Operation("GET", "/manage/clients", ClientRecords, list_clients, "listClients", "List clients (paged).",
+              "clients", {"200": json_body("ClientPage", "A page of clients.")},
+              parameters=("pageSize", "continuation")),
+    Operation("POST", "/manage/clients", ClientRecords, create_client, "createClient",
+              "Create a client and its first secret (shown once), or a private_key_jwt client.", "clients",
+              {"201": json_body("NewClient", "Created; store clientSecret now.",
+                                {"Location": {"schema": {"type": "string"}}, **ETAG_HEADER})},
+              errors=BODY_ERRORS, body="ClientCreate", audit=Audited("client.create", "client")),
+    Operation("GET", "/manage/clients/{clientId}", ClientRecords, get_client, "getClient",
+              "Read a client and its secrets' metadata.", "clients",
+              {"200": json_body("Client", "The client.", ETAG_HEADER)}),
+    Operation("PATCH", "/manage/clients/{clientId}", ClientRecords, update_client, "updateClient",
+              "Change displayName, allowedTenants, enabled, allowedScopes or a private_key_jwt client's keys.",
+              "clients", {"200": json_body("Client", "Updated.", ETAG_HEADER)}, errors=("412", *BODY_ERRORS),
+              parameters=("ifMatch",), body="ClientPatch", audit=Audited("client.update", "client")),
+    Operation("DELETE", "/manage/clients/{clientId}", ClientRecords, delete_client, "deleteClient",
+              "Delete a client, its secrets and verifiers.", "clients", {"204": {"description": "Deleted."}},
+              errors=("412",), parameters=("ifMatch",), audit=Audited("client.delete", "client")),
+)

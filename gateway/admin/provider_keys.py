@@ -9,14 +9,19 @@ published until no assertion it signed can be valid. Rotations are audited (``pr
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
 from gateway.admin.actor import Actor
 from gateway.admin.audit_trail import AuditTrail, late
+from gateway.admin.openapi_parts import NULLABLE_TIMESTAMP, PROVIDER_KEY_PATTERN, TIMESTAMP, json_body, list_schema, ref
+from gateway.admin.operation import TARGET_ID, Audited, Call, Operation
 from gateway.admin.problems import not_found
+from gateway.admin.requests import check_body_size
 from gateway.admin.views import timestamp
 from gateway.admin.writes import may_write, store_call
+from gateway.http import Response, json_response
 from gateway.stores.errors import NotFound
 from gateway.tokens.provider_keys import DEFAULT_KEY_NAME, ProviderKeyRing, VersionState, admin_name, parse_admin_name
 
@@ -74,3 +79,61 @@ class ProviderKeys:
                                  changes={"newestKid": {"old": previous[-1].key.kid, "new": created.kid}},
                                  activatesOn=pending["activatesOn"] if pending else None, **late())
         return payload
+
+
+# -- HTTP --------------------------------------------------------------------------------------------------------
+
+async def list_provider_keys(call: Call, keys: ProviderKeys) -> Response:
+    return json_response(200, {"items": await keys.all()})
+
+
+async def rotate_provider_key(call: Call, keys: ProviderKeys) -> Response:
+    check_body_size(call)
+    return json_response(201, await keys.rotate(call.actor, call.params["keyName"]))
+
+
+SCHEMAS: dict[str, Any] = {
+    "ProviderKeyVersion": {
+        "type": "object",
+        "required": ["kid", "version", "status", "createdOn", "activatesOn"],
+        "properties": {
+            "kid": {"type": "string", "description": "JWK thumbprint (RFC 7638): the `kid` of the published JWK "
+                                                     "and of the assertions it signs."},
+            "version": {"type": "string", "description": "Key Vault key version."},
+            "status": {"type": "string", "enum": ["pending", "active", "previous", "retired"],
+                       "description": "`pending`: published, signs from `activatesOn`; `active`: signs; "
+                                      "`previous`: superseded, published until `retiresOn`; `retired`."},
+            "createdOn": TIMESTAMP,
+            "activatesOn": TIMESTAMP,
+            "retiresOn": NULLABLE_TIMESTAMP,
+        },
+    },
+    "ProviderKey": {
+        "type": "object",
+        "required": ["name", "keyName", "alg", "jwksUrl", "versions"],
+        "properties": {
+            "name": {"type": "string", "description": "`<keyName>-rs384` or `<keyName>-es384`."},
+            "keyName": {"type": "string"},
+            "alg": {"type": "string", "enum": ["RS384", "ES384"]},
+            "jwksUrl": {"type": "string", "description": "Where providers fetch its public keys."},
+            "versions": {"type": "array", "items": ref("ProviderKeyVersion")},
+        },
+    },
+    "ProviderKeyList": list_schema("ProviderKey"),
+}
+
+_KEY_TARGET = re.compile(f"{TARGET_ID.pattern}|{PROVIDER_KEY_PATTERN[1:-1]}")
+"""A refused rotation is recorded under the key's admin name (``gateway-rs384``)."""
+
+OPERATIONS: tuple[Operation[ProviderKeys], ...] = (
+    Operation("GET", "/manage/provider-keys", ProviderKeys, list_provider_keys, "listProviderKeys",
+              "List the keys the gateway signs provider assertions with (privateKeyJwt routes).", "provider-keys",
+              {"200": json_body("ProviderKeyList", "The keys and their versions.")}),
+    Operation("POST", "/manage/provider-keys/{keyName}/rotate", ProviderKeys, rotate_provider_key,
+              "rotateProviderKey",
+              "Rotate: a new version is published at once and signs after the activation delay "
+              "(PROVIDER_JWKS_MAX_AGE_SECONDS + worker cache + margin); the previous one stays published until no "
+              "assertion it signed can be valid.", "provider-keys",
+              {"201": json_body("ProviderKey", "Rotated: the key with its new version.")}, errors=("413",),
+              audit=Audited("provider-key.rotate", "provider-key", _KEY_TARGET)),
+)

@@ -7,12 +7,17 @@ refused (503) while the audit table cannot be reached, rather than done unrecord
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.admin.actor import Actor
 from gateway.admin.audit_changes import REPLACED, SET
 from gateway.admin.audit_trail import AuditTrail, late
+from gateway.admin.openapi_parts import NULLABLE_TIMESTAMP, json_body, list_schema
+from gateway.admin.operation import Audited, Call, Operation
+from gateway.admin.requests import check_body_size
+from gateway.admin.views import signing_key_json
 from gateway.admin.writes import may_write, store_call
+from gateway.http import Response, json_response
 from gateway.tokens.keys import SigningKeyInfo
 
 
@@ -47,3 +52,39 @@ class SigningKeys:
     async def all(self) -> list[SigningKeyInfo]:
         """Every signing key with its status, active first."""
         return await store_call(self._ring.list_keys())
+
+
+# -- HTTP --------------------------------------------------------------------------------------------------------
+
+async def list_signing_keys(call: Call, keys: SigningKeys) -> Response:
+    return json_response(200, {"items": [signing_key_json(k) for k in await keys.all()]})
+
+
+async def rotate_signing_key(call: Call, keys: SigningKeys) -> Response:
+    check_body_size(call)
+    return json_response(201, signing_key_json(await keys.rotate(call.actor)))
+
+
+SCHEMAS: dict[str, Any] = {
+    "SigningKey": {
+        "type": "object",
+        "required": ["kid", "alg"],
+        "properties": {
+            "kid": {"type": "string"},
+            "alg": {"type": "string"},
+            "createdOn": NULLABLE_TIMESTAMP,
+            "status": {"type": ["string", "null"]},
+            "retireAfter": NULLABLE_TIMESTAMP,
+        },
+    },
+    "SigningKeyList": list_schema("SigningKey"),
+}
+
+OPERATIONS: tuple[Operation[SigningKeys], ...] = (
+    Operation("GET", "/manage/signing-keys", SigningKeys, list_signing_keys, "listSigningKeys",
+              "List token signing keys.", "signing-keys", {"200": json_body("SigningKeyList", "The keys.")}),
+    Operation("POST", "/manage/signing-keys", SigningKeys, rotate_signing_key, "rotateSigningKey",
+              "Rotate: a new key signs; the previous one stays published until its tokens expire.", "signing-keys",
+              {"201": json_body("SigningKey", "The new key.")}, errors=("413",),
+              audit=Audited("signing-key.rotate", "signing-key")),
+)

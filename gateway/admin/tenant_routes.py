@@ -20,10 +20,23 @@ from gateway.admin.actor import Actor
 from gateway.admin.attempts import checkpoint, commit
 from gateway.admin.audit_changes import changes, route_fields
 from gateway.admin.audit_trail import AuditTrail, late
+from gateway.admin.openapi_parts import (
+    BODY_ERRORS,
+    ETAG_HEADER,
+    NULLABLE_TIMESTAMP,
+    json_body,
+    page_schema,
+    ref,
+)
+from gateway.admin.operation import Audited, Call, Operation
+from gateway.admin.paging import decode_continuation, next_link, page_size_of
 from gateway.admin.problems import FieldError, not_found, precondition_failed, unavailable, validation_failed
+from gateway.admin.requests import if_match_of, read_json, tenant_param, with_etag
+from gateway.admin.views import route_json
 from gateway.admin.writes import conditional_write, may_write, retry_on_conflict, store_call, undo
-from gateway.config import Settings
+from gateway.config import FHIR_VERSIONS, MAX_CONNECT_TIMEOUT_SECONDS, MAX_READ_TIMEOUT_SECONDS, Settings
 from gateway.credentials import upstream_secret_name
+from gateway.http import Response, json_response
 from gateway.outbound.destinations import validate_provider_url
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.models import BatchMode, Page, Route
@@ -32,7 +45,7 @@ from gateway.tokens.provider_keys import ProviderKeyRing, admin_name
 from gateway.upstream.bindings import moved_fields, target_of
 from gateway.upstream.kind import UpstreamAuthKind
 from gateway.upstream.none import NoUpstreamAuth
-from gateway.upstream.registry import UpstreamAuthValue, kind_of
+from gateway.upstream.registry import KINDS, UpstreamAuthValue, kind_of
 
 
 @dataclass(frozen=True)
@@ -297,3 +310,155 @@ class TenantRoutes:
     async def _restore_deleted_route(self, tenant_id: str, existing: Route, what: str) -> None:
         await undo(what, lambda: self._routes.create(replace(existing, etag=None)))
         self._forget(tenant_id)
+
+
+# -- HTTP --------------------------------------------------------------------------------------------------------
+
+def route_spec(body: dict[str, Any]) -> RouteSpec:
+    """The route the admin sent (already valid against ``RouteInput``); its ``upstreamAuth`` read by its kind."""
+    timeouts = body.get("timeouts") or {}
+    auth = body.get("upstreamAuth") or {"type": "none"}
+    kind = KINDS[auth["type"]]  # the schema admits the registry's names only
+    secret = auth.get(kind.secret_field.rpartition("/")[2]) if kind.secret_field is not None else None
+    return RouteSpec(
+        fhir_base_url=body["fhirBaseUrl"].rstrip("/"),
+        fhir_version=body["fhirVersion"],
+        display_name=body.get("displayName", ""),
+        enabled=body.get("enabled", True),
+        allow_writes=body.get("allowWrites", False),
+        batch_mode=body.get("batchMode", "passthrough"),
+        private_network=body.get("privateNetwork", False),
+        connect_timeout_seconds=timeouts.get("connectSeconds"),
+        read_timeout_seconds=timeouts.get("readSeconds"),
+        upstream=kind.from_input(auth),
+        upstream_secret=secret,
+    )
+
+
+async def list_routes(call: Call, routes: TenantRoutes) -> Response:
+    request = call.request
+    size = page_size_of(request)
+    page = await routes.page(page_size=size, continuation=decode_continuation(request.query_value("continuation")))
+    return json_response(200, {
+        "items": [route_json(r) for r in page.items],
+        "nextLink": next_link(call.settings.public_base_url, "/manage/routes", page.continuation, size),
+    })
+
+
+async def get_route(call: Call, routes: TenantRoutes) -> Response:
+    route = await routes.get(tenant_param(call.params["tenantId"]))
+    return with_etag(200, route_json(route), route.etag)
+
+
+async def put_route(call: Call, routes: TenantRoutes) -> Response:
+    request = call.request
+    tenant_id = tenant_param(call.params["tenantId"])
+    body = read_json(call, "RouteInput")
+    if_none_match = request.headers.get("if-none-match", "").strip() == "*"
+    route, created = await routes.put(call.actor, tenant_id, route_spec(body), if_match=if_match_of(request),
+                                      if_none_match=if_none_match)
+    headers = {"Location": f"{call.settings.public_base_url}/manage/routes/{tenant_id}"} if created else None
+    return with_etag(201 if created else 200, route_json(route), route.etag, headers)
+
+
+async def delete_route(call: Call, routes: TenantRoutes) -> Response:
+    await routes.delete(call.actor, tenant_param(call.params["tenantId"]), if_match=if_match_of(call.request))
+    return Response(204)
+
+
+def upstream_auth_schemas() -> dict[str, Any]:
+    """Each upstream authentication kind's input schema (its own fragment, ``gateway.upstream``), the
+    ``UpstreamAuthInput`` choice between them and the ``UpstreamAuth`` view: all from the registry."""
+    schemas: dict[str, Any] = {kind.schema_name: kind.schema() for kind in KINDS.values()}
+    schemas["UpstreamAuthInput"] = {
+        "oneOf": [ref(kind.schema_name) for kind in KINDS.values()],
+        "discriminator": {"propertyName": "type", "mapping": {
+            name: f"#/components/schemas/{kind.schema_name}" for name, kind in KINDS.items()}},
+    }
+    view: dict[str, Any] = {
+        "type": {"type": "string", "enum": list(KINDS)},
+        "tokenUrl": {"type": ["string", "null"]},
+        "clientId": {"type": ["string", "null"]},
+        "scope": {"type": ["string", "null"]},
+        "clientSecretSet": {"type": "boolean"},
+    }
+    for kind in KINDS.values():
+        view |= kind.view_schema()
+    schemas["UpstreamAuth"] = {"type": "object", "required": ["type", "clientSecretSet"], "properties": view}
+    return schemas
+
+
+SCHEMAS: dict[str, Any] = {
+    "Timeouts": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Provider timeouts in seconds; null or absent: the gateway's defaults.",
+        "properties": {
+            "connectSeconds": {"type": ["number", "null"], "exclusiveMinimum": 0,
+                               "maximum": MAX_CONNECT_TIMEOUT_SECONDS},
+            "readSeconds": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": MAX_READ_TIMEOUT_SECONDS},
+        },
+    },
+    **upstream_auth_schemas(),
+    **upstream_auth_schemas(),
+    "RouteInput": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["fhirBaseUrl", "fhirVersion"],
+        "properties": {
+            "fhirBaseUrl": {"type": "string", "format": "uri", "maxLength": 2048,
+                            "description": "Provider FHIR base URL: https and a public address in production "
+                                           "(unless privateNetwork); http on loopback allowed in development."},
+            "fhirVersion": {"type": "string", "enum": list(FHIR_VERSIONS),
+                            "description": "Must equal the gateway's FHIR_VERSION (422 otherwise)."},
+            "displayName": {"type": "string", "maxLength": 200},
+            "enabled": {"type": "boolean", "default": True},
+            "allowWrites": {"type": "boolean", "default": False},
+            "batchMode": {"type": "string", "enum": ["passthrough", "fanout"], "default": "passthrough"},
+            "privateNetwork": {"type": "boolean", "default": False,
+                               "description": "Allow a private (VNet) provider address."},
+            "timeouts": ref("Timeouts"),
+            "upstreamAuth": ref("UpstreamAuthInput"),
+        },
+    },
+    "Route": {
+        "type": "object",
+        "required": ["tenantId", "fhirBaseUrl", "fhirVersion", "displayName", "enabled", "allowWrites",
+                     "batchMode", "privateNetwork", "timeouts", "upstreamAuth", "etag"],
+        "properties": {
+            "tenantId": {"type": "string", "format": "uuid"},
+            "fhirBaseUrl": {"type": "string"},
+            "fhirVersion": {"type": "string", "enum": list(FHIR_VERSIONS)},
+            "displayName": {"type": "string"},
+            "enabled": {"type": "boolean"},
+            "allowWrites": {"type": "boolean"},
+            "batchMode": {"type": "string", "enum": ["passthrough", "fanout"]},
+            "privateNetwork": {"type": "boolean"},
+            "timeouts": {
+                "type": "object",
+                "properties": {"connectSeconds": {"type": ["number", "null"]},
+                               "readSeconds": {"type": ["number", "null"]}},
+            },
+            "upstreamAuth": ref("UpstreamAuth"),
+            "createdOn": NULLABLE_TIMESTAMP,
+            "updatedOn": NULLABLE_TIMESTAMP,
+            "etag": {"type": ["string", "null"]},
+        },
+    },
+    "RoutePage": page_schema("Route"),
+}
+
+OPERATIONS: tuple[Operation[TenantRoutes], ...] = (
+    Operation("GET", "/manage/routes", TenantRoutes, list_routes, "listRoutes", "List tenant routes (paged).",
+              "routes", {"200": json_body("RoutePage", "A page of routes.")}, parameters=("pageSize", "continuation")),
+    Operation("GET", "/manage/routes/{tenantId}", TenantRoutes, get_route, "getRoute", "Read a tenant's route.",
+              "routes", {"200": json_body("Route", "The route.", ETAG_HEADER)}),
+    Operation("PUT", "/manage/routes/{tenantId}", TenantRoutes, put_route, "putRoute",
+              "Create (201) or replace (200) a tenant's route.", "routes",
+              {"200": json_body("Route", "Replaced.", ETAG_HEADER), "201": json_body("Route", "Created.", ETAG_HEADER)},
+              errors=("412", *BODY_ERRORS), parameters=("ifMatch",), body="RouteInput",
+              audit=Audited("route.put", "route")),
+    Operation("DELETE", "/manage/routes/{tenantId}", TenantRoutes, delete_route, "deleteRoute",
+              "Delete a tenant's route.", "routes", {"204": {"description": "Deleted."}}, errors=("412",),
+              parameters=("ifMatch",), audit=Audited("route.delete", "route")),
+)

@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.admin.actor import Actor
-from gateway.admin.openapi import MAX_PAGE_SIZE
+from gateway.admin.paging import MAX_PAGE_SIZE
 from gateway.admin.problems import PROBLEM_MEDIA_TYPE
 from gateway.admin.tenant_routes import RouteSpec
 from gateway.clock import FakeClock

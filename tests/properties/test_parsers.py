@@ -14,8 +14,8 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from gateway.admin.access import accepted_function_key
-from gateway.admin.openapi import MAX_PAGE_SIZE, SCHEMAS, schema_root
-from gateway.admin.paging import decode_continuation, encode_continuation, next_link, page_size_of
+from gateway.admin.openapi import SCHEMAS, schema_root
+from gateway.admin.paging import MAX_PAGE_SIZE, decode_continuation, encode_continuation, next_link, page_size_of
 from gateway.admin.problems import FieldError, Problem
 from gateway.admin.schema import Validator
 from gateway.credentials import check_verifier, make_verifier, new_secret, secret_id_of
