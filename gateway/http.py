@@ -101,6 +101,22 @@ class Headers(Mapping[str, str]):
             else:
                 index[lowered] = [value]
 
+    def rewrite(self, names: frozenset[str], change: Callable[[str], str | None]) -> None:
+        """Each value of the fields ``names`` (lower case) replaced by ``change(value)`` where it stands; dropped
+        where that is None. Nothing is copied when no such field is present."""
+        if self._lookup().keys().isdisjoint(names):
+            return
+        kept: list[tuple[str, str]] = []
+        for key, value in self._items:
+            if key.lower() in names:
+                changed = change(value)
+                if changed is None:
+                    continue
+                value = changed
+            kept.append((key, value))
+        self._items = kept
+        self._index = None
+
     def remove(self, name: str) -> None:
         lowered = name.lower()
         self._items = [(k, v) for k, v in self._items if k.lower() != lowered]

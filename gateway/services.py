@@ -232,10 +232,14 @@ class Services:
     @cached_property
     def fhir_proxy(self) -> FhirProxy:
         from gateway.proxy.forward import FhirProxy
+        from gateway.proxy.rewrite import LinkRewriting
 
+        # The proxy's steps, in order (gateway.proxy.exchange): a request passes them first to last, its answer
+        # last to first.
+        steps = (LinkRewriting(self.settings.fhir_base_url),)
         return FhirProxy(settings=self.settings, tokens=self.verified_tokens, clients=self.client_directory,
                          routes=self.route_directory, upstream_auth=self.upstream_authenticator,
-                         transport=self.provider_transport)
+                         transport=self.provider_transport, steps=steps)
 
     # -- the admin side ------------------------------------------------------------------------------------------
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from gateway import telemetry
 from gateway.config import Settings
 from gateway.fhir.outcome import fhir_json_media_type, operation_outcome
-from gateway.http import Headers, Request, Response
+from gateway.http import Request, Response
 from gateway.outbound.destinations import validate_provider_url
 from gateway.outbound.transport import (
     DestinationRefused,
@@ -39,16 +40,17 @@ from gateway.outbound.transport import (
 from gateway.proxy import outcomes
 from gateway.proxy.access import AccessRefused, BadBatch, Batch, BatchEntry, classify, parse_batch, require_access
 from gateway.proxy.batch import MAX_FANOUT_ENTRIES, fan_out
+from gateway.proxy.exchange import Caller, Exchange, ProxyStep, Target
 from gateway.proxy.headers import downstream_response_headers, upstream_request_headers
 from gateway.proxy.paths import FhirPath, PathRejected, check_path, resource_type_of
-from gateway.proxy.rewrite import LinkRewriter, is_textual
+from gateway.proxy.rewrite import link_rewriter
 from gateway.proxy.scope_check import ScopeRefused, check_scopes
 from gateway.proxy.token_scopes import token_scopes
 from gateway.proxy.urls import captured_path, normalize_query, upstream_url
 from gateway.proxy.verified_tokens import VerifiedTokens
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.models import Client, Route
-from gateway.tokens.access_tokens import AccessTokenClaims, InvalidToken
+from gateway.tokens.access_tokens import InvalidToken
 from gateway.upstream.authenticator import UpstreamAuthenticator
 from gateway.upstream.kind import UpstreamAuthError
 
@@ -125,26 +127,6 @@ class _Refused(Exception):
         return cls(outcome, operation_outcome(status, text, fhir_version=version, code=code, headers=headers))
 
 
-@dataclass(frozen=True)
-class _Caller:
-    """Who is calling: the verified token's claims, its client and its tenant's route (as stored)."""
-
-    claims: AccessTokenClaims
-    client: Client
-    route: Route | None
-
-
-@dataclass(frozen=True)
-class _Target:
-    """What is asked, once checked: the method, the checked path and query, the batch (if any) and its kind."""
-
-    method: str
-    path: FhirPath
-    query: str
-    batch: Batch | None
-    kind: str
-
-
 V = TypeVar("V", covariant=True)
 
 
@@ -156,17 +138,20 @@ class Lookup(Protocol[V]):
 
 class FhirProxy:
     """fhir_proxy_fn's handler (see the module docstring): ``tokens`` verifies bearer tokens, ``clients`` and
-    ``routes`` look up the token's client and tenant route, ``upstream_auth`` gets the provider's credentials and
-    ``transport`` carries the call."""
+    ``routes`` look up the token's client and tenant route, ``upstream_auth`` gets the provider's credentials,
+    ``transport`` carries the call and ``steps`` (``gateway.proxy.exchange``) change the request on its way out
+    and the answer on its way back."""
 
     def __init__(self, *, settings: Settings, tokens: VerifiedTokens, clients: Lookup[Client], routes: Lookup[Route],
-                 upstream_auth: UpstreamAuthenticator, transport: Transport) -> None:
+                 upstream_auth: UpstreamAuthenticator, transport: Transport, steps: Sequence[ProxyStep]) -> None:
         self._settings = settings
         self._tokens = tokens
         self._clients = clients
         self._routes = routes
         self._upstream_auth = upstream_auth
         self._transport = transport
+        self._outgoing_steps = tuple(step.outgoing for step in steps if step.changes_requests())  # in order
+        self._incoming_steps = tuple(step.incoming for step in reversed(steps) if step.changes_answers())  # reversed
 
     async def handle(self, request: Request) -> Response:
         """Handle one proxied FHIR request (see the module docstring)."""
@@ -199,11 +184,11 @@ class FhirProxy:
         caller = await self._authenticate(request, log)
         route = _route(caller, settings)
         target = _check(request, method, caller, route, settings, log)
-        return await self._forward(request, route, target, log)
+        return await self._forward(Exchange(request, caller, route, target), log)
 
     # -- who is calling ------------------------------------------------------------------------------------------
 
-    async def _authenticate(self, request: Request, log: _Log) -> _Caller:
+    async def _authenticate(self, request: Request, log: _Log) -> Caller:
         """The bearer token verified, its client still existing, enabled and allowed the token's tenant (401 if
         not); the tenant's route looked up alongside (a store outage is a 503)."""
         settings = self._settings
@@ -229,55 +214,28 @@ class FhirProxy:
         if not client.allows_tenant(claims.tenant_id):
             raise _Refused(outcomes.TENANT_NOT_ALLOWED, _unauthorized(settings.fhir_base_url, settings.fhir_version,
                                                                       "the token's client may not access this tenant"))
-        return _Caller(claims, client, route)
+        return Caller(claims, client, route)
 
     # -- forward ------------------------------------------------------------------------------------------------
 
-    async def _forward(self, request: Request, route: Route, target: _Target, log: _Log) -> Response:
+    async def _forward(self, exchange: Exchange, log: _Log) -> Response:
         """The request sent through the per-worker transport with the provider's credentials; the answer rendered."""
-        settings = self._settings
+        route = exchange.route
         version = route.fhir_version
-        transport = self._transport
         authenticator = self._upstream_auth
         try:
-            authorization = await authenticator.authorization(route, transport)
+            authorization = await authenticator.authorization(route, self._transport)
         except UpstreamAuthError as exc:
             raise _Refused.outcome_of(outcomes.PROVIDER_AUTH_FAILED, 502, str(exc), version) from None
-        headers = upstream_request_headers(request, settings, provider_authorization=authorization)
-        connect = route.connect_timeout_seconds or settings.proxy_connect_timeout_seconds
-        read = route.read_timeout_seconds or settings.proxy_read_timeout_seconds
-        rewriter = _link_rewriter(route.fhir_base_url, settings.fhir_base_url)
-        request_url: str | None = None
-
-        def upstream(entry_method: str, url: str, entry_headers: list[tuple[str, str]], body: bytes | None,
-                     ) -> UpstreamRequest:
-            return UpstreamRequest(method=entry_method, url=url, headers=entry_headers, body=body,
-                                   connect_timeout=connect, read_timeout=read, private_network=route.private_network,
-                                   max_response_bytes=settings.proxy_max_response_bytes,
-                                   retry_on_connection_failure=entry_method in ("GET", "HEAD"))
-
+        headers = upstream_request_headers(exchange.request, self._settings, provider_authorization=authorization)
         started = time.perf_counter()
         try:
-            fanned_out = target.batch if _fans_out(target.kind, route, target.batch) else None
-            if fanned_out is not None:
-                entry_headers = [(k, v) for k, v in headers if k.lower() not in _ENTRY_DROPPED_HEADERS]
-
-                async def send_entry(entry: BatchEntry) -> UpstreamResponse:
-                    url = upstream_url(route.fhir_base_url, entry.path.path, normalize_query(entry.query))
-                    return await transport.send(upstream(entry.method, url, entry_headers, None))
-
-                body = await fan_out(fanned_out, send_entry, rewriter.header_url)
-                media_type = f"{fhir_json_media_type(version)}; charset=utf-8"
-                upstream_response = UpstreamResponse(status=200, headers=[("Content-Type", media_type)], body=body)
-            else:
-                request_url = upstream_url(route.fhir_base_url, target.path.path, target.query)
-                upstream_response = await transport.send(
-                    upstream(target.method, request_url, headers, request.body or None))
+            answer = await self._send(exchange, headers)
         except UpstreamError as exc:
             raise _failure(exc, version, log.request_id) from None
         finally:
             log.provider_seconds = time.perf_counter() - started
-        if upstream_response.status == 401:
+        if answer.status == 401:
             # The client's token is never sent on: a provider 401 refuses the gateway's own credentials. Passed on, it
             # would tell the client its token is bad (RFC 6750 §3.1) and send it to fetch another, in vain.
             if authorization is not None:
@@ -286,12 +244,60 @@ class FhirProxy:
             raise _Refused.outcome_of(outcomes.PROVIDER_REFUSED_CREDENTIALS, 502,
                                       "The FHIR server refused the gateway's credentials for this tenant.", version)
         log.outcome = outcomes.FORWARDED
-        return _downstream(upstream_response, rewriter, log.request_id, target.method, request_url)
+        return self._answer(exchange, answer, log.request_id)
+
+    async def _send(self, exchange: Exchange, headers: list[tuple[str, str]]) -> UpstreamResponse:
+        """The request (or, for a batch the gateway fans out, each entry) through the steps and the transport."""
+        route, target = exchange.route, exchange.target
+        if not _fans_out(target.kind, route, target.batch) or target.batch is None:
+            url = upstream_url(route.fhir_base_url, target.path.path, target.query)
+            sent = self._outgoing(exchange, self._upstream(route, target.method, url, headers,
+                                                           exchange.request.body or None))
+            exchange.provider_url = sent.url
+            return await self._transport.send(sent)
+        entry_headers = [(k, v) for k, v in headers if k.lower() not in _ENTRY_DROPPED_HEADERS]
+
+        async def send_entry(entry: BatchEntry) -> UpstreamResponse:
+            url = upstream_url(route.fhir_base_url, entry.path.path, normalize_query(entry.query))
+            return await self._transport.send(
+                self._outgoing(exchange, self._upstream(route, entry.method, url, entry_headers, None)))
+
+        links = link_rewriter(route.fhir_base_url, self._settings.fhir_base_url)
+        body = await fan_out(target.batch, send_entry, links.header_url)  # entry locations: the link policy
+        media_type = f"{fhir_json_media_type(route.fhir_version)}; charset=utf-8"
+        return UpstreamResponse(status=200, headers=[("Content-Type", media_type)], body=body)
+
+    def _upstream(self, route: Route, method: str, url: str, headers: list[tuple[str, str]],
+                  body: bytes | None) -> UpstreamRequest:
+        """One request to the provider, with the route's timeouts (else the settings'); reads retried once."""
+        settings = self._settings
+        return UpstreamRequest(method=method, url=url, headers=headers, body=body,
+                               connect_timeout=route.connect_timeout_seconds or settings.proxy_connect_timeout_seconds,
+                               read_timeout=route.read_timeout_seconds or settings.proxy_read_timeout_seconds,
+                               private_network=route.private_network,
+                               max_response_bytes=settings.proxy_max_response_bytes,
+                               retry_on_connection_failure=method in ("GET", "HEAD"))
+
+    def _outgoing(self, exchange: Exchange, request: UpstreamRequest) -> UpstreamRequest:
+        for outgoing in self._outgoing_steps:
+            request = outgoing(exchange, request)
+        return request
+
+    def _answer(self, exchange: Exchange, answer: UpstreamResponse, request_id: str) -> Response:
+        """The provider's answer as the client gets it: headers by the response policy (``headers.py``), then the
+        steps in reverse order (link rewriting, ``rewrite.py``); a HEAD answer without its body."""
+        headers = downstream_response_headers(answer.headers, request_id, has_body=bool(answer.body))
+        response = Response(status=answer.status, body=answer.body, headers=headers)
+        for incoming in self._incoming_steps:
+            response = incoming(exchange, response)
+        if exchange.target.method == "HEAD":
+            response.body = b""
+        return response
 
 
 # -- where to ---------------------------------------------------------------------------------------------------
 
-def _route(caller: _Caller, settings: Settings) -> Route:
+def _route(caller: Caller, settings: Settings) -> Route:
     """The tenant's route: connected (404 if not) and enabled (403); its FHIR version renders every later answer."""
     route = caller.route
     if route is None:
@@ -305,7 +311,7 @@ def _route(caller: _Caller, settings: Settings) -> Route:
 
 # -- what is asked ----------------------------------------------------------------------------------------------
 
-def _check(request: Request, method: str, caller: _Caller, route: Route, settings: Settings, log: _Log) -> _Target:
+def _check(request: Request, method: str, caller: Caller, route: Route, settings: Settings, log: _Log) -> Target:
     """Size, path grammar and query, provider URL rules, batch shape, read-only policy and the token's scopes."""
     version = route.fhir_version
     if len(request.body) > settings.max_request_body_bytes:
@@ -338,7 +344,7 @@ def _check(request: Request, method: str, caller: _Caller, route: Route, setting
         raise _Refused.outcome_of(outcomes.BATCH_TOO_LARGE, 413,
                                   f"The gateway runs batches of at most {MAX_FANOUT_ENTRIES} entries.",
                                   version, code="too-costly")
-    return _Target(method, path, query, batch, kind)
+    return Target(method, path, query, batch, kind)
 
 
 def _checked_path(request: Request, version: str) -> tuple[FhirPath, str]:
@@ -360,12 +366,6 @@ def _fans_out(kind: str, route: Route, batch: Batch | None) -> bool:
 
 
 @functools.lru_cache(maxsize=4096)
-def _link_rewriter(provider_base: str, gateway_base: str) -> LinkRewriter:
-    """One rewriter per route's base (it holds compiled patterns and no per-request state)."""
-    return LinkRewriter(provider_base, gateway_base)
-
-
-@functools.lru_cache(maxsize=4096)
 def _provider_url_problems(url: str, settings: Settings, private_network: bool) -> tuple[str, ...]:
     return tuple(validate_provider_url(url, settings, private_network))
 
@@ -384,21 +384,6 @@ def _failure(exc: UpstreamError, version: str, request_id: str) -> _Refused:
                                    "The tenant's FHIR server address is not allowed by the gateway.", version)
     return _Refused.outcome_of(outcomes.provider_failure(type(exc)), 502,
                                "The FHIR server could not be reached or gave an invalid answer.", version)
-
-
-# -- render -----------------------------------------------------------------------------------------------------
-
-def _downstream(upstream: UpstreamResponse, rewriter: LinkRewriter, request_id: str, method: str,
-                request_url: str | None) -> Response:
-    """The provider's answer as the client gets it: headers by the response policy (``headers.py``), links
-    rewritten (``rewrite.py``); a ``Location`` is resolved against the URL the provider was asked."""
-    headers: Headers = downstream_response_headers(
-        upstream.headers, lambda value: rewriter.header_url(value, request_url), request_id,
-        has_body=bool(upstream.body))
-    body = upstream.body
-    if body and is_textual(headers.get("content-type", "")):
-        body = rewriter.rewrite_body(body)
-    return Response(status=upstream.status, body=b"" if method == "HEAD" else body, headers=headers)
 
 
 __all__ = ["FhirProxy"]
