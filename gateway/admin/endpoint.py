@@ -23,8 +23,6 @@ from gateway.admin.operation import Call
 from gateway.admin.problems import Problem, not_found, problem_response, timed_out, unavailable
 from gateway.admin.schema import Validator
 from gateway.admin.table import change_of, matching
-from gateway.config import Settings
-from gateway.failure import Failure
 from gateway.http import Request, Response
 from gateway.stores.errors import StoreUnavailable
 
@@ -122,14 +120,3 @@ async def _within_deadline(request: Request, deadline: float, record: Callable[[
     except TimedOut:
         logger.warning("refusal audit pending: the audit table did not answer in time request_id=%s",
                        request.request_id)
-
-
-def render_failure(failure: Failure, request: Request, settings: Settings | None) -> Response:
-    """Start-up and store failures as problem details: 503 with ``Retry-After``, or 500."""
-    if failure is Failure.UNAVAILABLE:
-        problem = unavailable("The admin API cannot reach its stores; retry later.")
-    elif failure is Failure.MISCONFIGURED:
-        problem = Problem(500, "misconfigured", "The gateway is not configured correctly; see its logs.")
-    else:
-        problem = Problem(500, "internal", "The request failed unexpectedly.")
-    return problem_response(problem, request.request_id)

@@ -7,7 +7,7 @@ refused (503) while the audit table cannot be reached, rather than done unrecord
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.admin.actor import Actor
 from gateway.admin.audit_changes import REPLACED, SET
@@ -18,7 +18,9 @@ from gateway.admin.requests import check_body_size
 from gateway.admin.views import signing_key_json
 from gateway.admin.writes import may_write, store_call
 from gateway.http import Response, json_response
-from gateway.tokens.keys import SigningKeyInfo
+
+if TYPE_CHECKING:  # imports cryptography: the admin function loads it only to rotate or list keys
+    from gateway.tokens.keys import SigningKeyInfo
 
 
 class SigningKeyRing(Protocol):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.oauth.jwks import PRIVATE_MEMBERS
 from gateway.stores.models import AuditRecord, Client, ClientAuthentication, Route, SecretMetadata, UpstreamAuth
-from gateway.tokens.keys import SigningKeyInfo
 from gateway.upstream.registry import KINDS
+
+if TYPE_CHECKING:  # imports cryptography: the admin function loads it only to rotate or list keys
+    from gateway.tokens.keys import SigningKeyInfo
 
 
 def timestamp(value: datetime | None) -> str | None:

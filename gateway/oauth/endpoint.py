@@ -10,7 +10,7 @@ the source address.
 The route is ``oauth2/{endpoint:regex(^(token|jwks|provider-jwks|authorize)$)}``; :class:`OAuthEndpoints`
 dispatches on ``route_params["endpoint"]``, behind the entry adapter (``gateway.surfaces.token``). Only the
 client credentials grant exists, so the authorization endpoint always answers ``unsupported_response_type``
-itself (§4.1.2.1: it never redirects, there being no registered redirect URI).
+itself (``gateway.oauth.authorize``).
 
 One log line per token request: client id, tenant, outcome, status, duration.
 Never the secret, the Authorization header, the body or the token.
@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gateway import telemetry
-from gateway.config import Settings
-from gateway.failure import Failure
 from gateway.http import Handler, Request, Response, json_response
 from gateway.oauth.authentication import AuthenticationFailed
+from gateway.oauth.authorize import authorize_endpoint
 from gateway.oauth.client_assertion import AssertionRejected, ClientAssertion
 from gateway.oauth.client_auth import ClientAuthentication, ClientCredentials, presented_credentials
 from gateway.oauth.errors import (
@@ -38,11 +37,9 @@ from gateway.oauth.errors import (
     InvalidRequest,
     MethodNotAllowed,
     OAuthError,
-    ServerError,
     ServiceUnavailable,
     TooManyFailures,
     UnsupportedGrantType,
-    UnsupportedResponseType,
 )
 from gateway.oauth.form import parse_form
 from gateway.oauth.grant import GRANT_TYPE, ClientCredentialsGrant
@@ -206,12 +203,6 @@ class JwksEndpoint:
         return response
 
 
-def authorize_endpoint(request: Request) -> Response:
-    """/oauth2/authorize: no user-facing grant exists; answer the error directly, never redirect."""
-    return UnsupportedResponseType(
-        "this server supports only the client_credentials grant at the token endpoint").response()
-
-
 class OAuthEndpoints:
     """token_fn's routes, by the route's ``endpoint`` parameter: each handler is given its part on first use."""
 
@@ -228,14 +219,3 @@ class OAuthEndpoints:
             return json_response(404, {"error": "not_found", "error_description": "no such OAuth endpoint"},
                                  headers=NO_STORE)
         return await handler()(request)
-
-
-def answer_early(request: Request, settings: Settings) -> Response | None:
-    """The authorize stub needs no stores."""
-    return authorize_endpoint(request) if request.route_params.get("endpoint") == "authorize" else None
-
-
-def render_failure(failure: Failure, request: Request, settings: Settings | None) -> Response:
-    """Start-up and store failures as RFC 6749 §5.2-shaped errors: 503 ``temporarily_unavailable`` with
-    ``Retry-After``, or 500 ``server_error``."""
-    return (ServiceUnavailable() if failure is Failure.UNAVAILABLE else ServerError()).response()

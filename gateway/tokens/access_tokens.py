@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, TypedDict
 
-import jwt
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -206,6 +205,8 @@ def _check_encoding(token: str) -> None:
 def _header(token: str) -> dict[str, object]:
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
         raise InvalidToken("malformed access token")
+    import jwt  # the verifier's alone: the token endpoint signs without pyjwt
+
     try:
         header = jwt.get_unverified_header(token)  # refuses any "crit" header too (RFC 7515 §4.1.11)
     except jwt.PyJWTError:
@@ -243,6 +244,8 @@ class TokenVerifier:
         May raise :class:`gateway.stores.errors.StoreUnavailable` when no signing key
         set is cached and Key Vault cannot be reached (answer 503, not 401).
         """
+        import jwt
+
         settings = self._settings
         header = _header(token)
         kid = header.get("kid")
