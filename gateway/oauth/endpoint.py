@@ -43,6 +43,7 @@ from gateway.oauth.errors import (
 )
 from gateway.oauth.form import parse_form
 from gateway.oauth.grant import GRANT_TYPE, ClientCredentialsGrant
+from gateway.oauth.jwk_set import jwk_set_response
 from gateway.oauth.rate_limit import Attempt, source_address
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.models import Client
@@ -196,11 +197,7 @@ class JwksEndpoint:
             jwks = await self._keys.jwks()
         except StoreUnavailable:
             return ServiceUnavailable().response()
-        response = json_response(200, jwks, content_type="application/jwk-set+json",
-                                 headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"})
-        if request.method == "HEAD":
-            response.body = b""
-        return response
+        return jwk_set_response(request, jwks, max_age=JWKS_MAX_AGE_SECONDS)
 
 
 class OAuthEndpoints:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from gateway.http import Request, Response, json_response
 from gateway.oauth.errors import NO_STORE, MethodNotAllowed, ServiceUnavailable
+from gateway.oauth.jwk_set import jwk_set_response
 from gateway.stores.errors import StoreError
 from gateway.tokens.provider_keys import DEFAULT_KEY_NAME, ProviderKeyRing, key_name_problem
 
@@ -33,8 +34,4 @@ class ProviderJwksEndpoint:
             jwks = await self._ring.jwks(key_name)
         except StoreError:
             return ServiceUnavailable().response()
-        response = json_response(200, jwks, content_type="application/jwk-set+json",
-                                 headers={"Cache-Control": f"public, max-age={self._max_age}"})
-        if request.method == "HEAD":
-            response.body = b""
-        return response
+        return jwk_set_response(request, jwks, max_age=self._max_age)

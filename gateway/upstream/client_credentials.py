@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from gateway.config import Settings
-from gateway.outbound.destinations import validate_provider_url
 from gateway.stores.models import Route, UpstreamAuth
 from gateway.upstream.bindings import CLIENT_ID, PROVIDER_ORIGIN, TOKEN_URL, Binding
 from gateway.upstream.kind import (
@@ -25,9 +24,10 @@ from gateway.upstream.kind import (
     Misconfigured,
     ProviderToken,
     UpstreamAuthError,
+    UpstreamAuthKind,
     stored_record,
 )
-from gateway.upstream.token_request import GRANT_TYPE, check_token_url, request_token
+from gateway.upstream.token_request import check_token_url, request_token, token_url_problems
 
 logger = logging.getLogger("gateway.upstream")
 
@@ -42,17 +42,10 @@ class ClientCredentialsAuth:
     secret_name: str | None = None
 
 
-def token_url_problems(token_url: str, *, private_network: bool, settings: Settings) -> list[FieldProblem]:
-    """A token URL follows the provider URL rules (messages naming the token URL)."""
-    return [("upstreamAuth/tokenUrl", problem.replace("provider URL", "token URL"))
-            for problem in validate_provider_url(token_url, settings, private_network)]
-
-
-class ClientCredentialsKind:
+class ClientCredentialsKind(UpstreamAuthKind[ClientCredentialsAuth]):
     name: ClassVar[str] = "clientCredentials"
     value_type: ClassVar[type] = ClientCredentialsAuth
     schema_name: ClassVar[str] = "UpstreamAuthClientCredentials"
-    sends_credentials: ClassVar[bool] = True
     secret_field: ClassVar[str | None] = "upstreamAuth/clientSecret"
     bound_to: ClassVar[tuple[Binding, ...]] = (TOKEN_URL, CLIENT_ID, PROVIDER_ORIGIN)
 
@@ -75,24 +68,12 @@ class ClientCredentialsKind:
             },
         }
 
-    def view_schema(self) -> dict[str, Any]:
-        return {}
-
-    def view(self, record: UpstreamAuth) -> dict[str, Any]:
-        return {}
-
     def from_input(self, body: Mapping[str, Any]) -> ClientCredentialsAuth:
         return ClientCredentialsAuth(token_url=body["tokenUrl"], client_id=body["clientId"], scope=body.get("scope"))
 
     def problems(self, value: ClientCredentialsAuth, *, private_network: bool,
                  settings: Settings) -> list[FieldProblem]:
         return token_url_problems(value.token_url, private_network=private_network, settings=settings)
-
-    def refusal(self, value: ClientCredentialsAuth, *, fhir_base_url: str) -> tuple[str, list[FieldProblem]] | None:
-        return None
-
-    def provider_key(self, value: ClientCredentialsAuth) -> tuple[str, str] | None:
-        return None
 
     def from_record(self, record: UpstreamAuth) -> ClientCredentialsAuth:
         if not (record.token_url and record.client_id and record.secret_name):
@@ -117,10 +98,8 @@ class ClientCredentialsKind:
             raise UpstreamAuthError("The provider's credentials are unavailable.")
         basic = base64.b64encode(f"{quote(value.client_id, safe='')}:{quote(stored.value, safe='')}"
                                  .encode()).decode("ascii")
-        form = {"grant_type": GRANT_TYPE}
-        if value.scope:
-            form["scope"] = value.scope
-        return await request_token(value.token_url, route, context, form, [("Authorization", f"Basic {basic}")])
+        return await request_token(value.token_url, route, context, scope=value.scope,
+                                   headers=[("Authorization", f"Basic {basic}")])
 
 
 KIND = ClientCredentialsKind()

@@ -80,7 +80,12 @@ def stored_record(type_name: str, **fields: str | None) -> UpstreamAuth:
 
 
 class UpstreamAuthKind(Protocol[V]):
-    """One kind of upstream authentication (see the module docstring of ``gateway.upstream``)."""
+    """One kind of upstream authentication (see the module docstring of ``gateway.upstream``).
+
+    A kind subclasses it, sets ``name``, ``value_type`` and ``schema_name``, implements :meth:`schema`,
+    :meth:`from_input`, :meth:`from_record`, :meth:`to_record` and :meth:`fetch`, and overrides the defaults
+    (credentials sent, no secret, nothing bound, nothing added to the view, no rule beyond the schema, no gateway
+    key) where it differs."""
 
     name: ClassVar[str]
     """Its name, in the admin API (``upstreamAuth.type``) and in the stored record (``type``)."""
@@ -88,11 +93,11 @@ class UpstreamAuthKind(Protocol[V]):
     """The class of its values."""
     schema_name: ClassVar[str]
     """The OpenAPI component of its admin input (``UpstreamAuthClientCredentials``)."""
-    sends_credentials: ClassVar[bool]
+    sends_credentials: ClassVar[bool] = True
     """False for a kind that sends no Authorization header (``none``): the proxy asks nothing more of it."""
-    secret_field: ClassVar[str | None]
+    secret_field: ClassVar[str | None] = None
     """The admin field of a secret it keeps in Key Vault (``upstreamAuth/clientSecret``), None when it keeps none."""
-    bound_to: ClassVar[tuple[Binding, ...]]
+    bound_to: ClassVar[tuple[Binding, ...]] = ()
     """The route fields its stored credential is bound to (``gateway.upstream.bindings``); () when none."""
 
     def schema(self) -> dict[str, Any]:
@@ -100,21 +105,26 @@ class UpstreamAuthKind(Protocol[V]):
 
     def view_schema(self) -> dict[str, Any]:
         """The properties it adds to the admin view of a route's ``upstreamAuth`` (OpenAPI), besides the common ones."""
+        return {}
 
     def view(self, record: UpstreamAuth) -> dict[str, Any]:
         """Those properties' values for a stored record."""
+        return {}
 
     def from_input(self, body: Mapping[str, Any]) -> V:
         """Its value from the admin's ``upstreamAuth`` object (already valid against :meth:`schema`)."""
 
     def problems(self, value: V, *, private_network: bool, settings: Settings) -> list[FieldProblem]:
         """What the admin must fix (a 422 naming each field); empty when the value may be saved."""
+        return []
 
     def refusal(self, value: V, *, fhir_base_url: str) -> tuple[str, list[FieldProblem]] | None:
         """``(reason, problems)`` when a rule refuses the value for this provider (an audited 422), else None."""
+        return None
 
     def provider_key(self, value: V) -> tuple[str, str] | None:
         """``(keyName, alg)`` of the gateway key the value signs with (created when the route is saved), or None."""
+        return None
 
     def from_record(self, record: UpstreamAuth) -> V:
         """Its value from the stored record; :class:`Misconfigured` when a field it needs is missing."""

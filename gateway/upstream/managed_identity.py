@@ -15,16 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from gateway.config import Settings
 from gateway.outbound.identity_scopes import scope_problem, token_scope
 from gateway.stores.models import Route, UpstreamAuth
-from gateway.upstream.bindings import Binding
 from gateway.upstream.kind import (
     NOT_CONFIGURED,
     FetchContext,
     FieldProblem,
     ProviderToken,
     UpstreamAuthError,
+    UpstreamAuthKind,
     stored_record,
     token_lifetime,
 )
@@ -39,13 +38,10 @@ class ManagedIdentityAuth:
     scope: str | None = None
 
 
-class ManagedIdentityKind:
+class ManagedIdentityKind(UpstreamAuthKind[ManagedIdentityAuth]):
     name: ClassVar[str] = "managedIdentity"
     value_type: ClassVar[type] = ManagedIdentityAuth
     schema_name: ClassVar[str] = "UpstreamAuthManagedIdentity"
-    sends_credentials: ClassVar[bool] = True
-    secret_field: ClassVar[str | None] = None
-    bound_to: ClassVar[tuple[Binding, ...]] = ()
 
     def schema(self) -> dict[str, Any]:
         return {
@@ -65,24 +61,12 @@ class ManagedIdentityKind:
             },
         }
 
-    def view_schema(self) -> dict[str, Any]:
-        return {}
-
-    def view(self, record: UpstreamAuth) -> dict[str, Any]:
-        return {}
-
     def from_input(self, body: Mapping[str, Any]) -> ManagedIdentityAuth:
         return ManagedIdentityAuth(scope=body.get("scope"))
-
-    def problems(self, value: ManagedIdentityAuth, *, private_network: bool, settings: Settings) -> list[FieldProblem]:
-        return []
 
     def refusal(self, value: ManagedIdentityAuth, *, fhir_base_url: str) -> tuple[str, list[FieldProblem]] | None:
         problem = scope_problem(fhir_base_url, value.scope)
         return ("managed-identity-scope", [problem]) if problem is not None else None
-
-    def provider_key(self, value: ManagedIdentityAuth) -> tuple[str, str] | None:
-        return None
 
     def from_record(self, record: UpstreamAuth) -> ManagedIdentityAuth:
         return ManagedIdentityAuth(scope=record.scope)

@@ -7,10 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from gateway.config import Settings
 from gateway.stores.models import Route, UpstreamAuth
-from gateway.upstream.bindings import Binding
-from gateway.upstream.kind import FetchContext, FieldProblem, ProviderToken, UpstreamAuthError, stored_record
+from gateway.upstream.kind import FetchContext, ProviderToken, UpstreamAuthError, UpstreamAuthKind, stored_record
 
 
 @dataclass(frozen=True)
@@ -18,35 +16,18 @@ class NoUpstreamAuth:
     """No provider credentials."""
 
 
-class NoneKind:
+class NoneKind(UpstreamAuthKind[NoUpstreamAuth]):
     name: ClassVar[str] = "none"
     value_type: ClassVar[type] = NoUpstreamAuth
     schema_name: ClassVar[str] = "UpstreamAuthNone"
     sends_credentials: ClassVar[bool] = False
-    secret_field: ClassVar[str | None] = None
-    bound_to: ClassVar[tuple[Binding, ...]] = ()
 
     def schema(self) -> dict[str, Any]:
         return {"type": "object", "additionalProperties": False, "required": ["type"],
                 "properties": {"type": {"type": "string", "const": self.name}}}
 
-    def view_schema(self) -> dict[str, Any]:
-        return {}
-
-    def view(self, record: UpstreamAuth) -> dict[str, Any]:
-        return {}
-
     def from_input(self, body: Mapping[str, Any]) -> NoUpstreamAuth:
         return NoUpstreamAuth()
-
-    def problems(self, value: NoUpstreamAuth, *, private_network: bool, settings: Settings) -> list[FieldProblem]:
-        return []
-
-    def refusal(self, value: NoUpstreamAuth, *, fhir_base_url: str) -> tuple[str, list[FieldProblem]] | None:
-        return None
-
-    def provider_key(self, value: NoUpstreamAuth) -> tuple[str, str] | None:
-        return None
 
     def from_record(self, record: UpstreamAuth) -> NoUpstreamAuth:
         return NoUpstreamAuth()

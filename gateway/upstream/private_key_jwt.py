@@ -26,16 +26,16 @@ from gateway.tokens.provider_keys import (
     ProviderKeyUnavailable,
 )
 from gateway.upstream.bindings import CLIENT_ID, KEY_NAME, PROVIDER_ORIGIN, TOKEN_URL, Binding
-from gateway.upstream.client_credentials import token_url_problems
 from gateway.upstream.kind import (
     FetchContext,
     FieldProblem,
     Misconfigured,
     ProviderToken,
     UpstreamAuthError,
+    UpstreamAuthKind,
     stored_record,
 )
-from gateway.upstream.token_request import GRANT_TYPE, check_token_url, request_token
+from gateway.upstream.token_request import check_token_url, request_token, token_url_problems
 
 logger = logging.getLogger("gateway.upstream")
 
@@ -54,12 +54,10 @@ class PrivateKeyJwtAuth:
     key_name: str = DEFAULT_KEY_NAME
 
 
-class PrivateKeyJwtKind:
+class PrivateKeyJwtKind(UpstreamAuthKind[PrivateKeyJwtAuth]):
     name: ClassVar[str] = "privateKeyJwt"
     value_type: ClassVar[type] = PrivateKeyJwtAuth
     schema_name: ClassVar[str] = "UpstreamAuthPrivateKeyJwt"
-    sends_credentials: ClassVar[bool] = True
-    secret_field: ClassVar[str | None] = None
     bound_to: ClassVar[tuple[Binding, ...]] = (TOKEN_URL, CLIENT_ID, PROVIDER_ORIGIN, KEY_NAME)
 
     def schema(self) -> dict[str, Any]:
@@ -106,9 +104,6 @@ class PrivateKeyJwtKind:
     def problems(self, value: PrivateKeyJwtAuth, *, private_network: bool, settings: Settings) -> list[FieldProblem]:
         return token_url_problems(value.token_url, private_network=private_network, settings=settings)
 
-    def refusal(self, value: PrivateKeyJwtAuth, *, fhir_base_url: str) -> tuple[str, list[FieldProblem]] | None:
-        return None
-
     def provider_key(self, value: PrivateKeyJwtAuth) -> tuple[str, str] | None:
         return value.key_name, value.algorithm
 
@@ -132,10 +127,8 @@ class PrivateKeyJwtKind:
         except ProviderKeyUnavailable as exc:
             logger.warning("provider assertion key unavailable tenant=%s", route.tenant_id)
             raise UpstreamAuthError(str(exc)) from None
-        form = {"grant_type": GRANT_TYPE, "client_assertion_type": CLIENT_ASSERTION_TYPE, "client_assertion": assertion}
-        if value.scope:
-            form["scope"] = value.scope
-        return await request_token(value.token_url, route, context, form, [])
+        return await request_token(value.token_url, route, context, scope=value.scope,
+                                   form={"client_assertion_type": CLIENT_ASSERTION_TYPE, "client_assertion": assertion})
 
 
 KIND = PrivateKeyJwtKind()

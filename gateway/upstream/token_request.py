@@ -14,17 +14,25 @@ import json
 import logging
 import math
 import time
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlencode
 
+from gateway.config import Settings
 from gateway.outbound.destinations import validate_provider_url
 from gateway.outbound.transport import UpstreamError, UpstreamRequest
 from gateway.stores.models import Route
-from gateway.upstream.kind import FetchContext, ProviderToken, UpstreamAuthError, token_lifetime
+from gateway.upstream.kind import FetchContext, FieldProblem, ProviderToken, UpstreamAuthError, token_lifetime
 
 logger = logging.getLogger("gateway.upstream")
 
 GRANT_TYPE = "client_credentials"
 MAX_RESPONSE_BYTES = 64 * 1024
+
+
+def token_url_problems(token_url: str, *, private_network: bool, settings: Settings) -> list[FieldProblem]:
+    """A token URL follows the provider URL rules (the admin's 422, messages naming the token URL)."""
+    return [("upstreamAuth/tokenUrl", problem.replace("provider URL", "token URL"))
+            for problem in validate_provider_url(token_url, settings, private_network)]
 
 
 def check_token_url(token_url: str, route: Route, context: FetchContext) -> None:
@@ -33,14 +41,19 @@ def check_token_url(token_url: str, route: Route, context: FetchContext) -> None
         raise UpstreamAuthError("The provider's token endpoint is not an allowed URL.")
 
 
-async def request_token(token_url: str, route: Route, context: FetchContext, form: dict[str, str],
-                        headers: list[tuple[str, str]]) -> ProviderToken:
-    """POST ``form`` to ``token_url`` with the route's timeouts and read the token (RFC 6749 §5.1)."""
+async def request_token(token_url: str, route: Route, context: FetchContext, *, scope: str | None,
+                        form: Mapping[str, str] | None = None, headers: Sequence[tuple[str, str]] = ()
+                        ) -> ProviderToken:
+    """POST the client credentials grant for ``scope`` (with ``form``'s other parameters) to ``token_url`` with
+    the route's timeouts and read the token (RFC 6749 §4.4.2, §5.1)."""
     settings = context.settings
+    fields = {"grant_type": GRANT_TYPE, **(form or {})}
+    if scope:
+        fields["scope"] = scope
     request = UpstreamRequest(
         method="POST", url=token_url,
         headers=[*headers, ("Accept", "application/json"), ("Content-Type", "application/x-www-form-urlencoded")],
-        body=urlencode(form).encode("ascii"),
+        body=urlencode(fields).encode("ascii"),
         connect_timeout=route.connect_timeout_seconds or settings.proxy_connect_timeout_seconds,
         read_timeout=route.read_timeout_seconds or settings.proxy_read_timeout_seconds,
         private_network=route.private_network, max_response_bytes=MAX_RESPONSE_BYTES)
