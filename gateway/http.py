@@ -36,6 +36,14 @@ class Headers(Mapping[str, str]):
         self._items = pairs
         self._index: dict[str, list[str]] | None = None
 
+    @classmethod
+    def of(cls, pairs: list[tuple[str, str]]) -> Headers:
+        """Headers over ``pairs`` as they are, not copied: a list of strings its caller built and gives up."""
+        headers = cls.__new__(cls)
+        headers._items = pairs
+        headers._index = None
+        return headers
+
     def _lookup(self) -> dict[str, list[str]]:
         """Lower-cased name -> its values in order."""
         index = self._index

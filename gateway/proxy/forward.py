@@ -251,34 +251,32 @@ class FhirProxy:
         route, target = exchange.route, exchange.target
         if not _fans_out(target.kind, route, target.batch) or target.batch is None:
             url = upstream_url(route.fhir_base_url, target.path.path, target.query)
-            sent = self._outgoing(exchange, self._upstream(route, target.method, url, headers,
-                                                           exchange.request.body or None))
+            sent = self._upstream(exchange, target.method, url, headers, exchange.request.body or None)
             exchange.provider_url = sent.url
             return await self._transport.send(sent)
         entry_headers = [(k, v) for k, v in headers if k.lower() not in _ENTRY_DROPPED_HEADERS]
 
         async def send_entry(entry: BatchEntry) -> UpstreamResponse:
             url = upstream_url(route.fhir_base_url, entry.path.path, normalize_query(entry.query))
-            return await self._transport.send(
-                self._outgoing(exchange, self._upstream(route, entry.method, url, entry_headers, None)))
+            return await self._transport.send(self._upstream(exchange, entry.method, url, entry_headers, None))
 
         links = link_rewriter(route.fhir_base_url, self._settings.fhir_base_url)
         body = await fan_out(target.batch, send_entry, links.header_url)  # entry locations: the link policy
         media_type = f"{fhir_json_media_type(route.fhir_version)}; charset=utf-8"
         return UpstreamResponse(status=200, headers=[("Content-Type", media_type)], body=body)
 
-    def _upstream(self, route: Route, method: str, url: str, headers: list[tuple[str, str]],
+    def _upstream(self, exchange: Exchange, method: str, url: str, headers: list[tuple[str, str]],
                   body: bytes | None) -> UpstreamRequest:
-        """One request to the provider, with the route's timeouts (else the settings'); reads retried once."""
-        settings = self._settings
-        return UpstreamRequest(method=method, url=url, headers=headers, body=body,
-                               connect_timeout=route.connect_timeout_seconds or settings.proxy_connect_timeout_seconds,
-                               read_timeout=route.read_timeout_seconds or settings.proxy_read_timeout_seconds,
-                               private_network=route.private_network,
-                               max_response_bytes=settings.proxy_max_response_bytes,
-                               retry_on_connection_failure=method in ("GET", "HEAD"))
-
-    def _outgoing(self, exchange: Exchange, request: UpstreamRequest) -> UpstreamRequest:
+        """One request to the provider, with the route's timeouts (else the settings'; reads retried once), as the
+        steps change it, in order."""
+        settings, route = self._settings, exchange.route
+        request = UpstreamRequest(method=method, url=url, headers=headers, body=body,
+                                  connect_timeout=route.connect_timeout_seconds
+                                  or settings.proxy_connect_timeout_seconds,
+                                  read_timeout=route.read_timeout_seconds or settings.proxy_read_timeout_seconds,
+                                  private_network=route.private_network,
+                                  max_response_bytes=settings.proxy_max_response_bytes,
+                                  retry_on_connection_failure=method in ("GET", "HEAD"))
         for outgoing in self._outgoing_steps:
             request = outgoing(exchange, request)
         return request

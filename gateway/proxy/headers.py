@@ -111,7 +111,7 @@ def downstream_response_headers(upstream: Iterable[tuple[str, str]], request_id:
 
     ``has_body``: whether a body follows (not for 204, 304 or HEAD's missing one).
     """
-    out = Headers(_passed(upstream, PASSED_RESPONSE_HEADERS))
+    out = Headers.of(_passed(upstream, PASSED_RESPONSE_HEADERS))
     types = out.get_all("content-type")
     content_type = types[0].strip() if len(types) == 1 else ""
     if not content_type:  # none, empty or repeated (which one would the browser take?)
