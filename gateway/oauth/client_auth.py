@@ -96,6 +96,8 @@ def _post(request: Request, form: dict[str, str]) -> ClientCredentials | None:
 
 
 def _private_key_jwt(request: Request, form: dict[str, str]) -> ClientAssertion | None:
+    if "client_assertion_type" not in form and "client_assertion" not in form:
+        return None  # another method's request: nothing of the assertion reader loaded or run
     # Imported here: the metadata function advertises these names and must not load the JWT library.
     from gateway.oauth.client_assertion import read_client_assertion
 

@@ -205,14 +205,18 @@ class OAuthEndpoints:
 
     def __init__(self, *, token: Callable[[], Handler], jwks: Callable[[], Handler],
                  provider_jwks: Callable[[], Handler]) -> None:
-        self._handlers = {"token": token, "jwks": jwks, "provider-jwks": provider_jwks}
+        self._builders = {"token": token, "jwks": jwks, "provider-jwks": provider_jwks}
+        self._handlers: dict[str, Handler] = {}
 
     async def respond(self, request: Request) -> Response:
         endpoint = request.route_params.get("endpoint", "")
-        if endpoint == "authorize":
-            return authorize_endpoint(request)
         handler = self._handlers.get(endpoint)
         if handler is None:
-            return json_response(404, {"error": "not_found", "error_description": "no such OAuth endpoint"},
-                                 headers=NO_STORE)
-        return await handler()(request)
+            if endpoint == "authorize":
+                return authorize_endpoint(request)
+            build = self._builders.get(endpoint)
+            if build is None:
+                return json_response(404, {"error": "not_found", "error_description": "no such OAuth endpoint"},
+                                     headers=NO_STORE)
+            handler = self._handlers[endpoint] = build()
+        return await handler(request)
