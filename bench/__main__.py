@@ -28,6 +28,7 @@ BENCHMARKS = {
     "proxy_bench": "proxy overhead: direct vs through the gateway (read, 100-entry Bundle, 50 slow reads)",
     "hop_floor": "small read: direct vs a bare proxy hop vs a forwarding function on the local host vs the gateway",
     "entry_bench": "the entry adapter's cost per request: the proxy handler alone vs the FHIR surface, in-process",
+    "cold_start": "a fresh worker per function: import time and process start to first 200, beside the floor",
     "client_auth_timing": "token endpoint: known client's wrong secret vs unknown client id, side by side",
     "telemetry_bench": "telemetry's cost on the proxy's added latency: off vs exporting (default and full sampling)",
     "client_assertion_bench": "token endpoint: private_key_jwt (RS384, ES384; warm JWKS cache) vs secret-based",

@@ -1,8 +1,10 @@
 """Builds the Azure-backed stores from settings: Table Storage for routes, clients, audit,
-failure counters and client assertion ids, Key Vault for secrets.
+failure counters and client assertion ids, Key Vault for secrets and for the provider assertion keys.
 
 The Azure SDKs are imported inside :func:`open_azure_stores` so that modules
-that never touch a store (the metadata function) do not pay for them at cold start.
+that never touch a store (the metadata function) do not pay for them at cold start; the Key Vault
+keys client is opened on its first call (:class:`KeyVaultKeysOnFirstUse`): most workers never sign a
+provider assertion.
 """
 
 from __future__ import annotations
@@ -10,14 +12,18 @@ from __future__ import annotations
 import inspect
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.lifecycle import close_resource
 from gateway.stores.errors import StoreError
 from gateway.stores.protocols import AuditStore, ClientStore, FailureCounterStore, RouteStore, SecretStore
+from gateway.stores.provider_keys import ProviderKeyStore, ProviderKeyVersion
 from gateway.stores.replay import ReplayStore
+
+if TYPE_CHECKING:
+    from gateway.stores.keyvault_keys import KeyVaultProviderKeyStore
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +38,7 @@ class AzureStores:
     secrets: SecretStore
     failure_counters: FailureCounterStore | None = None
     replay: ReplayStore | None = None
+    provider_keys: ProviderKeyStore | None = None
     _resources: list[Any] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -70,5 +77,42 @@ async def open_azure_stores(settings: Settings, clock: Clock | None = None) -> A
     except BaseException:
         await tables.aclose()
         raise
+    provider_keys = KeyVaultKeysOnFirstUse(settings)
     return AzureStores(routes=tables.routes, clients=tables.clients, audit=tables.audit, secrets=secrets,
-                       failure_counters=counters, replay=replay, _resources=[tables, secrets])
+                       failure_counters=counters, replay=replay, provider_keys=provider_keys,
+                       _resources=[tables, secrets, provider_keys])
+
+
+class KeyVaultKeysOnFirstUse:
+    """The provider key store on Key Vault keys (``gateway.stores.keyvault_keys``), opened on its first call."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._store: KeyVaultProviderKeyStore | None = None
+
+    def _opened(self) -> KeyVaultProviderKeyStore:
+        if self._store is None:
+            from gateway.stores.keyvault_keys import KeyVaultProviderKeyStore
+
+            self._store = KeyVaultProviderKeyStore.from_settings(self._settings)
+        return self._store
+
+    async def create(self, name: str, alg: str, *, tags: dict[str, str] | None = None) -> ProviderKeyVersion:
+        return await self._opened().create(name, alg, tags=tags)
+
+    async def rotate(self, name: str) -> ProviderKeyVersion:
+        return await self._opened().rotate(name)
+
+    async def versions(self, name: str) -> list[ProviderKeyVersion]:
+        return await self._opened().versions(name)
+
+    async def names(self) -> list[str]:
+        return await self._opened().names()
+
+    async def sign(self, name: str, version: str, alg: str, digest: bytes) -> bytes:
+        return await self._opened().sign(name, version, alg, digest)
+
+    async def aclose(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            await store.aclose()

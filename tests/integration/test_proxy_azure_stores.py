@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from gateway.proxy.forward import proxy
 from gateway.services import build_services
 from tests.fixtures.provider import connect
 from tests.support.constants import TENANT_A, TENANT_B
 from tests.support.fhir import request
+from tests.support.surfaces import proxy
 
 pytestmark = pytest.mark.integration
 

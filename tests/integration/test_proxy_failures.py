@@ -8,12 +8,12 @@ from dataclasses import replace
 
 import pytest
 
-from gateway.proxy.forward import proxy
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
 from tests.fixtures.provider import Reply, connect
 from tests.support.constants import TENANT_A
 from tests.support.fhir import request
+from tests.support.surfaces import proxy
 
 pytestmark = pytest.mark.integration
 

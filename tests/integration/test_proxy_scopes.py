@@ -8,13 +8,12 @@ import json
 
 import pytest
 
-from gateway.proxy.forward import proxy
 from gateway.scopes import SmartScopes
 from gateway.stores.models import Client, Route
-from gateway.tokens.access_tokens import issue_access_token
 from tests.fixtures.provider import Reply
 from tests.support.constants import TENANT_A
 from tests.support.fhir import request
+from tests.support.surfaces import proxy
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +29,7 @@ async def setup(services, provider, *, allowed: str, scope: str | None = None, a
     await services.routes.create(Route(tenant_id=TENANT_A, fhir_base_url=provider.base("/r4"), fhir_version="R4",
                                        allow_writes=allow_writes))
     claim = TENANT_A if scope is None else f"{TENANT_A} {SmartScopes.parse(scope)}"  # as the grant writes it
-    return (await issue_access_token(services, client_id=CLIENT, tenant_id=TENANT_A, scope=claim)).access_token
+    return (await services.token_issuer.issue(client_id=CLIENT, tenant_id=TENANT_A, scope=claim)).access_token
 
 
 def refused(response) -> str:

@@ -11,16 +11,19 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.oauth.errors import InvalidScope
+from gateway.oauth.grant import requested_tenant
 from gateway.proxy.access import BadBatch, parse_batch
 from gateway.proxy.paths import PathRejected, check_path
 from gateway.proxy.scope_check import ScopeRefused, check_scopes
 from gateway.proxy.urls import normalize_query
 from gateway.scopes import (
     PERMISSION_LETTERS,
+    ScopeRequestError,
     SmartScopes,
     grant_scopes,
     parse_scope_parameter,
@@ -82,7 +85,7 @@ def test_a_grant_never_exceeds_the_allowed_scopes(asked, allowed):
     request = parse_scope_parameter(" ".join([TENANT, *asked]))
     try:
         grant = grant_scopes(request, allowed)
-    except InvalidScope:
+    except ScopeRequestError:
         return
     assert allowed.covers(grant.scopes)
     if asked:
@@ -97,8 +100,10 @@ def test_a_grant_never_exceeds_the_allowed_scopes(asked, allowed):
 def test_parsing_any_scope_parameter_gives_a_request_or_invalid_scope(text):
     try:
         request = parse_scope_parameter(text)
-    except InvalidScope as error:
-        assert error.response().status == 400
+    except ScopeRequestError as error:
+        with pytest.raises(InvalidScope) as answered:  # the OAuth layer's translation: 400 invalid_scope
+            requested_tenant(text)
+        assert answered.value.response().status == 400 and answered.value.description == error.description
         return
     assert canonical_tenant_id(request.tenant) == request.tenant
     assert request.tenant in text.lower()

@@ -10,7 +10,7 @@ data-plane tokens the identity could use against the gateway (Key Vault, Storage
 Microsoft Graph), whatever the scope says.
 
 Checked when a route is saved (admin API, 422 naming the field) and again before every token request
-(``gateway.proxy.upstream_auth``), so a route stored before this rule never obtains such a token.
+(the managed-identity kind of ``gateway.upstream``), so a route stored before this rule never obtains such a token.
 Standard library only.
 """
 

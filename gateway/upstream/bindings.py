@@ -6,8 +6,9 @@ present the secret again: otherwise a function-key holder could point ``tokenUrl
 own and receive ``clientId:secret`` with the next proxied request. Changes that move nothing (display
 name, timeouts, enabled, batch mode, the read-only flag, the scope) keep the stored secret.
 
-Each credential kind declares its secret field and the fields that bind it (:data:`CREDENTIAL_KINDS`);
-a new kind adds one entry and is held to the same rule.
+Each kind of upstream authentication declares its secret field and the fields that bind it
+(``secret_field`` and ``bound_to`` of its module in ``gateway.upstream``); a new kind declares its own and is
+held to the same rule by the admin API.
 
 ``privateKeyJwt`` binds the same fields but has no secret field: its credential is the gateway's own Key Vault
 key, which no administrator holds and which never leaves the vault, so there is nothing to present again. A
@@ -24,7 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.proxy.identity_scopes import origin_of
+from gateway.outbound.identity_scopes import origin_of
+from gateway.stores.models import UpstreamAuth
 
 
 @dataclass(frozen=True)
@@ -56,27 +58,15 @@ CLIENT_ID = Binding("upstreamAuth/clientId", lambda t: t.client_id)
 KEY_NAME = Binding("upstreamAuth/keyName", lambda t: t.key_name)
 
 
-@dataclass(frozen=True)
-class CredentialKind:
-    """An upstream authentication type whose credential is bound to a target: a secret kept in Key Vault
-    (``secret_field`` names it), or the gateway's own key (``secret_field`` None: nothing to present again)."""
-
-    type: str
-    secret_field: str | None
-    bound_to: tuple[Binding, ...]
-
-
-CREDENTIAL_KINDS: dict[str, CredentialKind] = {
-    "clientCredentials": CredentialKind("clientCredentials", "upstreamAuth/clientSecret",
-                                        (TOKEN_URL, CLIENT_ID, PROVIDER_ORIGIN)),
-    "privateKeyJwt": CredentialKind("privateKeyJwt", None, (TOKEN_URL, CLIENT_ID, PROVIDER_ORIGIN, KEY_NAME)),
-}
-
-
-def moved_fields(kind: CredentialKind, stored: CredentialTarget, proposed: CredentialTarget) -> list[str]:
-    """The binding fields whose value differs between the stored route and the proposed one.
+def moved_fields(bound_to: tuple[Binding, ...], stored: CredentialTarget, proposed: CredentialTarget) -> list[str]:
+    """The binding fields (of ``bound_to``) whose value differs between the stored route and the proposed one.
 
     The provider is compared by origin (scheme and host lowercase, default port elided): a new path on
     the same server moves nothing. Token URL and client id are compared exactly.
     """
-    return [b.field for b in kind.bound_to if b.value(stored) != b.value(proposed)]
+    return [b.field for b in bound_to if b.value(stored) != b.value(proposed)]
+
+
+def target_of(fhir_base_url: str, record: UpstreamAuth) -> CredentialTarget:
+    """Where a route's stored (or proposed, as its record) credential is used."""
+    return CredentialTarget.of(fhir_base_url, record.token_url, record.client_id, record.key_name)

@@ -27,16 +27,13 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gateway.services import Services
-from gateway.stores.errors import NotFound, StoreError
+from gateway.clock import Clock
+from gateway.stores.errors import AlreadyExists, NotFound, StoreError, StoreUnavailable
 from gateway.stores.provider_keys import ALGORITHMS, ProviderKeyStore, ProviderKeyVersion, b64url
 
-if TYPE_CHECKING:
-    from gateway.stores.keyvault_keys import KeyVaultProviderKeyStore
-
-logger = logging.getLogger("gateway.proxy.provider_keys")
+logger = logging.getLogger("gateway.tokens.provider_keys")
 
 DEFAULT_KEY_NAME = "gateway"
 KEY_NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
@@ -70,9 +67,9 @@ class Timing:
                 + self.jwks_max_age + self.worker_cache)
 
     @staticmethod
-    def of(services: Services) -> Timing:
-        max_age = services.settings.provider_jwks_max_age_seconds
-        return Timing(max_age, float(min(MAX_WORKER_CACHE_SECONDS, max_age)))
+    def of(jwks_max_age: int) -> Timing:
+        """The durations for providers that cache the JWKS ``jwks_max_age`` s (PROVIDER_JWKS_MAX_AGE_SECONDS)."""
+        return Timing(jwks_max_age, float(min(MAX_WORKER_CACHE_SECONDS, jwks_max_age)))
 
 
 @dataclass(frozen=True)
@@ -105,10 +102,6 @@ def parse_admin_name(name: str) -> tuple[str, str] | None:
     return key_name, alg
 
 
-def vault_name(services: Services, key_name: str, alg: str) -> str:
-    return f"{services.settings.key_vault_secret_prefix}-provider-{admin_name(key_name, alg)}"
-
-
 def schedule(versions: list[ProviderKeyVersion], now: datetime, timing: Timing) -> list[VersionState]:
     """Each enabled version's state at ``now`` (oldest first), by the rule of the module docstring."""
     enabled = sorted((v for v in versions if v.enabled), key=lambda v: v.created_on)
@@ -137,29 +130,40 @@ def published_jwk(version: ProviderKeyVersion) -> dict[str, str]:
     return {**version.public_jwk, "kid": version.kid, "alg": version.alg, "use": "sig"}
 
 
-class ProviderKeyRing:
-    """Per-worker access to the provider keys (``Services.provider_key_ring``)."""
+class NoProviderKeys:
+    """Stands in when a worker has no provider key store: every use fails as an unavailable store (fail closed)."""
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        self._owned: KeyVaultProviderKeyStore | None = None
+    async def create(self, name: str, alg: str, *, tags: dict[str, str] | None = None) -> ProviderKeyVersion:
+        raise StoreUnavailable("no provider key store is configured")
+
+    async def rotate(self, name: str) -> ProviderKeyVersion:
+        raise StoreUnavailable("no provider key store is configured")
+
+    async def versions(self, name: str) -> list[ProviderKeyVersion]:
+        raise StoreUnavailable("no provider key store is configured")
+
+    async def names(self) -> list[str]:
+        raise StoreUnavailable("no provider key store is configured")
+
+    async def sign(self, name: str, version: str, alg: str, digest: bytes) -> bytes:
+        raise StoreUnavailable("no provider key store is configured")
+
+
+class ProviderKeyRing:
+    """Per-worker access to the provider keys in ``store``: their Key Vault names start with ``name_prefix``
+    (``KEY_VAULT_SECRET_PREFIX``); providers cache their JWKS ``jwks_max_age`` seconds."""
+
+    def __init__(self, store: ProviderKeyStore, *, name_prefix: str, jwks_max_age: int, clock: Clock) -> None:
+        self.store = store
+        self.timing = Timing.of(jwks_max_age)
+        self._prefix = f"{name_prefix}-provider-"
+        self._clock = clock
         self._versions: dict[str, tuple[float, list[ProviderKeyVersion]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    @property
-    def timing(self) -> Timing:
-        return Timing.of(self._services)
-
-    @property
-    def store(self) -> ProviderKeyStore:
-        store: ProviderKeyStore | None = getattr(self._services, "provider_keys", None)
-        if store is not None:
-            return store
-        if self._owned is None:
-            from gateway.stores.keyvault_keys import KeyVaultProviderKeyStore  # only when a route needs it
-
-            self._owned = KeyVaultProviderKeyStore.from_settings(self._services.settings)
-        return self._owned
+    def vault_name(self, key_name: str, alg: str) -> str:
+        """The Key Vault key of ``(keyName, alg)``: ``<prefix>-provider-<keyName>-<alg>``."""
+        return f"{self._prefix}{admin_name(key_name, alg)}"
 
     def forget(self, name: str | None = None) -> None:
         if name is None:
@@ -170,22 +174,20 @@ class ProviderKeyRing:
     async def versions(self, name: str) -> list[ProviderKeyVersion]:
         """The versions of Key Vault key ``name``, trusted for the worker cache time (single flight)."""
         found = self._versions.get(name)
-        now = self._services.clock.monotonic()
+        now = self._clock.monotonic()
         if found is not None and now < found[0]:
             return found[1]
         async with self._locks.setdefault(name, asyncio.Lock()):
             found = self._versions.get(name)
-            if found is not None and self._services.clock.monotonic() < found[0]:
+            if found is not None and self._clock.monotonic() < found[0]:
                 return found[1]
             versions = await self.store.versions(name)
-            self._versions[name] = (self._services.clock.monotonic() + self.timing.worker_cache, versions)
+            self._versions[name] = (self._clock.monotonic() + self.timing.worker_cache, versions)
             return versions
 
     async def ensure(self, key_name: str, alg: str) -> ProviderKeyVersion | None:
         """Create the key a route needs if it does not exist yet; returns its first version when created here."""
-        from gateway.stores.errors import AlreadyExists
-
-        name = vault_name(self._services, key_name, alg)
+        name = self.vault_name(key_name, alg)
         if await self.store.versions(name):
             return None
         try:
@@ -197,24 +199,23 @@ class ProviderKeyRing:
 
     async def rotate(self, key_name: str, alg: str) -> ProviderKeyVersion:
         """A new version (NotFound when the key does not exist); it signs only after the activation delay."""
-        name = vault_name(self._services, key_name, alg)
+        name = self.vault_name(key_name, alg)
         version = await self.store.rotate(name)
         self.forget(name)
         return version
 
     async def states(self, key_name: str, alg: str, *, fresh: bool = False) -> list[VersionState]:
-        name = vault_name(self._services, key_name, alg)
+        name = self.vault_name(key_name, alg)
         if fresh:
             self.forget(name)
-        return schedule(await self.versions(name), self._services.clock.now(), self.timing)
+        return schedule(await self.versions(name), self._clock.now(), self.timing)
 
     async def key_names(self) -> list[tuple[str, str]]:
         """``(keyName, alg)`` of every provider key in the store."""
-        prefix = f"{self._services.settings.key_vault_secret_prefix}-provider-"
         out = []
         for name in await self.store.names():
-            if name.startswith(prefix):
-                parsed = parse_admin_name(name[len(prefix):])
+            if name.startswith(self._prefix):
+                parsed = parse_admin_name(name[len(self._prefix):])
                 if parsed is not None:
                     out.append(parsed)
         return sorted(out)
@@ -232,7 +233,7 @@ class ProviderKeyRing:
         """A signed client assertion (RFC 7523 §3): ``iss`` = ``sub`` = ``client_id``, ``aud`` = ``audience``
         (the route's saved token URL), ``exp`` 240 s after ``iat``, a random ``jti``; header ``alg``, ``kid``
         (the published JWK's thumbprint) and ``typ: JWT``."""
-        name = vault_name(self._services, key_name, alg)
+        name = self.vault_name(key_name, alg)
         try:
             states = await self.states(key_name, alg)
         except StoreError:
@@ -240,7 +241,7 @@ class ProviderKeyRing:
         signer = next((s.key for s in states if s.status == "active"), None)
         if signer is None or signer.alg != alg:
             raise ProviderKeyUnavailable("The gateway's provider key is not set up; save the route again.")
-        now = int(self._services.clock.now().timestamp())
+        now = int(self._clock.now().timestamp())
         header = {"alg": alg, "kid": signer.kid, "typ": "JWT"}
         claims = {"iss": client_id, "sub": client_id, "aud": audience, "iat": now,
                   "exp": now + ASSERTION_LIFETIME_SECONDS, "jti": secrets.token_urlsafe(32)}
@@ -255,8 +256,3 @@ class ProviderKeyRing:
         except StoreError:
             raise ProviderKeyUnavailable("The gateway's provider key is unavailable.") from None
         return f"{signing_input}.{b64url(signature)}"
-
-    async def aclose(self) -> None:
-        owned, self._owned = self._owned, None
-        if owned is not None:
-            await owned.aclose()

@@ -5,7 +5,7 @@ integration tests use :class:`AiohttpTransport` over real sockets. aiohttp was c
 by measurement (``bench/http_clients.py``): its per-request overhead is several times
 lower than httpx's on this hot path.
 
-Its errors live in :mod:`gateway.proxy.errors` and are re-exported here.
+Its errors live in :mod:`gateway.outbound.errors` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gateway.config import Settings
-from gateway.proxy.destinations import address_problem
-from gateway.proxy.errors import (
+from gateway.outbound.destinations import address_problem
+from gateway.outbound.errors import (
     DestinationRefused,
     UpstreamError,
     UpstreamGarbage,
@@ -107,7 +107,7 @@ class AiohttpTransport:
         if session is None or session.closed:
             import aiohttp
 
-            from gateway.proxy.guarded import GuardedConnector  # imports aiohttp: only once a call is made
+            from gateway.outbound.guarded import GuardedConnector  # imports aiohttp: only once a call is made
 
             connector = GuardedConnector(
                 lambda address: address_problem(address, self._settings, private_network),

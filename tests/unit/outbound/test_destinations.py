@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.proxy.destinations import address_problem, validate_provider_url
+from gateway.outbound.destinations import address_problem, validate_provider_url
 from tests.fixtures.common import make_settings
 
 DEV = make_settings()
@@ -119,7 +119,7 @@ def test_module_imports_without_aiohttp():
     import subprocess
     import sys
 
-    code = "import sys, gateway.proxy.destinations; print('aiohttp' in sys.modules)"
+    code = "import sys, gateway.outbound.destinations; print('aiohttp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -10,17 +10,17 @@ from urllib.parse import parse_qs
 import jwt
 import pytest
 
-from gateway.proxy.provider_keys import (
+from gateway.outbound.transport import MockTransport, UpstreamResponse
+from gateway.stores.models import Route, UpstreamAuth
+from gateway.stores.provider_keys import ProviderKeyVersion
+from gateway.tokens.provider_keys import (
     ASSERTION_LIFETIME_SECONDS,
     CLIENT_ASSERTION_TYPE,
     Timing,
     parse_admin_name,
     schedule,
 )
-from gateway.proxy.transport import MockTransport, UpstreamResponse
-from gateway.proxy.upstream_auth import UpstreamAuthenticator, UpstreamAuthError
-from gateway.stores.models import Route, UpstreamAuth
-from gateway.stores.provider_keys import ProviderKeyVersion
+from gateway.upstream.kind import UpstreamAuthError
 from tests.support.constants import TENANT
 
 TOKEN_URL = "http://127.0.0.1:9/auth/token"
@@ -113,7 +113,7 @@ async def test_the_assertion_follows_smart_backend_services_and_verifies_with_th
 
 
 async def test_without_a_key_nothing_is_signed_and_the_route_gets_a_clear_error(services):
-    auth = UpstreamAuthenticator(services)
+    auth = services.upstream_authenticator
     transport = MockTransport(lambda r: pytest.fail("no token request without an assertion"))
     with pytest.raises(UpstreamAuthError, match="not set up"):
         await auth.authorization(pkj_route(), transport)
@@ -128,7 +128,7 @@ async def test_provider_token_is_requested_with_the_assertion_once_and_cached(se
         await asyncio.sleep(0.01)
         return UpstreamResponse(200, [], json.dumps({"access_token": "bsa-at", "expires_in": 300}).encode())
 
-    auth = UpstreamAuthenticator(services)
+    auth = services.upstream_authenticator
     transport = MockTransport(token_endpoint)
     values = await asyncio.gather(*(auth.authorization(pkj_route(), transport) for _ in range(5)))
     assert values == ["Bearer bsa-at"] * 5 and len(calls) == 1  # single flight, then cached
@@ -154,7 +154,7 @@ async def test_an_edited_route_gets_a_fresh_provider_token(services):
         calls.append(request)
         return UpstreamResponse(200, [], json.dumps({"access_token": f"t{len(calls)}", "expires_in": 300}).encode())
 
-    auth = UpstreamAuthenticator(services)
+    auth = services.upstream_authenticator
     transport = MockTransport(token_endpoint)
     assert await auth.authorization(pkj_route(), transport) == "Bearer t1"
     assert await auth.authorization(pkj_route(algorithm="ES384"), transport) == "Bearer t2"

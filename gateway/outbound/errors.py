@@ -1,6 +1,6 @@
 """Why an outbound call to a provider gave no usable answer.
 
-Each error maps to one gateway answer (see ``gateway.proxy.forward``); messages
+Each error maps to one answer of the proxy (``gateway.proxy.forward``); messages
 never carry URLs or PHI::
 
     UpstreamError
@@ -8,9 +8,9 @@ never carry URLs or PHI::
     ├── UpstreamTimeout       connect or read timeout                          -> 504
     ├── UpstreamTooLarge      decoded body above PROXY_MAX_RESPONSE_BYTES      -> 502
     ├── UpstreamGarbage       not HTTP, or a body that cannot be decoded       -> 502
-    └── DestinationRefused    resolved address refused by gateway.proxy.destinations -> 502
+    └── DestinationRefused    resolved address refused by gateway.outbound.destinations -> 502
 
-Raised by ``gateway.proxy.transport`` and ``gateway.proxy.guarded``; kept apart
+Raised by ``gateway.outbound.transport`` and ``gateway.outbound.guarded``; kept apart
 so that neither imports the other.
 """
 

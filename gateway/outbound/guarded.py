@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from gateway.proxy.errors import DestinationRefused
+from gateway.outbound.errors import DestinationRefused
 
 
 class GuardedConnector(aiohttp.TCPConnector):

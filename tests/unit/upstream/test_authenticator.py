@@ -1,4 +1,4 @@
-"""Provider authentication: client credentials from Key Vault and managed identity, cached per route."""
+"""Provider tokens by the route's kind: client credentials from Key Vault and managed identity, cached per route."""
 
 import asyncio
 import base64
@@ -8,9 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from gateway.proxy.transport import MockTransport, UpstreamResponse
-from gateway.proxy.upstream_auth import UpstreamAuthenticator, UpstreamAuthError, default_scope
+from gateway.outbound.identity_scopes import token_scope
+from gateway.outbound.transport import MockTransport, UpstreamResponse
 from gateway.stores.models import Route, UpstreamAuth
+from gateway.upstream.authenticator import UpstreamAuthenticator
+from gateway.upstream.kind import UpstreamAuthError
 from tests.support.constants import TENANT
 
 
@@ -31,7 +33,7 @@ async def test_client_credentials_token_is_fetched_once_and_cached(services):
         return UpstreamResponse(200, [], json.dumps({"access_token": "provider-at", "expires_in": 3600}).encode())
 
     transport = MockTransport(token_endpoint)
-    auth = UpstreamAuthenticator(services)
+    auth = services.upstream_authenticator
     values = await asyncio.gather(*(auth.authorization(cc_route(), transport) for _ in range(5)))
     assert values == ["Bearer provider-at"] * 5
     assert len(calls) == 1
@@ -46,7 +48,7 @@ async def test_client_credentials_token_is_fetched_once_and_cached(services):
 
 async def test_refused_credentials_and_missing_secret_are_errors_without_the_secret(services):
     transport = MockTransport(lambda r: UpstreamResponse(401, [], b'{"error":"invalid_client"}'))
-    auth = UpstreamAuthenticator(services)
+    auth = services.upstream_authenticator
     with pytest.raises(UpstreamAuthError, match="unavailable"):
         await auth.authorization(cc_route(), transport)
     await services.secrets.set("provider-secret", "s3cr3t")
@@ -68,7 +70,9 @@ async def test_managed_identity_uses_the_provider_scope(services):
 
     route = Route(tenant_id=TENANT, fhir_base_url="https://ws-fhir.fhir.azurehealthcareapis.com",
                   fhir_version="R4", upstream_auth=UpstreamAuth(type="managedIdentity"))
-    auth = UpstreamAuthenticator(services, credential_factory=lambda client_id: FakeCredential())
+    auth = UpstreamAuthenticator(settings=services.settings, secrets=services.secrets,
+                                 signer=services.provider_key_ring,
+                                 credential_factory=lambda client_id: FakeCredential())
     assert await auth.authorization(route, MockTransport(lambda r: None)) == "Bearer mi-token"
     assert await auth.authorization(route, MockTransport(lambda r: None)) == "Bearer mi-token"
     assert scopes == ["https://ws-fhir.fhir.azurehealthcareapis.com/.default"]
@@ -76,14 +80,13 @@ async def test_managed_identity_uses_the_provider_scope(services):
     assert scopes[-1] == "closed"
 
 
-def test_default_scope_is_the_provider_origin():
-    route = Route(tenant_id=TENANT, fhir_base_url="https://x.azurehealthcareapis.com/fhir", fhir_version="R4")
-    assert default_scope(route) == "https://x.azurehealthcareapis.com/.default"
+def test_the_managed_identity_scope_is_the_provider_origin():
+    assert token_scope("https://x.azurehealthcareapis.com/fhir") == "https://x.azurehealthcareapis.com/.default"
 
 
 async def test_none_sends_no_authorization(services):
     route = Route(tenant_id=TENANT, fhir_base_url="http://127.0.0.1:9/r4", fhir_version="R4")
-    assert await UpstreamAuthenticator(services).authorization(route, MockTransport(lambda r: None)) is None
+    assert await services.upstream_authenticator.authorization(route, MockTransport(lambda r: None)) is None
 
 
 async def test_an_edited_route_gets_a_fresh_token_and_the_cache_stays_one_entry_per_tenant(services):
@@ -95,7 +98,7 @@ async def test_an_edited_route_gets_a_fresh_token_and_the_cache_stays_one_entry_
         return UpstreamResponse(200, [], json.dumps({"access_token": next(issued), "expires_in": 3600}).encode())
 
     transport = MockTransport(token_endpoint)
-    auth = UpstreamAuthenticator(services)
+    auth = services.upstream_authenticator
     assert await auth.authorization(cc_route(), transport) == "Bearer first"
     edited = Route(
         tenant_id=TENANT, fhir_base_url="http://127.0.0.1:9/r4", fhir_version="R4",
@@ -111,7 +114,7 @@ async def test_a_non_finite_expires_in_does_not_cache_the_provider_token_forever
     # json.loads("1e999") is inf, float("Infinity") too: the token must still be refreshed (as without expires_in).
     await services.secrets.set("provider-secret", "s3cr3t")
     body = f'{{"access_token": "provider-at", "expires_in": {expires_in}}}'.encode()
-    auth = UpstreamAuthenticator(services)
+    auth = services.upstream_authenticator
     await auth.authorization(cc_route(), MockTransport(lambda r: UpstreamResponse(200, [], body)))
     lifetime = auth._tokens[TENANT][1].expires_at - time.monotonic()
     assert 0 < lifetime <= 300

@@ -1,17 +1,16 @@
-"""Entry point of ``fhir_proxy_fn`` (route ``fhir/{*path}``): :func:`gateway.proxy.forward.proxy` behind the
-entry adapter, failures outside it answered as OperationOutcome."""
+"""fhir_proxy_fn (route ``fhir/{*path}``): the proxy (``gateway.proxy.forward``) behind the entry adapter,
+failures outside it answered as OperationOutcome."""
 
 from __future__ import annotations
 
 from gateway.entry import Surface
 from gateway.fhir.outcome import failure_outcome
 from gateway.http import Request, Response
-from gateway.proxy.forward import proxy
 from gateway.services import Services
 
 
 async def _respond(request: Request, services: Services, deadline: float) -> Response:
-    return await proxy(request, services)
+    return await services.fhir_proxy.handle(request)
 
 
 handle = Surface("fhir", _respond, failure_outcome)
