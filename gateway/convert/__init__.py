@@ -21,7 +21,7 @@ messages are safe to show the caller. Ids are kept; docs/versions.md lists every
 
 from __future__ import annotations
 
-from gateway.convert.datatypes import JSON
+from gateway.convert.datatype_tables import JSON
 from gateway.convert.errors import (
     ConversionError,
     MalformedResource,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gateway.convert.datatypes import JSON
+from gateway.convert.datatype_tables import JSON
 
 TERMINOLOGY = "http://terminology.hl7.org/CodeSystem/"
 LEGACY = "http://hl7.org/fhir/"

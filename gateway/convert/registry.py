@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from gateway.convert.datatypes import JSON, Converter, converter
+from gateway.convert.datatype_tables import JSON
+from gateway.convert.datatypes import Converter, converter
 from gateway.convert.errors import ConversionError, MalformedResource, UnsupportedResource, UnsupportedVersionPair
 from gateway.convert.structure import ResourceMap, ResourcePlan, resource_plan
 

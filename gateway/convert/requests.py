@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from gateway.convert.codes import LEGACY, TERMINOLOGY
-from gateway.convert.datatypes import JSON
+from gateway.convert.datatype_tables import JSON
 from gateway.convert.errors import UnsupportedResource, UntranslatableParameter, UntranslatableRequest
 from gateway.convert.registry import r4_type
 from gateway.fhir.versions import FhirVersion

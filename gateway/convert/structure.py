@@ -23,15 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.convert.datatypes import (
-    COMPLEX,
-    JSON,
-    PRIMITIVES,
-    Converter,
-    choice_key,
-    choice_type,
-    value_type_in,
-)
+from gateway.convert.datatype_tables import COMPLEX, JSON, PRIMITIVES
+from gateway.convert.datatypes import Converter, choice_key, choice_type, value_type_in
 
 XVER_R4 = "http://hl7.org/fhir/4.0/StructureDefinition/extension-"
 

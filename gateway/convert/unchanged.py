@@ -8,7 +8,7 @@ element the target lacks; nothing a :mod:`.datatypes` special function would cha
 value is shared with the source, not copied (the proxy parses every body afresh); when in doubt the test
 says no and :class:`~gateway.convert.datatypes.Converter` converts the value in full.
 
-A test is worked out once per datatype and direction, from the same :data:`~.datatypes.COMPLEX` rows the
+A test is worked out once per datatype and direction, from the same :data:`~.datatype_tables.COMPLEX` rows the
 full conversion reads; ``tests/unit/convert/test_unchanged.py`` checks that whatever passes it converts to
 itself.
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from gateway.convert.datatypes import (
+from gateway.convert.datatype_tables import (
     COMPLEX,
     DSTU2_CONTACT_SYSTEMS,
     IDENTIFIER_USES_BEFORE_R4,

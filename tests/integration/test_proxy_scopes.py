@@ -148,4 +148,4 @@ async def test_a_conditional_create_within_the_scopes_is_forwarded_with_its_head
 async def setup_token(services, scope: str) -> str:
     """Another token of the client ``setup`` registered, granted ``scope``."""
     claim = f"{TENANT_A} {SmartScopes.parse(scope)}"
-    return (await issue_access_token(services, client_id=CLIENT, tenant_id=TENANT_A, scope=claim)).access_token
+    return (await services.token_issuer.issue(client_id=CLIENT, tenant_id=TENANT_A, scope=claim)).access_token

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from gateway.proxy.forward import proxy
 from tests.integration.test_proxy_scopes import refused, setup
 from tests.support.fhir import request
+from tests.support.surfaces import proxy
 
 pytestmark = pytest.mark.integration
 

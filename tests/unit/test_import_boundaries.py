@@ -42,6 +42,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "gateway.oauth": frozenset({"gateway.caching", "gateway.outbound", "gateway.scopes", "gateway.stores",
                                 "gateway.telemetry", "gateway.tokens"}),
     "gateway.fhir": frozenset({"gateway.oauth"}),  # discovery advertises the OAuth methods
+    "gateway.convert": frozenset({"gateway.fhir"}),  # plain dict-to-dict code over the FhirVersion values
     "gateway.proxy": frozenset({"gateway.fhir", "gateway.outbound", "gateway.scopes", "gateway.stores",
                                 "gateway.telemetry", "gateway.tokens", "gateway.upstream"}),
     "gateway.admin": frozenset({"gateway.oauth", "gateway.outbound", "gateway.scopes", "gateway.stores",

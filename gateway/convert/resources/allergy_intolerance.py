@@ -15,7 +15,8 @@ and DSTU2 (HAPI ``AllergyIntolerance10_40``).
 from __future__ import annotations
 
 from gateway.convert.codes import code_in, concept, systems
-from gateway.convert.datatypes import JSON, Converter
+from gateway.convert.datatype_tables import JSON
+from gateway.convert.datatypes import Converter
 from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
 CLINICAL = systems("allergyintolerance-clinical")

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 
-from gateway.convert.datatypes import JSON, Converter
+from gateway.convert.datatype_tables import JSON
+from gateway.convert.datatypes import Converter
 from gateway.convert.errors import MalformedResource, UnsupportedResource
 from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 

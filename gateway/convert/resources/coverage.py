@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.convert.datatypes import JSON, Converter
+from gateway.convert.datatype_tables import JSON
+from gateway.convert.datatypes import Converter
 from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
 COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"

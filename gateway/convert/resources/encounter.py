@@ -12,7 +12,8 @@
 
 from __future__ import annotations
 
-from gateway.convert.datatypes import JSON, Converter
+from gateway.convert.datatype_tables import JSON
+from gateway.convert.datatypes import Converter
 from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"

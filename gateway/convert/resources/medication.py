@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from gateway.convert.datatypes import JSON, Converter
+from gateway.convert.datatype_tables import JSON
+from gateway.convert.datatypes import Converter
 from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
 ELEMENTS: Elements = {

@@ -15,7 +15,8 @@
 from __future__ import annotations
 
 from gateway.convert.codes import first_text
-from gateway.convert.datatypes import JSON, Converter
+from gateway.convert.datatype_tables import JSON
+from gateway.convert.datatypes import Converter
 from gateway.convert.structure import Backbone, Elements, Older, ResourceMap
 
 ON_BEHALF_OF = "http://hl7.org/fhir/3.0/StructureDefinition/extension-MedicationRequest.requester.onBehalfOf"
