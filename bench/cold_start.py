@@ -81,7 +81,7 @@ def cases(token: str, secret_form: dict[str, str]) -> list[Case]:
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     return [
         Case("floor", "floor_fn", "GET", "/floor", {}),
-        Case("metadata", "metadata_fn", "GET", "/fhir/metadata", {"Accept": "application/fhir+json"}),
+        Case("metadata", "fhir_metadata_fn", "GET", "/fhir/metadata", {"Accept": "application/fhir+json"}),
         Case("token", "token_fn", "POST", "/oauth2/token", form, urlencode(secret_form).encode()),
         Case("proxied read", "fhir_proxy_fn", "GET", "/fhir/Patient/1",
              {**HEADERS, "Authorization": f"Bearer {token}"}),

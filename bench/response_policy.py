@@ -14,6 +14,8 @@ import json
 import statistics
 import timeit
 
+from gateway.fhir.bases import ClientBase
+from gateway.fhir.versions import STU3
 from gateway.http import Request, Response
 from gateway.proxy.exchange import Exchange
 from gateway.proxy.headers import downstream_response_headers
@@ -48,9 +50,10 @@ def main() -> None:
     }
     headers = [("Content-Type", "application/fhir+json"), ("ETag", 'W/"1"'), ("Cache-Control", "public, max-age=60"),
                ("Location", f"{PROVIDER}/Patient/1/_history/1"), ("Content-Location", "https://elsewhere.example/x")]
-    step = LinkRewriting(GATEWAY)
+    step = LinkRewriting()
     route = Route(tenant_id="t", fhir_base_url=PROVIDER, fhir_version="STU3")
     exchange = Exchange(Request("GET", f"{GATEWAY}/Patient"), None, route, None,  # type: ignore[arg-type]
+                        ClientBase(STU3, GATEWAY, ""), STU3,
                         provider_url=f"{PROVIDER}/Patient")  # the caller and target are not read by the step
 
     def answer_headers() -> Response:

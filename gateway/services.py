@@ -19,6 +19,7 @@ Functions guidance asks for expensive clients. Tests build their own with
     provider_key_ring                   provider assertion keys               (gateway.tokens.provider_keys)
     upstream_authenticator              provider access tokens, by kind       (gateway.upstream)
     provider_transport                  the pooled HTTP client to providers   (gateway.outbound.transport)
+    page_links                          page tokens, keyed from the key ring  (gateway.proxy.paging)
     fhir_proxy                          fhir_proxy_fn's handler               (gateway.proxy.forward)
     admin_token_verifier                Entra ID admin token keys             (gateway.admin.entra)
     admin_refusal_budget                refused admin sign-ins recorded       (gateway.admin.access)
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from gateway.oauth.rate_limit import FailureLimiter
     from gateway.outbound.transport import Transport
     from gateway.proxy.forward import FhirProxy
+    from gateway.proxy.paging import PageLinks
     from gateway.proxy.verified_tokens import VerifiedTokens
     from gateway.stores.provider_keys import ProviderKeyStore
     from gateway.tokens.access_tokens import TokenIssuer, TokenVerifier
@@ -74,7 +76,7 @@ CredentialFactory = Callable[[str | None], Any]
 _PARTS = ("housekeeping", "client_directory", "route_directory", "client_authenticator", "assertion_authenticator",
           "known_client_ids", "failure_limiter", "key_ring", "token_issuer", "token_verifier", "token_endpoint",
           "oauth_endpoints", "verified_tokens", "provider_key_ring", "upstream_authenticator", "provider_transport",
-          "fhir_proxy", "admin_token_verifier", "admin_refusal_budget")
+          "page_links", "fhir_proxy", "admin_token_verifier", "admin_refusal_budget")
 
 
 @dataclass
@@ -230,16 +232,25 @@ class Services:
         return telemetry.traced_transport(transport)
 
     @cached_property
+    def page_links(self) -> PageLinks:
+        from gateway.proxy.paging import KeyRingPageKeys, PageLinks
+
+        return PageLinks(KeyRingPageKeys(self.key_ring), clock=self.clock,
+                         lifetime_seconds=self.settings.token_lifetime_seconds)
+
+    @cached_property
     def fhir_proxy(self) -> FhirProxy:
+        from gateway.proxy.bridge import VersionBridge
         from gateway.proxy.forward import FhirProxy
+        from gateway.proxy.paging import PageLinkSigning
         from gateway.proxy.rewrite import LinkRewriting
 
         # The proxy's steps, in order (gateway.proxy.exchange): a request passes them first to last, its answer
         # last to first.
-        steps = (LinkRewriting(self.settings.fhir_base_url),)
+        steps = (PageLinkSigning(self.page_links), LinkRewriting(), VersionBridge())
         return FhirProxy(settings=self.settings, tokens=self.verified_tokens, clients=self.client_directory,
                          routes=self.route_directory, upstream_auth=self.upstream_authenticator,
-                         transport=self.provider_transport, steps=steps)
+                         transport=self.provider_transport, steps=steps, paging=self.page_links)
 
     # -- the admin side ------------------------------------------------------------------------------------------
 

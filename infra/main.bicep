@@ -375,7 +375,7 @@ var storageSku = zoneRedundancy ? 'Standard_ZRS' : 'Standard_LRS'
 var alertEmails = filter(map(split(alertEmailAddresses, ','), address => trim(address)), address => !empty(address))
 // Which function folders each app runs; the other app's are disabled (AzureWebJobs.<name>.Disabled).
 var dataPlaneFunctions = [
-  'metadata_fn'
+  'fhir_metadata_fn'
   'token_fn'
   'fhir_proxy_fn'
 ]

@@ -180,11 +180,12 @@ def read_function(directory: Path, prefix: str, environ: Mapping[str, str]) -> F
 
 
 def discover(root: Path, environ: Mapping[str, str] | None = None) -> tuple[str, list[FunctionDef]]:
-    """The route prefix and every function folder directly under ``root``, by name."""
+    """The route prefix and every function folder directly under ``root``, in the order the host registers their
+    routes: by name, compared ordinally ignoring case (.NET ``OrdinalIgnoreCase`` compares upper-cased)."""
     prefix = read_route_prefix(root)
     env = os.environ if environ is None else environ
     functions = []
-    for directory in sorted(root.iterdir(), key=lambda p: p.name.lower()):
+    for directory in sorted(root.iterdir(), key=lambda p: p.name.upper()):
         if (not directory.is_dir() or directory.name.startswith(".") or directory.name in SKIPPED_FOLDERS
                 or not (directory / "function.json").is_file()):
             continue

@@ -6,10 +6,14 @@ literal segments (matched case-insensitively), ``{name}``, ``{name?}`` and ``{na
 catch-all that also matches an empty remainder. In a template ``{{`` and ``}}`` stand for literal
 braces (so a regex constraint writes ``\\d{{3}}``).
 
-Precedence (``RoutePrecedence.ComputeInbound``): per segment a literal (1) beats a constrained
-parameter (2), a plain parameter (3), a constrained catch-all (4) and a catch-all (5); routes are
-tried in that order and the first whose template, constraints *and* HTTP methods match wins, so a
-``POST /fhir/metadata`` that ``metadata_fn`` (GET, HEAD) refuses falls through to ``fhir/{*path}``.
+Order: the Functions host tries the routes of HTTP functions in the order it registers them and takes the first
+whose template, constraints *and* HTTP methods match; there is no precedence between templates. It registers them
+in the order of the function names, compared ordinally and case-insensitively (azure-functions-host
+``FunctionMetadataManager`` sorts the metadata by name, ``WebScriptHostHttpRoutesManager`` maps one route per
+function in that order, and Microsoft.Azure.WebJobs.Extensions.Http 3.2.0's ``WebJobsRouteBuilder.Build`` adds
+them to one ASP.NET Core ``RouteCollection`` unsorted). So ``fhir_metadata_fn``'s ``fhir/{*path:regex(...)}``
+must sort before ``fhir_proxy_fn``'s ``fhir/{*path}``, and a ``POST /fhir/metadata`` that ``fhir_metadata_fn``
+(GET, HEAD) refuses falls through to the proxy.
 
 Paths are matched the way Kestrel hands them to routing: percent-decoded except ``%2F`` (which
 stays encoded, so a catch-all keeps it), dot segments removed, a trailing slash ignored.
@@ -48,14 +52,6 @@ class Segment:
     default: str | None = None
     constraints: tuple[Constraint, ...] = ()
 
-    @property
-    def precedence(self) -> int:
-        """Inbound precedence digit of this segment (lower wins)."""
-        if self.kind == LITERAL:
-            return 1
-        base = 5 if self.kind == CATCH_ALL else 3
-        return base - 1 if self.constraints else base
-
 
 @dataclass(frozen=True)
 class RouteTemplate:
@@ -64,11 +60,6 @@ class RouteTemplate:
     text: str
     segments: tuple[Segment, ...]
     _literals: tuple[str, ...] = field(repr=False, compare=False, default=())
-
-    @property
-    def precedence(self) -> tuple[int, ...]:
-        """Sort key: compared digit by digit, a shorter template first on a tie (as the decimal is)."""
-        return tuple(segment.precedence for segment in self.segments)
 
     def match(self, parts: Sequence[str], rest: Callable[[int], str]) -> dict[str, str] | None:
         """Route values when the path ``parts`` match, else None.
@@ -417,12 +408,11 @@ class MethodNotAllowed:
 
 
 class RouteTable(Generic[T]):
-    """Routes ordered by precedence (ties: the order they were added), tried first to last."""
+    """Routes tried first to last in the order they were added (the host's: by function name, see the module
+    docstring)."""
 
     def __init__(self, routes: Iterable[Route[T]]) -> None:
-        indexed = list(enumerate(routes))
-        indexed.sort(key=lambda pair: (pair[1].template.precedence, pair[0]))
-        self.routes: tuple[Route[T], ...] = tuple(route for _, route in indexed)
+        self.routes: tuple[Route[T], ...] = tuple(routes)
 
     def resolve(self, method: str, path: str) -> Match[T] | MethodNotAllowed | None:
         """The first route matching ``path`` (decoded, see :func:`decode_path`) and ``method``."""

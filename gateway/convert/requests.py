@@ -2,8 +2,8 @@
 
 What changes on the way to an R4 provider:
 
-- resource types in paths, ``_include``/``_revinclude`` targets, reference values and ``:Type``
-  modifiers: DSTU2 ``MedicationOrder`` is R4 ``MedicationRequest`` (ids are kept);
+- resource types in paths, ``_include``/``_revinclude`` targets, a system search's ``_type``, reference
+  values and ``:Type`` modifiers: DSTU2 ``MedicationOrder`` is R4 ``MedicationRequest`` (ids are kept);
 - ``_sort``: DSTU2/STU3 ``_sort:desc=date`` (and ``:asc``, and repeated ``_sort``) is R4's
   ``_sort=-date`` (one comma-separated list, in order);
 - search parameters renamed between versions (:data:`RENAMES`: DSTU2 Condition ``clinicalstatus`` is
@@ -127,6 +127,8 @@ class _Translator:
                 sorts.extend(self._sort(key, modifier, value))
             elif name in ("_include", "_revinclude"):
                 out.append((key, self._include(key, value)))
+            elif name == "_type" and self.resource_type is None:
+                out.append((key, ",".join(_r4_type_or_error(t, self.client) for t in value.split(","))))
             elif self.resource_type is None or name in PASSED_AS_IS:
                 out.append((key, value))  # a system-level request or a paging continuation: opaque to us
             else:

@@ -19,14 +19,15 @@ from typing import Any
 
 from gateway import __version__ as SOFTWARE_VERSION
 from gateway.config import Settings
+from gateway.fhir.bases import ClientBase, default_base
 from gateway.fhir.smart import SMART_CAPABILITIES
+from gateway.fhir.versions import DSTU2, STU3, FhirVersion
 
 SOFTWARE_NAME = "Interop partner gateway"
 DOCUMENT_DATE = "2026-11-25"
 PUBLISHER = "Interop partner gateway"
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 SMART_CAPABILITIES_URL = "http://fhir-registry.smarthealthit.org/StructureDefinition/capabilities"
-FHIR_VERSION_NUMBERS = {"DSTU2": "1.0.2", "STU3": "3.0.1", "R4": "4.0.1"}
 SECURITY_SYSTEMS = {
     "DSTU2": "http://hl7.org/fhir/restful-security-service",
     "STU3": "http://hl7.org/fhir/restful-security-service",
@@ -61,18 +62,17 @@ _SEARCH_PARAMS: dict[str, list[tuple[str, str, str]]] = {
 }
 
 
-def resource_types(fhir_version: str) -> list[str]:
-    medication = "MedicationOrder" if fhir_version == "DSTU2" else "MedicationRequest"
+def resource_types(fhir_version: FhirVersion) -> list[str]:
     return ["Patient", "Encounter", "Observation", "Condition", "AllergyIntolerance", "Coverage", "Location",
-            medication]
+            fhir_version.medication_order_type]
 
 
-def _resource(resource_type: str, fhir_version: str) -> dict[str, Any]:
+def _resource(resource_type: str, fhir_version: FhirVersion) -> dict[str, Any]:
     key = "medication" if resource_type.startswith("Medication") else resource_type
     params = []
     for name, kind, documentation in _SEARCH_PARAMS[key]:
         param: dict[str, Any] = {"name": name, "type": kind, "documentation": documentation}
-        if fhir_version == "DSTU2" and kind == "string":
+        if fhir_version == DSTU2 and kind == "string":
             param["modifier"] = ["contains", "exact"]
         params.append(param)
     return {
@@ -82,7 +82,7 @@ def _resource(resource_type: str, fhir_version: str) -> dict[str, Any]:
     }
 
 
-def _security(settings: Settings) -> dict[str, Any]:
+def _security(settings: Settings, version: FhirVersion) -> dict[str, Any]:
     base = settings.public_base_url
     return {
         "extension": [{
@@ -94,7 +94,7 @@ def _security(settings: Settings) -> dict[str, Any]:
         }, *({"url": SMART_CAPABILITIES_URL, "valueCode": code} for code in SMART_CAPABILITIES)],
         "service": [{
             "coding": [
-                {"system": SECURITY_SYSTEMS[settings.fhir_version], "code": "OAuth", "display": "OAuth"},
+                {"system": SECURITY_SYSTEMS[version.name], "code": "OAuth", "display": "OAuth"},
                 {"system": DOCS_SECURITY_SYSTEM, "code": "OAuth"},
             ],
             "text": "OAuth 2.0 client credentials; scope = the customer's Azure AD tenant id",
@@ -106,28 +106,29 @@ def _security(settings: Settings) -> dict[str, Any]:
     }
 
 
-def capability_document(settings: Settings) -> dict[str, Any]:
-    """The metadata resource for ``settings.fhir_version`` (Conformance for DSTU2)."""
-    version = settings.fhir_version
+def capability_document(settings: Settings, base: ClientBase | None = None) -> dict[str, Any]:
+    """The metadata resource of ``base`` (default: ``/fhir``) in its version (Conformance for DSTU2)."""
+    base = base or default_base(settings)
+    version = base.version
     document: dict[str, Any] = {
-        "resourceType": "Conformance" if version == "DSTU2" else "CapabilityStatement",
+        "resourceType": version.capability_type,
         "status": "active",
         "date": DOCUMENT_DATE,
         "publisher": PUBLISHER,
         "kind": "instance",
         "software": {"name": SOFTWARE_NAME, "version": SOFTWARE_VERSION},
         "implementation": {"description": "FHIR gateway routing each customer tenant to its provider",
-                           "url": settings.fhir_base_url},
-        "fhirVersion": FHIR_VERSION_NUMBERS[version],
+                           "url": base.url},
+        "fhirVersion": version.number,
         "format": ["json"],
         "rest": [{
             "mode": "server",
-            "security": _security(settings),
+            "security": _security(settings, version),
             "resource": [_resource(t, version) for t in resource_types(version)],
             # DSTU2 has no "batch" code: its "transaction" covers Bundle batch and transaction (DSTU2 http.html).
-            "interaction": [{"code": "transaction" if version == "DSTU2" else "batch"}],
+            "interaction": [{"code": "transaction" if version == DSTU2 else "batch"}],
         }],
     }
-    if version in ("DSTU2", "STU3"):
+    if version in (DSTU2, STU3):
         document["acceptUnknown"] = "both"  # required (1..1) in DSTU2 and STU3, gone in R4
     return document

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from gateway.fhir.versions import STU3, FhirVersion, from_name
 from gateway.http import Request, Response, json_response
 
 if TYPE_CHECKING:
@@ -41,14 +42,9 @@ ISSUE_CODES = {
 }
 
 
-def fhir_json_media_type(fhir_version: str) -> str:
-    """The FHIR JSON media type of a version: DSTU2 ``application/json+fhir``, later ``application/fhir+json``."""
-    return "application/json+fhir" if fhir_version == "DSTU2" else "application/fhir+json"
-
-
-def operation_outcome(status: int, diagnostics: str, *, fhir_version: str = "STU3", code: str | None = None,
+def operation_outcome(status: int, diagnostics: str, *, fhir_version: FhirVersion = STU3, code: str | None = None,
                       headers: Mapping[str, str] | None = None, severity: str = "error") -> Response:
-    """An OperationOutcome response with one issue."""
+    """An OperationOutcome response with one issue, labelled with ``fhir_version``'s JSON media type."""
     body = {
         "resourceType": "OperationOutcome",
         "issue": [{
@@ -57,7 +53,7 @@ def operation_outcome(status: int, diagnostics: str, *, fhir_version: str = "STU
             "diagnostics": diagnostics,
         }],
     }
-    return json_response(status, body, content_type=fhir_json_media_type(fhir_version), headers=headers)
+    return json_response(status, body, content_type=fhir_version.media_type, headers=headers)
 
 
 def failure_outcome(failure: Failure, request: Request, settings: Settings | None) -> Response:
@@ -67,5 +63,5 @@ def failure_outcome(failure: Failure, request: Request, settings: Settings | Non
     if failure.status == 503:
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return operation_outcome(failure.status, f"{_FAILURES[failure.value]} (request id {request.request_id}).",
-                             fhir_version=settings.fhir_version if settings is not None else "STU3",
+                             fhir_version=from_name(settings.fhir_version) if settings is not None else STU3,
                              headers=headers)

@@ -8,11 +8,22 @@ types of batch and transaction responses, and its medication order type (DSTU2 `
 :func:`from_name` parses a route's or a base's declared name (``DSTU2``, ``stu3``); :func:`from_number`
 parses a server's metadata ``fhirVersion`` (``1.0.x``, ``3.0.x``, ``4.0.x``). Both raise
 :class:`UnknownFhirVersion`, whose message is safe to show a caller.
+
+Which client version a provider of which version serves (design.md, "FHIR versions")::
+
+    same version                       passthrough: the provider's bytes, nothing parsed
+    DSTU2 or STU3 client, R4 provider  bridged: converted both ways (gateway.convert), read-only
+    any other pair                     not served (a 4xx OperationOutcome naming both versions)
+
+:func:`provider_version` reads a stored route's ``fhirVersion`` (the provider's version) with the rule for rows
+saved before routes named it: none (or blank) is the gateway's default version, what such a route was served
+as when every route had to match ``FHIR_VERSION``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 
 class UnknownFhirVersion(ValueError):
@@ -73,3 +84,36 @@ def from_number(number: str) -> FhirVersion:
     if version is None:
         raise UnknownFhirVersion(f"unsupported FHIR version number {text[:20]!r}; expected 1.0.x, 3.0.x or 4.0.x")
     return version
+
+
+BASE_NAMES: frozenset[str] = frozenset(_BY_NAME)
+"""The path segments of the version bases (``/fhir/DSTU2``, ``/fhir/STU3``, ``/fhir/R4``), exactly as written."""
+
+
+def of_base(segment: str) -> FhirVersion | None:
+    """The version a base segment names (``STU3``: case-sensitive, as a FHIR base URL is), else None."""
+    return _BY_NAME.get(segment)
+
+
+def provider_version(declared: str | None, default: FhirVersion) -> FhirVersion:
+    """The provider's version as a route stores it; none or blank: ``default`` (see the module docstring)."""
+    if declared is None or not declared.strip():
+        return default
+    return from_name(declared)
+
+
+class Pairing(Enum):
+    """How a client of one version is served by a provider of another."""
+
+    PASSTHROUGH = "passthrough"
+    BRIDGED = "bridged"
+    NOT_SERVED = "not-served"
+
+
+def pairing(client: FhirVersion, provider: FhirVersion) -> Pairing:
+    """Same version: passthrough; a DSTU2 or STU3 client on an R4 provider: bridged; anything else: not served."""
+    if client == provider:
+        return Pairing.PASSTHROUGH
+    if provider == R4 and client in (DSTU2, STU3):
+        return Pairing.BRIDGED
+    return Pairing.NOT_SERVED

@@ -13,18 +13,28 @@ client will receive it (status, headers after the response policy of ``gateway.p
 a ``HEAD`` answer loses its body. Steps see forwarded exchanges only: what the gateway answers itself
 (refusals, 502, 504) never reaches the provider and passes no step. A step keeps no per-request state.
 
-Today's list is ``[LinkRewriting]`` (``gateway.proxy.rewrite``: every provider URL in the answer becomes the
-gateway's). Adding a step: a subclass of :class:`ProxyStep` overriding what it changes, its place in the
-list ``gateway.services`` hands ``FhirProxy``, and its tests; docs/proxy.md says where.
+The list ``gateway.services`` hands ``FhirProxy``, in order::
+
+    PageLinkSigning   (gateway.proxy.paging)   answers: paging links get the gateway's page token
+    LinkRewriting     (gateway.proxy.rewrite)  answers: every provider URL becomes the base the client called
+    VersionBridge     (gateway.proxy.bridge)   bridged routes only: requests to the provider's version, answers
+                                               to the client's
+
+A step may refuse a request on its way out by raising :class:`StepRefused` (the proxy answers it as an
+OperationOutcome of the client's version; nothing reaches the provider). Adding a step: a subclass of
+:class:`ProxyStep` overriding what it changes, its place in the list, and its tests; docs/proxy.md says where.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.fhir.bases import ClientBase
+from gateway.fhir.versions import FhirVersion
 from gateway.http import Request, Response
 from gateway.outbound.transport import UpstreamRequest
 from gateway.proxy.access import Batch
+from gateway.proxy.needs import Need
 from gateway.proxy.paths import FhirPath
 from gateway.stores.models import Client, Route
 from gateway.tokens.access_tokens import AccessTokenClaims
@@ -41,25 +51,47 @@ class Caller:
 
 @dataclass(frozen=True)
 class Target:
-    """What is asked, once checked: the method, the checked path and query, the batch (if any) and its kind."""
+    """What is asked, once checked: the method, the checked path (below the client's base) and query (without a
+    page token), the batch (if any) and its kind; what it needed of the token's scopes, and whether it follows a
+    page link the gateway signed (``continuation``: then as the provider wrote it)."""
 
     method: str
     path: FhirPath
     query: str
     batch: Batch | None
     kind: str
+    needs: tuple[Need, ...] | None = None
+    continuation: bool = False
 
 
 @dataclass(slots=True)
 class Exchange:
-    """One forwarded request: the client's request, who sent it, its tenant's route, what it asks, and the
-    provider URL it was sent to (None until sent, and for a batch the gateway fans out entry by entry)."""
+    """One forwarded request: the client's request, who sent it, its tenant's route, what it asks, the base the
+    client called (its version), the provider's version, and the provider URL it was sent to (None until sent,
+    and for a batch the gateway fans out entry by entry)."""
 
     request: Request
     caller: Caller
     route: Route
     target: Target
+    base: ClientBase
+    provider: FhirVersion
     provider_url: str | None = None
+
+    @property
+    def bridged(self) -> bool:
+        """A client of another version than the provider's (converted both ways by ``VersionBridge``)."""
+        return self.base.version != self.provider
+
+
+class StepRefused(Exception):
+    """A step refuses the request before it is sent: ``status`` and a message safe to show the client (an
+    OperationOutcome of the client's version, issue ``code``)."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 class ProxyStep:

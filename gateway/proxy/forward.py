@@ -1,17 +1,22 @@
 """The proxy pipeline (docs/proxy.md): authenticate, route, check, forward, rewrite, log.
 
-Order of the checks, none of which contacts the provider:
+The base the client called (``/fhir`` or ``/fhir/DSTU2|STU3|R4``, gateway.fhir.bases) names its FHIR version:
+every answer the gateway gives itself is an OperationOutcome of that version. Order of the checks, none of which
+contacts the provider:
 
 1. method (405), bearer token (401 + ``WWW-Authenticate``, RFC 6750 §3), the token's client
-   still existing and enabled (401), the tenant's route (404 none / 403 disabled),
+   still existing and enabled (401), the tenant's route (404 none / 403 disabled), the route's provider
+   version serving the client's (same version, or DSTU2/STU3 on R4; else 400 naming both),
 2. request size (413), path grammar and query (400), provider URL rules (502),
-   batch Bundle shape (400), read-only policy (403), the token's SMART scopes (403 ``forbidden``,
-   ``gateway.proxy.scope_check``; every batch entry and a ``POST _search`` body included).
+   batch Bundle shape (400), read-only policy (403; a bridged route is read-only whatever it allows),
+   the token's SMART scopes in the client's version (403 ``forbidden``, ``gateway.proxy.scope_check``; every
+   batch entry and a ``POST _search`` body included; a page link the gateway signed: exactly its signed
+   needs, ``gateway.proxy.paging``).
 
-Then the provider is called through the per-worker transport; its status and body pass
-through with every provider URL rewritten, gateway failures become OperationOutcome
-502/504. Exactly one log line per request (``gateway.proxy.access``), without query
-values, bodies or tokens.
+Then the request passes the steps (``gateway.proxy.exchange``; a bridged one is converted, and may still be
+refused there: 400/404/406) and the per-worker transport; the answer passes them back (converted, every
+provider URL rewritten to the client's base, paging links signed); gateway failures become OperationOutcome
+502/504. Exactly one log line per request (``gateway.proxy.access``), without query values, bodies or tokens.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from typing import Protocol, TypeVar
 
 from gateway import telemetry
 from gateway.config import Settings
-from gateway.fhir.outcome import fhir_json_media_type, operation_outcome
+from gateway.fhir.bases import ClientBase, split_base
+from gateway.fhir.outcome import operation_outcome
+from gateway.fhir.versions import FhirVersion, Pairing, UnknownFhirVersion, from_name, pairing, provider_version
 from gateway.http import Request, Response
 from gateway.outbound.destinations import validate_provider_url
 from gateway.outbound.transport import (
@@ -37,14 +44,25 @@ from gateway.outbound.transport import (
     UpstreamTimeout,
     UpstreamTooLarge,
 )
-from gateway.proxy import outcomes
-from gateway.proxy.access import AccessRefused, BadBatch, Batch, BatchEntry, classify, parse_batch, require_access
+from gateway.proxy import outcomes, page_links
+from gateway.proxy.access import (
+    AccessRefused,
+    BadBatch,
+    Batch,
+    BatchEntry,
+    Kind,
+    classify,
+    parse_batch,
+    require_access,
+)
 from gateway.proxy.batch import MAX_FANOUT_ENTRIES, fan_out
-from gateway.proxy.exchange import Caller, Exchange, ProxyStep, Target
+from gateway.proxy.exchange import Caller, Exchange, ProxyStep, StepRefused, Target
 from gateway.proxy.headers import downstream_response_headers, upstream_request_headers
+from gateway.proxy.needs import Need
+from gateway.proxy.paging import PageLinks, may_carry_links
 from gateway.proxy.paths import FhirPath, PathRejected, check_path, resource_type_of
 from gateway.proxy.rewrite import link_rewriter
-from gateway.proxy.scope_check import ScopeRefused, check_scopes
+from gateway.proxy.scope_check import ScopeRefused, needed_permissions, require
 from gateway.proxy.token_scopes import token_scopes
 from gateway.proxy.urls import captured_path, normalize_query, upstream_url
 from gateway.proxy.verified_tokens import VerifiedTokens
@@ -93,14 +111,14 @@ class _Log:
                                                 "proxy", {"proxy": fields}))
 
 
-def _unauthorized(settings_base: str, fhir_version: str, description: str | None) -> Response:
-    challenge = f'Bearer realm="{settings_base}"'
+def _unauthorized(base: ClientBase, description: str | None) -> Response:
+    challenge = f'Bearer realm="{base.url}"'
     if description is not None:
         # RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E (no quote, no backslash).
         safe = "".join(c for c in description if 0x20 <= ord(c) <= 0x7E and c not in '"\\')
         challenge += f', error="invalid_token", error_description="{safe}"'
     text = description or "An access token is required (Authorization: Bearer)."
-    return operation_outcome(401, f"Unauthorized: {text}", fhir_version=fhir_version,
+    return operation_outcome(401, f"Unauthorized: {text}", fhir_version=base.version,
                              headers={"WWW-Authenticate": challenge})
 
 
@@ -122,7 +140,7 @@ class _Refused(Exception):
         self.response = response
 
     @classmethod
-    def outcome_of(cls, outcome: str, status: int, text: str, version: str, *, code: str | None = None,
+    def outcome_of(cls, outcome: str, status: int, text: str, version: FhirVersion, *, code: str | None = None,
                    headers: dict[str, str] | None = None) -> _Refused:
         return cls(outcome, operation_outcome(status, text, fhir_version=version, code=code, headers=headers))
 
@@ -136,28 +154,53 @@ class Lookup(Protocol[V]):
     async def get(self, key: str) -> V | None: ...
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """Where the request went: the base the client called, and the path below it as sent (still encoded, and as
+    the host decoded it) with the raw query."""
+
+    base: ClientBase
+    path: str
+    decoded: str | None
+    query: str
+
+    @classmethod
+    def of(cls, request: Request, settings: Settings) -> _Asked:
+        raw_path, raw_query = captured_path(request.url, request.route_params.get("path"))
+        base, path = split_base(raw_path, settings)
+        decoded = request.route_params.get("path")
+        if decoded is not None:
+            decoded = split_base(decoded, settings)[1]
+        return cls(base, path, decoded, raw_query)
+
+
 class FhirProxy:
     """fhir_proxy_fn's handler (see the module docstring): ``tokens`` verifies bearer tokens, ``clients`` and
     ``routes`` look up the token's client and tenant route, ``upstream_auth`` gets the provider's credentials,
-    ``transport`` carries the call and ``steps`` (``gateway.proxy.exchange``) change the request on its way out
-    and the answer on its way back."""
+    ``transport`` carries the call, ``steps`` (``gateway.proxy.exchange``) change the request on its way out
+    and the answer on its way back, and ``paging`` reads the page tokens of requests (and loads the key the
+    signing step writes them with)."""
 
     def __init__(self, *, settings: Settings, tokens: VerifiedTokens, clients: Lookup[Client], routes: Lookup[Route],
-                 upstream_auth: UpstreamAuthenticator, transport: Transport, steps: Sequence[ProxyStep]) -> None:
+                 upstream_auth: UpstreamAuthenticator, transport: Transport, steps: Sequence[ProxyStep],
+                 paging: PageLinks | None = None) -> None:
         self._settings = settings
+        self._default_version = from_name(settings.fhir_version)
         self._tokens = tokens
         self._clients = clients
         self._routes = routes
         self._upstream_auth = upstream_auth
         self._transport = transport
+        self._paging = paging
         self._outgoing_steps = tuple(step.outgoing for step in steps if step.changes_requests())  # in order
         self._incoming_steps = tuple(step.incoming for step in reversed(steps) if step.changes_answers())  # reversed
 
     async def handle(self, request: Request) -> Response:
         """Handle one proxied FHIR request (see the module docstring)."""
         log = _Log(request.request_id, request.method.upper())
+        asked = _Asked.of(request, self._settings)
         try:
-            response = await self._proxy(request, log)
+            response = await self._proxy(request, asked, log)
         except _Refused as refused:
             log.outcome = refused.outcome
             response = refused.response
@@ -167,53 +210,53 @@ class FhirProxy:
             log.outcome = outcomes.INTERNAL_ERROR
             response = operation_outcome(500,
                                          f"The gateway failed to handle the request (request id {log.request_id}).",
-                                         fhir_version=self._settings.fhir_version)
+                                         fhir_version=asked.base.version)
         if "x-request-id" not in response.headers:
             response.headers.set("X-Request-Id", log.request_id)
         log.emit(response.status)
         telemetry.proxy_finished(log, response.status)
         return response
 
-    async def _proxy(self, request: Request, log: _Log) -> Response:
+    async def _proxy(self, request: Request, asked: _Asked, log: _Log) -> Response:
         """The stages in order; each either returns what the next needs or raises :class:`_Refused`."""
         settings = self._settings
         method = log.method
         if method not in METHODS:
             raise _Refused.outcome_of(outcomes.METHOD_NOT_ALLOWED, 405, "This method is not supported.",
-                                      settings.fhir_version, headers={"Allow": ", ".join(sorted(METHODS))})
-        caller = await self._authenticate(request, log)
-        route = _route(caller, settings)
-        target = _check(request, method, caller, route, settings, log)
-        return await self._forward(Exchange(request, caller, route, target), log)
+                                      asked.base.version, headers={"Allow": ", ".join(sorted(METHODS))})
+        caller = await self._authenticate(request, asked.base, log)
+        route, provider = _route(caller, asked.base, self._default_version)
+        paging = self._paging
+        if paging is not None and f"{page_links.PAGE_PARAMETER}=" in asked.query:
+            await paging.ready()
+        target = _check(request, method, caller, route, _Checking(asked, provider, settings, paging), log)
+        return await self._forward(Exchange(request, caller, route, target, asked.base, provider), log)
 
     # -- who is calling ------------------------------------------------------------------------------------------
 
-    async def _authenticate(self, request: Request, log: _Log) -> Caller:
+    async def _authenticate(self, request: Request, base: ClientBase, log: _Log) -> Caller:
         """The bearer token verified, its client still existing, enabled and allowed the token's tenant (401 if
         not); the tenant's route looked up alongside (a store outage is a 503)."""
-        settings = self._settings
         token = _bearer_token(request)
         if token is None:
-            raise _Refused(outcomes.NO_TOKEN, _unauthorized(settings.fhir_base_url, settings.fhir_version, None))
+            raise _Refused(outcomes.NO_TOKEN, _unauthorized(base, None))
         try:
             claims = await self._tokens.verify(token)
             log.client_id, log.tenant = claims.client_id, claims.tenant_id
             client = await self._clients.get(claims.client_id)
             route = await self._routes.get(claims.tenant_id)
         except InvalidToken as exc:
-            raise _Refused(outcomes.INVALID_TOKEN,
-                           _unauthorized(settings.fhir_base_url, settings.fhir_version, exc.description)) from None
+            raise _Refused(outcomes.INVALID_TOKEN, _unauthorized(base, exc.description)) from None
         except StoreUnavailable:
             logger.warning("proxy: configuration store unavailable request_id=%s", log.request_id)
             raise _Refused.outcome_of(outcomes.STORE_UNAVAILABLE, 503,
                                       "The gateway's configuration store is temporarily unavailable.",
-                                      settings.fhir_version, headers={"Retry-After": "5"}) from None
+                                      base.version, headers={"Retry-After": "5"}) from None
         if client is None or not client.enabled:
-            raise _Refused(outcomes.CLIENT_DISABLED, _unauthorized(settings.fhir_base_url, settings.fhir_version,
-                                                                   "the token's client is unknown or disabled"))
+            raise _Refused(outcomes.CLIENT_DISABLED, _unauthorized(base, "the token's client is unknown or disabled"))
         if not client.allows_tenant(claims.tenant_id):
-            raise _Refused(outcomes.TENANT_NOT_ALLOWED, _unauthorized(settings.fhir_base_url, settings.fhir_version,
-                                                                      "the token's client may not access this tenant"))
+            raise _Refused(outcomes.TENANT_NOT_ALLOWED,
+                           _unauthorized(base, "the token's client may not access this tenant"))
         return Caller(claims, client, route)
 
     # -- forward ------------------------------------------------------------------------------------------------
@@ -221,7 +264,7 @@ class FhirProxy:
     async def _forward(self, exchange: Exchange, log: _Log) -> Response:
         """The request sent through the per-worker transport with the provider's credentials; the answer rendered."""
         route = exchange.route
-        version = route.fhir_version
+        version = exchange.base.version
         authenticator = self._upstream_auth
         try:
             authorization = await authenticator.authorization(route, self._transport)
@@ -233,6 +276,9 @@ class FhirProxy:
             answer = await self._send(exchange, headers)
         except UpstreamError as exc:
             raise _failure(exc, version, log.request_id) from None
+        except StepRefused as exc:
+            raise _Refused.outcome_of(outcomes.NOT_TRANSLATABLE, exc.status, str(exc), version,
+                                      code=exc.code) from None
         finally:
             log.provider_seconds = time.perf_counter() - started
         if answer.status == 401:
@@ -244,6 +290,8 @@ class FhirProxy:
             raise _Refused.outcome_of(outcomes.PROVIDER_REFUSED_CREDENTIALS, 502,
                                       "The FHIR server refused the gateway's credentials for this tenant.", version)
         log.outcome = outcomes.FORWARDED
+        if self._paging is not None and answer.body and may_carry_links(answer.body):
+            await self._paging.ready()  # the signing step's key
         return self._answer(exchange, answer, log.request_id)
 
     async def _send(self, exchange: Exchange, headers: list[tuple[str, str]]) -> UpstreamResponse:
@@ -255,14 +303,18 @@ class FhirProxy:
             exchange.provider_url = sent.url
             return await self._transport.send(sent)
         entry_headers = [(k, v) for k, v in headers if k.lower() not in _ENTRY_DROPPED_HEADERS]
+        entries = [(entry, self._upstream(exchange, entry.method,
+                                          upstream_url(route.fhir_base_url, entry.path.path,
+                                                       normalize_query(entry.query)), entry_headers, None))
+                   for entry in target.batch.entries]  # every entry through the steps before any is sent
+        sent_for = {id(entry): sent for entry, sent in entries}
 
         async def send_entry(entry: BatchEntry) -> UpstreamResponse:
-            url = upstream_url(route.fhir_base_url, entry.path.path, normalize_query(entry.query))
-            return await self._transport.send(self._upstream(exchange, entry.method, url, entry_headers, None))
+            return await self._transport.send(sent_for[id(entry)])
 
-        links = link_rewriter(route.fhir_base_url, self._settings.fhir_base_url)
+        links = link_rewriter(route.fhir_base_url, exchange.base.url)
         body = await fan_out(target.batch, send_entry, links.header_url)  # entry locations: the link policy
-        media_type = f"{fhir_json_media_type(route.fhir_version)}; charset=utf-8"
+        media_type = f"{exchange.provider.media_type}; charset=utf-8"
         return UpstreamResponse(status=200, headers=[("Content-Type", media_type)], body=body)
 
     def _upstream(self, exchange: Exchange, method: str, url: str, headers: list[tuple[str, str]],
@@ -295,27 +347,59 @@ class FhirProxy:
 
 # -- where to ---------------------------------------------------------------------------------------------------
 
-def _route(caller: Caller, settings: Settings) -> Route:
-    """The tenant's route: connected (404 if not) and enabled (403); its FHIR version renders every later answer."""
+def _route(caller: Caller, base: ClientBase, default: FhirVersion) -> tuple[Route, FhirVersion]:
+    """The tenant's route: connected (404 if not) and enabled (403), with its provider's version, which must
+    serve the client's (same version, or bridged; 400 naming both otherwise)."""
     route = caller.route
+    client = base.version
     if route is None:
-        raise _Refused.outcome_of(outcomes.NO_ROUTE, 404, "No FHIR server is connected for this tenant.",
-                                  settings.fhir_version)
+        raise _Refused.outcome_of(outcomes.NO_ROUTE, 404, "No FHIR server is connected for this tenant.", client)
     if not route.enabled:
         raise _Refused.outcome_of(outcomes.ROUTE_DISABLED, 403, "The FHIR connection of this tenant is disabled.",
-                                  route.fhir_version)
-    return route
+                                  client)
+    try:
+        provider = provider_version(route.fhir_version, default)
+    except UnknownFhirVersion:
+        logger.error("proxy: the route's FHIR version is not one the gateway serves tenant=%s", route.tenant_id)
+        raise _Refused.outcome_of(outcomes.ROUTE_VERSION_UNKNOWN, 502, "The FHIR version configured for this "
+                                  "tenant's connection is not one the gateway serves.", client) from None
+    if pairing(client, provider) is Pairing.NOT_SERVED:
+        raise _Refused.outcome_of(
+            outcomes.VERSION_NOT_SERVED, 400,
+            f"This tenant's FHIR server speaks FHIR {provider.name} ({provider.number}); a FHIR {client.name} client "
+            f"cannot be served from it (the gateway converts FHIR DSTU2 and STU3 to R4 only). Call the "
+            f"/fhir/{provider.name} base instead.", client, code="not-supported")
+    return route, provider
 
 
 # -- what is asked ----------------------------------------------------------------------------------------------
 
-def _check(request: Request, method: str, caller: Caller, route: Route, settings: Settings, log: _Log) -> Target:
+@dataclass(frozen=True)
+class _Checking:
+    """What the checks of a request read besides the request: where it was sent, the provider's version, the
+    settings and the page links (None: no page token is accepted)."""
+
+    asked: _Asked
+    provider: FhirVersion
+    settings: Settings
+    paging: PageLinks | None
+
+    @property
+    def version(self) -> FhirVersion:
+        return self.asked.base.version
+
+    @property
+    def bridged(self) -> bool:
+        return self.version != self.provider
+
+
+def _check(request: Request, method: str, caller: Caller, route: Route, checking: _Checking, log: _Log) -> Target:
     """Size, path grammar and query, provider URL rules, batch shape, read-only policy and the token's scopes."""
-    version = route.fhir_version
+    settings, version = checking.settings, checking.version
     if len(request.body) > settings.max_request_body_bytes:
         raise _Refused.outcome_of(outcomes.BODY_TOO_LARGE, 413, "The request body is larger than the gateway accepts.",
                                   version)
-    path, query = _checked_path(request, version)
+    path, query = _checked_path(checking.asked)
     log.resource_type = path.resource_type or resource_type_of(path.path) or ("(base)" if path.is_base else "-")
     if _provider_url_problems(route.fhir_base_url, settings, route.private_network):
         logger.error("proxy: the route's provider URL is not allowed tenant=%s", route.tenant_id)
@@ -325,38 +409,68 @@ def _check(request: Request, method: str, caller: Caller, route: Route, settings
     batch: Batch | None = None
     if method == "POST" and path.is_base:
         try:
-            batch = parse_batch(request.body, content_type, settings.fhir_base_url)
+            batch = parse_batch(request.body, content_type, checking.asked.base.url)
         except BadBatch as exc:
             raise _Refused.outcome_of(outcomes.BAD_BATCH, 400, str(exc), version) from None
     kind = classify(method, path, batch)
+    _require_access(kind, route, method, path, batch, checking)
+    query, needs, continuation = _page(method, path, query, caller, checking)
     try:
-        require_access(kind, route.allow_writes, method, path, batch)
-    except AccessRefused as exc:
-        raise _Refused.outcome_of(outcomes.READ_ONLY, 403, str(exc), version) from None
-    try:
-        check_scopes(token_scopes(caller.claims, caller.client), method, path, query, body=request.body,
-                     content_type=content_type, batch=batch, if_none_exist=request.headers.get("if-none-exist"),
-                     fhir_version=version)
+        if needs is None:
+            needs = tuple(needed_permissions(method, path, query, body=request.body, content_type=content_type,
+                                             batch=batch, if_none_exist=request.headers.get("if-none-exist"),
+                                             fhir_version=version.name))
+            query = page_links.split_token(query)[0]  # judged with the token (an unsigned page); never forwarded
+        require(token_scopes(caller.claims, caller.client), needs)
     except ScopeRefused as exc:
         raise _Refused.outcome_of(outcomes.OUTSIDE_SCOPES, 403, str(exc), version, code="forbidden") from None
     if _fans_out(kind, route, batch) and batch is not None and len(batch.entries) > MAX_FANOUT_ENTRIES:
         raise _Refused.outcome_of(outcomes.BATCH_TOO_LARGE, 413,
                                   f"The gateway runs batches of at most {MAX_FANOUT_ENTRIES} entries.",
                                   version, code="too-costly")
-    return Target(method, path, query, batch, kind)
+    return Target(method, path, query, batch, kind, needs, continuation)
 
 
-def _checked_path(request: Request, version: str) -> tuple[FhirPath, str]:
+def _require_access(kind: Kind, route: Route, method: str, path: FhirPath, batch: Batch | None,
+                    checking: _Checking) -> None:
+    """The route's read-only policy (403); a bridged route is read-only whatever it allows."""
+    version = checking.version
+    if checking.bridged and kind == "write":
+        raise _Refused.outcome_of(
+            outcomes.READ_ONLY, 403, f"Requests of FHIR {version.name} clients to this tenant's FHIR "
+            f"{checking.provider.name} server are converted between the versions and read-only: {method} is not "
+            "allowed here.", version)
+    try:
+        require_access(kind, route.allow_writes, method, path, batch)
+    except AccessRefused as exc:
+        raise _Refused.outcome_of(outcomes.READ_ONLY, 403, str(exc), version) from None
+
+
+def _page(method: str, path: FhirPath, query: str, caller: Caller,
+          checking: _Checking) -> tuple[str, tuple[Need, ...] | None, bool]:
+    """A GET or HEAD following a page link the gateway signed for this caller: its query without the token, the
+    signed needs and True; otherwise the query as it came (a token that is not valid is judged in it: an unsigned
+    page on the base, nothing on a type) with no needs yet."""
+    paging = checking.paging
+    rest, token = page_links.split_token(query)
+    if token is None or paging is None or method not in ("GET", "HEAD"):
+        return query, None, False
+    claims = caller.claims
+    needs = paging.needs_of(token, path.path, rest, tenant=claims.tenant_id, client_id=claims.client_id)
+    if needs is not None:
+        return rest, needs, True
+    return (query if path.is_base else rest), None, False
+
+
+def _checked_path(asked: _Asked) -> tuple[FhirPath, str]:
     """The path as the client sent it (and as the host decoded it) by the FHIR path grammar; the query normalized."""
     try:
-        raw_path, raw_query = captured_path(request.url, request.route_params.get("path"))
-        path = check_path(raw_path)
-        decoded = request.route_params.get("path")
-        if decoded is not None and decoded != raw_path:  # the same text checks the same
-            check_path(decoded)
-        return path, normalize_query(raw_query)
+        path = check_path(asked.path)
+        if asked.decoded is not None and asked.decoded != asked.path:  # the same text checks the same
+            check_path(asked.decoded)
+        return path, normalize_query(asked.query)
     except PathRejected as exc:
-        raise _Refused.outcome_of(outcomes.BAD_PATH, 400, str(exc), version) from None
+        raise _Refused.outcome_of(outcomes.BAD_PATH, 400, str(exc), asked.base.version) from None
 
 
 def _fans_out(kind: str, route: Route, batch: Batch | None) -> bool:
@@ -369,7 +483,7 @@ def _provider_url_problems(url: str, settings: Settings, private_network: bool) 
     return tuple(validate_provider_url(url, settings, private_network))
 
 
-def _failure(exc: UpstreamError, version: str, request_id: str) -> _Refused:
+def _failure(exc: UpstreamError, version: FhirVersion, request_id: str) -> _Refused:
     """A failed provider call as the client sees it: 504 for a timeout, 502 for the rest."""
     if isinstance(exc, UpstreamTimeout):
         return _Refused.outcome_of(outcomes.PROVIDER_TIMEOUT, 504, "The FHIR server did not answer in time.", version)

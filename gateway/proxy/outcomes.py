@@ -21,6 +21,8 @@ CLIENT_DISABLED = "client-disabled"
 TENANT_NOT_ALLOWED = "tenant-not-allowed"
 NO_ROUTE = "no-route"
 ROUTE_DISABLED = "route-disabled"
+ROUTE_VERSION_UNKNOWN = "route-version-unknown"
+VERSION_NOT_SERVED = "version-not-served"
 BODY_TOO_LARGE = "body-too-large"
 BAD_PATH = "bad-path"
 PROVIDER_URL_REFUSED = "provider-url-refused"
@@ -28,6 +30,7 @@ BAD_BATCH = "bad-batch"
 READ_ONLY = "read-only"
 OUTSIDE_SCOPES = "outside-scopes"
 BATCH_TOO_LARGE = "batch-too-large"
+NOT_TRANSLATABLE = "not-translatable"  # a bridged request the provider's version cannot express
 
 # the provider could not be asked, or gave no usable answer
 PROVIDER_AUTH_FAILED = "provider-auth-failed"

@@ -191,15 +191,13 @@ def link_rewriter(provider_base: str, gateway_base: str) -> LinkRewriter:
 
 
 class LinkRewriting(ProxyStep):
-    """The proxy step that makes every provider URL of an answer the gateway's (``gateway_base``, the FHIR base
-    the client called): ``Location`` and ``Content-Location`` resolved against the provider URL asked, then
-    rewritten or dropped; the body, when it is text, in one pass. Requests pass unchanged."""
-
-    def __init__(self, gateway_base: str) -> None:
-        self._gateway_base = gateway_base
+    """The proxy step that makes every provider URL of an answer the gateway's: on the FHIR base the client called
+    (``exchange.base``: ``/fhir`` or a version's base). ``Location`` and ``Content-Location`` resolved against the
+    provider URL asked, then rewritten or dropped; the body, when it is text, in one pass. Requests pass
+    unchanged."""
 
     def incoming(self, exchange: Exchange, response: Response) -> Response:
-        rewriter = link_rewriter(exchange.route.fhir_base_url, self._gateway_base)
+        rewriter = link_rewriter(exchange.route.fhir_base_url, exchange.base.url)
         asked = exchange.provider_url
         headers = response.headers
         headers.rewrite(_LINK_HEADERS, lambda value: rewriter.header_url(value, asked))

@@ -37,6 +37,7 @@ not JSON, and a ``POST …/_search`` entry inside a batch are refused: they cann
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from urllib.parse import parse_qsl
 
 from gateway.config import DEFAULT_FHIR_VERSION
@@ -48,7 +49,8 @@ from gateway.proxy.paths import FhirPath
 from gateway.proxy.search_needs import PAGING_PARAMETERS, parameter_needs
 from gateway.scopes import Interaction, SmartScopes
 
-__all__ = ["Need", "ScopeRefused", "check_scopes", "needed_permissions", "request_needs", "search_parameters"]
+__all__ = ["Need", "ScopeRefused", "check_scopes", "needed_permissions", "request_needs", "require",
+           "search_parameters"]
 
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 MAX_SEARCH_PARAMETERS = 1000
@@ -280,9 +282,14 @@ def check_scopes(scopes: SmartScopes, method: str, path: FhirPath, query: str = 
     conditional create; ``fhir_version``: the version whose search parameters the request uses;
     ``verify_page``: page_links.verify bound to the caller (None: no page link is accepted).
     """
-    for need in needed_permissions(method, path, query, body=body, content_type=content_type, batch=batch,
-                                   if_none_exist=if_none_exist, fhir_version=fhir_version,
-                                   verify_page=verify_page):
+    require(scopes, needed_permissions(method, path, query, body=body, content_type=content_type, batch=batch,
+                                       if_none_exist=if_none_exist, fhir_version=fhir_version,
+                                       verify_page=verify_page))
+
+
+def require(scopes: SmartScopes, needs: Iterable[Need]) -> None:
+    """Raise the :class:`ScopeRefused` of the first need ``scopes`` do not meet."""
+    for need in needs:
         if not need.met_by(scopes):
             raise need.refusal()
 

@@ -1,5 +1,7 @@
-"""metadata_fn (route ``fhir/{document}/{detail?}``): the discovery documents (``gateway.fhir.discovery``),
-answered from the settings alone: this function never opens a store."""
+"""fhir_metadata_fn (route ``fhir/{*path:regex(...)}``: each base's ``metadata`` and SMART configuration): the
+discovery documents (``gateway.fhir.discovery``), answered from the settings alone: this function never opens a
+store. Its folder's name sorts before ``fhir_proxy_fn``: the Functions host tries the routes of HTTP functions in
+the order of their names (devtools/funchost/routing.py), so the proxy's ``fhir/{*path}`` must come after it."""
 
 from __future__ import annotations
 
@@ -15,4 +17,4 @@ async def _never(request: Request, services: Services, deadline: float) -> Respo
 
 
 handle = Surface("metadata", _never, failure_outcome, answer_early=respond)
-"""metadata_fn's entry point: the documents need the settings only, never the stores."""
+"""fhir_metadata_fn's entry point: the documents need the settings only, never the stores."""

@@ -1,6 +1,6 @@
 metadata description = 'Every role assignment of the deployment, in one module, least privilege per identity: the data-plane identity (token, metadata, proxy) reads secrets, signs with keys and touches only the tables it needs; the admin identity alone writes secrets, keys, routes, clients and audit; the CI principal publishes code and cannot read keys. Each assignment is named guid(scope, principal, role) and says which code needs it (docs/security.md, role table).'
 
-@description('Object id of the data-plane app\'s identity (metadata_fn, token_fn, fhir_proxy_fn).')
+@description('Object id of the data-plane app\'s identity (fhir_metadata_fn, token_fn, fhir_proxy_fn).')
 param dataPrincipalId string
 
 @description('Object id of the admin app\'s identity (admin_fn).')

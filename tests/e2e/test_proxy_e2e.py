@@ -43,14 +43,14 @@ async def test_reference_client_through_the_local_host(azure_settings: Settings,
             assert r.status == 200
         assert provider.requests[-1].raw_query == "_getpages=abc&_getpagesoffset=10"
 
-        async with http.post(f"{fhir}/Patient/_search", data=b"name:contains=chau",
+        async with http.post(f"{fhir}/DSTU2/Patient/_search", data=b"name:contains=chau",
                              headers={"Authorization": f"Bearer {token_b}",
                                       "Content-Type": "application/x-www-form-urlencoded"}) as r:
             assert r.status == 200
         assert (provider.requests[-1].path, provider.requests[-1].body) == ("/dstu2/Patient/_search",
                                                                           b"name:contains=chau")
         batch = b'{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient/19"}}]}'
-        async with http.post(fhir, data=batch, headers={"Authorization": f"Bearer {token_b}",
+        async with http.post(f"{fhir}/DSTU2", data=batch, headers={"Authorization": f"Bearer {token_b}",
                                                         "Content-Type": "application/json+fhir;charset=utf-8"}) as r:
             assert r.status == 200
         assert (provider.requests[-1].method, provider.requests[-1].path, provider.requests[-1].body) == (

@@ -86,7 +86,7 @@ def shipped_paths() -> list[str]:
 
 
 def test_the_function_folders_exist():
-    assert {p.name for p in ROOT.glob("*_fn")} >= {"metadata_fn", "token_fn", "fhir_proxy_fn", "admin_fn"}
+    assert {p.name for p in ROOT.glob("*_fn")} >= {"fhir_metadata_fn", "token_fn", "fhir_proxy_fn", "admin_fn"}
 
 
 @pytest.mark.parametrize("path", shipped_paths())

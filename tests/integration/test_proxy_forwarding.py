@@ -34,7 +34,7 @@ async def test_raw_query_and_fhir_headers_reach_the_provider_verbatim(services, 
 async def test_form_search_post_is_forwarded_with_its_body(services, provider):
     token = await connect(services, TENANT_A, provider.base("/dstu2"), fhir_version="DSTU2")
     body = b"name%3Acontains=chau&birthdate=1957-06"
-    response = await proxy(request("POST", "/Patient/_search", token, body=body,
+    response = await proxy(request("POST", "/DSTU2/Patient/_search", token, body=body,
                                    headers=[("Content-Type", "application/x-www-form-urlencoded")]), services)
     assert response.status == 200
     [seen] = provider.requests
@@ -90,7 +90,7 @@ async def test_media_types_and_xml_pass_through(services, provider):
     token = await connect(services, TENANT_A, provider.base("/dstu2"), fhir_version="DSTU2")
     xml = b'<Patient xmlns="http://hl7.org/fhir"><id value="1"/></Patient>'
     provider.script = lambda r, s: Reply(body=xml, content_type="application/xml+fhir")
-    response = await proxy(request("GET", "/Patient/1?_format=xml", token,
+    response = await proxy(request("GET", "/DSTU2/Patient/1?_format=xml", token,
                                    headers=[("Accept", "application/xml+fhir")]), services)
     assert (response.body, response.headers["Content-Type"]) == (xml, "application/xml+fhir")
     assert provider.requests[0].raw_query == "_format=xml"
@@ -109,11 +109,11 @@ async def test_writes_on_a_write_route_rewrite_location(services, provider):
     token = await connect(services, TENANT_A, provider.base("/r4"), fhir_version="R4", allow_writes=True)
     provider.script = lambda r, s: Reply(status=201, body=b"", headers={
         "Location": f"{s.base('/r4')}/Patient/7/_history/1", "Content-Location": f"{s.base('/r4')}/Patient/7"})
-    response = await proxy(request("POST", "/Patient", token, body=b'{"resourceType":"Patient"}',
+    response = await proxy(request("POST", "/R4/Patient", token, body=b'{"resourceType":"Patient"}',
                                    headers=[("Content-Type", "application/fhir+json")]), services)
     assert response.status == 201
-    assert response.headers["Location"] == f"{GW}/Patient/7/_history/1"
-    assert response.headers["Content-Location"] == f"{GW}/Patient/7"
+    assert response.headers["Location"] == f"{GW}/R4/Patient/7/_history/1"  # on the base the client called
+    assert response.headers["Content-Location"] == f"{GW}/R4/Patient/7"
     assert provider.requests[0].body == b'{"resourceType":"Patient"}'
 
 
@@ -152,7 +152,7 @@ async def test_fanout_batch_runs_entries_concurrently(services, provider):
 async def test_passthrough_batch_reaches_the_provider_base(services, provider):
     token = await connect(services, TENANT_A, provider.base("/dstu2"), fhir_version="DSTU2")
     body = b'{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient/19"}}]}'
-    response = await proxy(request("POST", "", token, body=body,
+    response = await proxy(request("POST", "/DSTU2", token, body=body,
                                    headers=[("Content-Type", "application/json+fhir;charset=utf-8")]), services)
     assert response.status == 200
     assert (provider.requests[0].path, provider.requests[0].body) == ("/dstu2", body)

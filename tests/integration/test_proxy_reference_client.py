@@ -48,11 +48,13 @@ STU3 = [
 ]
 
 
-@pytest.mark.parametrize("version, prefix, calls", [("DSTU2", "/dstu2", DSTU2), ("STU3", "/stu3", STU3)])
-async def test_reference_client_sequence(services, provider, version, prefix, calls):
+@pytest.mark.parametrize("version, prefix, base, calls", [("DSTU2", "/dstu2", "/DSTU2", DSTU2),
+                                                         ("STU3", "/stu3", "", STU3), ("STU3", "/stu3", "/STU3", STU3)])
+async def test_reference_client_sequence(services, provider, version, prefix, base, calls):
+    """On the version's own base, and on the default base (/fhir: STU3 here)."""
     token = await connect(services, TENANT_A, provider.base(prefix), fhir_version=version)
     for method, target, body, extra in calls:
-        response = await proxy(request(method, f"/{target}" if target else "", token, body=body,
+        response = await proxy(request(method, f"{base}/{target}" if target else base, token, body=body,
                                        headers=DOTNET_HEADERS + extra), services)
         assert response.status == 200, target
         assert provider.origin not in response.body.decode()
@@ -67,5 +69,5 @@ async def test_reference_client_sequence(services, provider, version, prefix, ca
         assert seen.header("Authorization") is None
         document = json.loads(response.body)
         for link in document.get("link", []):
-            assert link["url"].startswith(GW)
+            assert link["url"].startswith(GW + base)
     assert len(provider.requests) == len(calls)

@@ -10,6 +10,7 @@ import pytest
 
 from gateway.scopes import SmartScopes
 from gateway.stores.models import Client, Route
+from tests.fixtures.common import make_settings
 from tests.fixtures.provider import Reply
 from tests.support.constants import TENANT_A
 from tests.support.fhir import request
@@ -20,6 +21,12 @@ pytestmark = pytest.mark.integration
 CLIENT = "backend-app"
 FORM = [("Content-Type", "application/x-www-form-urlencoded")]
 BUNDLE = [("Content-Type", "application/fhir+json")]
+
+
+@pytest.fixture
+def settings():
+    """An R4 gateway (``/fhir`` serves R4 clients) in front of the R4 route: passthrough."""
+    return make_settings(FHIR_VERSION="R4")
 
 
 async def setup(services, provider, *, allowed: str, scope: str | None = None, allow_writes: bool = False) -> str:

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tests.fixtures.common import make_settings
 from tests.integration.test_proxy_scopes import refused, setup
 from tests.support.fhir import request
 from tests.support.surfaces import proxy
@@ -15,6 +16,12 @@ pytestmark = pytest.mark.integration
 
 FHIR_JSON = [("Content-Type", "application/fhir+json")]
 PAGE = "_getpages=5c1a&_getpagesoffset=2&_count=2&_bundletype=searchset"
+
+
+@pytest.fixture
+def settings():
+    """An R4 gateway in front of the R4 route of ``setup`` (passthrough)."""
+    return make_settings(FHIR_VERSION="R4")
 
 
 async def test_a_base_page_link_with_a_type_added_does_not_reach_another_types_page(services, provider):

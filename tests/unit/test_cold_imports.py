@@ -18,7 +18,7 @@ HEAVY = ("aiohttp", "jwt", "cryptography", "azure.core", "azure.data", "azure.ke
 
 
 def test_every_function_folder_is_checked():
-    assert FUNCTIONS == ["admin_fn", "fhir_proxy_fn", "metadata_fn", "token_fn"]
+    assert FUNCTIONS == ["admin_fn", "fhir_metadata_fn", "fhir_proxy_fn", "token_fn"]
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)

@@ -39,7 +39,7 @@ REQUESTS = {
                     headers=Headers({"Authorization": f"Bearer {TOKEN}", "X-Request-Id": "rid-7"})),
     "admin": Request("GET", "http://localhost:7071/manage/routes", route_params={"path": "routes"},
                      headers=Headers({"X-Request-Id": "rid-7"})),
-    "metadata": Request("GET", "http://localhost:7071/fhir/metadata", route_params={"document": "metadata"},
+    "metadata": Request("GET", "http://localhost:7071/fhir/metadata", route_params={"path": "metadata"},
                         headers=Headers({"X-Request-Id": "rid-7"})),
 }
 # An Azurite-style connection string whose table endpoint refuses connections.

@@ -48,7 +48,7 @@ def test_sample_app_functions_and_their_bindings() -> None:
     assert "timer_only" not in found and "shared_code" not in found  # not HTTP / not a function
     assert found["keyed"].auth_level == "function"  # the default authLevel
     assert found["noroute"].template is not None and found["noroute"].template.text == "api/noroute"
-    assert found["files_all"].methods is None
+    assert found["files_wildcard"].methods is None
     assert found["echo_async"].methods == frozenset({"GET", "POST", "HEAD"})
     assert found["files_special"].output_name == "res"
 
@@ -117,7 +117,7 @@ def test_repository_function_folders_are_all_served() -> None:
     prefix, functions = discover(REPO_ROOT, {})
     found = by_name(functions)
     assert prefix == ""
-    assert {"admin_fn", "fhir_proxy_fn", "metadata_fn", "token_fn"} <= set(found)
+    assert {"admin_fn", "fhir_proxy_fn", "fhir_metadata_fn", "token_fn"} <= set(found)
     assert all(f.error is None for f in functions), [(f.name, f.error) for f in functions if f.error]
     assert found["admin_fn"].auth_level == "function"
 

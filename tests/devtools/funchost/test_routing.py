@@ -1,4 +1,5 @@
-"""Route templates, constraints, precedence and path decoding as ASP.NET Core routing does them."""
+"""Route templates, constraints and path decoding as ASP.NET Core routing does them, and the routes tried in the
+order the Functions host registers them (by function name), the first match winning."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from devtools.funchost.routing import (
 )
 
 # The project's own function.json routes (routePrefix "").
-METADATA = r"fhir/{document:regex(^(metadata|\.well-known)$)}/{detail?}"
+METADATA = r"fhir/{*path:regex(^((DSTU2|STU3|R4)/)?(metadata|\.well-known/[^/]+)/?$)}"
 PROXY = "fhir/{*path}"
 TOKEN = "oauth2/{endpoint:regex(^(token|jwks|authorize)$)}"
 MANAGE = "manage/{*path}"
@@ -34,10 +35,10 @@ def table(*routes: tuple[str, str | None, str]) -> RouteTable[str]:
 
 @pytest.fixture
 def project() -> RouteTable[str]:
-    # Added in folder order; precedence, not order, must decide.
+    # In the order of the function names, as the host registers them.
     return table((MANAGE, "GET,POST,PUT,PATCH,DELETE", "admin_fn"),
+                 (METADATA, "GET,HEAD", "fhir_metadata_fn"),
                  (PROXY, "GET,HEAD,POST,PUT,PATCH,DELETE", "fhir_proxy_fn"),
-                 (METADATA, "GET,HEAD", "metadata_fn"),
                  (TOKEN, "GET,POST", "token_fn"))
 
 
@@ -48,10 +49,12 @@ def target(result: Match[str] | MethodNotAllowed | None) -> str | None:
 # --- parsing ---
 
 def test_parses_literals_parameters_and_catch_all() -> None:
-    template = parse_template(METADATA)
+    template = parse_template("fhir/{document:regex(^(metadata|\\.well-known)$)}/{detail?}")
     assert [(s.kind, s.text, s.optional) for s in template.segments] == [
         (LITERAL, "fhir", False), (PARAMETER, "document", False), (PARAMETER, "detail", True)]
     assert parse_template(PROXY).segments[1].kind == CATCH_ALL
+    constrained = parse_template(METADATA).segments[1]
+    assert constrained.kind == CATCH_ALL and len(constrained.constraints) == 1
     assert parse_template("files/{**rest}").segments[1].kind == CATCH_ALL
 
 
@@ -128,18 +131,25 @@ def test_constraint_names_are_case_insensitive() -> None:
     assert make_constraint("INT", None)("5")
 
 
-# --- matching and precedence ---
+# --- matching, in the order the routes were added ---
 
-def test_literal_route_beats_catch_all(project: RouteTable[str]) -> None:
-    assert target(project.resolve("GET", "/fhir/metadata")) == "metadata_fn"
-    assert target(project.resolve("GET", "/fhir/.well-known/smart-configuration")) == "metadata_fn"
-    assert target(project.resolve("GET", "/fhir/Patient")) == "fhir_proxy_fn"
+def test_the_metadata_function_serves_every_base_s_documents(project: RouteTable[str]) -> None:
+    for path in ("/fhir/metadata", "/fhir/.well-known/smart-configuration", "/fhir/STU3/metadata",
+                 "/fhir/DSTU2/.well-known/smart-configuration", "/fhir/R4/metadata", "/fhir/metadata/"):
+        result = project.resolve("GET", path)
+        assert isinstance(result, Match) and result.route.target == "fhir_metadata_fn", path
+    assert project.resolve("GET", "/fhir/STU3/metadata").values == {"path": "STU3/metadata"}  # type: ignore[union-attr]
+    assert target(project.resolve("GET", "/fhir/.well-known/openid-configuration")) == "fhir_metadata_fn"  # its 404
+    for path in ("/fhir/Patient", "/fhir/STU3/Patient/1", "/fhir/STU3", "/fhir/metadata/a/b", "/fhir/R5/metadata",
+                 "/fhir/.well-known/a/b"):
+        assert target(project.resolve("GET", path)) == "fhir_proxy_fn", path
 
 
 def test_literals_match_case_insensitively_and_values_keep_case(project: RouteTable[str]) -> None:
     result = project.resolve("GET", "/FHIR/Metadata")
-    assert isinstance(result, Match) and result.route.target == "metadata_fn"
-    assert result.values == {"document": "Metadata"}
+    # .NET's regex constraint ignores case too: the function itself refuses what is not its exact spelling.
+    assert isinstance(result, Match) and result.route.target == "fhir_metadata_fn"
+    assert result.values == {"path": "Metadata"}
 
 
 def test_catch_all_serves_the_bare_base_and_deep_paths(project: RouteTable[str]) -> None:
@@ -150,17 +160,16 @@ def test_catch_all_serves_the_bare_base_and_deep_paths(project: RouteTable[str])
         assert result.values == values, path
 
 
-def test_optional_segment_present_or_absent(project: RouteTable[str]) -> None:
-    bare = project.resolve("GET", "/fhir/metadata")
-    detailed = project.resolve("GET", "/fhir/.well-known/smart-configuration")
-    assert isinstance(bare, Match) and bare.values == {"document": "metadata"}
-    assert isinstance(detailed, Match) and detailed.values == {"document": ".well-known",
-                                                               "detail": "smart-configuration"}
-    assert target(project.resolve("GET", "/fhir/metadata/a/b")) == "fhir_proxy_fn"
+def test_the_first_route_added_wins_whatever_its_template() -> None:
+    # The host registers routes by function name: a catch-all named first hides every route after it.
+    hiding = table((PROXY, None, "a_proxy_fn"), (METADATA, None, "b_metadata_fn"))
+    assert target(hiding.resolve("GET", "/fhir/metadata")) == "a_proxy_fn"
+    routes = table(("items/{*rest}", None, "catch-all"), ("items/new", None, "literal"))
+    assert target(routes.resolve("GET", "/items/new")) == "catch-all"
 
 
-def test_method_refused_by_the_best_route_falls_through(project: RouteTable[str]) -> None:
-    # metadata_fn takes GET/HEAD only: a POST to the same path goes to the proxy, as in Azure.
+def test_method_refused_by_the_first_route_falls_through(project: RouteTable[str]) -> None:
+    # fhir_metadata_fn takes GET/HEAD only: a POST to the same path goes to the proxy, as in Azure.
     assert target(project.resolve("POST", "/fhir/metadata")) == "fhir_proxy_fn"
 
 
@@ -174,18 +183,12 @@ def test_no_route(project: RouteTable[str]) -> None:
     assert project.resolve("GET", "/fhirx") is None
 
 
-def test_constrained_parameter_beats_plain_parameter_beats_catch_all() -> None:
-    routes = table(("items/{*rest}", None, "catch-all"), ("items/{name}", None, "plain"),
-                   ("items/{id:int}", None, "constrained"), ("items/new", None, "literal"))
-    assert target(routes.resolve("GET", "/items/new")) == "literal"
+def test_a_constraint_that_fails_passes_to_the_next_route() -> None:
+    routes = table(("items/{id:int}", None, "constrained"), ("items/{name}", None, "plain"),
+                   ("items/{*rest}", None, "catch-all"))
     assert target(routes.resolve("GET", "/items/42")) == "constrained"
     assert target(routes.resolve("GET", "/items/abc")) == "plain"
     assert target(routes.resolve("GET", "/items/abc/def")) == "catch-all"
-
-
-def test_shorter_template_wins_a_tie_on_its_segments() -> None:
-    routes = table(("fhir/{*path}", None, "proxy"), ("fhir", None, "base"))
-    assert target(routes.resolve("GET", "/fhir")) == "base"
 
 
 def test_parameters_need_a_non_empty_segment() -> None:

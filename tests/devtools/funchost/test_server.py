@@ -80,7 +80,8 @@ def test_sync_main_runs_in_the_thread_pool_with_a_context(sample: LocalHost) -> 
     assert seen["cwd"] == str(SAMPLE)  # the worker runs in the app root
 
 
-def test_literal_route_beats_catch_all_and_catch_all_takes_the_rest(sample: LocalHost) -> None:
+def test_the_route_named_first_wins_and_the_catch_all_takes_the_rest(sample: LocalHost) -> None:
+    # files_special sorts before files_wildcard (files/{*rest}): the host tries its literal route first.
     special = request(sample, "GET", "/api/files/special")
     assert special.read_body == b"the literal route won"  # type: ignore[attr-defined]
     assert echoed(request(sample, "GET", "/api/files"))["route_params"] == {}
@@ -218,7 +219,7 @@ def test_unusable_host_json_stops_with_a_clear_message(tmp_path: Path) -> None:
 def test_repository_function_folders_load_and_route(funchost) -> None:
     host = funchost({"LOCAL_FUNCTION_KEY": FUNCTION_KEY})
     output = host.output()
-    for name in ("admin_fn", "fhir_proxy_fn", "metadata_fn", "token_fn"):
+    for name in ("admin_fn", "fhir_proxy_fn", "fhir_metadata_fn", "token_fn"):
         assert f"\t{name}: [" in output, output
     assert "functions are in error" not in output, output
     assert request(host, "GET", "/manage/clients").status == 401  # authLevel function, no key

@@ -32,3 +32,25 @@ def test_unknown_versions_are_refused_with_what_was_seen(text: str) -> None:
         from_number(text)
     with pytest.raises(UnknownFhirVersion):
         from_name(text)
+
+
+@pytest.mark.parametrize(("client", "provider", "expected"), [
+    (DSTU2, DSTU2, versions.Pairing.PASSTHROUGH), (STU3, STU3, versions.Pairing.PASSTHROUGH),
+    (R4, R4, versions.Pairing.PASSTHROUGH), (DSTU2, R4, versions.Pairing.BRIDGED), (STU3, R4, versions.Pairing.BRIDGED),
+    (R4, STU3, versions.Pairing.NOT_SERVED), (R4, DSTU2, versions.Pairing.NOT_SERVED),
+    (DSTU2, STU3, versions.Pairing.NOT_SERVED), (STU3, DSTU2, versions.Pairing.NOT_SERVED),
+])
+def test_which_client_version_a_provider_serves(client, provider, expected) -> None:
+    assert versions.pairing(client, provider) is expected
+
+
+def test_a_route_without_a_version_is_the_default_one_and_an_unknown_one_is_refused() -> None:
+    assert versions.provider_version(None, R4) is R4 and versions.provider_version(" ", STU3) is STU3
+    assert versions.provider_version("DSTU2", R4) is DSTU2
+    with pytest.raises(UnknownFhirVersion):
+        versions.provider_version("R5", R4)
+
+
+def test_base_segments_are_the_exact_names() -> None:
+    assert [versions.of_base(s) for s in ("DSTU2", "STU3", "R4")] == [DSTU2, STU3, R4]
+    assert [versions.of_base(s) for s in ("stu3", "r4", "R5", "", "Patient")] == [None] * 5

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.fhir.capability import OAUTH_URIS, capability_document, resource_types
+from gateway.fhir.versions import DSTU2
 from tests.fixtures.common import make_settings
 
 CLIENT_RESOURCES = {"Patient", "Encounter", "Observation", "Condition", "AllergyIntolerance", "Coverage", "Location"}
@@ -80,7 +81,7 @@ def test_dstu2_conformance_field_by_field():
     coding = rest["security"]["service"][0]["coding"][0]
     assert coding == {"system": "http://hl7.org/fhir/restful-security-service", "code": "OAuth", "display": "OAuth"}
     assert oauth_uris(document)["token"] == "http://localhost:7071/oauth2/token"
-    assert [r["type"] for r in rest["resource"]] == resource_types("DSTU2")
+    assert [r["type"] for r in rest["resource"]] == resource_types(DSTU2)
     patient = rest["resource"][0]
     family = next(p for p in patient["searchParam"] if p["name"] == "family")
     assert family["type"] == "string" and "contains" in family["modifier"]

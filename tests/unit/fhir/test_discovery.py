@@ -1,4 +1,4 @@
-"""metadata_fn's handler: documents, headers, 404/405, Host header ignored, no heavy imports."""
+"""fhir_metadata_fn's handler: documents, headers, 404/405, Host header ignored, no heavy imports."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from gateway.http import Headers, Request
 from tests.fixtures.common import make_settings
 
 
-def get(document: str, detail: str = "", *, method: str = "GET", host: str = "localhost:7071") -> Request:
-    route = {"document": document, **({"detail": detail} if detail else {})}
-    path = f"/fhir/{document}" + (f"/{detail}" if detail else "")
-    return Request(method=method, url=f"http://{host}{path}", headers=Headers({"Host": host}), route_params=route)
+def get(document: str, detail: str = "", *, method: str = "GET", host: str = "localhost:7071",
+        base: str = "") -> Request:
+    path = "/".join(part for part in (base, document, detail) if part)
+    return Request(method=method, url=f"http://{host}/fhir/{path}", headers=Headers({"Host": host}),
+                   route_params={"path": path})
 
 
 @pytest.mark.parametrize("version,media,resource_type", [
@@ -30,6 +31,43 @@ def test_metadata_per_version(version, media, resource_type):
     assert response.content_type.startswith(media)
     assert json.loads(response.body)["resourceType"] == resource_type
     assert response.headers["Cache-Control"].startswith("public, max-age=")
+
+
+@pytest.mark.parametrize("default", ["DSTU2", "STU3", "R4"])
+@pytest.mark.parametrize("base,media,resource_type,number", [
+    ("DSTU2", "application/json+fhir", "Conformance", "1.0.2"),
+    ("STU3", "application/fhir+json", "CapabilityStatement", "3.0.1"),
+    ("R4", "application/fhir+json", "CapabilityStatement", "4.0.1"),
+])
+def test_each_version_base_has_its_own_metadata_whatever_the_default(default, base, media, resource_type, number):
+    settings = make_settings(FHIR_VERSION=default, PUBLIC_BASE_URL="https://gw.example")
+    response = respond(get("metadata", base=base), settings)
+    document = json.loads(response.body)
+    assert response.status == 200 and response.content_type.startswith(media)
+    assert (document["resourceType"], document["fhirVersion"]) == (resource_type, number)
+    assert document["implementation"]["url"] == f"https://gw.example/fhir/{base}"
+    token = [e for e in document["rest"][0]["security"]["extension"] if "extension" in e][0]["extension"][0]
+    assert token == {"url": "token", "valueUri": "https://gw.example/oauth2/token"}  # one token URL for all
+
+
+@pytest.mark.parametrize("base", ["", "DSTU2", "STU3", "R4"])
+def test_every_base_has_the_same_smart_configuration(base):
+    settings = make_settings(PUBLIC_BASE_URL="https://gw.example")
+    response = respond(get(".well-known", "smart-configuration", base=base), settings)
+    assert response.status == 200
+    assert response.body == respond(get(".well-known", "smart-configuration"), settings).body
+
+
+@pytest.mark.parametrize("path", ["stu3/metadata", "R5/metadata", "STU3/metadata/x", "STU3", "STU3/.well-known"])
+def test_a_base_the_gateway_does_not_have_is_404(path):
+    request = Request(method="GET", url=f"http://localhost:7071/fhir/{path}", route_params={"path": path})
+    response = respond(request, make_settings())
+    assert response.status == 404 and json.loads(response.body)["resourceType"] == "OperationOutcome"
+
+
+def test_a_404_on_a_version_base_is_of_that_version():
+    response = respond(get("metadata", "x", base="DSTU2"), make_settings(FHIR_VERSION="R4"))
+    assert response.status == 404 and response.content_type.startswith("application/json+fhir")
 
 
 def test_smart_configuration():

@@ -50,7 +50,7 @@ async def proxy_with_steps(services):
                                        batch_mode="fanout"))
     transport = MockTransport(answer)
     seen: list[str] = []
-    steps = (LinkRewriting(services.settings.fhir_base_url), Marking("first", seen), Marking("second", seen))
+    steps = (LinkRewriting(), Marking("first", seen), Marking("second", seen))
     proxy = FhirProxy(settings=services.settings, tokens=services.verified_tokens, clients=services.client_directory,
                       routes=services.route_directory, upstream_auth=services.upstream_authenticator,
                       transport=transport, steps=steps)

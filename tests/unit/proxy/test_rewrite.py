@@ -130,6 +130,8 @@ def test_every_bundle_link_left_is_on_the_gateways_base(urls, escape, nested):
 
 def _answered(upstream_headers, body=b"", provider=PROVIDER, asked=f"{PROVIDER}/Patient"):
     """A provider answer through the response policy, then the link rewriting step, as the proxy renders it."""
+    from gateway.fhir.bases import ClientBase
+    from gateway.fhir.versions import STU3
     from gateway.http import Request, Response
     from gateway.proxy.exchange import Exchange
     from gateway.proxy.headers import downstream_response_headers
@@ -137,9 +139,10 @@ def _answered(upstream_headers, body=b"", provider=PROVIDER, asked=f"{PROVIDER}/
     from gateway.stores.models import Route
 
     route = Route(tenant_id="t", fhir_base_url=provider, fhir_version="STU3")
-    exchange = Exchange(Request("GET", f"{GATEWAY}/Patient"), None, route, None, provider_url=asked)  # type: ignore[arg-type]
+    exchange = Exchange(Request("GET", f"{GATEWAY}/Patient"), None, route, None,  # type: ignore[arg-type]
+                        ClientBase(STU3, GATEWAY, ""), STU3, provider_url=asked)
     response = Response(200, body, downstream_response_headers(upstream_headers, "rid", has_body=bool(body)))
-    return LinkRewriting(GATEWAY).incoming(exchange, response)
+    return LinkRewriting().incoming(exchange, response)
 
 
 def test_the_step_rewrites_location_headers_where_they_stand():

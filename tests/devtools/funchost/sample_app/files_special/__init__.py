@@ -1,4 +1,5 @@
-"""Literal route files/special (wins over files/{*rest}); answers through a named output binding."""
+"""Literal route files/special: its name sorts before files_wildcard (files/{*rest}), so the host tries it first;
+answers through a named output binding."""
 
 import azure.functions as func
 
