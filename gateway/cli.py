@@ -335,9 +335,10 @@ class Command:
     arguments: tuple[Arg | OneOf, ...] = ()
     help: str | None = None
     body: Callable[[argparse.Namespace], Any] | None = None
-    query: Callable[[argparse.Namespace], dict[str, str]] | None = None
+    query: Callable[[argparse.Namespace], dict[str, str] | None] | None = None
     paged: bool = False
     result: Callable[[argparse.Namespace, Any], Any] | None = None
+    exit_code: Callable[[Any], int] | None = None
 
     def url_path(self, args: argparse.Namespace) -> str:
         fields = {field: quote(getattr(args, field), safe="")
@@ -392,6 +393,26 @@ def _client_update_body(args: argparse.Namespace) -> dict[str, Any]:
 def _show_put_route(reply: Reply) -> None:
     reply.out.write("created\n" if reply.status == 201 else "replaced\n")
     show_route(reply.payload, reply.out)
+    check = reply.payload.get("fhirVersionCheck")
+    if check is not None:
+        show_version_check(check, reply.out)
+
+
+def show_version_check(check: dict[str, Any], out: TextIO) -> None:
+    """What the provider's metadata said of the route's FHIR version (``verified``, ``mismatch``, ``unverified``)."""
+    out.write(f"fhirVersion {check['declaredFhirVersion']}: {check['status']} ({check['detail']})\n")
+
+
+NOT_VERIFIED = 4
+"""Exit status of ``routes verify`` when the provider's metadata does not confirm the route's version."""
+
+
+def _verified(payload: Any) -> int:
+    return 0 if payload.get("status") == "verified" else NOT_VERIFIED
+
+
+def _require_verified(args: argparse.Namespace) -> dict[str, str] | None:
+    return {"requireVerified": "true"} if args.require_verified else None
 
 
 def _show_created_client(reply: Reply) -> None:
@@ -448,6 +469,9 @@ ROUTE_PUT_FLAGS = (
         help="privateKeyJwt: the assertion's signature algorithm (default RS384)"),
     arg("--upstream-key-name", metavar="NAME",
         help="privateKeyJwt: sign with this key (own JWKS URL) instead of the gateway's"),
+    arg("--require-verified", action="store_true",
+        help="refuse the save unless the provider's metadata confirms --fhir-version (by default a provider "
+             "that cannot be read leaves the route unverified; one that contradicts it is always refused)"),
 )
 
 GROUPS: dict[str, str] = {
@@ -466,8 +490,13 @@ COMMANDS: tuple[Command, ...] = (
     Command("routes", "get", "GET", "/manage/routes/{tenant_id}", lambda r: show_route(r.payload, r.out),
             (arg("tenant_id"),)),
     Command("routes", "put", "PUT", "/manage/routes/{tenant_id}", _show_put_route,
-            (arg("tenant_id"), *ROUTE_PUT_FLAGS, IF_MATCH), help="create or replace a tenant's route",
-            body=_route_body),
+            (arg("tenant_id"), *ROUTE_PUT_FLAGS, IF_MATCH),
+            help="create or replace a tenant's route (--fhir-version: the provider's; checked against its metadata)",
+            body=_route_body, query=_require_verified),
+    Command("routes", "verify", "POST", "/manage/routes/{tenant_id}/verify",
+            lambda r: show_version_check(r.payload, r.out), (arg("tenant_id"),),
+            help=f"check a route's FHIR version against its provider's metadata now (exit status {NOT_VERIFIED} "
+                 "unless verified)", exit_code=_verified),
     Command("routes", "delete", "DELETE", "/manage/routes/{tenant_id}", _said("deleted route {}", "tenant_id"),
             (arg("tenant_id"), IF_MATCH), result=_named("deleted", "tenant_id")),
     Command("clients", "list", "GET", "/manage/clients",
@@ -521,14 +550,15 @@ def run(args: argparse.Namespace, api: AdminClient, out: TextIO, err: TextIO) ->
     command = _BY_NAME[(args.group, getattr(args, "command", None))]
     status, payload = command.request(args, api)
     reply = Reply(args, status, payload, out, err)
+    code = command.exit_code(payload) if command.exit_code else 0
     if not args.json:
         command.show(reply)
-        return 0
+        return code
     result = command.result(args, payload) if command.result else payload
     out.write(json.dumps(result, indent=2) + "\n")
     if isinstance(result, dict) and "clientSecret" in result:
         err.write(SECRET_WARNING + "\n")
-    return 0
+    return code
 
 
 def _add_arguments(parser: argparse.ArgumentParser, arguments: tuple[Arg | OneOf, ...]) -> None:

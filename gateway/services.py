@@ -276,6 +276,7 @@ class Services:
         from gateway.admin.document import ApiDocument
         from gateway.admin.openapi import openapi_document
         from gateway.admin.provider_keys import ProviderKeys
+        from gateway.admin.provider_metadata import ProviderMetadata
         from gateway.admin.signing_keys import SigningKeys
         from gateway.admin.tenant_routes import TenantRoutes
         from gateway.admin.verifiers import Verifiers
@@ -290,7 +291,8 @@ class Services:
             client_secrets=ClientSecrets(self.clients, records=clients, verifiers=verifiers, audit=audit,
                                          forget=self.forget_client, clock=clock),
             routes=TenantRoutes(self.routes, secrets=self.secrets, provider_keys=self.provider_key_ring, audit=audit,
-                                forget=self.forget_route, settings=settings),
+                                forget=self.forget_route, settings=settings,
+                                versions=ProviderMetadata(self.provider_transport)),
             signing_keys=SigningKeys(self.key_ring, audit),
             provider_keys=ProviderKeys(self.provider_key_ring, audit=audit, public_base_url=settings.public_base_url),
             document=ApiDocument(lambda: openapi_document(settings)))

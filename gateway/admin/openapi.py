@@ -75,8 +75,6 @@ _PATHS = paths()
 def openapi_document(settings: Settings) -> dict[str, Any]:
     """The OpenAPI 3.1 document, with the server URL taken from PUBLIC_BASE_URL."""
     components = copy.deepcopy(COMPONENTS)
-    version = components["schemas"]["RouteInput"]["properties"]["fhirVersion"]
-    version["enum"] = [settings.fhir_version]  # this gateway accepts only the version it advertises
     return {
         "openapi": "3.1.0",
         "info": {
@@ -86,7 +84,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                            "Authenticated by the Functions host (function key) and, when ADMIN_AUTH_AUDIENCE is "
                            "set, by an Entra ID access token with the app role ADMIN_REQUIRED_ROLE, verified by "
                            "the app. Errors are RFC 9457 "
-                           f"problem details. The gateway advertises FHIR {settings.fhir_version}.",
+                           f"problem details. The gateway's /fhir base serves FHIR {settings.fhir_version} clients; "
+                           "/fhir/DSTU2, /fhir/STU3 and /fhir/R4 serve each version.",
         },
         "servers": [{"url": settings.public_base_url}],
         "security": [{"functionKey": [], "entraToken": []} if settings.admin_entra_auth else {"functionKey": []}],

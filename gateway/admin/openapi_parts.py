@@ -96,8 +96,8 @@ RESPONSES: dict[str, Any] = {
     "TooLarge": _problem("The body exceeds MAX_REQUEST_BODY_BYTES."),
     "UnsupportedMediaType": _problem("The body is not application/json."),
     "Unprocessable": _problem("The body is invalid or a rule refuses it (a managed-identity scope for another "
-                              "resource, a stored provider secret whose binding fields change without it); "
-                              "`errors` names each field."),
+                              "resource, a stored provider secret whose binding fields change without it, a FHIR "
+                              "version the provider's metadata contradicts); `errors` names each field."),
     "Unavailable": _problem("A backing store is unavailable or did not answer within STORE_TIMEOUT_SECONDS; "
                             "nothing was changed (anything started is undone).", _RETRY_AFTER),
 }
@@ -135,6 +135,10 @@ PARAMETERS: dict[str, Any] = {
               "schema": {"type": "string", "format": "date-time"}},
     "until": {"name": "until", "in": "query", "required": False, "description": "ISO 8601 (exclusive).",
               "schema": {"type": "string", "format": "date-time"}},
+    "requireVerified": {"name": "requireVerified", "in": "query", "required": False,
+                        "description": "Refuse the save (422) unless the provider's metadata confirms the declared "
+                                       "FHIR version; without it an unreadable metadata leaves the route unverified.",
+                        "schema": {"type": "boolean", "default": False}},
 }
 PATH_PARAMETERS = {"tenantId": "tenantId", "clientId": "clientId", "secretId": "secretId",
                    "keyName": "providerKeyName"}

@@ -99,3 +99,13 @@ def query_time(request: Request, name: str) -> datetime | None:
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except (ValueError, OverflowError):  # OverflowError: an offset that moves the instant past year 1 or 9999
         raise bad_request(f"{name} must be an ISO 8601 date-time, e.g. 2026-01-31T00:00:00Z.", name) from None
+
+
+def flag_of(request: Request, name: str) -> bool:
+    """The boolean query parameter ``name`` (``true`` or ``false``; absent: false); 400 otherwise."""
+    raw = request.query_value(name)
+    if raw is None or raw == "false":
+        return False
+    if raw == "true":
+        return True
+    raise bad_request(f"{name} must be true or false.", name)

@@ -1,7 +1,11 @@
 """Admin operations on tenant routes: which provider FHIR server serves a customer's tenant.
 
 ``PUT /manage/routes/{tenantId}`` creates or replaces a route, ``DELETE`` removes it (with its stored
-upstream secret). Key Vault is written before Table Storage and undone when the Table write fails;
+upstream secret). A route's ``fhirVersion`` is its provider's FHIR version: at every save the provider's
+``metadata`` is read (gateway.admin.provider_metadata) and a version that contradicts it is refused (an audited
+422 naming what the provider stated); a provider that cannot be read does not block the save, and the answer
+(``fhirVersionCheck``) and the audit record say it was not verified. ``POST /manage/routes/{tenantId}/verify``
+checks again on demand. Key Vault is written before Table Storage and undone when the Table write fails;
 deletions go the other way round. The route's upstream authentication is one typed value of one kind
 (``gateway.upstream``); this module asks the kind, never names one: its admin validation (a 422), its
 refusals (an audited 422, e.g. a managed identity only gets a token for the provider's origin), the gateway
@@ -31,7 +35,8 @@ from gateway.admin.openapi_parts import (
 from gateway.admin.operation import Audited, Call, Operation
 from gateway.admin.paging import decode_continuation, next_link, page_size_of
 from gateway.admin.problems import FieldError, not_found, precondition_failed, unavailable, validation_failed
-from gateway.admin.requests import if_match_of, read_json, tenant_param, with_etag
+from gateway.admin.provider_metadata import VersionCheck, VersionChecks
+from gateway.admin.requests import flag_of, if_match_of, read_json, tenant_param, with_etag
 from gateway.admin.views import route_json
 from gateway.admin.writes import conditional_write, may_write, retry_on_conflict, store_call, undo
 from gateway.config import FHIR_VERSIONS, MAX_CONNECT_TIMEOUT_SECONDS, MAX_READ_TIMEOUT_SECONDS, Settings
@@ -80,6 +85,7 @@ class _RouteSave:
     spec: RouteSpec
     if_match: str | None
     if_none_match: bool
+    check: VersionCheck
     new_secret_name: str | None = None  # the new upstream secret, once written (undone if the PUT fails)
     stored: bool = False  # the route naming it is stored (and kept): the secret stays whatever happens next
 
@@ -139,7 +145,7 @@ class _RouteSave:
                                   self.tenant_id,
                                   changes=changes(route_fields(existing), route_fields(stored),
                                                   replaced_secrets=replaced),
-                                  **_rebinding(kind, existing, stored))
+                                  fhirVersionCheck=self.check.to_json(), **_rebinding(kind, existing, stored))
 
 
 def _rebinding(kind: UpstreamAuthKind[Any], existing: Route | None, stored: Route) -> dict[str, Any]:
@@ -168,19 +174,29 @@ ForgetRoute = Callable[[str], None]
 """This worker forgets its cached route of a tenant (``Services.forget_route``)."""
 
 
+@dataclass(frozen=True)
+class SavedRoute:
+    """A stored route, whether the save created it, and what its provider's metadata said of its version."""
+
+    route: Route
+    created: bool
+    check: VersionCheck
+
+
 class TenantRoutes:
     """The tenant routes in ``routes``, their upstream secrets in ``secrets`` and the provider keys their
     ``privateKeyJwt`` kind signs with (``provider_keys``), audited in ``audit``; after each change this worker
-    forgets the route (``forget``)."""
+    forgets the route (``forget``); ``versions`` reads a provider's metadata for its FHIR version."""
 
     def __init__(self, routes: RouteStore, *, secrets: SecretStore, provider_keys: ProviderKeyRing,
-                 audit: AuditTrail, forget: ForgetRoute, settings: Settings) -> None:
+                 audit: AuditTrail, forget: ForgetRoute, settings: Settings, versions: VersionChecks) -> None:
         self._routes = routes
         self._secrets = secrets
         self._provider_keys = provider_keys
         self._audit = audit
         self._forget = forget
         self._settings = settings
+        self._versions = versions
 
     async def get(self, tenant_id: str) -> Route:
         """The tenant's route; 404 when it has none."""
@@ -195,31 +211,58 @@ class TenantRoutes:
 
     async def put(self, actor: Actor, tenant_id: str, spec: RouteSpec, *, if_match: str | None = None,
                   if_none_match: bool = False) -> tuple[Route, bool]:
-        """Create or replace a tenant's route; returns ``(route, created)``.
+        """Create or replace a tenant's route (:meth:`save`); returns ``(route, created)``."""
+        saved = await self.save(actor, tenant_id, spec, if_match=if_match, if_none_match=if_none_match)
+        return saved.route, saved.created
 
-        A secret the kind keeps (``clientCredentials``) is written to Key Vault under
+    async def save(self, actor: Actor, tenant_id: str, spec: RouteSpec, *, if_match: str | None = None,
+                   if_none_match: bool = False, require_verified: bool = False) -> SavedRoute:
+        """Create or replace a tenant's route.
+
+        The provider's metadata must not contradict the declared FHIR version (nor, with ``require_verified``,
+        leave it unverified). A secret the kind keeps (``clientCredentials``) is written to Key Vault under
         a new name first; the old one is deleted only after the new route is stored.
         A replacement that keeps the stored secret must not move what the secret is
         bound to (``gateway.upstream.bindings``); a kind's own rule may refuse the
-        value (a managed identity's scope). Both refusals are audited (``refused``)
-        with their reason.
+        value (a managed identity's scope). Every refusal is audited (``refused``)
+        with its reason.
         """
         self._check_route_spec(spec)
         await self._check_refusal(actor, tenant_id, spec)
-        save = _RouteSave(self, actor, tenant_id, spec, if_match, if_none_match)
+        check = await self._check_version(actor, tenant_id, spec, require_verified=require_verified)
+        save = _RouteSave(self, actor, tenant_id, spec, if_match, if_none_match, check)
         try:
-            return await retry_on_conflict(save.attempt, "The route kept changing while being saved; retry.")
+            route, created = await retry_on_conflict(save.attempt,
+                                                     "The route kept changing while being saved; retry.")
         except Exception:  # a refusal, an outage or an unexpected store error: no secret outlives an unsaved route
             if not save.stored:
                 await self._undo_secret(save.new_secret_name)
             raise
+        return SavedRoute(route, created, check)
+
+    async def _check_version(self, actor: Actor, tenant_id: str, spec: RouteSpec, *,
+                             require_verified: bool) -> VersionCheck:
+        """The provider's metadata against the declared version: a contradiction is an audited 422 naming what it
+        states; so is an unverified one when the caller requires it verified."""
+        check = await self._versions.check(spec.fhir_base_url, spec.fhir_version,
+                                           private_network=spec.private_network)
+        if check.status == "mismatch" or (check.status == "unverified" and require_verified):
+            reason = "fhir-version-mismatch" if check.status == "mismatch" else "fhir-version-unverified"
+            raise await self._audit.refused(actor, "route.put", "route", tenant_id, reason,
+                                            [FieldError("fhirVersion", check.detail)])
+        return check
+
+    async def verify(self, actor: Actor, tenant_id: str) -> VersionCheck:
+        """Check a stored route's declared version against its provider's metadata now (audited)."""
+        route = await self.get(tenant_id)
+        check = await self._versions.check(route.fhir_base_url, route.fhir_version or self._settings.fhir_version,
+                                           private_network=route.private_network)
+        await self._audit.record(actor, "route.verify", "route", tenant_id, fhirVersionCheck=check.to_json())
+        return check
 
     def _check_route_spec(self, spec: RouteSpec) -> None:
         settings = self._settings
         errors: list[FieldError] = []
-        if spec.fhir_version != settings.fhir_version:
-            errors.append(FieldError("fhirVersion", f"must be {settings.fhir_version}, the version this gateway "
-                                                    "advertises (FHIR_VERSION)"))
         for problem in validate_provider_url(spec.fhir_base_url, settings, spec.private_network):
             errors.append(FieldError("fhirBaseUrl", problem))
         errors += [FieldError(*problem) for problem in spec.kind.problems(spec.upstream, settings=settings,
@@ -355,10 +398,18 @@ async def put_route(call: Call, routes: TenantRoutes) -> Response:
     tenant_id = tenant_param(call.params["tenantId"])
     body = read_json(call, "RouteInput")
     if_none_match = request.headers.get("if-none-match", "").strip() == "*"
-    route, created = await routes.put(call.actor, tenant_id, route_spec(body), if_match=if_match_of(request),
-                                      if_none_match=if_none_match)
-    headers = {"Location": f"{call.settings.public_base_url}/manage/routes/{tenant_id}"} if created else None
-    return with_etag(201 if created else 200, route_json(route), route.etag, headers)
+    saved = await routes.save(call.actor, tenant_id, route_spec(body), if_match=if_match_of(request),
+                              if_none_match=if_none_match,
+                              require_verified=flag_of(request, "requireVerified"))
+    route = saved.route
+    headers = {"Location": f"{call.settings.public_base_url}/manage/routes/{tenant_id}"} if saved.created else None
+    return with_etag(201 if saved.created else 200, {**route_json(route), "fhirVersionCheck": saved.check.to_json()},
+                     route.etag, headers)
+
+
+async def verify_route(call: Call, routes: TenantRoutes) -> Response:
+    check = await routes.verify(call.actor, tenant_param(call.params["tenantId"]))
+    return json_response(200, check.to_json())
 
 
 async def delete_route(call: Call, routes: TenantRoutes) -> Response:
@@ -410,7 +461,10 @@ SCHEMAS: dict[str, Any] = {
                             "description": "Provider FHIR base URL: https and a public address in production "
                                            "(unless privateNetwork); http on loopback allowed in development."},
             "fhirVersion": {"type": "string", "enum": list(FHIR_VERSIONS),
-                            "description": "Must equal the gateway's FHIR_VERSION (422 otherwise)."},
+                            "description": "The provider's FHIR version. Checked against `fhirVersion` of "
+                                           "`<fhirBaseUrl>/metadata` at every save: a contradiction is a 422 "
+                                           "naming what the provider states; a provider that cannot be read "
+                                           "leaves it unverified (see `fhirVersionCheck` in the answer)."},
             "displayName": {"type": "string", "maxLength": 200},
             "enabled": {"type": "boolean", "default": True},
             "allowWrites": {"type": "boolean", "default": False},
@@ -443,6 +497,22 @@ SCHEMAS: dict[str, Any] = {
             "createdOn": NULLABLE_TIMESTAMP,
             "updatedOn": NULLABLE_TIMESTAMP,
             "etag": {"type": ["string", "null"]},
+            "fhirVersionCheck": {**ref("FhirVersionCheck"),
+                                 "description": "In the answer to a PUT: what the provider's metadata said."},
+        },
+    },
+    "FhirVersionCheck": {
+        "type": "object",
+        "required": ["status", "declaredFhirVersion", "observedFhirVersion", "detail"],
+        "description": "The route's declared FHIR version against `fhirVersion` of `<fhirBaseUrl>/metadata`, read "
+                       "under the proxy's destination rules (no credentials sent).",
+        "properties": {
+            "status": {"type": "string", "enum": ["verified", "mismatch", "unverified"],
+                       "description": "`unverified`: the metadata could not be read (unreachable, an error status, "
+                                      "authentication required, not a capability statement)."},
+            "declaredFhirVersion": {"type": "string", "enum": list(FHIR_VERSIONS)},
+            "observedFhirVersion": {"type": ["string", "null"]},
+            "detail": {"type": "string"},
         },
     },
     "RoutePage": page_schema("Route"),
@@ -454,10 +524,15 @@ OPERATIONS: tuple[Operation[TenantRoutes], ...] = (
     Operation("GET", "/manage/routes/{tenantId}", TenantRoutes, get_route, "getRoute", "Read a tenant's route.",
               "routes", {"200": json_body("Route", "The route.", ETAG_HEADER)}),
     Operation("PUT", "/manage/routes/{tenantId}", TenantRoutes, put_route, "putRoute",
-              "Create (201) or replace (200) a tenant's route.", "routes",
+              "Create (201) or replace (200) a tenant's route; its provider's metadata is read to check its FHIR "
+              "version.", "routes",
               {"200": json_body("Route", "Replaced.", ETAG_HEADER), "201": json_body("Route", "Created.", ETAG_HEADER)},
-              errors=("412", *BODY_ERRORS), parameters=("ifMatch",), body="RouteInput",
+              errors=("412", *BODY_ERRORS), parameters=("ifMatch", "requireVerified"), body="RouteInput",
               audit=Audited("route.put", "route")),
+    Operation("POST", "/manage/routes/{tenantId}/verify", TenantRoutes, verify_route, "verifyRoute",
+              "Check a route's FHIR version against its provider's metadata now.", "routes",
+              {"200": json_body("FhirVersionCheck", "What the provider's metadata says (a mismatch too).")},
+              audit=Audited("route.verify", "route")),
     Operation("DELETE", "/manage/routes/{tenantId}", TenantRoutes, delete_route, "deleteRoute",
               "Delete a tenant's route.", "routes", {"204": {"description": "Deleted."}}, errors=("412",),
               parameters=("ifMatch",), audit=Audited("route.delete", "route")),

@@ -142,7 +142,7 @@ async def test_dns_rebinding_after_the_route_was_saved_is_refused_on_the_next_co
             await transport.aclose()  # a new connection (pool expiry, another worker): resolved afresh
             response = await proxy(request("GET", "/Patient/1", token), services)
             assert response.status == 502 and "not allowed" in response.body.decode()
-        assert [r.path for r in provider.requests] == ["/stu3/Patient/1"]
+        assert [r.path for r in provider.requests] == ["/stu3/metadata", "/stu3/Patient/1"]  # the save read metadata
     finally:
         await services.aclose()
 
@@ -187,3 +187,58 @@ async def test_private_network_does_not_open_loopback_unspecified_link_local_or_
         await production.admin_api.routes.put(ADMIN, TENANT_A, spec(f"https://{host}/fhir", private_network=True))
     assert info.value.status == 422 and [e.field for e in info.value.errors] == ["fhirBaseUrl"]
     assert await production.routes.get(TENANT_A) is None
+
+
+# -- the metadata read of a save (gateway.admin.provider_metadata): the proxy's destination rules, no credentials
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "169.254.169.254", "10.0.0.8", "::1", "fd00:ec2::254"])
+async def test_the_metadata_read_at_save_never_connects_to_a_refused_address(production, provider, address):
+    resolver = StaticResolver(address)
+    production.use_transport(AiohttpTransport(production.settings, resolver=resolver))
+    saved = await production.admin_api.routes.save(ADMIN, TENANT_A,
+                                                   spec(f"https://ehr.rebind.example:{provider.port}/stu3"))
+    assert saved.check.status == "unverified" and "address is one the gateway does not call" in saved.check.detail
+    assert resolver.asked == ["ehr.rebind.example"] and provider.requests == []
+
+
+async def test_private_network_lets_the_metadata_read_try_a_private_address(production):
+    resolver = StaticResolver("10.0.0.8")
+    production.use_transport(AiohttpTransport(production.settings, resolver=resolver))
+    saved = await production.admin_api.routes.save(ADMIN, TENANT_A, spec("https://ehr.vnet.example/fhir",
+                                                                        private_network=True))
+    assert saved.check.status == "unverified" and "address" not in saved.check.detail  # tried, not refused
+
+
+async def test_the_metadata_read_follows_no_redirect(services, provider):
+    provider.script = lambda r, s: Reply(status=302, headers={"Location": "http://169.254.169.254/metadata"})
+    saved = await services.admin_api.routes.save(ADMIN, TENANT_A, spec(provider.base("/stu3")))
+    assert saved.check.detail == "the provider's metadata answered HTTP 302"
+    assert [r.path for r in provider.requests] == ["/stu3/metadata"]
+
+
+async def test_the_metadata_read_is_bounded_in_size_and_time(services, provider, monkeypatch):
+    from gateway.admin import provider_metadata
+
+    huge = {"resourceType": "CapabilityStatement", "fhirVersion": "3.0.1", "text": "x" * provider_metadata.MAX_BYTES}
+    provider.script = lambda r, s: Reply(body=huge)
+    saved = await services.admin_api.routes.save(ADMIN, TENANT_A, spec(provider.base("/stu3")))
+    assert saved.check.status == "unverified" and "UpstreamTooLarge" in saved.check.detail
+    monkeypatch.setattr(provider_metadata, "READ_SECONDS", 0.2)
+    provider.script = lambda r, s: Reply(body={"resourceType": "CapabilityStatement", "fhirVersion": "3.0.1"},
+                                         delay=2)
+    saved = await services.admin_api.routes.save(ADMIN, TENANT_A, spec(provider.base("/stu3")))
+    assert saved.check.detail == "the provider's metadata did not answer in time"
+
+
+async def test_the_metadata_read_sends_no_credential_and_metadata_behind_auth_does_not_block(services, provider):
+    secret = "provider-secret-Mx81q0"
+    register_sensitive(secret)
+    provider.script = lambda r, s: Reply(status=401, body={"resourceType": "OperationOutcome", "issue": []})
+    saved = await services.admin_api.routes.save(ADMIN, TENANT_A, spec(
+        provider.base("/stu3"), upstream=ClientCredentialsAuth(token_url=f"{provider.base('/token')}",
+                                                                client_id="gw"),
+        upstream_secret=secret))
+    assert saved.check.status == "unverified" and "asks for authentication" in saved.check.detail
+    assert saved.route.fhir_base_url == provider.base("/stu3")  # saved all the same
+    [read] = provider.requests  # the metadata only: no provider token was fetched for it
+    assert read.path == "/stu3/metadata" and read.header("Authorization") is None

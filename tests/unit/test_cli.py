@@ -118,9 +118,32 @@ async def test_json_output(server):
 async def test_validation_errors_print_field_messages(server):
     code, _, err = await run_cli(server, "clients", "create", "--name", "x", "--tenant", "not-a-guid")
     assert code == 1 and "422" in err and "allowedTenants/0" in err
-    code, _, err = await run_cli(server, "routes", "put", TENANT, "--fhir-base-url", "http://127.0.0.1/f",
+    code, _, err = await run_cli(server, "routes", "put", TENANT, "--fhir-base-url", "ftp://127.0.0.1/f",
                                  "--fhir-version", "R4")
-    assert code == 1 and "fhirVersion" in err
+    assert code == 1 and "fhirBaseUrl" in err
+
+
+async def test_routes_put_says_whether_the_version_was_verified_and_verify_checks_it_again(server, services):
+    from gateway.outbound.transport import MockTransport, UpstreamResponse
+
+    stated = {"fhirVersion": "4.0.1"}
+    services.use_transport(MockTransport(lambda sent: UpstreamResponse(200, [], json.dumps(
+        {"resourceType": "CapabilityStatement", **stated}).encode(), "")))
+    code, _, err = await run_cli(server, "routes", "put", TENANT, "--fhir-base-url", "http://127.0.0.1:9/f",
+                                 "--fhir-version", "STU3")
+    assert code == 1 and "422" in err and "fhirVersion" in err and "4.0.1 (FHIR R4)" in err
+    code, out, _ = await run_cli(server, "routes", "put", TENANT, "--fhir-base-url", "http://127.0.0.1:9/f",
+                                 "--fhir-version", "R4", "--require-verified")
+    assert code == 0 and "fhirVersion R4: verified (the provider states fhirVersion 4.0.1)" in out
+    code, out, _ = await run_cli(server, "routes", "verify", TENANT)
+    assert code == 0 and "verified" in out
+    stated["fhirVersion"] = "3.0.1"
+    code, out, _ = await run_cli(server, "--json", "routes", "verify", TENANT)
+    assert code == cli.NOT_VERIFIED and json.loads(out)["status"] == "mismatch"
+    del stated["fhirVersion"]
+    code, _, err = await run_cli(server, "routes", "put", TENANT, "--fhir-base-url", "http://127.0.0.1:9/f",
+                                 "--fhir-version", "R4", "--require-verified")
+    assert code == 1 and "422" in err
 
 
 async def test_wrong_key_and_unreachable_host(server):

@@ -45,8 +45,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "gateway.convert": frozenset({"gateway.fhir"}),  # plain dict-to-dict code over the FhirVersion values
     "gateway.proxy": frozenset({"gateway.convert", "gateway.fhir", "gateway.outbound", "gateway.scopes",
                                 "gateway.stores", "gateway.telemetry", "gateway.tokens", "gateway.upstream"}),
-    "gateway.admin": frozenset({"gateway.oauth", "gateway.outbound", "gateway.scopes", "gateway.stores",
-                                "gateway.tokens", "gateway.upstream"}),
+    "gateway.admin": frozenset({"gateway.fhir", "gateway.oauth", "gateway.outbound", "gateway.scopes",
+                                "gateway.stores", "gateway.tokens", "gateway.upstream"}),
     # The composition root builds every part; only the entry adapter and the surfaces know it.
     "gateway.services": frozenset({"gateway.admin", "gateway.directory", "gateway.housekeeping", "gateway.oauth",
                                    "gateway.outbound", "gateway.proxy", "gateway.stores", "gateway.telemetry",

@@ -78,7 +78,6 @@ async def test_stale_if_match_is_412(admin):
     (route_body(unknown=1), "unknown"),
     (route_body(enabled="yes"), "enabled"),
     (route_body(fhirVersion="R5"), "fhirVersion"),
-    (route_body(fhirVersion="R4"), "fhirVersion"),
     (route_body(batchMode="parallel"), "batchMode"),
     (route_body(fhirBaseUrl="ftp://x/fhir"), "fhirBaseUrl"),
     (route_body(fhirBaseUrl="not a url"), "fhirBaseUrl"),

@@ -259,13 +259,6 @@ async def test_put_route_invalidates_this_workers_route_cache(services):
     assert (await directory.get(TENANT)).display_name == "Changed"
 
 
-async def test_put_route_refuses_another_fhir_version(services):
-    with pytest.raises(Problem) as wrong:
-        await services.admin_api.routes.put(ACTOR, TENANT, route_spec(fhir_version="R4"))
-    assert wrong.value.status == 422 and wrong.value.errors[0].field == "fhirVersion"
-    assert await services.routes.get(TENANT) is None
-
-
 @pytest.mark.parametrize("url", ["http://fhir.example.org/fhir", "https://10.0.0.5/fhir",
                                  "https://127.0.0.1/fhir", "https://169.254.169.254/fhir"])
 async def test_production_refuses_unsafe_provider_urls(url, clock):
