@@ -235,19 +235,30 @@ def translate_form(body: bytes, resource_type: str | None, client: FhirVersion |
     return _encode(translated).encode("ascii")
 
 
+# Parameters of an interaction rather than of a search, passed as they are where the path names it.
+INTERACTION_PARAMETERS: Mapping[str, frozenset[str]] = {
+    "_history": frozenset({"_since", "_at", "_count"}),  # R4 http.html "history"
+    "$lastn": frozenset({"max"}),  # US Core's Observation/$lastn (observation-lastn.html)
+}
+
+
 def translate_url(url: str, client: FhirVersion | str, *, parameter_exists: ParameterExists) -> str:
-    """A relative request URL (a batch entry's ``Type/id`` or ``Type?query``) in R4 terms."""
+    """A relative request URL (``Type/id``, ``Type?query``, a compartment ``Type/id/Type2?query``, a history) in
+    R4 terms; the parameters apply to the type searched (a compartment's: its second type)."""
     path, question, query = url.partition("?")
+    segments = path.strip("/").split("/")
     translated = translate_path(path.strip("/"), client)
     if not question:
         return translated
-    resource_type = path.strip("/").split("/")[0] if path.strip("/")[:1].isupper() else None
+    searched = segments[2] if len(segments) == 3 and segments[2][:1].isupper() else segments[0]
     try:
         params = parse_qsl(query, keep_blank_values=True)
     except ValueError:
         raise UntranslatableRequest("A request URL's query is not valid.") from None
-    params = translate_query(resource_type, params, client, parameter_exists=parameter_exists)
-    return f"{translated}?{_encode(params)}"
+    kept = INTERACTION_PARAMETERS.get(segments[-1], frozenset())
+    own = translate_query(searched if searched[:1].isupper() else None, [(k, v) for k, v in params if k not in kept],
+                          client, parameter_exists=parameter_exists)
+    return f"{translated}?{_encode([*own, *((k, v) for k, v in params if k in kept)])}"
 
 
 def _encode(params: Params) -> str:

@@ -158,3 +158,19 @@ def test_a_bad_form_body_is_refused() -> None:
     with pytest.raises(UntranslatableRequest):
         translate_form(b"\xff\xfe", "Patient", "DSTU2", parameter_exists=exists)
     assert translate_url("Patient/1", "STU3", parameter_exists=exists) == "Patient/1"
+
+
+def test_a_compartment_searchs_parameters_are_of_its_second_type() -> None:
+    assert translate_url("Patient/1/Observation?category=vital-signs&_sort:desc=date", "DSTU2",
+                         parameter_exists=exists) == "Patient/1/Observation?category=vital-signs&_sort=-date"
+    assert translate_url("Patient/1/MedicationOrder?encounter=e1", "DSTU2",
+                         parameter_exists=exists) == "Patient/1/MedicationRequest?encounter=e1"
+
+
+def test_history_and_lastn_keep_their_own_parameters() -> None:
+    assert translate_url("Patient/_history?_since=2020-01-01T00:00:00Z&_count=10", "STU3",
+                         parameter_exists=exists) == "Patient/_history?_since=2020-01-01T00:00:00Z&_count=10"
+    assert translate_url("Observation/$lastn?patient=1&category=laboratory&max=3", "STU3",
+                         parameter_exists=exists) == "Observation/$lastn?patient=1&category=laboratory&max=3"
+    with pytest.raises(UntranslatableParameter):
+        translate_url("Patient?max=3", "STU3", parameter_exists=exists)
