@@ -13,7 +13,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-py$(PYTHON_VERSION)-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: install infra-tools dstu2-validator run stop check test test-fast bench bench-load lint clean mutation
+.PHONY: install infra-tools dstu2-validator stu3-client run stop check test test-fast bench bench-load lint clean mutation
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -59,6 +59,19 @@ $(DSTU2_STAMP): requirements-dstu2.txt
 	$(DSTU2_VENV)/bin/python -m pip install --quiet -r requirements-dstu2.txt
 	@rm -f $(DSTU2_VENV)/.installed-*; touch $(DSTU2_STAMP)
 
+## SMART's STU3 client (fhirclient 3.x) of the end-to-end version tests in its own venv: the same package name as
+## the DSTU2 validator's, another release line.
+STU3_VENV  ?= .venv-stu3
+STU3_STAMP := $(STU3_VENV)/.installed-$(shell { $(PYTHON) -V; cat requirements-stu3.txt; } 2>&1 | cksum | cut -d' ' -f1)
+
+stu3-client: $(STU3_STAMP)
+
+$(STU3_STAMP): requirements-stu3.txt
+	@test "$$($(STU3_VENV)/bin/python -V 2>&1)" = "$$($(PYTHON) -V 2>&1)" \
+		|| { rm -rf $(STU3_VENV) && $(PYTHON) -m venv $(STU3_VENV); }
+	$(STU3_VENV)/bin/python -m pip install --quiet -r requirements-stu3.txt
+	@rm -f $(STU3_VENV)/.installed-*; touch $(STU3_STAMP)
+
 ## Run the gateway locally on http://localhost:7071 with everything it needs (Ctrl-C stops it all).
 run: install
 	$(PY) -m devtools.run
@@ -74,7 +87,7 @@ check: install
 	$(PY) -m mypy
 
 ## The static checks, then the whole suite: unit, integration (Azurite + Key Vault emulator) and end-to-end (local host).
-test: install infra-tools dstu2-validator check
+test: install infra-tools dstu2-validator stu3-client check
 	$(PY) -m pytest
 
 ## Unit tests only (no services).
