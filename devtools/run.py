@@ -3,8 +3,9 @@
 Starts Azurite (Table Storage), the Key Vault emulator, the demo provider FHIR
 server, a second demo provider in SMART Backend Services mode (it trusts the
 gateway's ``/oauth2/provider-jwks``) and the local Functions host serving the
-function folders; seeds two demo tenant routes (the second a ``privateKeyJwt``
-route to the Backend Services provider) and a demo client through the admin
+function folders; seeds three demo tenant routes (the second a ``privateKeyJwt``
+route to the Backend Services provider, the third an R4 route that DSTU2 and STU3
+clients read through the version bridge) and a demo client through the admin
 operations; prints the URLs, the demo credentials and a copy-paste walk-through. Ctrl-C or SIGTERM
 stops every process it started; ``python -m devtools.run --stop`` (``make
 stop``) does the same from another shell.
@@ -38,6 +39,7 @@ DEMO_TENANT = "de000000-0000-4000-8000-0000000000d1"
 DEMO_PATIENT = "demo-patient-1"
 DEMO_PROVIDER_PORT = int(os.environ.get("DEMO_PROVIDER_PORT", "8081"))
 DEMO_BACKEND_TENANT = "de000000-0000-4000-8000-0000000000d2"
+DEMO_BRIDGED_TENANT = "de000000-0000-4000-8000-0000000000d3"
 DEMO_BACKEND_PROVIDER_PORT = int(os.environ.get("DEMO_BACKEND_PROVIDER_PORT", "8082"))
 # Lifetime of the Backend Services provider's tokens: short, so that the gateway signs an assertion often.
 DEMO_BACKEND_TOKEN_LIFETIME = os.environ.get("DEMO_BACKEND_TOKEN_LIFETIME", "300")
@@ -150,7 +152,8 @@ async def seed(settings_values: dict[str, str]) -> dict[str, str]:
 
     return await seed_demo(DEMO_TENANT, f"http://127.0.0.1:{DEMO_PROVIDER_PORT}", DEMO_FILE,
                            backend_tenant=DEMO_BACKEND_TENANT,
-                           backend_provider_root=f"http://127.0.0.1:{DEMO_BACKEND_PROVIDER_PORT}")
+                           backend_provider_root=f"http://127.0.0.1:{DEMO_BACKEND_PROVIDER_PORT}",
+                           bridged_tenant=DEMO_BRIDGED_TENANT)
 
 
 def walkthrough(settings_values: dict[str, str], demo: dict[str, str]) -> str:
@@ -165,6 +168,8 @@ Interop partner gateway is running ({version}).
   Admin API      {base}/manage/  (x-functions-key: {key})
   Demo tenant    {demo['tenant']}
   Backend tenant {demo['backend_tenant']}   (SMART Backend Services provider, privateKeyJwt route)
+  Bridged tenant {demo['bridged_tenant']}   (an R4 route: DSTU2 and STU3 clients converted)
+  Version bases  {base}/fhir/DSTU2  {base}/fhir/STU3  {base}/fhir/R4   (each with its metadata)
   Demo client    {demo['client_id']}
   Demo secret    {demo['client_secret']}   (local demo only; stored in .local/demo-client.json)
 
@@ -189,6 +194,18 @@ SMART Backend Services (the gateway signs assertions with its Key Vault key; the
   curl -s -H "Authorization: Bearer $TOKEN2" {base}/fhir/Patient/{DEMO_PATIENT}; echo
   .venv/bin/python -m gateway.cli --base-url {base} --key {key} provider-keys list
   .venv/bin/python -m gateway.cli --base-url {base} --key {key} provider-keys rotate gateway-rs384
+
+FHIR version bridge (the bridged tenant's provider serves R4; an STU3 or DSTU2 client reads it converted, field by
+field, on its own base; the R4 base passes the provider's answer through; writes are refused on a bridged base):
+  TOKEN3=$(curl -s -X POST {base}/oauth2/token \
+      -d grant_type=client_credentials -d client_id={demo['client_id']} \
+      --data-urlencode client_secret='{demo['client_secret']}' -d scope={demo['bridged_tenant']} \
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  curl -s {base}/fhir/STU3/metadata | head -c 300; echo
+  curl -s -H "Authorization: Bearer $TOKEN3" "{base}/fhir/STU3/AllergyIntolerance?patient={DEMO_PATIENT}"; echo
+  curl -s -H "Authorization: Bearer $TOKEN3" "{base}/fhir/R4/AllergyIntolerance?patient={DEMO_PATIENT}"; echo
+  curl -s -H "Authorization: Bearer $TOKEN3" "{base}/fhir/DSTU2/MedicationOrder?patient={DEMO_PATIENT}&_count=2"; echo
+  .venv/bin/python -m gateway.cli --base-url {base} --key {key} routes verify {demo['bridged_tenant']}
 
 Ctrl-C (or `make stop` from another shell) stops everything.
 """

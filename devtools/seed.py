@@ -1,9 +1,12 @@
 """Seeds the demo tenant routes and demo client for `make run`, through the admin operations.
 
-Two demo tenants: the first reaches the demo provider without provider authentication (the reference
-client's setup); the second reaches a demo provider in SMART Backend Services mode with a ``privateKeyJwt``
-route, so the gateway signs assertions with its Key Vault key (created on that first save) and the provider
-verifies them against ``<gateway>/oauth2/provider-jwks``.
+Three demo tenants: the first reaches the demo provider without provider authentication (the reference
+client's setup), in the gateway's default version; the second reaches a demo provider in SMART Backend
+Services mode with a ``privateKeyJwt`` route, so the gateway signs assertions with its Key Vault key (created
+on that first save) and the provider verifies them against ``<gateway>/oauth2/provider-jwks``; the third is
+an R4 route to the demo provider's US Core-shaped R4 base, which DSTU2 and STU3 clients read through the
+version bridge (``/fhir/STU3``, ``/fhir/DSTU2``) and R4 clients unconverted (``/fhir/R4``). Every save reads the
+provider's metadata, so a route's version is verified against the demo provider's.
 
 Idempotent: the route is written only when missing or different (e.g. after
 ``FHIR_VERSION`` changed), and the demo client is reused while it and its
@@ -30,8 +33,7 @@ BACKEND_CLIENT_ID = "interop-gateway-demo"  # the client id the demo provider re
 BACKEND_SCOPE = "system/*.rs"
 
 
-async def _ensure_route(services: Services, tenant: str, base_url: str) -> None:
-    version = services.settings.fhir_version
+async def _ensure_route(services: Services, tenant: str, base_url: str, version: str, display_name: str) -> None:
     try:
         route = await services.admin_api.routes.get(tenant)
         if route.fhir_base_url == base_url and route.fhir_version == version and route.enabled:
@@ -39,9 +41,15 @@ async def _ensure_route(services: Services, tenant: str, base_url: str) -> None:
     except Problem as problem:
         if problem.status != 404:
             raise
-    spec = RouteSpec(fhir_base_url=base_url, fhir_version=version,
-                     display_name=f"Demo hospital ({version}, synthetic data)")
+    spec = RouteSpec(fhir_base_url=base_url, fhir_version=version, display_name=display_name)
     await services.admin_api.routes.put(SEED_ACTOR, tenant, spec)
+
+
+async def _allow_tenant(services: Services, client_id: str, tenant: str) -> None:
+    client = await services.clients.get(client_id)
+    if client is not None and not client.allows_tenant(tenant):
+        await services.admin_api.clients.update(SEED_ACTOR, client.client_id,
+                                                allowed_tenants=[*client.allowed_tenants, tenant])
 
 
 async def _ensure_backend_route(services: Services, tenant: str, provider_root: str) -> None:
@@ -82,20 +90,25 @@ async def _ensure_client(services: Services, tenant: str, demo_file: Path) -> di
 
 
 async def seed_demo(tenant: str, provider_root: str, demo_file: Path, *, backend_tenant: str | None = None,
-                    backend_provider_root: str | None = None) -> dict[str, str]:
-    """Ensure the demo routes (to the demo providers' bases for FHIR_VERSION) and client; return the credentials."""
+                    backend_provider_root: str | None = None, bridged_tenant: str | None = None) -> dict[str, str]:
+    """Ensure the demo routes (to the demo providers' bases for FHIR_VERSION; the bridged tenant's to the R4 base)
+    and client; return the credentials."""
     services = await build_services(Settings.from_environ())
     try:
-        base_url = f"{provider_root.rstrip('/')}/{services.settings.fhir_version.lower()}"
-        await _ensure_route(services, tenant, base_url)
+        version = services.settings.fhir_version
+        root = provider_root.rstrip("/")
+        await _ensure_route(services, tenant, f"{root}/{version.lower()}", version,
+                            f"Demo hospital ({version}, synthetic data)")
         demo = await _ensure_client(services, tenant, demo_file)
         if backend_tenant is not None and backend_provider_root is not None:
             await _ensure_backend_route(services, backend_tenant, backend_provider_root.rstrip("/"))
-            client = await services.clients.get(demo["client_id"])
-            if client is not None and not client.allows_tenant(backend_tenant):
-                await services.admin_api.clients.update(SEED_ACTOR, client.client_id,
-                                                        allowed_tenants=[*client.allowed_tenants, backend_tenant])
+            await _allow_tenant(services, demo["client_id"], backend_tenant)
             demo = {**demo, "backend_tenant": backend_tenant}
+        if bridged_tenant is not None:
+            await _ensure_route(services, bridged_tenant, f"{root}/r4", "R4",
+                                "Demo hospital on R4, US Core data (DSTU2 and STU3 clients bridged)")
+            await _allow_tenant(services, demo["client_id"], bridged_tenant)
+            demo = {**demo, "bridged_tenant": bridged_tenant}
         return {**demo, "tenant": tenant}
     finally:
         await services.aclose()

@@ -62,7 +62,7 @@ class RunProcess:
     def banner(self) -> dict[str, str]:
         fields = {}
         for key, label in (("tenant", "Demo tenant"), ("client_id", "Demo client"), ("secret", "Demo secret"),
-                           ("fhir_base", "FHIR base"), ("token_url", "Token URL")):
+                           ("fhir_base", "FHIR base"), ("token_url", "Token URL"), ("bridged", "Bridged tenant")):
             match = re.search(rf"^\s+{label}\s+(\S+)", self.output, re.MULTILINE)
             assert match, f"banner lacks {label}:\n{self.output}"
             fields[key] = match.group(1)
@@ -117,7 +117,27 @@ def walk_through(banner: dict[str, str]) -> dict:
     assert search.status_code == 200
     next_links = [link["url"] for link in search.json()["link"] if link["relation"] == "next"]
     assert next_links and next_links[0].startswith(banner["fhir_base"])
+    bridged_walk_through(banner)
     return metadata.json()
+
+
+def bridged_walk_through(banner: dict[str, str]) -> None:
+    """The walk-through's bridge: the bridged tenant's R4 allergies read by an STU3 client, converted (and valid
+    STU3), and by an R4 client as the provider wrote them."""
+    from tests.support.validators import validate_stu3
+
+    token = requests.post(banner["token_url"], data={
+        "grant_type": "client_credentials", "client_id": banner["client_id"],
+        "client_secret": banner["secret"], "scope": banner["bridged"]}, timeout=10).json()["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    stu3 = requests.get(f"{banner['fhir_base']}/STU3/AllergyIntolerance?patient=demo-patient-1", headers=bearer,
+                        timeout=10)
+    r4 = requests.get(f"{banner['fhir_base']}/R4/AllergyIntolerance?patient=demo-patient-1", headers=bearer,
+                      timeout=10)
+    assert stu3.status_code == r4.status_code == 200, stu3.text
+    converted, original = stu3.json()["entry"][0]["resource"], r4.json()["entry"][0]["resource"]
+    assert isinstance(converted["clinicalStatus"], str) and "coding" in original["clinicalStatus"]
+    validate_stu3(stu3.json())
 
 
 def ports_closed(env: dict[str, str]) -> bool:
