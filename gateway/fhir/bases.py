@@ -14,6 +14,7 @@ case-sensitive, as the rest of a FHIR URL is: ``/fhir/stu3/Patient`` is not the 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.config import Settings
@@ -45,10 +46,10 @@ def default_base(settings: Settings) -> ClientBase:
     return bases(settings)[""]
 
 
-def split_base(path: str, settings: Settings) -> tuple[ClientBase, str]:
-    """The base a path below ``/fhir`` names and the rest of it: ``STU3/Patient/1`` is the STU3 base and
-    ``Patient/1``; a path without a version segment is on the default base."""
+def split_base(path: str, known: Mapping[str, ClientBase]) -> tuple[ClientBase, str]:
+    """The base a path below ``/fhir`` names and the rest of it, ``known`` being :func:`bases`: ``STU3/Patient/1``
+    is the STU3 base and ``Patient/1``; a path without a version segment is on the default base."""
     first, slash, rest = path.partition("/")
     if of_base(first) is None:
-        return default_base(settings), path
-    return bases(settings)[first], rest if slash else ""
+        return known[""], path
+    return known[first], rest if slash else ""

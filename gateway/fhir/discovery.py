@@ -15,7 +15,7 @@ import functools
 import json
 
 from gateway.config import Settings
-from gateway.fhir.bases import ClientBase, split_base
+from gateway.fhir.bases import ClientBase, bases, split_base
 from gateway.fhir.capability import capability_document
 from gateway.fhir.outcome import operation_outcome
 from gateway.fhir.smart import smart_configuration
@@ -37,7 +37,7 @@ def _prebuilt(settings: Settings, which: str, base: ClientBase) -> tuple[bytes, 
 
 def respond(request: Request, settings: Settings) -> Response:
     """Serve one of the two documents of the base the path names, a 404 or 405 OperationOutcome otherwise."""
-    base, rest = split_base(request.route_params.get("path", "").rstrip("/"), settings)
+    base, rest = split_base(request.route_params.get("path", "").rstrip("/"), bases(settings))
     which = DOCUMENTS.get(rest)
     if which is None:
         return operation_outcome(404, "no such document; see /fhir/metadata", fhir_version=base.version)

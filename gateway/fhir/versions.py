@@ -30,9 +30,9 @@ class UnknownFhirVersion(ValueError):
     """A version name or number the gateway does not serve; the message names what was seen."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FhirVersion:
-    """One FHIR release."""
+    """One FHIR release: one value per release (the module's constants), so compared by identity."""
 
     name: str
     """``DSTU2``, ``STU3`` or ``R4``: how routes, settings and client bases name it."""
@@ -54,6 +54,10 @@ class FhirVersion:
 
     def __str__(self) -> str:
         return self.name
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        """Copies and pickles are the module's constant of the same name, so identity keeps meaning equality."""
+        return from_name, (self.name,)
 
 
 DSTU2 = FhirVersion("DSTU2", "1.0.2", "application/json+fhir", "Conformance", "MedicationOrder")
@@ -112,8 +116,8 @@ class Pairing(Enum):
 
 def pairing(client: FhirVersion, provider: FhirVersion) -> Pairing:
     """Same version: passthrough; a DSTU2 or STU3 client on an R4 provider: bridged; anything else: not served."""
-    if client == provider:
+    if client is provider:
         return Pairing.PASSTHROUGH
-    if provider == R4 and client in (DSTU2, STU3):
+    if provider is R4 and (client is DSTU2 or client is STU3):
         return Pairing.BRIDGED
     return Pairing.NOT_SERVED

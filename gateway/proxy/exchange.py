@@ -27,7 +27,7 @@ OperationOutcome of the client's version; nothing reaches the provider). Adding 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.fhir.bases import ClientBase
 from gateway.fhir.versions import FhirVersion
@@ -77,11 +77,11 @@ class Exchange:
     base: ClientBase
     provider: FhirVersion
     provider_url: str | None = None
+    bridged: bool = field(init=False)
+    """A client of another version than the provider's (converted both ways by ``VersionBridge``)."""
 
-    @property
-    def bridged(self) -> bool:
-        """A client of another version than the provider's (converted both ways by ``VersionBridge``)."""
-        return self.base.version != self.provider
+    def __post_init__(self) -> None:
+        self.bridged = self.base.version is not self.provider
 
 
 class StepRefused(Exception):

@@ -24,15 +24,15 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from gateway import telemetry
 from gateway.config import Settings
-from gateway.fhir.bases import ClientBase, split_base
+from gateway.fhir.bases import ClientBase, bases, split_base
 from gateway.fhir.outcome import operation_outcome
-from gateway.fhir.versions import FhirVersion, Pairing, UnknownFhirVersion, from_name, pairing, provider_version
+from gateway.fhir.versions import FhirVersion, Pairing, UnknownFhirVersion, pairing, provider_version
 from gateway.http import Request, Response
 from gateway.outbound.destinations import validate_provider_url
 from gateway.outbound.transport import (
@@ -76,6 +76,7 @@ access_log = logging.getLogger("gateway.proxy.access")
 logger = logging.getLogger("gateway.proxy")
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+_PAGE_MARKER = f"{page_links.PAGE_PARAMETER}="
 _ENTRY_DROPPED_HEADERS = frozenset({"content-type", "if-match", "if-none-match", "if-modified-since",
                                     "if-none-exist"})
 
@@ -154,7 +155,7 @@ class Lookup(Protocol[V]):
     async def get(self, key: str) -> V | None: ...
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Asked:
     """Where the request went: the base the client called, and the path below it as sent (still encoded, and as
     the host decoded it) with the raw query."""
@@ -165,12 +166,13 @@ class _Asked:
     query: str
 
     @classmethod
-    def of(cls, request: Request, settings: Settings) -> _Asked:
-        raw_path, raw_query = captured_path(request.url, request.route_params.get("path"))
-        base, path = split_base(raw_path, settings)
+    def of(cls, request: Request, known: Mapping[str, ClientBase]) -> _Asked:
+        """``known``: the gateway's bases (gateway.fhir.bases)."""
         decoded = request.route_params.get("path")
+        raw_path, raw_query = captured_path(request.url, decoded)
+        base, path = split_base(raw_path, known)
         if decoded is not None:
-            decoded = split_base(decoded, settings)[1]
+            decoded = split_base(decoded, known)[1]
         return cls(base, path, decoded, raw_query)
 
 
@@ -185,7 +187,8 @@ class FhirProxy:
                  upstream_auth: UpstreamAuthenticator, transport: Transport, steps: Sequence[ProxyStep],
                  paging: PageLinks | None = None) -> None:
         self._settings = settings
-        self._default_version = from_name(settings.fhir_version)
+        self._bases = bases(settings)
+        self._default_version = self._bases[""].version
         self._tokens = tokens
         self._clients = clients
         self._routes = routes
@@ -198,7 +201,7 @@ class FhirProxy:
     async def handle(self, request: Request) -> Response:
         """Handle one proxied FHIR request (see the module docstring)."""
         log = _Log(request.request_id, request.method.upper())
-        asked = _Asked.of(request, self._settings)
+        asked = _Asked.of(request, self._bases)
         try:
             response = await self._proxy(request, asked, log)
         except _Refused as refused:
@@ -227,7 +230,7 @@ class FhirProxy:
         caller = await self._authenticate(request, asked.base, log)
         route, provider = _route(caller, asked.base, self._default_version)
         paging = self._paging
-        if paging is not None and f"{page_links.PAGE_PARAMETER}=" in asked.query:
+        if paging is not None and _PAGE_MARKER in asked.query:
             await paging.ready()
         target = _check(request, method, caller, route, _Checking(asked, provider, settings, paging), log)
         return await self._forward(Exchange(request, caller, route, target, asked.base, provider), log)
@@ -374,7 +377,7 @@ def _route(caller: Caller, base: ClientBase, default: FhirVersion) -> tuple[Rout
 
 # -- what is asked ----------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Checking:
     """What the checks of a request read besides the request: where it was sent, the provider's version, the
     settings and the page links (None: no page token is accepted)."""
@@ -390,7 +393,7 @@ class _Checking:
 
     @property
     def bridged(self) -> bool:
-        return self.version != self.provider
+        return self.asked.base.version is not self.provider
 
 
 def _check(request: Request, method: str, caller: Caller, route: Route, checking: _Checking, log: _Log) -> Target:
@@ -420,7 +423,8 @@ def _check(request: Request, method: str, caller: Caller, route: Route, checking
             needs = tuple(needed_permissions(method, path, query, body=request.body, content_type=content_type,
                                              batch=batch, if_none_exist=request.headers.get("if-none-exist"),
                                              fhir_version=version.name))
-            query = page_links.split_token(query)[0]  # judged with the token (an unsigned page); never forwarded
+            if _PAGE_MARKER in query:
+                query = page_links.split_token(query)[0]  # judged with the token (an unsigned page); not forwarded
         require(token_scopes(caller.claims, caller.client), needs)
     except ScopeRefused as exc:
         raise _Refused.outcome_of(outcomes.OUTSIDE_SCOPES, 403, str(exc), version, code="forbidden") from None
@@ -452,6 +456,8 @@ def _page(method: str, path: FhirPath, query: str, caller: Caller,
     signed needs and True; otherwise the query as it came (a token that is not valid is judged in it: an unsigned
     page on the base, nothing on a type) with no needs yet."""
     paging = checking.paging
+    if _PAGE_MARKER not in query:
+        return query, None, False
     rest, token = page_links.split_token(query)
     if token is None or paging is None or method not in ("GET", "HEAD"):
         return query, None, False

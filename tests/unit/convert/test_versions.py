@@ -1,5 +1,8 @@
 """FhirVersion values: names, numbers, media types, capability resource names."""
 
+import copy
+import pickle
+
 import pytest
 
 from gateway.fhir import versions
@@ -54,3 +57,10 @@ def test_a_route_without_a_version_is_the_default_one_and_an_unknown_one_is_refu
 def test_base_segments_are_the_exact_names() -> None:
     assert [versions.of_base(s) for s in ("DSTU2", "STU3", "R4")] == [DSTU2, STU3, R4]
     assert [versions.of_base(s) for s in ("stu3", "r4", "R5", "", "Patient")] == [None] * 5
+
+
+def test_a_copied_or_pickled_version_is_the_same_value() -> None:
+    for version in versions.ALL:
+        assert copy.copy(version) is version
+        assert copy.deepcopy({"v": version})["v"] is version
+        assert pickle.loads(pickle.dumps(version)) is version
