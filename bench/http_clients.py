@@ -39,14 +39,15 @@ def search_bundle(base: str) -> bytes:
 
 
 def serve(port: int) -> None:
-    """Run the stand-in server (used by both benchmarks): small reads, a 100-entry Bundle, slow reads.
+    """Run the stand-in server (used by both benchmarks): small reads, a 100-entry Bundle, slow reads (on
+    ``/stu3``), and the same read and Bundle on ``/r4`` (an R4 provider, for the version bridge).
 
     With ``port`` 0 the system picks the port; the Bundle is written once it is known, so that its URLs are
     on the server's own base (and the gateway rewrites every one of them, as with a real server).
     """
     from aiohttp import web
 
-    bundle = b""
+    bundle = r4_bundle = b""
     media = "application/fhir+json;charset=UTF-8"
 
     async def small(request: web.Request) -> web.Response:
@@ -54,6 +55,9 @@ def serve(port: int) -> None:
 
     async def search(request: web.Request) -> web.Response:
         return web.Response(body=bundle, headers={"Content-Type": media})
+
+    async def r4_search(request: web.Request) -> web.Response:
+        return web.Response(body=r4_bundle, headers={"Content-Type": media})
 
     async def slow(request: web.Request) -> web.Response:
         await asyncio.sleep(0.1)
@@ -63,6 +67,8 @@ def serve(port: int) -> None:
     app.router.add_get("/stu3/Patient/{id}", small)
     app.router.add_get("/stu3/Observation", search)
     app.router.add_get("/slow/Patient/{id}", slow)
+    app.router.add_get("/r4/Patient/{id}", small)  # the same documents are valid R4: a bridged route's provider
+    app.router.add_get("/r4/Observation", r4_search)
 
     async def main() -> None:
         runner = web.AppRunner(app, access_log=None)
@@ -70,8 +76,9 @@ def serve(port: int) -> None:
         site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
         bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        nonlocal bundle
+        nonlocal bundle, r4_bundle
         bundle = search_bundle(f"http://127.0.0.1:{bound}/stu3")
+        r4_bundle = search_bundle(f"http://127.0.0.1:{bound}/r4")
         print(f"ready {bound}", flush=True)
         await asyncio.Event().wait()
 

@@ -8,7 +8,9 @@ through the gateway, and prints the added median and p99:
 
 - a small read (``GET Patient/1``),
 - a 100-entry search Bundle (``GET Observation?patient=1&_count=100``; every URL rewritten),
-- the wall time of 50 concurrent reads against a provider that takes 100 ms.
+- the wall time of 50 concurrent reads against a provider that takes 100 ms;
+- the version bridge: the same read and Bundle from an R4 route, by an STU3 client (``/fhir/STU3``, converted
+  both ways) beside an R4 client (``/fhir/R4``, a passthrough), through this tree's host and in-process.
 
 The same is measured for the proxy handler called in-process (no host, in-memory stores), to
 separate the gateway's own cost from the local host's.
@@ -47,6 +49,7 @@ from bench.http_clients import start_server, stop_server  # noqa: E402
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 SLOW_TENANT = "0d4f9a3c-1b2e-4c5d-8e7f-9a0b1c2d3e4f"
+BRIDGED_TENANT = "5b8e1f0c-7d2a-4e3b-9c4d-2f6a8b0c1d3e"
 ADVERTISED = "http://localhost:7071"
 HEADERS = {"Accept": "application/fhir+json", "User-Agent": ".NET FhirClient for FHIR 1.0.2"}
 
@@ -67,9 +70,12 @@ async def _seed(settings, provider_origin: str):  # noqa: ANN001
                                            fhir_version="STU3"))
         await services.routes.create(Route(tenant_id=SLOW_TENANT, fhir_base_url=f"{provider_origin}/slow",
                                            fhir_version="STU3"))
-        tokens[name] = (services,
-                        (await services.token_issuer.issue(client_id="bench", tenant_id=TENANT)).access_token,
-                        (await services.token_issuer.issue(client_id="bench", tenant_id=SLOW_TENANT)).access_token)
+        await services.routes.create(Route(tenant_id=BRIDGED_TENANT, fhir_base_url=f"{provider_origin}/r4",
+                                           fhir_version="R4"))
+        issue = services.token_issuer.issue
+        tokens[name] = (services, (await issue(client_id="bench", tenant_id=TENANT)).access_token,
+                        (await issue(client_id="bench", tenant_id=SLOW_TENANT)).access_token,
+                        (await issue(client_id="bench", tenant_id=BRIDGED_TENANT)).access_token)
     azure_services = tokens["azure"][0]
     await azure_services.aclose()
     return tokens
@@ -130,8 +136,8 @@ async def _measure(provider: str, gateways: dict[str, str], tokens, n: int) -> N
     """``gateways``: label -> base URL of a local host (this tree's, and the baseline's when compared)."""
     import aiohttp
 
-    _, token, slow_token = tokens["azure"]
-    memory, mem_token, mem_slow_token = tokens["memory"]
+    token, slow_token = tokens["azure"][1:3]
+    memory, mem_token, mem_slow_token = tokens["memory"][:3]
     auth = {**HEADERS, "Authorization": f"Bearer {token}"}
     cases = [("small read", "Patient/1"), ("100-entry Bundle", "Observation?patient=1&_count=100")]
     async with aiohttp.ClientSession() as session:
@@ -268,6 +274,45 @@ def compare_handler_cost(before: str | None) -> None:
           f"{min(old):.1f} us ({before_label}) -> {min(new):.1f} us ({after_label})")
 
 
+async def _measure_bridged(provider: str, gateway: str, tokens, n: int) -> None:  # noqa: ANN001
+    """The version bridge through ``gateway`` (this tree's host) and in-process: an STU3 client on an R4 route
+    (``/fhir/STU3/...``, converted both ways) beside an R4 client on the same route (``/fhir/R4/...``, a
+    passthrough), interleaved request by request; added = through - direct to the provider's R4 base."""
+    import aiohttp
+
+    token, memory, mem_token = tokens["azure"][3], tokens["memory"][0], tokens["memory"][3]
+    auth = {**HEADERS, "Authorization": f"Bearer {token}"}
+    routes = {"R4 base (passthrough)": "R4", "STU3 base (bridged)": "STU3"}
+    cases = [("small read", "Patient/1"), ("100-entry Bundle", "Observation?patient=1&_count=100")]
+    async with aiohttp.ClientSession() as session:
+        for _ in range(50):
+            for segment in routes.values():
+                await _timed_get(session, f"{gateway}/fhir/{segment}/Patient/1", auth)
+                await _in_process(memory, mem_token, f"{segment}/Patient/1")
+        print(f"version bridge, {n} sequential requests per case, interleaved; R4 route, added = through - direct")
+        for label, path in cases:
+            direct: list[float] = []
+            through: dict[str, list[float]] = {f"{where}, {route}": [] for where in ("funchost", "in-process")
+                                               for route in routes}
+            for i in range(n):
+                direct.append(await _timed_get(session, f"{provider}/r4/{path}", HEADERS))
+                order = list(routes.items())
+                for route, segment in order if i % 2 else reversed(order):
+                    through[f"funchost, {route}"].append(
+                        await _timed_get(session, f"{gateway}/fhir/{segment}/{path}", auth))
+                    through[f"in-process, {route}"].append(await _in_process(memory, mem_token, f"{segment}/{path}"))
+            dm = statistics.median(direct) * 1000
+            added = {route: statistics.median(samples) * 1000 - dm for route, samples in through.items()}
+            for route, samples in through.items():
+                print(f"{label:<18} {route:<36} added median {added[route]:>+7.3f} ms, p99 "
+                      f"{(_p99(samples) - _p99(direct)) * 1000:>+7.3f} ms")
+            for where in ("funchost", "in-process"):
+                passthrough, bridged = (added[f"{where}, {route}"] for route in routes)
+                print(f"{label}: the bridge adds {bridged - passthrough:+.3f} ms median ({where}) over the "
+                      "R4 passthrough")
+    await memory.aclose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000)
@@ -295,6 +340,7 @@ def main() -> None:
                 baseline = BaselineHost(baseline_root, env).start()
                 gateways = {f"funchost before {commit}": baseline.base_url, "funchost after (this tree)": host.base_url}
             asyncio.run(_measure(provider, gateways, tokens, args.requests))
+            asyncio.run(_measure_bridged(provider, host.base_url, tokens, args.requests))
         finally:
             if host is not None:
                 host.close()

@@ -451,7 +451,6 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     **upstream_auth_schemas(),
-    **upstream_auth_schemas(),
     "RouteInput": {
         "type": "object",
         "additionalProperties": False,
