@@ -93,7 +93,7 @@ def test_problem_details_over_http(host):
     with admin(host) as api:
         bad = api.put(f"/manage/routes/{TENANT}", content=b"{", headers={"Content-Type": "application/json"})
         assert bad.status_code == 400 and bad.headers["content-type"].startswith("application/problem+json")
-        wrong = api.put(f"/manage/routes/{TENANT}", json={"fhirBaseUrl": "http://127.0.0.1:9/f", "fhirVersion": "R4"})
+        wrong = api.put(f"/manage/routes/{TENANT}", json={"fhirBaseUrl": "http://127.0.0.1:9/f", "fhirVersion": "R5"})
         assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "fhirVersion"
         assert api.get("/manage/clients/not-a-guid").status_code == 400
         assert api.get("/manage/nothing-here").status_code == 404

@@ -116,6 +116,7 @@ def test_a_start_during_a_store_outage_answers_cleanly_and_recovers_without_anot
     gw = gateway()
     client_id, secret = gw.onboard(TENANT_A, provider.base("/tenant-a"))
     token = gw.token(client_id, secret, TENANT_A)
+    seen = len(provider.requests)  # the route's save read the provider's metadata
     gw.host.stop()
     azurite.stop()
     keyvault.stop()
@@ -130,7 +131,7 @@ def test_a_start_during_a_store_outage_answers_cleanly_and_recovers_without_anot
         assert gw.http.get("/oauth2/jwks").status_code == 503
         listing = gw.admin.get("/manage/clients")
         assert listing.status_code == 503 and listing.headers["content-type"].startswith("application/problem+json")
-        assert provider.requests == []
+        assert provider.requests[seen:] == []
     finally:
         azurite.start()
         keyvault.start()
