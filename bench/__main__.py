@@ -27,6 +27,7 @@ BENCHMARKS = {
     "token_bench": "token service: ES256 vs RS256, in-process tokens/s, latency through the local host",
     "proxy_bench": "proxy overhead: direct vs through the gateway (read, 100-entry Bundle, 50 slow reads)",
     "hop_floor": "small read: direct vs a bare proxy hop vs a forwarding function on the local host vs the gateway",
+    "proxy_stages": "a proxied small read inside the worker, stage by stage (checks, transport, access line)",
     "entry_bench": "the entry adapter's cost per request: the proxy handler alone vs the FHIR surface, in-process",
     "cold_start": "a fresh worker per function: import time and process start to first 200, beside the floor",
     "client_auth_timing": "token endpoint: known client's wrong secret vs unknown client id, side by side",
