@@ -447,7 +447,8 @@ ROUTE_PUT_FLAGS = (
     arg("--upstream-algorithm", choices=["RS384", "ES384"], default="RS384",
         help="privateKeyJwt: the assertion's signature algorithm (default RS384)"),
     arg("--upstream-key-name", metavar="NAME",
-        help="privateKeyJwt: sign with this key (own JWKS URL) instead of the gateway's"),
+        help="privateKeyJwt: sign with this key, bound to the origins it was first used with (default: a key of "
+             "the route's own)"),
 )
 
 GROUPS: dict[str, str] = {
