@@ -180,8 +180,9 @@ KEY_COLUMNS = [("kid", "KID"), ("alg", "ALG"), ("status", "STATUS"), ("createdOn
                ("retireAfter", "RETIRE AFTER")]
 PROVIDER_KEY_COLUMNS = [("name", "NAME"), ("kid", "KID"), ("status", "STATUS"), ("createdOn", "CREATED"),
                         ("activatesOn", "SIGNS FROM"), ("retiresOn", "PUBLISHED UNTIL"), ("jwksUrl", "JWKS URL")]
-AUDIT_COLUMNS = [("timestamp", "WHEN"), ("actor", "WHO"), ("action", "ACTION"), ("targetId", "TARGET"),
-                 ("outcome", "OUTCOME"), ("sourceAddress", "FROM"), ("requestId", "REQUEST ID")]
+AUDIT_COLUMNS = [("timestamp", "WHEN"), ("actor", "WHO (ID)"), ("actorDisplayName", "CLAIMED NAME (UNVERIFIED)"),
+                 ("action", "ACTION"), ("targetId", "TARGET"), ("outcome", "OUTCOME"), ("sourceAddress", "FROM"),
+                 ("requestId", "REQUEST ID")]
 
 
 def show_route(route: dict[str, Any], out: TextIO) -> None:
