@@ -102,7 +102,7 @@ async def proxied_reads(rounds: int) -> None:
                 route, _ = await services.admin_api.routes.put(Actor("bench"), TENANT_A, RouteSpec(
                     fhir_base_url=f"{provider.base_url}/stu3", fhir_version="STU3",
                     upstream=PrivateKeyJwtAuth(token_url=provider.token_url, client_id="gw", scope="system/*.rs",
-                                               algorithm=alg)))
+                                               algorithm=alg, key_name="gateway")))
                 for miss in (False, True):
                     samples = []
                     for _ in range(rounds):

@@ -26,6 +26,7 @@ from gateway.admin.problems import Problem
 from gateway.admin.tenant_routes import RouteSpec
 from gateway.config import Settings
 from gateway.services import Services, build_services
+from gateway.tokens.provider_keys import DEFAULT_KEY_NAME
 from gateway.upstream.private_key_jwt import PrivateKeyJwtAuth
 
 SEED_ACTOR = Actor("make-run-seed")
@@ -56,7 +57,7 @@ async def _ensure_backend_route(services: Services, tenant: str, provider_root: 
     """The second demo tenant: a privateKeyJwt route to the demo provider in Backend Services mode."""
     version = services.settings.fhir_version
     upstream = PrivateKeyJwtAuth(token_url=f"{provider_root}/auth/token", client_id=BACKEND_CLIENT_ID,
-                                 scope=BACKEND_SCOPE, algorithm="RS384")
+                                 scope=BACKEND_SCOPE, algorithm="RS384", key_name=DEFAULT_KEY_NAME)
     spec = RouteSpec(fhir_base_url=f"{provider_root}/{version.lower()}", fhir_version=version,
                      display_name=f"Demo hospital, SMART Backend Services ({version}, synthetic data)",
                      upstream=upstream)

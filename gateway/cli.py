@@ -180,8 +180,9 @@ KEY_COLUMNS = [("kid", "KID"), ("alg", "ALG"), ("status", "STATUS"), ("createdOn
                ("retireAfter", "RETIRE AFTER")]
 PROVIDER_KEY_COLUMNS = [("name", "NAME"), ("kid", "KID"), ("status", "STATUS"), ("createdOn", "CREATED"),
                         ("activatesOn", "SIGNS FROM"), ("retiresOn", "PUBLISHED UNTIL"), ("jwksUrl", "JWKS URL")]
-AUDIT_COLUMNS = [("timestamp", "WHEN"), ("actor", "WHO"), ("action", "ACTION"), ("targetId", "TARGET"),
-                 ("outcome", "OUTCOME"), ("sourceAddress", "FROM"), ("requestId", "REQUEST ID")]
+AUDIT_COLUMNS = [("timestamp", "WHEN"), ("actor", "WHO (ID)"), ("actorDisplayName", "CLAIMED NAME (UNVERIFIED)"),
+                 ("action", "ACTION"), ("targetId", "TARGET"), ("outcome", "OUTCOME"), ("sourceAddress", "FROM"),
+                 ("requestId", "REQUEST ID")]
 
 
 def show_route(route: dict[str, Any], out: TextIO) -> None:
@@ -468,7 +469,8 @@ ROUTE_PUT_FLAGS = (
     arg("--upstream-algorithm", choices=["RS384", "ES384"], default="RS384",
         help="privateKeyJwt: the assertion's signature algorithm (default RS384)"),
     arg("--upstream-key-name", metavar="NAME",
-        help="privateKeyJwt: sign with this key (own JWKS URL) instead of the gateway's"),
+        help="privateKeyJwt: sign with this key, bound to the origins it was first used with (default: a key of "
+             "the route's own)"),
     arg("--require-verified", action="store_true",
         help="refuse the save unless the provider's metadata confirms --fhir-version (by default a provider "
              "that cannot be read leaves the route unverified; one that contradicts it is always refused)"),

@@ -220,13 +220,22 @@ class ScopeRequest:
         return self.asked is None
 
 
-def parse_scope_parameter(scope: str | None) -> ScopeRequest:
-    """Parse the token request's ``scope``: one tenant GUID plus SMART system scopes; else ScopeRequestError."""
-    if not scope or not isinstance(scope, str):
-        raise ScopeRequestError("scope must name the tenant (an Azure AD tenant GUID)")
-    if len(scope) > MAX_SCOPE_LENGTH:
+NAME_THE_TENANT = "scope must name the tenant (an Azure AD tenant GUID)"
+
+
+def parse_scope_parameter(scope: str | None, *, default_tenant: str | None = None) -> ScopeRequest:
+    """Parse the token request's ``scope``: one tenant GUID plus SMART system scopes; else ScopeRequestError.
+
+    ``default_tenant`` (RFC 6749 §3.3: the server may apply a pre-defined default scope) stands in when
+    ``scope`` is absent, empty or names SMART scopes only: the grant passes the client's only tenant, so that
+    generic SMART Backend Services clients, which send no tenant, work unchanged. Without it such a request is
+    refused, saying that the tenant must be named.
+    """
+    if scope is not None and not isinstance(scope, str):
+        raise ScopeRequestError(NAME_THE_TENANT)
+    if scope and len(scope) > MAX_SCOPE_LENGTH:
         raise ScopeRequestError("scope is too long")
-    tokens = [t for t in scope.split(" ") if t]
+    tokens = [t for t in (scope or "").split(" ") if t]
     if len(tokens) > MAX_SCOPE_TOKENS:
         raise ScopeRequestError("too many scope values")
     tenants: set[str] = set()
@@ -242,10 +251,12 @@ def parse_scope_parameter(scope: str | None) -> ScopeRequest:
             raise ScopeRequestError("scope holds a value that is neither the tenant nor a SMART system scope") from None
         if token not in asked:
             asked.append(token)
-    if not tenants:
-        raise ScopeRequestError("scope must name the tenant (an Azure AD tenant GUID)")
     if len(tenants) > 1:
         raise ScopeRequestError("scope must name exactly one tenant")
+    if not tenants:
+        if default_tenant is None:
+            raise ScopeRequestError(NAME_THE_TENANT)
+        tenants.add(default_tenant)
     return ScopeRequest(tenant=tenants.pop(), asked=tuple(asked) or None)
 
 

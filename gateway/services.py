@@ -137,7 +137,7 @@ class Services:
 
         settings = self.settings
         replay = self.replay if self.replay is not None else NoReplayStore()
-        verifier = ClientAssertionVerifier(token_url=settings.token_url, replay=replay,
+        verifier = ClientAssertionVerifier(token_url=settings.token_url, issuer=settings.issuer, replay=replay,
                                            clock=self.clock, allow_sha256=settings.client_assertion_allow_sha256)
         fetcher = JwksFetcher(settings, clock=self.clock, timeout_seconds=settings.jwks_fetch_timeout_seconds,
                               max_bytes=settings.jwks_max_bytes, stale_if_error_seconds=settings.stale_if_error_seconds,

@@ -142,7 +142,8 @@ class AdminAccess:
         except TokenRejected as rejected:
             raise _unauthorized(request, rejected.reason) from None
         except RoleMissing as missing:
-            actor = Actor(missing.identity.label[:256], request.request_id, request.client_address)
+            actor = Actor(missing.identity.label[:256], request.request_id, request.client_address,
+                          missing.identity.display_name)
             raise AccessRefused(403, "forbidden", "The signed-in identity lacks the admin app role.",
                                 "missing-role", actor,
                                 {"WWW-Authenticate": 'Bearer realm="gateway-admin", error="insufficient_scope"'}
@@ -151,7 +152,7 @@ class AdminAccess:
             raise AccessRefused(503, "unavailable", "The Entra ID signing keys cannot be fetched; retry later.",
                                 "issuer-unavailable", key_actor(request),
                                 {"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
-        return Actor(identity.label[:256], request.request_id, request.client_address)
+        return Actor(identity.label[:256], request.request_id, request.client_address, identity.display_name)
 
     async def audit_refusal(self, refused: AccessRefused, action: str, target_type: str, target_id: str) -> None:
         """Record a refused sign-in: actor, attempted action, status and reason; never the token."""

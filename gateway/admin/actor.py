@@ -5,14 +5,21 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+ACTOR_DISPLAY_NAME = "actorDisplayName"
+"""Where an audit record keeps the name the actor's token claimed (its ``details``; the view shows it beside
+``actor``, labelled as claimed)."""
+
 
 @dataclass(frozen=True)
 class Actor:
-    """Who makes a change: an Entra principal or ``function-key:<fingerprint>``; request id and source."""
+    """Who makes a change: ``name`` is the key (an Entra principal's object id, with the app id for an app, or
+    ``function-key:<fingerprint>``), ``display_name`` the name its token claims (recorded in a field of its own,
+    labelled as claimed); request id and source."""
 
     name: str
     request_id: str = ""
     source_address: str = ""
+    display_name: str | None = None
 
     @staticmethod
     def from_function_key(key: str | None, request_id: str = "", source_address: str = "") -> Actor:

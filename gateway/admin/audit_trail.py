@@ -11,7 +11,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from gateway.admin.actor import Actor
+from gateway.admin.actor import ACTOR_DISPLAY_NAME, Actor
 from gateway.admin.attempts import answered
 from gateway.admin.openapi_parts import TIMESTAMP, json_body, page_schema
 from gateway.admin.operation import Call, Operation
@@ -44,6 +44,8 @@ class AuditTrail:
     async def record(self, actor: Actor, action: str, target_type: str, target_id: str, outcome: str = "success",
                      **details: Any) -> None:
         """Append one audit record. A failure to audit is logged (the change itself already happened)."""
+        if actor.display_name:  # the claimed name, in a field of its own: never part of the actor's key
+            details = {**details, ACTOR_DISPLAY_NAME: actor.display_name}
         entry = AuditRecord(action=action, target_type=target_type, target_id=target_id, actor=actor.name,
                             timestamp=self._clock.now(), request_id=actor.request_id,
                             source_address=actor.source_address, outcome=outcome, details=details)
@@ -103,7 +105,14 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "recordId": {"type": "string"},
             "timestamp": TIMESTAMP,
-            "actor": {"type": "string"},
+            "actor": {"type": "string",
+                      "description": "Who acted, by identifiers the caller cannot choose: `entra:oid:<object id>` "
+                                     "(a user), `entra:app:<client id>:oid:<object id>` (an app), "
+                                     "`function-key:<fingerprint>`. Filter and compare on this."},
+            "actorDisplayName": {"type": ["string", "null"],
+                                 "description": "The name the actor's token claimed (`preferred_username` or "
+                                                "`upn`), as shown to humans: not verified, not unique; never use "
+                                                "it to tell actors apart."},
             "action": {"type": "string"},
             "targetType": {"type": "string"},
             "targetId": {"type": "string"},

@@ -302,7 +302,8 @@ SCHEMAS: dict[str, Any] = {
         "description": "Signed JWT client assertions (RFC 7523, SMART Backend Services): exactly one of `jwksUrl` "
                        "(https only in production; no private, loopback or metadata addresses) or `jwks`. "
                        "Assertions are signed with RS384 or ES384 (RS256/ES256 when CLIENT_ASSERTION_ALLOW_SHA256), "
-                       "`aud` = the token endpoint URL, `exp` at most five minutes ahead, a `jti` never reused. "
+                       "`aud` = the token endpoint URL or the issuer identifier, `exp` at most five minutes ahead, "
+                       "a `jti` never reused. "
                        "Such a client has no secrets.",
         "properties": {
             "method": {"type": "string", "const": "private_key_jwt"},

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -89,14 +90,23 @@ class EntraIdentity:
 
     @property
     def label(self) -> str:
-        """Audit actor, e.g. ``entra:ops@contoso.com (oid …)`` or ``entra:app <client id> (oid …)``."""
-        if self.username and not self.is_app:
-            name = self.username
-        elif self.app_id:
-            name = f"app {self.app_id}"
-        else:
-            name = self.username or ""
-        return f"entra:{name} (oid {self.object_id})" if name else f"entra:oid {self.object_id}"
+        """The audit actor's key: who the token is, from the claims Entra ID controls. ``entra:oid:<object id>`` for
+        a user, ``entra:app:<client id>:oid:<object id>`` for an app; never a name the user can choose."""
+        oid = _key_part(self.object_id)
+        if self.is_app and self.app_id:
+            return f"entra:app:{_key_part(self.app_id)}:oid:{oid}"
+        return f"entra:oid:{oid}"
+
+    @property
+    def display_name(self) -> str | None:
+        """The name the token claims (``preferred_username`` or ``upn``) for a user: shown beside the key, labelled as
+        claimed (a user or tenant admin can set it to read like someone else), never the actor."""
+        return None if self.is_app else self.username
+
+
+def _key_part(value: str) -> str:
+    """A claim value as one token of the actor key: anything outside ``[A-Za-z0-9._-]`` becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", value)
 
 
 def _claim_text(claims: dict[str, Any], name: str) -> str | None:

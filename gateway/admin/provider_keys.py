@@ -3,7 +3,9 @@
 
 A rotation adds a Key Vault key version that is published in the key's JWKS at once and signs only after the
 activation delay (``gateway.tokens.provider_keys``); the previous version keeps signing until then and stays
-published until no assertion it signed can be valid. Rotations are audited (``provider-key.rotate``) and refused
+published until no assertion it signed can be valid. A rotation is refused (409) while the key has a pending
+version or already publishes ``MAX_PUBLISHED_VERSIONS`` versions, so no burst of rotations can grow the published
+set past what providers accept. Rotations are audited (``provider-key.rotate``) and refused
 (503) while the audit table cannot be reached, as signing-key rotations are.
 """
 
@@ -17,13 +19,20 @@ from gateway.admin.actor import Actor
 from gateway.admin.audit_trail import AuditTrail, late
 from gateway.admin.openapi_parts import NULLABLE_TIMESTAMP, PROVIDER_KEY_PATTERN, TIMESTAMP, json_body, list_schema, ref
 from gateway.admin.operation import TARGET_ID, Audited, Call, Operation
-from gateway.admin.problems import not_found
+from gateway.admin.problems import conflict, not_found
 from gateway.admin.requests import check_body_size
 from gateway.admin.views import timestamp
 from gateway.admin.writes import may_write, store_call
 from gateway.http import Response, json_response
 from gateway.stores.errors import NotFound
-from gateway.tokens.provider_keys import DEFAULT_KEY_NAME, ProviderKeyRing, VersionState, admin_name, parse_admin_name
+from gateway.tokens.provider_keys import (
+    DEFAULT_KEY_NAME,
+    ProviderKeyRing,
+    VersionState,
+    admin_name,
+    parse_admin_name,
+    rotation_refusal,
+)
 
 
 def version_json(state: VersionState) -> dict[str, Any]:
@@ -53,7 +62,7 @@ class ProviderKeys:
 
     async def all(self) -> list[dict[str, Any]]:
         """Every provider key with its versions."""
-        names = await store_call(self._ring.key_names())
+        names = await store_call(self._ring.key_names(fresh=True))
         return [await self.key_json(k, a) for k, a in names]
 
     async def rotate(self, actor: Actor, name: str) -> dict[str, Any]:
@@ -63,9 +72,13 @@ class ProviderKeys:
             raise not_found("No such provider key.")
         key_name, alg = parsed
         ring = self._ring
-        previous = [s for s in await store_call(ring.states(key_name, alg, fresh=True)) if s.status == "active"]
+        states = await store_call(ring.states(key_name, alg, fresh=True))
+        previous = [s for s in states if s.status == "active"]
         if not previous:
             raise not_found("No such provider key (it is created when the first route that needs it is saved).")
+        refusal = rotation_refusal(states)
+        if refusal is not None:  # a pending version, or enough published: the key set stays small
+            raise conflict(f"Not rotated: {refusal}.")
         # Audited or not done: refuse (503) while the audit table cannot be reached.
         await self._audit.require()
         may_write()
@@ -134,6 +147,6 @@ OPERATIONS: tuple[Operation[ProviderKeys], ...] = (
               "Rotate: a new version is published at once and signs after the activation delay "
               "(PROVIDER_JWKS_MAX_AGE_SECONDS + worker cache + margin); the previous one stays published until no "
               "assertion it signed can be valid.", "provider-keys",
-              {"201": json_body("ProviderKey", "Rotated: the key with its new version.")}, errors=("413",),
+              {"201": json_body("ProviderKey", "Rotated: the key with its new version.")}, errors=("409", "413"),
               audit=Audited("provider-key.rotate", "provider-key", _KEY_TARGET)),
 )

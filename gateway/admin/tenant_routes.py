@@ -24,6 +24,7 @@ from gateway.admin.actor import Actor
 from gateway.admin.attempts import checkpoint, commit
 from gateway.admin.audit_changes import changes, route_fields
 from gateway.admin.audit_trail import AuditTrail, late
+from gateway.admin.key_bindings import KeyBindings, origin_pair, own_key_name, route_key
 from gateway.admin.openapi_parts import (
     BODY_ERRORS,
     ETAG_HEADER,
@@ -94,6 +95,7 @@ class _RouteSave:
         existing = await store_call(owner._routes.get(tenant_id))
         self._check_preconditions(existing)
         if number == 0:  # after the preconditions: a refused PUT creates no key
+            self.spec = await owner._bind_provider_key(self.actor, tenant_id, self.spec, existing)
             await owner._ensure_provider_key(self.actor, tenant_id, self.spec)
         route = _route_of(tenant_id, self.spec, await self._secret_name(existing))
         pinned = self.if_match is not None or self.if_none_match
@@ -197,6 +199,7 @@ class TenantRoutes:
         self._forget = forget
         self._settings = settings
         self._versions = versions
+        self._key_bindings = KeyBindings(secrets, routes, audit=audit, prefix=settings.key_vault_secret_prefix)
 
     async def get(self, tenant_id: str) -> Route:
         """The tenant's route; 404 when it has none."""
@@ -279,6 +282,26 @@ class TenantRoutes:
             raise await self._audit.refused(actor, "route.put", "route", tenant_id, reason,
                                             [FieldError(*problem) for problem in problems])
 
+    async def _bind_provider_key(self, actor: Actor, tenant_id: str, spec: RouteSpec,
+                                 existing: Route | None) -> RouteSpec:
+        """The spec with the gateway key it signs with, admitted for its origins (``gateway.admin.key_bindings``):
+        the key it names, else the route's current key while its origins stay, else a new key of its own. The key
+        the route leaves is bound first, so leaving it frees nothing."""
+        previous = route_key(existing) if existing is not None else None
+        if previous is not None:
+            await self._key_bindings.settle(actor, previous[0], tenant_id=tenant_id)
+        needed = spec.kind.provider_key(spec.upstream)
+        if needed is None:
+            return spec
+        key_name = needed[0]
+        pair = origin_pair(spec.fhir_base_url, spec.kind.to_record(spec.upstream, None).token_url)
+        if key_name is None:
+            keep = previous is not None and previous[1] == pair
+            key_name = previous[0] if keep and previous is not None else own_key_name(tenant_id)
+            spec = replace(spec, upstream=spec.kind.with_provider_key(spec.upstream, key_name))
+        await self._key_bindings.admit(actor, tenant_id, key_name, pair)
+        return spec
+
     async def _ensure_provider_key(self, actor: Actor, tenant_id: str, spec: RouteSpec) -> None:
         """Create the Key Vault key the route signs with, when it is the first route to need it (audited as
         ``provider-key.create``). Left in place if the route is then not stored: an unused key is harmless and
@@ -287,6 +310,7 @@ class TenantRoutes:
         if needed is None:
             return
         key_name, alg = needed
+        assert key_name is not None  # _bind_provider_key chose it
         may_write()
         created = await store_call(self._provider_keys.ensure(key_name, alg))
         if created is not None:
@@ -331,6 +355,9 @@ class TenantRoutes:
         existing = await self.get(tenant_id)
         if if_match is not None and if_match not in ("*", existing.etag):
             raise precondition_failed()
+        used = route_key(existing)
+        if used is not None:  # bound before its last route goes: deleting a route frees no key
+            await self._key_bindings.settle(actor, used[0], tenant_id=tenant_id)
         await conditional_write(lambda: self._routes.delete(tenant_id, if_match=existing.etag),
                                 stale=precondition_failed(), gone=not_found("No route for this tenant."))
         secret_name = existing.upstream_auth.secret_name

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from gateway.admin.actor import ACTOR_DISPLAY_NAME
 from gateway.oauth.jwks import PRIVATE_MEMBERS
 from gateway.stores.models import AuditRecord, Client, ClientAuthentication, Route, SecretMetadata, UpstreamAuth
 from gateway.upstream.registry import KINDS
@@ -94,17 +95,21 @@ def client_json(client: Client, now: datetime) -> dict[str, Any]:
 
 
 def audit_json(record: AuditRecord) -> dict[str, Any]:
+    """An audit record: ``actor`` is the actor's key, ``actorDisplayName`` the name its token claimed (kept apart)."""
+    details = dict(record.details)
+    display_name = details.pop(ACTOR_DISPLAY_NAME, None)
     return {
         "recordId": record.record_id,
         "timestamp": timestamp(record.timestamp),
         "actor": record.actor,
+        "actorDisplayName": display_name if isinstance(display_name, str) else None,
         "action": record.action,
         "targetType": record.target_type,
         "targetId": record.target_id,
         "requestId": record.request_id,
         "sourceAddress": record.source_address,
         "outcome": record.outcome,
-        "details": dict(record.details),
+        "details": details,
     }
 
 

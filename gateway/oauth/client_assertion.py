@@ -15,7 +15,9 @@ token endpoint"):
    §7.1, a JSON object repeating a member name refused; the signature is checked by pyjwt's
    algorithm objects on cryptography keys);
 3. ``iss`` = ``sub`` = the client id (item 1, 2);
-4. ``aud`` is the token endpoint URL, or a list containing it (item 3);
+4. ``aud`` is the token endpoint URL (SMART's rule) or the authorization server's issuer identifier (the
+   ``issuer`` discovery advertises: RFC 7523bis and FAPI 2.0 move clients such as openid-client and
+   oauth4webapi to it), or a list containing one of them (item 3); no other value, no prefix, no variant;
 5. ``exp`` is present, not in the past and at most ``max_lifetime_seconds`` (5 minutes) ahead
    (item 4; SMART: "no more than five minutes in the future"); ``nbf`` and ``iat``, when
    present, not in the future; each with ``leeway_seconds`` for clock skew;
@@ -70,7 +72,7 @@ REASONS: Mapping[str, str] = {
     "keys-unavailable": "the client's keys could not be retrieved",
     "signature": "the client assertion's signature is invalid",
     "issuer": "the client assertion's iss and sub must both be the client id",
-    "audience": "the client assertion's aud must be the token endpoint URL",
+    "audience": "the client assertion's aud must be the token endpoint URL or the issuer identifier",
     "expired": "the client assertion is expired",
     "lifetime": "the client assertion's exp is more than five minutes ahead",
     "not-yet-valid": "the client assertion is not valid yet",
@@ -242,14 +244,18 @@ def _number(value: Any) -> float | None:
 class ClientAssertionVerifier:
     """Verifies client assertions for one token endpoint (see the module docstring for the rules)."""
 
-    def __init__(self, *, token_url: str | Iterable[str], replay: ReplayStore, clock: Clock | None = None,
-                 allow_sha256: bool = False, leeway_seconds: float = DEFAULT_LEEWAY_SECONDS,
+    def __init__(self, *, token_url: str | Iterable[str], replay: ReplayStore, issuer: str | None = None,
+                 clock: Clock | None = None, allow_sha256: bool = False,
+                 leeway_seconds: float = DEFAULT_LEEWAY_SECONDS,
                  max_lifetime_seconds: float = MAX_LIFETIME_SECONDS) -> None:
-        """``token_url``: the token endpoint's URL as clients address it (several if it has aliases)."""
+        """``token_url``: the token endpoint's URL as clients address it (several if it has aliases);
+        ``issuer``: the issuer identifier discovery advertises, the other accepted ``aud``."""
         urls = (token_url,) if isinstance(token_url, str) else tuple(token_url)
         if not urls or not all(isinstance(u, str) and u for u in urls):
             raise ValueError("token_url must name the token endpoint")
-        self._audiences = frozenset(urls)
+        if issuer is not None and not (isinstance(issuer, str) and issuer):
+            raise ValueError("issuer must be the issuer identifier")
+        self._audiences = frozenset((*urls, issuer) if issuer else urls)
         self._replay = replay
         self._clock = clock or SystemClock()
         self._algorithms = signing_algorithms(allow_sha256)

@@ -131,19 +131,18 @@ class TokenEndpoint:
         return response
 
     async def _issue(self, request: Request, log: _TokenLog) -> Response:
-        """The stages in order: the form, who is asking, the grant type, authentication, the grant (§4.4.2)."""
+        """The stages in order: the form, the grant type, who is asking, authentication, the grant (§4.4.2).
+
+        The grant type comes before the client's credentials: a request for a grant this server does not offer
+        (RFC 7523's ``jwt-bearer``, ``password``) is ``unsupported_grant_type`` whatever it carries, and neither
+        authenticates anyone nor counts toward the failure limits."""
         if request.method != "POST":
             raise MethodNotAllowed("POST")
         form = parse_form(request)
+        _check_grant_type(form)
         address = source_address(request)
         presented = await self._presented(request, form, address, log)
         log.client_id = presented.client_id
-        grant_type = form.get("grant_type")
-        if grant_type is None:
-            hint = " ('grant-type' is not an OAuth parameter)" if "grant-type" in form else ""
-            raise InvalidRequest(f"missing grant_type parameter{hint}; use grant_type=client_credentials")
-        if grant_type != GRANT_TYPE:
-            raise UnsupportedGrantType("only grant_type=client_credentials is supported")
         client = await self._authenticate(presented, address, log)
         issued = await self._grant.issue(client, form.get("scope"))
         log.tenant = issued.claims.tenant_id
@@ -182,6 +181,16 @@ class TokenEndpoint:
             raise InvalidClient(basic=basic) from None
         finally:
             attempt.release()
+
+
+def _check_grant_type(form: dict[str, str]) -> None:
+    """RFC 6749 §4.4.2: ``grant_type`` must be ``client_credentials`` (§5.2 ``unsupported_grant_type`` otherwise)."""
+    grant_type = form.get("grant_type")
+    if grant_type is None:
+        hint = " ('grant-type' is not an OAuth parameter)" if "grant-type" in form else ""
+        raise InvalidRequest(f"missing grant_type parameter{hint}; use grant_type=client_credentials")
+    if grant_type != GRANT_TYPE:
+        raise UnsupportedGrantType("only grant_type=client_credentials is supported")
 
 
 class JwksEndpoint:

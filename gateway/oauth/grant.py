@@ -7,6 +7,11 @@ tenant GUID, compared case-insensitively, and optionally SMART system scopes
 tenant must be allowed for the client and have an enabled route; otherwise ``invalid_scope`` (§5.2). A client
 allowed no tenant at all is ``unauthorized_client``.
 
+Default tenant (§3.3: "the authorization server MUST either process the request using a pre-defined default
+value or fail the request indicating an invalid scope"): a client allowed exactly one tenant (not ``*``) that
+names none (no ``scope``, an empty one, or SMART scopes only, as generic SMART Backend Services clients send)
+gets that tenant. A client allowed several tenants must name one (``invalid_scope`` saying so).
+
 Scopes (``gateway.scopes.grant_scopes``): the token gets what was asked intersected with the
 client's ``allowedScopes``; a scope sharing nothing with them is ``invalid_scope``. The response's
 ``scope`` (§5.1) and the token's ``scope`` claim are the canonical tenant GUID followed by the
@@ -24,6 +29,7 @@ from typing import Protocol
 from gateway.oauth.errors import InvalidScope, UnauthorizedClient
 from gateway.scopes import MAX_SCOPE_TOKENS as SCOPE_TOKEN_LIMIT
 from gateway.scopes import (
+    NAME_THE_TENANT,
     ScopeGrant,
     ScopeRequestError,
     ScopeSyntaxError,
@@ -32,11 +38,20 @@ from gateway.scopes import (
     parse_allowed_scopes,
     parse_scope_parameter,
 )
-from gateway.stores.models import Client, Route
+from gateway.stores.models import ALL_TENANTS, Client, Route, canonical_tenant_id
 from gateway.tokens.access_tokens import IssuedToken, TokenIssuer
 
 GRANT_TYPE = "client_credentials"
 MAX_SCOPE_TOKENS = SCOPE_TOKEN_LIMIT
+
+
+def default_tenant(client: Client) -> str | None:
+    """The tenant a request naming none gets (§3.3): the client's only allowed tenant; None when it has several
+    or ``*``."""
+    tenants = client.allowed_tenants
+    if len(tenants) != 1 or tenants[0] == ALL_TENANTS:
+        return None
+    return canonical_tenant_id(tenants[0])
 
 
 def requested_tenant(scope: str | None) -> str:
@@ -80,11 +95,13 @@ class ClientCredentialsGrant:
         if not client.allowed_tenants:
             raise UnauthorizedClient("this client is not authorized for any tenant")
         try:
-            request = parse_scope_parameter(scope)
+            request = parse_scope_parameter(scope, default_tenant=default_tenant(client))
             if not client.allows_tenant(request.tenant):
                 raise InvalidScope("the requested tenant is not allowed for this client")
             grant: ScopeGrant = grant_scopes(request, client_scopes(client))
         except ScopeRequestError as refused:
+            if refused.description == NAME_THE_TENANT:
+                raise InvalidScope(f"{NAME_THE_TENANT}: this client is allowed several tenants") from None
             raise InvalidScope(refused.description) from None
         if await self._routes.enabled_route(request.tenant) is None:
             raise InvalidScope("the requested tenant has no enabled route")

@@ -5,6 +5,10 @@ public members (``kty``, ``n``/``e`` or ``crv``/``x``/``y``) with ``kid`` (RFC 7
 ``use: sig``. ``?key=<keyName>`` gives the set of a route's own key instead of the gateway's (``gateway``), so
 a hospital that registered one key trusts no other. Cacheable for PROVIDER_JWKS_MAX_AGE_SECONDS; which versions
 it lists follows the publication rule of ``gateway.tokens.provider_keys``.
+
+Anyone can call it, so it must not cost the vault per request: a ``key`` that names no existing key is a 404
+answered from the worker's cached list of key names (no store call while that list is fresh, one listing at a
+time when it is not); the default set of a deployment with no ``gateway`` key is empty.
 """
 
 from __future__ import annotations
@@ -26,12 +30,19 @@ class ProviderJwksEndpoint:
     async def handle(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
             return MethodNotAllowed("GET").response()
-        key_name = request.query_value("key") or DEFAULT_KEY_NAME
+        named = request.query_value("key")
+        key_name = named or DEFAULT_KEY_NAME
         if key_name_problem(key_name) is not None:
-            return json_response(404, {"error": "not_found", "error_description": "no such key set"},
-                                 headers=NO_STORE)
+            return _no_such_key_set()
         try:
+            if not await self._ring.published(key_name):
+                return _no_such_key_set() if named else jwk_set_response(request, {"keys": []},
+                                                                         max_age=self._max_age)
             jwks = await self._ring.jwks(key_name)
         except StoreError:
             return ServiceUnavailable().response()
         return jwk_set_response(request, jwks, max_age=self._max_age)
+
+
+def _no_such_key_set() -> Response:
+    return json_response(404, {"error": "not_found", "error_description": "no such key set"}, headers=NO_STORE)

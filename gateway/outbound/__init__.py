@@ -4,6 +4,7 @@ One package that the proxy, the upstream authentication kinds, client JWKS fetch
 
 - ``transport``        the one-method transport seam (after httpx's), the pooled aiohttp transport, a mock
 - ``errors``           why an outbound call gave no usable answer (the hierarchy drawn in its docstring)
+- ``hosts``            one spelling per host (case, trailing dot, IDNA/UTS #46), before any comparison
 - ``destinations``     which URLs and resolved addresses may be contacted (SSRF rules); standard library only
 - ``guarded``          the aiohttp connector that checks every resolved address before connecting
 - ``identity_scopes``  the one token the gateway's managed identity may obtain for a provider

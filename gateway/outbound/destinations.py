@@ -23,7 +23,9 @@ well-known prefix ``64:ff9b::/96`` (RFC 6052), so ``64:ff9b::a9fe:a9fe`` is the 
 service. The local-use NAT64 prefix ``64:ff9b:1::/48`` (RFC 8215, where the IPv4 address
 may sit at several offsets) and deprecated IPv4-compatible ``::a.b.c.d`` are reserved.
 
-This module imports only the standard library: importing it has no aiohttp side effects.
+Hosts are compared in their one spelling (``gateway.outbound.hosts``: case, trailing dot, IDNA/UTS #46), the
+way the HTTP client will read them, so ``127。0。0。1`` is the loopback literal it connects to. This module
+imports only the standard library (and ``idna`` for a non-ASCII host): importing it has no aiohttp side effects.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import socket
 from urllib.parse import SplitResult, urlsplit
 
 from gateway.config import Settings
+from gateway.outbound.hosts import normal_host
 
 METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
     "169.254.169.254", "168.63.129.16", "169.254.170.2", "fd00:ec2::254"))
@@ -123,7 +126,10 @@ def validate_provider_url(url: str, settings: Settings, private_network: bool = 
     except ValueError:
         return ["the provider URL is not a valid URL"]
     problems = _form_problems(url, parts, port, settings)
-    problem = _literal_address_problem(parts.hostname or "", settings, private_network)
+    host = normal_host(parts.hostname or "") if parts.hostname else ""
+    if host is None:
+        return [*problems, "the provider URL's host is not a valid host name"]
+    problem = _literal_address_problem(host, settings, private_network)
     if problem:
         problems.append(problem)
     return problems
@@ -151,7 +157,7 @@ def _form_problems(url: str, parts: SplitResult, port: int | None, settings: Set
 
 def _literal_address_problem(hostname: str, settings: Settings, private_network: bool) -> str | None:
     """Why a host given as an address (in any form a resolver reads as one) is refused; None for names."""
-    host = hostname.rstrip(".")  # "127.0.0.1." and "localhost." name the same host
+    host = hostname  # normalised (gateway.outbound.hosts): "127.0.0.1." and "127。0。0。1" read "127.0.0.1"
     if host == "localhost" or host.endswith(".localhost"):
         host = "127.0.0.1"  # RFC 6761 §6.3: always loopback, whatever a resolver says
     numeric = _legacy_ipv4(host)

@@ -4,19 +4,22 @@ The app's identity holds Key Vault and Storage roles. A route whose managed-iden
 resource (``https://vault.azure.net/.default``) would have the gateway fetch a token for that resource and
 hand it to the provider. So the scope of a ``managedIdentity`` route is the provider's origin in the
 Azure Health Data Services form, ``<scheme>://<host>[:port]/.default``: derived from ``fhirBaseUrl`` when
-absent, and when given it must name that same origin (compared normalised: scheme and host lowercase,
-the scheme's default port elided). The provider's own host must not be one of the Azure services whose
+absent, and when given it must name that same origin (compared normalised: scheme lowercase, the host in
+its one spelling of ``gateway.outbound.hosts``, without a trailing dot and with IDNA mapping, the scheme's
+default port elided). The provider's own host must not be one of the Azure services whose
 data-plane tokens the identity could use against the gateway (Key Vault, Storage, Resource Manager,
 Microsoft Graph), whatever the scope says.
 
 Checked when a route is saved (admin API, 422 naming the field) and again before every token request
 (the managed-identity kind of ``gateway.upstream``), so a route stored before this rule never obtains such a token.
-Standard library only.
+Standard library only (and ``idna``, through ``gateway.outbound.hosts``, for non-ASCII hosts).
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
+
+from gateway.outbound.hosts import normal_host
 
 DEFAULT_SUFFIX = "/.default"
 _DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -38,7 +41,7 @@ def origin_of(url: str) -> str | None:
     except (ValueError, AttributeError):
         return None
     scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
+    host = normal_host(parts.hostname or "")
     if scheme not in _DEFAULT_PORTS or not host or "@" in parts.netloc:
         return None
     if ":" in host:  # IPv6 literal

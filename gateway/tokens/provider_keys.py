@@ -15,11 +15,19 @@ Publication schedule, computed from the versions' creation times alone (every wo
 - a version superseded at ``t`` (the next version starts signing) stays published until ``t + retention``,
   retention = the longest assertion lifetime (300 s) + 60 s of provider clock skew + the clock margin +
   PROVIDER_JWKS_MAX_AGE_SECONDS + the worker cache: no assertion it signed can still be valid after that.
+
+Bounds (``/oauth2/provider-jwks`` is unauthenticated, and providers refuse key sets over 64 KiB):
+
+- a rotation is refused while the key has a pending version, or when :data:`MAX_PUBLISHED_VERSIONS` versions are
+  already published (:func:`rotation_refusal`); a published set therefore holds at most that many versions per
+  algorithm, about 3.5 KiB for a key name with both algorithms;
+- the worker keeps the vault's key names for the worker cache time (one listing at a time), so a name with no key
+  is answered without a store call (:meth:`ProviderKeyRing.published`), and the versions of at most
+  :data:`MAX_CACHED_KEYS` keys (least recently used dropped first).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -29,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from gateway.caching import TtlCache
 from gateway.clock import Clock
 from gateway.stores.errors import AlreadyExists, NotFound, StoreError, StoreUnavailable
 from gateway.stores.provider_keys import ALGORITHMS, ProviderKeyStore, ProviderKeyVersion, b64url
@@ -44,6 +53,11 @@ PROVIDER_CLOCK_SKEW_SECONDS = 60
 CLOCK_MARGIN_SECONDS = 5
 MAX_WORKER_CACHE_SECONDS = 30
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+MAX_PUBLISHED_VERSIONS = 3
+"""Published versions (active, previous, pending) of one key at most: a rotation beyond is refused."""
+MAX_CACHED_KEYS = 256
+"""Keys whose versions a worker keeps (per-name cache bound)."""
+_NAMES = "names"
 
 
 class ProviderKeyUnavailable(Exception):
@@ -125,6 +139,18 @@ def schedule(versions: list[ProviderKeyVersion], now: datetime, timing: Timing) 
     return states
 
 
+def rotation_refusal(states: list[VersionState]) -> str | None:
+    """Why a key in these states may not be rotated now (None: it may): a pending version is not signing yet, or
+    the key already publishes :data:`MAX_PUBLISHED_VERSIONS` versions."""
+    if any(s.status == "pending" for s in states):
+        return ("the key has a pending version that does not sign yet; rotate again once it is active "
+                "(see its activatesOn)")
+    if sum(1 for s in states if s.status != "retired") >= MAX_PUBLISHED_VERSIONS:
+        return (f"the key already publishes {MAX_PUBLISHED_VERSIONS} versions; rotate again once the oldest "
+                "previous version has retired (see its retiresOn)")
+    return None
+
+
 def published_jwk(version: ProviderKeyVersion) -> dict[str, str]:
     """The JWK a provider fetches: public members, ``kid`` (thumbprint), ``alg`` and ``use: sig``."""
     return {**version.public_jwk, "kid": version.kid, "alg": version.alg, "use": "sig"}
@@ -158,32 +184,28 @@ class ProviderKeyRing:
         self.timing = Timing.of(jwks_max_age)
         self._prefix = f"{name_prefix}-provider-"
         self._clock = clock
-        self._versions: dict[str, tuple[float, list[ProviderKeyVersion]]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._versions: TtlCache[str, list[ProviderKeyVersion]] = TtlCache(
+            store.versions, ttl=self.timing.worker_cache, max_entries=MAX_CACHED_KEYS, clock=clock,
+            name="provider_key_versions")
+        self._names: TtlCache[str, list[str]] = TtlCache(
+            lambda _: store.names(), ttl=self.timing.worker_cache, max_entries=1, clock=clock,
+            name="provider_key_names")
 
     def vault_name(self, key_name: str, alg: str) -> str:
         """The Key Vault key of ``(keyName, alg)``: ``<prefix>-provider-<keyName>-<alg>``."""
         return f"{self._prefix}{admin_name(key_name, alg)}"
 
     def forget(self, name: str | None = None) -> None:
+        """Forget the cached versions of Key Vault key ``name`` (every key, and the names, when None)."""
         if name is None:
             self._versions.clear()
+            self._names.clear()
         else:
-            self._versions.pop(name, None)
+            self._versions.invalidate(name)
 
     async def versions(self, name: str) -> list[ProviderKeyVersion]:
-        """The versions of Key Vault key ``name``, trusted for the worker cache time (single flight)."""
-        found = self._versions.get(name)
-        now = self._clock.monotonic()
-        if found is not None and now < found[0]:
-            return found[1]
-        async with self._locks.setdefault(name, asyncio.Lock()):
-            found = self._versions.get(name)
-            if found is not None and self._clock.monotonic() < found[0]:
-                return found[1]
-            versions = await self.store.versions(name)
-            self._versions[name] = (self._clock.monotonic() + self.timing.worker_cache, versions)
-            return versions
+        """The versions of Key Vault key ``name``, trusted for the worker cache time (single flight, bounded)."""
+        return await self._versions.get(name)
 
     async def ensure(self, key_name: str, alg: str) -> ProviderKeyVersion | None:
         """Create the key a route needs if it does not exist yet; returns its first version when created here."""
@@ -195,6 +217,7 @@ class ProviderKeyRing:
         except AlreadyExists:
             return None
         self.forget(name)
+        self._names.invalidate(_NAMES)
         return created
 
     async def rotate(self, key_name: str, alg: str) -> ProviderKeyVersion:
@@ -210,15 +233,23 @@ class ProviderKeyRing:
             self.forget(name)
         return schedule(await self.versions(name), self._clock.now(), self.timing)
 
-    async def key_names(self) -> list[tuple[str, str]]:
-        """``(keyName, alg)`` of every provider key in the store."""
+    async def key_names(self, *, fresh: bool = False) -> list[tuple[str, str]]:
+        """``(keyName, alg)`` of every provider key in the store, listed at most once per worker cache time unless
+        ``fresh``."""
+        if fresh:
+            self._names.invalidate(_NAMES)
         out = []
-        for name in await self.store.names():
+        for name in await self._names.get(_NAMES):
             if name.startswith(self._prefix):
                 parsed = parse_admin_name(name[len(self._prefix):])
                 if parsed is not None:
                     out.append(parsed)
         return sorted(out)
+
+    async def published(self, key_name: str) -> bool:
+        """Whether a key of this name exists, from the cached names: a name with no key costs no store call while
+        the names are fresh."""
+        return any(name == key_name for name, _ in await self.key_names())
 
     async def jwks(self, key_name: str = DEFAULT_KEY_NAME) -> dict[str, Any]:
         """RFC 7517 §5 key set of ``key_name``'s published versions (both algorithms), public members only."""

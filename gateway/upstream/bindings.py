@@ -12,12 +12,10 @@ held to the same rule by the admin API.
 
 ``privateKeyJwt`` binds the same fields but has no secret field: its credential is the gateway's own Key Vault
 key, which no administrator holds and which never leaves the vault, so there is nothing to present again. A
-change of its token URL, client id or provider origin is allowed, and the route's audit record names the
-moved binding fields (``boundFieldsMoved``) besides the old and new values. What it cannot do is make the gateway
-sign for another audience than the saved one: an assertion's ``aud`` is always the route's stored ``tokenUrl``
-(which passes the provider URL rules when saved and again before every signature), so an assertion obtained by
-pointing a route at another host is worthless at the real provider. The key a route uses (``keyName``) is a
-binding too: moving a route onto another key changes which hospitals' registrations it can act under.
+change of its token URL, client id or key name is allowed and the route's audit record names the moved binding
+fields (``boundFieldsMoved``) besides the old and new values. Its provider origins are held by the key itself: a
+key is bound to the origins it was first used with (``gateway.admin.key_bindings``), so moving them needs another
+key, and an assertion's ``aud`` is always the route's stored ``tokenUrl``.
 """
 
 from __future__ import annotations

@@ -122,9 +122,15 @@ class UpstreamAuthKind(Protocol[V]):
         """``(reason, problems)`` when a rule refuses the value for this provider (an audited 422), else None."""
         return None
 
-    def provider_key(self, value: V) -> tuple[str, str] | None:
-        """``(keyName, alg)`` of the gateway key the value signs with (created when the route is saved), or None."""
+    def provider_key(self, value: V) -> tuple[str | None, str] | None:
+        """``(keyName, alg)`` of the gateway key the value signs with (created when the route is saved), or None.
+        ``keyName`` is None while the admin named none: the route then gets a key of its own
+        (:meth:`with_provider_key`; ``gateway.admin.key_bindings``)."""
         return None
+
+    def with_provider_key(self, value: V, key_name: str) -> V:
+        """``value`` signing with the gateway key ``key_name`` (kinds without a gateway key return it unchanged)."""
+        return value
 
     def from_record(self, record: UpstreamAuth) -> V:
         """Its value from the stored record; :class:`Misconfigured` when a field it needs is missing."""

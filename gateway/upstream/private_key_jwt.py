@@ -5,16 +5,17 @@ gateway signs with its Key Vault key (``gateway.tokens.provider_keys``).
 
 The assertion's ``aud`` is the route's saved ``tokenUrl``, which passes the provider URL rules when the route is
 saved and again before anything is signed. No secret is sent or stored: the credential is the gateway's key
-``keyName`` (the gateway's own, ``gateway``, unless the route names its own), created when the first route that
-needs it is saved. Its bindings (token URL, client id, provider origin, key name) have no secret to present
-again; a change of them is audited (``boundFieldsMoved``).
+``keyName``, created when the first route that needs it is saved: a key of the route's own unless the admin names
+one bound to the same origins (``gateway.admin.key_bindings``; a stored route without one signs with the shared
+``gateway`` key of older releases). Its bindings (token URL, client id, provider origin, key name) have no secret
+to present again; a change of them is audited (``boundFieldsMoved``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from gateway.config import Settings
@@ -51,7 +52,8 @@ class PrivateKeyJwtAuth:
     client_id: str
     scope: str | None = None
     algorithm: str = DEFAULT_ALGORITHM
-    key_name: str = DEFAULT_KEY_NAME
+    key_name: str | None = None
+    """None until the admin API gives the route a key of its own (``gateway.admin.key_bindings``)."""
 
 
 class PrivateKeyJwtKind(UpstreamAuthKind[PrivateKeyJwtAuth]):
@@ -69,10 +71,11 @@ class PrivateKeyJwtKind(UpstreamAuthKind[PrivateKeyJwtAuth]):
                            "client assertion (`iss` = `sub` = `clientId`, `aud` = `tokenUrl`, at most 5 minutes, "
                            "random `jti`) signed by a gateway key that never leaves Key Vault. The key is created "
                            "when the first route that needs it is saved; its public keys are at "
-                           "`/oauth2/provider-jwks` (the gateway's key) or `/oauth2/provider-jwks?key=<keyName>` (a "
-                           "route's own key): the JWKS URL to register at the provider. No secret is sent or "
-                           "stored; a change of `tokenUrl`, `clientId`, `keyName` or the provider's origin is "
-                           "audited (`boundFieldsMoved`).",
+                           "`/oauth2/provider-jwks?key=<keyName>` (`/oauth2/provider-jwks` for the key `gateway`): "
+                           "the JWKS URL to register at the provider. Each route gets a key of its own unless it "
+                           "names one bound to the same origins; a provider token only ever reaches the origins its "
+                           "key is bound to. No secret is sent or stored; a change of `tokenUrl`, `clientId`, "
+                           "`keyName` or the provider's origin is audited (`boundFieldsMoved`).",
             "properties": {
                 "type": {"type": "string", "const": self.name},
                 "tokenUrl": {"type": "string", "format": "uri", "maxLength": 2048,
@@ -83,9 +86,14 @@ class PrivateKeyJwtKind(UpstreamAuthKind[PrivateKeyJwtAuth]):
                 "scope": {"type": "string", "maxLength": 1024, "description": "E.g. `system/*.rs`."},
                 "algorithm": {"type": "string", "enum": ["RS384", "ES384"], "default": DEFAULT_ALGORITHM,
                               "description": "RS384 (RSA 3072 key) or ES384 (P-384 key)."},
-                "keyName": {"type": "string", "pattern": KEY_NAME_PATTERN, "default": DEFAULT_KEY_NAME,
-                            "description": "Sign with a key of this name instead of the gateway's (`gateway`): its "
-                                           "own JWKS URL, so one hospital's registration trusts only its key."},
+                "keyName": {"type": "string", "pattern": KEY_NAME_PATTERN,
+                            "description": "The key to sign with; left out, the route gets a key of its own "
+                                           "(kept while its origins stay, a new one when fhirBaseUrl's or "
+                                           "tokenUrl's origin moves). A key is bound to the origins (FHIR base, "
+                                           "token URL) it was first used with: another route may name it only "
+                                           "with the same origins. Its JWKS URL is "
+                                           "`/oauth2/provider-jwks?key=<keyName>` (`/oauth2/provider-jwks` for "
+                                           "`gateway`)."},
             },
         }
 
@@ -99,13 +107,16 @@ class PrivateKeyJwtKind(UpstreamAuthKind[PrivateKeyJwtAuth]):
     def from_input(self, body: Mapping[str, Any]) -> PrivateKeyJwtAuth:
         return PrivateKeyJwtAuth(token_url=body["tokenUrl"], client_id=body["clientId"], scope=body.get("scope"),
                                  algorithm=body.get("algorithm") or DEFAULT_ALGORITHM,
-                                 key_name=body.get("keyName") or DEFAULT_KEY_NAME)
+                                 key_name=body.get("keyName") or None)
 
     def problems(self, value: PrivateKeyJwtAuth, *, private_network: bool, settings: Settings) -> list[FieldProblem]:
         return token_url_problems(value.token_url, private_network=private_network, settings=settings)
 
-    def provider_key(self, value: PrivateKeyJwtAuth) -> tuple[str, str] | None:
+    def provider_key(self, value: PrivateKeyJwtAuth) -> tuple[str | None, str] | None:
         return value.key_name, value.algorithm
+
+    def with_provider_key(self, value: PrivateKeyJwtAuth, key_name: str) -> PrivateKeyJwtAuth:
+        return replace(value, key_name=key_name)
 
     def from_record(self, record: UpstreamAuth) -> PrivateKeyJwtAuth:
         if not (record.token_url and record.client_id and record.algorithm):
@@ -122,8 +133,8 @@ class PrivateKeyJwtKind(UpstreamAuthKind[PrivateKeyJwtAuth]):
         # saved under older rules) must never make the gateway sign an assertion for a forbidden address.
         check_token_url(value.token_url, route, context)
         try:
-            assertion = await context.signer.assertion(value.key_name, value.algorithm, value.client_id,
-                                                       value.token_url)
+            assertion = await context.signer.assertion(value.key_name or DEFAULT_KEY_NAME, value.algorithm,
+                                                       value.client_id, value.token_url)
         except ProviderKeyUnavailable as exc:
             logger.warning("provider assertion key unavailable tenant=%s", route.tenant_id)
             raise UpstreamAuthError(str(exc)) from None

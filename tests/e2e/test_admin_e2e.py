@@ -109,7 +109,8 @@ def test_role_required_when_configured(azure_settings, azurite, keyvault, funcho
         allowed = api.post("/manage/clients", json={"displayName": "x", "allowedTenants": ["*"]}, headers=signed_in)
         assert allowed.status_code == 201
         audit = api.get("/manage/audit", headers=signed_in).json()["items"]
-        assert audit[0]["actor"] == "entra:alice@contoso.example (oid a1b2c3d4-0000-4000-8000-00000000a11c)"
+        assert audit[0]["actor"] == "entra:oid:a1b2c3d4-0000-4000-8000-00000000a11c"
+        assert audit[0]["actorDisplayName"] == "alice@contoso.example"
 
 
 def cli(host, *argv: str) -> subprocess.CompletedProcess[str]:

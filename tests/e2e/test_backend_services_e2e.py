@@ -2,7 +2,8 @@
 ``PrivateKeyJWT`` client authentication (RS384 and ES384 assertions valid five minutes, SMART's bound) gets a token
 from the local Functions host (token_fn on Azurite + the Key Vault emulator), discovered from the SMART
 configuration, then reads through fhir_proxy_fn within its scopes and is refused (403) outside them. The client's
-JWKS is served over HTTP by a loopback server, as a client hosts its JWKS URL."""
+JWKS is served over HTTP by a loopback server, as a client hosts its JWKS URL. Generic clients that send no
+``scope`` (authlib with ``private_key_jwt``, requests-oauthlib with a secret) get the client's only tenant."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from cryptography.hazmat.primitives import serialization
 from joserfc.jwk import ECKey, RSAKey
+from oauthlib.oauth2 import BackendApplicationClient
+from requests_oauthlib import OAuth2Session as OAuthlibSession
 
 from gateway.config import Settings
 from gateway.services import build_services
@@ -147,3 +150,33 @@ def test_the_reference_clients_secret_and_tenant_scope_work_as_before(stack, pro
         answered = session.post(fhir, data=json.dumps(batch), timeout=10,
                                 headers={"Content-Type": "application/json+fhir;charset=utf-8"})
         assert answered.status_code == 200
+
+
+@pytest.mark.parametrize("audience", ["token endpoint", "issuer"])
+def test_a_generic_backend_services_client_that_sends_no_scope_gets_its_only_tenant(stack, provider, audience):
+    """As Medplum's startJwtAssertionLogin does: no ``scope`` at all (RFC 6749 §3.3: the server applies its default,
+    the client's only tenant); the assertion's ``aud`` the token endpoint (SMART) or the issuer (RFC 7523bis)."""
+    host, _ = stack
+    smart = discover(host.base_url)
+    aud = smart["token_endpoint"] if audience == "token endpoint" else smart["issuer"]
+    private = rsa_key().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption())
+    auth = FiveMinutePrivateKeyJWT(token_endpoint=aud, headers={"kid": "rsa-2026"}, alg="RS384")
+    with OAuth2Session(CLIENT_ID, RSAKey.import_key(private), token_endpoint_auth_method=auth) as session:
+        sent: list[str] = []
+        session.register_compliance_hook("access_token_response", lambda r: (sent.append(r.request.body), r)[1])
+        token = session.fetch_token(smart["token_endpoint"], grant_type="client_credentials")
+        assert "scope=" not in sent[0]
+        assert token["scope"] == TENANT
+        assert session.get(f"{host.base_url}/fhir/Patient?family=chau", timeout=10).status_code == 200
+        assert session.get(f"{host.base_url}/fhir/Encounter?patient=1", timeout=10).status_code == 403
+
+
+def test_requests_oauthlib_with_a_secret_and_no_scope_gets_the_only_tenant(stack, monkeypatch):
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # plain http on loopback only
+    host, secret = stack
+    token_url = discover(host.base_url)["token_endpoint"]
+    session = OAuthlibSession(client=BackendApplicationClient(client_id=REFERENCE_CLIENT))
+    token = session.fetch_token(token_url, client_id=REFERENCE_CLIENT, client_secret=secret, include_client_id=True)
+    assert token["scope"] in (TENANT, [TENANT])
+    assert session.get(f"{host.base_url}/fhir/Patient/1", timeout=10).status_code == 200

@@ -47,6 +47,8 @@ async def token_for(services) -> str:
 
 
 async def put_route(services, provider, **auth):
+    """The route, signing with the key ``gateway`` (the one the provider registered) unless ``key_name`` says."""
+    auth.setdefault("key_name", "gateway")
     spec = RouteSpec(fhir_base_url=f"{provider.base_url}/stu3", fhir_version="STU3",
                      upstream=PrivateKeyJwtAuth(token_url=provider.token_url, client_id=GATEWAY_CLIENT,
                                                 scope="system/*.rs", **auth))

@@ -130,8 +130,28 @@ async def test_user_and_app_only_tokens_with_the_role_are_accepted_and_name_the_
                          entra_services)
     assert app.status == 201
     actors = [r.actor for r in entra_services.audit.records]
-    assert actors == ["entra:alice@contoso.example (oid a1b2c3d4-0000-4000-8000-00000000a11c)",
-                      f"entra:app {SERVICE_APP_ID} (oid 5d6e7f80-0000-4000-8000-0000000005b5)"]
+    assert actors == ["entra:oid:a1b2c3d4-0000-4000-8000-00000000a11c",
+                      f"entra:app:{SERVICE_APP_ID}:oid:5d6e7f80-0000-4000-8000-0000000005b5"]
+
+
+async def test_a_crafted_preferred_username_cannot_make_the_actor_read_like_another_identity(entra_issuer,
+                                                                                           entra_services):
+    """A user (or a tenant admin) can set ``preferred_username`` to read like someone else, even like the record of
+    another object id. The actor is the object id; the claimed name sits in a field of its own, labelled as such."""
+    victim = "entra:oid:0b0b0b0b-0000-4000-8000-0000000000b0"
+    for crafted in ("bob@contoso.example (oid 0b0b0b0b-0000-4000-8000-0000000000b0)", victim,
+                    "entra:app:" + SERVICE_APP_ID):
+        token = entra_issuer.sign(entra_issuer.user_claims(preferred_username=crafted))
+        reply = await dispatch(make_request("POST", "/manage/clients", token=token, body=NEW_CLIENT), entra_services)
+        assert reply.status == 201
+    records = entra_services.audit.records
+    assert {r.actor for r in records} == {"entra:oid:a1b2c3d4-0000-4000-8000-00000000a11c"}
+    listed = await dispatch(make_request("GET", "/manage/audit", token=entra_issuer.user_token()), entra_services)
+    items = json.loads(listed.body)["items"]
+    assert all(item["actor"] == "entra:oid:a1b2c3d4-0000-4000-8000-00000000a11c" for item in items)
+    assert {item["actorDisplayName"] for item in items} == {
+        "bob@contoso.example (oid 0b0b0b0b-0000-4000-8000-0000000000b0)", victim, "entra:app:" + SERVICE_APP_ID}
+    assert all("actorDisplayName" not in item["details"] for item in items)
 
 
 async def test_hostile_tokens_are_refused_with_a_bearer_challenge_and_change_nothing(entra_issuer,
@@ -175,9 +195,10 @@ async def test_a_valid_token_without_the_role_is_403_and_audited_under_its_ident
         reply = await dispatch(make_request("DELETE", f"/manage/routes/{TENANT}", token=token), entra_services)
         assert reply.status == 403
         assert 'error="insufficient_scope"' in reply.headers["WWW-Authenticate"]
-    outcomes = [(r.action, r.actor.split(" ")[0], r.outcome) for r in entra_services.audit.records]
-    assert outcomes[0] == ("route.delete", "entra:alice@contoso.example", "failed:403 missing-role")
-    assert outcomes[1] == ("route.delete", "entra:app", "failed:403 missing-role")
+    outcomes = [(r.action, r.actor.split(":")[1], r.outcome) for r in entra_services.audit.records]
+    assert outcomes[0] == ("route.delete", "oid", "failed:403 missing-role")
+    assert outcomes[1] == ("route.delete", "app", "failed:403 missing-role")
+    assert entra_services.audit.records[0].details["actorDisplayName"] == "alice@contoso.example"
 
 
 @pytest.mark.parametrize("principal_claims", [
@@ -344,9 +365,9 @@ async def test_entra_tokens_through_the_local_host(start_gateway, entra_issuer):
 
     key_actor = Actor.from_function_key(gw.function_key).name
     audit = _audit_actors(gw, token)
-    assert ("entra:alice@contoso.example (oid a1b2c3d4-0000-4000-8000-00000000a11c)", "client.create",
-            "success") in audit
+    assert ("entra:oid:a1b2c3d4-0000-4000-8000-00000000a11c", "client.create", "success") in audit
     assert (key_actor, "client.create", "failed:401 missing-token") in audit
     assert (key_actor, "client.create", "failed:401 expired") in audit
-    assert any(actor.startswith("entra:alice") and outcome == "failed:403 missing-role" for actor, _, outcome in audit)
+    assert any(actor == "entra:oid:a1b2c3d4-0000-4000-8000-00000000a11c" and outcome == "failed:403 missing-role"
+               for actor, _, outcome in audit)
     assert entra_issuer.key_fetches == 1

@@ -102,8 +102,33 @@ async def test_a_managed_identity_route_cannot_point_at_a_resource_the_identity_
     assert await azure_services.routes.get(TENANT_A) is None
 
 
+KEY_VAULT_SPELLINGS = ["https://kv.vault.azure.net./fhir", "https://kv.vault.azure\u3002net/fhir",
+                       "https://KV.VAULT.AZURE.NET./fhir", "https://kv.vault.azure\uff0enet/fhir",
+                       "https://kv.vault.azure\uff61net./fhir", "https://kv.vault.xn--azure-\u00e9/fhir"]
+
+
+@pytest.mark.parametrize("base", KEY_VAULT_SPELLINGS[:5])
+async def test_another_spelling_of_a_key_vault_host_is_refused_as_that_host(azure_services, base):
+    """A trailing dot, upper case and the IDNA full stops U+3002, U+FF0E, U+FF61 all reach kv.vault.azure.net."""
+    status, problem, _ = await call(azure_services, "PUT", f"/manage/routes/{TENANT_A}",
+                                    {**route(upstreamAuth={"type": "managedIdentity"}), "fhirBaseUrl": base})
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["fhirBaseUrl"], problem
+    assert await azure_services.routes.get(TENANT_A) is None
+
+
+@pytest.mark.parametrize("base", KEY_VAULT_SPELLINGS)
+async def test_a_stored_route_to_another_spelling_of_a_key_vault_host_never_gets_a_token(azure_services, base):
+    credential = RecordingCredential()
+    azure_services.credential_factory = lambda _id: credential  # the managed identity stand-in
+    token = await connect(azure_services, TENANT_A, base, upstream_auth=UpstreamAuth(type="managedIdentity"))
+    response = await proxy(request("GET", "/Patient/1", token), azure_services)
+    assert response.status == 502
+    assert credential.scopes == []
+
+
 @pytest.mark.parametrize("scope", [None, "https://fhir.contoso-hospital.example/.default",
                                    "HTTPS://FHIR.Contoso-Hospital.example/.default",
+                                   "https://fhir.contoso-hospital.example./.default",
                                    "https://fhir.contoso-hospital.example:443/.default"])
 async def test_the_providers_own_origin_is_accepted_in_any_normal_form(azure_services, scope):
     auth = {"type": "managedIdentity", **({"scope": scope} if scope else {})}

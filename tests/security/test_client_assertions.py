@@ -12,12 +12,13 @@ import json
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from gateway.fhir.smart import smart_configuration
 from gateway.oauth.jwks_fetcher import UNKNOWN_KID_REFETCH_SECONDS, JwksFetcher
 from gateway.services import Services, memory_services
 from tests.fixtures.common import make_settings
 from tests.fixtures.provider import ProviderServer, Reply
 from tests.integration.test_jwks_fetcher import PRODUCTION, StaticResolver
-from tests.support.constants import TENANT
+from tests.support.constants import BASE_URL, TENANT, TOKEN_URL
 from tests.support.oauth import assertion_form, token_request
 from tests.support.surfaces import respond
 from tests.unit.admin.conftest import AdminCaller
@@ -72,9 +73,33 @@ async def test_a_replay_on_another_instance_sharing_the_replay_store_is_refused(
 
 
 @pytest.mark.parametrize("audience", ["http://localhost:7071/oauth2/jwks", "http://localhost:7071/fhir",
-                                      "https://login.example.org/token", ["https://elsewhere.example/token"]])
+                                      "https://login.example.org/token", ["https://elsewhere.example/token"],
+                                      "http://localhost:7071/", "HTTP://LOCALHOST:7071", "http://localhost:7071/oauth2",
+                                      "http://localhost:7071/oauth2/token/", "http://localhost:7071.evil.example",
+                                      "http://localhost", "localhost:7071", ""])
 async def test_an_assertion_for_another_audience_is_refused(clients, audience):
     refused(await token(clients, sign(rsa_key(), "mine", claims(now(clients), aud=audience))))
+
+
+@pytest.mark.parametrize("audience", [TOKEN_URL, BASE_URL, [BASE_URL], ["https://elsewhere.example", TOKEN_URL]])
+async def test_the_token_endpoint_and_the_issuer_identifier_are_the_only_audiences(clients, audience):
+    """SMART's token endpoint URL, and the issuer that discovery advertises (RFC 7523bis, FAPI 2.0)."""
+    response = await token(clients, sign(rsa_key(), "mine", claims(now(clients), aud=audience)))
+    assert response.status == 200, body(response)
+    smart = smart_configuration(clients.settings)
+    assert {smart["issuer"], smart["token_endpoint"]} == {BASE_URL, TOKEN_URL}
+
+
+async def test_an_unsupported_grant_carrying_a_valid_assertion_gets_no_token_and_uses_nothing(clients):
+    """``grant_type=jwt-bearer`` (RFC 7523 §2.1) with a client's own valid assertion: refused before the assertion
+    is looked at, so neither a token nor the assertion's jti is spent, and no failure counts."""
+    assertion = sign(rsa_key(), "mine", claims(now(clients)))
+    for grant in ("urn:ietf:params:oauth:grant-type:jwt-bearer", "password", "refresh_token"):
+        form = assertion_form(assertion, grant_type=grant) | {"assertion": assertion}
+        response = await respond(token_request(form), clients)
+        assert response.status == 400 and body(response)["error"] == "unsupported_grant_type"
+        assert "access_token" not in body(response)
+    assert (await token(clients, assertion)).status == 200  # the jti was never used
 
 
 async def test_an_expired_assertion_is_refused(clients):

@@ -116,7 +116,8 @@ async def test_the_private_key_never_appears_in_any_response_or_log(services, pr
     seen: list = []
     provider.script = token_script(seen)
     token = await connect(services, "0d4f9a3c-1b2e-4c5d-8e7f-9a0b1c2d3e4f", provider.base("/other"))
-    await services.admin_api.routes.put(ADMIN, TENANT_A, pkj_spec(provider, provider.base("/auth/token")))
+    await services.admin_api.routes.put(ADMIN, TENANT_A, pkj_spec(provider, provider.base("/auth/token"),
+                                                                  key_name="gateway"))
 
     token = (await services.token_issuer.issue(client_id="teams-patients", tenant_id=TENANT_A)).access_token
     from tests.unit.admin.conftest import AdminCaller

@@ -238,7 +238,8 @@ async def test_private_key_jwt_routes_and_provider_keys(server):
     code, out, err = await run_cli(server, "routes", "put", TENANT, "--fhir-base-url", "http://127.0.0.1:9/stu3",
                                    "--fhir-version", "STU3", "--upstream-auth", "privateKeyJwt",
                                    "--token-url", "http://127.0.0.1:9/auth/token", "--upstream-client-id", "gw",
-                                   "--upstream-scope", "system/*.rs", "--upstream-algorithm", "ES384")
+                                   "--upstream-scope", "system/*.rs", "--upstream-algorithm", "ES384",
+                                   "--upstream-key-name", "gateway")
     assert code == 0, err
     assert "privateKeyJwt" in out and "ES384" in out and "gateway" in out
     code, out, _ = await run_cli(server, "provider-keys", "list")

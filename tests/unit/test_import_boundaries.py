@@ -37,7 +37,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "gateway.caching": frozenset({"gateway.stores", "gateway.telemetry"}),
     "gateway.directory": frozenset({"gateway.caching", "gateway.stores"}),
     "gateway.housekeeping": frozenset({"gateway.stores"}),
-    "gateway.tokens": frozenset({"gateway.scopes", "gateway.stores", "gateway.telemetry"}),
+    "gateway.tokens": frozenset({"gateway.caching", "gateway.scopes", "gateway.stores", "gateway.telemetry"}),
     "gateway.upstream": frozenset({"gateway.outbound", "gateway.stores", "gateway.tokens"}),
     "gateway.oauth": frozenset({"gateway.caching", "gateway.outbound", "gateway.scopes", "gateway.stores",
                                 "gateway.telemetry", "gateway.tokens"}),

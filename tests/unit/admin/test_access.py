@@ -67,13 +67,15 @@ def test_bearer_token(header, token):
 def test_identity_of_user_and_app_tokens():
     user = identity_of({"oid": "o-1", "sub": "pairwise", "preferred_username": "ops@contoso", "scp": "x",
                         "azp": "cli", "roles": ["A", 3]})
-    assert user.label == "entra:ops@contoso (oid o-1)" and user.roles == {"A"} and not user.is_app
+    assert user.label == "entra:oid:o-1" and user.display_name == "ops@contoso"
+    assert user.roles == {"A"} and not user.is_app
     upn = identity_of({"oid": "o-2", "sub": "s", "upn": "legacy@contoso", "scp": "x"})
-    assert upn.label == "entra:legacy@contoso (oid o-2)"
+    assert upn.label == "entra:oid:o-2" and upn.display_name == "legacy@contoso"
     app = identity_of({"oid": "sp", "sub": "sp", "azp": "app-id", "roles": "A"})
-    assert app.label == "entra:app app-id (oid sp)" and app.roles == frozenset() and app.is_app
+    assert app.label == "entra:app:app-id:oid:sp" and app.roles == frozenset() and app.is_app
+    assert app.display_name is None
     v1_app = identity_of({"oid": "sp", "sub": "sp", "appid": "app-id", "idtyp": "app"})
-    assert v1_app.label == "entra:app app-id (oid sp)"
+    assert v1_app.label == "entra:app:app-id:oid:sp"
     odd = identity_of({"oid": "o\n-3", "sub": "s", "preferred_username": "x" * 500})
     assert odd.object_id == "s" and len(odd.username) == 128
 

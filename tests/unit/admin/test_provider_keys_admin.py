@@ -11,9 +11,11 @@ from tests.unit.admin.test_handlers import assert_problem
 TOKEN_URL = "http://127.0.0.1:9999/auth/token"
 
 
-def pkj(**auth) -> dict:
-    return route_body(upstreamAuth={"type": "privateKeyJwt", "tokenUrl": TOKEN_URL, "clientId": "gw-client",
-                                    "scope": "system/*.rs", **auth})
+def pkj(base: str | None = None, **auth) -> dict:
+    """A privateKeyJwt route (on ``base`` when given) with these ``upstreamAuth`` fields."""
+    route = {"fhirBaseUrl": base} if base is not None else {}
+    return route_body(**route, upstreamAuth={"type": "privateKeyJwt", "tokenUrl": TOKEN_URL, "clientId": "gw-client",
+                                             "scope": "system/*.rs", **auth})
 
 
 def records(services, action):
@@ -39,19 +41,34 @@ async def test_invalid_private_key_jwt_routes_are_422_naming_the_field_and_chang
     assert await services.provider_keys.names() == []  # no key created for a refused route
 
 
-async def test_the_first_route_creates_the_key_and_the_next_reuses_it(admin, services):
+async def test_each_route_gets_a_key_of_its_own_and_keeps_it(admin, services):
     created = await admin("PUT", f"/manage/routes/{TENANT}", pkj())
     assert created.status == 201
     auth = created.json()["upstreamAuth"]
+    own = auth.pop("keyName")
     assert auth == {"type": "privateKeyJwt", "tokenUrl": TOKEN_URL, "clientId": "gw-client", "scope": "system/*.rs",
-                    "clientSecretSet": False, "algorithm": "RS384", "keyName": "gateway"}
-    assert [r.target_id for r in records(services, "provider-key.create")] == ["gateway-rs384"]
-    assert (await admin("PUT", f"/manage/routes/{OTHER_TENANT}", pkj())).status == 201
+                    "clientSecretSet": False, "algorithm": "RS384"}
+    assert own.startswith(TENANT[:8] + "-")
+    assert [r.target_id for r in records(services, "provider-key.create")] == [f"{own}-rs384"]
+    other = await admin("PUT", f"/manage/routes/{OTHER_TENANT}", pkj())
+    assert other.status == 201 and other.json()["upstreamAuth"]["keyName"] not in (own, "gateway")
+    again = await admin("PUT", f"/manage/routes/{TENANT}", pkj(scope="system/Patient.rs"))
+    assert again.json()["upstreamAuth"]["keyName"] == own  # kept while its origins stay
+    listed = {k["name"]: k for k in (await admin("GET", "/manage/provider-keys")).json()["items"]}
+    assert listed[f"{own}-rs384"]["jwksUrl"] == f"http://localhost:7071/oauth2/provider-jwks?key={own}"
+    assert [v["status"] for v in listed[f"{own}-rs384"]["versions"]] == ["active"]
+    assert len(listed) == 2
+    bind = records(services, "provider-key.bind")
+    assert [(r.target_id, r.details["origins"]) for r in bind][0] == (
+        own, [["http://127.0.0.1:9999", "http://127.0.0.1:9999"]])
+
+
+async def test_a_route_may_share_a_key_bound_to_the_same_origins(admin, services):
+    assert (await admin("PUT", f"/manage/routes/{TENANT}", pkj(keyName="st-mary"))).status == 201
+    shared = await admin("PUT", f"/manage/routes/{OTHER_TENANT}", pkj("http://127.0.0.1:9999/r4", keyName="st-mary",
+                                                                      clientId="second"))
+    assert shared.status == 201  # same origins, another path and client id
     assert len(records(services, "provider-key.create")) == 1
-    listed = (await admin("GET", "/manage/provider-keys")).json()["items"]
-    assert [(k["name"], k["alg"], k["jwksUrl"]) for k in listed] == [
-        ("gateway-rs384", "RS384", "http://localhost:7071/oauth2/provider-jwks")]
-    assert [v["status"] for v in listed[0]["versions"]] == ["active"]
 
 
 async def test_a_route_key_is_separate_and_has_its_own_jwks_url(admin, services):
@@ -61,22 +78,37 @@ async def test_a_route_key_is_separate_and_has_its_own_jwks_url(admin, services)
         ("st-mary-es384", "http://localhost:7071/oauth2/provider-jwks?key=st-mary")]
 
 
-async def test_rebinding_a_gateway_key_route_needs_no_secret_but_is_audited(admin, services):
-    await admin("PUT", f"/manage/routes/{TENANT}", pkj())
+async def test_moving_a_routes_origins_gives_it_a_new_key_and_is_audited(admin, services):
+    own = (await admin("PUT", f"/manage/routes/{TENANT}", pkj())).json()["upstreamAuth"]["keyName"]
     moved = await admin("PUT", f"/manage/routes/{TENANT}", pkj(tokenUrl="http://127.0.0.1:9998/token",
                                                                  clientId="other"))
     assert moved.status == 200
+    fresh = moved.json()["upstreamAuth"]["keyName"]
+    assert fresh != own
     record = records(services, "route.replace")[-1]
-    assert record.details["boundFieldsMoved"] == ["upstreamAuth/tokenUrl", "upstreamAuth/clientId"]
+    assert record.details["boundFieldsMoved"] == ["upstreamAuth/tokenUrl", "upstreamAuth/clientId",
+                                                  "upstreamAuth/keyName"]
     assert record.details["changes"]["upstreamAuth/tokenUrl"] == {"old": TOKEN_URL,
                                                                   "new": "http://127.0.0.1:9998/token"}
     unchanged = await admin("PUT", f"/manage/routes/{TENANT}", pkj(tokenUrl="http://127.0.0.1:9998/token",
                                                                      clientId="other", scope="system/Patient.rs"))
     assert unchanged.status == 200 and "boundFieldsMoved" not in records(services, "route.replace")[-1].details
+    assert unchanged.json()["upstreamAuth"]["keyName"] == fresh
+
+
+async def test_naming_the_old_key_while_moving_the_origins_is_refused_and_audited(admin, services):
+    own = (await admin("PUT", f"/manage/routes/{TENANT}", pkj())).json()["upstreamAuth"]["keyName"]
+    before = (await admin("GET", f"/manage/routes/{TENANT}")).json()
+    moved = await admin("PUT", f"/manage/routes/{TENANT}", pkj("http://127.0.0.1:8000/x", keyName=own))
+    problem = assert_problem(moved, 422)
+    assert {e["field"] for e in problem["errors"]} == {"upstreamAuth/keyName", "fhirBaseUrl"}
+    assert (await admin("GET", f"/manage/routes/{TENANT}")).json() == before
+    refused = records(services, "route.put")[-1]
+    assert refused.outcome == "failed:422 provider-key-bound-elsewhere"
 
 
 async def test_rotation_publishes_a_pending_version_and_is_audited(admin, services):
-    await admin("PUT", f"/manage/routes/{TENANT}", pkj())
+    await admin("PUT", f"/manage/routes/{TENANT}", pkj(keyName="gateway"))
     before = (await services.provider_key_ring.jwks())["keys"]
     rotated = await admin("POST", "/manage/provider-keys/gateway-rs384/rotate")
     assert rotated.status == 201

@@ -111,7 +111,8 @@ async def test_unknown_client_and_bad_signature_read_the_same(services, key_clie
 async def test_details_are_told_only_once_the_signature_verified(services, key_client):
     wrong_audience = assertion(services, aud="https://elsewhere.example/token")
     response = await respond(token_request(assertion_form(wrong_audience)), services)
-    assert body(response)["error_description"] == "the client assertion's aud must be the token endpoint URL"
+    assert body(response)["error_description"] == ("the client assertion's aud must be the token endpoint URL "
+                                                      "or the issuer identifier")
 
 
 async def test_replay_store_outage_is_503_and_not_held_against_the_client(services, key_client):

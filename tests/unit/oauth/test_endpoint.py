@@ -151,10 +151,28 @@ async def test_charset_utf8_is_accepted(services, secret):
 
 
 # -- unsupported_grant_type (400) --------------------------------------------------------------------------------
-@pytest.mark.parametrize("grant", ["authorization_code", "password", "refresh_token", "CLIENT_CREDENTIALS"])
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+@pytest.mark.parametrize("grant", ["authorization_code", "password", "refresh_token", "CLIENT_CREDENTIALS",
+                                   JWT_BEARER])
 async def test_other_grant_types_are_unsupported(services, secret, grant):
     form = post_form(CLIENT_ID, secret, grant_type=grant)
     assert_error(await respond(token_request(form), services), 400, "unsupported_grant_type")
+
+
+@pytest.mark.parametrize("form", [
+    {"grant_type": JWT_BEARER, "assertion": "eyJhbGciOiJSUzM4NCJ9.e30.c2ln"},  # RFC 7523 §2.1: no client auth
+    {"grant_type": JWT_BEARER, "client_id": CLIENT_ID, "client_secret": "0123456789abcdef.wrong"},
+    {"grant_type": "password", "username": "u", "password": "p"},
+    {"grant_type": JWT_BEARER, "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+     "client_assertion": "not-a-jwt"},
+], ids=["jwt-bearer-assertion", "jwt-bearer-wrong-secret", "password-no-client", "jwt-bearer-bad-assertion"])
+async def test_an_unsupported_grant_is_refused_before_client_authentication(services, secret, form):
+    """RFC 6749 §5.2: unsupported_grant_type, whatever credentials (none, wrong ones) the request carries."""
+    response = await respond(token_request(form), services)
+    assert_error(response, 400, "unsupported_grant_type")
+    assert "WWW-Authenticate" not in response.headers
 
 
 # -- invalid_client (401) ------------------------------------------------------------------------------------------
@@ -247,12 +265,54 @@ async def test_client_without_tenants_is_unauthorized_client(services):
     assert_error(await respond(token_request(post_form(CLIENT_ID, secret)), services), 400, "unauthorized_client")
 
 
-@pytest.mark.parametrize("scope", ["", "not-a-guid", f"{TENANT} {OTHER_TENANT}", "{" + TENANT + "}"])
+@pytest.mark.parametrize("scope", ["not-a-guid", f"{TENANT} {OTHER_TENANT}", "{" + TENANT + "}"])
 async def test_scope_without_exactly_one_tenant_is_invalid_scope(services, secret, scope):
     form = post_form(CLIENT_ID, secret, scope=scope)
-    if not scope:
-        del form["scope"]
     assert_error(await respond(token_request(form), services), 400, "invalid_scope")
+
+
+@pytest.mark.parametrize("scope", [None, "", "   "])
+async def test_a_client_allowed_one_tenant_that_names_none_gets_that_tenant(services, secret, scope):
+    form = post_form(CLIENT_ID, secret, scope=scope or "")
+    if scope is None:
+        del form["scope"]
+    response = await respond(token_request(form), services)
+    payload = body(response)
+    assert response.status == 200, payload
+    assert payload["scope"] == TENANT  # RFC 6749 §5.1: the default applied is said in the response
+    claims = await services.token_verifier.verify(payload["access_token"])
+    assert claims.tenant_id == TENANT and claims.smart_scopes is None  # the client's allowed scopes, as tenant-only
+
+
+async def test_smart_scopes_alone_get_the_only_tenant_and_those_scopes(services, secret):
+    response = await respond(token_request(post_form(CLIENT_ID, secret, scope="system/Patient.rs")), services)
+    payload = body(response)
+    assert response.status == 200, payload
+    assert payload["scope"] == f"{TENANT} system/Patient.rs"
+    claims = await services.token_verifier.verify(payload["access_token"])
+    assert claims.tenant_id == TENANT and str(claims.smart_scopes) == "system/Patient.rs"
+
+
+@pytest.mark.parametrize("tenants", [(TENANT, OTHER_TENANT), ("*",)])
+@pytest.mark.parametrize("scope", [None, "system/Patient.rs"])
+async def test_a_client_allowed_several_tenants_must_name_one(services, tenants, scope):
+    await add_route(services)
+    await add_route(services, OTHER_TENANT)
+    secret = await add_client(services, tenants=tenants)
+    form = post_form(CLIENT_ID, secret, scope=scope or "")
+    if scope is None:
+        del form["scope"]
+    payload = assert_error(await respond(token_request(form), services), 400, "invalid_scope")
+    assert payload["error_description"] == ("scope must name the tenant (an Azure AD tenant GUID): this client is "
+                                            "allowed several tenants")
+
+
+async def test_the_default_tenant_still_needs_an_enabled_route(services):
+    secret = await add_client(services)  # allowed TENANT, which has no route
+    form = post_form(CLIENT_ID, secret)
+    del form["scope"]
+    payload = assert_error(await respond(token_request(form), services), 400, "invalid_scope")
+    assert payload["error_description"] == "the requested tenant has no enabled route"
 
 
 async def test_smart_scopes_beside_the_tenant_are_granted_and_listed_after_it(services, secret):
@@ -314,6 +374,19 @@ async def test_repeated_failures_are_refused_with_429_and_retry_after(services, 
     assert (await respond(other, services)).status == 200
     clock.advance(services.settings.auth_failure_window_seconds)
     assert (await respond(token_request(post_form(CLIENT_ID, secret)), services)).status == 200
+
+
+async def test_unsupported_grants_never_count_toward_the_lock_out(services, secret):
+    limit = services.settings.auth_failure_limit
+    wrong = {"grant_type": JWT_BEARER, "client_id": CLIENT_ID, "client_secret": "0123456789abcdef.wrong"}
+    unreadable = {"grant_type": JWT_BEARER, "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:"
+                  "jwt-bearer", "client_assertion": "x"}
+    for _ in range(limit * 3):
+        assert (await respond(token_request(wrong), services)).status == 400
+        assert (await respond(token_request(unreadable), services)).status == 400
+    assert (await respond(token_request(post_form(CLIENT_ID, secret)), services)).status == 200
+    for _ in range(limit - 1):  # the limit itself is untouched: the first real failures are still 401s
+        assert (await respond(token_request(post_form(CLIENT_ID, "nope")), services)).status == 401
 
 
 async def test_successes_are_never_limited(services, secret):

@@ -15,6 +15,10 @@ from tests.fixtures.common import make_settings
 from tests.support.surfaces import respond
 
 ALLOWED = {400, 401, 405, 413, 429}
+FIXED_DESCRIPTIONS = {"missing grant_type parameter; use grant_type=client_credentials",
+                      "missing grant_type parameter ('grant-type' is not an OAuth parameter); "
+                      "use grant_type=client_credentials",
+                      "only grant_type=client_credentials is supported"}
 header_text = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF), max_size=80)
 
 
@@ -38,5 +42,5 @@ def test_no_input_causes_a_server_error(method, body, content_type, authorizatio
     assert response.status in ALLOWED
     payload = json.loads(response.body)
     assert set(payload) == {"error", "error_description"}
-    if len(body) > 8:
+    if len(body) > 8 and payload["error_description"] not in FIXED_DESCRIPTIONS:  # a fixed text may hold "grant_typ"
         assert body.decode("utf-8", "replace") not in payload["error_description"]
