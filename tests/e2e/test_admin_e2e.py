@@ -148,10 +148,13 @@ def test_cli_against_the_local_host(host):
 @pytest.mark.timeout(900)  # the schemathesis run has its own 900 s bound; the suite default (120 s) is too short
 def test_schemathesis_against_the_openapi_document(host, tmp_path):
     """Property-based run of every documented operation: no 5xx, responses match the document."""
-    with admin(host) as api:  # a privateKeyJwt route creates the provider key the rotation operation acts on
+    # A privateKeyJwt route creates the provider key the rotation operation acts on; named as the document's
+    # example names it, so that the generated requests reach a key that exists.
+    with admin(host) as api:
         route = api.put("/manage/routes/0f8fad5b-d9cb-469f-a165-70867728950e", json={
             "fhirBaseUrl": "http://127.0.0.1:9/fhir", "fhirVersion": "STU3",
-            "upstreamAuth": {"type": "privateKeyJwt", "tokenUrl": "http://127.0.0.1:9/token", "clientId": "gw"}})
+            "upstreamAuth": {"type": "privateKeyJwt", "tokenUrl": "http://127.0.0.1:9/token", "clientId": "gw",
+                             "keyName": "gateway"}})
         assert route.status_code == 201, route.text
     checks = ",".join(["not_a_server_error", "status_code_conformance", "content_type_conformance",
                        "response_headers_conformance", "response_schema_conformance", "negative_data_rejection",
