@@ -3,7 +3,8 @@
 Pure functions over the method and path, no OpenTelemetry import. They keep PHI and
 credentials out of span names and recorded URLs: resource ids and every other
 caller-chosen segment become ``{id}``, query strings are never kept, and only the
-names of real FHIR resource types (``gateway.telemetry.resource_types``) pass as types.
+names of real FHIR resource types (``gateway.telemetry.resource_types``) pass as types. A version base
+(``/fhir/STU3/...``, ``gateway.fhir.bases``) keeps its segment in templates and is skipped when the type is read.
 
 Interactions follow the FHIR RESTful API (R4 §3.1.0, "http"): ``read``, ``vread``,
 ``search``, ``history``, ``create``, ``update``, ``patch``, ``delete``, ``batch``,
@@ -21,6 +22,8 @@ _OPERATION = re.compile(r"^\$[A-Za-z][A-Za-z0-9-]{0,63}$")
 _FHIR_KEYWORDS = frozenset({"_search", "_history", "metadata", ".well-known", "smart-configuration"})
 _ADMIN_WORDS = frozenset({"routes", "clients", "secrets", "signing-keys", "audit", "openapi.json"})
 _OAUTH_WORDS = frozenset({"token", "jwks", "authorize"})
+VERSION_BASES = frozenset({"DSTU2", "STU3", "R4"})
+"""The version segments of the gateway's bases (``gateway.fhir.versions.ALL``; a test keeps the two equal)."""
 
 ID = "{id}"
 
@@ -34,7 +37,8 @@ def function_of(path: str) -> str:
     if first == "manage":
         return "admin"
     if first == "fhir":
-        return "metadata" if len(segments) >= 2 and segments[1] in ("metadata", ".well-known") else "proxy"
+        rest = _without_base(segments[1:])
+        return "metadata" if rest and rest[0] in ("metadata", ".well-known") else "proxy"
     return "other"
 
 
@@ -45,7 +49,8 @@ def route_template(path: str) -> str:
         return "/"
     first, rest = segments[0], segments[1:]
     if first == "fhir":
-        kept = [_fhir_segment(index, segment) for index, segment in enumerate(rest)]
+        base = rest[:1] if rest[:1] and rest[0] in VERSION_BASES else []
+        kept = base + [_fhir_segment(index, segment) for index, segment in enumerate(rest[len(base):])]
     elif first == "manage":
         kept = [segment if segment in _ADMIN_WORDS else ID for segment in rest]
     elif first == "oauth2":
@@ -123,7 +128,12 @@ def provider_path_template(path: str) -> str:
 
 def _fhir_segments(path: str) -> list[str]:
     segments = _segments(path)
-    return segments[1:] if segments and segments[0] == "fhir" else segments
+    return _without_base(segments[1:]) if segments and segments[0] == "fhir" else segments
+
+
+def _without_base(segments: list[str]) -> list[str]:
+    """The segments below ``/fhir`` without a version base's segment."""
+    return segments[1:] if segments and segments[0] in VERSION_BASES else segments
 
 
 def _segments(path: str) -> list[str]:

@@ -85,3 +85,36 @@ def test_safe_urls_keep_host_and_template_only(url, expected):
 def test_provider_path_template_of_a_bare_base():
     assert provider_path_template("/") == "/"
     assert provider_path_template("/r4") == "/r4"
+
+
+# -- version bases ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("path", "template", "type_", "function"), [
+    ("/fhir/R4/Patient/pat-1", "/fhir/R4/Patient/{id}", "Patient", "proxy"),
+    ("/fhir/STU3/Observation/_search", "/fhir/STU3/Observation/_search", "Observation", "proxy"),
+    ("/fhir/DSTU2/MedicationOrder", "/fhir/DSTU2/MedicationOrder", "MedicationOrder", "proxy"),
+    ("/fhir/STU3/metadata", "/fhir/STU3/metadata", None, "metadata"),
+    ("/fhir/R4/.well-known/smart-configuration", "/fhir/R4/.well-known/smart-configuration", None, "metadata"),
+    ("/fhir/R4/Chalmersxyz/1", "/fhir/R4/{id}/{id}", None, "proxy"),  # caller text stays out behind a base too
+    ("/fhir/stu3/Patient/1", "/fhir/{id}/{id}/{id}", None, "proxy"),  # not a base: the segment is case-sensitive
+    ("/fhir/R4", "/fhir/R4", None, "proxy"),
+])
+def test_a_version_base_keeps_its_segment_and_the_type_behind_it(path, template, type_, function):
+    assert route_template(path) == template
+    assert resource_type(path) == type_
+    assert function_of(path) == function
+
+
+def test_the_version_bases_are_the_gateways():
+    from gateway.fhir.versions import ALL
+    from gateway.telemetry.attributes import VERSION_BASES
+
+    assert {version.name for version in ALL} == VERSION_BASES
+
+
+@pytest.mark.parametrize("version", ["DSTU2", "STU3", "R4"])
+def test_every_type_of_a_served_version_is_a_resource_type(version):
+    from gateway.fhir.search_parameters import resource_types
+    from gateway.telemetry.resource_types import RESOURCE_TYPES
+
+    assert resource_types(version) <= RESOURCE_TYPES
