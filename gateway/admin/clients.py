@@ -54,6 +54,11 @@ def canonical_tenants(values: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def new_client_id() -> str:
+    """The id of a client created now."""
+    return str(uuid.uuid4())
+
+
 async def get_client(services: Services, client_id: str) -> Client:
     """The client record; 404 when there is none."""
     client = await store_call(services.clients.get(client_id))
@@ -79,7 +84,7 @@ async def create_client(services: Services, actor: Actor, display_name: str,
     """
     tenants = canonical_tenants(list(allowed_tenants))
     authentication = authentication or ClientAuthentication()
-    client_id = str(uuid.uuid4())
+    client_id = new_client_id()
     now = services.clock.now()
     if authentication.uses_assertions:
         secret_id = secret = name = expires_on = None
