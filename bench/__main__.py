@@ -35,6 +35,7 @@ BENCHMARKS = {
     "response_policy": "provider answers made safe: link rewriting and header policy on a 100-entry Bundle",
     "http_clients": "httpx vs aiohttp on the proxy's hot path",
     "table_stores": "Table Storage stores on Azurite: per-operation latency",
+    "scale_bench": "store calls per operation at 1,000-50,000 clients: cold starts, unknown ids, forged kids",
     "load": "load run: mixed workload at 50 clients, provider ceiling, memory with 10,000 routes",
 }
 

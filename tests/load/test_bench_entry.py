@@ -21,7 +21,7 @@ def test_no_argument_runs_every_benchmark_in_order(calls):
     assert calls == [(name, []) for name in entry.BENCHMARKS]
     assert {"host_bench", "token_bench", "client_auth_timing", "client_assertion_bench", "proxy_bench", "hop_floor",
             "entry_bench", "telemetry_bench", "provider_assertion_bench", "response_policy", "http_clients",
-            "table_stores", "load"} == set(entry.BENCHMARKS)
+            "table_stores", "scale_bench", "load"} == set(entry.BENCHMARKS)
 
 
 def test_load_alone_gets_its_flags(calls):
