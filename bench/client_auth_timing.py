@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.token_bench import free_port  # noqa: E402
+from gateway.admin.readiness import ensure_deployment  # noqa: E402
 from gateway.config import Settings  # noqa: E402
 from gateway.oauth.endpoint import respond  # noqa: E402
 from gateway.oauth.rate_limit import FailureLimiter  # noqa: E402
@@ -108,6 +109,7 @@ async def on_azure_stores(rounds: int) -> None:
                 **vault.settings(), "TABLE_NAME_PREFIX": "timing", "KEY_VAULT_SECRET_PREFIX": "timing", **LIMITS})
             services = await build_services(settings)
             try:
+                await ensure_deployment(services)
                 print("stores: Azurite + Key Vault emulator (real round trips)")
                 await measure(services, rounds)
             finally:

@@ -57,12 +57,14 @@ def _p99(values: list[float]) -> float:
 
 
 async def _seed(settings, provider_origin: str):  # noqa: ANN001
+    from gateway.admin.readiness import ensure_deployment
     from gateway.services import build_services, memory_services
     from gateway.stores.models import Client, Route
     from gateway.tokens.access_tokens import issue_access_token
 
     tokens = {}
     for name, services in (("azure", await build_services(settings)), ("memory", memory_services(settings))):
+        await ensure_deployment(services)
         await services.clients.create(Client(client_id="bench", display_name="bench", allowed_tenants=("*",)))
         await services.routes.create(Route(tenant_id=TENANT, fhir_base_url=f"{provider_origin}/stu3",
                                            fhir_version="STU3"))

@@ -31,6 +31,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gateway.admin.readiness import ensure_deployment  # noqa: E402
 from gateway.config import Settings  # noqa: E402
 from gateway.oauth.endpoint import respond  # noqa: E402
 from gateway.services import build_services, memory_services  # noqa: E402
@@ -151,6 +152,7 @@ def through_host(requests: int, before: str | None = None, compare: bool = True)
             async def seed() -> str:
                 services = await build_services(settings)
                 try:
+                    await ensure_deployment(services)
                     await add_route(services)
                     return await add_client(services)
                 finally:

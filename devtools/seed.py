@@ -20,6 +20,7 @@ from pathlib import Path
 
 from gateway.admin.operations import Actor, RouteSpec, create_client, get_route, put_route, update_client
 from gateway.admin.problems import Problem
+from gateway.admin.readiness import ensure_deployment
 from gateway.config import Settings
 from gateway.services import Services, build_services
 
@@ -83,6 +84,8 @@ async def seed_demo(tenant: str, provider_root: str, demo_file: Path, *, backend
     """Ensure the demo routes (to the demo providers' bases for FHIR_VERSION) and client; return the credentials."""
     services = await build_services(Settings.from_environ())
     try:
+        for done in await ensure_deployment(services):  # what a deployment creates before traffic
+            print(f"  created {done}")
         base_url = f"{provider_root.rstrip('/')}/{services.settings.fhir_version.lower()}"
         await _ensure_route(services, tenant, base_url)
         demo = await _ensure_client(services, tenant, demo_file)

@@ -13,6 +13,7 @@ Functions guidance asks for expensive clients. Tests build their own with
     known_client_ids                    the client id list                    (gateway.oauth.known_clients)
     failure_limiter                     token endpoint failure limits         (gateway.oauth.rate_limit)
     key_ring                            the gateway's signing keys            (gateway.tokens.keyring)
+    signing_key_admin                   creating and rotating them            (gateway.tokens.key_admin)
     verified_tokens                     verified access tokens                (gateway.proxy.verified_tokens)
     provider_key_ring                   provider assertion keys               (gateway.proxy.provider_keys)
     upstream_authenticator              provider access tokens                (gateway.proxy.upstream_auth)
@@ -54,14 +55,16 @@ if TYPE_CHECKING:
     from gateway.proxy.upstream_auth import UpstreamAuthenticator
     from gateway.proxy.verified_tokens import VerifiedTokens
     from gateway.stores.provider_keys import ProviderKeyStore
+    from gateway.tokens.key_admin import SigningKeyAdmin
     from gateway.tokens.keyring import KeyRing
 
 CredentialFactory = Callable[[str | None], Any]
 """Builds the managed identity credential for a client id (None: the system-assigned identity)."""
 
 _PARTS = ("housekeeping", "client_directory", "route_directory", "client_authenticator", "assertion_authenticator",
-          "known_client_ids", "failure_limiter", "key_ring", "verified_tokens", "provider_key_ring",
-          "upstream_authenticator", "provider_transport", "admin_token_verifier", "admin_refusal_budget")
+          "known_client_ids", "failure_limiter", "key_ring", "signing_key_admin", "verified_tokens",
+          "provider_key_ring", "upstream_authenticator", "provider_transport", "admin_token_verifier",
+          "admin_refusal_budget")
 
 
 @dataclass
@@ -119,9 +122,15 @@ class Services:
 
     @cached_property
     def key_ring(self) -> KeyRing:
-        from gateway.tokens.keyring import KeyRing
+        from gateway.tokens.keyring import KeyRing, KeyRingPolicy
 
-        return KeyRing(self)
+        return KeyRing(self.secrets, self.clock, KeyRingPolicy.from_settings(self.settings))
+
+    @cached_property
+    def signing_key_admin(self) -> SigningKeyAdmin:
+        from gateway.tokens.key_admin import SigningKeyAdmin
+
+        return SigningKeyAdmin(self.secrets, self.clock, self.key_ring)
 
     @cached_property
     def verified_tokens(self) -> VerifiedTokens:
@@ -210,7 +219,8 @@ class Services:
 
 
 def memory_services(settings: Settings, clock: Clock | None = None, *, transport: Transport | None = None) -> Services:
-    """Services on the in-memory store twins (unit tests); ``transport``: a provider stand-in."""
+    """Services on the in-memory store twins (unit tests); ``transport``: a provider stand-in. The vault holds
+    what a deployment's does before traffic: the first signing key (``gateway.tokens.key_admin``)."""
     from gateway.stores.memory import (
         MemoryAuditStore,
         MemoryClientStore,
@@ -220,10 +230,14 @@ def memory_services(settings: Settings, clock: Clock | None = None, *, transport
     )
     from gateway.stores.memory_provider_keys import MemoryProviderKeyStore
     from gateway.stores.replay import MemoryReplayStore
+    from gateway.tokens.key_admin import first_key_writes
 
     clock = clock or SystemClock()
+    secrets = MemorySecretStore(clock)
+    for write in first_key_writes(settings.key_vault_secret_prefix, clock.now()):
+        secrets.put(write.name, write.value, tags=write.tags, content_type=write.content_type)
     return Services(settings=settings, routes=MemoryRouteStore(clock), clients=MemoryClientStore(clock),
-                    audit=MemoryAuditStore(), secrets=MemorySecretStore(clock), clock=clock,
+                    audit=MemoryAuditStore(), secrets=secrets, clock=clock,
                     failure_counters=MemoryFailureCounterStore(), replay=MemoryReplayStore(clock),
                     provider_keys=MemoryProviderKeyStore(clock), transport=transport)
 

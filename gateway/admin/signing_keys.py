@@ -18,7 +18,7 @@ from gateway.tokens.keys import SigningKeyInfo
 
 
 class SigningKeyRing(Protocol):
-    """What the admin API needs of the key ring (``gateway.tokens.keyring.KeyRing``)."""
+    """What the admin API needs of the key ring's admin side (``gateway.tokens.key_admin.SigningKeyAdmin``)."""
 
     async def rotate(self) -> SigningKeyInfo: ...
 
@@ -26,8 +26,7 @@ class SigningKeyRing(Protocol):
 
 
 def _key_ring(services: Services) -> SigningKeyRing:
-
-    return services.key_ring
+    return services.signing_key_admin
 
 
 async def rotate_signing_key(services: Services, actor: Actor, *,

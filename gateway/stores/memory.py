@@ -165,6 +165,11 @@ class MemorySecretStore(_Outage):
                   content_type: str | None = None, expires_on: datetime | None = None,
                   enabled: bool = True) -> StoredSecret:
         self._check()
+        return self.put(name, value, tags=tags, content_type=content_type, expires_on=expires_on, enabled=enabled)
+
+    def put(self, name: str, value: str, *, tags: dict[str, str] | None = None, content_type: str | None = None,
+            expires_on: datetime | None = None, enabled: bool = True) -> StoredSecret:
+        """``set`` without an event loop (what a deployment's vault holds before a test starts)."""
         now = self._clock.now()
         secret = StoredSecret(name=name, value=value, version=uuid.uuid4().hex, enabled=enabled,
                               tags=dict(tags or {}), content_type=content_type, created_on=now,

@@ -7,6 +7,7 @@ Error contract (``gateway.stores.errors``), shared by every implementation:
     ├── AlreadyExists       ``create`` of an existing key
     ├── PreconditionFailed  ``if_match`` ETag is stale (optimistic concurrency)
     └── StoreUnavailable    the service cannot be reached or failed (5xx, timeouts): retry later
+        └── StoreThrottled  it refused the call for its rate (429, Server Busy): retry after ``retry_after``
 
     InvalidContinuation     (a ValueError, not a StoreError) a ``continuation`` this store did not issue
 
