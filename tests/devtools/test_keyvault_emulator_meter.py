@@ -31,7 +31,7 @@ async def test_every_call_is_counted_by_operation(keyvault):
         await client.get_secret("metered-one")
         assert [p async for p in client.list_properties_of_secrets()]
     counts = control(keyvault, "DELETE", "counts")
-    assert counts["challenge"] == 1  # the client's first request, unauthenticated
+    assert counts.get("challenge", 0) <= 1  # a first request goes without a token (once per vault and process)
     assert (counts["secrets.set"], counts["secrets.get"], counts["secrets.list"]) == (1, 2, 1)
     assert control(keyvault, "GET", "counts") == {}
 
