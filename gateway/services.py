@@ -118,7 +118,7 @@ class Services:
     def failure_limiter(self) -> FailureLimiter:
         from gateway.oauth.rate_limit import FailureLimiter
 
-        return FailureLimiter.for_services(self)
+        return FailureLimiter.from_settings(self.settings, self.clock, self.failure_counters)
 
     @cached_property
     def key_ring(self) -> KeyRing:
@@ -177,7 +177,8 @@ class Services:
     def housekeeping(self) -> Housekeeping:
         from gateway.housekeeping import Housekeeping
 
-        return Housekeeping(self)
+        return Housekeeping.for_stores(self.clock, replay=self.replay, counters=self.failure_counters,
+                                       window_seconds=self.settings.auth_failure_window_seconds)
 
     # -- changes the admin API makes -----------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from gateway.oauth.authentication import AuthenticationFailed
+from gateway.oauth.authentication import UNKNOWN_CLIENT, AuthenticationFailed
 from gateway.oauth.client_assertion import (
     AssertionRejected,
     ClientAssertion,
@@ -132,10 +132,10 @@ class AssertionAuthenticator:
     async def _client(self, assertion: ClientAssertion) -> Client:
         client_id = assertion.client_id
         if not await self._services.known_client_ids.may_exist(client_id):
-            raise AuthenticationFailed("unknown client")
+            raise AuthenticationFailed(UNKNOWN_CLIENT)
         client = await self._services.client_directory.get(client_id)
         if client is None:
-            raise AuthenticationFailed("unknown client")
+            raise AuthenticationFailed(UNKNOWN_CLIENT)
         if not client.authentication.uses_assertions:
             raise AuthenticationFailed("client does not use private_key_jwt")
         return client

@@ -155,7 +155,7 @@ async def _authenticate(services: Services, presented: ClientAssertion | ClientC
             return await services.assertion_authenticator.authenticate(presented)
         return await services.client_authenticator.authenticate(presented)
     except AuthenticationFailed as failed:
-        wait = await attempt.failed()
+        wait = await attempt.failed(known_client=failed.guessed_a_client)
         log.outcome = refused_outcome(failed.reason, over_the_limit=wait is not None)
         if wait is not None:
             raise TooManyFailures(wait) from None

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar, overload
 
 from gateway.clock import Clock, SystemClock
-from gateway.stores.counters import FailureCount, counted
+from gateway.stores.counters import MAX_CLIENTS_PER_ROW, FailureCounts, counted, window_of
 from gateway.stores.errors import AlreadyExists, InvalidContinuation, NotFound, PreconditionFailed, StoreUnavailable
 from gateway.stores.keys import check_key, is_valid_key
 from gateway.stores.models import AuditRecord, Client, Page, Route, StoredSecret
@@ -216,24 +216,32 @@ class MemoryFailureCounterStore(_Outage):
     """Failure counters of one process (each call is atomic: no await between read and write)."""
 
     def __init__(self) -> None:
-        self._counters: dict[str, FailureCount] = {}
+        self._rows: dict[tuple[datetime, str], dict[str, int]] = {}
 
-    async def record_failure(self, key: str, *, now: datetime, limit: int, window_seconds: float) -> FailureCount:
+    async def record_failure(self, address_key: str, client_key: str | None, *, now: datetime,
+                             window_seconds: float, address_limit: int, client_limit: int) -> FailureCounts:
         self._check()
-        check_key(key, "counter key")
-        updated = self._counters[key] = counted(self._counters.get(key), now=now, limit=limit,
-                                                window_seconds=window_seconds)
-        return updated
+        check_key(address_key, "counter key")
+        start, _ = window_of(now, window_seconds)
+        row = self._rows.setdefault((start, address_key), {})
+        row[""] = row.get("", 0) + 1
+        client = None
+        if client_key is not None and (client_key in row or len(row) <= MAX_CLIENTS_PER_ROW):
+            row[client_key] = row.get(client_key, 0) + 1
+            client = counted(row[client_key], now=now, limit=client_limit, window_seconds=window_seconds)
+        return FailureCounts(counted(row[""], now=now, limit=address_limit, window_seconds=window_seconds), client)
 
-    async def get(self, key: str, *, now: datetime, window_seconds: float) -> FailureCount | None:
+    async def purge_expired(self, *, now: datetime, window_seconds: float, limit: int = 10_000) -> int:
         self._check()
-        found = self._counters.get(key) if is_valid_key(key) else None
-        return None if found is None or found.expired_at(now, window_seconds) else found
-
-    async def purge_expired(self, *, now: datetime, window_seconds: float, limit: int = 1000) -> int:
-        self._check()
-        cutoff = now - timedelta(seconds=2 * window_seconds)
-        stale = [key for key, count in self._counters.items() if count.window_start <= cutoff][:limit]
+        cutoff = window_of(now, window_seconds)[0] - timedelta(seconds=window_seconds)
+        stale = [key for key in self._rows if key[0] < cutoff][:limit]
         for key in stale:
-            del self._counters[key]
+            del self._rows[key]
         return len(stale)
+
+    def row(self, address_key: str, *, now: datetime, window_seconds: float) -> dict[str, int]:
+        """What the address's row holds in the window of ``now`` (``""``: the address's count; else client keys)."""
+        return dict(self._rows.get((window_of(now, window_seconds)[0], address_key), {}))
+
+    def __len__(self) -> int:
+        return len(self._rows)

@@ -1,9 +1,8 @@
 """Creating and rotating the gateway's signing keys: the admin side of the key ring (workers only read).
 
-- :meth:`SigningKeyAdmin.ensure` (``gateway-admin signing-keys ensure``, run by the deployment and by the first
-  admin change): makes sure the index exists. With no index it builds one from the keys an earlier version of the
-  gateway left in the vault (listing the vault once: the only listing, and an administrator's), or creates the
-  first key (generation 1).
+- :meth:`SigningKeyAdmin.ensure` (``gateway-admin ensure``, which the deployment runs): makes sure the index
+  exists. With no index it builds one from the keys an earlier version of the gateway left in the vault
+  (listing the vault once: the only listing, and an administrator's), or creates the first key (generation 1).
 - :meth:`SigningKeyAdmin.rotate`: a key of the next generation, which signs at once on this worker and on the
   others within ``SIGNING_KEY_CACHE_SECONDS``; the previous one stays published and accepted until every token it
   can have signed has expired (``gateway.tokens.key_index``).

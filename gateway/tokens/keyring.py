@@ -1,10 +1,10 @@
 """The per-worker key ring: the JWT signing keys, read from Key Vault through their index, cached, published.
 
 Finding the keys. A worker reads the index secret (``gateway.tokens.key_index``: one small secret naming every
-key in use) and then each key it names that is not retired: a cold worker costs about three Key Vault calls,
-whatever the number of clients or secrets in the vault. It never lists the vault and never creates a key: the
-first key and every rotation are the admin side's (``gateway.tokens.key_admin``; the deployment runs
-``gateway-admin signing-keys ensure``). Without an index the worker answers :class:`NoSigningKey` (the token
+key in use) and then each key it names that is not retired (one or two): a cold worker costs about three Key
+Vault calls, and so does a refresh, whatever the number of clients or secrets in the vault. It never lists the
+vault and never creates a key: the first key and every rotation are the admin side's
+(``gateway.tokens.key_admin``; the deployment runs ``gateway-admin ensure``). Without an index the worker answers :class:`NoSigningKey` (the token
 endpoint's 503 ``temporarily_unavailable``), logs why, and asks again at most every ``NO_KEY_RETRY_SECONDS``.
 
 Caching. The key set serves for ``SIGNING_KEY_CACHE_SECONDS``; from half that age a request starts a refresh
@@ -68,7 +68,7 @@ NO_KEY_LOG_SECONDS = 60.0
 
 class NoSigningKey(StoreUnavailable):
     """Key Vault holds no usable signing key (no index, or its active key unreadable): an operator must create
-    one (``gateway-admin signing-keys ensure``); token requests answer 503 until then."""
+    one (``gateway-admin ensure``); token requests answer 503 until then."""
 
 
 @dataclass(frozen=True)
@@ -150,13 +150,13 @@ class KeyRing:
             return None
 
     async def _read(self) -> _Snapshot:
+        """The index, then every key it names that is not retired (read again each time: a key whose secret an
+        operator deleted stops verifying at the next refresh)."""
         keys = await self._read_index()
-        previous = self._snapshot.loaded if self._snapshot is not None else {}
-        live = [i for i in infos(keys, self._clock.now(), self._policy.grace) if i.status != "retired"]
-        missing = [key for key in keys if key.kid not in previous and any(i.kid == key.kid for i in live)]
-        fetched = await asyncio.gather(*(self._load_key(key) for key in missing))
-        loaded = {i.kid: previous[i.kid] for i in live if i.kid in previous}
-        loaded |= {key.kid: found for key, found in zip(missing, fetched, strict=True) if found is not None}
+        live = {i.kid for i in infos(keys, self._clock.now(), self._policy.grace) if i.status != "retired"}
+        wanted = [key for key in keys if key.kid in live]
+        fetched = await asyncio.gather(*(self._load_key(key) for key in wanted))
+        loaded = {key.kid: found for key, found in zip(wanted, fetched, strict=True) if found is not None}
         if keys[0].kid not in loaded:
             raise NoSigningKey("the active signing key is unreadable")
         return _Snapshot(keys=keys, retire_after=retire_times(keys, self._policy.grace), loaded=loaded,
@@ -178,7 +178,7 @@ class KeyRing:
             wait = NO_KEY_RETRY_SECONDS
             if now - self._no_key_logged >= NO_KEY_LOG_SECONDS:
                 self._no_key_logged = now
-                logger.error("no usable signing key: %s. Create it with `gateway-admin signing-keys ensure` "
+                logger.error("no usable signing key: %s. Create it with `gateway-admin ensure` "
                              "(deployments run it); token requests answer 503 until then", error)
         else:
             wait = error.retry_after if isinstance(error, StoreThrottled) else OUTAGE_RETRY_SECONDS
