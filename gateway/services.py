@@ -8,9 +8,11 @@ Functions guidance asks for expensive clients. Tests build their own with
 :class:`Services` owns, by name, the per-worker parts the hot paths share::
 
     client_directory, route_directory   cached clients and tenant routes      (gateway.directory)
+    change_watcher                      polls the change log that keeps them current
     client_authenticator                cached secret verifiers               (gateway.oauth.authentication)
     assertion_authenticator             cached client JWKS                    (gateway.oauth.assertion_auth)
-    known_client_ids                    the client id list                    (gateway.oauth.known_clients)
+    client_id_keys                      the key client ids are tagged with    (gateway.oauth.client_ids)
+    known_client_ids                    unknown client ids, from memory       (gateway.oauth.known_clients)
     failure_limiter                     token endpoint failure limits         (gateway.oauth.rate_limit)
     key_ring                            the gateway's signing keys            (gateway.tokens.keyring)
     signing_key_admin                   creating and rotating them            (gateway.tokens.key_admin)
@@ -38,16 +40,19 @@ from typing import TYPE_CHECKING, Any
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings, current_settings
 from gateway.lifecycle import close_resource
+from gateway.stores.changes import ChangeLog
+from gateway.stores.legacy_ids import LegacyClientIds
 from gateway.stores.protocols import AuditStore, ClientStore, FailureCounterStore, RouteStore, SecretStore
 from gateway.stores.replay import ReplayStore
 
 if TYPE_CHECKING:
     from gateway.admin.access import RefusalBudget
     from gateway.admin.entra import EntraVerifier
-    from gateway.directory import ClientDirectory, RouteDirectory
+    from gateway.directory import ChangeWatcher, ClientDirectory, RouteDirectory
     from gateway.housekeeping import Housekeeping
     from gateway.oauth.assertion_auth import AssertionAuthenticator
     from gateway.oauth.authentication import ClientAuthenticator
+    from gateway.oauth.client_ids import ClientIdKeys
     from gateway.oauth.known_clients import KnownClientIds
     from gateway.oauth.rate_limit import FailureLimiter
     from gateway.proxy.provider_keys import ProviderKeyRing
@@ -61,10 +66,10 @@ if TYPE_CHECKING:
 CredentialFactory = Callable[[str | None], Any]
 """Builds the managed identity credential for a client id (None: the system-assigned identity)."""
 
-_PARTS = ("housekeeping", "client_directory", "route_directory", "client_authenticator", "assertion_authenticator",
-          "known_client_ids", "failure_limiter", "key_ring", "signing_key_admin", "verified_tokens",
-          "provider_key_ring", "upstream_authenticator", "provider_transport", "admin_token_verifier",
-          "admin_refusal_budget")
+_PARTS = ("housekeeping", "change_watcher", "client_directory", "route_directory", "client_authenticator",
+          "assertion_authenticator", "client_id_keys", "known_client_ids", "failure_limiter", "key_ring",
+          "signing_key_admin", "verified_tokens", "provider_key_ring", "upstream_authenticator", "provider_transport",
+          "admin_token_verifier", "admin_refusal_budget")
 
 
 @dataclass
@@ -78,6 +83,8 @@ class Services:
     failure_counters: FailureCounterStore | None = None  # shared across instances; None: per-worker limits only
     provider_keys: ProviderKeyStore | None = None  # provider assertion keys; None: Key Vault keys, opened on first use
     replay: ReplayStore | None = None  # client assertion ids, shared across instances; None: private_key_jwt refused
+    changes: ChangeLog | None = None  # route and client changes; None: cached records expire after their lifetime
+    legacy_ids: LegacyClientIds | None = None  # client ids not issued with a tag; None: looked up a few a second
     transport: Transport | None = None  # to the providers; None: aiohttp with the settings' limits
     credential_factory: CredentialFactory | None = None  # managed identity; None: gateway.managed_identity
     _closers: list[Any] = field(default_factory=list, init=False, repr=False)
@@ -85,16 +92,30 @@ class Services:
     # -- the per-worker parts, built on first use ---------------------------------------------------------------
 
     @cached_property
+    def change_watcher(self) -> ChangeWatcher | None:
+        if self.changes is None:
+            return None
+        from gateway.directory import ChangeWatcher
+
+        settings = self.settings
+        return ChangeWatcher(self.changes, self.clock,
+                             shortest_ttl=min(settings.client_cache_seconds, settings.route_cache_seconds))
+
+    @cached_property
     def client_directory(self) -> ClientDirectory:
         from gateway.directory import ClientDirectory
 
-        return ClientDirectory(self)
+        return ClientDirectory(self.clients.get, ttl=self.settings.client_cache_seconds,
+                               stale_if_error=self.settings.stale_if_error_seconds, clock=self.clock,
+                               watcher=self.change_watcher)
 
     @cached_property
     def route_directory(self) -> RouteDirectory:
         from gateway.directory import RouteDirectory
 
-        return RouteDirectory(self)
+        return RouteDirectory(self.routes.get, ttl=self.settings.route_cache_seconds,
+                              stale_if_error=self.settings.stale_if_error_seconds, clock=self.clock,
+                              watcher=self.change_watcher)
 
     @cached_property
     def client_authenticator(self) -> ClientAuthenticator:
@@ -109,10 +130,16 @@ class Services:
         return AssertionAuthenticator(self)
 
     @cached_property
+    def client_id_keys(self) -> ClientIdKeys:
+        from gateway.oauth.client_ids import ClientIdKeys
+
+        return ClientIdKeys(self.secrets, self.clock, self.settings.key_vault_secret_prefix)
+
+    @cached_property
     def known_client_ids(self) -> KnownClientIds:
         from gateway.oauth.known_clients import KnownClientIds
 
-        return KnownClientIds(self)
+        return KnownClientIds(self.client_id_keys, self.legacy_ids, self.clock)
 
     @cached_property
     def failure_limiter(self) -> FailureLimiter:
@@ -221,7 +248,11 @@ class Services:
 
 def memory_services(settings: Settings, clock: Clock | None = None, *, transport: Transport | None = None) -> Services:
     """Services on the in-memory store twins (unit tests); ``transport``: a provider stand-in. The vault holds
-    what a deployment's does before traffic: the first signing key (``gateway.tokens.key_admin``)."""
+    what a deployment's does before traffic (``gateway.admin.readiness``): the first signing key and the client
+    id key."""
+    from gateway.oauth.client_ids import key_secret_name, new_key_value
+    from gateway.stores.changes import MemoryChangeLog
+    from gateway.stores.legacy_ids import MemoryLegacyClientIds
     from gateway.stores.memory import (
         MemoryAuditStore,
         MemoryClientStore,
@@ -235,12 +266,18 @@ def memory_services(settings: Settings, clock: Clock | None = None, *, transport
 
     clock = clock or SystemClock()
     secrets = MemorySecretStore(clock)
-    for write in first_key_writes(settings.key_vault_secret_prefix, clock.now()):
+    prefix = settings.key_vault_secret_prefix
+    for write in first_key_writes(prefix, clock.now()):
         secrets.put(write.name, write.value, tags=write.tags, content_type=write.content_type)
-    return Services(settings=settings, routes=MemoryRouteStore(clock), clients=MemoryClientStore(clock),
+    value, content_type, tags = new_key_value()
+    secrets.put(key_secret_name(prefix), value, tags=tags, content_type=content_type)
+    changes = MemoryChangeLog(clock)
+    clients = MemoryClientStore(clock, changes)
+    return Services(settings=settings, routes=MemoryRouteStore(clock, changes), clients=clients,
                     audit=MemoryAuditStore(), secrets=secrets, clock=clock,
                     failure_counters=MemoryFailureCounterStore(), replay=MemoryReplayStore(clock),
-                    provider_keys=MemoryProviderKeyStore(clock), transport=transport)
+                    provider_keys=MemoryProviderKeyStore(clock), transport=transport, changes=changes,
+                    legacy_ids=MemoryLegacyClientIds(clients))
 
 
 async def build_services(settings: Settings, clock: Clock | None = None) -> Services:
@@ -251,7 +288,7 @@ async def build_services(settings: Settings, clock: Clock | None = None) -> Serv
     stores = telemetry.traced_stores(await open_azure_stores(settings), settings)
     services = Services(settings=settings, routes=stores.routes, clients=stores.clients, audit=stores.audit,
                         secrets=stores.secrets, clock=clock or SystemClock(), failure_counters=stores.failure_counters,
-                        replay=stores.replay)
+                        replay=stores.replay, changes=stores.changes, legacy_ids=stores.legacy_ids)
     services.add_closer(stores)
     return services
 

@@ -8,7 +8,6 @@ Storage; deletion the other way round; each side is undone when the other fails.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +19,7 @@ from gateway.admin.problems import FieldError, not_found, precondition_failed, u
 from gateway.admin.verifiers import NewSecret, secret_expiry, verifier_name, write_verifier
 from gateway.admin.writes import conditional_write, may_write, retry_on_conflict, store_call, undo
 from gateway.credentials import hint_of, new_secret
+from gateway.oauth.client_ids import mint
 from gateway.services import Services
 from gateway.stores.errors import StoreError, StoreUnavailable
 from gateway.stores.models import (
@@ -54,9 +54,10 @@ def canonical_tenants(values: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def new_client_id() -> str:
-    """The id of a client created now."""
-    return str(uuid.uuid4())
+def new_client_id(key: bytes) -> str:
+    """The id of a client created now: tagged with the client id key (``gateway.oauth.client_ids``), so that
+    workers refuse ids they did not issue without a store call."""
+    return mint(key)
 
 
 async def get_client(services: Services, client_id: str) -> Client:
@@ -84,7 +85,7 @@ async def create_client(services: Services, actor: Actor, display_name: str,
     """
     tenants = canonical_tenants(list(allowed_tenants))
     authentication = authentication or ClientAuthentication()
-    client_id = new_client_id()
+    client_id = new_client_id(await store_call(services.client_id_keys.minting_key()))
     now = services.clock.now()
     if authentication.uses_assertions:
         secret_id = secret = name = expires_on = None

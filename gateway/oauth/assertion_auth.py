@@ -131,9 +131,10 @@ class AssertionAuthenticator:
 
     async def _client(self, assertion: ClientAssertion) -> Client:
         client_id = assertion.client_id
-        if not await self._services.known_client_ids.may_exist(client_id):
+        directory = self._services.client_directory
+        if directory.cached(client_id) is None and not await self._services.known_client_ids.may_exist(client_id):
             raise AuthenticationFailed(UNKNOWN_CLIENT)
-        client = await self._services.client_directory.get(client_id)
+        client = await directory.get(client_id)
         if client is None:
             raise AuthenticationFailed(UNKNOWN_CLIENT)
         if not client.authentication.uses_assertions:

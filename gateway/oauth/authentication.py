@@ -69,9 +69,9 @@ class ClientAuthenticator:
         return await self._services.secrets.get(name)
 
     async def _client_with_secret(self, client_id: str, secret_id: str) -> tuple[Client, SecretMetadata]:
-        if not await self._services.known_client_ids.may_exist(client_id):
-            raise AuthenticationFailed(UNKNOWN_CLIENT)
         directory = self._services.client_directory
+        if directory.cached(client_id) is None and not await self._services.known_client_ids.may_exist(client_id):
+            raise AuthenticationFailed(UNKNOWN_CLIENT)
         client = await directory.get(client_id)
         if client is None:
             raise AuthenticationFailed(UNKNOWN_CLIENT)

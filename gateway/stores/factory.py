@@ -1,5 +1,5 @@
-"""Builds the Azure-backed stores from settings: Table Storage for routes, clients, audit,
-failure counters and client assertion ids, Key Vault for secrets.
+"""Builds the Azure-backed stores from settings: Table Storage for routes, clients (with their change log and
+the legacy client id index), audit, failure counters and client assertion ids, Key Vault for secrets.
 
 The Azure SDKs are imported inside :func:`open_azure_stores` so that modules
 that never touch a store (the metadata function) do not pay for them at cold start.
@@ -15,7 +15,9 @@ from typing import Any
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.lifecycle import close_resource
+from gateway.stores.changes import ChangeLog
 from gateway.stores.errors import StoreError
+from gateway.stores.legacy_ids import LegacyClientIds
 from gateway.stores.protocols import AuditStore, ClientStore, FailureCounterStore, RouteStore, SecretStore
 from gateway.stores.replay import ReplayStore
 
@@ -32,6 +34,8 @@ class AzureStores:
     secrets: SecretStore
     failure_counters: FailureCounterStore | None = None
     replay: ReplayStore | None = None
+    changes: ChangeLog | None = None
+    legacy_ids: LegacyClientIds | None = None
     _resources: list[Any] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -71,4 +75,5 @@ async def open_azure_stores(settings: Settings, clock: Clock | None = None) -> A
         await tables.aclose()
         raise
     return AzureStores(routes=tables.routes, clients=tables.clients, audit=tables.audit, secrets=secrets,
-                       failure_counters=counters, replay=replay, _resources=[tables, secrets])
+                       failure_counters=counters, replay=replay, changes=tables.changes,
+                       legacy_ids=tables.legacy_ids, _resources=[tables, secrets])

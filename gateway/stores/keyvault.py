@@ -24,6 +24,7 @@ request may carry the secret value.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import re
 import ssl
 import time
@@ -244,6 +245,18 @@ class KeyVaultSecretStore:
         if chosen is None or chosen.enabled is not False:
             return None
         return _stored(chosen, None)
+
+    async def versions(self, name: str) -> builtins.list[StoredSecret]:
+        """Properties of every version of ``name``, oldest first (``version`` set, no value); [] when absent."""
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            return []
+        with _translated("list versions", name):
+            async with asyncio.timeout(self._read_timeout):
+                try:
+                    found = [props async for props in self._client.list_properties_of_secret_versions(name)]
+                except ResourceNotFoundError:
+                    return []
+        return [_stored(props, None) for props in sorted(found, key=lambda p: (_created(p), p.version or ""))]
 
     async def list(self) -> list[StoredSecret]:
         """Properties of every secret's latest version, without values.

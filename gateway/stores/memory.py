@@ -9,6 +9,7 @@ raises InvalidContinuation.
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import json
 import uuid
@@ -17,9 +18,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar, overload
 
 from gateway.clock import Clock, SystemClock
+from gateway.stores.changes import ChangeKind, ChangeLog
 from gateway.stores.counters import MAX_CLIENTS_PER_ROW, FailureCounts, counted, window_of
 from gateway.stores.errors import AlreadyExists, InvalidContinuation, NotFound, PreconditionFailed, StoreUnavailable
-from gateway.stores.keys import check_key, is_valid_key
+from gateway.stores.keys import RESERVED_PREFIX, check_key, is_valid_key
 from gateway.stores.models import AuditRecord, Client, Page, Route, StoredSecret
 
 T = TypeVar("T", Route, Client)
@@ -67,11 +69,18 @@ def _page(items: list[P], page_size: int, continuation: str | None) -> Page[P]:
 
 class _KeyedMemoryStore(_Outage, Generic[T]):
     _key_field: str
+    _kind: ChangeKind
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, changes: ChangeLog | None = None) -> None:
         self._items: dict[str, T] = {}
         self._clock = clock or SystemClock()
         self._etags = itertools.count(1)
+        self._changes = changes
+
+    async def _record(self, key: str) -> None:
+        """The change log first (``gateway.stores.changes``): a write it cannot record is not made."""
+        if self._changes is not None:
+            await self._changes.record(self._kind, key)
 
     def _key(self, item: T) -> str:
         key: str = getattr(item, self._key_field)  # Route.tenant_id or Client.client_id
@@ -89,6 +98,9 @@ class _KeyedMemoryStore(_Outage, Generic[T]):
     async def create(self, item: T) -> T:
         self._check()
         check_key(self._key(item), self._key_field)
+        if self._key(item).startswith(RESERVED_PREFIX):
+            raise ValueError(f"{self._key_field} must not start with {RESERVED_PREFIX!r} (reserved)")
+        await self._record(self._key(item))
         if self._key(item) in self._items:
             raise AlreadyExists(self._key(item))
         stored = self._stamp(item, None)
@@ -97,6 +109,7 @@ class _KeyedMemoryStore(_Outage, Generic[T]):
 
     async def replace(self, item: T, *, if_match: str | None = None) -> T:
         self._check()
+        await self._record(self._key(item))
         current = self._items.get(self._key(item))
         if current is None:
             raise NotFound(self._key(item))
@@ -108,6 +121,7 @@ class _KeyedMemoryStore(_Outage, Generic[T]):
 
     async def delete(self, key: str, *, if_match: str | None = None) -> None:
         self._check()
+        await self._record(key)
         current = self._items.get(key)
         if current is None:
             raise NotFound(key)
@@ -122,10 +136,12 @@ class _KeyedMemoryStore(_Outage, Generic[T]):
 
 class MemoryRouteStore(_KeyedMemoryStore[Route]):
     _key_field = "tenant_id"
+    _kind = "route"
 
 
 class MemoryClientStore(_KeyedMemoryStore[Client]):
     _key_field = "client_id"
+    _kind = "client"
 
 
 class MemoryAuditStore(_Outage):
@@ -185,6 +201,10 @@ class MemorySecretStore(_Outage):
         if version is None:
             return versions[-1]
         return next((v for v in versions if v.version == version), None)
+
+    async def versions(self, name: str) -> builtins.list[StoredSecret]:
+        self._check()
+        return [replace(v, value=None) for v in self._versions.get(name, [])]
 
     async def list(self) -> list[StoredSecret]:
         self._check()

@@ -20,6 +20,7 @@ NotFound. Listings: a page holds at most ``page_size`` items; follow
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from typing import Protocol
 
@@ -76,6 +77,9 @@ class SecretStore(Protocol):
 
     async def get(self, name: str, version: str | None = None) -> StoredSecret | None:
         """Latest (or given) version with its value; None if absent or deleted."""
+
+    async def versions(self, name: str) -> builtins.list[StoredSecret]:
+        """Properties of every version of one secret, oldest first (``value`` is None); ``[]`` when absent."""
 
     async def list(self) -> list[StoredSecret]:
         """Properties of the latest version of every secret (``value`` is None)."""

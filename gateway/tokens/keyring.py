@@ -4,8 +4,9 @@ Finding the keys. A worker reads the index secret (``gateway.tokens.key_index``:
 key in use) and then each key it names that is not retired (one or two): a cold worker costs about three Key
 Vault calls, and so does a refresh, whatever the number of clients or secrets in the vault. It never lists the
 vault and never creates a key: the first key and every rotation are the admin side's
-(``gateway.tokens.key_admin``; the deployment runs ``gateway-admin ensure``). Without an index the worker answers :class:`NoSigningKey` (the token
-endpoint's 503 ``temporarily_unavailable``), logs why, and asks again at most every ``NO_KEY_RETRY_SECONDS``.
+(``gateway.tokens.key_admin``; the deployment runs ``gateway-admin ensure``). Without an index the worker
+answers :class:`NoSigningKey` (the token endpoint's 503 ``temporarily_unavailable``), logs why, and asks again
+at most every ``NO_KEY_RETRY_SECONDS``.
 
 Caching. The key set serves for ``SIGNING_KEY_CACHE_SECONDS``; from half that age a request starts a refresh
 in the background and is answered from the cached set (one refresh at a time), so a busy worker never waits.
