@@ -1,5 +1,5 @@
-"""Purging what Table Storage keeps past its use: spent client assertion ids, expired failure counters and old
-change records.
+"""Purging what Table Storage keeps past its use: spent client assertion ids, expired failure counters and change
+records older than a day.
 
 Table Storage has no expiry of its own, and the first two tables grow with traffic a caller controls (every
 ``private_key_jwt`` token request leaves its ``jti``; every failed authentication from a new address leaves a
@@ -19,8 +19,10 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from gateway.clock import Clock
+from gateway.stores.changes import ChangeLog
 from gateway.stores.protocols import FailureCounterStore
 from gateway.stores.replay import ReplayStore
 
@@ -28,6 +30,8 @@ logger = logging.getLogger("gateway.housekeeping")
 
 PURGE_INTERVAL_SECONDS = 300.0
 PURGE_LIMIT = 100_000
+CHANGE_RETENTION = timedelta(days=1)
+"""Change records are kept this long (workers read back a few seconds of them)."""
 Purge = Callable[[], Awaitable[int]]
 
 
@@ -42,8 +46,10 @@ class Housekeeping:
 
     @classmethod
     def for_stores(cls, clock: Clock, *, replay: ReplayStore | None, counters: FailureCounterStore | None,
-                   window_seconds: float) -> Housekeeping:
+                   changes: ChangeLog | None, window_seconds: float) -> Housekeeping:
         purges: dict[str, Purge] = {}
+        if changes is not None:
+            purges["changes"] = lambda: changes.purge_before(clock.now() - CHANGE_RETENTION, limit=PURGE_LIMIT)
         if replay is not None:
             purges["replay"] = lambda: replay.purge_expired(limit=PURGE_LIMIT)
         if counters is not None:

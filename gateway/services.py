@@ -205,6 +205,7 @@ class Services:
         from gateway.housekeeping import Housekeeping
 
         return Housekeeping.for_stores(self.clock, replay=self.replay, counters=self.failure_counters,
+                                       changes=self.changes,
                                        window_seconds=self.settings.auth_failure_window_seconds)
 
     # -- changes the admin API makes -----------------------------------------------------------------------------

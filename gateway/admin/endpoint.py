@@ -45,6 +45,7 @@ ROUTES: tuple[tuple[tuple[str, ...], dict[str, HandlerFn]], ...] = (
     (("provider-keys",), {"GET": provider_keys.list_provider_keys}),
     (("provider-keys", "{}", "rotate"), {"POST": provider_keys.rotate_provider_key}),
     (("audit",), {"GET": h.list_audit}),
+    (("ensure",), {"POST": h.ensure}),
     (("openapi.json",), {"GET": h.get_openapi}),
 )
 
@@ -82,6 +83,7 @@ CHANGES: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {
     ("POST", ("clients", "{}", "secrets")): ("secret.add", "client"),
     ("DELETE", ("clients", "{}", "secrets", "{}")): ("secret.revoke", "client"),
     ("POST", ("signing-keys",)): ("signing-key.rotate", "signing-key"),
+    ("POST", ("ensure",)): ("deployment.ensure", "deployment"),
     ("POST", ("provider-keys", "{}", "rotate")): ("provider-key.rotate", "provider-key"),
 }
 _ID = re.compile(r"[0-9a-fA-F-]{1,64}")

@@ -249,6 +249,12 @@ async def rotate_signing_key(request: Request, services: Services, actor: ops.Ac
     return json_response(201, signing_key_json(info))
 
 
+async def ensure(request: Request, services: Services, actor: ops.Actor) -> Response:
+    check_body_size(request, services)
+    done = await ops.ensure(services, actor, rebuild_index=request.query_value("rebuildIndex") == "true")
+    return json_response(200, {"created": done})
+
+
 async def list_audit(request: Request, services: Services, actor: ops.Actor) -> Response:
     since, until = _parse_time(request, "since"), _parse_time(request, "until")
     if since is not None and until is not None and since > until:

@@ -353,6 +353,14 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "SigningKeyList": _list("SigningKey"),
+    "EnsureResult": {
+        "type": "object",
+        "required": ["created"],
+        "properties": {
+            "created": {"type": "array", "items": {"type": "string"},
+                        "description": "What was missing and was created (empty when nothing was)."},
+        },
+    },
     "ProviderKeyVersion": {
         "type": "object",
         "required": ["kid", "version", "status", "createdOn", "activatesOn"],
@@ -469,6 +477,9 @@ PARAMETERS: dict[str, Any] = {
                         "schema": {"type": "string", "pattern": PROVIDER_KEY_PATTERN}, "example": "gateway-rs384"},
     "pageSize": {"name": "pageSize", "in": "query", "required": False,
                  "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 100}},
+    "rebuildIndex": {"name": "rebuildIndex", "in": "query", "required": False,
+                     "description": "`true`: write the legacy client id index again (after importing clients "
+                                    "with ids of their own).", "schema": {"type": "string", "enum": ["true", "false"]}},
     "continuation": {"name": "continuation", "in": "query", "required": False,
                      "description": "Opaque token from a previous page's nextLink.", "schema": {"type": "string"}},
     "since": {"name": "since", "in": "query", "required": False, "description": "ISO 8601 (inclusive).",
@@ -570,6 +581,14 @@ PATHS: dict[str, Any] = {
         "get": {"operationId": "listAudit", "summary": "Audit records, newest first (paged).", "tags": ["audit"],
                 "parameters": _p("since", "until", "pageSize", "continuation"),
                 "responses": {"200": _json("AuditPage", "A page of records."), **_errors()}},
+    },
+    "/manage/ensure": {
+        "post": {"operationId": "ensureDeployment",
+                 "summary": "Create what workers need before traffic and never create themselves: the signing key "
+                            "and its index, the client id key, the legacy client id index. Idempotent; deployments "
+                            "run it.",
+                 "tags": ["signing-keys"], "parameters": _p("rebuildIndex"),
+                 "responses": {"200": _json("EnsureResult", "What was created."), **_errors("413")}},
     },
     "/manage/openapi.json": {
         "get": {"operationId": "getOpenApi", "summary": "This document.", "tags": ["meta"],

@@ -48,6 +48,7 @@ from gateway.admin.clients import (
     list_clients,
     update_client,
 )
+from gateway.admin.readiness import ensure
 from gateway.admin.signing_keys import SigningKeyRing, list_signing_keys, rotate_signing_key
 from gateway.admin.tenant_routes import RouteSpec, delete_route, get_route, list_routes, put_route
 from gateway.admin.verifiers import NewSecret
@@ -67,6 +68,7 @@ __all__ = [
     "create_client",
     "delete_client",
     "delete_route",
+    "ensure",
     "get_client",
     "get_route",
     "list_audit",

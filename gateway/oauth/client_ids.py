@@ -164,6 +164,12 @@ class ClientIdKeys:
             raise StoreUnavailable("the client id key could not be read moments ago")
         return (await asyncio.shield(self._start_load())).keys
 
+    async def ensure(self) -> bool:
+        """Create the key when there is none (the deployment's ``ensure``); whether it was created here."""
+        had = bool((await self._load()).keys)
+        await self.minting_key()
+        return not had
+
     async def minting_key(self) -> bytes:
         """The key new ids are minted with (the oldest enabled version), created when there is none (admin side
         only: workers never call this)."""

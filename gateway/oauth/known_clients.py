@@ -10,8 +10,9 @@ client ids exist, and random ids would read the store on every attempt. Instead:
 * any other id (clients created before tags, or by tools that chose their ids) may exist when it is in the index
   of such ids (``gateway.stores.legacy_ids``: written by the deployment's ``gateway-admin ensure``, read whole
   once per worker and again every ``LEGACY_REFRESH_SECONDS`` in the background);
-* without that index (a deployment that has not run ``ensure`` since it upgraded), ids not of the issued shape
-  go to the client directory while ``MISS_READS_PER_SECOND`` allows, and are unknown past it.
+* an id of neither kind (not in the index, or no index yet: a deployment that has not run ``ensure`` since it
+  upgraded, a client imported since) goes to the client directory while ``MISS_READS_PER_SECOND`` allows, and
+  is unknown past it: a flood of invented ids costs a worker at most that many point reads a second.
 
 Nothing here lists the clients. When the key or the index cannot be read (store down), the directory decides,
 as it would without this check; they are asked again no sooner than ``OUTAGE_RETRY_SECONDS``.
@@ -69,8 +70,8 @@ class KnownClientIds:
         except StoreUnavailable:
             logger.warning("legacy client id index unavailable; the client directory decides")
             return True
-        if index is not None:
-            return id_digest(client_id) in index
+        if index is not None and id_digest(client_id) in index:
+            return True
         return self._may_read_one()
 
     async def _legacy_index(self) -> frozenset[bytes] | None:
