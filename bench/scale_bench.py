@@ -38,6 +38,7 @@ from bench.scale_stack import Counters, ScaleStack, tenant_of  # noqa: E402
 
 THROTTLED_CALLS = 200
 THROTTLED_SECONDS = 10.0
+WORKER_SECONDS = 600
 
 
 # -- workers (fresh interpreters) ----------------------------------------------------------------------------
@@ -47,7 +48,10 @@ def run_worker(scenario: str, arguments: dict[str, Any]) -> dict[str, Any]:
         json.dump(arguments, handle)
     try:
         done = subprocess.run([sys.executable, "-m", "bench.scale_bench", "--worker", scenario, handle.name],
-                              cwd=ROOT, capture_output=True, text=True, check=False, timeout=900)
+                              cwd=ROOT, capture_output=True, text=True, check=False, timeout=WORKER_SECONDS)
+    except subprocess.TimeoutExpired:
+        print(f"  (worker {scenario} did not finish within {WORKER_SECONDS} s)", flush=True)
+        return {"error": f"did not finish within {WORKER_SECONDS} s"}
     finally:
         os.unlink(handle.name)
     if done.returncode != 0:
