@@ -161,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream-seconds", type=float, default=20.0)
     parser.add_argument("--skip-streams", action="store_true")
     parser.add_argument("--skip-steady", action="store_true")
+    parser.add_argument("--legacy-ids", action="store_true",
+                        help="clients with the version-4 UUIDs of earlier versions (indexed by the ensure step), "
+                             "as a deployment that upgraded has them")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
     parser.add_argument("--worker", nargs=2, metavar=("SCENARIO", "ARGS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -170,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     everything: dict[int, dict[str, dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as workdir:
-        stack = ScaleStack(Path(workdir)).start()
+        stack = ScaleStack(Path(workdir), legacy_ids=args.legacy_ids).start()
         try:
             asyncio.run(stack.seed_routes(args.routes))
             for size in sizes:

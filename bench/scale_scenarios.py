@@ -138,14 +138,17 @@ def zipf_tenants(routes: int, count: int, seed: int = 21) -> list[str]:
 
 
 async def steady(settings: dict[str, str], counters: Counters, legit: list[tuple[str, str]], routes: int,
-                 kind: str) -> dict[str, Any]:
-    """Calls per request once warm (``kind``: ``token`` or ``read``), on a virtual clock."""
+                 kind: str, *, warm: float = WARM_SECONDS, seconds: float = STEADY_SECONDS,
+                 rate: float = STEADY_RATE) -> dict[str, Any]:
+    """Calls per request once warm (``kind``: ``token`` or ``read``), on a virtual clock: ``warm`` seconds, then
+    ``seconds`` counted, ``rate`` requests a second."""
     from gateway.tokens.access_tokens import issue_access_token
 
     clock = VirtualClock()
     services = await worker(settings, clock)
-    step = 1 / STEADY_RATE
-    total = int((WARM_SECONDS + STEADY_SECONDS) * STEADY_RATE)
+    step = 1 / rate
+    total = int((warm + seconds) * rate)
+    warm_requests = int(warm * rate)
     tenants = zipf_tenants(routes, total)
     chooser = random.Random(7)
     tokens: dict[str, str] = {}
@@ -156,7 +159,7 @@ async def steady(settings: dict[str, str], counters: Counters, legit: list[tuple
         if time.monotonic() > deadline:
             break
         done = n + 1
-        if n == int(WARM_SECONDS * STEADY_RATE):
+        if n == warm_requests:
             counters.reset()
         if kind == "token":
             client_id, secret = legit[min(int(chooser.paretovariate(1.2)) - 1, len(legit) - 1)]
@@ -166,11 +169,11 @@ async def steady(settings: dict[str, str], counters: Counters, legit: list[tuple
                 tokens[tenant] = (await issue_access_token(services, client_id=legit[0][0],
                                                            tenant_id=tenant)).access_token
             status = await read(services, tokens[tenant])
-        if n >= int(WARM_SECONDS * STEADY_RATE):
+        if n >= warm_requests:
             statuses[status] = statuses.get(status, 0) + 1
         clock.advance(step)
         await asyncio.sleep(0)  # let background refreshes run, as between requests in production
-    measured = done - int(WARM_SECONDS * STEADY_RATE)
+    measured = done - warm_requests
     if measured <= 0:
         raise RuntimeError(f"the warm-up did not finish within {STEADY_WALL_SECONDS:.0f} s ({done} requests)")
     figures = {"requests": measured, "statuses": statuses, **counters.read()}

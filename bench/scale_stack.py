@@ -5,7 +5,10 @@ Seeding writes straight to Azurite and into the emulator's state file (a client 
 Key Vault write that rewrites the vault's file, which is quadratic at 50,000 clients), but through the builders
 the admin code uses: ``new_client_id`` and the ``Client`` record the admin creates (mapped to its entity by the
 store's own ``client_to_entity``), ``verifier_secret`` for the Key Vault secret (sent as the SDK's ``set_secret``
-body), the admin's route builder for routes. So the shape cannot drift from what the admin API writes.
+body), the admin's route builder for routes. So the shape cannot drift from what the admin API writes. First
+the deployment's ensure step runs (the signing key, the client id key new ids are tagged with); with
+``legacy_ids`` the clients get the version-4 UUIDs of versions before tags, and the ensure step runs again after
+each seeding to index them, as after an upgrade.
 
 Used by ``bench.scale_bench`` (sizes of 1,000 to 50,000 clients) and by the regression test that runs the same
 scenarios at about 2,000 clients.
@@ -61,9 +64,10 @@ def verifier_body(verifier: VerifierSecret) -> dict[str, Any]:
             "attributes": {"enabled": True, "exp": int(verifier.expires_on.timestamp())}}
 
 
-def client_record(index: int, now: datetime, lifetime_days: int) -> tuple[Client, str, str]:
-    """Client ``index`` as ``create_client`` makes it: its record, its first secret and that secret's id."""
-    client_id = new_client_id()
+def client_record(index: int, now: datetime, lifetime_days: int, key: bytes | None) -> tuple[Client, str, str]:
+    """Client ``index`` as ``create_client`` makes it: its record, its first secret and that secret's id; its id
+    tagged with ``key``, or (None) a version-4 UUID as versions before tags made them."""
+    client_id = new_client_id(key) if key is not None else str(uuid.uuid4())
     secret_id, secret = new_secret()
     expires_on = now + timedelta(days=lifetime_days)
     meta = SecretMetadata(secret_id, hint_of(secret), now, expires_on)
@@ -76,7 +80,8 @@ def client_record(index: int, now: datetime, lifetime_days: int) -> tuple[Client
 class ScaleStack:
     """Azurite (in memory) behind a :class:`TableMeter`, and the Key Vault emulator, in ``workdir``."""
 
-    def __init__(self, workdir: Path, prefix: str = "scale", *, emulator_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, workdir: Path, prefix: str = "scale", *, emulator_args: tuple[str, ...] = (),
+                 legacy_ids: bool = False) -> None:
         from tests.fixtures.keyvault import KeyVaultEmulator
 
         self.workdir = workdir
@@ -85,6 +90,8 @@ class ScaleStack:
         self.meter: TableMeter | None = None
         self.vault = KeyVaultEmulator(workdir / "keyvault", None, *emulator_args)
         self.seeded = Seeded()
+        self.legacy_ids = legacy_ids
+        self._id_key: bytes | None = None
 
     # -- lifetime ---------------------------------------------------------------------------------------------
     def start(self) -> ScaleStack:
@@ -93,6 +100,20 @@ class ScaleStack:
         self.meter = TableMeter(upstream, self.prefix).start_in_thread()
         self.vault.start()
         return self
+
+    async def ensure(self) -> None:
+        """The deployment's ensure step (``gateway.admin.readiness``), as after a deploy or an upgrade: the
+        signing key, the client id key, the legacy client id index (written again when there are legacy ids)."""
+        from gateway.admin.readiness import ensure_deployment
+        from gateway.config import Settings
+        from gateway.services import build_services
+
+        services = await build_services(Settings.from_mapping(self.settings()))
+        try:
+            await ensure_deployment(services, rebuild_index=self.legacy_ids and self.seeded.clients > 0)
+            self._id_key = await services.client_id_keys.minting_key()
+        finally:
+            await services.aclose()
 
     def stop(self) -> None:
         self.vault.stop()
@@ -137,8 +158,11 @@ class ScaleStack:
         (written into its state file while it is stopped)."""
         now = SystemClock().now()
         entities, verifiers = [], []
+        if self._id_key is None:
+            await self.ensure()
+        key = None if self.legacy_ids else self._id_key
         for index in range(self.seeded.clients, total):
-            client, secret, secret_id = client_record(index, now, lifetime_days)
+            client, secret, secret_id = client_record(index, now, lifetime_days, key)
             entities.append(client_to_entity(client, created_on=now, updated_on=now))
             verifiers.append(verifier_secret(self.prefix, client.client_id, secret_id, secret,
                                              now + timedelta(days=lifetime_days)))
@@ -152,6 +176,8 @@ class ScaleStack:
         vault.save()
         self.vault.start()
         self.seeded.clients = total
+        if self.legacy_ids:
+            await self.ensure()  # an upgraded deployment's ensure step indexes the ids issued without a tag
 
     async def seed_routes(self, total: int) -> None:
         now = SystemClock().now()
