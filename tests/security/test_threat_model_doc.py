@@ -70,7 +70,7 @@ def test_settings_and_numbers_match_the_code():
     assert REFRESH_MARGIN_SECONDS == 60 and "until 60 s before they expire" in DOC
     assert MAX_ENTRIES == 100_000 and "(100 000 entries)" in DOC
     assert SHARED_STORE_TIMEOUT_SECONDS == 2 and "wait at most 2 s for the table" in DOC
-    assert MISS_READS_PER_SECOND == 5 and "plus five single reads a second" in DOC
+    assert MISS_READS_PER_SECOND == 5 and "at most five single reads a second per worker" in DOC
     assert MAX_TOKEN_LENGTH == 4096 and "token ≤ 4096 characters" in DOC
     assert " ".join(REQUIRED_CLAIMS) in DOC
     for address in METADATA_ADDRESSES:
