@@ -5,31 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections import Counter
-
-import pytest
 
 from gateway.oauth import client_ids, known_clients
 from gateway.oauth.client_ids import ClientIdKeys, is_tagged_shape, mint, tag_verifies
 from gateway.oauth.known_clients import MISS_READS_PER_SECOND, KnownClientIds
 from gateway.stores.legacy_ids import id_digest
 from gateway.stores.models import Client
-
-
-class Counting:
-    """A store counting its calls by method."""
-
-    def __init__(self, inner) -> None:
-        self.inner, self.calls = inner, Counter()
-
-    def __getattr__(self, name):
-        method = getattr(self.inner, name)
-
-        async def call(*args, **kwargs):
-            self.calls[name] += 1
-            return await method(*args, **kwargs)
-
-        return call
 
 
 class Index:
@@ -45,21 +26,6 @@ class Index:
 
             raise StoreUnavailable("down")
         return None if self.ids is None else frozenset(id_digest(i) for i in self.ids)
-
-
-@pytest.fixture
-def vault(services) -> Counting:
-    services.secrets = Counting(services.secrets)
-    return services.secrets
-
-
-@pytest.fixture
-def empty(services) -> Counting:
-    """A vault without a client id key yet (a deployment before its ``ensure`` step)."""
-    from gateway.stores.memory import MemorySecretStore
-
-    services.secrets = Counting(MemorySecretStore(services.clock))
-    return services.secrets
 
 
 def known(services, index: Index | None = None) -> KnownClientIds:
@@ -88,7 +54,7 @@ async def test_a_tagged_id_is_checked_from_memory_after_one_read_of_the_key(serv
     assert vault.calls == {"versions": 1, "get": 1}  # the key's versions, then the one version
 
 
-async def test_a_client_created_on_another_worker_is_known_at_once(services, empty):
+async def test_a_client_created_on_another_worker_is_known_at_once(services, empty_vault):
     ids = known(services, Index([]))
     assert not await ids.may_exist(mint(b"z" * 32))  # loads the key (there is none: nothing can exist)
     from gateway.admin.clients import new_client_id
@@ -98,18 +64,18 @@ async def test_a_client_created_on_another_worker_is_known_at_once(services, emp
     assert await fresh.may_exist(created)
 
 
-async def test_without_a_key_workers_ask_again_only_after_a_while(services, empty, clock):
+async def test_without_a_key_workers_ask_again_only_after_a_while(services, empty_vault, clock):
     ids = known(services, Index([]))
     for _ in range(20):
         assert not await ids.may_exist(mint(b"y" * 32))
-    assert empty.calls == {"versions": 1}
+    assert empty_vault.calls == {"versions": 1}
     clock.advance(client_ids.ABSENT_RETRY_SECONDS * 1.3)
     assert not await ids.may_exist(mint(b"y" * 32))
     await asyncio.sleep(0)
-    assert empty.calls == {"versions": 2}
+    assert empty_vault.calls == {"versions": 2}
 
 
-async def test_two_keys_created_at_once_both_verify_and_minting_agrees_on_the_oldest(services, empty):
+async def test_two_keys_created_at_once_both_verify_and_minting_agrees_on_the_oldest(services, empty_vault):
     from tests.unit.admin.doubles import Yielding
 
     racing = Yielding(services.secrets)  # every call yields: the two creations interleave

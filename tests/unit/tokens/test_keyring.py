@@ -5,59 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 
 import pytest
 
 from gateway.credentials import signing_key_secret_name
 from gateway.services import Services
-from gateway.stores.errors import StoreThrottled, StoreUnavailable
-from gateway.stores.memory import MemorySecretStore
+from gateway.stores.errors import StoreUnavailable
 from gateway.tokens import keyring
 from gateway.tokens.key_index import index_secret_name
 from gateway.tokens.keyring import NoSigningKey
 from gateway.tokens.keys import new_kid, private_key_from_pem
+from tests.support.vault import CountingStore
 
 
 def twin(services: Services) -> Services:
     """A second worker: same stores, its own per-worker components."""
     return Services(settings=services.settings, routes=services.routes, clients=services.clients,
                     audit=services.audit, secrets=services.secrets, clock=services.clock)
-
-
-class Counting:
-    """The secret store, counting its calls by method (each a Key Vault request); optionally yielding first,
-    as a network call would, or failing as Key Vault does when it throttles."""
-
-    def __init__(self, inner, *, yielding: bool = False) -> None:
-        self.inner, self.calls, self.yielding = inner, Counter(), yielding
-        self.throttle: float | None = None
-
-    def __getattr__(self, name):
-        method = getattr(self.inner, name)
-
-        async def call(*args, **kwargs):
-            self.calls[name] += 1
-            if self.yielding:
-                await asyncio.sleep(0)
-            if self.throttle is not None:
-                raise StoreThrottled("throttled (simulated)", self.throttle)
-            return await method(*args, **kwargs)
-
-        return call
-
-
-@pytest.fixture
-def vault(services) -> Counting:
-    services.secrets = Counting(services.secrets)
-    return services.secrets
-
-
-@pytest.fixture
-def empty(services) -> Counting:
-    """A vault without any signing key (a deployment before its ``ensure`` step)."""
-    services.secrets = Counting(MemorySecretStore(services.clock))
-    return services.secrets
 
 
 async def test_a_cold_worker_reads_the_index_and_the_active_key_and_never_lists(services, vault):
@@ -72,44 +36,44 @@ async def test_a_cold_worker_reads_the_index_and_the_active_key_and_never_lists(
     assert vault.calls == {"get": 2}
 
 
-async def test_a_worker_never_creates_a_key_and_asks_again_only_after_a_while(services, empty, clock, caplog):
+async def test_a_worker_never_creates_a_key_and_asks_again_only_after_a_while(services, empty_vault, clock, caplog):
     caplog.set_level(logging.ERROR, "gateway.tokens.keyring")
     for _ in range(5):
         with pytest.raises(NoSigningKey):
             await services.key_ring.signing_key()
-    assert empty.calls == {"get": 1}
+    assert empty_vault.calls == {"get": 1}
     assert "gateway-admin ensure" in caplog.text
     clock.advance(keyring.NO_KEY_RETRY_SECONDS * 1.5)
     with pytest.raises(StoreUnavailable):
         await services.key_ring.signing_key()
-    assert empty.calls == {"get": 2}
+    assert empty_vault.calls == {"get": 2}
 
 
-async def test_ensure_creates_the_first_key_once_and_every_worker_signs_with_it(services, empty):
+async def test_ensure_creates_the_first_key_once_and_every_worker_signs_with_it(services, empty_vault):
     created = await services.signing_key_admin.ensure()
     assert created is not None and created.status == "active" and created.generation == 1
     assert await services.signing_key_admin.ensure() is None
-    assert empty.calls["list"] == 1  # looked for keys of an earlier version, once
+    assert empty_vault.calls["list"] == 1  # looked for keys of an earlier version, once
     assert (await twin(services).key_ring.signing_key()).kid == created.kid
     assert (await services.key_ring.signing_key()).kid == created.kid
     assert [i.kid for i in await services.signing_key_admin.list_keys()] == [created.kid]
 
 
-async def test_ensure_indexes_the_keys_an_earlier_version_left_in_the_vault(services, empty, clock):
+async def test_ensure_indexes_the_keys_an_earlier_version_left_in_the_vault(services, empty_vault, clock):
     from gateway.tokens.key_admin import new_key
 
     old, write = new_key("gw", 3, clock.now())
-    await empty.inner.set(write.name, write.value, tags=write.tags)
-    await empty.inner.set("gw-signing-20260101000000-0000000000000000", "not a pem",
+    await empty_vault.inner.set(write.name, write.value, tags=write.tags)
+    await empty_vault.inner.set("gw-signing-20260101000000-0000000000000000", "not a pem",
                           tags={"kid": "20260101000000-0000000000000000", "alg": "RS256"})  # not a key of ours
-    await empty.inner.set("gw-client-x-y", "verifier")
+    await empty_vault.inner.set("gw-client-x-y", "verifier")
     assert (await services.signing_key_admin.ensure()).kid == old.kid
     assert (await services.key_ring.signing_key()).kid == old.kid
     assert (await services.signing_key_admin.rotate()).generation == 4
 
 
 async def test_concurrent_rotations_on_several_workers_keep_every_key(services):
-    services.secrets = Counting(services.secrets, yielding=True)
+    services.secrets = CountingStore(services.secrets, yielding=True)
     workers = [twin(services) for _ in range(4)]
     rotated = await asyncio.gather(*(w.signing_key_admin.rotate() for w in workers))
     named = {i.kid for i in await services.signing_key_admin.list_keys()}
