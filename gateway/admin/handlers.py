@@ -251,7 +251,10 @@ async def rotate_signing_key(request: Request, services: Services, actor: ops.Ac
 
 async def ensure(request: Request, services: Services, actor: ops.Actor) -> Response:
     check_body_size(request, services)
-    done = await ops.ensure(services, actor, rebuild_index=request.query_value("rebuildIndex") == "true")
+    rebuild = request.query_value("rebuildIndex")
+    if rebuild not in (None, "true", "false"):
+        raise bad_request("rebuildIndex must be true or false.", "rebuildIndex")
+    done = await ops.ensure(services, actor, rebuild_index=rebuild == "true")
     return json_response(200, {"created": done})
 
 

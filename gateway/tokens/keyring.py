@@ -12,8 +12,9 @@ Caching. The key set serves for ``SIGNING_KEY_CACHE_SECONDS``; from half that ag
 in the background and is answered from the cached set (one refresh at a time), so a busy worker never waits.
 An idle worker whose set is past its lifetime waits for the refresh at most ``REFRESH_WAIT_SECONDS``, then is
 answered from the cached set while the refresh goes on. While Key Vault fails, the cached set keeps serving for
-``STALE_IF_ERROR_SECONDS`` and Key Vault is asked again no sooner than its ``Retry-After`` (or
-``OUTAGE_RETRY_SECONDS``), with jitter so that workers that failed together do not retry together.
+``STALE_IF_ERROR_SECONDS`` and Key Vault is asked again no sooner than ``OUTAGE_RETRY_SECONDS`` (its
+``Retry-After`` when it throttles: then a worker with nothing cached waits too, answering 503), with jitter so
+that workers that failed together do not retry together; one read at a time per worker.
 
 Unknown kids. A token whose ``kid`` is not in the set is looked up again only when the kid could be a key
 created since the set was read: of the gateway's shape, not in the future, and not older than the newest known
@@ -116,7 +117,8 @@ class KeyRing:
         self._policy = policy
         self._snapshot: _Snapshot | None = None
         self._loading: asyncio.Task[_Snapshot] | None = None
-        self._retry_at = float("-inf")
+        self._retry_at = float("-inf")  # a failed read: cached keys serve without asking Key Vault until then
+        self._refused_until = float("-inf")  # throttled, or no key: not even a cold worker asks until then
         self._failure: StoreUnavailable | None = None
         self._last_forced = float("-inf")
         self._no_key_logged = float("-inf")
@@ -169,7 +171,8 @@ class KeyRing:
         except StoreUnavailable as error:
             self._failed(error)
             raise
-        self._snapshot, self._failure, self._retry_at = snapshot, None, float("-inf")
+        self._snapshot, self._failure = snapshot, None
+        self._retry_at = self._refused_until = float("-inf")
         return snapshot
 
     def _failed(self, error: StoreUnavailable) -> None:
@@ -185,6 +188,8 @@ class KeyRing:
             wait = error.retry_after if isinstance(error, StoreThrottled) else OUTAGE_RETRY_SECONDS
             logger.warning("signing keys could not be read: %s", type(error).__name__)
         self._retry_at = now + _jittered(wait)
+        if isinstance(error, NoSigningKey | StoreThrottled):
+            self._refused_until = self._retry_at
 
     def _start_load(self) -> asyncio.Task[_Snapshot]:
         """The one load under way, started when there is none (single flight)."""
@@ -207,9 +212,9 @@ class KeyRing:
                 self._start_load()  # refresh ahead, in the background
             return snapshot
         telemetry.cache_lookup("keys", False)
-        if now < self._retry_at:  # Key Vault failed moments ago: do not ask it again yet
-            if snapshot is not None and self._servable(snapshot):
-                return snapshot
+        if now < self._retry_at and snapshot is not None and self._servable(snapshot):
+            return snapshot  # Key Vault failed moments ago: the cached set serves without asking it again yet
+        if now < self._refused_until:  # it asked to wait (Retry-After), or holds no key: a cold worker waits too
             raise self._failure or StoreUnavailable("signing keys unavailable")
         return await self._refreshed(snapshot)
 
