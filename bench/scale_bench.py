@@ -55,7 +55,8 @@ def run_worker(scenario: str, arguments: dict[str, Any]) -> dict[str, Any]:
     finally:
         os.unlink(handle.name)
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        lines = [line for line in done.stderr.strip().splitlines() if line[:1].isalpha() and ":" in line]
+        last = ([line for line in lines if "Error" in line.split(":")[0]] or lines or ["(no output)"])[-1]
         print(f"  (worker {scenario} failed: {last[:300]})", flush=True)
         return {"error": last[:300]}
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))

@@ -38,7 +38,8 @@ from gateway.stores.models import ALL_TENANTS, Client, ClientAuthentication, Sec
 from gateway.stores.tables.entities import client_to_entity, route_to_entity
 from gateway.stores.tables.names import TableNames
 
-SEED_CONCURRENCY = 48
+SEED_CONCURRENCY = 16
+SEED_ATTEMPTS = 5
 LEGIT_CLIENTS = 20
 """Clients whose secrets the benchmark keeps (the legitimate traffic); every other secret is thrown away."""
 PROVIDER = "https://fhir.example.org/r4"
@@ -147,7 +148,14 @@ class ScaleStack:
 
             async def insert_all() -> None:
                 for entity in queue:
-                    await client.upsert_entity(entity)
+                    for attempt in range(SEED_ATTEMPTS):  # a busy Azurite may drop a connection
+                        try:
+                            await client.upsert_entity(entity)
+                            break
+                        except Exception:  # noqa: BLE001 - retried, then raised
+                            if attempt + 1 == SEED_ATTEMPTS:
+                                raise
+                            await asyncio.sleep(0.5 * (attempt + 1))
 
             await asyncio.gather(*(insert_all() for _ in range(SEED_CONCURRENCY)))
         finally:
