@@ -115,8 +115,8 @@ class _Loaded:
 class ClientIdKeys:
     """The client id key's versions, per worker (see the module docstring)."""
 
-    def __init__(self, secrets: SecretStore, clock: Clock, prefix: str) -> None:
-        self._secrets = secrets
+    def __init__(self, vault: SecretStore, clock: Clock, prefix: str) -> None:
+        self._secrets = vault
         self._clock = clock
         self._name = key_secret_name(prefix)
         self._loaded: _Loaded | None = None
