@@ -44,11 +44,9 @@ V = TypeVar("V")
 class Confirmation(Protocol):
     """Something that vouches for a cache's entries (``gateway.directory.ChangeWatcher``)."""
 
-    def confirmed_through(self) -> float:
-        """The monotonic time as of which every entry not forgotten is current (-inf: none)."""
-
-    def poke(self) -> None:
-        """Called on each lookup: a chance to confirm again, in the background, when that is due."""
+    def confirmed_through(self, now: float) -> float:
+        """The monotonic time as of which every entry not forgotten is current (-inf: none). Called on each
+        lookup (``now``: the lookup's time): a chance to confirm again, in the background, when that is due."""
 
 
 class SingleFlight(Generic[K, V]):
@@ -105,17 +103,16 @@ class TtlCache(Generic[K, V]):
         self._invalidated_while_loading: set[K] = set()
         self._outage_until = float("-inf")
 
-    def _vouched_at(self, entry: _Entry[V]) -> float:
+    def _vouched_at(self, entry: _Entry[V], now: float) -> float:
         """When ``entry`` was last known current: loaded, or confirmed since."""
         if self._confirmation is None:
             return entry.loaded_at
-        self._confirmation.poke()
-        return max(entry.loaded_at, self._confirmation.confirmed_through())
+        return max(entry.loaded_at, self._confirmation.confirmed_through(now))
 
     async def get(self, key: K) -> V:
         entry = self._entries.get(key)
         now = self._clock.monotonic()
-        if entry is not None and now - self._vouched_at(entry) < self._ttl:
+        if entry is not None and now - self._vouched_at(entry, now) < self._ttl:
             telemetry.cache_lookup(self._name, True)
             return entry.value
         telemetry.cache_lookup(self._name, False)
@@ -131,7 +128,7 @@ class TtlCache(Generic[K, V]):
             self._invalidated_while_loading.discard(key)
 
     def _servable(self, entry: _Entry[V], now: float) -> bool:
-        return now - self._vouched_at(entry) < self._ttl + self._stale_if_error
+        return now - self._vouched_at(entry, now) < self._ttl + self._stale_if_error
 
     async def _load(self, key: K, entry: _Entry[V] | None, now: float) -> V:
         stale = entry if entry is not None and self._servable(entry, now) else None

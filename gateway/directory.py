@@ -49,24 +49,23 @@ class ChangeWatcher:
         self._caches: dict[ChangeKind, TtlCache[str, object]] = {}
         self._cursor = clock.now() - timedelta(seconds=self._lag)  # no entry was loaded before this worker began
         self._confirmed = float("-inf")
-        self._last_poll = float("-inf")
+        self._next_poll = float("-inf")
         self._polling: asyncio.Task[None] | None = None
 
     def watch(self, kind: ChangeKind, cache: TtlCache[str, object]) -> None:
         self._caches[kind] = cache
 
-    def confirmed_through(self) -> float:
-        return self._confirmed
-
-    def poke(self) -> None:
-        if (self._polling is None or self._polling.done()) and \
-                self._clock.monotonic() - self._last_poll >= self._interval:
+    def confirmed_through(self, now: float) -> float:
+        """As of when every entry not forgotten is current; starts a poll in the background when one is due."""
+        if now >= self._next_poll and (self._polling is None or self._polling.done()):
+            self._next_poll = now + self._interval
             self._polling = asyncio.ensure_future(self.poll())
+        return self._confirmed
 
     async def poll(self) -> None:
         """Read the changes since the last poll (and ``lag`` before it); forget what they name; confirm the rest."""
         started, wall = self._clock.monotonic(), self._clock.now()
-        self._last_poll = started
+        self._next_poll = max(self._next_poll, started + self._interval)
         try:
             changes = await self._changes.since(self._cursor - timedelta(seconds=self._lag))
         except StoreUnavailable as error:

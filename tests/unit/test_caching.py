@@ -110,11 +110,9 @@ class Vouching:
     def __init__(self) -> None:
         self.through, self.pokes = float("-inf"), 0
 
-    def confirmed_through(self) -> float:
-        return self.through
-
-    def poke(self) -> None:
+    def confirmed_through(self, now: float) -> float:
         self.pokes += 1
+        return self.through
 
 
 async def test_a_confirmed_entry_stays_fresh_past_its_lifetime_and_an_unconfirmed_one_does_not():
