@@ -13,7 +13,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-py$(PYTHON_VERSION)-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: install infra-tools run stop check test test-fast bench bench-load lint clean mutation
+.PHONY: install infra-tools dstu2-validator run stop check test test-fast bench bench-load lint clean mutation
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -46,6 +46,19 @@ $(INFRA_STAMP): requirements-infra.txt
 	$(INFRA_VENV)/bin/python -m pip install --quiet --no-deps $$(grep -E '^pycep-parser==' requirements-infra.txt)
 	@rm -f $(INFRA_VENV)/.installed-*; touch $(INFRA_STAMP)
 
+## The DSTU2 validator of the conversion tests (fhirclient 1.0.6's strict DSTU2 models) in its own venv:
+## newer fhirclient releases share the package name and drop DSTU2.
+DSTU2_VENV  ?= .venv-dstu2
+DSTU2_STAMP := $(DSTU2_VENV)/.installed-$(shell { $(PYTHON) -V; cat requirements-dstu2.txt; } 2>&1 | cksum | cut -d' ' -f1)
+
+dstu2-validator: $(DSTU2_STAMP)
+
+$(DSTU2_STAMP): requirements-dstu2.txt
+	@test "$$($(DSTU2_VENV)/bin/python -V 2>&1)" = "$$($(PYTHON) -V 2>&1)" \
+		|| { rm -rf $(DSTU2_VENV) && $(PYTHON) -m venv $(DSTU2_VENV); }
+	$(DSTU2_VENV)/bin/python -m pip install --quiet -r requirements-dstu2.txt
+	@rm -f $(DSTU2_VENV)/.installed-*; touch $(DSTU2_STAMP)
+
 ## Run the gateway locally on http://localhost:7071 with everything it needs (Ctrl-C stops it all).
 run: install
 	$(PY) -m devtools.run
@@ -61,11 +74,11 @@ check: install
 	$(PY) -m mypy
 
 ## The static checks, then the whole suite: unit, integration (Azurite + Key Vault emulator) and end-to-end (local host).
-test: install infra-tools check
+test: install infra-tools dstu2-validator check
 	$(PY) -m pytest
 
 ## Unit tests only (no services).
-test-fast: install
+test-fast: install dstu2-validator
 	$(PY) -m pytest tests/unit
 
 ## Every benchmark in bench/, printing figures (minutes; the machine should be quiet).

@@ -1,9 +1,9 @@
-"""Administration API (clients, secrets, routes, keys, audit): thin adapter over gateway.admin.endpoint."""
+"""Administration API (clients, secrets, routes, keys, audit): thin adapter over gateway.surfaces.admin."""
 
 import azure.functions as func
 
-from gateway.admin.endpoint import handle
 from gateway.azure_http import serve
+from gateway.surfaces.admin import handle
 
 
 async def main(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:

@@ -3,7 +3,7 @@
 1. Per assertion: ``ClientAssertionVerifier.verify`` (header, key lookup, signature, claims, replay
    store) for RS384 and ES384 (and RS256/ES256 for reference), with the client's keys inline and
    through a ``JwksFetcher`` warmed from a loopback JWKS server, on the in-memory replay store.
-2. Whole token requests in-process through ``gateway.oauth.endpoint.respond`` (form parsing, client
+2. Whole token requests in-process through ``gateway.oauth.endpoint.OAuthEndpoints.respond`` (form parsing, client
    authentication, scope, signing, JSON) on the in-memory stores with warm caches, each figure the smallest
    median of rounds of 100 (the least disturbed): the secret-based
    one (as ``bench.token_bench`` measures it) and private_key_jwt ones with RS384 and ES384
@@ -31,13 +31,13 @@ sys.path.insert(0, str(ROOT))
 from gateway.config import Settings  # noqa: E402
 from gateway.credentials import check_verifier, make_verifier  # noqa: E402
 from gateway.oauth.client_assertion import ClientAssertionVerifier, InlineKeys  # noqa: E402
-from gateway.oauth.endpoint import respond  # noqa: E402
 from gateway.oauth.jwks import parse_public_jwks  # noqa: E402
 from gateway.oauth.jwks_fetcher import JwksFetcher  # noqa: E402
 from gateway.services import memory_services  # noqa: E402
 from gateway.stores.replay import MemoryReplayStore  # noqa: E402
 from tests.support.constants import CLIENT_ID  # noqa: E402
 from tests.support.oauth import post_form, token_request  # noqa: E402
+from tests.support.surfaces import respond  # noqa: E402
 from tests.unit.oauth.helpers import add_client, add_route  # noqa: E402
 from tests.unit.oauth.keys import TOKEN_URL, ec_key, public_jwk, rsa_key, sign  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Client authentication timing: does the token endpoint's answer tell a known client id from an unknown one?
 
-Prints, side by side, the median and p90 time of ``gateway.oauth.endpoint.respond`` (in process) for
+Prints, side by side, the median and p90 time of ``gateway.oauth.endpoint.OAuthEndpoints.respond`` (in process) for
 a known client's wrong secret, a fresh random (unknown) client id per request, one unknown id
 repeated, and a known client with an unknown secret id; then the same for ``private_key_jwt``
 client assertions (RS384): a known client's forged signature, an unknown client, an unknown kid.
@@ -29,14 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.token_bench import free_port  # noqa: E402
-from gateway.admin.readiness import ensure_deployment  # noqa: E402
 from gateway.config import Settings  # noqa: E402
-from gateway.oauth.endpoint import respond  # noqa: E402
 from gateway.oauth.rate_limit import FailureLimiter  # noqa: E402
 from gateway.services import Services, build_services, memory_services  # noqa: E402
 from tests.support.constants import BACKEND_CLIENT_ID as KEY_CLIENT  # noqa: E402
 from tests.support.constants import CLIENT_ID  # noqa: E402
 from tests.support.oauth import assertion_form, post_form, token_request  # noqa: E402
+from tests.support.surfaces import respond  # noqa: E402
 from tests.unit.oauth.helpers import add_client, add_key_client, add_route  # noqa: E402
 
 LIMITS = {"AUTH_FAILURE_LIMIT": "10000", "AUTH_FAILURE_LIMIT_PER_ADDRESS": "100000"}
@@ -107,9 +106,9 @@ async def on_azure_stores(rounds: int) -> None:
             settings = Settings.from_mapping({
                 "GATEWAY_ENVIRONMENT": "development", "TABLES_CONNECTION_STRING": azurite.connection_string,
                 **vault.settings(), "TABLE_NAME_PREFIX": "timing", "KEY_VAULT_SECRET_PREFIX": "timing", **LIMITS})
-            services = await build_services(settings)
+            services = await build_services(settings, create_tables=True)
             try:
-                await ensure_deployment(services)
+                await services.admin_api.deployment.ensure()
                 print("stores: Azurite + Key Vault emulator (real round trips)")
                 await measure(services, rounds)
             finally:

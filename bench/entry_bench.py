@@ -1,7 +1,7 @@
 """The entry adapter's cost per request (``gateway.entry``), in-process, side by side in one run.
 
 The same small read is answered by the proxy handler called directly (``gateway.proxy.forward.proxy`` with
-the services in hand) and by the FHIR surface as the function folder calls it (``gateway.proxy.endpoint.handle``:
+the services in hand) and by the FHIR surface as the function folder calls it (``gateway.surfaces.fhir.handle``:
 settings, this worker's services, the surface), rounds interleaved, on in-memory stores with a stand-in
 provider that answers at once. The difference is what the adapter adds once a worker is warm.
 
@@ -30,11 +30,9 @@ async def measure(requests: int, rounds: int) -> dict[str, float]:
     import gateway.services
     from gateway.config import Settings
     from gateway.http import Headers, Request, Response
-    from gateway.proxy.endpoint import handle
-    from gateway.proxy.forward import proxy
-    from gateway.proxy.transport import UpstreamRequest, UpstreamResponse
+    from gateway.outbound.transport import UpstreamRequest, UpstreamResponse
     from gateway.stores.models import Client, Route
-    from gateway.tokens.access_tokens import issue_access_token
+    from gateway.surfaces.fhir import handle
 
     class Answering:
         async def send(self, request: UpstreamRequest) -> UpstreamResponse:
@@ -51,11 +49,11 @@ async def measure(requests: int, rounds: int) -> dict[str, float]:
     await services.clients.create(Client(client_id="bench", display_name="bench", allowed_tenants=("*",)))
     await services.routes.create(Route(tenant_id=TENANT, fhir_base_url="http://127.0.0.1:9/stu3",
                                        fhir_version="STU3"))
-    token = (await issue_access_token(services, client_id="bench", tenant_id=TENANT)).access_token
+    token = (await services.token_issuer.issue(client_id="bench", tenant_id=TENANT)).access_token
     request = Request("GET", f"{BASE}/fhir/Patient/1", headers=Headers({"Authorization": f"Bearer {token}"}),
                       route_params={"path": "Patient/1"})
     cases: dict[str, Callable[[], Awaitable[Response]]] = {
-        "proxy handler": lambda: proxy(request, services),
+        "proxy handler": lambda: services.fhir_proxy.handle(request),
         "through the entry adapter": lambda: handle(request),
     }
     medians: dict[str, list[float]] = {name: [] for name in cases}

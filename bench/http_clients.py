@@ -2,7 +2,7 @@
 
 A stand-in FHIR server (aiohttp, in a subprocess, TCP_NODELAY) serves a small Patient;
 each client makes N sequential keep-alive GETs; the script prints the medians and the ratio.
-This is the measurement behind the proxy's choice of aiohttp (gateway/proxy/transport.py).
+This is the measurement behind the proxy's choice of aiohttp (gateway/outbound/transport.py).
 
     .venv/bin/python -m bench.http_clients [--requests 2000]
 """

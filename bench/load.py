@@ -173,15 +173,14 @@ async def seed(env: dict[str, str], routes: int, provider_urls: list[str],
                slow: tuple[int, list[str]] = (0, [])) -> tuple[Credentials, float]:
     """The load client (one secret, every tenant allowed) and tenant routes, written concurrently: ``routes``
     to ``provider_urls`` (tenants 0...), and ``slow[0]`` to ``slow[1]`` (tenants SLOW_TENANTS...)."""
-    from gateway.admin.readiness import ensure_deployment
     from gateway.config import Settings
     from gateway.services import build_services
     from gateway.stores.models import Route
     from tests.unit.oauth.helpers import add_client
 
-    services = await build_services(Settings.from_mapping(env))
+    services = await build_services(Settings.from_mapping(env), create_tables=True)
     try:
-        await ensure_deployment(services)
+        await services.admin_api.deployment.ensure()
         secret = await add_client(services, CLIENT_ID, tenants=("*",))
         gate = asyncio.Semaphore(SEED_CONCURRENCY)
 

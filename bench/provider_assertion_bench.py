@@ -82,10 +82,10 @@ async def key_vault(rounds: int) -> None:
 async def proxied_reads(rounds: int) -> None:
     from devtools.demo_provider import running_provider
     from devtools.demo_provider.backend_services import BackendServicesConfig
-    from gateway.admin import operations as ops
-    from gateway.proxy.forward import proxy
+    from gateway.admin.actor import Actor
+    from gateway.admin.tenant_routes import RouteSpec
     from gateway.stores.models import Client
-    from gateway.tokens.access_tokens import issue_access_token
+    from gateway.upstream.private_key_jwt import PrivateKeyJwtAuth
     from tests.fixtures.provider_jwks import serving_provider_jwks
     from tests.support.constants import TENANT_A
     from tests.support.fhir import request
@@ -95,21 +95,21 @@ async def proxied_reads(rounds: int) -> None:
                                                       "PUBLIC_BASE_URL": "http://localhost:7071"}))
     try:
         await services.clients.create(Client(client_id="bench", display_name="bench", allowed_tenants=("*",)))
-        token = (await issue_access_token(services, client_id="bench", tenant_id=TENANT_A)).access_token
+        token = (await services.token_issuer.issue(client_id="bench", tenant_id=TENANT_A)).access_token
         async with serving_provider_jwks(services) as jwks_url, running_provider(
                 backend_services=BackendServicesConfig(clients={"gw": jwks_url}, jwks_refetch_seconds=0)) as provider:
             for alg in ("RS384", "ES384"):
-                route, _ = await ops.put_route(services, ops.Actor("bench"), TENANT_A, ops.RouteSpec(
-                    fhir_base_url=f"{provider.base_url}/stu3", fhir_version="STU3", upstream_type="privateKeyJwt",
-                    upstream_token_url=provider.token_url, upstream_client_id="gw", upstream_scope="system/*.rs",
-                    upstream_algorithm=alg))
+                route, _ = await services.admin_api.routes.put(Actor("bench"), TENANT_A, RouteSpec(
+                    fhir_base_url=f"{provider.base_url}/stu3", fhir_version="STU3",
+                    upstream=PrivateKeyJwtAuth(token_url=provider.token_url, client_id="gw", scope="system/*.rs",
+                                               algorithm=alg)))
                 for miss in (False, True):
                     samples = []
                     for _ in range(rounds):
                         if miss:
                             services.upstream_authenticator.forget(route)
                         started = time.perf_counter()
-                        response = await proxy(request("GET", "/Patient/demo-patient-1", token), services)
+                        response = await services.fhir_proxy.handle(request("GET", "/Patient/demo-patient-1", token))
                         samples.append(time.perf_counter() - started)
                         assert response.status == 200, response.body[:200]
                     _figures(f"{alg} {'provider token miss on every read' if miss else 'provider token cached'}",

@@ -57,22 +57,21 @@ def _p99(values: list[float]) -> float:
 
 
 async def _seed(settings, provider_origin: str):  # noqa: ANN001
-    from gateway.admin.readiness import ensure_deployment
     from gateway.services import build_services, memory_services
     from gateway.stores.models import Client, Route
-    from gateway.tokens.access_tokens import issue_access_token
 
     tokens = {}
-    for name, services in (("azure", await build_services(settings)), ("memory", memory_services(settings))):
-        await ensure_deployment(services)
+    azure = await build_services(settings, create_tables=True)
+    for name, services in (("azure", azure), ("memory", memory_services(settings))):
+        await services.admin_api.deployment.ensure()
         await services.clients.create(Client(client_id="bench", display_name="bench", allowed_tenants=("*",)))
         await services.routes.create(Route(tenant_id=TENANT, fhir_base_url=f"{provider_origin}/stu3",
                                            fhir_version="STU3"))
         await services.routes.create(Route(tenant_id=SLOW_TENANT, fhir_base_url=f"{provider_origin}/slow",
                                            fhir_version="STU3"))
         tokens[name] = (services,
-                        (await issue_access_token(services, client_id="bench", tenant_id=TENANT)).access_token,
-                        (await issue_access_token(services, client_id="bench", tenant_id=SLOW_TENANT)).access_token)
+                        (await services.token_issuer.issue(client_id="bench", tenant_id=TENANT)).access_token,
+                        (await services.token_issuer.issue(client_id="bench", tenant_id=SLOW_TENANT)).access_token)
     azure_services = tokens["azure"][0]
     await azure_services.aclose()
     return tokens
@@ -118,13 +117,12 @@ async def _timed_get(session, url: str, headers: dict[str, str]) -> float:  # no
 
 async def _in_process(services, token: str, path: str) -> float:  # noqa: ANN001
     from gateway.http import Headers, Request
-    from gateway.proxy.forward import proxy
 
     request = Request(method="GET", url=f"{ADVERTISED}/fhir/{path}",
                       headers=Headers({**HEADERS, "Authorization": f"Bearer {token}"}),
                       route_params={"path": path.split("?")[0]})
     started = time.perf_counter()
-    response = await proxy(request, services)
+    response = await services.fhir_proxy.handle(request)
     if response.status != 200:
         raise RuntimeError(f"in-process {path.split('?')[0]} answered {response.status}")
     return time.perf_counter() - started
@@ -182,16 +180,36 @@ async def _measure(provider: str, gateways: dict[str, str], tokens, n: int) -> N
     await memory.aclose()
 
 
+def _handler_and_issuer(services, transport):  # noqa: ANN001, ANN202 - whichever tree's gateway is imported
+    """The proxy handler and the token issuer of ``services``, the provider stand-in installed; a baseline tree
+    (``compare_handler_cost`` runs this script on it) may predate the narrow wiring."""
+    if hasattr(services, "fhir_proxy"):
+        services.use_transport(transport)
+        return services.fhir_proxy.handle, services.token_issuer.issue
+    from gateway.proxy.forward import proxy  # type: ignore[attr-defined]
+    from gateway.tokens.access_tokens import issue_access_token  # type: ignore[attr-defined]
+
+    if hasattr(services, "use_transport"):
+        services.use_transport(transport)
+    else:  # a baseline tree from before the per-worker parts were typed attributes
+        from gateway.proxy.forward import install_transport  # type: ignore[attr-defined]
+
+        install_transport(services, transport)
+    return (lambda request: proxy(request, services),
+            lambda **claims: issue_access_token(services, **claims))
+
+
 async def handler_cost(rounds: int = 7, per_round: int = 1000) -> float:
     """The proxy handler's own work on a small read, in microseconds: a stand-in transport answers at once
     (no socket), in-memory stores, warm caches; the smallest of ``rounds`` medians (the least disturbed)."""
     from gateway.config import Settings
     from gateway.http import Headers, Request
-    from gateway.proxy.forward import proxy
-    from gateway.proxy.transport import UpstreamResponse
+    try:
+        from gateway.outbound.transport import UpstreamResponse
+    except ImportError:  # a baseline tree from before the outbound package
+        from gateway.proxy.transport import UpstreamResponse  # type: ignore[no-redef]
     from gateway.services import memory_services
     from gateway.stores.models import Client, Route
-    from gateway.tokens.access_tokens import issue_access_token
 
     body = b'{"resourceType":"Patient","id":"1","meta":{"versionId":"1"},"name":[{"family":"Chalmers"}]}'
 
@@ -206,28 +224,23 @@ async def handler_cost(rounds: int = 7, per_round: int = 1000) -> float:
 
     services = memory_services(Settings.from_mapping({"GATEWAY_ENVIRONMENT": "development",
                                                       "PUBLIC_BASE_URL": ADVERTISED}))
-    if hasattr(services, "use_transport"):
-        services.use_transport(Answering())
-    else:  # a baseline tree from before the per-worker parts were typed attributes
-        from gateway.proxy.forward import install_transport  # type: ignore[attr-defined]
-
-        install_transport(services, Answering())
+    proxy, issue = _handler_and_issuer(services, Answering())
     await services.clients.create(Client(client_id="bench", display_name="bench", allowed_tenants=("*",)))
     await services.routes.create(Route(tenant_id=TENANT, fhir_base_url="http://127.0.0.1:9/stu3",
                                        fhir_version="STU3"))
-    token = (await issue_access_token(services, client_id="bench", tenant_id=TENANT)).access_token
+    token = (await issue(client_id="bench", tenant_id=TENANT)).access_token
     request = Request(method="GET", url=f"{ADVERTISED}/fhir/Patient/1", route_params={"path": "Patient/1"},
                       headers=Headers({**HEADERS, "Authorization": f"Bearer {token}",
                                        "X-Forwarded-For": "10.0.0.1:50000"}))
     for _ in range(500):
-        if (await proxy(request, services)).status != 200:
+        if (await proxy(request)).status != 200:
             raise RuntimeError("the handler did not answer 200")
     medians = []
     for _ in range(rounds):
         samples = []
         for _ in range(per_round):
             started = time.perf_counter()
-            await proxy(request, services)
+            await proxy(request)
             samples.append(time.perf_counter() - started)
         medians.append(statistics.median(samples))
     await services.aclose()

@@ -64,7 +64,7 @@ class Answering:
     """The provider stand-in: every request answered at once with a small Patient (no socket)."""
 
     async def send(self, request: Any) -> Any:
-        from gateway.proxy.transport import UpstreamResponse
+        from gateway.outbound.transport import UpstreamResponse
 
         return UpstreamResponse(status=200, body=PATIENT,
                                 headers=[("Content-Type", "application/fhir+json; charset=utf-8")])
@@ -81,16 +81,12 @@ async def worker(settings: dict[str, str], clock: Any = None) -> Services:
 
 
 async def token(services: Services, client_id: str, secret: str, tenant: str, address: str = "198.51.100.7") -> int:
-    from gateway.oauth.endpoint import respond
-
-    return (await respond(token_request(post_form(client_id, secret, scope=tenant), address=address),
-                          services)).status
+    return (await services.oauth_endpoints.respond(token_request(post_form(client_id, secret, scope=tenant),
+                                                                 address=address))).status
 
 
 async def read(services: Services, access_token: str) -> int:
-    from gateway.proxy.forward import proxy
-
-    return (await proxy(fhir_request("GET", "/Patient/1", access_token), services)).status
+    return (await services.fhir_proxy.handle(fhir_request("GET", "/Patient/1", access_token))).status
 
 
 def _elapsed_ms(started: float) -> float:
@@ -120,11 +116,10 @@ async def cold_read(settings: dict[str, str], counters: Counters, access_token: 
 
 async def issue(settings: dict[str, str], client_id: str, tenants: list[str]) -> dict[str, str]:
     """Access tokens for ``tenants`` signed by a worker of its own (``{tenant: token}``)."""
-    from gateway.tokens.access_tokens import issue_access_token
 
     services = await worker(settings)
     try:
-        return {t: (await issue_access_token(services, client_id=client_id, tenant_id=t)).access_token
+        return {t: (await services.token_issuer.issue(client_id=client_id, tenant_id=t)).access_token
                 for t in tenants}
     finally:
         await services.aclose()
@@ -142,7 +137,6 @@ async def steady(settings: dict[str, str], counters: Counters, legit: list[tuple
                  rate: float = STEADY_RATE) -> dict[str, Any]:
     """Calls per request once warm (``kind``: ``token`` or ``read``), on a virtual clock: ``warm`` seconds, then
     ``seconds`` counted, ``rate`` requests a second."""
-    from gateway.tokens.access_tokens import issue_access_token
 
     clock = VirtualClock()
     services = await worker(settings, clock)
@@ -166,7 +160,7 @@ async def steady(settings: dict[str, str], counters: Counters, legit: list[tuple
             status = await token(services, client_id, secret, tenant)
         else:
             if tenant not in tokens:
-                tokens[tenant] = (await issue_access_token(services, client_id=legit[0][0],
+                tokens[tenant] = (await services.token_issuer.issue(client_id=legit[0][0],
                                                            tenant_id=tenant)).access_token
             status = await read(services, tokens[tenant])
         if n >= warm_requests:
@@ -218,7 +212,7 @@ async def _stream(services: Services, clock: Any, rate: float, seconds: float, p
 
 
 async def unknown_ids(settings: dict[str, str], counters: Counters, legit: tuple[str, str], *, rate: float = 10,
-                      seconds: float = 20, paced: bool = True) -> dict[str, Any]:
+                      seconds: float = 20, paced: bool = True, addresses_seed: int = 3) -> dict[str, Any]:
     """Random client ids (``rate`` a second, each from a new address) beside a known client's tokens."""
     from gateway.credentials import new_secret
 
@@ -227,7 +221,7 @@ async def unknown_ids(settings: dict[str, str], counters: Counters, legit: tuple
     client_id, secret = legit
     assert await token(services, client_id, secret, tenant_of(0)) == 200  # warm: the legitimate client
     counters.reset()
-    addresses = random.Random(3)
+    addresses = random.Random(addresses_seed)
     figures = await _stream(
         services, clock, rate, seconds, paced,
         attack=lambda n: token(services, str(uuid.uuid4()), new_secret()[1],

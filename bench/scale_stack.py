@@ -103,15 +103,15 @@ class ScaleStack:
         return self
 
     async def ensure(self) -> None:
-        """The deployment's ensure step (``gateway.admin.readiness``), as after a deploy or an upgrade: the
-        signing key, the client id key, the legacy client id index (written again when there are legacy ids)."""
-        from gateway.admin.readiness import ensure_deployment
+        """What the deployment creates, as after a deploy or an upgrade: the tables, then its ensure step
+        (``gateway.admin.readiness``): the signing key, the client id key, the legacy client id index (written
+        again when there are legacy ids)."""
         from gateway.config import Settings
         from gateway.services import build_services
 
-        services = await build_services(Settings.from_mapping(self.settings()))
+        services = await build_services(Settings.from_mapping(self.settings()), create_tables=True)
         try:
-            await ensure_deployment(services, rebuild_index=self.legacy_ids and self.seeded.clients > 0)
+            await services.admin_api.deployment.ensure(rebuild_index=self.legacy_ids and self.seeded.clients > 0)
             self._id_key = await services.client_id_keys.minting_key()
         finally:
             await services.aclose()

@@ -48,26 +48,24 @@ async def _services(provider: str):  # noqa: ANN202
     from gateway.config import Settings
     from gateway.services import memory_services
     from gateway.stores.models import Client, Route
-    from gateway.tokens.access_tokens import issue_access_token
 
     settings = Settings.from_mapping({"GATEWAY_ENVIRONMENT": "development", "PUBLIC_BASE_URL": ADVERTISED})
     services = memory_services(settings)
     await services.clients.create(Client(client_id="bench", display_name="bench", allowed_tenants=("*",)))
     await services.routes.create(Route(tenant_id=TENANT, fhir_base_url=f"{provider}/stu3", fhir_version="STU3"))
-    token = (await issue_access_token(services, client_id="bench", tenant_id=TENANT)).access_token
+    token = (await services.token_issuer.issue(client_id="bench", tenant_id=TENANT)).access_token
     return services, token
 
 
 async def _through(services, token: str, path: str) -> float:  # noqa: ANN001
     from gateway import telemetry
     from gateway.http import Headers, Request
-    from gateway.proxy.forward import proxy
 
     request = Request(method="GET", url=f"{ADVERTISED}/fhir/{path}",
                       headers=Headers({**HEADERS, "Authorization": f"Bearer {token}"}),
                       route_params={"path": path.split("?")[0]})
     started = time.perf_counter()
-    response = await telemetry.serve(request, lambda r: proxy(r, services))
+    response = await telemetry.serve(request, services.fhir_proxy.handle)
     elapsed = time.perf_counter() - started
     if response.status != 200:
         raise RuntimeError(f"{path.split('?')[0]} answered {response.status}")
@@ -129,7 +127,7 @@ async def _hot_overhead(provider: str, recorder, rounds: int = 30, per_round: in
     """Telemetry's own CPU on a small read, the figure this machine's load disturbs least: the proxy with a
     stand-in transport answering at once (no socket), off and on alternately, the smallest of the medians."""
     from gateway import telemetry
-    from gateway.proxy.transport import UpstreamResponse
+    from gateway.outbound.transport import UpstreamResponse
 
     body = b'{"resourceType":"Patient","id":"1"}'
 

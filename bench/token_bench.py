@@ -1,7 +1,7 @@
 """Token service benchmark: prints figures, asserts nothing.
 
 1. Algorithm figures: ES256 vs RS256-2048 signing and verifying (pyjwt + cryptography), per token.
-2. In-process: tokens per second on one core through ``gateway.oauth.endpoint.respond`` (form parsing,
+2. In-process: tokens per second on one core through ``gateway.oauth.endpoint.OAuthEndpoints.respond`` (form parsing,
    client authentication, scope, signing, JSON) with warm caches on the in-memory stores.
 3. Through the local host: median and p99 latency of ``POST /oauth2/token`` over a keep-alive loopback
    socket to ``devtools.funchost`` serving token_fn, backed by real Azurite + the Key Vault emulator
@@ -31,12 +31,11 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gateway.admin.readiness import ensure_deployment  # noqa: E402
 from gateway.config import Settings  # noqa: E402
-from gateway.oauth.endpoint import respond  # noqa: E402
 from gateway.services import build_services, memory_services  # noqa: E402
 from tests.support.constants import CLIENT_ID, TENANT  # noqa: E402
 from tests.support.oauth import post_form, token_request  # noqa: E402
+from tests.support.surfaces import respond  # noqa: E402
 from tests.unit.oauth.helpers import add_client, add_route  # noqa: E402
 
 
@@ -150,9 +149,9 @@ def through_host(requests: int, before: str | None = None, compare: bool = True)
             settings = Settings.from_mapping(env_settings)
 
             async def seed() -> str:
-                services = await build_services(settings)
+                services = await build_services(settings, create_tables=True)
                 try:
-                    await ensure_deployment(services)
+                    await services.admin_api.deployment.ensure()
                     await add_route(services)
                     return await add_client(services)
                 finally:

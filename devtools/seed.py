@@ -18,11 +18,12 @@ import json
 import os
 from pathlib import Path
 
-from gateway.admin.operations import Actor, RouteSpec, create_client, get_route, put_route, update_client
+from gateway.admin.actor import Actor
 from gateway.admin.problems import Problem
-from gateway.admin.readiness import ensure_deployment
+from gateway.admin.tenant_routes import RouteSpec
 from gateway.config import Settings
 from gateway.services import Services, build_services
+from gateway.upstream.private_key_jwt import PrivateKeyJwtAuth
 
 SEED_ACTOR = Actor("make-run-seed")
 BACKEND_CLIENT_ID = "interop-gateway-demo"  # the client id the demo provider registered for the gateway
@@ -32,34 +33,35 @@ BACKEND_SCOPE = "system/*.rs"
 async def _ensure_route(services: Services, tenant: str, base_url: str) -> None:
     version = services.settings.fhir_version
     try:
-        route = await get_route(services, tenant)
+        route = await services.admin_api.routes.get(tenant)
         if route.fhir_base_url == base_url and route.fhir_version == version and route.enabled:
             return
     except Problem as problem:
         if problem.status != 404:
             raise
-    await put_route(services, SEED_ACTOR, tenant,
-                    RouteSpec(fhir_base_url=base_url, fhir_version=version,
-                              display_name=f"Demo hospital ({version}, synthetic data)"))
+    spec = RouteSpec(fhir_base_url=base_url, fhir_version=version,
+                     display_name=f"Demo hospital ({version}, synthetic data)")
+    await services.admin_api.routes.put(SEED_ACTOR, tenant, spec)
 
 
 async def _ensure_backend_route(services: Services, tenant: str, provider_root: str) -> None:
     """The second demo tenant: a privateKeyJwt route to the demo provider in Backend Services mode."""
     version = services.settings.fhir_version
+    upstream = PrivateKeyJwtAuth(token_url=f"{provider_root}/auth/token", client_id=BACKEND_CLIENT_ID,
+                                 scope=BACKEND_SCOPE, algorithm="RS384")
     spec = RouteSpec(fhir_base_url=f"{provider_root}/{version.lower()}", fhir_version=version,
                      display_name=f"Demo hospital, SMART Backend Services ({version}, synthetic data)",
-                     upstream_type="privateKeyJwt", upstream_token_url=f"{provider_root}/auth/token",
-                     upstream_client_id=BACKEND_CLIENT_ID, upstream_scope=BACKEND_SCOPE, upstream_algorithm="RS384")
+                     upstream=upstream)
     try:
-        route = await get_route(services, tenant)
+        route = await services.admin_api.routes.get(tenant)
         auth = route.upstream_auth
         if (route.fhir_base_url, route.fhir_version, route.enabled, auth.type, auth.token_url, auth.client_id) == (
-                spec.fhir_base_url, version, True, "privateKeyJwt", spec.upstream_token_url, BACKEND_CLIENT_ID):
+                spec.fhir_base_url, version, True, "privateKeyJwt", upstream.token_url, BACKEND_CLIENT_ID):
             return
     except Problem as problem:
         if problem.status != 404:
             raise
-    await put_route(services, SEED_ACTOR, tenant, spec)
+    await services.admin_api.routes.put(SEED_ACTOR, tenant, spec)
 
 
 async def _ensure_client(services: Services, tenant: str, demo_file: Path) -> dict[str, str]:
@@ -69,7 +71,7 @@ async def _ensure_client(services: Services, tenant: str, demo_file: Path) -> di
         if client is not None and client.enabled and any(s.secret_id == demo.get("secret_id")
                                                          for s in client.active_secrets(services.clock.now())):
             return demo
-    issued = await create_client(services, SEED_ACTOR, "Demo client (make run)", [tenant])
+    issued = await services.admin_api.clients.create(SEED_ACTOR, "Demo client (make run)", [tenant])
     demo = {"tenant": tenant, "client_id": issued.client.client_id, "secret_id": issued.secret_id,
             "client_secret": issued.secret}
     demo_file.parent.mkdir(parents=True, exist_ok=True)
@@ -82,9 +84,9 @@ async def _ensure_client(services: Services, tenant: str, demo_file: Path) -> di
 async def seed_demo(tenant: str, provider_root: str, demo_file: Path, *, backend_tenant: str | None = None,
                     backend_provider_root: str | None = None) -> dict[str, str]:
     """Ensure the demo routes (to the demo providers' bases for FHIR_VERSION) and client; return the credentials."""
-    services = await build_services(Settings.from_environ())
+    services = await build_services(Settings.from_environ(), create_tables=True)
     try:
-        for done in await ensure_deployment(services):  # what a deployment creates before traffic
+        for done in await services.admin_api.deployment.ensure():  # what a deployment creates before traffic
             print(f"  created {done}")
         base_url = f"{provider_root.rstrip('/')}/{services.settings.fhir_version.lower()}"
         await _ensure_route(services, tenant, base_url)
@@ -93,8 +95,8 @@ async def seed_demo(tenant: str, provider_root: str, demo_file: Path, *, backend
             await _ensure_backend_route(services, backend_tenant, backend_provider_root.rstrip("/"))
             client = await services.clients.get(demo["client_id"])
             if client is not None and not client.allows_tenant(backend_tenant):
-                await update_client(services, SEED_ACTOR, client.client_id,
-                                    allowed_tenants=[*client.allowed_tenants, backend_tenant])
+                await services.admin_api.clients.update(SEED_ACTOR, client.client_id,
+                                                        allowed_tenants=[*client.allowed_tenants, backend_tenant])
             demo = {**demo, "backend_tenant": backend_tenant}
         return {**demo, "tenant": tenant}
     finally:

@@ -4,7 +4,7 @@ Usage: ``gateway-admin [--base-url URL] [--key KEY] [--token TOKEN | --audience 
 (or ``python -m gateway.cli``). The base URL and function key default to
 ``GATEWAY_ADMIN_URL`` and ``GATEWAY_ADMIN_KEY``. When the gateway requires an
 Entra ID token (``ADMIN_AUTH_AUDIENCE``), give it with ``--token`` /
-``GATEWAY_ADMIN_TOKEN``, or name the audience with ``--audience`` /
+``GATEWAY_ADMIN_TOKEN``, or name the API's identifier URI (``api://<app id>``) with ``--audience`` /
 ``GATEWAY_ADMIN_AUDIENCE`` and the CLI asks the Azure CLI for one
 (``az account get-access-token --resource <audience>``, as the signed-in user
 or service principal). Output is a readable table, or
@@ -561,8 +561,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--token", default=os.environ.get("GATEWAY_ADMIN_TOKEN"),
                         help="Entra ID access token for the admin API (env GATEWAY_ADMIN_TOKEN)")
     parser.add_argument("--audience", default=os.environ.get("GATEWAY_ADMIN_AUDIENCE"),
-                        help="the admin API's ADMIN_AUTH_AUDIENCE (env GATEWAY_ADMIN_AUDIENCE): without --token, "
-                             "get a token with `az account get-access-token --resource <audience>`")
+                        help="the admin API's identifier URI api://<app id> (env GATEWAY_ADMIN_AUDIENCE): without "
+                             "--token, get a token with `az account get-access-token --resource <audience>`")
     parser.add_argument("--json", action="store_true", help="print the API's JSON")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     groups = parser.add_subparsers(dest="group", required=True)

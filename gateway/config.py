@@ -24,6 +24,8 @@ FhirVersion = Literal["DSTU2", "STU3", "R4"]
 Environment = Literal["development", "production"]
 
 FHIR_VERSIONS: tuple[FhirVersion, ...] = ("DSTU2", "STU3", "R4")
+DEFAULT_FHIR_VERSION: FhirVersion = "STU3"
+"""``FHIR_VERSION`` when unset: the version of the gateway's own ``/fhir`` base."""
 ENVIRONMENTS: tuple[Environment, ...] = ("development", "production")
 KEY_VAULT_CREDENTIALS = ("managed-identity", "emulator")
 LOCAL_BASE_URL = "http://localhost:7071"
@@ -220,7 +222,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
          f"`{LOCAL_BASE_URL}` in development.", parse=_parse_url,
          required_in_production=True, required_because="the https base URL clients use",
          development_default=LOCAL_BASE_URL),
-    choice("FHIR_VERSION", FHIR_VERSIONS, default="STU3", upper=True,
+    choice("FHIR_VERSION", FHIR_VERSIONS, default=DEFAULT_FHIR_VERSION, upper=True,
            description="FHIR version advertised by the gateway: DSTU2, STU3 or R4."),
     integer("TOKEN_LIFETIME_SECONDS", 60, 86400, default="3600",
             description="Lifetime of issued access tokens (60..86400)."),

@@ -21,33 +21,21 @@ stub) says so with ``answer_early`` and never opens them for those.
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from gateway.config import Settings, SettingsError, current_settings
+from gateway.failure import Failure
 from gateway.http import Request, Response
 from gateway.services import Services, built_services, current_services
 from gateway.stores.errors import StoreError
 
 logger = logging.getLogger("gateway.entry")
 
-
-class Failure(enum.Enum):
-    """What went wrong outside a surface's own handling; each surface renders it in its format."""
-
-    MISCONFIGURED = "misconfigured"
-    UNAVAILABLE = "unavailable"
-    INTERNAL = "internal"
-
-    @property
-    def status(self) -> int:
-        return 503 if self is Failure.UNAVAILABLE else 500
-
-
 Respond = Callable[[Request, Services, float], Awaitable[Response]]
-"""(request, services, deadline): the deadline is the event-loop time by which store work must be done."""
+"""(request, services, deadline): the deadline is the event-loop time by which store work must be done. A
+surface's ``respond`` hands the request to the one part of the worker's services that answers it."""
 AnswerEarly = Callable[[Request, Settings], Response | None]
 RenderFailure = Callable[[Failure, Request, Settings | None], Response]
 

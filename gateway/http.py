@@ -36,6 +36,14 @@ class Headers(Mapping[str, str]):
         self._items = pairs
         self._index: dict[str, list[str]] | None = None
 
+    @classmethod
+    def of(cls, pairs: list[tuple[str, str]]) -> Headers:
+        """Headers over ``pairs`` as they are, not copied: a list of strings its caller built and gives up."""
+        headers = cls.__new__(cls)
+        headers._items = pairs
+        headers._index = None
+        return headers
+
     def _lookup(self) -> dict[str, list[str]]:
         """Lower-cased name -> its values in order."""
         index = self._index
@@ -100,6 +108,22 @@ class Headers(Mapping[str, str]):
                 index[lowered].append(value)
             else:
                 index[lowered] = [value]
+
+    def rewrite(self, names: frozenset[str], change: Callable[[str], str | None]) -> None:
+        """Each value of the fields ``names`` (lower case) replaced by ``change(value)`` where it stands; dropped
+        where that is None. Nothing is copied when no such field is present."""
+        if self._lookup().keys().isdisjoint(names):
+            return
+        kept: list[tuple[str, str]] = []
+        for key, value in self._items:
+            if key.lower() in names:
+                changed = change(value)
+                if changed is None:
+                    continue
+                value = changed
+            kept.append((key, value))
+        self._items = kept
+        self._index = None
 
     def remove(self, name: str) -> None:
         lowered = name.lower()

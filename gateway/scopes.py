@@ -11,7 +11,8 @@ grant always did) and, optionally, SMART *system* scopes:
   ``read`` = ``rs``, ``write`` = ``cud``, ``*`` = ``cruds``.
 
 Anything else (another GUID, ``patient/`` or ``user/`` scopes, ``openid``, granular v2 scopes
-with ``?`` parameters) is ``invalid_scope``. Letters map onto FHIR interactions as in the
+with ``?`` parameters) is refused (:class:`ScopeRequestError`, which the token endpoint answers as
+``invalid_scope``, RFC 6749 §5.2). Letters map onto FHIR interactions as in the
 guide's "Scopes for requesting FHIR resources" table::
 
     c  create                      (type level)
@@ -27,7 +28,7 @@ types alphabetically; letters in ``cruds`` order), always in the v2 syntax.
 Granting (:func:`grant_scopes`): a request naming only the tenant gets the client's allowed
 scopes (default :data:`DEFAULT_ALLOWED_SCOPES`, ``system/*.rs``: what every client could do
 before scopes existed); otherwise each asked scope must share at least one permission with the
-allowed ones (else ``invalid_scope``) and the token gets the intersection of the asked and
+allowed ones (else :class:`ScopeRequestError`) and the token gets the intersection of the asked and
 the allowed scopes (RFC 6749 §3.3: the server may grant less than asked and says so in
 the response's ``scope``).
 """
@@ -40,7 +41,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
-from gateway.oauth.errors import InvalidScope
 from gateway.stores.models import canonical_tenant_id
 
 PERMISSION_LETTERS = "cruds"
@@ -72,6 +72,15 @@ _SCOPE = re.compile(rf"^system/(?P<type>{_TYPE}|\*)\.(?P<perms>[cruds]+|read|wri
 
 class ScopeSyntaxError(ValueError):
     """A scope token is not a SMART system scope; the message names no value and is safe to show."""
+
+
+class ScopeRequestError(ValueError):
+    """A token request's ``scope`` cannot be granted as asked; the message names no value and is safe to show
+    (the OAuth layer answers it as ``invalid_scope``, RFC 6749 §5.2, with the message as its description)."""
+
+    @property
+    def description(self) -> str:
+        return str(self)
 
 
 def _letters(permissions: Iterable[str]) -> str:
@@ -212,14 +221,14 @@ class ScopeRequest:
 
 
 def parse_scope_parameter(scope: str | None) -> ScopeRequest:
-    """Parse the token request's ``scope``: one tenant GUID plus SMART system scopes, else InvalidScope."""
+    """Parse the token request's ``scope``: one tenant GUID plus SMART system scopes; else ScopeRequestError."""
     if not scope or not isinstance(scope, str):
-        raise InvalidScope("scope must name the tenant (an Azure AD tenant GUID)")
+        raise ScopeRequestError("scope must name the tenant (an Azure AD tenant GUID)")
     if len(scope) > MAX_SCOPE_LENGTH:
-        raise InvalidScope("scope is too long")
+        raise ScopeRequestError("scope is too long")
     tokens = [t for t in scope.split(" ") if t]
     if len(tokens) > MAX_SCOPE_TOKENS:
-        raise InvalidScope("too many scope values")
+        raise ScopeRequestError("too many scope values")
     tenants: set[str] = set()
     asked: list[str] = []
     for token in tokens:
@@ -230,13 +239,13 @@ def parse_scope_parameter(scope: str | None) -> ScopeRequest:
         try:
             parse_scope_token(token)
         except ScopeSyntaxError:
-            raise InvalidScope("scope holds a value that is neither the tenant nor a SMART system scope") from None
+            raise ScopeRequestError("scope holds a value that is neither the tenant nor a SMART system scope") from None
         if token not in asked:
             asked.append(token)
     if not tenants:
-        raise InvalidScope("scope must name the tenant (an Azure AD tenant GUID)")
+        raise ScopeRequestError("scope must name the tenant (an Azure AD tenant GUID)")
     if len(tenants) > 1:
-        raise InvalidScope("scope must name exactly one tenant")
+        raise ScopeRequestError("scope must name exactly one tenant")
     return ScopeRequest(tenant=tenants.pop(), asked=tuple(asked) or None)
 
 
@@ -256,7 +265,7 @@ class ScopeGrant:
 def grant_scopes(request: ScopeRequest, allowed: SmartScopes | None) -> ScopeGrant:
     """The scopes a token gets: all allowed ones for a tenant-only request, else asked ∩ allowed.
 
-    InvalidScope when an asked scope shares nothing with the allowed ones, or nothing at all
+    :class:`ScopeRequestError` when an asked scope shares nothing with the allowed ones, or nothing at all
     would be granted.
     """
     allowed = DEFAULT_ALLOWED_SCOPES if allowed is None else allowed
@@ -267,10 +276,10 @@ def grant_scopes(request: ScopeRequest, allowed: SmartScopes | None) -> ScopeGra
         for token in request.asked:
             share = SmartScopes.parse([token]) & allowed
             if not share:
-                raise InvalidScope("a requested scope is not allowed for this client")
+                raise ScopeRequestError("a requested scope is not allowed for this client")
             granted = granted | share
     if not granted:
-        raise InvalidScope("this client is allowed no SMART scopes")
+        raise ScopeRequestError("this client is allowed no SMART scopes")
     return ScopeGrant(tenant=request.tenant, scopes=granted)
 
 

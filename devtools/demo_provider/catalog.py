@@ -102,7 +102,8 @@ def _patient_of(resource: dict[str, Any]) -> str | None:
     return None
 
 
-def _index_patient(entry: Entry, r: dict[str, Any]) -> None:
+def _index_names(entry: Entry, r: dict[str, Any]) -> None:
+    """``family``, ``given``, ``name`` and ``identifier`` of a Patient or a Practitioner."""
     families: list[str] = []
     givens: list[str] = []
     others: list[str] = []
@@ -114,10 +115,16 @@ def _index_patient(entry: Entry, r: dict[str, Any]) -> None:
         others.append(" ".join([*name.get("given", ()), *([family] if isinstance(family, str) else family)]))
     entry.exact = {"family": tuple(families), "given": tuple(givens), "name": tuple(families + givens + others)}
     entry.strings = {key: tuple(normalize(v) for v in values) for key, values in entry.exact.items()}
-    entry.tokens = {
-        "identifier": frozenset((i.get("system", ""), i["value"]) for i in r.get("identifier", ())),
-        "gender": frozenset({(GENDER_SYSTEM, r.get("gender", ""))}),
-    }
+    entry.tokens = {"identifier": _identifiers(r)}
+
+
+def _identifiers(r: dict[str, Any]) -> frozenset[Token]:
+    return frozenset((i.get("system", ""), i["value"]) for i in r.get("identifier", ()))
+
+
+def _index_patient(entry: Entry, r: dict[str, Any]) -> None:
+    _index_names(entry, r)
+    entry.tokens["gender"] = frozenset({(GENDER_SYSTEM, r.get("gender", ""))})
     entry.dates = {"birthdate": date_range(r["birthDate"])}
 
 
@@ -126,13 +133,17 @@ def _index(entry: Entry, r: dict[str, Any]) -> None:
     if kind == "Patient":
         _index_patient(entry, r)
         return
-    if kind == "Location":
+    if kind == "Practitioner":
+        _index_names(entry, r)
+        return
+    if kind in ("Location", "Organization"):
         entry.exact = {"name": (r["name"],)}
         entry.strings = {"name": (normalize(r["name"]),)}
+        entry.tokens["identifier"] = _identifiers(r)
         return
     if "category" in r and kind in ("Observation", "Condition"):
         entry.tokens["category"] = _codings(r["category"])
-    if "code" in r and kind in ("Observation", "Condition"):
+    if "code" in r and kind in ("Observation", "Condition", "Medication"):
         entry.tokens["code"] = _codings(r["code"])
     if isinstance(r.get("status"), str):
         entry.tokens["status"] = frozenset({("", r["status"])})
@@ -145,9 +156,10 @@ def _index(entry: Entry, r: dict[str, Any]) -> None:
 
 
 def _with_meta(resource: dict[str, Any]) -> dict[str, Any]:
-    head = {"resourceType": resource["resourceType"], "id": resource["id"],
-            "meta": {"versionId": VERSION_ID, "lastUpdated": LAST_UPDATED}}
-    return head | resource
+    """``resource`` with the server's ``meta.versionId`` and ``lastUpdated`` (beside its profiles)."""
+    meta = {"versionId": VERSION_ID, "lastUpdated": LAST_UPDATED, **resource.get("meta", {})}
+    return {"resourceType": resource["resourceType"], "id": resource["id"], "meta": meta} | {
+        k: v for k, v in resource.items() if k != "meta"}
 
 
 def dumps(document: Any) -> bytes:

@@ -122,6 +122,7 @@ class MedicationRecord:
     written: date
     ended: date | None
     prescriber: str
+    referenced: bool = False  # R4: names a Medication resource instead of coding the drug in place
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,23 @@ class CoverageRecord:
     end: date
 
 
+@dataclass(frozen=True)
+class PractitionerRecord:
+    id: str
+    given: str
+    family: str
+    npi: str
+
+
+@dataclass(frozen=True)
+class OrganizationRecord:
+    id: str
+    name: str
+    kind: str  # prov (a healthcare provider) | pay (a payer)
+    identifier: str  # a provider's NPI, a payer's NAIC company code
+    city: str
+
+
 @dataclass
 class DataSet:
     """All records, in generation order (the default order of search results)."""
@@ -148,6 +166,8 @@ class DataSet:
     allergies: list[AllergyRecord] = field(default_factory=list)
     medications: list[MedicationRecord] = field(default_factory=list)
     coverages: list[CoverageRecord] = field(default_factory=list)
+    practitioners: list[PractitionerRecord] = field(default_factory=list)
+    organizations: list[OrganizationRecord] = field(default_factory=list)
 
 
 LOCATIONS = (
@@ -243,6 +263,25 @@ PAYORS = (
 )
 
 PRACTITIONERS = ("Jane Doe", "Adele Vance", "Miguel Ortega", "Priya Raman", "Samuel Osei", "Lena Fischer")
+# The practitioners and organizations the R4 base serves as resources (the older bases name them by display only).
+# NPIs carry a valid check digit; payers have made-up NAIC company codes.
+PRACTITIONER_RECORDS = (
+    PractitionerRecord("practitioner-1", "Jane", "Doe", "1902345671"),
+    PractitionerRecord("practitioner-2", "Adele", "Vance", "1654321094"),
+    PractitionerRecord("practitioner-3", "Miguel", "Ortega", "1287654309"),
+    PractitionerRecord("practitioner-4", "Priya", "Raman", "1432109878"),
+    PractitionerRecord("practitioner-5", "Samuel", "Osei", "1765432103"),
+    PractitionerRecord("practitioner-6", "Lena", "Fischer", "1543210987"),
+)
+PRACTITIONER_BY_NAME = {f"{p.given} {p.family}": p for p in PRACTITIONER_RECORDS}
+HOSPITAL = OrganizationRecord("demo-hospital", "Demo General Hospital", "prov", "1234567893", "Seattle")
+PAYOR_RECORDS = (
+    OrganizationRecord("payer-1", "Contoso Health Plan", "pay", "61165", "Hartford"),
+    OrganizationRecord("payer-2", "Fabrikam Insurance", "pay", "62276", "Chicago"),
+    OrganizationRecord("payer-3", "Northwind Mutual", "pay", "63387", "Boston"),
+    OrganizationRecord("payer-4", "Medicare", "pay", "64498", "Baltimore"),
+)
+ORGANIZATION_BY_NAME = {o.name: o for o in (HOSPITAL, *PAYOR_RECORDS)}
 # Names avoid the substrings the documented searches use ("chau", "hugh", "ruth", "black").
 FEMALE_GIVEN = ("Alice", "Maria", "Grace", "Emma", "Olivia", "Sofia", "Amara", "Ingrid", "Leila", "Mei", "Hannah",
                 "Zoe", "Nora", "Irene")
@@ -330,7 +369,7 @@ def _clinical(rng: random.Random, data: DataSet, patient: PatientRecord, fixed: 
         ended = written + timedelta(days=90) if rng.random() < 0.3 else None
         data.medications.append(MedicationRecord(
             id=f"{patient.id}-med-{n}", patient_id=patient.id, medication=medication, dosage=dosage,
-            written=written, ended=ended, prescriber=patient.practitioner))
+            written=written, ended=ended, prescriber=patient.practitioner, referenced=n == 2))
     if fixed or rng.random() < 0.85:
         payor, plan = rng.choice(PAYORS)
         start = date(AS_OF.year, 1, 1)
@@ -343,7 +382,8 @@ def _clinical(rng: random.Random, data: DataSet, patient: PatientRecord, fixed: 
 def generate(seed: int = DEFAULT_SEED, patients: int = DEFAULT_PATIENTS) -> DataSet:
     """The whole data set for ``seed``: ``patients`` patients (at least the two fixed ones) and their records."""
     rng = random.Random(seed)
-    data = DataSet(locations=list(LOCATIONS))
+    data = DataSet(locations=list(LOCATIONS), practitioners=list(PRACTITIONER_RECORDS),
+                   organizations=[HOSPITAL, *PAYOR_RECORDS])
     data.patients.extend(FIXED_PATIENTS[:max(patients, 0)])
     for number in range(len(data.patients) + 1, patients + 1):
         data.patients.append(_patient(rng, number))

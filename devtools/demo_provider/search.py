@@ -47,7 +47,10 @@ PARAMETERS: dict[str, dict[str, str]] = {
     "MedicationOrder": {"patient": REFERENCE, "status": TOKEN},
     "MedicationRequest": {**_CLINICAL, "status": TOKEN},
     "Coverage": {"patient": REFERENCE, "beneficiary": REFERENCE, "subscriber": REFERENCE},
-    "Location": {"name": STRING},
+    "Location": {"name": STRING, "identifier": TOKEN},
+    "Practitioner": {"family": STRING, "given": STRING, "name": STRING, "identifier": TOKEN},
+    "Organization": {"name": STRING, "identifier": TOKEN},
+    "Medication": {"code": TOKEN},
 }
 MODIFIERS = {STRING: frozenset({"", "contains", "exact"}), TOKEN: frozenset({""}),
              REFERENCE: frozenset({"", "Patient"}), DATE: frozenset({""})}

@@ -1,6 +1,7 @@
-"""Administration API: routes, clients and secrets, signing keys, audit trail, OpenAPI document.
+"""Administration API: routes, clients and secrets, signing keys, provider keys, audit trail, OpenAPI document.
 
-Layers: ``endpoint`` (HTTP dispatch) -> ``handlers`` (parse, validate, render)
--> ``operations`` (plain async functions doing the work and writing audit
-records) over the stores of :class:`gateway.services.Services`.
+Layers: ``endpoint`` (access, dispatch, refusals audited) -> ``handlers`` (parse, validate, render) -> the
+resources of ``api.AdminApi`` (``TenantRoutes``, ``ClientRecords``, ``ClientSecrets``, ``SigningKeys``,
+``ProviderKeys``, ``AuditTrail``: each built with exactly the stores it writes, doing the work and writing the
+audit records).
 """

@@ -17,16 +17,17 @@ are counted in the next record), so a key holder cannot flood the audit table.
 
 from __future__ import annotations
 
-import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
-from gateway.admin.audit_trail import audit_refusal
-from gateway.admin.entra import IssuerUnavailable, RoleMissing, TokenRejected, bearer_token
+from gateway.admin.actor import Actor
+from gateway.admin.audit_trail import AuditTrail
+from gateway.admin.entra import EntraVerifier, IssuerUnavailable, RoleMissing, TokenRejected, bearer_token
 from gateway.admin.problems import RETRY_AFTER_SECONDS, Problem
+from gateway.clock import Clock
 from gateway.http import Request
-from gateway.services import Services
 
 logger = logging.getLogger("gateway.admin")
 
@@ -35,25 +36,6 @@ CODE_PARAMETER = "code"
 REFUSAL_BURST = 30
 REFUSAL_WINDOW_SECONDS = 60.0
 
-
-@dataclass(frozen=True)
-class Actor:
-    """Who makes a change: an Entra principal or ``function-key:<fingerprint>``; request id and source."""
-
-    name: str
-    request_id: str = ""
-    source_address: str = ""
-
-    @staticmethod
-    def from_function_key(key: str | None, request_id: str = "", source_address: str = "") -> Actor:
-        """An actor named by a short, non-reversible fingerprint of the function key (never the key)."""
-        if not key:
-            return Actor("function-key", request_id, source_address)
-        digest = hashlib.sha256(b"gateway-admin-actor\x00" + key.encode("utf-8")).hexdigest()[:12]
-        return Actor(f"function-key:{digest}", request_id, source_address)
-
-
-SYSTEM_ACTOR = Actor("system")
 
 DETAILS = {
     "missing-token": "An Entra ID access token is required: send Authorization: Bearer <token>.",
@@ -111,29 +93,6 @@ def _unauthorized(request: Request, reason: str) -> AccessRefused:
                          {"WWW-Authenticate": challenge})
 
 
-async def authorize(request: Request, services: Services) -> Actor:
-    """The audit actor of this request; :class:`AccessRefused` (401 / 403 / 503) when it may not proceed."""
-    if not services.settings.admin_entra_auth:
-        return key_actor(request)
-    token = bearer_token(request.headers.get("authorization"))
-    if token is None:
-        raise _unauthorized(request, "missing-token")
-    try:
-        identity = await services.admin_token_verifier.verify(token)
-    except TokenRejected as rejected:
-        raise _unauthorized(request, rejected.reason) from None
-    except RoleMissing as missing:
-        actor = Actor(missing.identity.label[:256], request.request_id, request.client_address)
-        raise AccessRefused(403, "forbidden", "The signed-in identity lacks the admin app role.", "missing-role",
-                            actor, {"WWW-Authenticate": 'Bearer realm="gateway-admin", error="insufficient_scope"'}
-                            ) from None
-    except IssuerUnavailable:
-        raise AccessRefused(503, "unavailable", "The Entra ID signing keys cannot be fetched; retry later.",
-                            "issuer-unavailable", key_actor(request),
-                            {"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
-    return Actor(identity.label[:256], request.request_id, request.client_address)
-
-
 @dataclass
 class RefusalBudget:
     """A token bucket for refusal audit records: ``REFUSAL_BURST`` per ``REFUSAL_WINDOW_SECONDS`` per worker."""
@@ -158,12 +117,46 @@ class RefusalBudget:
         return skipped
 
 
-async def audit_access_refusal(services: Services, refused: AccessRefused, action: str, target_type: str,
-                               target_id: str) -> None:
-    """Record a refused sign-in: actor, attempted action, status and reason; never the token."""
-    budget = services.admin_refusal_budget
-    skipped = budget.take(services.clock.monotonic())
-    if skipped is None:
-        return
-    reason = refused.reason if not skipped else f"{refused.reason} (+{skipped} unrecorded)"
-    await audit_refusal(services, refused.actor, action, target_type, target_id, refused.status, reason)
+class AdminAccess:
+    """Who may call the admin API: the function key alone, or with ``entra_auth`` (ADMIN_AUTH_AUDIENCE set) also an
+    Entra ID token checked by ``verifier`` (built on first use). Refused sign-ins go to ``audit`` within
+    ``budget``."""
+
+    def __init__(self, *, entra_auth: bool, verifier: Callable[[], EntraVerifier], budget: RefusalBudget,
+                 audit: AuditTrail, clock: Clock) -> None:
+        self._entra_auth = entra_auth
+        self._verifier = verifier
+        self._budget = budget
+        self._audit = audit
+        self._clock = clock
+
+    async def authorize(self, request: Request) -> Actor:
+        """The audit actor of this request; :class:`AccessRefused` (401 / 403 / 503) when it may not proceed."""
+        if not self._entra_auth:
+            return key_actor(request)
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None:
+            raise _unauthorized(request, "missing-token")
+        try:
+            identity = await self._verifier().verify(token)
+        except TokenRejected as rejected:
+            raise _unauthorized(request, rejected.reason) from None
+        except RoleMissing as missing:
+            actor = Actor(missing.identity.label[:256], request.request_id, request.client_address)
+            raise AccessRefused(403, "forbidden", "The signed-in identity lacks the admin app role.",
+                                "missing-role", actor,
+                                {"WWW-Authenticate": 'Bearer realm="gateway-admin", error="insufficient_scope"'}
+                                ) from None
+        except IssuerUnavailable:
+            raise AccessRefused(503, "unavailable", "The Entra ID signing keys cannot be fetched; retry later.",
+                                "issuer-unavailable", key_actor(request),
+                                {"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
+        return Actor(identity.label[:256], request.request_id, request.client_address)
+
+    async def audit_refusal(self, refused: AccessRefused, action: str, target_type: str, target_id: str) -> None:
+        """Record a refused sign-in: actor, attempted action, status and reason; never the token."""
+        skipped = self._budget.take(self._clock.monotonic())
+        if skipped is None:
+            return
+        reason = refused.reason if not skipped else f"{refused.reason} (+{skipped} unrecorded)"
+        await self._audit.refusal(refused.actor, action, target_type, target_id, refused.status, reason)

@@ -23,6 +23,9 @@ once per :data:`REFETCH_INTERVAL_SECONDS` (key rotation is picked up, a flood of
 made-up kids is not a flood of fetches). Fetches are https only (an ``http``
 loopback authority is allowed in development), bounded in time and size, and
 never follow redirects.
+
+aiohttp and pyjwt are imported on first use: the admin function imports this module for its errors,
+and a worker without ``ADMIN_AUTH_AUDIENCE`` never verifies a token.
 """
 
 from __future__ import annotations
@@ -31,15 +34,15 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import aiohttp
-import jwt
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from gateway.clock import Clock, SystemClock
 from gateway.config import LOOPBACK_HOSTS, Settings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+    from jwt import InvalidTokenError
 
 logger = logging.getLogger("gateway.admin.entra")
 
@@ -129,6 +132,8 @@ def allowed_fetch_url(url: object, *, production: bool) -> bool:
 
 async def fetch_json(url: str) -> Any:
     """GET a JSON document: no redirects, :data:`FETCH_TIMEOUT_SECONDS` in all, at most :data:`MAX_DOCUMENT_BYTES`."""
+    import aiohttp
+
     timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_SECONDS)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session, \
@@ -149,6 +154,9 @@ async def fetch_json(url: str) -> Any:
 
 def rsa_keys(jwks: Any) -> dict[str, RSAPublicKey]:
     """The RS256-capable RSA signing keys of a JWKS (RFC 7517 §5), by ``kid``; other keys are skipped."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
         raise IssuerUnavailable("not a JWK set")
     keys: dict[str, RSAPublicKey] = {}
@@ -167,21 +175,27 @@ def rsa_keys(jwks: Any) -> dict[str, RSAPublicKey]:
     return keys
 
 
-# What pyjwt's refusal of a signed token means, most specific first (anything else: malformed-token).
-_DECODE_REFUSALS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
-    (jwt.InvalidSignatureError, "bad-signature"),
-    (jwt.ExpiredSignatureError, "expired"),
-    (jwt.ImmatureSignatureError, "not-yet-valid"),
-    (jwt.InvalidAudienceError, "wrong-audience"),
-    (jwt.InvalidIssuerError, "wrong-issuer"),
-    (jwt.MissingRequiredClaimError, "missing-claim"),
-)
+def _decode_refusal(error: InvalidTokenError) -> str:
+    """What pyjwt's refusal of a signed token means, most specific first (anything else: malformed-token)."""
+    import jwt
+
+    refusals: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
+        (jwt.InvalidSignatureError, "bad-signature"),
+        (jwt.ExpiredSignatureError, "expired"),
+        (jwt.ImmatureSignatureError, "not-yet-valid"),
+        (jwt.InvalidAudienceError, "wrong-audience"),
+        (jwt.InvalidIssuerError, "wrong-issuer"),
+        (jwt.MissingRequiredClaimError, "missing-claim"),
+    )
+    return next((reason for kind, reason in refusals if isinstance(error, kind)), "malformed-token")
 
 
 def _key_id(token: str) -> str:
     """The ``kid`` of a compact JWS signed with RS256 (RFC 7515 §4.1.4), read before any key is fetched."""
     if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
         raise TokenRejected("malformed-token")
+    import jwt
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError:
@@ -219,6 +233,8 @@ class EntraVerifier:
 
     async def verify(self, token: str) -> EntraIdentity:
         """The identity of a valid token holding the role; TokenRejected / RoleMissing / IssuerUnavailable."""
+        import jwt
+
         key = await self._key(_key_id(token))
         issuer = self._issuer
         assert issuer is not None
@@ -227,8 +243,7 @@ class EntraVerifier:
                                 leeway=LEEWAY_SECONDS,
                                 options={"require": ["exp", "iss", "aud"], "verify_signature": True})
         except jwt.InvalidTokenError as exc:
-            reason = next((r for kind, r in _DECODE_REFUSALS if isinstance(exc, kind)), "malformed-token")
-            raise TokenRejected(reason) from None
+            raise TokenRejected(_decode_refusal(exc)) from None
         for name in ("exp", "nbf", "iat"):  # NumericDate (RFC 7519 §2): a number, not a string or a boolean
             value = claims.get(name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):

@@ -11,11 +11,11 @@ import binascii
 import json
 from urllib.parse import urlencode
 
-from gateway.admin.openapi import MAX_PAGE_SIZE
 from gateway.admin.problems import bad_request
 from gateway.http import Request
 
 DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
 
 
 def encode_continuation(token: str) -> str:

@@ -12,9 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.admin.writes import may_write, store_call
+from gateway.clock import Clock
+from gateway.config import Settings
 from gateway.credentials import make_verifier, verifier_secret_name
-from gateway.services import Services
 from gateway.stores.models import Client
+from gateway.stores.protocols import SecretStore
 
 
 @dataclass(frozen=True)
@@ -29,16 +31,6 @@ class NewSecret:
     def __iter__(self) -> Iterator[Any]:
         """Unpacks as ``client, secret_id, secret, expires_on = await create_client(...)``."""
         return iter((self.client, self.secret_id, self.secret, self.expires_on))
-
-
-def secret_expiry(services: Services) -> datetime:
-    """When a secret issued now expires."""
-    return services.clock.now() + timedelta(days=services.settings.client_secret_lifetime_days)
-
-
-def verifier_name(services: Services, client_id: str, secret_id: str) -> str:
-    """The Key Vault secret holding the verifier of a client's secret."""
-    return verifier_secret_name(services.settings.key_vault_secret_prefix, client_id, secret_id)
 
 
 @dataclass(frozen=True)
@@ -59,11 +51,32 @@ def verifier_secret(prefix: str, client_id: str, secret_id: str, secret: str, ex
                           content_type="application/x-client-secret-verifier", expires_on=expires_on)
 
 
-async def write_verifier(services: Services, client_id: str, secret_id: str, secret: str,
-                         expires_on: datetime) -> str:
-    """Store the verifier of a new secret (a first write: refused once the caller was answered); its name."""
-    verifier = verifier_secret(services.settings.key_vault_secret_prefix, client_id, secret_id, secret, expires_on)
-    may_write()
-    await store_call(services.secrets.set(verifier.name, verifier.value, tags=verifier.tags,
-                                          content_type=verifier.content_type, expires_on=verifier.expires_on))
-    return verifier.name
+class Verifiers:
+    """The verifiers in ``secrets``: named under ``KEY_VAULT_SECRET_PREFIX``, expiring after
+    ``CLIENT_SECRET_LIFETIME_DAYS`` (``clock``)."""
+
+    def __init__(self, secrets: SecretStore, *, settings: Settings, clock: Clock) -> None:
+        self._secrets = secrets
+        self._prefix = settings.key_vault_secret_prefix
+        self._lifetime = timedelta(days=settings.client_secret_lifetime_days)
+        self._clock = clock
+
+    def expiry(self) -> datetime:
+        """When a secret issued now expires."""
+        return self._clock.now() + self._lifetime
+
+    def name(self, client_id: str, secret_id: str) -> str:
+        """The Key Vault secret holding the verifier of a client's secret."""
+        return verifier_secret_name(self._prefix, client_id, secret_id)
+
+    async def write(self, client_id: str, secret_id: str, secret: str, expires_on: datetime) -> str:
+        """Store the verifier of a new secret (a first write: refused once the caller was answered); its name."""
+        verifier = verifier_secret(self._prefix, client_id, secret_id, secret, expires_on)
+        may_write()
+        await store_call(self._secrets.set(verifier.name, verifier.value, tags=verifier.tags,
+                                           content_type=verifier.content_type, expires_on=verifier.expires_on))
+        return verifier.name
+
+    async def delete(self, name: str) -> None:
+        """Delete a verifier (its store errors raised as they come: the caller decides what to undo)."""
+        await self._secrets.delete(name)

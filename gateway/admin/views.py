@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.oauth.jwks import PRIVATE_MEMBERS
-from gateway.stores.models import AuditRecord, Client, ClientAuthentication, Route, SecretMetadata
-from gateway.tokens.keys import SigningKeyInfo
+from gateway.stores.models import AuditRecord, Client, ClientAuthentication, Route, SecretMetadata, UpstreamAuth
+from gateway.upstream.registry import KINDS
+
+if TYPE_CHECKING:  # imports cryptography: the admin function loads it only to rotate or list keys
+    from gateway.tokens.keys import SigningKeyInfo
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -20,7 +23,6 @@ def timestamp(value: datetime | None) -> str | None:
 
 
 def route_json(route: Route) -> dict[str, Any]:
-    auth = route.upstream_auth
     return {
         "tenantId": route.tenant_id,
         "fhirBaseUrl": route.fhir_base_url,
@@ -31,17 +33,24 @@ def route_json(route: Route) -> dict[str, Any]:
         "batchMode": route.batch_mode,
         "privateNetwork": route.private_network,
         "timeouts": {"connectSeconds": route.connect_timeout_seconds, "readSeconds": route.read_timeout_seconds},
-        "upstreamAuth": {
-            "type": auth.type,
-            "tokenUrl": auth.token_url,
-            "clientId": auth.client_id,
-            "scope": auth.scope,
-            "clientSecretSet": auth.secret_name is not None,
-            **({"algorithm": auth.algorithm, "keyName": auth.key_name} if auth.type == "privateKeyJwt" else {}),
-        },
+        "upstreamAuth": upstream_auth_json(route.upstream_auth),
         "createdOn": timestamp(route.created_on),
         "updatedOn": timestamp(route.updated_on),
         "etag": route.etag,
+    }
+
+
+def upstream_auth_json(auth: UpstreamAuth) -> dict[str, Any]:
+    """How the gateway authenticates to the provider: the common fields, then what the kind adds
+    (``gateway.upstream``); whether a secret is set, never the secret or its Key Vault name."""
+    kind = KINDS.get(auth.type)
+    return {
+        "type": auth.type,
+        "tokenUrl": auth.token_url,
+        "clientId": auth.client_id,
+        "scope": auth.scope,
+        "clientSecretSet": auth.secret_name is not None,
+        **(kind.view(auth) if kind is not None else {}),
     }
 
 

@@ -12,12 +12,10 @@ import functools
 import json
 
 from gateway.config import Settings
-from gateway.entry import Surface
 from gateway.fhir.capability import capability_document
-from gateway.fhir.outcome import failure_outcome, fhir_json_media_type, operation_outcome
+from gateway.fhir.outcome import fhir_json_media_type, operation_outcome
 from gateway.fhir.smart import smart_configuration
 from gateway.http import Headers, Request, Response
-from gateway.services import Services
 
 MAX_AGE_SECONDS = 3600
 
@@ -54,11 +52,3 @@ def respond(request: Request, settings: Settings) -> Response:
     body, content_type = _prebuilt(settings, which)
     headers = Headers({"Content-Type": content_type, "Cache-Control": f"public, max-age={MAX_AGE_SECONDS}"})
     return Response(status=200, body=b"" if request.method == "HEAD" else body, headers=headers)
-
-
-async def _never(request: Request, services: Services, deadline: float) -> Response:
-    raise AssertionError("the metadata documents are always answered early")
-
-
-handle = Surface("metadata", _never, failure_outcome, answer_early=respond)
-"""metadata_fn's entry point: the documents need the settings only, never the stores."""

@@ -14,7 +14,7 @@ from gateway.http import Request, Response, json_response
 
 if TYPE_CHECKING:
     from gateway.config import Settings
-    from gateway.entry import Failure
+    from gateway.failure import Failure
 
 RETRY_AFTER_SECONDS = 5
 _FAILURES = {

@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.config import Settings
-from gateway.oauth.assertion_names import PRIVATE_KEY_JWT, signing_algorithms
-from gateway.oauth.client_auth import AUTH_METHODS
+from gateway.oauth.assertion_names import signing_algorithms
+from gateway.oauth.client_auth import METHODS
 
 SMART_CAPABILITIES: tuple[str, ...] = (
     "client-confidential-symmetric",   # client secrets
@@ -32,7 +32,8 @@ SCOPES_SUPPORTED: tuple[str, ...] = (
 
 
 def token_endpoint_auth_methods() -> list[str]:
-    return [*AUTH_METHODS, PRIVATE_KEY_JWT]
+    """The registered client authentication methods (``gateway.oauth.client_auth``), by name."""
+    return sorted(METHODS)
 
 
 def smart_configuration(settings: Settings) -> dict[str, Any]:

@@ -9,7 +9,7 @@ JWKS fetch. The keys are the client's inline JWKS (parsed once per record versio
 ``jwksUrl`` (``gateway.oauth.jwks_fetcher``: SSRF-guarded, bounded, cached per HTTP caching headers).
 ``gateway.oauth.client_assertion.ClientAssertionVerifier`` then checks the assertion, its audience
 being the token URL that discovery advertises (``PUBLIC_BASE_URL`` + ``/oauth2/token``), and records
-its ``jti`` in the replay store every instance shares (``services.replay``).
+its ``jti`` in the replay store every instance shares.
 
 Every refusal raises :class:`~gateway.oauth.authentication.AuthenticationFailed` (the endpoint
 counts it toward the failure limits). Its public description is the generic ``invalid_client``
@@ -32,7 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from gateway.oauth.authentication import UNKNOWN_CLIENT, AuthenticationFailed
+from gateway.oauth.authentication import UNKNOWN_CLIENT, AuthenticationFailed, ClientRecords, KnownClients
 from gateway.oauth.client_assertion import (
     AssertionRejected,
     ClientAssertion,
@@ -43,7 +43,6 @@ from gateway.oauth.client_assertion import (
 )
 from gateway.oauth.jwks import JwksError, parse_public_jwks
 from gateway.oauth.jwks_fetcher import JwksFetcher
-from gateway.services import Services
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.models import Client
 
@@ -85,7 +84,7 @@ def _equal_work(assertion: ClientAssertion) -> None:
 
 
 class NoReplayStore:
-    """Stands in when the services have no replay store: every assertion is refused with 503 (fail closed)."""
+    """Stands in when a worker has no replay store: every assertion is refused with 503 (fail closed)."""
 
     async def use_once(self, client_id: str, jti: str, expires_at: object) -> bool:
         raise StoreUnavailable("no replay store is configured")
@@ -95,18 +94,15 @@ class NoReplayStore:
 
 
 class AssertionAuthenticator:
-    """This worker's private_key_jwt authenticator (verifier, JWKS fetcher, parsed inline key sets)."""
+    """This worker's private_key_jwt authenticator: the client id against ``known`` and ``clients``, the assertion
+    by ``verifier`` with the client's inline keys (parsed once per record version) or ``fetcher``'s."""
 
-    def __init__(self, services: Services) -> None:
-        settings = services.settings
-        self._services = services
-        replay = services.replay if services.replay is not None else NoReplayStore()
-        self.verifier = ClientAssertionVerifier(token_url=settings.token_url, replay=replay, clock=services.clock,
-                                                allow_sha256=settings.client_assertion_allow_sha256)
-        self.fetcher = JwksFetcher(settings, clock=services.clock, timeout_seconds=settings.jwks_fetch_timeout_seconds,
-                                   max_bytes=settings.jwks_max_bytes,
-                                   default_ttl_seconds=settings.jwks_default_cache_seconds,
-                                   stale_if_error_seconds=settings.stale_if_error_seconds)
+    def __init__(self, *, known: KnownClients, clients: ClientRecords, verifier: ClientAssertionVerifier,
+                 fetcher: JwksFetcher) -> None:
+        self._known = known
+        self._clients = clients
+        self.verifier = verifier
+        self.fetcher = fetcher
         self._inline: OrderedDict[str, tuple[str, InlineKeys]] = OrderedDict()
 
     def _inline_keys(self, client: Client) -> InlineKeys:
@@ -131,10 +127,9 @@ class AssertionAuthenticator:
 
     async def _client(self, assertion: ClientAssertion) -> Client:
         client_id = assertion.client_id
-        directory = self._services.client_directory
-        if directory.cached(client_id) is None and not await self._services.known_client_ids.may_exist(client_id):
+        if self._clients.cached(client_id) is None and not await self._known.may_exist(client_id):
             raise AuthenticationFailed(UNKNOWN_CLIENT)
-        client = await directory.get(client_id)
+        client = await self._clients.get(client_id)
         if client is None:
             raise AuthenticationFailed(UNKNOWN_CLIENT)
         if not client.authentication.uses_assertions:

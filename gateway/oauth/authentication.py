@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import secrets
 from collections import OrderedDict
+from typing import Protocol
 
 from gateway.caching import TtlCache
+from gateway.clock import Clock
+from gateway.config import Settings
 from gateway.credentials import check_verifier, make_verifier, secret_id_of, verifier_secret_name
 from gateway.oauth.client_auth import ClientCredentials
-from gateway.services import Services
 from gateway.stores.models import Client, SecretMetadata, StoredSecret
+from gateway.stores.protocols import SecretStore
 
 RELOAD_INTERVAL_SECONDS = 1.0
 _MAX_RELOAD_ENTRIES = 10_000
@@ -54,23 +57,45 @@ class AuthenticationFailed(Exception):
         return self.reason not in (UNKNOWN_CLIENT, NOT_OUR_FORMAT)
 
 
+class KnownClients(Protocol):
+    """The worker's list of client ids (``gateway.oauth.known_clients.KnownClientIds``)."""
+
+    async def may_exist(self, client_id: str) -> bool: ...
+
+
+class ClientRecords(Protocol):
+    """Cached client records (``gateway.directory.ClientDirectory``)."""
+
+    def cached(self, key: str) -> Client | None: ...
+
+    async def get(self, key: str) -> Client | None: ...
+
+    async def reload(self, key: str) -> Client | None: ...
+
+
 class ClientAuthenticator:
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        settings = services.settings
+    """Checks presented secrets: the client id against ``known`` and ``clients``, the secret against its
+    verifier in ``secrets`` (cached ``CLIENT_CACHE_SECONDS``)."""
+
+    def __init__(self, *, known: KnownClients, clients: ClientRecords, secrets: SecretStore, settings: Settings,
+                 clock: Clock) -> None:
+        self._known = known
+        self._clients = clients
+        self._secrets = secrets
+        self._prefix = settings.key_vault_secret_prefix
+        self._clock = clock
         self._verifiers: TtlCache[tuple[str, str], StoredSecret | None] = TtlCache(
             self._load_verifier, ttl=settings.client_cache_seconds, stale_if_error=settings.stale_if_error_seconds,
-            clock=services.clock, name="verifiers")
+            clock=clock, name="verifiers")
         self._reloaded: OrderedDict[str, float] = OrderedDict()
 
     async def _load_verifier(self, key: tuple[str, str]) -> StoredSecret | None:
         client_id, secret_id = key
-        name = verifier_secret_name(self._services.settings.key_vault_secret_prefix, client_id, secret_id)
-        return await self._services.secrets.get(name)
+        return await self._secrets.get(verifier_secret_name(self._prefix, client_id, secret_id))
 
     async def _client_with_secret(self, client_id: str, secret_id: str) -> tuple[Client, SecretMetadata]:
-        directory = self._services.client_directory
-        if directory.cached(client_id) is None and not await self._services.known_client_ids.may_exist(client_id):
+        directory = self._clients
+        if directory.cached(client_id) is None and not await self._known.may_exist(client_id):
             raise AuthenticationFailed(UNKNOWN_CLIENT)
         client = await directory.get(client_id)
         if client is None:
@@ -86,7 +111,7 @@ class ClientAuthenticator:
         return client, meta
 
     def _may_reload(self, client_id: str) -> bool:
-        now = self._services.clock.monotonic()
+        now = self._clock.monotonic()
         last = self._reloaded.get(client_id)
         if last is not None and now - last < RELOAD_INTERVAL_SECONDS:
             return False
@@ -109,7 +134,7 @@ class ClientAuthenticator:
         except AuthenticationFailed:
             check_verifier(_DUMMY_VERIFIER, credentials.client_secret)  # the work of a known client's wrong secret
             raise
-        now = self._services.clock.now()
+        now = self._clock.now()
         if meta.expires_on <= now:
             raise AuthenticationFailed("secret expired")
         verifier = await self._verifiers.get((credentials.client_id, secret_id))

@@ -33,15 +33,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
-
-from jwt.algorithms import Algorithm, get_default_algorithms
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.clock import Clock, SystemClock
 from gateway.oauth.assertion_names import (  # noqa: F401 - re-exported
@@ -53,6 +52,9 @@ from gateway.oauth.assertion_names import (  # noqa: F401 - re-exported
 from gateway.oauth.errors import InvalidClient, InvalidRequest
 from gateway.oauth.jwks import CURVE_ALGORITHMS, ClientKeys, PublicKey
 from gateway.stores.replay import ReplayStore
+
+if TYPE_CHECKING:
+    from jwt.algorithms import Algorithm
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LENGTH = 8192
@@ -113,6 +115,11 @@ class ClientAssertion:
     client_id: str
     jws: CompactJws | None = field(default=None, compare=False)
 
+    @property
+    def method(self) -> str:
+        """The client authentication method (``gateway.oauth.client_auth.METHODS``)."""
+        return PRIVATE_KEY_JWT
+
     def __repr__(self) -> str:  # never print the assertion
         return f"ClientAssertion(client_id={self.client_id!r})"
 
@@ -127,8 +134,15 @@ class VerifiedAssertion:
 
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
-_VERIFIERS: Mapping[str, Algorithm] = {name: algorithm for name, algorithm in get_default_algorithms().items()
-                                       if name in PREFERRED_ALGORITHMS + SHA256_ALGORITHMS}
+
+
+@functools.cache
+def _verifiers() -> Mapping[str, Algorithm]:
+    """pyjwt's signature algorithms the gateway may verify assertions with (imported on the first assertion)."""
+    from jwt.algorithms import get_default_algorithms
+
+    return {name: algorithm for name, algorithm in get_default_algorithms().items()
+            if name in PREFERRED_ALGORITHMS + SHA256_ALGORITHMS}
 
 
 class _RepeatedName(Exception):
@@ -283,7 +297,7 @@ class ClientAssertionVerifier:
         if algorithm is None:
             raise AssertionRejected("algorithm")
         try:
-            valid = _VERIFIERS[algorithm].verify(jws.signing_input, key.key, jws.signature)
+            valid = _verifiers()[algorithm].verify(jws.signing_input, key.key, jws.signature)
         except (ValueError, TypeError):
             valid = False
         if not valid:

@@ -1,22 +1,35 @@
-"""Client authentication methods at the token endpoint, RFC 6749 §2.3.1.
+"""Client authentication at the token endpoint (RFC 6749 §2.3), its methods kept in a registry as authlib
+keeps them: each method is a plain function that reads what a request presents by that method, None when the
+request uses another. :data:`METHODS` lists them in the order they are tried; a request must use exactly one
+(§2.3: "MUST NOT use more than one authentication method in each request"), so each method refuses a request
+that also carries what a later one reads::
 
-Two methods, kept in a registry (the names advertised in the SMART document):
-``client_secret_basic`` (HTTP Basic, RFC 7617, with the id and secret each
-form-urlencoded first, as §2.3.1 requires) and ``client_secret_post`` (both in
-the body). A request must use exactly one (§2.3: "MUST NOT use more than one
-authentication method in each request").
+    private_key_jwt       client_assertion + client_assertion_type (RFC 7523 §2.2)   gateway.oauth.client_assertion
+    client_secret_basic   HTTP Basic (RFC 7617), id and secret each form-urlencoded first (§2.3.1)
+    client_secret_post    client_id and client_secret in the body (§2.3.1)
+
+:class:`ClientAuthentication` holds the verifier of each method (``gateway.oauth.authentication`` for
+secrets, ``gateway.oauth.assertion_auth`` for assertions) and checks what was presented with the one its
+method names. SMART discovery advertises the registry's names (``gateway.fhir.smart``). A new method is
+a reader here, its verifier, and one entry in :data:`METHODS`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_plus
 
 from gateway.http import Request
+from gateway.oauth.assertion_names import PRIVATE_KEY_JWT
 from gateway.oauth.errors import InvalidClient, InvalidRequest
+from gateway.stores.models import Client
+
+if TYPE_CHECKING:
+    from gateway.oauth.client_assertion import ClientAssertion
 
 MAX_CLIENT_ID_LENGTH = 128
 MAX_SECRET_LENGTH = 512
@@ -82,16 +95,53 @@ def _post(request: Request, form: dict[str, str]) -> ClientCredentials | None:
     return ClientCredentials(client_id, secret, POST)
 
 
-AUTH_METHODS: dict[str, Callable[[Request, dict[str, str]], ClientCredentials | None]] = {
+def _private_key_jwt(request: Request, form: dict[str, str]) -> ClientAssertion | None:
+    if "client_assertion_type" not in form and "client_assertion" not in form:
+        return None  # another method's request: nothing of the assertion reader loaded or run
+    # Imported here: the metadata function advertises these names and must not load the JWT library.
+    from gateway.oauth.client_assertion import read_client_assertion
+
+    return read_client_assertion(form, authorization_header=bool(request.headers.get_all("authorization")))
+
+
+Reader = Callable[[Request, dict[str, str]], "ClientAssertion | ClientCredentials | None"]
+
+METHODS: Mapping[str, Reader] = {
+    PRIVATE_KEY_JWT: _private_key_jwt,
     BASIC: _basic,
     POST: _post,
 }
+"""Every client authentication method (RFC 8414 §2 ``token_endpoint_auth_methods_supported`` names), in the
+order they are tried."""
 
 
-def extract_credentials(request: Request, form: dict[str, str]) -> ClientCredentials:
-    """The credentials the client presented by exactly one registered method; InvalidClient when none."""
-    for method in AUTH_METHODS.values():
-        found = method(request, form)
+def presented_credentials(request: Request, form: dict[str, str]) -> ClientAssertion | ClientCredentials:
+    """What the client presented by exactly one registered method; InvalidClient when it presented nothing."""
+    for read in METHODS.values():
+        found = read(request, form)
         if found is not None:
             return found
     raise InvalidClient("client authentication required (client_secret_basic or client_secret_post)")
+
+
+class Verifier(Protocol):
+    """Checks one method's credentials: the enabled client they authenticate, else ``AuthenticationFailed``."""
+
+    async def authenticate(self, presented: Any) -> Client: ...
+
+
+class ClientAuthentication:
+    """The token endpoint's client authentication: what a request presents (:func:`presented_credentials`),
+    checked by the verifier registered for its method. ``verifiers`` maps every name of :data:`METHODS` to a
+    function giving its verifier (built on first use: a worker that never sees an assertion never builds the
+    assertion verifier)."""
+
+    def __init__(self, verifiers: Mapping[str, Callable[[], Verifier]]) -> None:
+        methods = set(verifiers)
+        if methods != set(METHODS):
+            raise ValueError("every client authentication method needs exactly one verifier")
+        self._verifiers = dict(verifiers)
+
+    async def authenticate(self, presented: ClientAssertion | ClientCredentials) -> Client:
+        """The enabled client ``presented`` authenticates; ``AuthenticationFailed`` otherwise."""
+        return await self._verifiers[presented.method]().authenticate(presented)

@@ -1,16 +1,16 @@
 """token_fn: ``/oauth2/token`` (RFC 6749 §4.4, §5), ``/oauth2/jwks`` (RFC 7517), ``/oauth2/provider-jwks``
 (``gateway.oauth.provider_jwks``) and ``/oauth2/authorize``.
 
-The token endpoint authenticates the client by a secret (``gateway.oauth.authentication``) or by a
-signed assertion, ``private_key_jwt`` (RFC 7523 §2.2, ``gateway.oauth.assertion_auth``); either
-way an attempt is reserved against the failure limits before the first await and a failure is
+The token endpoint (:class:`TokenEndpoint`) reads what the client presents by exactly one registered
+method and checks it (``gateway.oauth.client_auth``: a secret, or a signed assertion, RFC 7523 §2.2);
+either way an attempt is reserved against the failure limits before the first await and a failure is
 counted (``gateway.oauth.rate_limit``). An assertion whose issuer cannot be read counts against
 the source address.
 
-The route is ``oauth2/{endpoint:regex(^(token|jwks|provider-jwks|authorize)$)}``; :func:`respond`
-dispatches on ``route_params["endpoint"]``, behind the entry adapter (``gateway.entry``). Only the client
-credentials grant exists, so the authorization endpoint always answers ``unsupported_response_type``
-itself (§4.1.2.1: it never redirects, there being no registered redirect URI).
+The route is ``oauth2/{endpoint:regex(^(token|jwks|provider-jwks|authorize)$)}``; :class:`OAuthEndpoints`
+dispatches on ``route_params["endpoint"]``, behind the entry adapter (``gateway.surfaces.token``). Only the
+client credentials grant exists, so the authorization endpoint always answers ``unsupported_response_type``
+itself (``gateway.oauth.authorize``).
 
 One log line per token request: client id, tenant, outcome, status, duration.
 Never the secret, the Authorization header, the body or the token.
@@ -21,31 +21,30 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from gateway import telemetry
-from gateway.config import Settings
-from gateway.entry import Failure, Surface
-from gateway.http import Request, Response, json_response
+from gateway.http import Handler, Request, Response, json_response
 from gateway.oauth.authentication import AuthenticationFailed
-from gateway.oauth.client_assertion import AssertionRejected, ClientAssertion, read_client_assertion
-from gateway.oauth.client_auth import ClientCredentials, extract_credentials
+from gateway.oauth.authorize import authorize_endpoint
+from gateway.oauth.client_assertion import AssertionRejected, ClientAssertion
+from gateway.oauth.client_auth import ClientAuthentication, ClientCredentials, presented_credentials
 from gateway.oauth.errors import (
     NO_STORE,
     InvalidClient,
     InvalidRequest,
     MethodNotAllowed,
     OAuthError,
-    ServerError,
     ServiceUnavailable,
     TooManyFailures,
     UnsupportedGrantType,
-    UnsupportedResponseType,
 )
 from gateway.oauth.form import parse_form
-from gateway.oauth.grant import GRANT_TYPE, client_credentials_grant
-from gateway.oauth.rate_limit import source_address
-from gateway.services import Services
+from gateway.oauth.grant import GRANT_TYPE, ClientCredentialsGrant
+from gateway.oauth.jwk_set import jwk_set_response
+from gateway.oauth.rate_limit import Attempt, source_address
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.models import Client
 
@@ -86,140 +85,138 @@ class _TokenLog:
     outcome: str = ISSUED
 
 
-async def token_endpoint(request: Request, services: Services) -> Response:
-    """POST /oauth2/token: the client credentials grant, authenticated by a secret or a signed assertion."""
-    started = time.perf_counter()
-    log = _TokenLog()
-    try:
-        response = await _issue(request, services, log)
-    except OAuthError as error:
-        if log.outcome == ISSUED:
-            log.outcome = error.error
-        response = error.response()
-    except StoreUnavailable:
-        log.outcome = STORE_UNAVAILABLE
-        response = ServiceUnavailable().response()
-    client_id = _loggable(log.client_id)
-    logger.info("token request client_id=%s tenant=%s outcome=%s status=%d duration_ms=%.2f request_id=%s",
-                client_id, log.tenant, log.outcome, response.status, (time.perf_counter() - started) * 1000,
-                request.request_id)
-    telemetry.token_finished(log.outcome, client_id, log.tenant)
-    services.housekeeping.after_token_request()
-    return response
+class FailureLimits(Protocol):
+    """The failure limiter (``gateway.oauth.rate_limit.FailureLimiter``)."""
+
+    async def reserve(self, client_id: str, address: str) -> Attempt: ...
 
 
-async def _issue(request: Request, services: Services, log: _TokenLog) -> Response:
-    """The stages in order: the form, who is asking, the grant type, authentication, the grant (§4.4.2)."""
-    if request.method != "POST":
-        raise MethodNotAllowed("POST")
-    form = parse_form(request)
-    address = source_address(request)
-    presented = await _presented(request, form, services, address, log)
-    log.client_id = presented.client_id
-    grant_type = form.get("grant_type")
-    if grant_type is None:
-        hint = " ('grant-type' is not an OAuth parameter)" if "grant-type" in form else ""
-        raise InvalidRequest(f"missing grant_type parameter{hint}; use grant_type=client_credentials")
-    if grant_type != GRANT_TYPE:
-        raise UnsupportedGrantType("only grant_type=client_credentials is supported")
-    client = await _authenticate(services, presented, address, log)
-    issued = await client_credentials_grant(services, client, form.get("scope"))
-    log.tenant = issued.claims.tenant_id
-    return json_response(200, {"access_token": issued.access_token, "token_type": issued.token_type,
-                               "expires_in": issued.expires_in, "scope": issued.scope}, headers=NO_STORE)
+class PublishedKeys(Protocol):
+    """The token signing keys' JWK Set (``gateway.tokens.keyring.KeyRing``)."""
+
+    async def jwks(self) -> dict[str, Any]: ...
 
 
-async def _presented(request: Request, form: dict[str, str], services: Services, address: str,
-                     log: _TokenLog) -> ClientAssertion | ClientCredentials:
-    """The client's assertion (RFC 7523 §2.2) or its id and secret (§2.3.1). An assertion without a readable
-    issuer is a failure counted against the source address."""
-    try:
-        assertion = read_client_assertion(form, authorization_header=bool(request.headers.get_all("authorization")))
-    except AssertionRejected as rejected:
-        log.outcome = refused_outcome(f"assertion {rejected.reason}")
-        attempt = await services.failure_limiter.reserve(UNREADABLE_ASSERTION, address)
-        wait = await attempt.failed()
-        if wait is not None:
-            raise TooManyFailures(wait) from None
-        raise
-    return assertion if assertion is not None else extract_credentials(request, form)
+class TokenEndpoint:
+    """POST /oauth2/token: the client credentials grant, authenticated by a secret or a signed assertion.
+
+    ``authentication`` checks the client, ``limits`` counts its failures, ``grant`` issues the token and
+    ``after_request`` runs once the request is answered (the worker's housekeeping)."""
+
+    def __init__(self, *, authentication: ClientAuthentication, limits: FailureLimits, grant: ClientCredentialsGrant,
+                 after_request: Callable[[], None]) -> None:
+        self._authentication = authentication
+        self._limits = limits
+        self._grant = grant
+        self._after_request = after_request
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        log = _TokenLog()
+        try:
+            response = await self._issue(request, log)
+        except OAuthError as error:
+            if log.outcome == ISSUED:
+                log.outcome = error.error
+            response = error.response()
+        except StoreUnavailable:
+            log.outcome = STORE_UNAVAILABLE
+            response = ServiceUnavailable().response()
+        client_id = _loggable(log.client_id)
+        logger.info("token request client_id=%s tenant=%s outcome=%s status=%d duration_ms=%.2f request_id=%s",
+                    client_id, log.tenant, log.outcome, response.status, (time.perf_counter() - started) * 1000,
+                    request.request_id)
+        telemetry.token_finished(log.outcome, client_id, log.tenant)
+        self._after_request()
+        return response
+
+    async def _issue(self, request: Request, log: _TokenLog) -> Response:
+        """The stages in order: the form, who is asking, the grant type, authentication, the grant (§4.4.2)."""
+        if request.method != "POST":
+            raise MethodNotAllowed("POST")
+        form = parse_form(request)
+        address = source_address(request)
+        presented = await self._presented(request, form, address, log)
+        log.client_id = presented.client_id
+        grant_type = form.get("grant_type")
+        if grant_type is None:
+            hint = " ('grant-type' is not an OAuth parameter)" if "grant-type" in form else ""
+            raise InvalidRequest(f"missing grant_type parameter{hint}; use grant_type=client_credentials")
+        if grant_type != GRANT_TYPE:
+            raise UnsupportedGrantType("only grant_type=client_credentials is supported")
+        client = await self._authenticate(presented, address, log)
+        issued = await self._grant.issue(client, form.get("scope"))
+        log.tenant = issued.claims.tenant_id
+        return json_response(200, {"access_token": issued.access_token, "token_type": issued.token_type,
+                                   "expires_in": issued.expires_in, "scope": issued.scope}, headers=NO_STORE)
+
+    async def _presented(self, request: Request, form: dict[str, str], address: str,
+                         log: _TokenLog) -> ClientAssertion | ClientCredentials:
+        """What the client presents (``gateway.oauth.client_auth``). An assertion without a readable issuer is a
+        failure counted against the source address."""
+        try:
+            return presented_credentials(request, form)
+        except AssertionRejected as rejected:
+            log.outcome = refused_outcome(f"assertion {rejected.reason}")
+            attempt = await self._limits.reserve(UNREADABLE_ASSERTION, address)
+            wait = await attempt.failed()
+            if wait is not None:
+                raise TooManyFailures(wait) from None
+            raise
+
+    async def _authenticate(self, presented: ClientAssertion | ClientCredentials, address: str,
+                            log: _TokenLog) -> Client:
+        """The client, once its credentials check out; an attempt is reserved against the failure limits before
+        the first await and a failure counts (429 once over the limit)."""
+        attempt = await self._limits.reserve(presented.client_id, address)
+        try:
+            return await self._authentication.authenticate(presented)
+        except AuthenticationFailed as failed:
+            wait = await attempt.failed(known_client=failed.guessed_a_client)
+            log.outcome = refused_outcome(failed.reason, over_the_limit=wait is not None)
+            if wait is not None:
+                raise TooManyFailures(wait) from None
+            basic = isinstance(presented, ClientCredentials) and presented.used_basic
+            if failed.description is not None:
+                raise InvalidClient(failed.description, basic=basic) from None
+            raise InvalidClient(basic=basic) from None
+        finally:
+            attempt.release()
 
 
-async def _authenticate(services: Services, presented: ClientAssertion | ClientCredentials, address: str,
-                        log: _TokenLog) -> Client:
-    """The client, once its credentials check out; an attempt is reserved against the failure limits before
-    the first await and a failure counts (429 once over the limit)."""
-    attempt = await services.failure_limiter.reserve(presented.client_id, address)
-    try:
-        if isinstance(presented, ClientAssertion):
-            return await services.assertion_authenticator.authenticate(presented)
-        return await services.client_authenticator.authenticate(presented)
-    except AuthenticationFailed as failed:
-        wait = await attempt.failed(known_client=failed.guessed_a_client)
-        log.outcome = refused_outcome(failed.reason, over_the_limit=wait is not None)
-        if wait is not None:
-            raise TooManyFailures(wait) from None
-        basic = isinstance(presented, ClientCredentials) and presented.used_basic
-        if failed.description is not None:
-            raise InvalidClient(failed.description, basic=basic) from None
-        raise InvalidClient(basic=basic) from None
-    finally:
-        attempt.release()
+class JwksEndpoint:
+    """GET /oauth2/jwks: the public signing keys of ``keys`` (RFC 7517 §5), cacheable briefly."""
+
+    def __init__(self, keys: PublishedKeys) -> None:
+        self._keys = keys
+
+    async def handle(self, request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return MethodNotAllowed("GET").response()
+        try:
+            jwks = await self._keys.jwks()
+        except StoreUnavailable:
+            return ServiceUnavailable().response()
+        return jwk_set_response(request, jwks, max_age=JWKS_MAX_AGE_SECONDS)
 
 
-async def jwks_endpoint(request: Request, services: Services) -> Response:
-    """GET /oauth2/jwks: the public signing keys (RFC 7517 §5), cacheable briefly."""
-    if request.method not in ("GET", "HEAD"):
-        return MethodNotAllowed("GET").response()
-    try:
-        jwks = await services.key_ring.jwks()
-    except StoreUnavailable:
-        return ServiceUnavailable().response()
-    response = json_response(200, jwks, content_type="application/jwk-set+json",
-                             headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"})
-    if request.method == "HEAD":
-        response.body = b""
-    return response
+class OAuthEndpoints:
+    """token_fn's routes, by the route's ``endpoint`` parameter: each handler is given its part on first use."""
 
+    def __init__(self, *, token: Callable[[], Handler], jwks: Callable[[], Handler],
+                 provider_jwks: Callable[[], Handler]) -> None:
+        self._builders = {"token": token, "jwks": jwks, "provider-jwks": provider_jwks}
+        self._handlers: dict[str, Handler] = {}
 
-def authorize_endpoint(request: Request) -> Response:
-    """/oauth2/authorize: no user-facing grant exists; answer the error directly, never redirect."""
-    return UnsupportedResponseType(
-        "this server supports only the client_credentials grant at the token endpoint").response()
-
-
-async def respond(request: Request, services: Services) -> Response:
-    """Dispatch on the route's ``endpoint`` parameter."""
-    endpoint = request.route_params.get("endpoint", "")
-    if endpoint == "token":
-        return await token_endpoint(request, services)
-    if endpoint == "jwks":
-        return await jwks_endpoint(request, services)
-    if endpoint == "provider-jwks":
-        from gateway.oauth.provider_jwks import provider_jwks_endpoint
-
-        return await provider_jwks_endpoint(request, services)
-    if endpoint == "authorize":
-        return authorize_endpoint(request)
-    return json_response(404, {"error": "not_found", "error_description": "no such OAuth endpoint"},
-                         headers=NO_STORE)
-
-
-def _answer_early(request: Request, settings: Settings) -> Response | None:
-    """The authorize stub needs no stores."""
-    return authorize_endpoint(request) if request.route_params.get("endpoint") == "authorize" else None
-
-
-def render_failure(failure: Failure, request: Request, settings: Settings | None) -> Response:
-    """Start-up and store failures as RFC 6749 §5.2-shaped errors: 503 ``temporarily_unavailable`` with
-    ``Retry-After``, or 500 ``server_error``."""
-    return (ServiceUnavailable() if failure is Failure.UNAVAILABLE else ServerError()).response()
-
-
-async def _respond(request: Request, services: Services, deadline: float) -> Response:
-    return await respond(request, services)
-
-
-handle = Surface("token", _respond, render_failure, answer_early=_answer_early, bounded=True)
-"""token_fn's entry point. Bounded: a store that accepts connections but never answers gets the caller a 503
-within STORE_TIMEOUT_SECONDS, a cold worker opening its stores included (each read has its own, shorter bound)."""
+    async def respond(self, request: Request) -> Response:
+        endpoint = request.route_params.get("endpoint", "")
+        handler = self._handlers.get(endpoint)
+        if handler is None:
+            if endpoint == "authorize":
+                return authorize_endpoint(request)
+            build = self._builders.get(endpoint)
+            if build is None:
+                return json_response(404, {"error": "not_found", "error_description": "no such OAuth endpoint"},
+                                     headers=NO_STORE)
+            handler = self._handlers[endpoint] = build()
+        return await handler(request)

@@ -18,6 +18,9 @@ a client's JWKS URL alike:
 gives the usable keys. A fetched set is read leniently (``strict=False``): keys of other
 types or uses are skipped, but a private member still refuses the whole set, since a client
 publishing private keys has lost them.
+
+pyjwt and cryptography are imported when a key is read: the admin function imports this module for its
+rules, and few of its requests carry a JWKS.
 """
 
 from __future__ import annotations
@@ -26,11 +29,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
-from jwt.exceptions import InvalidKeyError
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 MAX_KEYS = 20
 MAX_KID_LENGTH = 256
@@ -110,7 +112,7 @@ def _key_problems(index: int, jwk: object) -> tuple[list[str], PublicKey | None]
         problems.append(f"{where}.kty must be RSA or EC")
     if problems or kid is None or key is None:
         return problems, None
-    kty = "RSA" if isinstance(key, rsa.RSAPublicKey) else "EC"
+    kty = "RSA" if kty == "RSA" else "EC"  # a key was read: one of the two
     return [], PublicKey(kid=kid, kty=kty, curve=curve, alg=alg, key=key)
 
 
@@ -135,6 +137,10 @@ def _use_problems(where: str, jwk: dict[str, object]) -> list[str]:
 
 def _rsa_key(where: str, jwk: dict[str, object], alg: str | None, problems: list[str]) -> rsa.RSAPublicKey | None:
     """The RSA public key (RFC 7518 §6.3.1) of ``jwk``; what is wrong with it is added to ``problems``."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+    from jwt.exceptions import InvalidKeyError
+
     if alg is not None and alg not in RSA_ALGORITHMS:
         problems.append(f"{where}.alg must be RS384 or RS256 for an RSA key")
     try:
@@ -161,6 +167,10 @@ def _ec_key(where: str, jwk: dict[str, object], alg: str | None,
         return curve, None
     if alg is not None and alg != CURVE_ALGORITHMS[curve]:
         problems.append(f"{where}.alg must be {CURVE_ALGORITHMS[curve]} for a {curve} key")
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+    from jwt.exceptions import InvalidKeyError
+
     try:
         key = ECAlgorithm.from_jwk(json.dumps({"kty": "EC", "crv": curve, "x": jwk.get("x"), "y": jwk.get("y")}))
     except (InvalidKeyError, ValueError, TypeError, KeyError):

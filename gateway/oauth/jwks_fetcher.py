@@ -2,11 +2,11 @@
 Services, "Registering a client": the client may register "a URL to a JWK Set"; RFC 7517 §5).
 
 The URL is attacker-influenced (an administrator types it, a client hosts it), so it is
-fetched under the rules of provider URLs (``gateway.proxy.destinations``):
+fetched under the rules of provider URLs (``gateway.outbound.destinations``):
 
 - :func:`validate_jwks_url` (admin input, and before every fetch): https only in production;
   in development http only to loopback; no credentials, query or fragment; no IP literal in a
-  refused range. The connection goes through ``gateway.proxy.guarded.GuardedConnector``,
+  refused range. The connection goes through ``gateway.outbound.guarded.GuardedConnector``,
   which checks every *resolved* address (private, loopback outside development, link-local,
   cloud metadata: refused), so a name re-pointed at an internal address is refused too.
 - one GET, no redirects (a redirect is a failure), no cookies, no proxy from the environment;
@@ -42,7 +42,7 @@ from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
 from gateway.oauth.client_assertion import KeysUnavailable
 from gateway.oauth.jwks import ClientKeys, JwksError, PublicKey, parse_public_jwks
-from gateway.proxy.destinations import address_problem, validate_provider_url
+from gateway.outbound.destinations import address_problem, validate_provider_url
 
 logger = logging.getLogger("gateway.oauth.jwks_fetcher")
 
@@ -243,7 +243,7 @@ class JwksFetcher:
         if self._session is None or self._session.closed:
             import aiohttp
 
-            from gateway.proxy.guarded import GuardedConnector
+            from gateway.outbound.guarded import GuardedConnector
 
             connector = GuardedConnector(lambda address: address_problem(address, self._settings, False),
                                          limit=64, ttl_dns_cache=10,
@@ -256,7 +256,7 @@ class JwksFetcher:
         """One GET of ``url``: the keys and their freshness; KeysUnavailable saying why not (no URL in it)."""
         import aiohttp
 
-        from gateway.proxy.transport import DestinationRefused
+        from gateway.outbound.transport import DestinationRefused
 
         if validate_jwks_url(url, self._settings):
             raise KeysUnavailable("the JWKS URL is not allowed")

@@ -31,11 +31,16 @@ class BadBatch(ValueError):
 
 @dataclass(frozen=True)
 class BatchEntry:
-    """One entry of a batch Bundle: its method and its checked path and raw query."""
+    """One entry of a batch Bundle: its method and its checked path and raw query; what its resource says it is
+    (``resourceType`` and ``id`` when they are strings) and its ``request.ifNoneExist`` (a search)."""
 
     method: str
     path: FhirPath
     query: str
+    has_resource: bool = False
+    resource_type: str | None = None
+    resource_id: str | None = None
+    if_none_exist: str | None = None
 
     @property
     def relative_url(self) -> str:
@@ -65,7 +70,7 @@ def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return document
 
 
-def _is_json(content_type: str) -> bool:
+def is_json(content_type: str) -> bool:
     """JSON by its label: none, ``application/json``, DSTU2's ``application/json+fhir`` or any ``+json``."""
     media = content_type.partition(";")[0].strip().lower()
     return media in ("", "application/json", "application/json+fhir") or media.endswith("+json")
@@ -79,9 +84,9 @@ def parse_batch(body: bytes, content_type: str, gateway_base: str) -> Batch | No
     property name anywhere (the body is forwarded as sent, and the provider's parser may keep
     another of the repeated values than the one checked here).
     """
-    if not _is_json(content_type):
+    if not is_json(content_type):
         return None
-    document = _json_document(body)
+    document = json_document(body)
     if not isinstance(document, dict) or document.get("resourceType") != "Bundle":
         return None
     bundle_type = document.get("type")
@@ -94,7 +99,7 @@ def parse_batch(body: bytes, content_type: str, gateway_base: str) -> Batch | No
     return Batch(bundle_type=bundle_type, entries=entries)
 
 
-def _json_document(body: bytes) -> object:
+def json_document(body: bytes) -> object:
     """The JSON value of ``body``; None when it is not JSON, :class:`BadBatch` when it repeats a property name."""
     try:
         document: object = json.loads(body, object_pairs_hook=_unique_names)
@@ -126,7 +131,18 @@ def _batch_entry(index: int, entry: object, gateway_base: str) -> BatchEntry:
         raise BadBatch(f"Bundle.entry[{index}].request.url: {exc}") from None
     if urlsplit(url).fragment:
         raise BadBatch(f"Bundle.entry[{index}].request.url must not carry a fragment.")
-    return BatchEntry(method=method, path=checked, query=query)
+    if_none_exist = request.get("ifNoneExist")
+    if if_none_exist is not None and not isinstance(if_none_exist, str):
+        raise BadBatch(f"Bundle.entry[{index}].request.ifNoneExist must be a string.")
+    resource = entry.get("resource") if isinstance(entry, dict) else None
+    return BatchEntry(method=method, path=checked, query=query, has_resource=resource is not None,
+                      resource_type=_string(resource, "resourceType"), resource_id=_string(resource, "id"),
+                      if_none_exist=if_none_exist)
+
+
+def _string(resource: object, name: str) -> str | None:
+    value = resource.get(name) if isinstance(resource, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def classify(method: str, path: FhirPath, batch: Batch | None) -> Kind:

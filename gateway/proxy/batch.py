@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
+from gateway.outbound.transport import UpstreamError, UpstreamResponse, UpstreamTimeout
 from gateway.proxy.access import Batch, BatchEntry
 from gateway.proxy.httpdate import fhir_instant
-from gateway.proxy.transport import UpstreamError, UpstreamResponse, UpstreamTimeout
 
 MAX_CONCURRENT_ENTRIES = 16
 MAX_FANOUT_ENTRIES = 100

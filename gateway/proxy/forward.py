@@ -19,35 +19,40 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from gateway import telemetry
 from gateway.config import Settings
 from gateway.fhir.outcome import fhir_json_media_type, operation_outcome
-from gateway.http import Headers, Request, Response
-from gateway.proxy import outcomes
-from gateway.proxy.access import AccessRefused, BadBatch, Batch, BatchEntry, classify, parse_batch, require_access
-from gateway.proxy.batch import MAX_FANOUT_ENTRIES, fan_out
-from gateway.proxy.destinations import validate_provider_url
-from gateway.proxy.headers import downstream_response_headers, upstream_request_headers
-from gateway.proxy.paths import FhirPath, PathRejected, check_path, resource_type_of
-from gateway.proxy.rewrite import LinkRewriter, is_textual
-from gateway.proxy.scope_check import ScopeRefused, check_scopes
-from gateway.proxy.token_scopes import token_scopes
-from gateway.proxy.transport import (
+from gateway.http import Request, Response
+from gateway.outbound.destinations import validate_provider_url
+from gateway.outbound.transport import (
     DestinationRefused,
+    Transport,
     UpstreamError,
     UpstreamRequest,
     UpstreamResponse,
     UpstreamTimeout,
     UpstreamTooLarge,
 )
-from gateway.proxy.upstream_auth import UpstreamAuthError
+from gateway.proxy import outcomes
+from gateway.proxy.access import AccessRefused, BadBatch, Batch, BatchEntry, classify, parse_batch, require_access
+from gateway.proxy.batch import MAX_FANOUT_ENTRIES, fan_out
+from gateway.proxy.exchange import Caller, Exchange, ProxyStep, Target
+from gateway.proxy.headers import downstream_response_headers, upstream_request_headers
+from gateway.proxy.paths import FhirPath, PathRejected, check_path, resource_type_of
+from gateway.proxy.rewrite import link_rewriter
+from gateway.proxy.scope_check import ScopeRefused, check_scopes
+from gateway.proxy.token_scopes import token_scopes
 from gateway.proxy.urls import captured_path, normalize_query, upstream_url
-from gateway.services import Services
+from gateway.proxy.verified_tokens import VerifiedTokens
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.models import Client, Route
-from gateway.tokens.access_tokens import AccessTokenClaims, InvalidToken
+from gateway.tokens.access_tokens import InvalidToken
+from gateway.upstream.authenticator import UpstreamAuthenticator
+from gateway.upstream.kind import UpstreamAuthError
 
 access_log = logging.getLogger("gateway.proxy.access")
 logger = logging.getLogger("gateway.proxy")
@@ -122,94 +127,175 @@ class _Refused(Exception):
         return cls(outcome, operation_outcome(status, text, fhir_version=version, code=code, headers=headers))
 
 
-@dataclass(frozen=True)
-class _Caller:
-    """Who is calling: the verified token's claims, its client and its tenant's route (as stored)."""
-
-    claims: AccessTokenClaims
-    client: Client
-    route: Route | None
+V = TypeVar("V", covariant=True)
 
 
-@dataclass(frozen=True)
-class _Target:
-    """What is asked, once checked: the method, the checked path and query, the batch (if any) and its kind."""
+class Lookup(Protocol[V]):
+    """A cached per-worker lookup by key (``gateway.directory``: clients by id, routes by tenant)."""
 
-    method: str
-    path: FhirPath
-    query: str
-    batch: Batch | None
-    kind: str
+    async def get(self, key: str) -> V | None: ...
 
 
-async def proxy(request: Request, services: Services) -> Response:
-    """Handle one proxied FHIR request (see the module docstring)."""
-    log = _Log(request.request_id, request.method.upper())
-    try:
-        response = await _proxy(request, services, log)
-    except _Refused as refused:
-        log.outcome = refused.outcome
-        response = refused.response
-    except Exception as exc:  # noqa: BLE001 - still one log line and an OperationOutcome, never a trace
-        logger.error("proxy: unexpected error request_id=%s type=%s", log.request_id, type(exc).__name__,
-                     exc_info=logger.isEnabledFor(logging.DEBUG))
-        log.outcome = outcomes.INTERNAL_ERROR
-        response = operation_outcome(500, f"The gateway failed to handle the request (request id {log.request_id}).",
-                                     fhir_version=services.settings.fhir_version)
-    if "x-request-id" not in response.headers:
-        response.headers.set("X-Request-Id", log.request_id)
-    log.emit(response.status)
-    telemetry.proxy_finished(log, response.status)
-    return response
+class FhirProxy:
+    """fhir_proxy_fn's handler (see the module docstring): ``tokens`` verifies bearer tokens, ``clients`` and
+    ``routes`` look up the token's client and tenant route, ``upstream_auth`` gets the provider's credentials,
+    ``transport`` carries the call and ``steps`` (``gateway.proxy.exchange``) change the request on its way out
+    and the answer on its way back."""
 
+    def __init__(self, *, settings: Settings, tokens: VerifiedTokens, clients: Lookup[Client], routes: Lookup[Route],
+                 upstream_auth: UpstreamAuthenticator, transport: Transport, steps: Sequence[ProxyStep]) -> None:
+        self._settings = settings
+        self._tokens = tokens
+        self._clients = clients
+        self._routes = routes
+        self._upstream_auth = upstream_auth
+        self._transport = transport
+        self._outgoing_steps = tuple(step.outgoing for step in steps if step.changes_requests())  # in order
+        self._incoming_steps = tuple(step.incoming for step in reversed(steps) if step.changes_answers())  # reversed
 
-async def _proxy(request: Request, services: Services, log: _Log) -> Response:
-    """The stages in order; each either returns what the next needs or raises :class:`_Refused`."""
-    settings = services.settings
-    method = log.method
-    if method not in METHODS:
-        raise _Refused.outcome_of(outcomes.METHOD_NOT_ALLOWED, 405, "This method is not supported.",
-                                  settings.fhir_version, headers={"Allow": ", ".join(sorted(METHODS))})
-    caller = await _authenticate(request, services, log)
-    route = _route(caller, settings)
-    target = _check(request, method, caller, route, settings, log)
-    return await _forward(request, services, route, target, log)
+    async def handle(self, request: Request) -> Response:
+        """Handle one proxied FHIR request (see the module docstring)."""
+        log = _Log(request.request_id, request.method.upper())
+        try:
+            response = await self._proxy(request, log)
+        except _Refused as refused:
+            log.outcome = refused.outcome
+            response = refused.response
+        except Exception as exc:  # noqa: BLE001 - still one log line and an OperationOutcome, never a trace
+            logger.error("proxy: unexpected error request_id=%s type=%s", log.request_id, type(exc).__name__,
+                         exc_info=logger.isEnabledFor(logging.DEBUG))
+            log.outcome = outcomes.INTERNAL_ERROR
+            response = operation_outcome(500,
+                                         f"The gateway failed to handle the request (request id {log.request_id}).",
+                                         fhir_version=self._settings.fhir_version)
+        if "x-request-id" not in response.headers:
+            response.headers.set("X-Request-Id", log.request_id)
+        log.emit(response.status)
+        telemetry.proxy_finished(log, response.status)
+        return response
 
+    async def _proxy(self, request: Request, log: _Log) -> Response:
+        """The stages in order; each either returns what the next needs or raises :class:`_Refused`."""
+        settings = self._settings
+        method = log.method
+        if method not in METHODS:
+            raise _Refused.outcome_of(outcomes.METHOD_NOT_ALLOWED, 405, "This method is not supported.",
+                                      settings.fhir_version, headers={"Allow": ", ".join(sorted(METHODS))})
+        caller = await self._authenticate(request, log)
+        route = _route(caller, settings)
+        target = _check(request, method, caller, route, settings, log)
+        return await self._forward(Exchange(request, caller, route, target), log)
 
-# -- who is calling --------------------------------------------------------------------------------------------
+    # -- who is calling ------------------------------------------------------------------------------------------
 
-async def _authenticate(request: Request, services: Services, log: _Log) -> _Caller:
-    """The bearer token verified, its client still existing, enabled and allowed the token's tenant (401 if not);
-    the tenant's route looked up alongside (a store outage is a 503)."""
-    settings = services.settings
-    token = _bearer_token(request)
-    if token is None:
-        raise _Refused(outcomes.NO_TOKEN, _unauthorized(settings.fhir_base_url, settings.fhir_version, None))
-    try:
-        claims = await services.verified_tokens.verify(token)
-        log.client_id, log.tenant = claims.client_id, claims.tenant_id
-        client = await services.client_directory.get(claims.client_id)
-        route = await services.route_directory.get(claims.tenant_id)
-    except InvalidToken as exc:
-        raise _Refused(outcomes.INVALID_TOKEN,
-                       _unauthorized(settings.fhir_base_url, settings.fhir_version, exc.description)) from None
-    except StoreUnavailable:
-        logger.warning("proxy: configuration store unavailable request_id=%s", log.request_id)
-        raise _Refused.outcome_of(outcomes.STORE_UNAVAILABLE, 503,
-                                  "The gateway's configuration store is temporarily unavailable.",
-                                  settings.fhir_version, headers={"Retry-After": "5"}) from None
-    if client is None or not client.enabled:
-        raise _Refused(outcomes.CLIENT_DISABLED, _unauthorized(settings.fhir_base_url, settings.fhir_version,
-                                                        "the token's client is unknown or disabled"))
-    if not client.allows_tenant(claims.tenant_id):
-        raise _Refused(outcomes.TENANT_NOT_ALLOWED, _unauthorized(settings.fhir_base_url, settings.fhir_version,
-                                                           "the token's client may not access this tenant"))
-    return _Caller(claims, client, route)
+    async def _authenticate(self, request: Request, log: _Log) -> Caller:
+        """The bearer token verified, its client still existing, enabled and allowed the token's tenant (401 if
+        not); the tenant's route looked up alongside (a store outage is a 503)."""
+        settings = self._settings
+        token = _bearer_token(request)
+        if token is None:
+            raise _Refused(outcomes.NO_TOKEN, _unauthorized(settings.fhir_base_url, settings.fhir_version, None))
+        try:
+            claims = await self._tokens.verify(token)
+            log.client_id, log.tenant = claims.client_id, claims.tenant_id
+            client = await self._clients.get(claims.client_id)
+            route = await self._routes.get(claims.tenant_id)
+        except InvalidToken as exc:
+            raise _Refused(outcomes.INVALID_TOKEN,
+                           _unauthorized(settings.fhir_base_url, settings.fhir_version, exc.description)) from None
+        except StoreUnavailable:
+            logger.warning("proxy: configuration store unavailable request_id=%s", log.request_id)
+            raise _Refused.outcome_of(outcomes.STORE_UNAVAILABLE, 503,
+                                      "The gateway's configuration store is temporarily unavailable.",
+                                      settings.fhir_version, headers={"Retry-After": "5"}) from None
+        if client is None or not client.enabled:
+            raise _Refused(outcomes.CLIENT_DISABLED, _unauthorized(settings.fhir_base_url, settings.fhir_version,
+                                                                   "the token's client is unknown or disabled"))
+        if not client.allows_tenant(claims.tenant_id):
+            raise _Refused(outcomes.TENANT_NOT_ALLOWED, _unauthorized(settings.fhir_base_url, settings.fhir_version,
+                                                                      "the token's client may not access this tenant"))
+        return Caller(claims, client, route)
+
+    # -- forward ------------------------------------------------------------------------------------------------
+
+    async def _forward(self, exchange: Exchange, log: _Log) -> Response:
+        """The request sent through the per-worker transport with the provider's credentials; the answer rendered."""
+        route = exchange.route
+        version = route.fhir_version
+        authenticator = self._upstream_auth
+        try:
+            authorization = await authenticator.authorization(route, self._transport)
+        except UpstreamAuthError as exc:
+            raise _Refused.outcome_of(outcomes.PROVIDER_AUTH_FAILED, 502, str(exc), version) from None
+        headers = upstream_request_headers(exchange.request, self._settings, provider_authorization=authorization)
+        started = time.perf_counter()
+        try:
+            answer = await self._send(exchange, headers)
+        except UpstreamError as exc:
+            raise _failure(exc, version, log.request_id) from None
+        finally:
+            log.provider_seconds = time.perf_counter() - started
+        if answer.status == 401:
+            # The client's token is never sent on: a provider 401 refuses the gateway's own credentials. Passed on, it
+            # would tell the client its token is bad (RFC 6750 §3.1) and send it to fetch another, in vain.
+            if authorization is not None:
+                authenticator.forget(route)  # the next request gets a fresh provider token
+            logger.warning("proxy: the provider refused the gateway's credentials request_id=%s", log.request_id)
+            raise _Refused.outcome_of(outcomes.PROVIDER_REFUSED_CREDENTIALS, 502,
+                                      "The FHIR server refused the gateway's credentials for this tenant.", version)
+        log.outcome = outcomes.FORWARDED
+        return self._answer(exchange, answer, log.request_id)
+
+    async def _send(self, exchange: Exchange, headers: list[tuple[str, str]]) -> UpstreamResponse:
+        """The request (or, for a batch the gateway fans out, each entry) through the steps and the transport."""
+        route, target = exchange.route, exchange.target
+        if not _fans_out(target.kind, route, target.batch) or target.batch is None:
+            url = upstream_url(route.fhir_base_url, target.path.path, target.query)
+            sent = self._upstream(exchange, target.method, url, headers, exchange.request.body or None)
+            exchange.provider_url = sent.url
+            return await self._transport.send(sent)
+        entry_headers = [(k, v) for k, v in headers if k.lower() not in _ENTRY_DROPPED_HEADERS]
+
+        async def send_entry(entry: BatchEntry) -> UpstreamResponse:
+            url = upstream_url(route.fhir_base_url, entry.path.path, normalize_query(entry.query))
+            return await self._transport.send(self._upstream(exchange, entry.method, url, entry_headers, None))
+
+        links = link_rewriter(route.fhir_base_url, self._settings.fhir_base_url)
+        body = await fan_out(target.batch, send_entry, links.header_url)  # entry locations: the link policy
+        media_type = f"{fhir_json_media_type(route.fhir_version)}; charset=utf-8"
+        return UpstreamResponse(status=200, headers=[("Content-Type", media_type)], body=body)
+
+    def _upstream(self, exchange: Exchange, method: str, url: str, headers: list[tuple[str, str]],
+                  body: bytes | None) -> UpstreamRequest:
+        """One request to the provider, with the route's timeouts (else the settings'; reads retried once), as the
+        steps change it, in order."""
+        settings, route = self._settings, exchange.route
+        request = UpstreamRequest(method=method, url=url, headers=headers, body=body,
+                                  connect_timeout=route.connect_timeout_seconds
+                                  or settings.proxy_connect_timeout_seconds,
+                                  read_timeout=route.read_timeout_seconds or settings.proxy_read_timeout_seconds,
+                                  private_network=route.private_network,
+                                  max_response_bytes=settings.proxy_max_response_bytes,
+                                  retry_on_connection_failure=method in ("GET", "HEAD"))
+        for outgoing in self._outgoing_steps:
+            request = outgoing(exchange, request)
+        return request
+
+    def _answer(self, exchange: Exchange, answer: UpstreamResponse, request_id: str) -> Response:
+        """The provider's answer as the client gets it: headers by the response policy (``headers.py``), then the
+        steps in reverse order (link rewriting, ``rewrite.py``); a HEAD answer without its body."""
+        headers = downstream_response_headers(answer.headers, request_id, has_body=bool(answer.body))
+        response = Response(status=answer.status, body=answer.body, headers=headers)
+        for incoming in self._incoming_steps:
+            response = incoming(exchange, response)
+        if exchange.target.method == "HEAD":
+            response.body = b""
+        return response
 
 
 # -- where to ---------------------------------------------------------------------------------------------------
 
-def _route(caller: _Caller, settings: Settings) -> Route:
+def _route(caller: Caller, settings: Settings) -> Route:
     """The tenant's route: connected (404 if not) and enabled (403); its FHIR version renders every later answer."""
     route = caller.route
     if route is None:
@@ -223,7 +309,7 @@ def _route(caller: _Caller, settings: Settings) -> Route:
 
 # -- what is asked ----------------------------------------------------------------------------------------------
 
-def _check(request: Request, method: str, caller: _Caller, route: Route, settings: Settings, log: _Log) -> _Target:
+def _check(request: Request, method: str, caller: Caller, route: Route, settings: Settings, log: _Log) -> Target:
     """Size, path grammar and query, provider URL rules, batch shape, read-only policy and the token's scopes."""
     version = route.fhir_version
     if len(request.body) > settings.max_request_body_bytes:
@@ -249,14 +335,15 @@ def _check(request: Request, method: str, caller: _Caller, route: Route, setting
         raise _Refused.outcome_of(outcomes.READ_ONLY, 403, str(exc), version) from None
     try:
         check_scopes(token_scopes(caller.claims, caller.client), method, path, query, body=request.body,
-                     content_type=content_type, batch=batch)
+                     content_type=content_type, batch=batch, if_none_exist=request.headers.get("if-none-exist"),
+                     fhir_version=version)
     except ScopeRefused as exc:
         raise _Refused.outcome_of(outcomes.OUTSIDE_SCOPES, 403, str(exc), version, code="forbidden") from None
     if _fans_out(kind, route, batch) and batch is not None and len(batch.entries) > MAX_FANOUT_ENTRIES:
         raise _Refused.outcome_of(outcomes.BATCH_TOO_LARGE, 413,
                                   f"The gateway runs batches of at most {MAX_FANOUT_ENTRIES} entries.",
                                   version, code="too-costly")
-    return _Target(method, path, query, batch, kind)
+    return Target(method, path, query, batch, kind)
 
 
 def _checked_path(request: Request, version: str) -> tuple[FhirPath, str]:
@@ -275,70 +362,6 @@ def _checked_path(request: Request, version: str) -> tuple[FhirPath, str]:
 def _fans_out(kind: str, route: Route, batch: Batch | None) -> bool:
     """Whether a read-only batch is run entry by entry by the gateway (the route's ``batch_mode``)."""
     return kind == "read-batch" and route.batch_mode == "fanout" and batch is not None
-
-
-# -- forward ----------------------------------------------------------------------------------------------------
-
-async def _forward(request: Request, services: Services, route: Route, target: _Target, log: _Log) -> Response:
-    """The request sent through the per-worker transport with the provider's credentials; the answer rendered."""
-    settings = services.settings
-    version = route.fhir_version
-    transport = services.provider_transport
-    authenticator = services.upstream_authenticator
-    try:
-        authorization = await authenticator.authorization(route, transport)
-    except UpstreamAuthError as exc:
-        raise _Refused.outcome_of(outcomes.PROVIDER_AUTH_FAILED, 502, str(exc), version) from None
-    headers = upstream_request_headers(request, settings, provider_authorization=authorization)
-    connect = route.connect_timeout_seconds or settings.proxy_connect_timeout_seconds
-    read = route.read_timeout_seconds or settings.proxy_read_timeout_seconds
-    rewriter = _link_rewriter(route.fhir_base_url, settings.fhir_base_url)
-    request_url: str | None = None
-
-    def upstream(entry_method: str, url: str, entry_headers: list[tuple[str, str]], body: bytes | None,
-                 ) -> UpstreamRequest:
-        return UpstreamRequest(method=entry_method, url=url, headers=entry_headers, body=body,
-                               connect_timeout=connect, read_timeout=read, private_network=route.private_network,
-                               max_response_bytes=settings.proxy_max_response_bytes,
-                               retry_on_connection_failure=entry_method in ("GET", "HEAD"))
-
-    started = time.perf_counter()
-    try:
-        fanned_out = target.batch if _fans_out(target.kind, route, target.batch) else None
-        if fanned_out is not None:
-            entry_headers = [(k, v) for k, v in headers if k.lower() not in _ENTRY_DROPPED_HEADERS]
-
-            async def send_entry(entry: BatchEntry) -> UpstreamResponse:
-                url = upstream_url(route.fhir_base_url, entry.path.path, normalize_query(entry.query))
-                return await transport.send(upstream(entry.method, url, entry_headers, None))
-
-            body = await fan_out(fanned_out, send_entry, rewriter.header_url)
-            upstream_response = UpstreamResponse(
-                status=200, headers=[("Content-Type", f"{fhir_json_media_type(version)}; charset=utf-8")], body=body)
-        else:
-            request_url = upstream_url(route.fhir_base_url, target.path.path, target.query)
-            upstream_response = await transport.send(
-                upstream(target.method, request_url, headers, request.body or None))
-    except UpstreamError as exc:
-        raise _failure(exc, version, log.request_id) from None
-    finally:
-        log.provider_seconds = time.perf_counter() - started
-    if upstream_response.status == 401:
-        # The client's token is never sent on: a provider 401 refuses the gateway's own credentials. Passed on, it
-        # would tell the client its token is bad (RFC 6750 §3.1) and send it to fetch another, in vain.
-        if authorization is not None:
-            authenticator.forget(route)  # the next request gets a fresh provider token
-        logger.warning("proxy: the provider refused the gateway's credentials request_id=%s", log.request_id)
-        raise _Refused.outcome_of(outcomes.PROVIDER_REFUSED_CREDENTIALS, 502,
-                                  "The FHIR server refused the gateway's credentials for this tenant.", version)
-    log.outcome = outcomes.FORWARDED
-    return _downstream(upstream_response, rewriter, log.request_id, target.method, request_url)
-
-
-@functools.lru_cache(maxsize=4096)
-def _link_rewriter(provider_base: str, gateway_base: str) -> LinkRewriter:
-    """One rewriter per route's base (it holds compiled patterns and no per-request state)."""
-    return LinkRewriter(provider_base, gateway_base)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -362,19 +385,4 @@ def _failure(exc: UpstreamError, version: str, request_id: str) -> _Refused:
                                "The FHIR server could not be reached or gave an invalid answer.", version)
 
 
-# -- render -----------------------------------------------------------------------------------------------------
-
-def _downstream(upstream: UpstreamResponse, rewriter: LinkRewriter, request_id: str, method: str,
-                request_url: str | None) -> Response:
-    """The provider's answer as the client gets it: headers by the response policy (``headers.py``), links
-    rewritten (``rewrite.py``); a ``Location`` is resolved against the URL the provider was asked."""
-    headers: Headers = downstream_response_headers(
-        upstream.headers, lambda value: rewriter.header_url(value, request_url), request_id,
-        has_body=bool(upstream.body))
-    body = upstream.body
-    if body and is_textual(headers.get("content-type", "")):
-        body = rewriter.rewrite_body(body)
-    return Response(status=upstream.status, body=b"" if method == "HEAD" else body, headers=headers)
-
-
-__all__ = ["proxy"]
+__all__ = ["FhirProxy"]

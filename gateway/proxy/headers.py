@@ -18,14 +18,15 @@ dropped. Then the gateway's own policy for PHI served from its origin:
   ``Content-Disposition: attachment`` (a FHIR ``Binary`` read may return a PDF or HTML: it is
   downloaded, never rendered as the gateway's page), and a body without a media type is
   ``application/octet-stream``. A response without a body gets no invented ``Content-Type``.
-- ``Location`` and ``Content-Location`` go through the link policy: rewritten to the gateway
-  when they are on the provider's base, dropped when they point anywhere else.
+- ``Location`` and ``Content-Location`` pass to the link policy, the proxy step after this one
+  (``gateway.proxy.rewrite.LinkRewriting``): rewritten to the gateway when they are on the
+  provider's base, dropped when they point anywhere else.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from gateway.config import Settings
@@ -56,17 +57,21 @@ HOP_BY_HOP = frozenset({
     "proxy-authenticate", "proxy-authorization",
 })
 
-REWRITTEN_RESPONSE_HEADERS = frozenset({"location", "content-location"})
 USER_AGENT = "interop-partner-gateway/0.1"
 
 
-def _connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
-    """Field names listed in ``Connection`` are hop-by-hop for this message (RFC 9110 §7.6.1)."""
-    names: set[str] = set()
-    for name, value in headers:
-        if name.lower() == "connection":
-            names.update(token.strip().lower() for token in value.split(",") if token.strip())
-    return names
+def _passed(items: Iterable[tuple[str, str]], allowed: frozenset[str]) -> list[tuple[str, str]]:
+    """The fields of ``items`` named in ``allowed`` (which holds no hop-by-hop field), in order, less those the
+    ``Connection`` header lists: hop-by-hop for this message (RFC 9110 §7.6.1). One pass, each name lowered once."""
+    passed: list[tuple[str, str, str]] = []
+    listed: set[str] = set()
+    for name, value in items:
+        lowered = name.lower()
+        if lowered in allowed:
+            passed.append((lowered, name, value))
+        elif lowered == "connection":
+            listed.update(token.strip().lower() for token in value.split(",") if token.strip())
+    return [(name, value) for lowered, name, value in passed if lowered not in listed]
 
 
 @functools.lru_cache(maxsize=16)
@@ -79,10 +84,7 @@ def _public_origin(public_base_url: str) -> tuple[str, str]:
 def upstream_request_headers(request: Request, settings: Settings, *,
                              provider_authorization: str | None = None) -> list[tuple[str, str]]:
     """The headers sent to the provider for ``request`` (repeated fields kept in order)."""
-    items = request.headers.items_all()
-    dropped = _connection_tokens(items)
-    out = [(name, value) for name, value in items
-           if name.lower() in FORWARDED_REQUEST_HEADERS and name.lower() not in dropped]
+    out = _passed(request.headers.items_all(), FORWARDED_REQUEST_HEADERS)
     scheme, netloc = _public_origin(settings.public_base_url)
     out.append(("X-Request-Id", request.request_id))
     client_address = request.client_address
@@ -102,26 +104,14 @@ def is_fhir_media_type(content_type: str) -> bool:
     return content_type.split(";", 1)[0].strip().lower() in FHIR_MEDIA_TYPES
 
 
-def downstream_response_headers(upstream: Iterable[tuple[str, str]], rewrite_url: Callable[[str], str | None],
-                                request_id: str, *, has_body: bool = True) -> Headers:
-    """The provider's response headers the client gets (see the module docstring).
+def downstream_response_headers(upstream: Iterable[tuple[str, str]], request_id: str, *,
+                                has_body: bool = True) -> Headers:
+    """The provider's response headers the client gets (see the module docstring); ``Location`` and
+    ``Content-Location`` as the provider sent them, for the link policy to rewrite or drop.
 
-    ``rewrite_url`` maps a ``Location``/``Content-Location`` value to the gateway's, or to None
-    to drop it. ``has_body``: whether a body follows (not for 204, 304 or HEAD's missing one).
+    ``has_body``: whether a body follows (not for 204, 304 or HEAD's missing one).
     """
-    items = list(upstream)
-    dropped = _connection_tokens(items) | HOP_BY_HOP
-    out = Headers()
-    for name, value in items:
-        lowered = name.lower()
-        if lowered not in PASSED_RESPONSE_HEADERS or lowered in dropped:
-            continue
-        if lowered in REWRITTEN_RESPONSE_HEADERS:
-            rewritten = rewrite_url(value)
-            if rewritten is not None:
-                out.add(name, rewritten)
-        else:
-            out.add(name, value)
+    out = Headers.of(_passed(upstream, PASSED_RESPONSE_HEADERS))
     types = out.get_all("content-type")
     content_type = types[0].strip() if len(types) == 1 else ""
     if not content_type:  # none, empty or repeated (which one would the browser take?)

@@ -8,7 +8,7 @@ the provider was asked (refusals) or because the provider gave no usable answer 
 
 from __future__ import annotations
 
-from gateway.proxy.errors import UpstreamError, UpstreamGarbage, UpstreamUnreachable
+from gateway.outbound.errors import UpstreamError, UpstreamGarbage, UpstreamUnreachable
 
 FORWARDED = "forwarded"
 

@@ -12,14 +12,22 @@ Links a client follows must not lead it to another host with its token: ``Locati
 ``Content-Location`` (:meth:`LinkRewriter.header_url`) and a Bundle's ``link[].url``
 (:meth:`LinkRewriter.rewrite_body`) that point anywhere but the provider's base (or already
 the gateway's) are dropped.
+
+:class:`LinkRewriting` is the proxy step (``gateway.proxy.exchange``) that applies this to every forwarded
+answer; a batch the gateway fans out gives each entry's ``response.location`` the same policy
+(:func:`link_rewriter`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+
+from gateway.http import Response
+from gateway.proxy.exchange import Exchange, ProxyStep
 
 _BOUNDARY = rb"""(?=[/?#"'<\\\s&]|$)"""
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -170,3 +178,31 @@ def is_textual(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return (media.startswith("text/") or media.endswith(("json", "xml", "+fhir"))
             or "+json" in media or "+xml" in media or media == "")
+
+
+_LINK_HEADERS = frozenset({"location", "content-location"})
+"""The header fields a provider names a resource's URL in (RFC 9110 §10.2.2, §8.7)."""
+
+
+@functools.lru_cache(maxsize=4096)
+def link_rewriter(provider_base: str, gateway_base: str) -> LinkRewriter:
+    """One rewriter per route's base (it holds compiled patterns and no per-request state)."""
+    return LinkRewriter(provider_base, gateway_base)
+
+
+class LinkRewriting(ProxyStep):
+    """The proxy step that makes every provider URL of an answer the gateway's (``gateway_base``, the FHIR base
+    the client called): ``Location`` and ``Content-Location`` resolved against the provider URL asked, then
+    rewritten or dropped; the body, when it is text, in one pass. Requests pass unchanged."""
+
+    def __init__(self, gateway_base: str) -> None:
+        self._gateway_base = gateway_base
+
+    def incoming(self, exchange: Exchange, response: Response) -> Response:
+        rewriter = link_rewriter(exchange.route.fhir_base_url, self._gateway_base)
+        asked = exchange.provider_url
+        headers = response.headers
+        headers.rewrite(_LINK_HEADERS, lambda value: rewriter.header_url(value, asked))
+        if response.body and is_textual(headers.get("content-type", "")):
+            response.body = rewriter.rewrite_body(response.body)
+        return response

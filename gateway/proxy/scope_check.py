@@ -1,93 +1,59 @@
 """Does a proxied request stay within the token's SMART scopes (SMART App Launch 2.x, "Scopes for
 requesting FHIR resources"; interactions of FHIR R4 §3.1.0 "RESTful API")?
 
-Works on what the proxy already parsed: the checked :class:`~gateway.proxy.paths.FhirPath`
-(its grammar guarantees the segment shapes read here), the normalised query, the body of a
-``POST _search`` and the parsed :class:`~gateway.proxy.access.Batch`. What each request needs::
+Works on what the proxy already parsed: the checked :class:`~gateway.proxy.paths.FhirPath`, the normalised
+query, the body, the parsed :class:`~gateway.proxy.access.Batch` and the ``If-None-Exist`` header, in the FHIR
+version of the request (its search parameter definitions decide includes and chains). What each request needs::
 
-    GET  [base]?…  /  [base]/_search           search-system: * s, or s on every _type
-    GET  _history                              history-system: * s
-    GET  Type?…  /  Type/_search               search-type: s on Type
-    GET  Type/_history                         history-type: s on Type
-    GET  Type/id                               read: r on Type
-    GET  Type/id/_history[/vid]                history-instance / vread: r on Type
-    GET  Type/id/Type2?…                       compartment search: r on Type and s on Type2
-    POST Type                                  create: c on Type
-    PUT | PATCH Type/id                        update / patch: u on Type
-    DELETE Type/id                             delete: d on Type
-    PUT | PATCH | DELETE Type?…                conditional update/patch/delete: u or d, and s, on Type
-    POST [base] (batch / transaction)          every entry checked as a request of its own
-    $operation (any level)                     GET: * rs; POST: * cruds (an operation may return
-                                               or change resources of any type)
-    GET metadata                               always (no data)
+    GET  [base]?_type=A,B&…  /  POST [base]/_search    search-system: s on each _type, else * s; any parameter
+                                                       the named types do not all define: * s
+    GET  [base]?…&_gateway_page=<token>                what the first page needed, when the gateway signed the
+                                                       token for this tenant, client and exact link
+                                                       (gateway.proxy.page_links); else * s
+    GET  _history                                      history-system: * s
+    GET  Type?…  /  Type/_search  /  Observation/$lastn  search-type: s on Type
+    GET  Type/_history                                 history-type: s on Type
+    GET  Type/id                                       read: r on Type
+    GET  Type/id/_history[/vid]                        history-instance / vread: r on Type
+    GET  Type/id/Type2?…                               compartment search: r on Type and s on Type2
+    POST Type                                          create: c on Type; the body a JSON Type; If-None-Exist
+                                                       a search on Type (s, and its parameters)
+    PUT  Type/id                                       update: u on Type; the body a JSON Type with that id
+    PATCH Type/id  /  DELETE Type/id                   u / d on Type
+    PUT | PATCH | DELETE Type?…                        conditional: u or d, and s, on Type (PUT: body a Type)
+    POST [base] (batch / transaction)                  every entry as a request of its own: its resource
+                                                       against its url, its ifNoneExist as a search
+    $operation (other than Observation/$lastn)         GET: * rs; POST: * cruds (an operation may return
+                                                       or change resources of any type)
+    GET metadata                                       always (no data)
 
-Search parameters cannot widen access beyond the granted types (both in the query and in a
-form-encoded ``POST _search`` body, decoded as the provider will decode them):
-
-- ``_include`` / ``_revinclude`` (with ``:iterate`` / ``:recurse``): the type of the included
-  resources (the target type of ``_include=Source:param:Target``, the source of
-  ``_revinclude``) must be readable (``r`` or ``s``); a value that leaves the target type open
-  (``_include=Observation:subject``) or ``*`` needs ``*`` to be readable.
-- ``_type`` names the types searched: each needs ``s``.
-- chained (``subject:Patient.name``) and reverse-chained (``_has:Observation:patient:code``)
-  parameters search another type: it needs ``s``; an untyped chain (``subject.name``) needs ``* s``.
-
-Parameter names are compared case-insensitively after percent-decoding, so ``%5Finclude``
-or ``_INCLUDE`` are checked too, and ``;`` counts as a separator as well as ``&`` (checking
-every way a server might split the query only ever refuses more). A ``POST _search`` body
-that is not form-encoded, and a ``POST …/_search`` entry inside a batch (its parameters
-would hide in the entry's resource), are refused: they cannot be checked.
+Search parameters (query, and the form body of ``POST _search``, decoded as the provider will decode them) add
+what gateway.proxy.search_needs says: ``_include``/``_revinclude`` and chains reach the target types the
+definitions give, ``_has`` its types, ``_contained`` and free queries every type; names are exact (a near-miss
+of a special parameter is refused). ``;`` counts as a separator as well as ``&`` (reading the query both
+ways only ever refuses more). A ``POST _search`` body that is not form-encoded, a create or update body that is
+not JSON, and a ``POST …/_search`` entry inside a batch are refused: they cannot be checked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from gateway.proxy.access import Batch, BatchEntry
+from gateway.config import DEFAULT_FHIR_VERSION
+from gateway.fhir.search_parameters import VERSIONS, definition
+from gateway.proxy import page_links
+from gateway.proxy.access import BadBatch, Batch, BatchEntry, is_json, json_document
+from gateway.proxy.needs import Need, ScopeRefused, unique
 from gateway.proxy.paths import FhirPath
-from gateway.scopes import WILDCARD, Interaction, SmartScopes
+from gateway.proxy.search_needs import PAGING_PARAMETERS, parameter_needs
+from gateway.scopes import Interaction, SmartScopes
+
+__all__ = ["Need", "ScopeRefused", "check_scopes", "needed_permissions", "request_needs", "search_parameters"]
 
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 MAX_SEARCH_PARAMETERS = 1000
-
-
-class ScopeRefused(Exception):
-    """The request is outside the token's scopes (403); the message names types, never values."""
-
-
-@dataclass(frozen=True)
-class Need:
-    """One permission a request needs: ``interaction`` on ``resource_type`` (None: every type).
-
-    ``included``: resources of the type may appear in the answer (``_include``/``_revinclude``),
-    which any read access (``r`` or ``s``) to the type allows.
-    """
-
-    resource_type: str | None
-    interaction: Interaction
-    included: bool = False
-
-    def met_by(self, scopes: SmartScopes) -> bool:
-        if self.included:
-            return scopes.readable(self.resource_type)
-        return scopes.allows(self.resource_type, self.interaction)
-
-
-def _refuse(need: Need) -> ScopeRefused:
-    target = "every resource type" if need.resource_type is None else need.resource_type
-    what = "returning" if need.included else need.interaction
-    return ScopeRefused(f"The token's scopes do not allow {what} {target}." if need.included
-                        else f"The token's scopes do not allow {what} on {target}.")
-
-
-def _is_operation(segment: str) -> bool:
-    return segment.startswith("$")
-
-
-def _is_type(segment: str) -> bool:
-    return segment[:1].isupper()
+LASTN = "$lastn"
+"""US Core's ``Observation/$lastn``: the last N Observations of each code, an Observation search."""
 
 
 def _parameters(raw: str) -> list[tuple[str, str]]:
@@ -119,101 +85,79 @@ def search_parameters(query: str, method: str, body: bytes, content_type: str) -
     return parameters
 
 
-def _included_type(name: str, value: str) -> str | None:
-    """The type of the resources an ``_include``/``_revinclude`` value adds (None: any type)."""
-    value = value.strip()
-    if value == WILDCARD:
-        return None
-    parts = value.split(":")
-    if name == "_revinclude":
-        source = parts[0]
-        return source if _is_type(source) and source != WILDCARD else None
-    if len(parts) >= 3 and _is_type(parts[2]):
-        return parts[2]
-    return None
+def _is_type(segment: str) -> bool:
+    return segment[:1].isupper()
 
 
-UNCHECKABLE_PARAMETERS = frozenset({"_query", "_filter"})
-"""Named queries and filter expressions can search any type: only ``* s`` allows them."""
+# -- the FHIR base --------------------------------------------------------------------------------------------
+
+def _base_search_needs(version: str, parameters: list[tuple[str, str]], *, unsigned_page: bool = False,
+                       ) -> list[Need]:
+    """A system search: s on each ``_type`` (``* s`` without one, or with any parameter the types do not
+    all define, or with paging parameters the gateway did not sign), plus what the other parameters need."""
+    types: list[str] = []
+    every = unsigned_page
+    others = []
+    for name, value in parameters:
+        if name == "_type":
+            parts = value.split(",")
+            every = every or not all(_is_type(part) and part.isalnum() for part in parts)
+            types.extend(parts)
+        elif name in PAGING_PARAMETERS:
+            every = True
+        else:
+            others.append((name, value))
+    every = every or not types
+    needs = list(parameter_needs(version, () if every else types, others))
+    if every or not all(_defined_for(version, types, name) for name, _ in others):
+        return [Need(None, "search-system"), *needs]
+    return [*(Need(t, "search-type") for t in types), *needs]
 
 
-def _type_or_none(segment: str) -> str | None:
-    return segment if _is_type(segment) else None
+def _defined_for(version: str, types: list[str], name: str) -> bool:
+    """A parameter the search parameter definitions know for every one of ``types`` (special ones: checked apart)."""
+    if name.startswith("_"):
+        return True
+    code = name.partition(".")[0].partition(":")[0]
+    return all(definition(version, resource_type, code) is not None for resource_type in types)
 
 
-def _chained_types(name: str) -> list[str | None]:
-    """Types searched by a chain ``ref[:Type].ref2[:Type2].param`` (None where the type is left open)."""
-    links = name.split(".")
-    return [_type_or_none(link.partition(":")[2]) for link in links[:-1]]
+def _base_get_needs(version: str, query: str, verify_page: page_links.PageLinkCheck | None) -> list[Need]:
+    """A GET on the base: a page link the gateway signed (its signed needs), else a system search."""
+    continuation, token = page_links.split_token(query)
+    if token is not None and verify_page is not None:
+        try:
+            return list(verify_page(token, "?" + continuation))
+        except page_links.InvalidPageLink:
+            pass  # not one the gateway handed out: judged as any other base request
+    return _base_search_needs(version, _parameters(continuation), unsigned_page=token is not None)
 
 
-def _reverse_chained_types(name: str) -> list[str | None]:
-    """Types searched by ``_has:Type:ref:param`` (nested ``_has`` too)."""
-    segments = name.split(":")
-    return [_type_or_none(segments[i + 1]) if i + 1 < len(segments) else None
-            for i, segment in enumerate(segments) if segment.lower() == "_has"]
+# -- one request ----------------------------------------------------------------------------------------------
 
-
-def parameter_needs(parameters: Iterable[tuple[str, str]]) -> list[Need]:
-    """What search parameters add to a request: the other types they reach.
-
-    Checked on every request, not only on searches: a provider that honoured ``_include`` on a
-    read, or on ``metadata``, must not become a way around the scopes either.
-    """
-    needs: list[Need] = []
-    for raw_name, value in parameters:
-        name = raw_name.strip()
-        base = name.lower().partition(":")[0]
-        if base in ("_include", "_revinclude"):
-            for part in value.split(","):  # one value per parameter in FHIR; some servers split on commas
-                needs.append(Need(_included_type(base, part), "read", included=True))
-        elif base == "_type":
-            needs.extend(Need(_type_or_none(part.strip()), "search-type") for part in value.split(","))
-        elif base == "_has":
-            needs.extend(Need(t, "search-type") for t in _reverse_chained_types(name))
-        elif base in UNCHECKABLE_PARAMETERS:
-            needs.append(Need(None, "search-system"))
-        elif "." in name and not base.startswith("_"):
-            needs.extend(Need(t, "search-type") for t in _chained_types(name))
-    return needs
-
-
-def _names_types(parameters: Iterable[tuple[str, str]]) -> bool:
-    return any(name.strip().lower().partition(":")[0] == "_type" for name, _ in parameters)
-
-
-def request_needs(method: str, path: FhirPath, parameters: list[tuple[str, str]]) -> list[Need]:
-    """The permissions a single (non-batch) request needs, from its checked path and parameters."""
-    needs = _interaction_needs(method, path, parameters)
-    return needs + [n for n in parameter_needs(parameters) if n not in needs]
-
-
-# The interaction a change method asks for on a type (conditional: a search decides the target) or an instance.
-_CHANGES: dict[str, Interaction] = {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}
-_INSTANCE_INTERACTIONS: dict[str, Interaction] = {"GET": "read", **_CHANGES}
-
-
-def _interaction_needs(method: str, path: FhirPath, parameters: list[tuple[str, str]]) -> list[Need]:
+def request_needs(version: str, method: str, path: FhirPath, parameters: list[tuple[str, str]]) -> list[Need]:
+    """The permissions a single (non-batch, non-page-link) request needs, from its path and parameters."""
     segments = path.path.split("/") if path.path else []
-    if method == "HEAD":
-        method = "GET"
+    method = "GET" if method == "HEAD" else method
     if segments == ["metadata"]:
-        return _metadata_needs(method)
-    if any(_is_operation(s) for s in segments):
+        return _metadata_needs(method) + list(parameter_needs(version, (), parameters))
+    if segments[-1:] == [LASTN] and len(segments) == 2 and method == "GET" and segments[0] == "Observation":
+        return [Need("Observation", "search-type"), *parameter_needs(version, ("Observation",), parameters)]
+    if any(s.startswith("$") for s in segments):
         return _operation_needs(method)
     searching = method == "GET" or (method == "POST" and segments[-1:] == ["_search"])
     if not segments or segments == ["_search"]:
-        return _base_needs(method, searching, parameters)
+        if not searching:
+            raise ScopeRefused(f"The token's scopes do not allow {method} on the FHIR base.")
+        return _base_search_needs(version, parameters)
     if segments == ["_history"] and method == "GET":
-        return [Need(None, "history-system")]
-    resource_type = segments[0]
-    rest = segments[1:]
-    needs = _type_needs(method, resource_type, rest, searching)
-    if needs is None:
-        needs = _instance_needs(method, resource_type, rest)
-    if needs is None:
-        raise ScopeRefused(f"The token's scopes do not allow {method} on {resource_type} here.")
-    return needs
+        return [Need(None, "history-system"), *parameter_needs(version, (), parameters)]
+    needs = _type_needs(method, segments[0], segments[1:], searching) \
+        or _instance_needs(method, segments[0], segments[1:])
+    if not needs:
+        raise ScopeRefused(f"The token's scopes do not allow {method} on {segments[0]} here.")
+    searched = needs[-1].resource_type or ""  # the type the parameters apply to (a compartment search: its type)
+    return [*needs, *parameter_needs(version, (searched,), parameters, needs[-1].interaction)]
 
 
 def _metadata_needs(method: str) -> list[Need]:
@@ -231,15 +175,13 @@ def _operation_needs(method: str) -> list[Need]:
     return [Need(None, interaction) for interaction in letters]
 
 
-def _base_needs(method: str, searching: bool, parameters: list[tuple[str, str]]) -> list[Need]:
-    """On the FHIR base only a system search: it reaches every type, unless _type names them (each checked)."""
-    if searching:
-        return [] if _names_types(parameters) else [Need(None, "search-system")]
-    raise ScopeRefused(f"The token's scopes do not allow {method} on the FHIR base.")
+# The interaction a change method asks for on a type (conditional: a search decides the target) or an instance.
+_CHANGES: dict[str, Interaction] = {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+_INSTANCE_INTERACTIONS: dict[str, Interaction] = {"GET": "read", **_CHANGES}
 
 
-def _type_needs(method: str, resource_type: str, rest: list[str], searching: bool) -> list[Need] | None:
-    """Interactions on a type (search, create, conditional change, history); None when ``rest`` is not one."""
+def _type_needs(method: str, resource_type: str, rest: list[str], searching: bool) -> list[Need]:
+    """Interactions on a type (search, create, conditional change, history); empty when ``rest`` is not one."""
     if rest in ([], ["_search"]) and searching:
         return [Need(resource_type, "search-type")]
     if rest == [] and method == "POST":
@@ -248,11 +190,11 @@ def _type_needs(method: str, resource_type: str, rest: list[str], searching: boo
         return [Need(resource_type, _CHANGES[method]), Need(resource_type, "search-type")]
     if rest == ["_history"] and method == "GET":
         return [Need(resource_type, "history-type")]
-    return None
+    return []
 
 
-def _instance_needs(method: str, resource_type: str, rest: list[str]) -> list[Need] | None:
-    """Interactions on an instance (read, change, history, vread) or a compartment search; None otherwise."""
+def _instance_needs(method: str, resource_type: str, rest: list[str]) -> list[Need]:
+    """Interactions on an instance (read, change, history, vread) or a compartment search; empty otherwise."""
     if len(rest) == 1 and method in _INSTANCE_INTERACTIONS:
         return [Need(resource_type, _INSTANCE_INTERACTIONS[method])]
     if len(rest) == 2 and rest[1] == "_history" and method == "GET":
@@ -260,40 +202,111 @@ def _instance_needs(method: str, resource_type: str, rest: list[str]) -> list[Ne
     if len(rest) == 3 and rest[1] == "_history" and method == "GET":
         return [Need(resource_type, "vread")]
     if len(rest) == 2 and _is_type(rest[1]) and method == "GET":  # compartment search
-        compartment_type = rest[1]
-        return [Need(resource_type, "read"), Need(compartment_type, "search-type")]
+        return [Need(resource_type, "read"), Need(rest[1], "search-type")]
+    return []
+
+
+# -- what a request carries besides its URL ---------------------------------------------------------------------
+
+def _conditional_create_needs(version: str, path: FhirPath, search: str) -> list[Need]:
+    """``If-None-Exist`` / ``request.ifNoneExist``: a search on the type created (FHIR R4 §3.1.0.8.1)."""
+    resource_type = path.resource_type
+    parameters = _parameters(search.removeprefix("?"))
+    searched = (resource_type,) if resource_type else ()
+    return [Need(resource_type, "search-type"), *parameter_needs(version, searched, parameters)]
+
+
+def _expected_resource(method: str, path: FhirPath) -> tuple[str, str | None] | None:
+    """``(type, id or None)`` a create or update body must carry (None: the request carries no resource)."""
+    segments = path.path.split("/")
+    if path.resource_type is None or method not in ("POST", "PUT"):
+        return None
+    if len(segments) == 1:
+        return path.resource_type, None  # create, conditional update: the type only
+    if len(segments) == 2 and method == "PUT":
+        return path.resource_type, segments[1]
     return None
 
 
-def _batch_entry_needs(entry: BatchEntry) -> list[Need]:
-    if entry.path.is_base:
-        raise ScopeRefused("A batch or transaction entry may not post another Bundle.")
+def _check_resource(expected: tuple[str, str | None], resource_type: object, resource_id: object) -> None:
+    """The resource a create or update sends is of the type (and, on update, has the id) its URL names."""
+    wanted_type, wanted_id = expected
+    if resource_type != wanted_type:
+        raise ScopeRefused(f"The resource sent is not a {wanted_type}, the type its URL names.")
+    if wanted_id is not None and resource_id != wanted_id:
+        raise ScopeRefused("The resource sent must carry the id its URL names.")
+
+
+NOT_JSON = "A created or updated resource must be sent as FHIR JSON so the gateway can check it."
+
+
+def _body_resource(body: bytes, content_type: str) -> tuple[object, object]:
+    """``(resourceType, id)`` of a JSON resource body, as sent; ScopeRefused when it is not a JSON object."""
+    if not is_json(content_type):
+        raise ScopeRefused(NOT_JSON)
+    try:
+        document = json_document(body)
+    except BadBatch:  # a repeated name: the provider may read another value than the one checked here
+        raise ScopeRefused(NOT_JSON) from None
+    if not isinstance(document, dict):
+        raise ScopeRefused(NOT_JSON)
+    return document.get("resourceType"), document.get("id")
+
+
+def _entry_needs(version: str, entry: BatchEntry) -> list[Need]:
+    """A batch or transaction entry: its request, its resource against its url, its ifNoneExist."""
+    if entry.path.is_base or entry.path.path == "_search":
+        raise ScopeRefused("A batch or transaction entry may not address the FHIR base.")
     if entry.method == "POST" and entry.path.is_search:
         raise ScopeRefused("A batch entry may not be a POST search; use GET with the parameters in its url.")
-    return request_needs(entry.method, entry.path, _parameters(entry.query))
+    needs = request_needs(version, entry.method, entry.path, _parameters(entry.query))
+    expected = _expected_resource(entry.method, entry.path)
+    if expected is not None:
+        _check_resource(expected, entry.resource_type, entry.resource_id)
+    if entry.if_none_exist is not None:
+        needs += _conditional_create_needs(version, entry.path, entry.if_none_exist)
+    return needs
 
 
-def check_scopes(scopes: SmartScopes, method: str, path: FhirPath, query: str = "", *,
-                 body: bytes = b"", content_type: str = "", batch: Batch | None = None) -> None:
+def check_scopes(scopes: SmartScopes, method: str, path: FhirPath, query: str = "", *, body: bytes = b"",
+                 content_type: str = "", batch: Batch | None = None, if_none_exist: str | None = None,
+                 fhir_version: str = DEFAULT_FHIR_VERSION,
+                 verify_page: page_links.PageLinkCheck | None = None) -> None:
     """Raise :class:`ScopeRefused` unless ``scopes`` allow the whole request.
 
-    ``query``: the normalised raw query; ``body``/``content_type``: the request body (read for a
-    ``POST _search`` only); ``batch``: the parsed Bundle of a POST to the base, whose entries
-    are each checked (a POST to the base without a parsed Bundle is refused).
+    ``query``: the normalised raw query; ``body``/``content_type``: the request body (a ``POST _search``
+    form, a created or updated resource); ``batch``: the parsed Bundle of a POST to the base, whose entries
+    are each checked (a POST to the base without one is refused); ``if_none_exist``: the header of a
+    conditional create; ``fhir_version``: the version whose search parameters the request uses;
+    ``verify_page``: page_links.verify bound to the caller (None: no page link is accepted).
     """
-    for need in needed_permissions(method, path, query, body=body, content_type=content_type, batch=batch):
+    for need in needed_permissions(method, path, query, body=body, content_type=content_type, batch=batch,
+                                   if_none_exist=if_none_exist, fhir_version=fhir_version,
+                                   verify_page=verify_page):
         if not need.met_by(scopes):
-            raise _refuse(need)
+            raise need.refusal()
 
 
 def needed_permissions(method: str, path: FhirPath, query: str = "", *, body: bytes = b"",
-                       content_type: str = "", batch: Batch | None = None) -> list[Need]:
+                       content_type: str = "", batch: Batch | None = None, if_none_exist: str | None = None,
+                       fhir_version: str = DEFAULT_FHIR_VERSION,
+                       verify_page: page_links.PageLinkCheck | None = None) -> list[Need]:
     """Every permission the request needs (see :func:`check_scopes`); ScopeRefused if it cannot be checked."""
     method = method.upper()
+    if fhir_version not in VERSIONS:
+        raise ScopeRefused("The FHIR version of this connection is not one the gateway can check requests for.")
     if method == "POST" and path.is_base:
         if batch is None:
             raise ScopeRefused("Only a batch or transaction Bundle may be posted to the base.")
-        return [need for entry in batch.entries for need in _batch_entry_needs(entry)]
-    if method == "POST" and path.is_search:
-        return request_needs(method, path, search_parameters(query, method, body, content_type))
-    return request_needs(method, path, _parameters(query))
+        return unique([need for entry in batch.entries for need in _entry_needs(fhir_version, entry)])
+    if method in ("GET", "HEAD") and path.is_base:
+        return unique(_base_get_needs(fhir_version, query, verify_page))
+    searching = method == "POST" and path.is_search
+    parameters = search_parameters(query, method, body, content_type) if searching else _parameters(query)
+    needs = request_needs(fhir_version, method, path, parameters)
+    expected = _expected_resource(method, path)
+    if expected is not None:
+        _check_resource(expected, *_body_resource(body, content_type))
+    if if_none_exist is not None:
+        needs += _conditional_create_needs(fhir_version, path, if_none_exist)
+    return unique(needs)

@@ -10,8 +10,8 @@ The token's client is still looked up on every request (``client_directory``: th
 
 from __future__ import annotations
 
-from gateway.services import Services
-from gateway.tokens.access_tokens import AccessTokenClaims, verify_access_token
+from gateway.clock import Clock
+from gateway.tokens.access_tokens import AccessTokenClaims, TokenVerifier
 from gateway.tokens.keyring import LEEWAY_SECONDS
 
 MEMO_SECONDS = 60.0
@@ -19,13 +19,16 @@ MAX_ENTRIES = 10_000
 
 
 class VerifiedTokens:
-    def __init__(self, services: Services) -> None:
-        self._services = services
+    """The memo over ``verifier`` (``TokenVerifier``)."""
+
+    def __init__(self, verifier: TokenVerifier, clock: Clock) -> None:
+        self._verifier = verifier
+        self._clock = clock
         self._entries: dict[str, tuple[AccessTokenClaims, float]] = {}
 
     async def verify(self, token: str) -> AccessTokenClaims:
-        """The token's claims; raises ``InvalidToken`` like :func:`verify_access_token`."""
-        clock = self._services.clock
+        """The token's claims; raises ``InvalidToken`` like :meth:`TokenVerifier.verify`."""
+        clock = self._clock
         found = self._entries.get(token)
         if found is not None:
             claims, stored_at = found
@@ -33,7 +36,7 @@ class VerifiedTokens:
                     clock.now().timestamp() < claims.expires_at.timestamp() + LEEWAY_SECONDS:
                 return claims
             del self._entries[token]
-        claims = await verify_access_token(token, self._services)
+        claims = await self._verifier.verify(token)
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
         self._entries[token] = (claims, clock.monotonic())

@@ -1,27 +1,31 @@
 """Builds the Azure-backed stores from settings: Table Storage for routes, clients (with their change log and
-the legacy client id index), audit, failure counters and client assertion ids, Key Vault for secrets.
+the legacy client id index), audit, failure counters and client assertion ids, Key Vault for secrets and for
+the provider assertion keys.
 
 The Azure SDKs are imported inside :func:`open_azure_stores` so that modules
-that never touch a store (the metadata function) do not pay for them at cold start.
+that never touch a store (the metadata function) do not pay for them at cold start; the Key Vault
+keys client is opened on its first call (:class:`KeyVaultKeysOnFirstUse`): most workers never sign a
+provider assertion.
 """
 
 from __future__ import annotations
 
 import inspect
-import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.lifecycle import close_resource
 from gateway.stores.changes import ChangeLog
-from gateway.stores.errors import StoreError
 from gateway.stores.legacy_ids import LegacyClientIds
 from gateway.stores.protocols import AuditStore, ClientStore, FailureCounterStore, RouteStore, SecretStore
+from gateway.stores.provider_keys import ProviderKeyStore, ProviderKeyVersion
 from gateway.stores.replay import ReplayStore
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from gateway.stores.keyvault_keys import KeyVaultProviderKeyStore
+
 
 
 @dataclass
@@ -34,6 +38,7 @@ class AzureStores:
     secrets: SecretStore
     failure_counters: FailureCounterStore | None = None
     replay: ReplayStore | None = None
+    provider_keys: ProviderKeyStore | None = None
     changes: ChangeLog | None = None
     legacy_ids: LegacyClientIds | None = None
     _resources: list[Any] = field(default_factory=list)
@@ -45,13 +50,15 @@ class AzureStores:
             await close_resource(resource)
 
 
-async def open_azure_stores(settings: Settings, clock: Clock | None = None) -> AzureStores:
+async def open_azure_stores(settings: Settings, clock: Clock | None = None, *,
+                            create_tables: bool = False) -> AzureStores:
     """One Table service client and one Key Vault store for this worker.
 
-    Creates the tables when missing (idempotent). If that fails (the identity
-    may lack the right to create tables in Azure, where the Bicep template
-    creates them, or the service is briefly down) it logs a warning and goes on:
-    the stores raise StoreUnavailable until the service answers.
+    Opening costs no store call: a worker never creates a table (its identity holds data roles scoped to
+    each table, which cannot create one; the Bicep template creates them), and a table that is missing
+    answers StoreUnavailable (``TableMissing``, logged) until the deployment creates it. ``create_tables``:
+    create the missing ones first (``make run``, the test fixtures and benchmarks: Azurite's stand-in for the
+    deployment).
     """
     from gateway.stores.tables import open_table_storage
     from gateway.stores.tables.counters import TableFailureCounterStore
@@ -61,11 +68,8 @@ async def open_azure_stores(settings: Settings, clock: Clock | None = None) -> A
     counters = TableFailureCounterStore(tables.service.get_table_client(tables.names.failures))
     replay = TableReplayStore(tables.service.get_table_client(tables.names.replay), clock)
     try:
-        try:
+        if create_tables:
             await tables.ensure_tables()
-        except StoreError as error:
-            log.warning("could not ensure the gateway's tables exist (%s); continuing", error)
-
         from gateway.stores.keyvault import KeyVaultSecretStore
 
         secrets = KeyVaultSecretStore.from_settings(settings)
@@ -74,6 +78,43 @@ async def open_azure_stores(settings: Settings, clock: Clock | None = None) -> A
     except BaseException:
         await tables.aclose()
         raise
+    provider_keys = KeyVaultKeysOnFirstUse(settings)
     return AzureStores(routes=tables.routes, clients=tables.clients, audit=tables.audit, secrets=secrets,
-                       failure_counters=counters, replay=replay, changes=tables.changes,
-                       legacy_ids=tables.legacy_ids, _resources=[tables, secrets])
+                       failure_counters=counters, replay=replay, provider_keys=provider_keys,
+                       changes=tables.changes, legacy_ids=tables.legacy_ids,
+                       _resources=[tables, secrets, provider_keys])
+
+
+class KeyVaultKeysOnFirstUse:
+    """The provider key store on Key Vault keys (``gateway.stores.keyvault_keys``), opened on its first call."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._store: KeyVaultProviderKeyStore | None = None
+
+    def _opened(self) -> KeyVaultProviderKeyStore:
+        if self._store is None:
+            from gateway.stores.keyvault_keys import KeyVaultProviderKeyStore
+
+            self._store = KeyVaultProviderKeyStore.from_settings(self._settings)
+        return self._store
+
+    async def create(self, name: str, alg: str, *, tags: dict[str, str] | None = None) -> ProviderKeyVersion:
+        return await self._opened().create(name, alg, tags=tags)
+
+    async def rotate(self, name: str) -> ProviderKeyVersion:
+        return await self._opened().rotate(name)
+
+    async def versions(self, name: str) -> list[ProviderKeyVersion]:
+        return await self._opened().versions(name)
+
+    async def names(self) -> list[str]:
+        return await self._opened().names()
+
+    async def sign(self, name: str, version: str, alg: str, digest: bytes) -> bytes:
+        return await self._opened().sign(name, version, alg, digest)
+
+    async def aclose(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            await store.aclose()

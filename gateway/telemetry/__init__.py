@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gateway.http import Request, Response
-    from gateway.proxy.transport import Transport
+    from gateway.outbound.transport import Transport
     from gateway.stores.factory import AzureStores
     from gateway.telemetry.recorder import Recorder
 

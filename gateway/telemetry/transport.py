@@ -14,7 +14,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from gateway.proxy.transport import Transport, UpstreamError, UpstreamRequest, UpstreamResponse
+from gateway.outbound.transport import Transport, UpstreamError, UpstreamRequest, UpstreamResponse
 from gateway.telemetry.attributes import provider_path_template
 from gateway.telemetry.recorder import Recorder, traceparent
 
@@ -22,7 +22,7 @@ _TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
 
 
 class TracedTransport:
-    """A :class:`gateway.proxy.transport.Transport` that traces every call of the one it wraps."""
+    """A :class:`gateway.outbound.transport.Transport` that traces every call of the one it wraps."""
 
     def __init__(self, inner: Transport, recorder: Recorder) -> None:
         self.inner = inner

@@ -32,18 +32,18 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypedDict
+from typing import Protocol, TypedDict
 
-import jwt
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from gateway.clock import Clock
+from gateway.config import Settings
 from gateway.scopes import SmartScopes, grant_from_claim
-from gateway.services import Services
 from gateway.stores.models import canonical_tenant_id
 from gateway.tokens.keyring import LEEWAY_SECONDS
-from gateway.tokens.keys import ALGORITHM, is_canonical_signature, low_s_signature
+from gateway.tokens.keys import ALGORITHM, SigningKey, is_canonical_signature, low_s_signature
 
 TOKEN_TYPE = "at+jwt"
 MAX_TOKEN_LENGTH = 4096
@@ -100,28 +100,48 @@ class IssuedToken:
         return f"IssuedToken(client_id={self.claims.client_id!r}, scope={self.scope!r}, jti={self.claims.jti!r})"
 
 
-async def issue_access_token(services: Services, *, client_id: str, tenant_id: str,
-                             scope: str | None = None) -> IssuedToken:
-    """Sign an access token for ``client_id`` scoped to ``tenant_id`` (already canonical and authorised).
+class SigningKeys(Protocol):
+    """Where the active signing key comes from (``gateway.tokens.keyring.KeyRing``)."""
 
-    ``scope``: the claim, the tenant alone by default, else ``ScopeGrant.scope`` (the tenant, then v2 scopes).
-    """
-    scope = scope or tenant_id
-    smart = _smart_scopes(scope, tenant_id)
-    settings = services.settings
-    key = await services.key_ring.signing_key()
-    now = int(services.clock.now().timestamp())
-    expires = now + settings.token_lifetime_seconds
-    jti = secrets.token_urlsafe(16)
-    payload: AccessTokenPayload = {
-        "iss": settings.issuer, "aud": settings.token_audience, "sub": client_id, "client_id": client_id,
-        "scope": scope, "tid": tenant_id, "iat": now, "nbf": now, "exp": expires, "jti": jti,
-    }
-    token = _signed(payload, key.private_key, key.kid)
-    claims = AccessTokenClaims(client_id=client_id, tenant_id=tenant_id, scope=scope, jti=jti,
-                               issued_at=datetime.fromtimestamp(now, UTC),
-                               expires_at=datetime.fromtimestamp(expires, UTC), smart_scopes=smart)
-    return IssuedToken(access_token=token, expires_in=settings.token_lifetime_seconds, scope=scope, claims=claims)
+    async def signing_key(self) -> SigningKey: ...
+
+
+class VerificationKeys(Protocol):
+    """Where a published key's public half comes from, by the ``kid`` a token names (``KeyRing``)."""
+
+    async def verification_key(self, kid: object) -> ec.EllipticCurvePublicKey | None: ...
+
+
+class TokenIssuer:
+    """Signs access tokens with the active key of ``keys``; ``iss``, ``aud`` and lifetime from ``settings``."""
+
+    def __init__(self, keys: SigningKeys, *, settings: Settings, clock: Clock) -> None:
+        self._keys = keys
+        self._settings = settings
+        self._clock = clock
+
+    async def issue(self, *, client_id: str, tenant_id: str, scope: str | None = None) -> IssuedToken:
+        """Sign an access token for ``client_id`` scoped to ``tenant_id`` (already canonical and authorised).
+
+        ``scope``: the claim, the tenant alone by default, else ``ScopeGrant.scope`` (the tenant, then v2 scopes).
+        """
+        scope = scope or tenant_id
+        smart = _smart_scopes(scope, tenant_id)
+        settings = self._settings
+        key = await self._keys.signing_key()
+        now = int(self._clock.now().timestamp())
+        expires = now + settings.token_lifetime_seconds
+        jti = secrets.token_urlsafe(16)
+        payload: AccessTokenPayload = {
+            "iss": settings.issuer, "aud": settings.token_audience, "sub": client_id, "client_id": client_id,
+            "scope": scope, "tid": tenant_id, "iat": now, "nbf": now, "exp": expires, "jti": jti,
+        }
+        token = _signed(payload, key.private_key, key.kid)
+        claims = AccessTokenClaims(client_id=client_id, tenant_id=tenant_id, scope=scope, jti=jti,
+                                   issued_at=datetime.fromtimestamp(now, UTC),
+                                   expires_at=datetime.fromtimestamp(expires, UTC), smart_scopes=smart)
+        return IssuedToken(access_token=token, expires_in=settings.token_lifetime_seconds, scope=scope,
+                           claims=claims)
 
 
 @functools.lru_cache(maxsize=64)
@@ -185,6 +205,8 @@ def _check_encoding(token: str) -> None:
 def _header(token: str) -> dict[str, object]:
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
         raise InvalidToken("malformed access token")
+    import jwt  # the verifier's alone: the token endpoint signs without pyjwt
+
     try:
         header = jwt.get_unverified_header(token)  # refuses any "crit" header too (RFC 7515 §4.1.11)
     except jwt.PyJWTError:
@@ -208,35 +230,48 @@ def _number(claims: Mapping[str, object], name: str) -> int:
     return int(value)
 
 
-async def verify_access_token(token: str, services: Services) -> AccessTokenClaims:
-    """Verify an access token this gateway issued; raise InvalidToken with a safe description.
+class TokenVerifier:
+    """Verifies access tokens this gateway issued, with the published keys of ``keys`` (see the module docstring)."""
 
-    May raise :class:`gateway.stores.errors.StoreUnavailable` when no signing key
-    set is cached and Key Vault cannot be reached (answer 503, not 401).
-    """
-    settings = services.settings
-    header = _header(token)
-    kid = header.get("kid")
-    key = await services.key_ring.verification_key(kid)  # None for a kid not of the gateway's shape too
-    if key is None:
-        raise InvalidToken("unknown or retired signing key")
-    try:
-        claims = jwt.decode(
-            token, key, algorithms=[ALGORITHM], audience=settings.token_audience, issuer=settings.issuer,
-            options={"require": list(REQUIRED_CLAIMS), "verify_exp": False, "verify_nbf": False,
-                     "verify_iat": False})
-    except jwt.InvalidSignatureError:
-        raise InvalidToken("invalid token signature") from None
-    except jwt.InvalidAudienceError:
-        raise InvalidToken("token audience is not this server") from None
-    except jwt.InvalidIssuerError:
-        raise InvalidToken("token issuer is not this server") from None
-    except jwt.MissingRequiredClaimError as exc:
-        raise InvalidToken(f"token lacks the {exc.claim} claim") from None
-    except jwt.PyJWTError:
-        raise InvalidToken("malformed access token") from None
+    def __init__(self, keys: VerificationKeys, *, settings: Settings, clock: Clock) -> None:
+        self._keys = keys
+        self._settings = settings
+        self._clock = clock
 
-    now = services.clock.now().timestamp()
+    async def verify(self, token: str) -> AccessTokenClaims:
+        """The token's claims; InvalidToken with a safe description when it is not acceptable.
+
+        May raise :class:`gateway.stores.errors.StoreUnavailable` when no signing key
+        set is cached and Key Vault cannot be reached (answer 503, not 401).
+        """
+        import jwt
+
+        settings = self._settings
+        header = _header(token)
+        kid = header.get("kid")
+        key = await self._keys.verification_key(kid)  # None for a kid not of the gateway's shape too
+        if key is None:
+            raise InvalidToken("unknown or retired signing key")
+        try:
+            claims = jwt.decode(
+                token, key, algorithms=[ALGORITHM], audience=settings.token_audience, issuer=settings.issuer,
+                options={"require": list(REQUIRED_CLAIMS), "verify_exp": False, "verify_nbf": False,
+                         "verify_iat": False})
+        except jwt.InvalidSignatureError:
+            raise InvalidToken("invalid token signature") from None
+        except jwt.InvalidAudienceError:
+            raise InvalidToken("token audience is not this server") from None
+        except jwt.InvalidIssuerError:
+            raise InvalidToken("token issuer is not this server") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise InvalidToken(f"token lacks the {exc.claim} claim") from None
+        except jwt.PyJWTError:
+            raise InvalidToken("malformed access token") from None
+        return _checked_claims(claims, self._clock.now().timestamp())
+
+
+def _checked_claims(claims: dict[str, object], now: float) -> AccessTokenClaims:
+    """The claims of a token whose signature, ``iss`` and ``aud`` verified: times, tenant, scope and subject."""
     expires, not_before, issued = _number(claims, "exp"), _number(claims, "nbf"), _number(claims, "iat")
     if now >= expires + LEEWAY_SECONDS:
         raise InvalidToken("token expired")
@@ -245,14 +280,17 @@ async def verify_access_token(token: str, services: Services) -> AccessTokenClai
     tenant = claims["tid"]
     if not isinstance(tenant, str) or canonical_tenant_id(tenant) != tenant:
         raise InvalidToken("token scope is not a tenant")
+    scope = claims["scope"]
     try:
-        smart = _smart_scopes(claims["scope"], tenant)
+        if not isinstance(scope, str):
+            raise ValueError("the scope claim must be a string")
+        smart = _smart_scopes(scope, tenant)
     except ValueError:
         raise InvalidToken("token scope is not a tenant and SMART scopes") from None
     client_id, jti = claims["client_id"], claims["jti"]
     if (not isinstance(client_id, str) or not client_id or claims["sub"] != client_id
             or not isinstance(jti, str) or not jti):
         raise InvalidToken("token subject is invalid")
-    return AccessTokenClaims(client_id=client_id, tenant_id=tenant, scope=claims["scope"], jti=jti,
+    return AccessTokenClaims(client_id=client_id, tenant_id=tenant, scope=scope, jti=jti,
                              issued_at=datetime.fromtimestamp(issued, UTC),
                              expires_at=datetime.fromtimestamp(expires, UTC), smart_scopes=smart)

@@ -254,12 +254,11 @@ def stored_state(settings: Settings) -> StoredState:
 def mint_token(settings: Settings, client_id: str, tenant: str) -> str:
     """A token signed in-process with the gateway's own keys (Key Vault), without asking the host for it,
     so that the host has never looked the tenant's route up."""
-    from gateway.tokens.access_tokens import issue_access_token
 
     async def mint() -> str:
         services = await build_services(settings)
         try:
-            return (await issue_access_token(services, client_id=client_id, tenant_id=tenant)).access_token
+            return (await services.token_issuer.issue(client_id=client_id, tenant_id=tenant)).access_token
         finally:
             await services.aclose()
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import psutil
 import pytest
 
-from gateway.proxy.forward import proxy
 from gateway.services import memory_services
 from tests.faults.conftest import FAIL_FAST_SECONDS, TENANT_C, Gateway, closed_port
 from tests.fixtures.common import make_settings
 from tests.fixtures.provider import Reply, connect
 from tests.support.constants import TENANT_A, TENANT_B
 from tests.support.fhir import request
+from tests.support.surfaces import proxy
 
 pytestmark = pytest.mark.integration
 

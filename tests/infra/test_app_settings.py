@@ -9,6 +9,8 @@ import pytest
 
 from gateway.config import SETTINGS, Settings
 from tests.infra.bicep import INFRA, ROOT, BicepFile, bicep_files
+from tests.infra.deployments import BASE, app_settings, render
+from tests.infra.evaluate import ENVIRONMENT, TENANT_ID, Unknown
 
 SETTING_NAMES = {spec.name for spec in SETTINGS}
 DEFAULTS = {spec.name: spec.default for spec in SETTINGS}
@@ -26,13 +28,13 @@ PRODUCTION_VALUES = {
     "KEY_VAULT_CREDENTIAL": "managed-identity",  # `emulator` is a fixed dev token, refused in production
     "KEY_VAULT_VERIFY_CHALLENGE_RESOURCE": "true",  # false only for the emulator (not under vault.azure.net)
 }
+# The admin API's own Entra ID check: the template always sets it (key-only admin is an explicit choice).
+ADMIN_SETTINGS = {"ADMIN_AUTH_AUTHORITY", "ADMIN_AUTH_AUDIENCE", "ADMIN_REQUIRED_ROLE"}
 # Settings of the platform, not of gateway/config.py, that the template sets.
 PLATFORM = {
     "AzureWebJobsStorage__credential": "identity-based host storage",
     "AzureWebJobsStorage__clientId": "the user-assigned identity of the host storage",
-    "AzureWebJobsStorage__blobServiceUri": "host storage: blobs (locks, keys)",
-    "AzureWebJobsStorage__queueServiceUri": "host storage: queues",
-    "AzureWebJobsStorage__tableServiceUri": "host storage: tables",
+    "AzureWebJobsStorage__blobServiceUri": "host storage: blobs (locks, keys); HTTP triggers need no queue or table",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "telemetry destination",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Entra ID authenticated telemetry",
     "PYTHON_ENABLE_OPENTELEMETRY": "the worker joins the host's OpenTelemetry trace (host.json telemetryMode)",
@@ -114,97 +116,61 @@ def test_local_sample_lists_every_setting_and_nothing_unknown():
 
 
 # ---------------------------------------------------------------- what the template produces, read by the code
-_OUTPUTS = {
-    "storage.outputs.tableEndpoint": "https://stexample.table.core.windows.net/",
-    "keyVault.outputs.uri": "https://kv-example.vault.azure.net/",
-    "identity.outputs.clientId": "00000000-0000-0000-0000-000000000001",
-    "baseUrl": "https://func-gw-example.azurewebsites.net",
+# Values only Azure knows, as Azure would fill them in (tests/infra/evaluate.py leaves them unknown).
+EXAMPLES = {
+    "TABLES_ENDPOINT": "https://stexample.table.core.windows.net/",
+    "KEY_VAULT_URL": "https://kv-example.vault.azure.net/",
+    "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
 }
-LOGIN_ENDPOINT = "https://login.microsoftonline.com/"  # environment().authentication.loginEndpoint, public cloud
-SUBSCRIPTION_TENANT = "11111111-2222-3333-4444-555555555555"  # tenant().tenantId
+LOGIN_ENDPOINT = ENVIRONMENT["authentication"]["loginEndpoint"]
 
 
-def _param_defaults(main: BicepFile) -> dict[str, str]:
-    defaults = {}
-    for param in main.params().values():
-        if param.default is None:
-            continue
-        default = param.default
-        defaults[param.name] = default[1:-1] if default.startswith("'") else default
-    return defaults
-
-
-def _interpolate(template: str, values: dict[str, str]) -> str:
-    """A Bicep string literal with ``${name}`` parts, each a parameter or a known function result."""
-    known = {**values, "environment().authentication.loginEndpoint": LOGIN_ENDPOINT}
-    return re.sub(r"\$\{([^}]+)\}", lambda m: known[m.group(1).strip()], template[1:-1])
-
-
-def _variables(main: BicepFile, params: dict[str, str]) -> dict[str, str]:
-    """The derived variables the app settings use, evaluated for ``params``."""
-    text = main.text
-    enabled = re.search(r"(?m)^var adminAuthEnabled = !empty\((\w+)\)$", text)
-    authority = re.search(r"(?m)^var adminAuthAuthority = ('.*')$", text)
-    assert enabled and authority, "adminAuthEnabled and adminAuthAuthority are simple variables"
-    return {"adminAuthEnabled": "true" if params[enabled.group(1)] else "false",
-            "adminAuthAuthority": _interpolate(authority.group(1), params)}
-
-
-def _evaluate(expression: str, params: dict[str, str]) -> str:
-    expression = expression.strip()
-    ternary = re.fullmatch(r"(\w+)\s*\?\s*(.+?)\s*:\s*(.+)", expression)
-    if ternary:
-        chosen = ternary.group(2) if params[ternary.group(1)] == "true" else ternary.group(3)
-        return _evaluate(chosen, params)
-    if expression.startswith("'") and expression.endswith("'") and "${" not in expression:
-        return expression[1:-1]
-    call = re.fullmatch(r"string\((\w+)\)", expression)
-    if call:
-        return params[call.group(1)]
-    if expression in _OUTPUTS:
-        return _OUTPUTS[expression]
-    if re.fullmatch(r"\w+", expression):
-        return params[expression]
-    raise AssertionError(f"cannot evaluate {expression!r}; keep the app setting values simple")
-
-
-def produced_settings(**param_overrides: str) -> dict[str, str]:
-    main = BicepFile.load(INFRA / "main.bicep")
-    params = {**_param_defaults(main), "adminAuthTenantId": SUBSCRIPTION_TENANT, **param_overrides}
-    params.update(_variables(main, params))
-    return {key: _evaluate(value, params) for key, value in main.var_object("gatewayAppSettings").items()}
+def produced_settings(service: str = "api", **params: object) -> dict[str, str]:
+    """The settings gateway/config.py reads, as the template sets them on the ``service`` app for ``params``."""
+    settings = app_settings(render(**params), service)
+    return {name: EXAMPLES[name] if isinstance(value, Unknown) else value
+            for name, value in settings.items() if name in SETTING_NAMES}
 
 
 def test_template_defaults_equal_the_code_defaults():
     produced = produced_settings()
     differing = {name: (produced[name], DEFAULTS[name]) for name in produced
-                 if DEFAULTS.get(name) is not None and name not in PRODUCTION_VALUES
+                 if DEFAULTS.get(name) is not None and name not in PRODUCTION_VALUES and name not in ADMIN_SETTINGS
                  and produced[name] != DEFAULTS[name]}
     assert not differing, f"template default != gateway/config.py default: {differing}"
 
 
-def test_template_settings_are_valid_production_settings():
-    settings = Settings.from_mapping(produced_settings())
+@pytest.mark.parametrize("service", ["api", "admin"])
+def test_template_settings_are_valid_production_settings(service):
+    settings = Settings.from_mapping(produced_settings(service))
     assert settings.is_production
-    assert settings.public_base_url == "https://func-gw-example.azurewebsites.net"
+    assert settings.public_base_url == render().outputs["PUBLIC_BASE_URL"]
     assert settings.tables_endpoint == "https://stexample.table.core.windows.net"
     assert settings.tables_connection_string is None
     assert settings.key_vault_credential == "managed-identity"
     assert settings.key_vault_ca_bundle is None
     assert settings.azure_client_id == "00000000-0000-0000-0000-000000000001"
-    assert settings.admin_required_role is None, "function key only unless an admin app registration is given"
+    assert settings.admin_required_role == "Gateway.Admin"
 
 
-def test_without_an_admin_app_registration_the_admin_token_settings_are_empty():
-    produced = produced_settings()
+def test_both_apps_get_the_same_product_settings_but_their_own_identity():
+    data, admin = app_settings(render(), "api"), app_settings(render(), "admin")
+    shared = {name for name in SETTING_NAMES if name != "AZURE_CLIENT_ID"} & set(data)
+    assert {name: data[name] for name in shared} == {name: admin[name] for name in shared}
+    assert data["AZURE_CLIENT_ID"] != admin["AZURE_CLIENT_ID"]
+
+
+def test_key_only_admin_leaves_the_admin_token_settings_empty():
+    base = {k: v for k, v in BASE.items() if k != "adminAuthClientId"}
+    produced = app_settings(render(base=base, allowKeyOnlyAdmin=True), "admin")
     assert produced["ADMIN_AUTH_AUTHORITY"] == produced["ADMIN_AUTH_AUDIENCE"] == produced["ADMIN_REQUIRED_ROLE"] == ""
 
 
 @pytest.mark.parametrize("fhir_version", ["DSTU2", "STU3", "R4"])
 def test_an_admin_app_registration_sets_authority_audience_and_role(fhir_version):
     client_id = "6f1c2b4e-0d9a-4c3b-8e7f-2a1b3c4d5e6f"
-    produced = produced_settings(adminAuthClientId=client_id, fhirVersion=fhir_version)
-    assert produced["ADMIN_AUTH_AUTHORITY"] == f"{LOGIN_ENDPOINT}{SUBSCRIPTION_TENANT}/v2.0"
+    produced = produced_settings("admin", adminAuthClientId=client_id, fhirVersion=fhir_version)
+    assert produced["ADMIN_AUTH_AUTHORITY"] == f"{LOGIN_ENDPOINT}{TENANT_ID}/v2.0"
     assert produced["ADMIN_AUTH_AUDIENCE"] == client_id, "v2 access tokens carry the client id as aud"
     assert produced["ADMIN_REQUIRED_ROLE"] == "Gateway.Admin"
     settings = Settings.from_mapping(produced)
@@ -214,7 +180,7 @@ def test_an_admin_app_registration_sets_authority_audience_and_role(fhir_version
 
 def test_the_admin_token_authority_follows_the_cloud_and_the_tenant():
     other_tenant = "99999999-8888-7777-6666-555555555555"
-    produced = produced_settings(adminAuthClientId="x", adminAuthTenantId=other_tenant)
+    produced = produced_settings("admin", adminAuthTenantId=other_tenant)
     assert produced["ADMIN_AUTH_AUTHORITY"] == f"{LOGIN_ENDPOINT}{other_tenant}/v2.0"
     main = BicepFile.load(INFRA / "main.bicep").text
     assert "var adminAuthAuthority = '${environment().authentication.loginEndpoint}${adminAuthTenantId}/v2.0'" in main

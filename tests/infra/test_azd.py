@@ -13,19 +13,18 @@ from tests.infra.bicep import INFRA, ROOT, BicepFile
 MAIN = BicepFile.load(INFRA / "main.bicep")
 
 
-def test_azure_yaml_publishes_the_repository_root_as_a_python_function_app():
+def test_azure_yaml_publishes_the_repository_root_as_two_python_function_apps():
     document = yaml.safe_load((ROOT / "azure.yaml").read_text(encoding="utf-8"))
-    api = document["services"]["api"]
-    assert api == {"project": ".", "language": "python", "host": "function"}
+    for service in ("api", "admin"):
+        assert document["services"][service] == {"project": ".", "language": "python", "host": "function"}
+        assert (ROOT / document["services"][service]["project"] / "host.json").is_file()
     assert document["infra"]["path"] == "infra" and document["infra"]["module"] == "main"
-    assert (ROOT / api["project"] / "host.json").is_file()
 
 
 def test_azd_service_tag_matches_the_service_name():
     document = yaml.safe_load((ROOT / "azure.yaml").read_text(encoding="utf-8"))
     api = BicepFile.load(INFRA / "app" / "api.bicep")
-    assert api.params()["serviceName"].default == "'api'"
-    assert set(document["services"]) == {"api"}
+    assert api.param_decorators()["serviceName"]["allowed"] == sorted(document["services"], key=["api", "admin"].index)
     assert "'azd-service-name': serviceName" in api.text
 
 

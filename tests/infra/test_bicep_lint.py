@@ -79,7 +79,9 @@ def test_module_paths_exist_and_params_match(path: Path):
         target = (path.parent / relative).resolve()
         assert target.is_file(), f"module {symbol}: {relative} does not exist"
         target_params = BicepFile.load(target).params()
-        match = re.search(rf"(?m)^\s*module\s+{symbol}\s+'[^']+'\s*=\s*(?:if\s*\(.*?\)\s*)?\{{", text)
+        match = re.search(rf"(?m)^\s*module\s+{symbol}\s+'[^']+'\s*=\s*(?:\[for [^:]+:\s*)?(?:if\s*\(.*?\)\s*)?\{{",
+                          text)
+        assert match, f"module {symbol}: body not found"
         body = text[match.end() - 1:matching(text, match.end() - 1) + 1]
         params_match = re.search(r"\bparams:\s*\{", body)
         passed = set()

@@ -67,8 +67,10 @@ def test_matcher_follows_gitignore_rules():
     ".venv/bin/python", ".venv/lib/python3.11/site-packages/jwt/__init__.py",
     "node_modules/azurite/package.json",
     ".git/HEAD", ".gitignore", ".github/workflows/ci.yml",
-    "requirements-dev.txt", "requirements-infra.txt", "azure.yaml",
-    ".venv-infra/bin/checkov", "docs/operations.md", "infra/core/monitor/queries/token-failures.kql",
+    "requirements-dev.txt", "requirements-infra.txt", "requirements-dstu2.txt",
+    "azure.yaml",
+    ".venv-infra/bin/checkov", ".venv-dstu2/bin/python", "docs/operations.md",
+    "infra/core/monitor/queries/token-failures.kql",
     "gateway/__pycache__/config.cpython-311.pyc",
 ])
 def test_excluded_from_the_package(path: str):

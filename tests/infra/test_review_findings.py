@@ -6,6 +6,7 @@
 - SCM and FTP basic publishing credentials are disabled;
 - parameter bounds are the bounds gateway/config.py accepts, and publicBaseUrl must be https;
 - the login host comes from environment(), and the Flex limits are the platform's.
+- the basic-publishing-credential policies carry `location` (the resource provider refuses them without it).
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ def test_scm_and_ftp_basic_publishing_credentials_are_disabled():
     assert set(policies) == {"'scm'", "'ftp'"}
     for body in policies.values():
         assert re.search(r"properties: \{\s*allow: false\s*\}", body)
+        assert "location: location" in body, "Azure/bicep-types-az#1527: refused without location"
     # children of the function app itself
     site = next(body for name, _, body in host.resources("Microsoft.Web/sites@") if name == "site")
     assert site.count("'basicPublishingCredentialsPolicies'") == 2
@@ -255,9 +257,9 @@ def test_entra_issuers_are_built_from_the_environment_login_endpoint():
 
 
 # Flex Consumption limits (learn.microsoft.com, "Flex Consumption plan hosting": instance memory 512, 2048 or
-# 4096 MB; "Event-driven scaling": the maximum instance count is 1 to 1000).
+# 4096 MB; Considerations: "The lowest maximum scale is currently 40. The highest currently supported value is 1000").
 FLEX_LIMITS = {
-    "maximumInstanceCount": {"minValue": 1, "maxValue": 1000},
+    "maximumInstanceCount": {"minValue": 40, "maxValue": 1000},
     "instanceMemoryMB": {"allowed": [512, 2048, 4096]},
 }
 

@@ -5,6 +5,8 @@
   infra tests stand on a real parse.
 - checkov (framework bicep) finds no failed check and no file it cannot parse; every suppression sits in
   infra/checkov.yaml with its reason.
+- checkov (framework arm) finds no failed check in what each mode deploys (both plans, with and without
+  networkIsolation, hub-and-spoke), with the suppressions of infra/checkov-modes.yaml, each naming when it applies.
 
 The tools live in their own virtual environment because checkov's dependency pins clash with the app's;
 the tests drive them as subprocesses.
@@ -17,11 +19,14 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.infra.bicep import INFRA, ROOT, BicepFile, bicep_files
+from tests.infra.deployments import HUB_AND_SPOKE, render
+from tests.infra.evaluate import arm_template
 
 # The Makefile's INFRA_VENV (another interpreter's venv can be checked with `INFRA_VENV=... pytest tests/infra`).
 INFRA_VENV = ROOT / os.environ.get("INFRA_VENV", ".venv-infra")
@@ -176,3 +181,108 @@ def test_every_suppression_is_in_the_config_file_with_its_reason():
     assert not short, f"suppressions without a real reason: {short}"
     for path in [*bicep_files(), *INFRA.rglob("*.json")]:
         assert "checkov:skip" not in path.read_text(encoding="utf-8"), f"inline suppression in {path.name}"
+
+
+# ---------------------------------------------------------------- checkov over what each mode deploys
+MODES_CONFIG = INFRA / "checkov-modes.yaml"
+RENDERED_MODES = {
+    "flex": ({}, False),
+    "flex-isolated": ({"networkIsolation": True}, True),
+    "consumption": ({"hostingPlan": "Consumption"}, False),
+    "hub-and-spoke": (HUB_AND_SPOKE, True),
+}
+NETWORK_CHECKS = {"CKV_AZURE_35", "CKV_AZURE_59", "CKV_AZURE_109", "CKV_AZURE_189", "CKV_AZURE_222"}
+
+
+def mode_suppressions() -> list[dict]:
+    return yaml.safe_load(MODES_CONFIG.read_text(encoding="utf-8"))["suppressions"]
+
+
+def applies(suppression: dict, isolated: bool) -> bool:
+    return suppression["when"] in ("always", f"networkIsolation={'true' if isolated else 'false'}")
+
+
+def selects(suppression: dict, resource) -> bool:
+    return resource.type == suppression["type"] and (
+        "service" not in suppression or resource.body.get("tags", {}).get("azd-service-name") == suppression["service"])
+
+
+def rendered(name: str):
+    """Mode ``name`` deployed, as an ARM template carrying the mode's suppressions on the resources they name."""
+    params, isolated = RENDERED_MODES[name]
+    deployment = render(**params)
+    inline: dict[str, list[str]] = {}
+    for suppression in (s for s in mode_suppressions() if applies(s, isolated)):
+        for resource in (r for r in deployment.all_resources() if selects(suppression, r)):
+            inline.setdefault(resource.id, []).extend(f"{check}: {suppression['reason']}"
+                                                      for check in suppression["checks"])
+    return arm_template(deployment, inline), deployment
+
+
+@pytest.fixture(scope="module")
+def rendered_reports(tmp_path_factory) -> dict[str, dict]:
+    """One checkov run (framework arm) over every mode's rendered template, and the public mode without its
+    suppressions (``bare``): results per file."""
+    infra_python()
+    folder = tmp_path_factory.mktemp("rendered")
+    for name in RENDERED_MODES:
+        (folder / f"{name}.json").write_text(json.dumps(rendered(name)[0], indent=1), encoding="utf-8")
+    (folder / "bare.json").write_text(json.dumps(arm_template(render()), indent=1), encoding="utf-8")
+    result = subprocess.run(
+        [str(INFRA_VENV / "bin" / "checkov"), "--framework", "arm", "--skip-download", "--directory", str(folder),
+         "--output", "json"], capture_output=True, text=True, timeout=600, check=False, cwd=ROOT)
+    assert result.returncode in (0, 1), result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    report = report[0] if isinstance(report, list) else report
+    assert report["summary"]["parsing_errors"] == 0
+    per_file: dict[str, dict] = {}
+    for outcome in ("passed_checks", "failed_checks", "skipped_checks"):
+        for check in report["results"].get(outcome, []):
+            name = Path(check["file_path"]).stem
+            per_file.setdefault(name, {"passed_checks": [], "failed_checks": [], "skipped_checks": []})
+            per_file[name][outcome].append(check)
+    return per_file
+
+
+@pytest.mark.parametrize("name", sorted(RENDERED_MODES))
+def test_checkov_finds_no_failed_check_in_what_each_mode_deploys(rendered_reports, name):
+    report = rendered_reports[name]
+    failed = [f"{c['check_id']} {c['resource']}: {c['check_name']}" for c in report["failed_checks"]]
+    assert not failed, "\n".join(failed)
+    assert len(report["passed_checks"]) > 40
+    reasons = {c["check_result"]["suppress_comment"] for c in report["skipped_checks"]}
+    assert all(len(reason.split()) >= 12 for reason in reasons), reasons
+
+
+def test_with_isolation_only_the_public_data_plane_skips_a_network_check(rendered_reports):
+    report = rendered_reports["flex-isolated"]
+    deployment = rendered("flex-isolated")[1]
+    skipped = {c["resource"].rsplit(".", 1)[1] for c in report["skipped_checks"] if c["check_id"] in NETWORK_CHECKS}
+    data_plane = next(r for r in deployment.of_type("Microsoft.Web/sites")
+                      if r.body["tags"]["azd-service-name"] == "api")
+    settings = {r.name for r in deployment.of_type("Microsoft.Web/sites/config")}
+    assert skipped <= {data_plane.name} | settings, skipped
+    passed = {(c["check_id"], c["resource"].rsplit(".", 1)[0]) for c in report["passed_checks"]}
+    for check, resource_type in (("CKV_AZURE_35", "Microsoft.Storage/storageAccounts"),
+                                 ("CKV_AZURE_59", "Microsoft.Storage/storageAccounts"),
+                                 ("CKV_AZURE_109", "Microsoft.KeyVault/vaults"),
+                                 ("CKV_AZURE_189", "Microsoft.KeyVault/vaults"),
+                                 ("CKV_AZURE_222", "Microsoft.Web/sites")):
+        assert (check, resource_type) in passed, check
+
+
+def test_the_rendered_scan_has_teeth(rendered_reports):
+    """Without its suppressions the public mode fails the network checks it suppresses."""
+    failed = {c["check_id"] for c in rendered_reports["bare"]["failed_checks"]}
+    assert {"CKV_AZURE_35", "CKV_AZURE_59", "CKV_AZURE_109", "CKV_AZURE_189", "CKV_AZURE_222"} <= failed
+
+
+def test_every_mode_suppression_names_its_condition_and_reason():
+    suppressions = mode_suppressions()
+    for suppression in suppressions:
+        assert suppression["when"] in ("always", "networkIsolation=false", "networkIsolation=true"), suppression
+        assert len(suppression["reason"].split()) >= 12, suppression
+        assert all(re.fullmatch(r"CKV2?_AZURE_\d+", check) for check in suppression["checks"])
+    network_always = [s for s in suppressions if s["when"] != "networkIsolation=false"
+                      and set(s["checks"]) & NETWORK_CHECKS and s.get("type") == "Microsoft.Web/sites"]
+    assert [s.get("service") for s in network_always] == ["api"], "only the public data plane, in every mode"

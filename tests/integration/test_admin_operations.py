@@ -7,8 +7,9 @@ import logging
 
 import pytest
 
-from gateway.admin import operations as ops
+from gateway.admin.actor import Actor
 from gateway.admin.problems import Problem
+from gateway.admin.verifiers import NewSecret
 from gateway.credentials import check_verifier, verifier_secret_name
 from tests.support.admin import cc_route_spec, route_spec
 from tests.support.constants import TENANT
@@ -18,7 +19,7 @@ from tests.unit.admin.doubles import Failing
 pytestmark = pytest.mark.integration
 
 OTHER = "11111111-2222-3333-4444-555555555555"
-ACTOR = ops.Actor("function-key:integration", "req-int-1", "127.0.0.1")
+ACTOR = Actor("function-key:integration", "req-int-1", "127.0.0.1")
 
 
 
@@ -32,56 +33,56 @@ async def names(services) -> set[str]:
 
 async def test_client_and_secret_lifecycle(azure_services):
     s = azure_services
-    client, first_id, first, expires_on = await ops.create_client(s, ACTOR, "Teams Patients", [TENANT])
+    client, first_id, first, expires_on = await s.admin_api.clients.create(ACTOR, "Teams Patients", [TENANT])
     stored = await s.secrets.get(verifier_secret_name(s.settings.key_vault_secret_prefix, client.client_id, first_id))
     assert check_verifier(stored.value, first) and stored.tags["secretId"] == first_id
-    second = await ops.add_secret(s, ACTOR, client.client_id)
+    second = await s.admin_api.client_secrets.add(ACTOR, client.client_id)
     with pytest.raises(Problem) as third:
-        await ops.add_secret(s, ACTOR, client.client_id)
+        await s.admin_api.client_secrets.add(ACTOR, client.client_id)
     assert third.value.status == 409
-    await ops.revoke_secret(s, ACTOR, client.client_id, first_id)
-    record = await ops.get_client(s, client.client_id)
+    await s.admin_api.client_secrets.revoke(ACTOR, client.client_id, first_id)
+    record = await s.admin_api.clients.get(client.client_id)
     assert [m.secret_id for m in record.secrets] == [second.secret_id]
     assert len(await names(s)) == 1
-    updated = await ops.update_client(s, ACTOR, client.client_id, enabled=False, allowed_tenants=["*"])
+    updated = await s.admin_api.clients.update(ACTOR, client.client_id, enabled=False, allowed_tenants=["*"])
     assert not updated.enabled and updated.allowed_tenants == ("*",)
-    page = await ops.list_clients(s)
+    page = await s.admin_api.clients.page()
     assert [c.client_id for c in page.items] == [client.client_id]
-    await ops.delete_client(s, ACTOR, client.client_id)
+    await s.admin_api.clients.delete(ACTOR, client.client_id)
     assert await s.clients.get(client.client_id) is None
     assert await names(s) == set()
 
 
 async def test_route_lifecycle_with_upstream_secret(azure_services):
     s = azure_services
-    route, created = await ops.put_route(s, ACTOR, TENANT, cc_route_spec("provider-secret-1"))
+    route, created = await s.admin_api.routes.put(ACTOR, TENANT, cc_route_spec("provider-secret-1"))
     assert created and route.etag
     first_name = route.upstream_auth.secret_name
     assert (await s.secrets.get(first_name)).value == "provider-secret-1"
-    replaced, created = await ops.put_route(s, ACTOR, TENANT, cc_route_spec("provider-secret-2"))
+    replaced, created = await s.admin_api.routes.put(ACTOR, TENANT, cc_route_spec("provider-secret-2"))
     assert not created and replaced.upstream_auth.secret_name != first_name
     assert await names(s) == {replaced.upstream_auth.secret_name}
     with pytest.raises(Problem) as stale:
-        await ops.put_route(s, ACTOR, TENANT, route_spec(), if_match=route.etag)
+        await s.admin_api.routes.put(ACTOR, TENANT, route_spec(), if_match=route.etag)
     assert stale.value.status == 412
-    assert (await ops.get_route(s, TENANT)).upstream_auth.type == "clientCredentials"
-    await ops.put_route(s, ACTOR, OTHER, route_spec())
-    first = await ops.list_routes(s, page_size=1)
+    assert (await s.admin_api.routes.get(TENANT)).upstream_auth.type == "clientCredentials"
+    await s.admin_api.routes.put(ACTOR, OTHER, route_spec())
+    first = await s.admin_api.routes.page(page_size=1)
     assert len(first.items) == 1 and first.continuation
-    rest = await ops.list_routes(s, page_size=1, continuation=first.continuation)
+    rest = await s.admin_api.routes.page(page_size=1, continuation=first.continuation)
     assert {first.items[0].tenant_id, rest.items[0].tenant_id} == {TENANT, OTHER}
-    await ops.delete_route(s, ACTOR, TENANT)
+    await s.admin_api.routes.delete(ACTOR, TENANT)
     assert await s.routes.get(TENANT) is None
     assert await names(s) == set()
 
 
 async def test_concurrent_secret_creations_end_with_at_most_two_active(azure_services):
     s = azure_services
-    client, *_ = await ops.create_client(s, ACTOR, "c", [TENANT])
-    results = await asyncio.gather(*(ops.add_secret(s, ACTOR, client.client_id) for _ in range(4)),
+    client, *_ = await s.admin_api.clients.create(ACTOR, "c", [TENANT])
+    results = await asyncio.gather(*(s.admin_api.client_secrets.add(ACTOR, client.client_id) for _ in range(4)),
                                    return_exceptions=True)
-    assert all(isinstance(r, ops.NewSecret | Problem) for r in results), results
-    created = [r for r in results if isinstance(r, ops.NewSecret)]
+    assert all(isinstance(r, NewSecret | Problem) for r in results), results
+    created = [r for r in results if isinstance(r, NewSecret)]
     assert len(created) == 1
     assert all(r.status == 409 for r in results if isinstance(r, Problem))
     record = await s.clients.get(client.client_id)
@@ -91,9 +92,9 @@ async def test_concurrent_secret_creations_end_with_at_most_two_active(azure_ser
 
 async def test_concurrent_updates_do_not_lose_changes(azure_services):
     s = azure_services
-    client, *_ = await ops.create_client(s, ACTOR, "c", [TENANT])
-    await asyncio.gather(ops.update_client(s, ACTOR, client.client_id, display_name="renamed"),
-                         ops.add_secret(s, ACTOR, client.client_id))
+    client, *_ = await s.admin_api.clients.create(ACTOR, "c", [TENANT])
+    await asyncio.gather(s.admin_api.clients.update(ACTOR, client.client_id, display_name="renamed"),
+                         s.admin_api.client_secrets.add(ACTOR, client.client_id))
     record = await s.clients.get(client.client_id)
     assert record.display_name == "renamed" and len(record.secrets) == 2
 
@@ -102,18 +103,18 @@ async def test_table_failure_rolls_back_the_verifier(azure_services):
     s = azure_services
     s.clients = Failing(s.clients, "create")
     with pytest.raises(Problem) as failure:
-        await ops.create_client(s, ACTOR, "c", [TENANT])
+        await s.admin_api.clients.create(ACTOR, "c", [TENANT])
     assert failure.value.status == 503 and failure.value.headers["Retry-After"]
     assert await names(s) == set()
 
 
 async def test_add_secret_table_failure_rolls_back_the_verifier(azure_services):
     s = azure_services
-    client, first_id, *_ = await ops.create_client(s, ACTOR, "c", [TENANT])
+    client, first_id, *_ = await s.admin_api.clients.create(ACTOR, "c", [TENANT])
     real = s.clients
     s.clients = Failing(real, "replace")
     with pytest.raises(Problem) as failure:
-        await ops.add_secret(s, ACTOR, client.client_id)
+        await s.admin_api.client_secrets.add(ACTOR, client.client_id)
     assert failure.value.status == 503
     s.clients = real
     assert [m.secret_id for m in (await s.clients.get(client.client_id)).secrets] == [first_id]
@@ -125,10 +126,10 @@ async def test_key_vault_down_changes_nothing(azure_services, keyvault):
     keyvault.stop()
     try:
         with pytest.raises(Problem) as failure:
-            await ops.create_client(s, ACTOR, "c", [TENANT])
+            await s.admin_api.clients.create(ACTOR, "c", [TENANT])
         assert failure.value.status == 503
         with pytest.raises(Problem):
-            await ops.put_route(s, ACTOR, TENANT, cc_route_spec("provider-secret"))
+            await s.admin_api.routes.put(ACTOR, TENANT, cc_route_spec("provider-secret"))
     finally:
         keyvault.start()
     assert (await s.clients.list()).items == []
@@ -137,26 +138,26 @@ async def test_key_vault_down_changes_nothing(azure_services, keyvault):
 
 async def test_revoke_with_key_vault_down_keeps_the_secret(azure_services, keyvault):
     s = azure_services
-    client, first_id, *_ = await ops.create_client(s, ACTOR, "c", [TENANT])
+    client, first_id, *_ = await s.admin_api.clients.create(ACTOR, "c", [TENANT])
     keyvault.stop()
     try:
         with pytest.raises(Problem) as failure:
-            await ops.revoke_secret(s, ACTOR, client.client_id, first_id)
+            await s.admin_api.client_secrets.revoke(ACTOR, client.client_id, first_id)
     finally:
         keyvault.start()
     assert failure.value.status == 503
     assert [m.secret_id for m in (await s.clients.get(client.client_id)).secrets] == [first_id]
-    await ops.revoke_secret(s, ACTOR, client.client_id, first_id)
+    await s.admin_api.client_secrets.revoke(ACTOR, client.client_id, first_id)
     assert await names(s) == set()
 
 
 async def test_route_table_failure_keeps_the_old_upstream_secret(azure_services):
     s = azure_services
-    route, _ = await ops.put_route(s, ACTOR, TENANT, cc_route_spec("provider-secret-1"))
+    route, _ = await s.admin_api.routes.put(ACTOR, TENANT, cc_route_spec("provider-secret-1"))
     real = s.routes
     s.routes = Failing(real, "replace")
     with pytest.raises(Problem):
-        await ops.put_route(s, ACTOR, TENANT, cc_route_spec("provider-secret-2"))
+        await s.admin_api.routes.put(ACTOR, TENANT, cc_route_spec("provider-secret-2"))
     s.routes = real
     assert await names(s) == {route.upstream_auth.secret_name}
     assert (await s.secrets.get(route.upstream_auth.secret_name)).value == "provider-secret-1"
@@ -166,12 +167,12 @@ async def test_audit_trail_and_no_secret_anywhere(azure_services, caplog):
     caplog.set_level(logging.DEBUG)
     s = azure_services
     start = s.clock.now()
-    new = await ops.create_client(s, ACTOR, "c", [TENANT])
-    extra = await ops.add_secret(s, ACTOR, new.client.client_id)
-    await ops.put_route(s, ACTOR, TENANT, cc_route_spec("provider-s3cret-value"))
-    await ops.rotate_signing_key(s, ACTOR)
-    await ops.delete_client(s, ACTOR, new.client.client_id)
-    page = await ops.list_audit(s, since=start)
+    new = await s.admin_api.clients.create(ACTOR, "c", [TENANT])
+    extra = await s.admin_api.client_secrets.add(ACTOR, new.client.client_id)
+    await s.admin_api.routes.put(ACTOR, TENANT, cc_route_spec("provider-s3cret-value"))
+    await s.admin_api.signing_keys.rotate(ACTOR)
+    await s.admin_api.clients.delete(ACTOR, new.client.client_id)
+    page = await s.admin_api.audit.list(since=start)
     actions = [r.action for r in page.items]
     assert sorted(actions) == sorted(["client.create", "secret.add", "route.create", "signing-key.rotate",
                                       "client.delete"])
@@ -180,7 +181,7 @@ async def test_audit_trail_and_no_secret_anywhere(azure_services, caplog):
     dump = repr(page.items) + caplog.text
     for secret in (new.secret, extra.secret, "provider-s3cret-value"):
         assert secret.split(".")[-1] not in dump
-    later = await ops.list_audit(s, since=s.clock.now().replace(year=2100))
+    later = await s.admin_api.audit.list(since=s.clock.now().replace(year=2100))
     assert later.items == []
 
 
@@ -189,10 +190,10 @@ async def test_field_changes_of_the_largest_clients_fit_an_audit_record_in_table
     s = azure_services
     first = [f"{i:08x}-0000-4000-8000-{i:012x}" for i in range(500)]
     second = [f"{i:08x}-1111-4000-8000-{i:012x}" for i in range(500)]
-    new = await ops.create_client(s, ACTOR, "Wide", first)
-    await ops.update_client(s, ACTOR, new.client.client_id, allowed_tenants=second)
-    await ops.delete_client(s, ACTOR, new.client.client_id)
-    records = {r.action: r for r in (await ops.list_audit(s)).items}
+    new = await s.admin_api.clients.create(ACTOR, "Wide", first)
+    await s.admin_api.clients.update(ACTOR, new.client.client_id, allowed_tenants=second)
+    await s.admin_api.clients.delete(ACTOR, new.client.client_id)
+    records = {r.action: r for r in (await s.admin_api.audit.list()).items}
     assert records["client.create"].details["changes"]["allowedTenants"] == {"old": None, "new": first}
     update = records["client.update"].details["changes"]["allowedTenants"]
     assert (update["oldCount"], update["newCount"], update["truncated"]) == (500, 500, True)

@@ -59,3 +59,21 @@ async def test_names_the_vault_has_no_key_of_cost_one_listing_every_ten_seconds(
     assert await keys.versions(created_elsewhere) == []  # not yet: the listing is less than 10 s old
     keys._names_at -= 10  # noqa: SLF001 - ten seconds later
     assert len(await keys.versions(created_elsewhere)) == 1  # found once the listing may be read again
+
+
+async def test_the_store_factory_opens_the_provider_keys_on_key_vault_on_their_first_use(azure_settings):
+    """``open_azure_stores`` opens the provider keys like every other store; the keys client itself is created
+    on the first call (most workers never sign a provider assertion)."""
+    from gateway.services import build_services
+
+    services = await build_services(azure_settings)
+    try:
+        store = services.provider_keys
+        assert store is not None and store._store is None  # nothing opened at cold start
+        created = await services.provider_key_ring.ensure("gateway", "ES384")
+        assert created is not None and created.alg == "ES384"
+        assert isinstance(store._store, KeyVaultProviderKeyStore)
+        assert ("gateway", "ES384") in await services.provider_key_ring.key_names()
+    finally:
+        await services.aclose()
+    assert store._store is None  # closed with the services

@@ -15,20 +15,21 @@ import pytest
 
 from devtools.demo_provider import running_provider
 from devtools.demo_provider.backend_services import BackendServicesConfig
-from gateway.admin import operations as ops
+from gateway.admin.actor import Actor
+from gateway.admin.tenant_routes import RouteSpec
 from gateway.http import Headers, Request
-from gateway.proxy.forward import proxy
 from gateway.services import memory_services
 from gateway.stores.models import Client
-from gateway.tokens.access_tokens import issue_access_token
+from gateway.upstream.private_key_jwt import PrivateKeyJwtAuth
 from tests.fixtures.common import make_settings
 from tests.fixtures.provider_jwks import serving_provider_jwks
 from tests.support.constants import DOTNET_HEADERS, TENANT_A
 from tests.support.fhir import request
+from tests.support.surfaces import proxy
 
 pytestmark = pytest.mark.integration
 
-ACTOR = ops.Actor("function-key:test")
+ACTOR = Actor("function-key:test")
 GATEWAY_CLIENT = "interop-gateway"
 
 
@@ -42,14 +43,14 @@ async def services():
 
 
 async def token_for(services) -> str:
-    return (await issue_access_token(services, client_id="teams-patients", tenant_id=TENANT_A)).access_token
+    return (await services.token_issuer.issue(client_id="teams-patients", tenant_id=TENANT_A)).access_token
 
 
 async def put_route(services, provider, **auth):
-    spec = ops.RouteSpec(fhir_base_url=f"{provider.base_url}/stu3", fhir_version="STU3",
-                         upstream_type="privateKeyJwt", upstream_token_url=provider.token_url,
-                         upstream_client_id=GATEWAY_CLIENT, upstream_scope="system/*.rs", **auth)
-    route, _ = await ops.put_route(services, ACTOR, TENANT_A, spec)
+    spec = RouteSpec(fhir_base_url=f"{provider.base_url}/stu3", fhir_version="STU3",
+                     upstream=PrivateKeyJwtAuth(token_url=provider.token_url, client_id=GATEWAY_CLIENT,
+                                                scope="system/*.rs", **auth))
+    route, _ = await services.admin_api.routes.put(ACTOR, TENANT_A, spec)
     return route
 
 
@@ -60,7 +61,7 @@ async def read_patient(services, token: str) -> dict:
 
 
 async def jwks(services, query: str = "") -> dict:
-    from gateway.oauth.endpoint import respond
+    from tests.support.surfaces import respond
 
     response = await respond(Request("GET", f"http://localhost:7071/oauth2/provider-jwks{query}", Headers(),
                                      {"endpoint": "provider-jwks"}), services)
@@ -72,7 +73,7 @@ async def jwks(services, query: str = "") -> dict:
 async def test_a_route_reads_through_a_backend_services_provider(services, algorithm):
     async with serving_provider_jwks(services) as jwks_url, running_provider(
             backend_services=BackendServicesConfig(clients={GATEWAY_CLIENT: jwks_url})) as provider:
-        route = await put_route(services, provider, upstream_algorithm=algorithm)
+        route = await put_route(services, provider, algorithm=algorithm)
         assert route.upstream_auth.algorithm == algorithm and route.upstream_auth.key_name == "gateway"
         token = await token_for(services)
         patient = await read_patient(services, token)
@@ -128,7 +129,7 @@ async def test_rotation_keeps_requests_flowing(services):
 async def test_a_route_key_has_its_own_jwks_that_the_gateway_key_is_not_in(services):
     async with serving_provider_jwks(services) as jwks_url, running_provider(
             backend_services=BackendServicesConfig(clients={GATEWAY_CLIENT: f"{jwks_url}?key=st-mary"})) as provider:
-        await put_route(services, provider, upstream_key_name="st-mary", upstream_algorithm="ES384")
+        await put_route(services, provider, key_name="st-mary", algorithm="ES384")
         await read_patient(services, await token_for(services))
         own = (await jwks(services, "?key=st-mary"))["keys"]
         assert len(own) == 1 and own[0]["alg"] == "ES384"

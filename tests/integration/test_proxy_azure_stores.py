@@ -6,12 +6,11 @@ import json
 
 import pytest
 
-from gateway.admin.readiness import ensure_deployment
-from gateway.proxy.forward import proxy
 from gateway.services import build_services
 from tests.fixtures.provider import connect
 from tests.support.constants import TENANT_A, TENANT_B
 from tests.support.fhir import request
+from tests.support.surfaces import proxy
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +18,7 @@ pytestmark = pytest.mark.integration
 async def test_cached_route_serves_while_azurite_is_down(azure_settings, azurite, provider, caplog):
     settings = dataclasses.replace(azure_settings, route_cache_seconds=0, client_cache_seconds=0)
     services = await build_services(settings)
-    await ensure_deployment(services)
+    await services.admin_api.deployment.ensure()
     try:
         token = await connect(services, TENANT_A, provider.base("/stu3"))
         other = await connect(services, TENANT_B, provider.base("/other"))

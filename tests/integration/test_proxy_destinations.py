@@ -4,14 +4,14 @@ before any byte reaches it (production), unless the route is marked as a private
 
 import pytest
 
-from gateway.proxy.forward import proxy
-from gateway.proxy.transport import AiohttpTransport
+from gateway.outbound.transport import AiohttpTransport
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
 from tests.fixtures.provider import connect
 from tests.fixtures.resolver import StaticResolver
 from tests.support.constants import TENANT_A
 from tests.support.fhir import request
+from tests.support.surfaces import proxy
 
 pytestmark = pytest.mark.integration
 

@@ -8,12 +8,12 @@ from dataclasses import replace
 
 import pytest
 
-from gateway.proxy.forward import proxy
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
 from tests.fixtures.provider import Reply, connect
 from tests.support.constants import TENANT_A
 from tests.support.fhir import request
+from tests.support.surfaces import proxy
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,8 @@ async def test_writes_are_not_retried(services, provider, method):
     token = await connect(services, TENANT_A, provider.base(), allow_writes=True)
     assert (await proxy(request("GET", "/Patient/1", token), services)).status == 200  # warm, pooled connection
     provider.script = lambda r, s: Reply(mode="reset")
-    response = await proxy(request(method, "/Patient/1" if method == "PUT" else "/Patient", token, body=b"{}",
+    body = b'{"resourceType":"Patient","id":"1"}' if method == "PUT" else b'{"resourceType":"Patient"}'
+    response = await proxy(request(method, "/Patient/1" if method == "PUT" else "/Patient", token, body=body,
                                    headers=[("Content-Type", "application/fhir+json")]), services)
     assert response.status == 502
     assert len(provider.requests) == 2

@@ -8,13 +8,12 @@ import json
 
 import pytest
 
-from gateway.proxy.forward import proxy
 from gateway.scopes import SmartScopes
 from gateway.stores.models import Client, Route
-from gateway.tokens.access_tokens import issue_access_token
 from tests.fixtures.provider import Reply
 from tests.support.constants import TENANT_A
 from tests.support.fhir import request
+from tests.support.surfaces import proxy
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +29,7 @@ async def setup(services, provider, *, allowed: str, scope: str | None = None, a
     await services.routes.create(Route(tenant_id=TENANT_A, fhir_base_url=provider.base("/r4"), fhir_version="R4",
                                        allow_writes=allow_writes))
     claim = TENANT_A if scope is None else f"{TENANT_A} {SmartScopes.parse(scope)}"  # as the grant writes it
-    return (await issue_access_token(services, client_id=CLIENT, tenant_id=TENANT_A, scope=claim)).access_token
+    return (await services.token_issuer.issue(client_id=CLIENT, tenant_id=TENANT_A, scope=claim)).access_token
 
 
 def refused(response) -> str:
@@ -116,3 +115,37 @@ async def test_write_scopes_do_not_open_a_read_only_route(services, provider):
     response = await proxy(request("POST", "/Patient", token, body=b'{"resourceType":"Patient"}', headers=BUNDLE),
                            services)
     assert response.status == 403 and provider.requests == []
+
+
+async def test_us_core_includes_chains_and_lastn_reach_the_provider_with_the_types_they_need(services, provider):
+    """Each is refused unless every type it reaches is granted, and forwarded as sent when they are (R4 route)."""
+    token = await setup(services, provider, allowed="system/*.rs", scope=(
+        "system/Observation.rs system/Patient.rs system/Encounter.rs system/Location.rs "
+        "system/MedicationRequest.rs system/Medication.rs"))
+    paths = ["/MedicationRequest?patient=1&_include=MedicationRequest:medication",
+             "/Encounter?patient=1&_include=Encounter:location", "/Observation?patient=1&_include=Observation:patient",
+             "/Observation?patient=1&_include=Observation:encounter", "/Observation?patient.identifier=1234567",
+             "/Observation/$lastn?patient=1&category=vital-signs"]
+    for path in paths:
+        assert (await proxy(request("GET", path, token), services)).status == 200, path
+    assert [r.path for r in provider.requests] == [f"/r4{p.partition('?')[0]}" for p in paths]
+    narrower = await setup_token(services, "system/Observation.rs")
+    refused(await proxy(request("GET", "/Observation?patient=1&_include=Observation:patient", narrower), services))
+    refused(await proxy(request("GET", "/Observation?patient.identifier=1234567", narrower), services))
+    assert len(provider.requests) == len(paths)
+
+
+async def test_a_conditional_create_within_the_scopes_is_forwarded_with_its_header(services, provider):
+    provider.script = lambda r, s: Reply(status=201, body=b"")
+    token = await setup(services, provider, allowed="system/*.cruds", scope="system/Patient.cs", allow_writes=True)
+    headers = [*BUNDLE, ("If-None-Exist", "identifier=http://hospital.smarthealthit.org|1234567")]
+    created = await proxy(request("POST", "/Patient", token, body=b'{"resourceType":"Patient"}', headers=headers),
+                          services)
+    assert created.status == 201
+    assert [r.method for r in provider.requests] == ["POST"]
+
+
+async def setup_token(services, scope: str) -> str:
+    """Another token of the client ``setup`` registered, granted ``scope``."""
+    claim = f"{TENANT_A} {SmartScopes.parse(scope)}"
+    return (await services.token_issuer.issue(client_id=CLIENT, tenant_id=TENANT_A, scope=claim)).access_token

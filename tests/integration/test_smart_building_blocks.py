@@ -18,13 +18,18 @@ from joserfc.jwk import RSAKey
 
 from gateway.clock import SystemClock
 from gateway.oauth.client_assertion import AssertionRejected, ClientAssertionVerifier, read_client_assertion
-from gateway.oauth.errors import InvalidScope
 from gateway.oauth.jwks_fetcher import JwksFetcher
 from gateway.proxy.access import parse_batch
 from gateway.proxy.paths import check_path
 from gateway.proxy.scope_check import ScopeRefused, check_scopes
 from gateway.proxy.urls import normalize_query
-from gateway.scopes import grant_from_claim, grant_scopes, parse_allowed_scopes, parse_scope_parameter
+from gateway.scopes import (
+    ScopeRequestError,
+    grant_from_claim,
+    grant_scopes,
+    parse_allowed_scopes,
+    parse_scope_parameter,
+)
 from gateway.stores.tables.replay import TableReplayStore
 from tests.fixtures.azurite import AzuriteService, unique_prefix
 from tests.fixtures.common import make_settings
@@ -107,7 +112,7 @@ async def test_a_backend_service_authenticates_once_and_reads_within_its_scopes(
 
     # The grant: asked ∩ allowed; Encounter.c is not allowed at all, so that request is invalid_scope ...
     allowed = parse_allowed_scopes("system/Patient.rs system/Observation.rs")
-    with pytest.raises(InvalidScope):
+    with pytest.raises(ScopeRequestError):
         grant_scopes(parse_scope_parameter(form["scope"]), allowed)
     # ... and without it the token gets Patient only, written into its claim and read back by the proxy.
     grant = grant_scopes(parse_scope_parameter(f"{TENANT} system/Patient.rs"), allowed)

@@ -80,12 +80,11 @@ async def test_fifty_thousand_legacy_ids_are_one_entity_read_in_one_call(metered
 
 
 async def test_ensure_indexes_the_untagged_client_ids_only(azure_services):
-    from gateway.admin.readiness import ensure_deployment
 
     for client_id in ("legacy-a", str(uuid.uuid4()), mint(b"k" * 32)):
         await azure_services.clients.create(Client(client_id=client_id, display_name="x"))
-    done = await ensure_deployment(azure_services, rebuild_index=True)
+    done = await azure_services.admin_api.deployment.ensure(rebuild_index=True)
     assert done == ["legacy client id index (2 ids)"]
     loaded = await azure_services.legacy_ids.load()
     assert id_digest("legacy-a") in loaded and len(loaded) == 2
-    assert await ensure_deployment(azure_services) == []
+    assert await azure_services.admin_api.deployment.ensure() == []

@@ -9,11 +9,10 @@ import jwt
 import pytest
 
 from gateway.credentials import signing_key_secret_name
-from gateway.oauth.endpoint import respond
 from gateway.services import build_services
-from gateway.tokens.access_tokens import verify_access_token
 from tests.support.constants import CLIENT_ID, TENANT
 from tests.support.oauth import basic, post_form, token_request
+from tests.support.surfaces import respond
 from tests.unit.oauth.helpers import add_client, add_route
 
 pytestmark = pytest.mark.integration
@@ -31,7 +30,6 @@ async def test_the_deployment_creates_the_first_signing_key_and_its_index(azure_
 
 
 async def test_a_worker_in_an_empty_vault_creates_nothing_and_answers_503(azure_settings, keyvault):
-    from gateway.admin.readiness import ensure_deployment
     from gateway.tokens.keyring import NoSigningKey
 
     services = await build_services(azure_settings)
@@ -44,7 +42,7 @@ async def test_a_worker_in_an_empty_vault_creates_nothing_and_answers_503(azure_
         assert not [s for s in await services.secrets.list() if s.name.startswith(f"{prefix}-signing-")]
         with pytest.raises(NoSigningKey):
             await services.key_ring.signing_key()
-        assert await ensure_deployment(services)
+        assert await services.admin_api.deployment.ensure()
         assert (await respond(token_request(post_form(CLIENT_ID, secret)), services)).status == 200
     finally:
         await services.aclose()
@@ -78,7 +76,7 @@ async def test_rotation_is_seen_by_a_second_worker(azure_services, azure_setting
         response = await respond(token_request(post_form(CLIENT_ID, secret)), other)
         token = json.loads(response.body)["access_token"]
         assert jwt.get_unverified_header(token)["kid"] == rotated.kid
-        assert (await verify_access_token(token, azure_services)).client_id == CLIENT_ID
+        assert (await azure_services.token_verifier.verify(token)).client_id == CLIENT_ID
         # both keys are published until the old one's tokens have expired
         kids = {k["kid"] for k in (await azure_services.key_ring.jwks())["keys"]}
         assert kids == {old.kid, rotated.kid}

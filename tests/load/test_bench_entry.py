@@ -20,8 +20,9 @@ def test_no_argument_runs_every_benchmark_in_order(calls):
     assert entry.main([]) == 0
     assert calls == [(name, []) for name in entry.BENCHMARKS]
     assert {"host_bench", "token_bench", "client_auth_timing", "client_assertion_bench", "proxy_bench", "hop_floor",
-            "entry_bench", "telemetry_bench", "provider_assertion_bench", "response_policy", "http_clients",
-            "table_stores", "scale_bench", "load"} == set(entry.BENCHMARKS)
+            "entry_bench", "cold_start", "telemetry_bench", "provider_assertion_bench", "response_policy",
+            "http_clients", "table_stores", "scale_bench", "load", "scope_check_bench",
+            "conversion_bench"} == set(entry.BENCHMARKS)
 
 
 def test_load_alone_gets_its_flags(calls):

@@ -119,3 +119,29 @@ async def test_a_cold_worker_gets_its_first_token_from_a_vault_throttled_to_its_
     finally:
         counters.rate_limit(None)
     assert figures["status"] == 200 and "throttled" not in figures["vault"]
+
+
+async def _costs(stack: ScaleStack, token: str, run: int) -> dict[str, tuple[int, int, int]]:
+    """Per scenario: (Key Vault calls, Table transactions, Table entities read); ``run`` picks the attackers'
+    addresses (new ones each run)."""
+    settings, counters, legit = stack.settings(), stack.counters(), stack.seeded.legit
+    runs = {
+        "cold token": await scenarios.cold_token(settings, counters, *legit[2]),
+        "cold read": await scenarios.cold_read(settings, counters, token),
+        "unknown ids": await scenarios.unknown_ids(settings, counters, legit[0], rate=10, seconds=10, paced=False,
+                                                    addresses_seed=100 + run),
+        "forged kids": await scenarios.forged_kids(settings, counters, token, rate=5, seconds=10, paced=False),
+        **{f"steady {kind}": await scenarios.steady(settings, counters, legit, ROUTES, kind, warm=20, seconds=20,
+                                                    rate=10)
+           for kind in ("token", "read")},
+    }
+    return {name: (sum(vault_calls(figures).values()), figures["table"]["transactions"],
+                   figures["table"]["entities_read"]) for name, figures in runs.items()}
+
+
+async def test_no_count_grows_when_the_clients_double(stack, token):
+    """The same scenarios before and after the number of clients doubles: every store count stays the same."""
+    before = await _costs(stack, token, 1)
+    await stack.seed_clients(2 * CLIENTS)
+    after = await _costs(stack, token, 2)
+    assert after == before

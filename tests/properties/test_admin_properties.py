@@ -18,9 +18,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.admin import operations as ops
-from gateway.admin.openapi import MAX_PAGE_SIZE
+from gateway.admin.actor import Actor
+from gateway.admin.paging import MAX_PAGE_SIZE
 from gateway.admin.problems import PROBLEM_MEDIA_TYPE
+from gateway.admin.tenant_routes import RouteSpec
 from gateway.clock import FakeClock
 from gateway.services import Services, memory_services
 from tests.fixtures.common import make_settings
@@ -29,7 +30,7 @@ from tests.support.constants import TENANT
 from tests.unit.admin.conftest import AdminCaller
 
 NEW_TENANT = "11111111-2222-3333-4444-555555555555"
-ACTOR = ops.Actor("function-key:test")
+ACTOR = Actor("function-key:test")
 
 FIELD_NAMES = ["fhirBaseUrl", "fhirVersion", "displayName", "enabled", "allowWrites", "batchMode", "privateNetwork",
                "timeouts", "upstreamAuth", "allowedTenants", "connectSeconds", "readSeconds", "type", "tokenUrl",
@@ -76,9 +77,9 @@ class Admin:
 def admin_api(loop) -> Admin:
     async def build() -> Admin:
         services = memory_services(make_settings(), FakeClock())
-        await ops.put_route(services, ACTOR, TENANT, ops.RouteSpec(fhir_base_url="http://127.0.0.1:9/fhir",
+        await services.admin_api.routes.put(ACTOR, TENANT, RouteSpec(fhir_base_url="http://127.0.0.1:9/fhir",
                                                                    fhir_version="STU3"))
-        client, secret_id, _secret, _ = await ops.create_client(services, ACTOR, "Teams", [TENANT])
+        client, secret_id, _secret, _ = await services.admin_api.clients.create(ACTOR, "Teams", [TENANT])
         return Admin(services, AdminCaller(services), client.client_id, secret_id)
 
     built = loop.run(build())
@@ -267,7 +268,7 @@ def test_paging_visits_every_client_exactly_once(loop, admin_api, count, page_si
     async def create() -> set[str]:
         made = {admin_api.client_id}
         for i in range(count):
-            new = await ops.create_client(admin_api.services, ACTOR, f"c{i}", ["*"])
+            new = await admin_api.services.admin_api.clients.create(ACTOR, f"c{i}", ["*"])
             made.add(new.client.client_id)
         return made
 
@@ -288,7 +289,7 @@ def test_paging_visits_every_client_exactly_once(loop, admin_api, count, page_si
 
 async def _delete_clients(api: Admin, client_ids: set[str]) -> None:
     for client_id in client_ids:
-        await ops.delete_client(api.services, ACTOR, client_id)
+        await api.services.admin_api.clients.delete(ACTOR, client_id)
 
 
 # --------------------------------------------------------------------------- outages
@@ -372,7 +373,7 @@ def test_any_principal_header_when_a_role_is_required(loop, principal, operation
     services = memory_services(make_settings(ADMIN_AUTH_AUTHORITY="http://127.0.0.1:9/tenant/v2.0",
                                              ADMIN_AUTH_AUDIENCE="api://gateway-admin",
                                              ADMIN_REQUIRED_ROLE="Gateway.Admin"), FakeClock())
-    loop.run(ops.put_route(services, ACTOR, TENANT, ops.RouteSpec(fhir_base_url="http://127.0.0.1:9/fhir",
+    loop.run(services.admin_api.routes.put(ACTOR, TENANT, RouteSpec(fhir_base_url="http://127.0.0.1:9/fhir",
                                                                   fhir_version="STU3")))
     api = Admin(services, AdminCaller(services), "", "")
     method, path = operation

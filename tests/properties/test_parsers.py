@@ -14,17 +14,17 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from gateway.admin.access import accepted_function_key
-from gateway.admin.openapi import MAX_PAGE_SIZE, SCHEMAS, schema_root
-from gateway.admin.paging import decode_continuation, encode_continuation, next_link, page_size_of
+from gateway.admin.openapi import SCHEMAS, schema_root
+from gateway.admin.paging import MAX_PAGE_SIZE, decode_continuation, encode_continuation, next_link, page_size_of
 from gateway.admin.problems import FieldError, Problem
 from gateway.admin.schema import Validator
 from gateway.credentials import check_verifier, make_verifier, new_secret, secret_id_of
 from gateway.http import Headers, Request
+from gateway.outbound.transport import MockTransport, UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
 from gateway.proxy.access import BadBatch, parse_batch
 from gateway.proxy.batch import entry_of
 from gateway.proxy.paths import PathRejected, check_path
 from gateway.proxy.rewrite import LinkRewriter
-from gateway.proxy.transport import MockTransport, UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
 from gateway.proxy.urls import normalize_query
 from gateway.stores.errors import InvalidContinuation
 from gateway.stores.tables import continuation as table_continuation
@@ -294,9 +294,9 @@ def test_client_address_is_the_last_hop_and_bounded(hops):
                                                 "token_type": st.text(max_size=8)}).map(json_bytes)))
 def test_any_provider_token_response_is_a_token_or_an_upstream_auth_error(loop, status, body):
     from gateway.clock import FakeClock
-    from gateway.proxy.upstream_auth import UpstreamAuthenticator, UpstreamAuthError
     from gateway.services import memory_services
     from gateway.stores.models import Route, UpstreamAuth
+    from gateway.upstream.kind import UpstreamAuthError
     from tests.fixtures.common import make_settings
 
     services = memory_services(make_settings(), FakeClock())
@@ -307,7 +307,7 @@ def test_any_provider_token_response_is_a_token_or_an_upstream_auth_error(loop, 
                                                                   secret_name="provider-secret"))
     transport = MockTransport(lambda request: UpstreamResponse(status, [("Content-Type", "application/json")], body))
     try:
-        value = loop.run(UpstreamAuthenticator(services).authorization(route, transport))
+        value = loop.run(services.upstream_authenticator.authorization(route, transport))
     except UpstreamAuthError as error:
         assert "provider-s3cret" not in str(error)
         return

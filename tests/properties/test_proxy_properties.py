@@ -27,18 +27,17 @@ from hypothesis import strategies as st
 
 from gateway.clock import FakeClock
 from gateway.http import Headers, Request
+from gateway.outbound.transport import MockTransport, UpstreamRequest, UpstreamResponse
 from gateway.proxy.access import BadBatch, parse_batch
 from gateway.proxy.batch import MAX_FANOUT_ENTRIES
-from gateway.proxy.forward import proxy
 from gateway.proxy.paths import PathRejected, check_path
-from gateway.proxy.transport import MockTransport, UpstreamRequest, UpstreamResponse
 from gateway.proxy.urls import upstream_url
 from gateway.services import Services, memory_services
 from gateway.stores.models import Client, Route
-from gateway.tokens.access_tokens import issue_access_token
 from tests.fixtures.common import make_settings
 from tests.properties.support import HOSTILE_JSON_BODIES, examples, json_bytes, json_values, store_state
 from tests.support.constants import GW, PROVIDER, TENANT
+from tests.support.surfaces import proxy
 
 FANOUT_TENANT = "0d6a5a4e-1f2b-4c3d-8e9f-0a1b2c3d4e5f"  # read-only, batches fanned out by the gateway
 CLIENT = "teams"
@@ -96,8 +95,8 @@ def gateway(loop) -> Gateway:
                                            batch_mode="fanout"))
         provider = Provider()
         services.use_transport(provider.transport)
-        token = (await issue_access_token(services, client_id=CLIENT, tenant_id=TENANT)).access_token
-        fanout = (await issue_access_token(services, client_id=CLIENT, tenant_id=FANOUT_TENANT)).access_token
+        token = (await services.token_issuer.issue(client_id=CLIENT, tenant_id=TENANT)).access_token
+        fanout = (await services.token_issuer.issue(client_id=CLIENT, tenant_id=FANOUT_TENANT)).access_token
         return Gateway(services, provider, token, fanout)
 
     built = loop.run(build())
@@ -418,7 +417,7 @@ def test_cold_cache_outage_is_a_documented_503_or_still_served(loop, store):
         services = memory_services(make_settings(), FakeClock())
         await services.clients.create(Client(client_id=CLIENT, display_name="T", allowed_tenants=(TENANT,)))
         await services.routes.create(Route(tenant_id=TENANT, fhir_base_url=PROVIDER, fhir_version="STU3"))
-        token = (await issue_access_token(services, client_id=CLIENT, tenant_id=TENANT)).access_token
+        token = (await services.token_issuer.issue(client_id=CLIENT, tenant_id=TENANT)).access_token
         fresh = memory_services(make_settings(), FakeClock())  # another worker: same stores, cold caches
         fresh = replace(fresh, routes=services.routes, clients=services.clients, secrets=services.secrets)
         provider = Provider()

@@ -1,6 +1,6 @@
 """The token endpoint and its parsers under hostile input.
 
-In-process against ``gateway.oauth.endpoint.respond`` on the in-memory stores: whatever the form body,
+In-process against ``gateway.oauth.endpoint.OAuthEndpoints.respond`` on the in-memory stores: whatever the form body,
 content type or ``Authorization`` header, the answer is an RFC 6749 §5.2 JSON error (or a token for
 exactly the right credentials), never a 5xx, and the stores are left as they were.
 """
@@ -18,8 +18,7 @@ from hypothesis import strategies as st
 
 from gateway.clock import FakeClock
 from gateway.http import Headers, Request
-from gateway.oauth.client_auth import MAX_CLIENT_ID_LENGTH, MAX_SECRET_LENGTH, extract_credentials
-from gateway.oauth.endpoint import respond
+from gateway.oauth.client_auth import MAX_CLIENT_ID_LENGTH, MAX_SECRET_LENGTH, presented_credentials
 from gateway.oauth.errors import InvalidClient, InvalidRequest, OAuthError, RequestTooLarge
 from gateway.oauth.form import MAX_BODY_BYTES, MAX_FIELDS, parse_form
 from gateway.oauth.grant import MAX_SCOPE_TOKENS, requested_tenant
@@ -28,6 +27,7 @@ from tests.fixtures.common import make_settings
 from tests.properties.support import examples, store_state
 from tests.support.constants import CLIENT_ID, FORM, OTHER_TENANT, TENANT
 from tests.support.oauth import basic
+from tests.support.surfaces import respond
 from tests.unit.oauth.helpers import add_client, add_route
 
 OAUTH_ERRORS = {"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
@@ -221,7 +221,7 @@ def test_form_parser_raises_only_oauth_errors(body, content_type, query):
 @given(client_id=st.text(min_size=1, max_size=MAX_CLIENT_ID_LENGTH).filter(str.isprintable),
        secret=st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=MAX_SECRET_LENGTH))
 def test_basic_credentials_round_trip(client_id, secret):
-    credentials = extract_credentials(make_request(b"", FORM, basic(client_id, secret)), {})
+    credentials = presented_credentials(make_request(b"", FORM, basic(client_id, secret)), {})
     assert (credentials.client_id, credentials.client_secret, credentials.used_basic) == (client_id, secret, True)
     assert repr(credentials) == f"ClientCredentials(client_id={client_id!r}, method='client_secret_basic')"
 
@@ -232,7 +232,7 @@ def test_basic_credentials_round_trip(client_id, secret):
 def test_client_authentication_raises_only_oauth_errors(authorization, form):
     request = make_request(b"", FORM, authorization)
     try:
-        credentials = extract_credentials(request, form)
+        credentials = presented_credentials(request, form)
     except InvalidClient as error:
         assert error.status == 401
         assert error.basic == (authorization is not None)

@@ -21,8 +21,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from gateway.admin import access
-from gateway.admin.endpoint import dispatch
-from gateway.admin.operations import Actor
+from gateway.admin.actor import Actor
 from gateway.config import Settings, SettingsError
 from gateway.http import Headers, Request
 from gateway.services import memory_services
@@ -30,6 +29,7 @@ from tests.fixtures.common import DEV_SETTINGS, make_settings
 from tests.fixtures.entra import ADMIN_ROLE, AUDIENCE, SERVICE_APP_ID, LocalEntraTenant, SigningKey
 from tests.security import rawhttp
 from tests.support.constants import TENANT
+from tests.support.surfaces import dispatch
 
 KEY = "security-test-function-key-0123456789"
 

@@ -14,10 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from gateway.admin.endpoint import dispatch
 from gateway.http import Headers, Request
-from gateway.proxy.forward import proxy
-from gateway.proxy.upstream_auth import UpstreamAuthenticator
 from gateway.services import memory_services
 from gateway.stores.models import UpstreamAuth
 from tests.fixtures.common import make_settings
@@ -25,6 +22,7 @@ from tests.fixtures.leaks import register_sensitive
 from tests.fixtures.provider import connect
 from tests.support.constants import TENANT_A
 from tests.support.fhir import request
+from tests.support.surfaces import dispatch, proxy
 from tests.support.vault import deployment_secret
 
 pytestmark = pytest.mark.integration
@@ -132,8 +130,7 @@ class RecordingCredential:
 async def test_a_stored_route_with_a_foreign_scope_never_gets_a_token(azure_services, provider, scope):
     """A route written before the rule (or straight into the table) is checked again before each token request."""
     credential = RecordingCredential()
-    azure_services.upstream_authenticator = UpstreamAuthenticator(azure_services,
-                                                                  credential_factory=lambda _id: credential)
+    azure_services.credential_factory = lambda _id: credential  # the managed identity stand-in
     token = await connect(azure_services, TENANT_A, provider.base("/stu3"),
                           upstream_auth=UpstreamAuth(type="managedIdentity", scope=scope))
     response = await proxy(request("GET", "/Patient/1", token), azure_services)
@@ -143,8 +140,7 @@ async def test_a_stored_route_with_a_foreign_scope_never_gets_a_token(azure_serv
 
 async def test_a_stored_route_without_scope_gets_a_token_for_its_provider_only(azure_services, provider):
     credential = RecordingCredential()
-    azure_services.upstream_authenticator = UpstreamAuthenticator(azure_services,
-                                                                  credential_factory=lambda _id: credential)
+    azure_services.credential_factory = lambda _id: credential  # the managed identity stand-in
     token = await connect(azure_services, TENANT_A, provider.base("/stu3"),
                           upstream_auth=UpstreamAuth(type="managedIdentity"))
     response = await proxy(request("GET", "/Patient/1", token), azure_services)

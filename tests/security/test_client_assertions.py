@@ -12,7 +12,6 @@ import json
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from gateway.oauth.endpoint import respond
 from gateway.oauth.jwks_fetcher import UNKNOWN_KID_REFETCH_SECONDS, JwksFetcher
 from gateway.services import Services, memory_services
 from tests.fixtures.common import make_settings
@@ -20,6 +19,7 @@ from tests.fixtures.provider import ProviderServer, Reply
 from tests.integration.test_jwks_fetcher import PRODUCTION, StaticResolver
 from tests.support.constants import TENANT
 from tests.support.oauth import assertion_form, token_request
+from tests.support.surfaces import respond
 from tests.unit.admin.conftest import AdminCaller
 from tests.unit.oauth.helpers import add_key_client, add_route
 from tests.unit.oauth.keys import CLIENT_ID, b64url, claims, ec_key, public_jwk, rsa_key, sign, unsigned

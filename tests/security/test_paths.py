@@ -10,10 +10,10 @@ import pytest
 
 from devtools.funchost.routing import decode_path
 from gateway.http import Headers, Request
-from gateway.proxy.forward import proxy
 from tests.fixtures.provider import connect
 from tests.security.test_host import TRAVERSALS
 from tests.support.constants import DOTNET_HEADERS, GW, TENANT_A
+from tests.support.surfaces import proxy
 
 pytestmark = pytest.mark.integration
 

@@ -14,23 +14,24 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from gateway.admin import operations as ops
+from gateway.admin.actor import Actor
+from gateway.admin.tenant_routes import RouteSpec
 from gateway.http import Headers, Request
-from gateway.oauth.endpoint import respond
-from gateway.proxy.forward import proxy
 from gateway.services import memory_services
 from gateway.stores.memory_provider_keys import MemoryProviderKeyStore
 from gateway.stores.models import Route, UpstreamAuth
+from gateway.upstream.private_key_jwt import PrivateKeyJwtAuth
 from tests.fixtures.common import make_settings
 from tests.fixtures.leaks import register_sensitive
 from tests.fixtures.provider import Reply, connect, default_script
 from tests.integration.test_proxy_destinations import PRODUCTION
 from tests.support.constants import TENANT_A
 from tests.support.fhir import request
+from tests.support.surfaces import proxy, respond
 
 pytestmark = pytest.mark.integration
 
-ADMIN = ops.Actor("security-suite")
+ADMIN = Actor("security-suite")
 PUBLIC_MEMBERS = {"kty", "n", "e", "crv", "x", "y", "kid", "alg", "use"}
 
 
@@ -81,10 +82,10 @@ def token_script(seen: list):
     return script
 
 
-def pkj_spec(provider, token_url: str, **auth) -> ops.RouteSpec:
-    return ops.RouteSpec(fhir_base_url=provider.base("/stu3"), fhir_version="STU3", upstream_type="privateKeyJwt",
-                         upstream_token_url=token_url, upstream_client_id="gw-client", upstream_scope="system/*.rs",
-                         **auth)
+def pkj_spec(provider, token_url: str, **auth) -> RouteSpec:
+    return RouteSpec(fhir_base_url=provider.base("/stu3"), fhir_version="STU3",
+                     upstream=PrivateKeyJwtAuth(token_url=token_url, client_id="gw-client", scope="system/*.rs",
+                                                **auth))
 
 
 async def provider_jwks(services, query: str = "") -> tuple[int, bytes]:
@@ -115,10 +116,9 @@ async def test_the_private_key_never_appears_in_any_response_or_log(services, pr
     seen: list = []
     provider.script = token_script(seen)
     token = await connect(services, "0d4f9a3c-1b2e-4c5d-8e7f-9a0b1c2d3e4f", provider.base("/other"))
-    await ops.put_route(services, ADMIN, TENANT_A, pkj_spec(provider, provider.base("/auth/token")))
-    from gateway.tokens.access_tokens import issue_access_token
+    await services.admin_api.routes.put(ADMIN, TENANT_A, pkj_spec(provider, provider.base("/auth/token")))
 
-    token = (await issue_access_token(services, client_id="teams-patients", tenant_id=TENANT_A)).access_token
+    token = (await services.token_issuer.issue(client_id="teams-patients", tenant_id=TENANT_A)).access_token
     from tests.unit.admin.conftest import AdminCaller
 
     admin = AdminCaller(services)
@@ -143,10 +143,9 @@ async def test_the_assertion_audience_is_exactly_the_saved_token_url(services, p
     provider.script = token_script(seen)
     token_url = provider.base("/tenant-7/auth/token")
     await connect(services, "0d4f9a3c-1b2e-4c5d-8e7f-9a0b1c2d3e4f", provider.base("/x"))  # the client exists
-    await ops.put_route(services, ADMIN, TENANT_A, pkj_spec(provider, token_url))
-    from gateway.tokens.access_tokens import issue_access_token
+    await services.admin_api.routes.put(ADMIN, TENANT_A, pkj_spec(provider, token_url))
 
-    token = (await issue_access_token(services, client_id="teams-patients", tenant_id=TENANT_A)).access_token
+    token = (await services.token_issuer.issue(client_id="teams-patients", tenant_id=TENANT_A)).access_token
     # Whatever the caller of the proxy sends (Host, forwarding headers, path, query) cannot steer the audience.
     hostile = [("Host", "evil.example"), ("X-Forwarded-Host", "evil.example"), ("X-Original-URL", "/auth/token"),
                ("Authorization", f"Bearer {token}")]
@@ -160,7 +159,7 @@ async def test_the_assertion_audience_is_exactly_the_saved_token_url(services, p
 
     # Moving the audience takes an admin change, which is audited with the old and new value.
     moved_url = provider.base("/auth/token2")
-    await ops.put_route(services, ADMIN, TENANT_A, pkj_spec(provider, moved_url))
+    await services.admin_api.routes.put(ADMIN, TENANT_A, pkj_spec(provider, moved_url))
     record = [r for r in services.audit.records if r.action == "route.replace"][-1]
     assert record.details["changes"]["upstreamAuth/tokenUrl"] == {"old": token_url, "new": moved_url}
     assert "upstreamAuth/tokenUrl" in record.details["boundFieldsMoved"]
@@ -180,9 +179,8 @@ async def test_a_stored_route_whose_token_url_breaks_the_rules_is_refused_before
             tenant_id=TENANT_A, fhir_base_url="https://ehr.hospital.example/fhir", fhir_version="STU3",
             upstream_auth=UpstreamAuth(type="privateKeyJwt", token_url=token_url, client_id="gw",
                                        algorithm="RS384", key_name="gateway")))
-        from gateway.tokens.access_tokens import issue_access_token
 
-        token = (await issue_access_token(services, client_id="teams-patients", tenant_id=TENANT_A)).access_token
+        token = (await services.token_issuer.issue(client_id="teams-patients", tenant_id=TENANT_A)).access_token
         response = await proxy(request("GET", "https://gw.example/fhir/Patient/1", token), services)
         assert response.status == 502 and "not an allowed URL" in response.body.decode()
         assert store.signed == 0 and provider.requests == []

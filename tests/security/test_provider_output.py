@@ -11,11 +11,11 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle as R4BBundle
 from fhir.resources.STU3.bundle import Bundle as STU3Bundle
 
-from gateway.proxy.forward import proxy
 from tests.fixtures.provider import Reply, connect
 from tests.security import rawhttp
 from tests.support.constants import GW, TENANT_A
 from tests.support.fhir import request
+from tests.support.surfaces import proxy
 
 pytestmark = pytest.mark.integration
 

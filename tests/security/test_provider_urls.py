@@ -9,24 +9,25 @@ import json
 
 import pytest
 
-from gateway.admin import operations as ops
-from gateway.admin.endpoint import dispatch
+from gateway.admin.actor import Actor
 from gateway.admin.problems import Problem
+from gateway.admin.tenant_routes import RouteSpec
 from gateway.http import Headers, Request
-from gateway.proxy.forward import proxy
-from gateway.proxy.transport import AiohttpTransport
+from gateway.outbound.transport import AiohttpTransport
 from gateway.services import memory_services
+from gateway.upstream.client_credentials import ClientCredentialsAuth
 from tests.fixtures.common import make_settings
 from tests.fixtures.leaks import register_sensitive
 from tests.fixtures.provider import Reply, connect
 from tests.integration.test_proxy_destinations import PRODUCTION, StaticResolver
 from tests.support.constants import TENANT_A, TENANT_B
 from tests.support.fhir import request
+from tests.support.surfaces import dispatch, proxy
 from tests.support.vault import deployment_secret
 
 pytestmark = pytest.mark.integration
 
-ADMIN = ops.Actor("security-suite")
+ADMIN = Actor("security-suite")
 GW = "https://gw.example"
 
 REFUSED_HOSTS = [
@@ -51,14 +52,14 @@ async def production(clock):
     await svc.aclose()
 
 
-def spec(url: str, **fields) -> ops.RouteSpec:
-    return ops.RouteSpec(fhir_base_url=url, fhir_version="STU3", **fields)
+def spec(url: str, **fields) -> RouteSpec:
+    return RouteSpec(fhir_base_url=url, fhir_version="STU3", **fields)
 
 
 @pytest.mark.parametrize("host", REFUSED_HOSTS)
 async def test_refused_hosts_cannot_be_saved_in_production(production, host):
     with pytest.raises(Problem) as info:
-        await ops.put_route(production, ADMIN, TENANT_A, spec(f"https://{host}/fhir"))
+        await production.admin_api.routes.put(ADMIN, TENANT_A, spec(f"https://{host}/fhir"))
     assert info.value.status == 422
     assert [e.field for e in info.value.errors] == ["fhirBaseUrl"]
     assert await production.routes.get(TENANT_A) is None
@@ -67,14 +68,14 @@ async def test_refused_hosts_cannot_be_saved_in_production(production, host):
 @pytest.mark.parametrize("host", METADATA_HOSTS)
 async def test_metadata_services_are_refused_even_for_private_network_routes(production, host):
     with pytest.raises(Problem) as info:
-        await ops.put_route(production, ADMIN, TENANT_A, spec(f"https://{host}/fhir", private_network=True))
+        await production.admin_api.routes.put(ADMIN, TENANT_A, spec(f"https://{host}/fhir", private_network=True))
     assert "metadata" in info.value.errors[0].message
 
 
 async def test_private_network_routes_may_name_private_addresses_only(production):
     for host in ("10.0.0.1", "172.16.0.1", "192.168.1.10", "100.64.0.1", "[fd12:3456::1]", "0x0a.1"):
-        route, _ = await ops.put_route(production, ADMIN, TENANT_A,
-                                       spec(f"https://{host}/fhir", private_network=True))
+        route, _ = await production.admin_api.routes.put(ADMIN, TENANT_A,
+                                                         spec(f"https://{host}/fhir", private_network=True))
         assert route.private_network
 
 
@@ -82,10 +83,11 @@ async def test_the_provider_token_url_obeys_the_same_rules(production):
     secret = "provider-secret-Zq8d1x9"
     register_sensitive(secret)
     with pytest.raises(Problem) as info:
-        await ops.put_route(production, ADMIN, TENANT_A, spec(
-            "https://ehr.hospital.example/fhir", upstream_type="clientCredentials",
-            upstream_token_url="https://169.254.169.254/metadata/identity/oauth2/token",
-            upstream_client_id="gw", upstream_client_secret=secret))
+        await production.admin_api.routes.put(ADMIN, TENANT_A, spec(
+            "https://ehr.hospital.example/fhir",
+            upstream=ClientCredentialsAuth(token_url="https://169.254.169.254/metadata/identity/oauth2/token",
+                                           client_id="gw"),
+            upstream_secret=secret))
     assert [e.field for e in info.value.errors] == ["upstreamAuth/tokenUrl"]
     assert secret not in json.dumps(info.value.to_json("r"))
     # nothing written before the refusal (the vault holds the deployment's signing key from the start)
@@ -120,8 +122,7 @@ async def test_names_resolving_to_refused_addresses_are_refused_at_connect_time(
     """e.g. ``metadata.google.internal``-style names: only the resolved address tells."""
     resolver = StaticResolver(*addresses)
     production.use_transport(AiohttpTransport(production.settings, resolver=resolver))
-    route, _ = await ops.put_route(production, ADMIN, TENANT_A,
-                                   spec(f"https://metadata.internal.example:{provider.port}/stu3"))
+    route, _ = await production.admin_api.routes.put(ADMIN, TENANT_A, spec(f"https://metadata.internal.example:{provider.port}/stu3"))
     token = await connect(production, TENANT_B, route.fhir_base_url)  # saved fine: a name, not an address
     response = await proxy(request("GET", f"{GW}/fhir/Patient/1", token), production)
     assert response.status == 502 and "not allowed" in response.body.decode()
@@ -135,7 +136,7 @@ async def test_dns_rebinding_after_the_route_was_saved_is_refused_on_the_next_co
     try:
         resolver = StaticResolver("127.0.0.1")
         transport = services.use_transport(AiohttpTransport(services.settings, resolver=resolver))
-        await ops.put_route(services, ADMIN, TENANT_A, spec(f"http://ehr.rebind.example:{provider.port}/stu3"))
+        await services.admin_api.routes.put(ADMIN, TENANT_A, spec(f"http://ehr.rebind.example:{provider.port}/stu3"))
         token = await connect(services, TENANT_B, f"http://ehr.rebind.example:{provider.port}/stu3")
         assert (await proxy(request("GET", "/Patient/1", token), services)).status == 200
         for rebound in ("169.254.169.254", "10.0.0.8"):
@@ -166,13 +167,13 @@ async def test_wrapped_metadata_addresses_are_refused_on_private_network_routes(
     """NAT64 (64:ff9b::/96) and Teredo carry the metadata service's IPv4 address; so does ECS's 169.254.170.2.
     Refused when the route is saved and when a name resolves to one of them."""
     with pytest.raises(Problem) as info:
-        await ops.put_route(production, ADMIN, TENANT_A, spec(f"https://[{address}]/fhir" if ":" in address
+        await production.admin_api.routes.put(ADMIN, TENANT_A, spec(f"https://[{address}]/fhir" if ":" in address
                                                               else f"https://{address}/fhir", private_network=True))
     assert [(e.field, e.message) for e in info.value.errors] == [
         ("fhirBaseUrl", "the address of a cloud metadata service is never allowed")]
     resolver = StaticResolver(address)
     production.use_transport(AiohttpTransport(production.settings, resolver=resolver))
-    route, _ = await ops.put_route(production, ADMIN, TENANT_A, spec(f"https://ehr.vnet.example:{provider.port}/stu3",
+    route, _ = await production.admin_api.routes.put(ADMIN, TENANT_A, spec(f"https://ehr.vnet.example:{provider.port}/stu3",
                                                                      private_network=True))
     token = await connect(production, TENANT_B, route.fhir_base_url, private_network=True)
     response = await proxy(request("GET", f"{GW}/fhir/Patient/1", token), production)
@@ -185,6 +186,6 @@ async def test_wrapped_metadata_addresses_are_refused_on_private_network_routes(
 async def test_private_network_does_not_open_loopback_unspecified_link_local_or_reserved(production, host):
     """``privateNetwork`` is for a hospital's private link (RFC 1918, fc00::/7, CGNAT), never the gateway's own host."""
     with pytest.raises(Problem) as info:
-        await ops.put_route(production, ADMIN, TENANT_A, spec(f"https://{host}/fhir", private_network=True))
+        await production.admin_api.routes.put(ADMIN, TENANT_A, spec(f"https://{host}/fhir", private_network=True))
     assert info.value.status == 422 and [e.field for e in info.value.errors] == ["fhirBaseUrl"]
     assert await production.routes.get(TENANT_A) is None

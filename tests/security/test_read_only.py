@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from gateway.proxy.forward import proxy
 from tests.fixtures.provider import connect
 from tests.support.constants import GW, TENANT_A
 from tests.support.fhir import request
+from tests.support.surfaces import proxy
 
 pytestmark = pytest.mark.integration
 

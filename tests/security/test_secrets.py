@@ -26,7 +26,7 @@ SECRET_WORDS = ("secret", "verifier", "password", "mac", "signature", "digest", 
 # Names that contain a secret word but hold public values (ids, names, hints, counts, flags).
 PUBLIC_SUFFIXES = ("_id", "_ids", "_name", "_names", "hint", "_set", "_type", "_count", "_url", "secrets",
                    "_on", "_prefix", "_media", "_scheme")
-PUBLIC_NAMES = {"old_secret"}  # admin/operations.py: the Key Vault *name* of a replaced upstream secret
+PUBLIC_NAMES = {"old_secret"}  # admin/tenant_routes.py: the Key Vault *name* of a replaced upstream secret
 
 
 def _names(node: ast.AST) -> list[str]:
@@ -233,8 +233,8 @@ def test_raw_http_helper_is_loopback_only():
 async def test_a_secret_sent_as_the_client_id_is_never_logged(services, caplog, swap):
     """A client that swaps its id and secret must not get its secret written to the token endpoint's log."""
     from gateway.credentials import new_secret
-    from gateway.oauth.endpoint import respond
     from tests.support.oauth import basic, post_form, token_request
+    from tests.support.surfaces import respond
     from tests.unit.oauth.helpers import add_client
 
     secret = await add_client(services, "swapped")

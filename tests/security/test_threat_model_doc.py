@@ -11,11 +11,11 @@ from gateway.config import SETTINGS
 from gateway.oauth.form import MAX_BODY_BYTES as TOKEN_BODY_BYTES
 from gateway.oauth.known_clients import MISS_READS_PER_SECOND
 from gateway.oauth.rate_limit import MAX_ENTRIES, SHARED_STORE_TIMEOUT_SECONDS
-from gateway.proxy.destinations import METADATA_ADDRESSES
-from gateway.proxy.upstream_auth import REFRESH_MARGIN_SECONDS
+from gateway.outbound.destinations import METADATA_ADDRESSES
 from gateway.proxy.verified_tokens import MEMO_SECONDS
 from gateway.tokens.access_tokens import MAX_TOKEN_LENGTH, REQUIRED_CLAIMS
 from gateway.tokens.keyring import LEEWAY_SECONDS, UNKNOWN_KID_REFRESH_SECONDS
+from gateway.upstream.kind import REFRESH_MARGIN_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")

@@ -12,12 +12,12 @@ import pytest
 
 from gateway.clock import FakeClock
 from gateway.oauth import authentication
-from gateway.oauth.endpoint import respond
 from gateway.services import Services, memory_services
 from gateway.stores.memory import MemoryFailureCounterStore, MemorySecretStore
 from tests.fixtures.common import make_settings
 from tests.support.constants import CLIENT_ID
 from tests.support.oauth import post_form, token_request
+from tests.support.surfaces import respond
 from tests.unit.oauth.helpers import add_client, add_route
 
 LIMIT = 10

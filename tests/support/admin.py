@@ -1,8 +1,9 @@
-"""Inputs of the admin operations (``gateway.admin.operations``), as the admin API builds them from a request."""
+"""Inputs of the admin resources (``gateway.admin.api``), as the admin API builds them from a request."""
 
 from __future__ import annotations
 
-from gateway.admin.operations import RouteSpec
+from gateway.admin.tenant_routes import RouteSpec
+from gateway.upstream.client_credentials import ClientCredentialsAuth
 
 
 def route_spec(**overrides) -> RouteSpec:
@@ -14,6 +15,6 @@ def route_spec(**overrides) -> RouteSpec:
 
 def cc_route_spec(secret: str | None, **overrides) -> RouteSpec:
     """``route_spec`` authenticating to the provider with client credentials; ``secret`` None keeps the stored one."""
-    return route_spec(upstream_type="clientCredentials", upstream_token_url="https://127.0.0.1:9443/token",
-                      upstream_client_id="gw", upstream_scope="system/*.read", upstream_client_secret=secret,
-                      **overrides)
+    return route_spec(upstream=ClientCredentialsAuth(token_url="https://127.0.0.1:9443/token", client_id="gw",
+                                                     scope="system/*.read"),
+                      upstream_secret=secret, **overrides)

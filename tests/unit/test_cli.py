@@ -11,10 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from gateway import cli
-from gateway.admin.endpoint import dispatch
 from gateway.http import Headers, Request
 from gateway.services import Services
 from tests.support.constants import TENANT
+from tests.support.surfaces import dispatch
 
 KEY = "cli-test-key"
 

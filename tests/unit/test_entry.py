@@ -12,12 +12,12 @@ import pytest
 
 import gateway.config
 import gateway.services
-from gateway.admin.endpoint import handle as admin
 from gateway.entry import Surface
-from gateway.fhir.discovery import handle as metadata
 from gateway.http import Headers, Request
-from gateway.oauth.endpoint import handle as token
-from gateway.proxy.endpoint import handle as fhir
+from gateway.surfaces.admin import handle as admin
+from gateway.surfaces.fhir import handle as fhir
+from gateway.surfaces.metadata import handle as metadata
+from gateway.surfaces.token import handle as token
 from tests.fixtures.common import DEV_SETTINGS, make_settings
 
 

@@ -11,11 +11,11 @@ import pytest
 
 from gateway import housekeeping
 from gateway.housekeeping import PURGE_INTERVAL_SECONDS
-from gateway.oauth.endpoint import respond
 from gateway.oauth.rate_limit import shared_key
 from gateway.stores.errors import StoreUnavailable
 from tests.support.constants import CLIENT_ID
 from tests.support.oauth import post_form, token_request
+from tests.support.surfaces import respond
 from tests.unit.oauth.helpers import add_client, add_route, add_secret
 
 WRONG = "0123456789abcdef." + "A" * 43

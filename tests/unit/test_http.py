@@ -17,6 +17,24 @@ def test_headers_are_case_insensitive_and_keep_repeats():
     assert h.get_all("x-thing") == ["3"]
 
 
+def test_headers_of_a_list_read_and_change_like_any_others():
+    pairs = [("Content-Type", "application/fhir+json"), ("ETag", 'W/"1"'), ("etag", 'W/"2"')]
+    h = Headers.of(pairs)
+    assert h == Headers(pairs) and h.get_all("ETAG") == ['W/"1"', 'W/"2"']
+    h.add("X-Request-Id", "r1")
+    assert h["x-request-id"] == "r1" and h.items_all()[-1] == ("X-Request-Id", "r1")
+
+
+def test_rewrite_changes_or_drops_values_where_they_stand():
+    h = Headers([("Location", "a"), ("ETag", "e"), ("Content-Location", "b"), ("location", "c")])
+    h.rewrite(frozenset({"location", "content-location"}), lambda value: None if value == "b" else value.upper())
+    assert h.items_all() == [("Location", "A"), ("ETag", "e"), ("location", "C")]
+    assert h.get_all("location") == ["A", "C"] and "content-location" not in h
+    untouched = Headers([("ETag", "e")])
+    untouched.rewrite(frozenset({"location"}), lambda value: "never called")
+    assert untouched.items_all() == [("ETag", "e")]
+
+
 def test_header_values_never_appear_in_repr():
     assert "secret" not in repr(Headers({"Authorization": "Bearer secret"}))
 

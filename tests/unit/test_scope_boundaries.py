@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.oauth.errors import InvalidScope
 from gateway.scopes import (
     DEFAULT_ALLOWED_SCOPES,
     MAX_SCOPE_LENGTH,
     MAX_SCOPE_TOKENS,
+    ScopeRequestError,
     ScopeSyntaxError,
     SmartScopes,
     grant_from_claim,
@@ -26,7 +26,7 @@ NEITHER = "scope holds a value that is neither the tenant nor a SMART system sco
 
 
 def _description(scope) -> str:
-    with pytest.raises(InvalidScope) as info:
+    with pytest.raises(ScopeRequestError) as info:
         parse_scope_parameter(scope)
     return info.value.description
 
@@ -68,10 +68,10 @@ def test_the_scope_parameter_may_hold_exactly_as_many_values_as_the_limit():
 
 def test_grant_refusals_say_exactly_why():
     asked = parse_scope_parameter(f"{TENANT} system/Patient.c")
-    with pytest.raises(InvalidScope) as info:
+    with pytest.raises(ScopeRequestError) as info:
         grant_scopes(asked, SmartScopes.parse("system/Patient.rs"))
     assert info.value.description == "a requested scope is not allowed for this client"
-    with pytest.raises(InvalidScope) as info:
+    with pytest.raises(ScopeRequestError) as info:
         grant_scopes(parse_scope_parameter(TENANT), SmartScopes())
     assert info.value.description == "this client is allowed no SMART scopes"
 

@@ -26,7 +26,7 @@ from itertools import groupby, islice
 from azure.data.tables.aio import TableClient
 
 from gateway.stores.errors import StoreError, StoreUnavailable
-from gateway.stores.tables.stores import _call
+from gateway.stores.tables.calls import _call
 
 logger = logging.getLogger("gateway.stores")
 

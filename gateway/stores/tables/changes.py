@@ -18,8 +18,8 @@ from azure.data.tables.aio import TableClient
 from gateway.clock import Clock, SystemClock
 from gateway.stores.changes import Change, ChangeKind
 from gateway.stores.tables.buckets import BATCH_SIZE
+from gateway.stores.tables.calls import _call
 from gateway.stores.tables.entities import utc
-from gateway.stores.tables.stores import _call
 
 CHANGES_PARTITION = "~changes"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -26,8 +26,8 @@ from gateway.stores.counters import MAX_CLIENTS_PER_ROW, FailureCounts, counted
 from gateway.stores.errors import AlreadyExists, PreconditionFailed, StoreUnavailable
 from gateway.stores.keys import check_key
 from gateway.stores.tables.buckets import bucket_of, partition_key, purge_buckets_before
+from gateway.stores.tables.calls import _call, read_entity
 from gateway.stores.tables.entities import utc
-from gateway.stores.tables.stores import _call, read_entity
 
 MAX_ATTEMPTS = 20
 """Conditional writes tried per failure before giving up (StoreUnavailable) under heavy contention."""

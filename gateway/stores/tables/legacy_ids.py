@@ -17,7 +17,7 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
 from gateway.stores.legacy_ids import DIGEST_BYTES, id_digest
-from gateway.stores.tables.stores import _call
+from gateway.stores.tables.calls import _call
 
 LEGACY_PARTITION = "~legacy-client-ids"
 DIGESTS_PER_COLUMN = 65536 // DIGEST_BYTES

@@ -29,9 +29,9 @@ from gateway.stores.errors import AlreadyExists
 from gateway.stores.keys import check_key
 from gateway.stores.replay import MAX_REMEMBER_SECONDS, check_expiry
 from gateway.stores.tables.buckets import bucket_of, partition_key, purge_buckets_before
+from gateway.stores.tables.calls import _call, create_table_if_missing, read_entity
 from gateway.stores.tables.entities import utc
 from gateway.stores.tables.names import REPLAY_TABLE_SUFFIX
-from gateway.stores.tables.stores import _call, create_table_if_missing, read_entity
 
 BUCKET_SECONDS = 3600.0
 assert BUCKET_SECONDS >= 2 * MAX_REMEMBER_SECONDS  # a replay is never two buckets away

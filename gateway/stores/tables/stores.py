@@ -7,8 +7,9 @@ uses the entity's real ETag: ``replace(..., if_match=etag)`` becomes
 (https://learn.microsoft.com/rest/api/storageservices/update-entity2), and a
 stale ETag is the service's 412 (PreconditionFailed).
 
-Self-healing: a call that finds its table missing (a worker that started while
-the service was down, or wiped emulator data) creates the table and retries once.
+A table is never created here on a call's way: a missing one is ``TableMissing``
+(StoreUnavailable, logged), and only :meth:`TableStorage.ensure_tables` creates tables
+(the local stand-in for the deployment's: ``make run``, fixtures, benchmarks).
 
 Reads are bounded by ``read_timeout`` (``STORE_READ_TIMEOUT_SECONDS``): a service that
 accepts connections but never answers costs a reader that long, then
@@ -19,17 +20,15 @@ short here (a cancelled write may still land); the admin API bounds them
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 from azure.core import MatchConditions
 from azure.core.async_paging import AsyncItemPaged
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
@@ -38,6 +37,8 @@ from gateway.stores.changes import ChangeKind, ChangeLog
 from gateway.stores.errors import NotFound, PreconditionFailed
 from gateway.stores.keys import RESERVED_PREFIX, check_key, is_valid_key
 from gateway.stores.models import AuditRecord, Client, Page, Route
+from gateway.stores.tables.calls import _call, create_table_if_missing, read_entity
+from gateway.stores.tables.changes import TableChangeLog
 from gateway.stores.tables.continuation import decode_continuation, encode_continuation
 from gateway.stores.tables.entities import (
     ENTITY_ROW_KEY,
@@ -50,7 +51,7 @@ from gateway.stores.tables.entities import (
     route_to_entity,
     utc,
 )
-from gateway.stores.tables.failures import TableMissing, error_code, storage_errors
+from gateway.stores.tables.legacy_ids import TableLegacyClientIds
 from gateway.stores.tables.names import TableNames
 
 T = TypeVar("T", Route, Client)
@@ -59,57 +60,10 @@ R = TypeVar("R")
 MAX_PAGE_SIZE = 1000  # the service's $top limit per request
 
 
-
-async def create_table_if_missing(table: TableClient, timeout: float | None = None) -> None:
-    """Create ``table`` unless it exists (idempotent; safe when several workers race).
-
-    Bounded by ``timeout`` like a read: a creation that lands late is harmless."""
-    with storage_errors(table.table_name, "create table"):
-        try:
-            async with asyncio.timeout(timeout):
-                await table.create_table()
-        except ResourceExistsError as error:
-            if error_code(error) == "TableBeingDeleted":
-                raise
-
-
-async def _call(table: TableClient, operation: str, action: Callable[[], Awaitable[R]],
-                timeout: float | None = None) -> R:
-    """Run ``action`` with SDK errors translated; on a missing table, create it and run ``action`` once more.
-
-    ``timeout`` bounds each run (its TimeoutError becomes StoreUnavailable)."""
-    try:
-        with storage_errors(table.table_name, operation):
-            async with asyncio.timeout(timeout):
-                return await action()
-    except TableMissing:
-        await create_table_if_missing(table, timeout)
-        with storage_errors(table.table_name, operation):
-            async with asyncio.timeout(timeout):
-                return await action()
-
-
 def _check_page_size(page_size: int) -> int:
     if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1:
         raise ValueError("page_size must be a positive integer")
     return page_size
-
-
-async def read_entity(table: TableClient, key: str, operation: str, timeout: float | None = None, *,
-                      row: str = ENTITY_ROW_KEY) -> tuple[Mapping[str, Any], str | None] | None:
-    """The entity ``key`` (row ``row``) and its ETag, or None if there is no such entity;
-    a missing table is created (see :func:`_call`), each try bounded by ``timeout``."""
-
-    async def read() -> tuple[Mapping[str, Any], str | None] | None:
-        try:
-            entity = await table.get_entity(key, row)
-        except ResourceNotFoundError as error:
-            if error_code(error) == "TableNotFound":
-                raise
-            return None
-        return entity, entity.metadata["etag"]
-
-    return await _call(table, operation, read, timeout)
 
 
 async def _read_page(table: TableClient, page_size: int, continuation: str | None, *,
@@ -355,8 +309,6 @@ class TableStorage:
         self.names = TableNames.for_prefix(prefix)
         self._read_timeout = read_timeout
         self._tables = [service.get_table_client(name) for name in self.names.all()]
-        from gateway.stores.tables.changes import TableChangeLog  # they call this module's helpers
-        from gateway.stores.tables.legacy_ids import TableLegacyClientIds
 
         routes, clients, audit = self._tables[:3]  # then failure counters (tables.counters), replay (tables.replay)
         self.changes = TableChangeLog(clients, clock, read_timeout=read_timeout)

@@ -1,4 +1,4 @@
-metadata description = 'Linux Python function app on Flex Consumption (FC1) or Consumption (Y1) with a user-assigned identity: HTTPS only, TLS 1.2, FTP off, no basic publishing credentials.'
+metadata description = 'Linux Python function app on Flex Consumption (FC1) or Consumption (Y1) with a user-assigned identity: HTTPS only, TLS 1.2, FTP off, no basic publishing credentials; optional virtual network integration, private-only access or an access restriction list.'
 
 @description('Function app name.')
 param name string
@@ -37,10 +37,11 @@ param pythonVersion string = '3.13'
 @description('App settings (identity-based host storage, monitoring and the product settings).')
 param appSettings object
 
-// The platform's limits for Flex Consumption (learn.microsoft.com, "Flex Consumption plan hosting" and
-// "Event-driven scaling": instance memory 512, 2048 or 4096 MB; maximum instance count 1 to 1000).
-@description('Flex Consumption: largest number of instances (1-1000).')
-@minValue(1)
+// The platform's limits for Flex Consumption (learn.microsoft.com, "Flex Consumption plan hosting",
+// Considerations: "The lowest maximum scale is currently 40. The highest currently supported value is 1000";
+// Instance sizes: 512, 2048 or 4096 MB).
+@description('Flex Consumption: largest number of instances (40-1000).')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
@@ -52,6 +53,25 @@ param maximumInstanceCount int = 100
 ])
 param instanceMemoryMB int = 2048
 
+@description('Flex Consumption: concurrent HTTP invocations one instance takes before the platform adds another (functionAppConfig.scaleAndConcurrency.triggers.http.perInstanceConcurrency; Python apps default to 1). Chosen from the load bench, docs/operations.md.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int
+
+@description('Flex Consumption: always-ready instances of the `http` scale group (0 = scale to zero; each one is billed around the clock at the always-ready baseline rate).')
+@minValue(0)
+@maxValue(20)
+param alwaysReadyInstances int = 0
+
+@description('Flex Consumption: resource id of the subnet (delegated to Microsoft.App/environments) the app joins for outbound traffic. Empty: no virtual network.')
+param virtualNetworkSubnetId string = ''
+
+@description('false: the app refuses every request from public networks and is reached only through its private endpoint (app/private-networking.bicep).')
+param publicNetworkAccess bool = true
+
+@description('Sources allowed to reach the app from public networks: CIDR ranges (e.g. 203.0.113.0/24) or service tags (e.g. AzureFrontDoor.Backend). Empty: no access restriction.')
+param allowedSources array = []
+
 var isFlex = hostingPlan == 'FlexConsumption'
 
 // Linux Consumption gets no language version after 30 September 2025; its last Python is 3.12
@@ -61,6 +81,17 @@ var consumptionPythonVersion = '3.12'
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
+
+// Access restrictions (learn.microsoft.com, "Set up Azure App Service access restrictions"): an entry with a `/` is
+// an IP range, anything else a service tag; everything else is denied. The SCM site keeps its own (open) list:
+// deployments authenticate with Entra ID (basic publishing credentials are off).
+var accessRestrictions = [for (source, index) in allowedSources: {
+  name: 'allow-${index}'
+  priority: 100 + index
+  action: 'Allow'
+  ipAddress: source
+  tag: contains(source, '/') ? 'Default' : 'ServiceTag'
+}]
 
 var packageContainerUrl = '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
 
@@ -87,6 +118,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: appServicePlanId
     httpsOnly: true
+    publicNetworkAccess: publicNetworkAccess ? 'Enabled' : 'Disabled'
+    // Flex Consumption sends all outbound traffic into the joined subnet (vnetRouteAllEnabled and
+    // WEBSITE_VNET_ROUTE_ALL are among its deprecated settings), so the subnet's NAT gateway is the egress.
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : (isFlex ? virtualNetworkSubnetId : fail('virtual network integration needs hostingPlan FlexConsumption'))
     keyVaultReferenceIdentity: identityId
     siteConfig: {
       minTlsVersion: '1.2'
@@ -94,6 +129,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       ftpsState: 'Disabled'
       http20Enabled: true
       linuxFxVersion: isFlex ? null : 'Python|${consumptionPythonVersion}'
+      ipSecurityRestrictions: empty(allowedSources) ? null : accessRestrictions
+      ipSecurityRestrictionsDefaultAction: empty(allowedSources) ? null : 'Deny'
+      scmIpSecurityRestrictionsUseMain: false
     }
     functionAppConfig: isFlex ? {
       deployment: {
@@ -109,6 +147,18 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
+        // learn.microsoft.com, "Flex Consumption plan hosting", Always ready instances: per scale group (`http`).
+        alwaysReady: alwaysReadyInstances > 0 ? [
+          {
+            name: 'http'
+            instanceCount: alwaysReadyInstances
+          }
+        ] : []
       }
       runtime: {
         name: 'python'
@@ -123,9 +173,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
 
   // No basic (user name and password) publishing credentials: deployments authenticate with Entra ID
-  // (func publish and azd use an Entra token; the workflow logs in with OIDC).
+  // (func publish and azd use an Entra token; the workflow logs in with OIDC). `location` is absent from the type
+  // but the resource provider refuses the PUT without it (Azure/bicep-types-az#1527, #1566, #1317).
   resource scmBasicAuth 'basicPublishingCredentialsPolicies' = {
     name: 'scm'
+    location: location
     properties: {
       allow: false
     }
@@ -133,6 +185,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
 
   resource ftpBasicAuth 'basicPublishingCredentialsPolicies' = {
     name: 'ftp'
+    location: location
     properties: {
       allow: false
     }

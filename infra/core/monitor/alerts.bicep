@@ -1,4 +1,4 @@
-metadata description = 'Alert rules of the gateway, each notifying one action group: gateway 5xx rate, provider failures per tenant, token failure spikes, Key Vault and Table throttling, and a /fhir/metadata availability test. Queries: queries/*.kql, written against the telemetry contract in docs/operations.md.'
+metadata description = 'Alert rules of the gateway, each notifying one action group that has receivers: the gateway\'s own failures, provider failures per tenant, token failure spikes, requests that never reached the app, Key Vault and Table throttling, and a /fhir/metadata availability test. Queries: queries/*.kql, written against the telemetry contract in docs/operations.md; counts never rely on sampled rows alone.'
 
 @description('Prefix of the alert rule names (the function app name).')
 param namePrefix string
@@ -12,6 +12,15 @@ param tags object = {}
 @description('Application Insights component (log alerts, availability test).')
 param applicationInsightsName string
 
+@description('Log Analytics workspace of the component and the diagnostic settings (the host-failure alert).')
+param logAnalyticsWorkspaceId string
+
+@description('Resource ids of the function apps (their front end\'s Http5xx metric).')
+param functionAppIds array
+
+@description('Whether the apps emit Microsoft.Web/sites metrics (Flex Consumption yes, Linux Consumption no): the host-failure alert needs them.')
+param siteMetricsAvailable bool
+
 @description('Key Vault (throttling alert).')
 param keyVaultName string
 
@@ -24,13 +33,17 @@ param metadataUrl string
 @description('Resource id of an existing action group. Empty: one is created with alertEmailAddresses.')
 param existingActionGroupId string = ''
 
-@description('E-mail receivers of the created action group.')
+@description('E-mail receivers of the created action group; at least one unless existingActionGroupId is set (an action group without receivers pages nobody).')
 param alertEmailAddresses array = []
 
-@description('Percentage of 5xx answers in 5 minutes that fires the gateway error alert.')
+@description('Percentage of requests in 5 minutes the gateway itself answered with a 5xx that fires the gateway error alert.')
 @minValue(1)
 @maxValue(100)
-param serverErrorRateThresholdPercent int = 5
+param gatewayErrorRateThresholdPercent int = 5
+
+@description('5xx answers in 15 minutes that never reached the gateway\'s code that fire the host-failure alert.')
+@minValue(1)
+param hostFailuresThreshold int = 5
 
 @description('Failed provider calls of one tenant in 5 minutes that fire the provider alert.')
 @minValue(1)
@@ -65,6 +78,8 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   }
 }
 
+var receivers = empty(existingActionGroupId) && empty(alertEmailAddresses) ? fail('alerts need someone to reach: set alertEmailAddresses or existingActionGroupId') : alertEmailAddresses
+
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (empty(existingActionGroupId)) {
   name: 'ag-${namePrefix}'
   location: 'global'
@@ -72,7 +87,7 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (empty(ex
   properties: {
     groupShortName: 'gateway'
     enabled: true
-    emailReceivers: [for (address, index) in alertEmailAddresses: {
+    emailReceivers: [for (address, index) in receivers: {
       name: 'email-${index}'
       emailAddress: address
       useCommonAlertSchema: true
@@ -86,13 +101,13 @@ var actionGroupId = empty(existingActionGroupId) ? actionGroup.id : existingActi
 // over the last 5 minutes.
 var logAlerts = [
   {
-    key: 'gateway-5xx-rate'
-    displayName: 'Gateway 5xx rate'
-    description: 'More than the threshold percentage of gateway requests ended in a 5xx (docs/operations.md).'
+    key: 'gateway-error-rate'
+    displayName: 'Gateway errors (its own)'
+    description: 'More than the threshold percentage of requests ended in a 5xx the gateway itself caused (stores, bugs); providers\' failures are the per-tenant alert\'s (docs/operations.md).'
     severity: 1
-    query: loadTextContent('queries/server-error-rate.kql')
-    measure: 'serverErrorPercent'
-    threshold: serverErrorRateThresholdPercent
+    query: loadTextContent('queries/gateway-errors.kql')
+    measure: 'gatewayErrorPercent'
+    threshold: gatewayErrorRateThresholdPercent
     dimensions: []
   }
   {
@@ -164,6 +179,51 @@ resource logAlertRules 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [fo
     }
   }
 }]
+
+// Requests that never reached the gateway's code: the apps' front-end Http5xx beyond the 5xx the gateway recorded,
+// over the workspace (AzureMetrics from the apps' diagnostic settings, AppRequests from Application Insights), every
+// 5 minutes over 15 (metrics reach the workspace a few minutes late).
+var hostFailuresQuery = replace(replace(loadTextContent('queries/host-failures.kql'), '{apps}', string(map(functionAppIds, id => toLower(id)))), '{component}', toLower(appInsights.id))
+
+resource hostFailures 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = if (siteMetricsAvailable) {
+  name: '${namePrefix}-host-failures'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Requests that never reached the app'
+    description: 'The front end answered 5xx that the gateway never saw: instances failing to start, worker crashes, timeouts, no capacity (docs/operations.md).'
+    severity: 1
+    enabled: true
+    scopes: [
+      logAnalyticsWorkspaceId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    autoMitigate: true
+    criteria: {
+      allOf: [
+        {
+          query: hostFailuresQuery
+          timeAggregation: 'Maximum'
+          metricMeasureColumn: 'hostFailures'
+          dimensions: []
+          operator: 'GreaterThan'
+          threshold: hostFailuresThreshold
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: [
+        actionGroupId
+      ]
+    }
+  }
+}
 
 // Key Vault throttling: any call answered 429 (the vault's service limits) in 5 minutes.
 resource keyVaultThrottling 'Microsoft.Insights/metricAlerts@2018-03-01' = {

@@ -1,10 +1,10 @@
-metadata description = 'Diagnostic settings into one Log Analytics workspace: the function app\'s logs, Key Vault\'s audit log (AuditEvent) and the table service\'s request log.'
+metadata description = 'Diagnostic settings into one Log Analytics workspace: the function apps\' logs and metrics, Key Vault\'s audit log (AuditEvent) and the table service\'s request log.'
 
 @description('Resource id of the Log Analytics workspace.')
 param workspaceId string
 
-@description('Function app name.')
-param functionAppName string
+@description('Names of the function apps (data plane and admin).')
+param functionAppNames array
 
 @description('Key Vault name.')
 param keyVaultName string
@@ -14,9 +14,9 @@ param storageAccountName string
 
 var settingName = 'to-log-analytics'
 
-resource site 'Microsoft.Web/sites@2024-04-01' existing = {
-  name: functionAppName
-}
+resource sites 'Microsoft.Web/sites@2024-04-01' existing = [for appName in functionAppNames: {
+  name: appName
+}]
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
@@ -30,10 +30,11 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   }
 }
 
-// Host and worker logs (FunctionAppLogs) and the platform metrics of the app.
-resource siteDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+// Host and worker logs (FunctionAppLogs) and the platform metrics of each app (AzureMetrics: the front end's Http5xx
+// that the host-failure alert compares with the gateway's own requests).
+resource siteDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = [for (appName, index) in functionAppNames: {
   name: settingName
-  scope: site
+  scope: sites[index]
   properties: {
     workspaceId: workspaceId
     logs: [
@@ -49,7 +50,7 @@ resource siteDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-previ
       }
     ]
   }
-}
+}]
 
 // Who read or changed which secret, key or verifier, and every throttled (429) call.
 resource vaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {

@@ -1,4 +1,4 @@
-metadata description = 'Log Analytics workspace (created, or an existing one) and a workspace-based Application Insights component with local (key) auth disabled.'
+metadata description = 'Log Analytics workspace (created, or an existing one) and a workspace-based Application Insights component with local (key) auth disabled; retention, access mode and public ingestion as parameters.'
 
 @description('Log Analytics workspace name (used when existingLogAnalyticsWorkspaceId is empty).')
 param logAnalyticsName string
@@ -15,10 +15,21 @@ param location string = resourceGroup().location
 @description('Resource tags.')
 param tags object = {}
 
-@description('Days of log retention (created workspace only).')
+@description('Days the created workspace keeps data interactively (30-730).')
 @minValue(30)
 @maxValue(730)
-param retentionInDays int = 30
+param retentionInDays int = 90
+
+@description('Total days the created workspace keeps the AzureDiagnostics table (Key Vault AuditEvent): interactive for retentionInDays, then long-term (archive), up to 12 years (4383 days).')
+@minValue(30)
+@maxValue(4383)
+param auditLogRetentionInDays int = 365
+
+@description('Access control mode of the created workspace: true = resource-context ("use resource or workspace permissions": a reader of the function app sees only its logs, not the Key Vault audit); false = workspace permissions required for every table.')
+param resourcePermissionsOnly bool = true
+
+@description('false: Application Insights and the created workspace refuse ingestion from public networks, so the apps send telemetry through the Azure Monitor private link scope only. Queries (portal, alerts, workbook) stay public; see docs/deploy.md for the availability test.')
+param publicIngestion bool = true
 
 var createWorkspace = empty(existingLogAnalyticsWorkspaceId)
 
@@ -31,6 +42,27 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = if (c
       name: 'PerGB2018'
     }
     retentionInDays: retentionInDays
+    features: {
+      // learn.microsoft.com, "Manage access to Log Analytics workspaces": the access control mode.
+      enableLogAccessUsingOnlyResourcePermissions: resourcePermissionsOnly
+    }
+    // Diagnostic settings (Key Vault, tables, the app) reach the workspace over Microsoft's channel whatever
+    // this says (learn.microsoft.com, "Design your Private Link setup", Exceptions: diagnostic logs).
+    publicNetworkAccessForIngestion: publicIngestion ? 'Enabled' : 'Disabled'
+    publicNetworkAccessForQuery: 'Enabled'
+  }
+}
+
+// Key Vault's AuditEvent log lands in AzureDiagnostics: keep it past the workspace's interactive retention
+// (learn.microsoft.com, "Manage data retention in a Log Analytics workspace": per-table retentionInDays and
+// totalRetentionInDays, up to 12 years).
+resource auditTable 'Microsoft.OperationalInsights/workspaces/tables@2022-10-01' = if (createWorkspace) {
+  parent: workspace
+  name: 'AzureDiagnostics'
+  properties: {
+    plan: 'Analytics'
+    retentionInDays: retentionInDays
+    totalRetentionInDays: max(auditLogRetentionInDays, retentionInDays)
   }
 }
 
@@ -47,6 +79,8 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
     WorkspaceResourceId: workspaceId
     // Telemetry is accepted only with an Entra token (Monitoring Metrics Publisher role, APPLICATIONINSIGHTS_AUTHENTICATION_STRING).
     DisableLocalAuth: true
+    publicNetworkAccessForIngestion: publicIngestion ? 'Enabled' : 'Disabled'
+    publicNetworkAccessForQuery: 'Enabled'
   }
 }
 

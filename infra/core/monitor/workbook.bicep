@@ -26,7 +26,12 @@ resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
     displayName: displayName
     category: 'workbook'
     sourceId: appInsights.id
-    serializedData: loadTextContent('gateway-workbook.json')
+    // The workbook opens on this component: its fallbackResourceIds is the component's id (the file leaves it out).
+    serializedData: string(union(loadJsonContent('gateway-workbook.json'), {
+      fallbackResourceIds: [
+        appInsights.id
+      ]
+    }))
   }
 }
 

@@ -1,4 +1,4 @@
-metadata description = 'Key Vault for client secret verifiers, upstream secrets and signing keys: RBAC authorization, soft delete, optional purge protection, standard SKU.'
+metadata description = 'Key Vault for client secret verifiers, upstream secrets and signing keys: RBAC authorization, soft delete, optional purge protection, standard SKU; with isolated, private endpoint only.'
 
 @description('Key Vault name (3-24 characters).')
 @minLength(3)
@@ -19,6 +19,9 @@ param enablePurgeProtection bool = true
 @maxValue(90)
 param softDeleteRetentionInDays int = 90
 
+@description('Private networking: public network access disabled and the firewall denies everything; the vault is reached through its private endpoint only (app/private-networking.bicep).')
+param isolated bool = false
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -34,10 +37,10 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     softDeleteRetentionInDays: softDeleteRetentionInDays
     // The API accepts true or null, never false.
     enablePurgeProtection: enablePurgeProtection ? true : null
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: isolated ? 'Disabled' : 'Enabled'
     networkAcls: {
-      defaultAction: 'Allow'
-      bypass: 'AzureServices'
+      defaultAction: isolated ? 'Deny' : 'Allow'
+      bypass: isolated ? 'None' : 'AzureServices'
     }
   }
 }

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from gateway.admin.endpoint import dispatch
 from gateway.http import Headers, Request, Response
 from gateway.services import Services
+from tests.support.surfaces import dispatch
 
 OTHER_TENANT = "11111111-2222-3333-4444-555555555555"
 FUNCTION_KEY = "unit-test-function-key-0123456789"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.admin.access import REFUSAL_BURST, RefusalBudget, accepted_function_key, authorize, key_actor
+from gateway.admin.access import REFUSAL_BURST, AdminAccess, RefusalBudget, accepted_function_key, key_actor
+from gateway.admin.actor import Actor
+from gateway.admin.audit_trail import AuditTrail
 from gateway.admin.entra import allowed_fetch_url, bearer_token, identity_of, rsa_keys
-from gateway.admin.operations import Actor
 from gateway.http import Headers, Request
-from gateway.services import memory_services
-from tests.fixtures.common import make_settings
+from gateway.stores.memory import MemoryAuditStore
 from tests.fixtures.entra import SigningKey
 
 
@@ -46,9 +46,13 @@ def test_the_actor_is_the_fingerprint_of_the_accepted_key_only():
 
 
 async def test_without_entra_settings_the_function_key_names_the_caller(clock):
-    services = memory_services(make_settings(), clock)
-    actor = await authorize(request({"x-functions-key": "k-123", "Authorization": "Bearer x.y.z",
-                                     "X-MS-CLIENT-PRINCIPAL": "eyJjbGFpbXMiOltdfQ=="}), services)
+    def no_verifier():
+        raise AssertionError("without Entra settings no token is verified")
+
+    access = AdminAccess(entra_auth=False, verifier=no_verifier, budget=RefusalBudget(),
+                         audit=AuditTrail(MemoryAuditStore(), clock), clock=clock)
+    actor = await access.authorize(request({"x-functions-key": "k-123", "Authorization": "Bearer x.y.z",
+                                            "X-MS-CLIENT-PRINCIPAL": "eyJjbGFpbXMiOltdfQ=="}))
     assert actor.name == Actor.from_function_key("k-123").name
 
 

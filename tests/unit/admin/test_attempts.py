@@ -12,15 +12,17 @@ from typing import Any
 import pytest
 
 from gateway.admin import attempts
-from gateway.admin import operations as ops
+from gateway.admin.actor import Actor
+from gateway.admin.tenant_routes import RouteSpec
 from gateway.services import memory_services
+from gateway.upstream.client_credentials import ClientCredentialsAuth
 from tests.fixtures.common import make_settings
 from tests.support.constants import TENANT
 from tests.support.vault import deployment_secret
 from tests.unit.admin.conftest import AdminCaller, route_body
 
 BOUND = 0.2
-ACTOR = ops.Actor("function-key:unit")
+ACTOR = Actor("function-key:unit")
 
 
 class Hang:
@@ -69,10 +71,10 @@ async def state(services) -> tuple:
 
 async def seed(services) -> dict[str, str]:
     """A route with a provider secret and a client with one secret."""
-    await ops.put_route(services, ACTOR, TENANT, ops.RouteSpec(
-        fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3", upstream_type="clientCredentials",
-        upstream_token_url="http://127.0.0.1:9999/token", upstream_client_id="gw", upstream_client_secret="s1"))
-    new = await ops.create_client(services, ACTOR, "Teams", ["*"])
+    await services.admin_api.routes.put(ACTOR, TENANT, RouteSpec(
+        fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3",
+        upstream=ClientCredentialsAuth(token_url="http://127.0.0.1:9999/token", client_id="gw"), upstream_secret="s1"))
+    new = await services.admin_api.clients.create(ACTOR, "Teams", ["*"])
     return {"client": new.client.client_id, "secret": new.secret_id}
 
 

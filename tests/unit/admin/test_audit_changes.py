@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
-from gateway.admin import operations as ops
+from gateway.admin.actor import Actor
 from gateway.admin.audit_changes import LIST_BUDGET_CHARS, changes
+from gateway.admin.tenant_routes import RouteSpec
+from gateway.upstream.client_credentials import ClientCredentialsAuth
 from tests.support.constants import TENANT
 from tests.unit.admin.conftest import OTHER_TENANT
 
-ACTOR = ops.Actor("function-key:unit")
+ACTOR = Actor("function-key:unit")
 
 
 def last(services, action: str):
@@ -40,23 +42,23 @@ def test_long_lists_are_recorded_as_what_was_added_and_removed():
 
 
 async def test_client_changes_are_recorded_field_by_field(services):
-    new = await ops.create_client(services, ACTOR, "Teams", [TENANT])
+    new = await services.admin_api.clients.create(ACTOR, "Teams", [TENANT])
     cid = new.client.client_id
     assert last(services, "client.create").details["changes"] == {
         "displayName": {"old": None, "new": "Teams"}, "allowedTenants": {"old": None, "new": [TENANT]},
         "enabled": {"old": None, "new": True}, "secrets": {"old": None, "new": [new.secret_id]},
         "allowedScopes": {"old": None, "new": "system/*.rs"},
         "authentication/method": {"old": None, "new": "client_secret"}}
-    await ops.update_client(services, ACTOR, cid, allowed_tenants=[TENANT, OTHER_TENANT], enabled=False)
+    await services.admin_api.clients.update(ACTOR, cid, allowed_tenants=[TENANT, OTHER_TENANT], enabled=False)
     assert last(services, "client.update").details["changes"] == {
         "allowedTenants": {"old": [TENANT], "new": [TENANT, OTHER_TENANT]}, "enabled": {"old": True, "new": False}}
-    second = await ops.add_secret(services, ACTOR, cid)
+    second = await services.admin_api.client_secrets.add(ACTOR, cid)
     assert last(services, "secret.add").details["changes"] == {
         "secrets": {"old": [new.secret_id], "new": [new.secret_id, second.secret_id]}}
-    await ops.revoke_secret(services, ACTOR, cid, new.secret_id)
+    await services.admin_api.client_secrets.revoke(ACTOR, cid, new.secret_id)
     assert last(services, "secret.revoke").details["changes"] == {
         "secrets": {"old": [new.secret_id, second.secret_id], "new": [second.secret_id]}}
-    await ops.delete_client(services, ACTOR, cid)
+    await services.admin_api.clients.delete(ACTOR, cid)
     assert last(services, "client.delete").details["changes"] == {
         "displayName": {"old": "Teams", "new": None}, "allowedTenants": {"old": [TENANT, OTHER_TENANT], "new": None},
         "enabled": {"old": False, "new": None}, "secrets": {"old": [second.secret_id], "new": None},
@@ -67,16 +69,17 @@ async def test_client_changes_are_recorded_field_by_field(services):
 
 
 async def test_route_creation_and_deletion_record_every_field(services):
-    spec = ops.RouteSpec(fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3", display_name="C",
-                         upstream_type="clientCredentials", upstream_token_url="http://127.0.0.1:9999/token",
-                         upstream_client_id="gw", upstream_scope="system/*.read", upstream_client_secret="pr0v1der")
-    await ops.put_route(services, ACTOR, TENANT, spec)
+    spec = RouteSpec(fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3", display_name="C",
+                     upstream=ClientCredentialsAuth(token_url="http://127.0.0.1:9999/token", client_id="gw",
+                                                    scope="system/*.read"),
+                     upstream_secret="pr0v1der")
+    await services.admin_api.routes.put(ACTOR, TENANT, spec)
     created = last(services, "route.create").details["changes"]
     assert set(created) == {"fhirBaseUrl", "fhirVersion", "displayName", "enabled", "allowWrites", "batchMode",
                             "privateNetwork", "upstreamAuth/type", "upstreamAuth/tokenUrl", "upstreamAuth/clientId",
                             "upstreamAuth/scope", "upstreamAuth/clientSecret"}  # timeouts: null before and after
     assert created["upstreamAuth/clientSecret"] == {"old": None, "new": "(set)"}
-    await ops.delete_route(services, ACTOR, TENANT)
+    await services.admin_api.routes.delete(ACTOR, TENANT)
     deleted = last(services, "route.delete").details["changes"]
     assert deleted["upstreamAuth/tokenUrl"] == {"old": "http://127.0.0.1:9999/token", "new": None}
     assert deleted["upstreamAuth/clientSecret"] == {"old": "(set)", "new": None}
@@ -87,9 +90,9 @@ async def test_a_signing_key_rotation_records_the_previous_and_new_key(services)
     from gateway.stores.memory import MemorySecretStore
 
     services.secrets = MemorySecretStore(services.clock)  # a vault without a key yet
-    first = await ops.rotate_signing_key(services, ACTOR)
+    first = await services.admin_api.signing_keys.rotate(ACTOR)
     assert last(services, "signing-key.rotate").details["changes"] == {
         "activeKid": {"old": None, "new": first.kid}, "privateKey": {"old": None, "new": "(set)"}}
-    second = await ops.rotate_signing_key(services, ACTOR)
+    second = await services.admin_api.signing_keys.rotate(ACTOR)
     assert last(services, "signing-key.rotate").details["changes"] == {
         "activeKid": {"old": first.kid, "new": second.kid}, "privateKey": {"old": "(set)", "new": "(replaced)"}}

@@ -3,23 +3,22 @@ origin; a stored provider secret is bound to the fields its credential kind decl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import pytest
 
-from gateway.admin import operations as ops
-from gateway.admin.credential_bindings import (
-    CLIENT_ID,
-    CREDENTIAL_KINDS,
-    PROVIDER_ORIGIN,
-    TOKEN_URL,
-    CredentialKind,
-    CredentialTarget,
-    moved_fields,
-)
+from gateway.admin.actor import Actor
 from gateway.admin.problems import Problem
-from gateway.proxy.identity_scopes import origin_of, provider_scope, scope_problem
+from gateway.admin.tenant_routes import RouteSpec
+from gateway.outbound.identity_scopes import origin_of, provider_scope, scope_problem
+from gateway.upstream.bindings import CLIENT_ID, PROVIDER_ORIGIN, TOKEN_URL, Binding, CredentialTarget, moved_fields
+from gateway.upstream.client_credentials import ClientCredentialsAuth, ClientCredentialsKind
+from gateway.upstream.managed_identity import ManagedIdentityAuth
+from gateway.upstream.registry import KINDS
 from tests.support.constants import TENANT
 
-ACTOR = ops.Actor("function-key:unit")
+ACTOR = Actor("function-key:unit")
 BASE = "https://ws-fhir.fhir.azurehealthcareapis.com/fhir"
 
 
@@ -68,43 +67,58 @@ def target(base="https://p.example/r4", token_url="https://login.p.example/t", c
 
 
 def test_client_credentials_bind_token_url_client_id_and_provider_origin():
-    kind = CREDENTIAL_KINDS["clientCredentials"]
+    kind = KINDS["clientCredentials"]
     assert kind.secret_field == "upstreamAuth/clientSecret"
-    assert moved_fields(kind, target(), target(base="https://P.example:443/other")) == []
-    assert moved_fields(kind, target(), target(token_url="https://evil.example/t")) == ["upstreamAuth/tokenUrl"]
-    assert moved_fields(kind, target(), target(client_id="other")) == ["upstreamAuth/clientId"]
-    assert moved_fields(kind, target(), target(base="https://evil.example/r4")) == ["fhirBaseUrl"]
-    assert moved_fields(kind, target(), target(base="http://p.example/r4", client_id="x")) == \
+    bound = kind.bound_to
+    assert moved_fields(bound, target(), target(base="https://P.example:443/other")) == []
+    assert moved_fields(bound, target(), target(token_url="https://evil.example/t")) == ["upstreamAuth/tokenUrl"]
+    assert moved_fields(bound, target(), target(client_id="other")) == ["upstreamAuth/clientId"]
+    assert moved_fields(bound, target(), target(base="https://evil.example/r4")) == ["fhirBaseUrl"]
+    assert moved_fields(bound, target(), target(base="http://p.example/r4", client_id="x")) == \
         ["upstreamAuth/clientId", "fhirBaseUrl"]
 
 
+@dataclass(frozen=True)
+class PrivateKeyAuth(ClientCredentialsAuth):
+    """A future kind's value: a private key the administrator uploads, kept in Key Vault like a client secret."""
+
+
+class PrivateKeyKind(ClientCredentialsKind):
+    """A future kind declared in its own module and the registry: it names its secret field and bindings."""
+
+    name: ClassVar[str] = "privateKey"
+    value_type: ClassVar[type] = PrivateKeyAuth
+    schema_name: ClassVar[str] = "UpstreamAuthPrivateKey"
+    secret_field: ClassVar[str | None] = "upstreamAuth/privateKey"
+    bound_to: ClassVar[tuple[Binding, ...]] = (TOKEN_URL, CLIENT_ID, PROVIDER_ORIGIN)
+
+
 async def test_a_future_credential_kind_follows_the_same_rule(services, monkeypatch):
-    """A kind declared next to clientCredentials (here a private key for private_key_jwt) needs nothing else."""
-    private_key_jwt = CredentialKind("privateKeyJwt", "upstreamAuth/privateKey",
-                                     (TOKEN_URL, CLIENT_ID, PROVIDER_ORIGIN))
-    monkeypatch.setitem(CREDENTIAL_KINDS, "privateKeyJwt", private_key_jwt)
+    """A kind added to the registry (here a private key uploaded like a secret) needs nothing else."""
+    monkeypatch.setitem(KINDS, "privateKey", PrivateKeyKind())
 
-    def spec(**auth) -> ops.RouteSpec:
-        return ops.RouteSpec(fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3",
-                             upstream_type="privateKeyJwt", upstream_client_id="gw",
-                             **{"upstream_token_url": "http://127.0.0.1:9999/token", **auth})
+    def spec(token_url: str = "http://127.0.0.1:9999/token", secret: str | None = None) -> RouteSpec:
+        return RouteSpec(fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3",
+                         upstream=PrivateKeyAuth(token_url=token_url, client_id="gw"), upstream_secret=secret)
 
-    stored, _ = await ops.put_route(services, ACTOR, TENANT, spec(upstream_client_secret="-----BEGIN KEY-----"))
-    kept, _ = await ops.put_route(services, ACTOR, TENANT, spec())
+    stored, _ = await services.admin_api.routes.put(ACTOR, TENANT, spec(secret="-----BEGIN KEY-----"))
+    assert stored.upstream_auth.type == "privateKey" and stored.upstream_auth.secret_name is not None
+    kept, _ = await services.admin_api.routes.put(ACTOR, TENANT, spec())
     assert kept.upstream_auth.secret_name == stored.upstream_auth.secret_name
     with pytest.raises(Problem) as refused:
-        await ops.put_route(services, ACTOR, TENANT, spec(upstream_token_url="http://localhost:1/token"))
+        await services.admin_api.routes.put(ACTOR, TENANT, spec(token_url="http://localhost:1/token"))
     assert [e.field for e in refused.value.errors] == ["upstreamAuth/privateKey", "upstreamAuth/tokenUrl"]
 
 
 async def test_a_refused_rebinding_is_audited_without_the_secret(services):
-    await ops.put_route(services, ACTOR, TENANT, ops.RouteSpec(
-        fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3", upstream_type="clientCredentials",
-        upstream_token_url="http://127.0.0.1:9999/token", upstream_client_id="gw", upstream_client_secret="s3cr3t-1"))
+    await services.admin_api.routes.put(ACTOR, TENANT, RouteSpec(
+        fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3",
+        upstream=ClientCredentialsAuth(token_url="http://127.0.0.1:9999/token", client_id="gw"),
+        upstream_secret="s3cr3t-1"))
     with pytest.raises(Problem) as refused:
-        await ops.put_route(services, ACTOR, TENANT, ops.RouteSpec(
-            fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3", upstream_type="clientCredentials",
-            upstream_token_url="http://localhost:9999/token", upstream_client_id="gw"))
+        await services.admin_api.routes.put(ACTOR, TENANT, RouteSpec(
+            fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3",
+            upstream=ClientCredentialsAuth(token_url="http://localhost:9999/token", client_id="gw")))
     assert refused.value.status == 422 and refused.value.audited
     record = services.audit.records[-1]
     assert (record.outcome, record.details) == ("failed:422 secret-bound-to-changed-field", {
@@ -112,10 +126,10 @@ async def test_a_refused_rebinding_is_audited_without_the_secret(services):
 
 
 async def test_switching_kind_without_a_secret_is_refused_as_before(services):
-    await ops.put_route(services, ACTOR, TENANT, ops.RouteSpec(
-        fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3", upstream_type="managedIdentity"))
+    await services.admin_api.routes.put(ACTOR, TENANT, RouteSpec(
+        fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3", upstream=ManagedIdentityAuth()))
     with pytest.raises(Problem) as refused:
-        await ops.put_route(services, ACTOR, TENANT, ops.RouteSpec(
-            fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3", upstream_type="clientCredentials",
-            upstream_token_url="http://127.0.0.1:9999/token", upstream_client_id="gw"))
+        await services.admin_api.routes.put(ACTOR, TENANT, RouteSpec(
+            fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3",
+            upstream=ClientCredentialsAuth(token_url="http://127.0.0.1:9999/token", client_id="gw")))
     assert [e.field for e in refused.value.errors] == ["upstreamAuth/clientSecret"]

@@ -310,9 +310,9 @@ async def test_refused_changes_are_audited_reads_are_not(admin, services):
 
 async def test_forged_inner_continuation_is_a_400_not_a_500(services):
     """A token that is wrapped like ours but carries a value the store never issued."""
-    from gateway.admin.endpoint import dispatch
     from gateway.admin.paging import encode_continuation
     from gateway.http import Headers, Request
+    from tests.support.surfaces import dispatch
 
     forged = encode_continuation("not-a-store-token")
     response = await dispatch(Request("GET", f"http://localhost:7071/manage/clients?continuation={forged}",

@@ -6,17 +6,18 @@ from dataclasses import replace
 
 import pytest
 
-from gateway.admin import operations as ops
+from gateway.admin.actor import Actor
 from gateway.admin.problems import Problem, not_found, precondition_failed
+from gateway.admin.tenant_routes import RouteSpec
 from gateway.admin.writes import CONFLICT_RETRIES, Changed, conditional_write, retry_on_conflict, store_call
 from gateway.stores.errors import InvalidContinuation, StoreUnavailable
 from tests.support.constants import TENANT
 
-ACTOR = ops.Actor("function-key:abc123", "req-1", "203.0.113.7")
+ACTOR = Actor("function-key:abc123", "req-1", "203.0.113.7")
 
 
 async def test_a_write_with_a_stale_etag_is_read_again_unless_the_caller_pinned_a_version(services):
-    client = (await ops.create_client(services, ACTOR, "Teams Patients", [TENANT])).client
+    client = (await services.admin_api.clients.create(ACTOR, "Teams Patients", [TENANT])).client
     newer = await services.clients.replace(replace(client, display_name="Renamed"), if_match=client.etag)
     stale_write = lambda: services.clients.replace(replace(client, display_name="Lost"), if_match=client.etag)  # noqa: E731
     with pytest.raises(Changed):
@@ -28,7 +29,7 @@ async def test_a_write_with_a_stale_etag_is_read_again_unless_the_caller_pinned_
 
 
 async def test_a_vanished_record_is_404_when_the_operation_says_so(services):
-    client = (await ops.create_client(services, ACTOR, "Teams Patients", [TENANT])).client
+    client = (await services.admin_api.clients.create(ACTOR, "Teams Patients", [TENANT])).client
     await services.clients.delete(client.client_id, if_match=client.etag)
     with pytest.raises(Problem) as gone:
         await conditional_write(lambda: services.clients.delete(client.client_id, if_match=client.etag),
@@ -82,7 +83,7 @@ async def test_retry_on_conflict_gives_up_with_409_after_its_attempts():
 
 
 async def test_forget_client_makes_this_worker_read_the_changed_record(services):
-    client = (await ops.create_client(services, ACTOR, "Teams Patients", [TENANT])).client
+    client = (await services.admin_api.clients.create(ACTOR, "Teams Patients", [TENANT])).client
     assert (await services.client_directory.get(client.client_id)).enabled
     await services.clients.replace(replace(client, enabled=False), if_match=client.etag)
     assert (await services.client_directory.get(client.client_id)).enabled  # cached until forgotten
@@ -91,7 +92,7 @@ async def test_forget_client_makes_this_worker_read_the_changed_record(services)
 
 
 async def test_forget_route_makes_this_worker_read_the_changed_route(services):
-    route, _ = await ops.put_route(services, ACTOR, TENANT, ops.RouteSpec(
+    route, _ = await services.admin_api.routes.put(ACTOR, TENANT, RouteSpec(
         fhir_base_url="http://127.0.0.1:9999/fhir", fhir_version="STU3"))
     assert (await services.route_directory.enabled_route(TENANT)) is not None
     await services.routes.replace(replace(route, enabled=False), if_match=route.etag)

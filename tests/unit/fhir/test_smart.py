@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from gateway.fhir.smart import smart_configuration
-from gateway.oauth.client_auth import AUTH_METHODS
+from gateway.oauth.client_auth import METHODS
 from tests.fixtures.common import make_settings
 
 
 def test_advertises_exactly_the_registered_auth_methods_and_grant():
     document = smart_configuration(make_settings(PUBLIC_BASE_URL="https://gw.example.org"))
-    assert document["token_endpoint_auth_methods_supported"] == [*AUTH_METHODS, "private_key_jwt"]
+    assert document["token_endpoint_auth_methods_supported"] == sorted(METHODS)  # every registered method
     assert document["grant_types_supported"] == ["client_credentials"]
     assert document["capabilities"] == ["client-confidential-symmetric", "client-confidential-asymmetric",
                                         "permission-v1", "permission-v2"]

@@ -9,12 +9,11 @@ import json
 import jwt
 import pytest
 
-from gateway.oauth.endpoint import respond
 from gateway.oauth.rate_limit import client_key, shared_key
 from gateway.services import Services
-from gateway.tokens.access_tokens import verify_access_token
 from tests.support.constants import OTHER_TENANT, TENANT
 from tests.support.oauth import assertion_form, post_form, token_request
+from tests.support.surfaces import respond
 from tests.unit.oauth.helpers import add_client, add_key_client, add_route
 from tests.unit.oauth.keys import CLIENT_ID, claims, ec_key, public_jwk, rsa_key, sign
 
@@ -42,7 +41,7 @@ async def test_a_signed_assertion_gets_a_token_with_the_clients_allowed_scopes(s
     payload = body(response)
     assert response.status == 200, payload
     assert payload["scope"] == TENANT  # the tenant alone was asked: the token carries the tenant alone
-    claims_ = await verify_access_token(payload["access_token"], services)
+    claims_ = await services.token_verifier.verify(payload["access_token"])
     assert claims_.client_id == CLIENT_ID and claims_.tenant_id == TENANT and claims_.smart_scopes is None
 
 
@@ -53,7 +52,7 @@ async def test_asked_scopes_are_intersected_with_the_allowed_ones_and_listed(ser
     assert response.status == 200 and payload["scope"] == f"{TENANT} system/Observation.rs system/Patient.rs"
     decoded = jwt.decode(payload["access_token"], options={"verify_signature": False})
     assert decoded["scope"] == payload["scope"] and decoded["tid"] == TENANT
-    verified = await verify_access_token(payload["access_token"], services)
+    verified = await services.token_verifier.verify(payload["access_token"])
     assert str(verified.smart_scopes) == "system/Observation.rs system/Patient.rs"
 
 

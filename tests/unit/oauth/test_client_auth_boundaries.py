@@ -11,7 +11,7 @@ import base64
 
 import pytest
 
-from gateway.oauth.client_auth import extract_credentials
+from gateway.oauth.client_auth import presented_credentials
 from gateway.oauth.errors import InvalidClient, InvalidRequest, OAuthError
 from tests.support.oauth import basic, token_request
 
@@ -25,7 +25,7 @@ def _refusal(headers: dict[str, str] | list[tuple[str, str]], form: dict[str, st
     for name, value in (headers.items() if isinstance(headers, dict) else headers):
         request.headers.add(name, value)
     with pytest.raises(OAuthError) as info:
-        extract_credentials(request, form)
+        presented_credentials(request, form)
     return info.value
 
 
@@ -69,7 +69,7 @@ def test_basic_refusals_challenge_for_basic_and_body_ones_do_not():
 
 def test_a_colon_in_an_unencoded_basic_secret_belongs_to_the_secret():
     """RFC 7617 §2: the user-id ends at the first colon; the password may contain colons."""
-    creds = extract_credentials(token_request(headers={"Authorization": _raw_basic("client:pa:ss:word")}), {})
+    creds = presented_credentials(token_request(headers={"Authorization": _raw_basic("client:pa:ss:word")}), {})
     assert (creds.client_id, creds.client_secret) == ("client", "pa:ss:word")
 
 
@@ -79,13 +79,13 @@ def test_white_space_between_scheme_and_credentials_is_tolerated(separator):
     header = "Basic" + separator + base64.b64encode(b"a:b").decode()
     if separator == "\t":
         with pytest.raises(InvalidClient):  # the scheme ends at a space only
-            extract_credentials(token_request(headers={"Authorization": header}), {})
+            presented_credentials(token_request(headers={"Authorization": header}), {})
         return
-    creds = extract_credentials(token_request(headers={"Authorization": header}), {})
+    creds = presented_credentials(token_request(headers={"Authorization": header}), {})
     assert (creds.client_id, creds.client_secret) == ("a", "b")
 
 
 def test_the_authorization_header_is_found_whatever_its_case():
     request = token_request()
     request.headers.add("AUTHORIZATION", basic("a", "b"))
-    assert extract_credentials(request, {}).client_id == "a"
+    assert presented_credentials(request, {}).client_id == "a"

@@ -9,13 +9,12 @@ from dataclasses import replace
 import jwt
 import pytest
 
-from gateway.oauth.endpoint import respond
 from gateway.oauth.form import MAX_BODY_BYTES
 from gateway.services import Services, memory_services
-from gateway.tokens.access_tokens import verify_access_token
 from tests.fixtures.common import make_settings
 from tests.support.constants import CLIENT_ID, OTHER_TENANT, TENANT
 from tests.support.oauth import basic, post_form, token_request
+from tests.support.surfaces import respond
 from tests.unit.oauth.helpers import add_client, add_route, add_secret
 
 
@@ -48,7 +47,7 @@ async def test_post_credentials_issue_a_token(services, secret):
     assert payload["scope"] == TENANT
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Pragma"] == "no-cache"
-    claims = await verify_access_token(payload["access_token"], services)
+    claims = await services.token_verifier.verify(payload["access_token"])
     assert (claims.client_id, claims.tenant_id) == (CLIENT_ID, TENANT)
 
 

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from gateway.clock import FakeClock
 from gateway.http import Headers, Request
-from gateway.oauth.endpoint import respond
 from gateway.services import memory_services
 from tests.fixtures.common import make_settings
+from tests.support.surfaces import respond
 
 ALLOWED = {400, 401, 405, 413, 429}
 header_text = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF), max_size=80)

@@ -3,9 +3,9 @@
 import asyncio
 import json
 
+from gateway.outbound.transport import UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
 from gateway.proxy.access import parse_batch
 from gateway.proxy.batch import fan_out
-from gateway.proxy.transport import UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
 
 
 async def test_entries_run_concurrently_and_keep_their_order():
@@ -53,8 +53,8 @@ async def test_garbage_entry_body_becomes_an_outcome():
 
 
 def test_an_entry_response_carries_an_instant_and_only_links_the_policy_keeps():
+    from gateway.outbound.transport import UpstreamResponse
     from gateway.proxy.batch import entry_of
-    from gateway.proxy.transport import UpstreamResponse
 
     def policy(url):
         return url.replace("https://ehr/fhir", "https://gw/fhir") if url.startswith("https://ehr/fhir/") else None

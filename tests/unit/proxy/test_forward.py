@@ -6,12 +6,11 @@ import logging
 import pytest
 
 from gateway.http import Request
-from gateway.proxy.forward import proxy
-from gateway.proxy.transport import MockTransport, UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
+from gateway.outbound.transport import MockTransport, UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
 from gateway.stores.models import Client, Route, UpstreamAuth
-from gateway.tokens.access_tokens import issue_access_token
 from tests.support.constants import GW, PROVIDER, TENANT
 from tests.support.fhir import request
+from tests.support.surfaces import proxy
 
 
 def ok(request):
@@ -26,7 +25,7 @@ async def setup(services):
     await services.clients.create(Client(client_id="teams", display_name="Teams", allowed_tenants=(TENANT,)))
     await services.routes.create(Route(tenant_id=TENANT, fhir_base_url=PROVIDER, fhir_version="STU3"))
     transport = services.use_transport(MockTransport(ok))
-    token = (await issue_access_token(services, client_id="teams", tenant_id=TENANT)).access_token
+    token = (await services.token_issuer.issue(client_id="teams", tenant_id=TENANT)).access_token
     return services, transport, token
 
 
@@ -77,7 +76,7 @@ async def test_tenant_without_route_is_404(services):
     other = "11111111-2222-3333-4444-555555555555"
     await services.clients.create(Client(client_id="teams", display_name="T", allowed_tenants=("*",)))
     transport = services.use_transport(MockTransport(ok))
-    token = (await issue_access_token(services, client_id="teams", tenant_id=other)).access_token
+    token = (await services.token_issuer.issue(client_id="teams", tenant_id=other)).access_token
     response = await proxy(req("GET", "/Patient/1", token), services)
     assert response.status == 404
     assert transport.requests == []
@@ -211,7 +210,7 @@ async def test_connection_reset_while_sending_is_unreachable_not_a_500(services,
     # connection the provider just closed is reused: a GET is retried once, anything else is a clean 502.
     import aiohttp
 
-    from gateway.proxy.transport import AiohttpTransport, UpstreamRequest
+    from gateway.outbound.transport import AiohttpTransport, UpstreamRequest
 
     transport = AiohttpTransport(services.settings)
     calls = []
@@ -254,7 +253,7 @@ async def test_a_provider_401_is_a_502_and_the_next_request_gets_a_fresh_provide
         return ok(request)
 
     services.use_transport(MockTransport(provider))
-    token = (await issue_access_token(services, client_id="teams", tenant_id=TENANT)).access_token
+    token = (await services.token_issuer.issue(client_id="teams", tenant_id=TENANT)).access_token
     refused = await proxy(req("GET", "/Patient/1", token), services)
     assert refused.status == 502 and "www-authenticate" not in refused.headers
     outcome = json.loads(refused.body)

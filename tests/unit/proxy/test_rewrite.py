@@ -124,3 +124,48 @@ def test_every_bundle_link_left_is_on_the_gateways_base(urls, escape, nested):
     for link in left:
         resolved = urljoin(GATEWAY + "/", link["url"].strip())
         assert resolved == GATEWAY or resolved.startswith(GATEWAY) and resolved[len(GATEWAY)] in "/?#", link
+
+
+# --------------------------------------------------------------------------- the link rewriting step
+
+def _answered(upstream_headers, body=b"", provider=PROVIDER, asked=f"{PROVIDER}/Patient"):
+    """A provider answer through the response policy, then the link rewriting step, as the proxy renders it."""
+    from gateway.http import Request, Response
+    from gateway.proxy.exchange import Exchange
+    from gateway.proxy.headers import downstream_response_headers
+    from gateway.proxy.rewrite import LinkRewriting
+    from gateway.stores.models import Route
+
+    route = Route(tenant_id="t", fhir_base_url=provider, fhir_version="STU3")
+    exchange = Exchange(Request("GET", f"{GATEWAY}/Patient"), None, route, None, provider_url=asked)  # type: ignore[arg-type]
+    response = Response(200, body, downstream_response_headers(upstream_headers, "rid", has_body=bool(body)))
+    return LinkRewriting(GATEWAY).incoming(exchange, response)
+
+
+def test_the_step_rewrites_location_headers_where_they_stand():
+    out = _answered([("Content-Type", "application/fhir+json"), ("ETag", 'W/"1"'),
+                     ("Location", f"{PROVIDER}/Patient/1/_history/1"), ("Content-Location", f"{PROVIDER}/x"),
+                     ("Retry-After", "5")]).headers
+    assert out["Location"] == f"{GATEWAY}/Patient/1/_history/1"
+    assert out["Content-Location"] == f"{GATEWAY}/x"
+    assert [name for name, _ in out.items_all()][:5] == ["Content-Type", "ETag", "Location", "Content-Location",
+                                                         "Retry-After"]
+
+
+def test_the_step_drops_a_location_elsewhere_and_keeps_one_on_the_provider():
+    out = _answered([("Location", "https://evil/x"), ("Content-Location", f"{PROVIDER}/Patient/1"),
+                     ("Allow", "GET")]).headers
+    assert "location" not in out and out["Content-Location"] == f"{GATEWAY}/Patient/1"
+    assert out["Allow"] == "GET"
+
+
+def test_a_relative_location_resolves_against_the_url_the_provider_was_asked():
+    out = _answered([("Location", "Patient/7/_history/1")], asked=f"{PROVIDER}/Patient").headers
+    assert out["Location"] == f"{GATEWAY}/Patient/7/_history/1"
+
+
+def test_the_step_rewrites_a_text_body_only():
+    body = json.dumps({"resourceType": "Patient", "link": f"{PROVIDER}/Patient/1"}).encode()
+    assert PROVIDER.encode() not in _answered([("Content-Type", "application/fhir+json")], body).body
+    assert _answered([("Content-Type", "application/pdf")], body).body == body
+    assert _answered([], body).body == body  # no media type: an octet-stream attachment, never rewritten

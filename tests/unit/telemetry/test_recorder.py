@@ -24,19 +24,17 @@ from opentelemetry.trace import SpanKind
 
 from gateway import telemetry
 from gateway.http import Headers, Request, Response
-from gateway.oauth.endpoint import token_endpoint
 from gateway.oauth.rate_limit import FailureLimiter
-from gateway.proxy.forward import proxy
-from gateway.proxy.transport import MockTransport, UpstreamRequest, UpstreamResponse, UpstreamUnreachable
+from gateway.outbound.transport import MockTransport, UpstreamRequest, UpstreamResponse, UpstreamUnreachable
 from gateway.stores.models import Client, Route
 from gateway.telemetry.recorder import Recorder
 from gateway.telemetry.transport import TracedTransport
-from gateway.tokens.access_tokens import issue_access_token
 from tests.support.constants import BASE_URL, PROVIDER, TENANT
 from tests.support.constants import CLIENT_SPAN_ID as CLIENT_SPAN
 from tests.support.constants import CLIENT_TRACE_ID as CLIENT_TRACE
 from tests.support.fhir import request
 from tests.support.oauth import basic
+from tests.support.surfaces import proxy, token_endpoint
 from tests.unit.oauth.helpers import add_client, add_route
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -77,7 +75,7 @@ async def proxied(services, transport_handler=provider_ok):
     await services.clients.create(Client(client_id="teams", display_name="Teams", allowed_tenants=(TENANT,)))
     await services.routes.create(Route(tenant_id=TENANT, fhir_base_url=PROVIDER, fhir_version="STU3"))
     transport = services.use_transport(MockTransport(transport_handler))
-    token = (await issue_access_token(services, client_id="teams", tenant_id=TENANT)).access_token
+    token = (await services.token_issuer.issue(client_id="teams", tenant_id=TENANT)).access_token
     return transport, token
 
 

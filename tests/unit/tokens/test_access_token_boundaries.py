@@ -14,7 +14,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.tokens.access_tokens import InvalidToken, decode_segment, issue_access_token, verify_access_token
+from gateway.tokens.access_tokens import InvalidToken, decode_segment
 from gateway.tokens.keys import P256_ORDER, low_s_jws
 from tests.support.constants import TENANT
 from tests.unit.tokens.test_access_tokens import b64, forged, issue
@@ -35,7 +35,7 @@ def _high_s(token: str) -> str:
 
 async def _refusal(services, token) -> InvalidToken:
     with pytest.raises(InvalidToken) as info:
-        await verify_access_token(token, services)
+        await services.token_verifier.verify(token)
     return info.value
 
 
@@ -119,8 +119,8 @@ async def test_a_critical_header_is_refused(services):
 
 
 async def test_the_verified_claims_are_those_the_issuer_signed(services):
-    issued = await issue_access_token(services, client_id="c1", tenant_id=TENANT)
-    verified = await verify_access_token(issued.access_token, services)
+    issued = await services.token_issuer.issue(client_id="c1", tenant_id=TENANT)
+    verified = await services.token_verifier.verify(issued.access_token)
     assert issued.claims == verified
     assert verified.issued_at.tzinfo is not None and verified.issued_at.utcoffset().total_seconds() == 0
     assert verified.issued_at.timestamp() == int(services.clock.now().timestamp())
@@ -128,18 +128,18 @@ async def test_the_verified_claims_are_those_the_issuer_signed(services):
 
 
 async def test_every_token_gets_its_own_id(services):
-    ids = {(await verify_access_token(await issue(services), services)).jti for _ in range(20)}
+    ids = {(await services.token_verifier.verify(await issue(services))).jti for _ in range(20)}
     assert len(ids) == 20
 
 
 @pytest.mark.parametrize("claim", ["nbf", "iat"])
 async def test_a_time_at_the_epoch_is_a_time(services, claim):
-    claims = await verify_access_token(await forged(services, **{claim: 0}), services)
+    claims = await services.token_verifier.verify(await forged(services, **{claim: 0}))
     assert claims.client_id == "c1"
 
 
 async def test_expiry_is_a_time_up_to_the_last_second_a_date_can_hold(services):
-    claims = await verify_access_token(await forged(services, exp=LAST_NUMERIC_DATE), services)
+    claims = await services.token_verifier.verify(await forged(services, exp=LAST_NUMERIC_DATE))
     assert claims.expires_at.year == 9999
     refusal = await _refusal(services, await forged(services, exp=LAST_NUMERIC_DATE + 1))
     assert refusal.description == "claim exp must be a number"

@@ -15,8 +15,6 @@ from gateway.tokens.access_tokens import (
     MAX_TOKEN_LENGTH,
     InvalidToken,
     decode_segment,
-    issue_access_token,
-    verify_access_token,
 )
 from gateway.tokens.keyring import LEEWAY_SECONDS
 from gateway.tokens.keys import low_s_jws
@@ -25,7 +23,7 @@ from tests.support.constants import TENANT
 
 
 async def issue(services):
-    return (await issue_access_token(services, client_id="c1", tenant_id=TENANT)).access_token
+    return (await services.token_issuer.issue(client_id="c1", tenant_id=TENANT)).access_token
 
 
 async def forged(services, **changes) -> str:
@@ -46,12 +44,12 @@ def b64(data: dict) -> str:
 
 async def refused(services, token: str) -> str:
     with pytest.raises(InvalidToken) as info:
-        await verify_access_token(token, services)
+        await services.token_verifier.verify(token)
     return info.value.description
 
 
 async def test_issued_token_verifies(services):
-    claims = await verify_access_token(await issue(services), services)
+    claims = await services.token_verifier.verify(await issue(services))
     assert claims.client_id == "c1" and claims.tenant_id == claims.scope == TENANT
     assert (claims.expires_at - claims.issued_at).total_seconds() == 3600
 
@@ -59,7 +57,7 @@ async def test_issued_token_verifies(services):
 async def test_expired_token_is_refused_after_the_leeway(services, clock):
     token = await issue(services)
     clock.advance(3600 + 20)
-    await verify_access_token(token, services)  # within 30 s leeway
+    await services.token_verifier.verify(token)  # within 30 s leeway
     clock.advance(20)
     assert "expired" in await refused(services, token)
 
@@ -140,7 +138,7 @@ async def test_descriptions_never_echo_the_token(services):
 async def test_tokens_of_another_deployment_are_refused(clock):
     ours = memory_services(make_settings(), clock)
     theirs = memory_services(make_settings(PUBLIC_BASE_URL="http://127.0.0.1:8080"), clock)
-    token = (await issue_access_token(theirs, client_id="c1", tenant_id=TENANT)).access_token
+    token = (await theirs.token_issuer.issue(client_id="c1", tenant_id=TENANT)).access_token
     await refused(ours, token)
 
 
@@ -148,7 +146,7 @@ async def test_tokens_of_another_deployment_are_refused(clock):
 async def test_expiry_ends_exactly_at_exp_plus_the_leeway(services, clock):
     token = await issue(services)
     clock.advance(3600 + LEEWAY_SECONDS - 1)
-    await verify_access_token(token, services)
+    await services.token_verifier.verify(token)
     clock.advance(1)  # now == exp + leeway
     assert "expired" in await refused(services, token)
 
@@ -156,7 +154,7 @@ async def test_expiry_ends_exactly_at_exp_plus_the_leeway(services, clock):
 @pytest.mark.parametrize("claim", ["nbf", "iat"])
 async def test_not_before_and_issued_at_end_exactly_at_the_leeway(services, claim):
     now = int(services.clock.now().timestamp())
-    await verify_access_token(await forged(services, **{claim: now + LEEWAY_SECONDS}), services)
+    await services.token_verifier.verify(await forged(services, **{claim: now + LEEWAY_SECONDS}))
     assert "not yet valid" in await refused(services, await forged(services, **{claim: now + LEEWAY_SECONDS + 1}))
 
 
@@ -189,7 +187,7 @@ async def test_a_validly_signed_token_longer_than_the_limit_is_refused(services)
         if at_limit:
             break
     assert at_limit is not None
-    await verify_access_token(at_limit, services)  # exactly at the limit: accepted
+    await services.token_verifier.verify(at_limit)  # exactly at the limit: accepted
     over = await forged(services, jti="j" * (size + 3), header={"x": "p" * pad})
     assert len(over) == MAX_TOKEN_LENGTH + 4
     assert "malformed" in await refused(services, over)  # a few bytes of claims more: refused unverified
@@ -214,11 +212,11 @@ def test_segments_decode_from_their_one_canonical_spelling_only(raw):
 
 async def test_a_token_with_smart_scopes_after_the_tenant_verifies_with_them(services):
     scope = f"{TENANT} system/Observation.rs system/Patient.r"
-    issued = await issue_access_token(services, client_id="c1", tenant_id=TENANT, scope=scope)
-    claims = await verify_access_token(issued.access_token, services)
+    issued = await services.token_issuer.issue(client_id="c1", tenant_id=TENANT, scope=scope)
+    claims = await services.token_verifier.verify(issued.access_token)
     assert issued.scope == claims.scope == scope
     assert claims.smart_scopes is not None and str(claims.smart_scopes) == "system/Observation.rs system/Patient.r"
-    assert (await verify_access_token(await issue(services), services)).smart_scopes is None  # tenant alone
+    assert (await services.token_verifier.verify(await issue(services))).smart_scopes is None  # tenant alone
 
 
 @pytest.mark.parametrize("scope", [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import jwt
 
-from gateway.tokens.access_tokens import decode_segment, issue_access_token
+from gateway.tokens.access_tokens import decode_segment
 from gateway.tokens.keys import is_canonical_signature, low_s_jws
 from tests.support.constants import TENANT
 
@@ -20,7 +20,7 @@ async def test_issued_token_has_pyjwts_header_and_payload_and_a_low_s_signature(
     key = await services.key_ring.signing_key()
     for scope in (None, SCOPED):
         for _ in range(20):  # the signature is random: about half of raw ECDSA signatures are high-S
-            token = (await issue_access_token(services, client_id="c1", tenant_id=TENANT, scope=scope)).access_token
+            token = (await services.token_issuer.issue(client_id="c1", tenant_id=TENANT, scope=scope)).access_token
             claims = jwt.decode(token, key.private_key.public_key(), algorithms=["ES256"],
                                 options={"verify_aud": False, "verify_exp": False})
             reference = low_s_jws(jwt.encode(claims, key.private_key, algorithm="ES256",
