@@ -132,6 +132,7 @@ class AssertionAuthenticator:
         client = await self._clients.get(client_id)
         if client is None:
             raise AuthenticationFailed(UNKNOWN_CLIENT)
+        self._known.found(client_id)
         if not client.authentication.uses_assertions:
             raise AuthenticationFailed("client does not use private_key_jwt")
         return client

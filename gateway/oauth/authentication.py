@@ -62,6 +62,8 @@ class KnownClients(Protocol):
 
     async def may_exist(self, client_id: str) -> bool: ...
 
+    def found(self, client_id: str) -> None: ...
+
 
 class ClientRecords(Protocol):
     """Cached client records (``gateway.directory.ClientDirectory``)."""
@@ -100,6 +102,7 @@ class ClientAuthenticator:
         client = await directory.get(client_id)
         if client is None:
             raise AuthenticationFailed(UNKNOWN_CLIENT)
+        self._known.found(client_id)
         meta = next((s for s in client.secrets if s.secret_id == secret_id), None)
         if meta is None and self._may_reload(client_id):
             client = await directory.reload(client_id)

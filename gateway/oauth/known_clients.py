@@ -12,7 +12,13 @@ client ids exist, and random ids would read the store on every attempt. Instead:
   once per worker and again every ``LEGACY_REFRESH_SECONDS`` in the background);
 * an id of neither kind (not in the index, or no index yet: a deployment that has not run ``ensure`` since it
   upgraded, a client imported since) goes to the client directory while ``MISS_READS_PER_SECOND`` allows, and
-  is unknown past it: a flood of invented ids costs a worker at most that many point reads a second.
+  is unknown past it: a flood of invented ids costs a worker at most that many point reads a second. An id
+  granted a read stays granted for ``GRANT_SECONDS`` (the directory caches what the read found, absent or not),
+  so a cold worker's burst of one such client's requests shares its one read instead of exhausting the budget.
+
+An id the client directory has read a client for on this worker stays known (:meth:`KnownClientIds.found`,
+at most ``MAX_FOUND`` of them): a change that makes the directory forget the client's record (the change log)
+must not turn its next requests into unknown ids past the budget.
 
 Nothing here lists the clients. When the key or the index cannot be read (store down), the directory decides,
 as it would without this check; they are asked again no sooner than ``OUTAGE_RETRY_SECONDS``.
@@ -36,6 +42,8 @@ MISS_READS_PER_SECOND = 5.0
 LEGACY_REFRESH_SECONDS = 3600.0
 ABSENT_RETRY_SECONDS = 60.0
 OUTAGE_RETRY_SECONDS = 5.0
+MAX_FOUND = 100_000
+GRANT_SECONDS = 10.0
 
 
 class KnownClientIds:
@@ -51,6 +59,8 @@ class KnownClientIds:
         self._reading: asyncio.Task[None] | None = None
         self._budget = MISS_READS_PER_SECOND
         self._budget_at = float("-inf")
+        self._found: set[bytes] = set()
+        self._granted: dict[bytes, float] = {}  # ids granted a read, by when: at most the budget's worth
 
     async def may_exist(self, client_id: str) -> bool:
         """False only when ``client_id`` is surely not a client; True: ask the client directory."""
@@ -64,15 +74,24 @@ class KnownClientIds:
                 return True
         return await self._legacy_may_exist(client_id)
 
+    def found(self, client_id: str) -> None:
+        """The client directory read a client with this id: it may exist from now on (an id not of the issued
+        shape; tagged ids need no memory)."""
+        if len(self._found) < MAX_FOUND and not is_tagged_shape(client_id):
+            self._found.add(id_digest(client_id))
+
     async def _legacy_may_exist(self, client_id: str) -> bool:
+        if id_digest(client_id) in self._found:
+            return True
         try:
             index = await self._legacy_index()
         except StoreUnavailable:
             logger.warning("legacy client id index unavailable; the client directory decides")
             return True
-        if index is not None and id_digest(client_id) in index:
+        digest = id_digest(client_id)
+        if index is not None and digest in index:
             return True
-        return self._may_read_one()
+        return self._may_read_one(digest)
 
     async def _legacy_index(self) -> frozenset[bytes] | None:
         """The index (None without one); read on first need, then again in the background when due."""
@@ -110,12 +129,16 @@ class KnownClientIds:
         wait = LEGACY_REFRESH_SECONDS if index is not None else ABSENT_RETRY_SECONDS
         self._next_read = self._clock.monotonic() + wait * random.uniform(1.0, 1.2)
 
-    def _may_read_one(self) -> bool:
+    def _may_read_one(self, digest: bytes) -> bool:
         now = self._clock.monotonic()
+        if now - self._granted.get(digest, float("-inf")) < GRANT_SECONDS:
+            return True
         self._budget = min(MISS_READS_PER_SECOND, self._budget + (now - self._budget_at) * MISS_READS_PER_SECOND)
         self._budget_at = now
         if self._budget >= 1:
             self._budget -= 1
+            self._granted = {d: at for d, at in self._granted.items() if now - at < GRANT_SECONDS}
+            self._granted[digest] = now
             return True
         return False
 

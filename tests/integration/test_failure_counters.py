@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from devtools.azurite import create_gateway_tables
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.tables import TableStorage, open_table_storage
 from gateway.stores.tables.counters import TableFailureCounterStore
@@ -26,12 +27,13 @@ def prefix() -> str:
 
 async def _open(azurite: AzuriteService, prefix: str) -> TableStorage:
     azurite.start()
+    create_gateway_tables(azurite.connection_string, prefix)  # as a deployment does (idempotent)
     return open_table_storage(table_settings(azurite.connection_string, prefix))
 
 
 @pytest.fixture
 async def storage(azurite: AzuriteService, prefix: str) -> AsyncIterator[TableStorage]:
-    tables = await _open(azurite, prefix)  # the table is created by the first failure (self-healing)
+    tables = await _open(azurite, prefix)
     try:
         yield tables
     finally:

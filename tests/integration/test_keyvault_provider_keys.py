@@ -48,9 +48,12 @@ async def test_names_the_vault_has_no_key_of_cost_one_listing_every_ten_seconds(
     existing = unique()
     await keys.create(existing, "ES384")
     counts(reset=True)
-    for n in range(50):
+    assert await keys.versions("invented-0") == []
+    one_listing = {k: v for k, v in counts().items() if k != "challenge"}  # its pages: the vault is shared
+    assert set(one_listing) == {"keys.list"}
+    for n in range(1, 50):
         assert await keys.versions(f"invented-{n}") == []
-    assert {k: v for k, v in counts().items() if k != "challenge"} == {"keys.list": 1}
+    assert {k: v for k, v in counts().items() if k != "challenge"} == one_listing
     assert len(await keys.versions(existing)) == 1  # known: no listing
     created_elsewhere = unique()
     async with KeyClient(keyvault.url, EmulatorCredential(), verify_challenge_resource=False,

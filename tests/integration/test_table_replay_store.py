@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from azure.data.tables.aio import TableServiceClient
 
+from devtools.azurite import create_gateway_tables
 from gateway.clock import FakeClock
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.tables.buckets import partition_key
@@ -32,8 +33,12 @@ async def services(azurite: AzuriteService) -> AsyncIterator[list[TableServiceCl
 
 
 @pytest.fixture
-def prefix() -> str:
-    return unique_prefix()
+def prefix(azurite: AzuriteService) -> str:
+    """A prefix whose tables exist, as a deployment creates them."""
+    azurite.start()
+    prefix = unique_prefix()
+    create_gateway_tables(azurite.connection_string, prefix)
+    return prefix
 
 
 @pytest.fixture
@@ -45,9 +50,12 @@ class TestTableReplayStore(ReplayStoreContract):
     pass
 
 
-async def test_the_table_is_named_from_the_prefix_and_created_on_first_use(replay, prefix, clock):
+async def test_the_table_is_named_from_the_prefix_and_a_missing_one_is_unavailable(services, replay, prefix, clock):
     assert replay.table_name == f"{prefix}{REPLAY_TABLE_SUFFIX}"
-    assert await replay.use_once(CLIENT, "first", clock.now() + timedelta(seconds=60))  # no ensure_table before
+    assert await replay.use_once(CLIENT, "first", clock.now() + timedelta(seconds=60))
+    missing = TableReplayStore.from_service(services[0], unique_prefix(), clock)
+    with pytest.raises(StoreUnavailable):  # never created by a worker's call: the deployment creates it
+        await missing.use_once(CLIENT, "first", clock.now() + timedelta(seconds=60))
 
 
 async def test_instances_share_what_was_used(services, prefix, clock):

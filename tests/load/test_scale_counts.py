@@ -144,4 +144,7 @@ async def test_no_count_grows_when_the_clients_double(stack, token):
     before = await _costs(stack, token, 1)
     await stack.seed_clients(2 * CLIENTS)
     after = await _costs(stack, token, 2)
-    assert after == before
+    # Calls exactly; entities read within a few (housekeeping's purges read what earlier scenarios left expired),
+    # where anything that grew with the clients would read thousands more.
+    assert {name: cost[:2] for name, cost in after.items()} == {name: cost[:2] for name, cost in before.items()}
+    assert all(after[name][2] <= before[name][2] + 5 for name in before), (before, after)

@@ -122,6 +122,28 @@ async def test_without_an_index_other_ids_are_looked_up_a_few_a_second(services,
     assert await ids.may_exist("random-y") is False
 
 
+async def test_an_id_the_directory_found_stays_known_past_the_budget(services, clock):
+    """A legacy client whose record the change log made the directory forget is not refused as unknown when
+    a burst of its requests exceeds the budget of reads for ids the index lacks."""
+    ids = known(services, Index([]))
+    ids.found("imported-client")
+    assert not [n for n in range(int(MISS_READS_PER_SECOND)) if not await ids.may_exist(f"random-{n}")]
+    assert await ids.may_exist("random-over-budget") is False
+    assert all([await ids.may_exist("imported-client") for _ in range(50)])
+
+
+async def test_a_burst_of_one_unindexed_id_shares_its_read_and_invented_ids_still_pay(services, clock):
+    """A cold worker's burst of one client's requests (an id the index lacks) is not refused past the budget:
+    the id keeps its grant for a while (the directory caches what it read); other ids still meet the budget."""
+    ids = known(services, Index([]))
+    assert all([await ids.may_exist("imported-client") for _ in range(50)])
+    answers = [await ids.may_exist(f"random-{n}") for n in range(100)]
+    assert answers.count(True) == int(MISS_READS_PER_SECOND) - 1
+    clock.advance(known_clients.GRANT_SECONDS)
+    assert all([await ids.may_exist(f"later-{n}") for n in range(int(MISS_READS_PER_SECOND))])
+    assert await ids.may_exist("imported-client") is False  # its grant has lapsed and the budget is spent
+
+
 async def test_an_unreadable_key_or_index_leaves_the_decision_to_the_directory(services, clock):
     index = Index(["old-client"])
     index.available = False
