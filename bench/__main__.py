@@ -39,6 +39,7 @@ BENCHMARKS = {
     "scope_check_bench": "SMART scope check per request (reads, searches, includes, chains, batch); table loads",
     "http_clients": "httpx vs aiohttp on the proxy's hot path",
     "table_stores": "Table Storage stores on Azurite: per-operation latency",
+    "scale_bench": "store calls per operation at 1,000-50,000 clients: cold starts, unknown ids, forged kids",
     "load": "load run: mixed workload at 50 clients, provider ceiling, memory with 10,000 routes",
 }
 

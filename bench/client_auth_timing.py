@@ -51,7 +51,7 @@ async def measure(services: Services, rounds: int) -> None:
     print("with the shared failure counters (every failure is also counted in the shared store):")
     await compare(services, secret, rounds)
     services.failure_counters = None
-    services.failure_limiter = FailureLimiter.for_services(services)  # a limiter without the shared counters
+    services.failure_limiter = FailureLimiter.from_settings(services.settings, services.clock, None)  # no shared
     print("without them (client authentication alone):")
     await compare(services, secret, rounds)
     services.failure_counters = shared
@@ -106,8 +106,9 @@ async def on_azure_stores(rounds: int) -> None:
             settings = Settings.from_mapping({
                 "GATEWAY_ENVIRONMENT": "development", "TABLES_CONNECTION_STRING": azurite.connection_string,
                 **vault.settings(), "TABLE_NAME_PREFIX": "timing", "KEY_VAULT_SECRET_PREFIX": "timing", **LIMITS})
-            services = await build_services(settings)
+            services = await build_services(settings, create_tables=True)
             try:
+                await services.admin_api.deployment.ensure()
                 print("stores: Azurite + Key Vault emulator (real round trips)")
                 await measure(services, rounds)
             finally:

@@ -10,13 +10,13 @@ Two figures per function, each the median of ``--rounds`` fresh processes:
   Microsoft's Python Functions runtime) serving that one function on Azurite and the Key Vault emulator,
   the way the other benchmarks start it. The client polls from the moment the process is started, so the
   figure holds the interpreter's start, the host's and the runtime's start, the function's load, and the
-  first request: the worker's stores opened (``build_services``: the tables ensured, the Key Vault clients
-  made) and what that request reads. Printed in two parts: until the host accepts connections (the function
+  first request: the worker's stores opened (``build_services``: no store call, the Key Vault clients made)
+  and what that request reads. Printed in two parts: until the host accepts connections (the function
   loaded), and the request.
 
 The requests: metadata ``GET /fhir/metadata``; token ``POST /oauth2/token`` (client_secret_post; the first
-token reads the client list, the client, its verifier in Key Vault, the route, and the signing keys: a Key
-Vault listing and one get); a proxied read ``GET /fhir/Patient/1`` with a token minted beforehand (the
+token reads the client id index, the client, its verifier in Key Vault, the route, and the signing keys: their
+index and the active key); a proxied read ``GET /fhir/Patient/1`` with a token minted beforehand (the
 signing keys, the client and the route read, a stand-in provider answering); admin ``GET /manage/routes``
 (function key; a Table query). The hosts are interleaved round by round, each starting cold; Azurite and the
 emulator stay up (warm, as Azure's are). Python's bytecode of the gateway is cached (``PYTHONPYCACHEPREFIX``

@@ -178,8 +178,9 @@ async def seed(env: dict[str, str], routes: int, provider_urls: list[str],
     from gateway.stores.models import Route
     from tests.unit.oauth.helpers import add_client
 
-    services = await build_services(Settings.from_mapping(env))
+    services = await build_services(Settings.from_mapping(env), create_tables=True)
     try:
+        await services.admin_api.deployment.ensure()
         secret = await add_client(services, CLIENT_ID, tenants=("*",))
         gate = asyncio.Semaphore(SEED_CONCURRENCY)
 

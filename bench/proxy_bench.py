@@ -64,7 +64,9 @@ async def _seed(settings, provider_origin: str):  # noqa: ANN001
     from gateway.stores.models import Client, Route
 
     tokens = {}
-    for name, services in (("azure", await build_services(settings)), ("memory", memory_services(settings))):
+    azure = await build_services(settings, create_tables=True)
+    for name, services in (("azure", azure), ("memory", memory_services(settings))):
+        await services.admin_api.deployment.ensure()
         await services.clients.create(Client(client_id="bench", display_name="bench", allowed_tenants=("*",)))
         await services.routes.create(Route(tenant_id=TENANT, fhir_base_url=f"{provider_origin}/stu3",
                                            fhir_version="STU3"))

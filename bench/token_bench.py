@@ -149,8 +149,9 @@ def through_host(requests: int, before: str | None = None, compare: bool = True)
             settings = Settings.from_mapping(env_settings)
 
             async def seed() -> str:
-                services = await build_services(settings)
+                services = await build_services(settings, create_tables=True)
                 try:
+                    await services.admin_api.deployment.ensure()
                     await add_route(services)
                     return await add_client(services)
                 finally:

@@ -53,6 +53,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def create_gateway_tables(connection_string: str, prefix: str) -> tuple[str, ...]:
+    """Create the gateway's tables for ``prefix`` where missing (what the Bicep template does in Azure; workers
+    never create tables): for fixtures that are not inside an event loop. Returns the names."""
+    from azure.data.tables import TableServiceClient
+
+    from gateway.stores.tables.names import TableNames
+
+    names = TableNames.for_prefix(prefix).all()
+    with TableServiceClient.from_connection_string(connection_string) as service:
+        for name in names:
+            service.create_table_if_not_exists(name)
+    return names
+
+
 def port_answers(host: str, port: int, timeout: float = 0.2) -> bool:
     """True if something accepts TCP connections on ``host:port``."""
     try:

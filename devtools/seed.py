@@ -94,8 +94,10 @@ async def seed_demo(tenant: str, provider_root: str, demo_file: Path, *, backend
                     backend_provider_root: str | None = None, bridged_tenant: str | None = None) -> dict[str, str]:
     """Ensure the demo routes (to the demo providers' bases for FHIR_VERSION; the bridged tenant's to the R4 base)
     and client; return the credentials."""
-    services = await build_services(Settings.from_environ())
+    services = await build_services(Settings.from_environ(), create_tables=True)
     try:
+        for done in await services.admin_api.deployment.ensure():  # what a deployment creates before traffic
+            print(f"  created {done}")
         version = services.settings.fhir_version
         root = provider_root.rstrip("/")
         await _ensure_route(services, tenant, f"{root}/{version.lower()}", version,

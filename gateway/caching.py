@@ -7,18 +7,24 @@ loader fails with :class:`StoreUnavailable`, an entry younger than
 Concurrent misses for one key share a single load (no thundering herd).
 A refresh that could fall back on a stale entry waits at most
 ``REVALIDATE_TIMEOUT_SECONDS`` (a hung store must not stall the hot path), and
-after a failed load stale entries serve for ``OUTAGE_RETRY_SECONDS`` without
-asking the store again.
+after a failed load stale entries serve for ``OUTAGE_RETRY_SECONDS`` (with
+jitter) without asking the store again.
+
+A :class:`Confirmation` (``gateway.directory.ChangeWatcher``) can vouch for every
+entry at once: an entry is fresh while it was loaded, *or confirmed unchanged*,
+less than ``ttl`` ago, so entries a change log keeps confirming never expire and
+no request waits to reload them; the confirmation forgets the ones that changed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from gateway import telemetry
 from gateway.clock import Clock, SystemClock
@@ -33,6 +39,14 @@ OUTAGE_RETRY_SECONDS = 5.0
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+
+
+class Confirmation(Protocol):
+    """Something that vouches for a cache's entries (``gateway.directory.ChangeWatcher``)."""
+
+    def confirmed_through(self, now: float) -> float:
+        """The monotonic time as of which every entry not forgotten is current (-inf: none). Called on each
+        lookup (``now``: the lookup's time): a chance to confirm again, in the background, when that is due."""
 
 
 class SingleFlight(Generic[K, V]):
@@ -75,8 +89,10 @@ class TtlCache(Generic[K, V]):
     """Read-through cache; ``None`` results (absent entities) are cached too."""
 
     def __init__(self, loader: Callable[[K], Awaitable[V]], *, ttl: float, stale_if_error: float = 0.0,
-                 max_entries: int = 50_000, clock: Clock | None = None, name: str = "cache") -> None:
+                 max_entries: int = 50_000, clock: Clock | None = None, name: str = "cache",
+                 confirmation: Confirmation | None = None) -> None:
         self._loader = loader
+        self._confirmation = confirmation
         self._ttl = ttl
         self._stale_if_error = stale_if_error
         self._max_entries = max_entries
@@ -87,10 +103,16 @@ class TtlCache(Generic[K, V]):
         self._invalidated_while_loading: set[K] = set()
         self._outage_until = float("-inf")
 
+    def _vouched_at(self, entry: _Entry[V], now: float) -> float:
+        """When ``entry`` was last known current: loaded, or confirmed since."""
+        if self._confirmation is None:
+            return entry.loaded_at
+        return max(entry.loaded_at, self._confirmation.confirmed_through(now))
+
     async def get(self, key: K) -> V:
         entry = self._entries.get(key)
         now = self._clock.monotonic()
-        if entry is not None and now - entry.loaded_at < self._ttl:
+        if entry is not None and now - self._vouched_at(entry, now) < self._ttl:
             telemetry.cache_lookup(self._name, True)
             return entry.value
         telemetry.cache_lookup(self._name, False)
@@ -106,7 +128,7 @@ class TtlCache(Generic[K, V]):
             self._invalidated_while_loading.discard(key)
 
     def _servable(self, entry: _Entry[V], now: float) -> bool:
-        return now - entry.loaded_at < self._ttl + self._stale_if_error
+        return now - self._vouched_at(entry, now) < self._ttl + self._stale_if_error
 
     async def _load(self, key: K, entry: _Entry[V] | None, now: float) -> V:
         stale = entry if entry is not None and self._servable(entry, now) else None
@@ -116,7 +138,7 @@ class TtlCache(Generic[K, V]):
             else:  # a hung store (it accepts connections, never answers) must not stall the request
                 value = await asyncio.wait_for(self._loader(key), REVALIDATE_TIMEOUT_SECONDS)
         except (StoreUnavailable, TimeoutError):
-            self._outage_until = self._clock.monotonic() + OUTAGE_RETRY_SECONDS
+            self._outage_until = self._clock.monotonic() + OUTAGE_RETRY_SECONDS * random.uniform(1.0, 1.5)
             if stale is not None:
                 logger.warning("%s: store unavailable, serving a stale entry (age %.0fs)",
                                self._name, now - stale.loaded_at)
@@ -137,6 +159,17 @@ class TtlCache(Generic[K, V]):
         self._entries.pop(key, None)
         if key in self._flights:
             self._invalidated_while_loading.add(key)
+
+    def invalidate_if_loaded_before(self, key: K, moment: float) -> None:
+        """Forget ``key`` unless it was loaded at or after ``moment`` (monotonic): a change at ``moment``."""
+        entry = self._entries.get(key)
+        if (entry is not None and entry.loaded_at < moment) or key in self._flights:
+            self.invalidate(key)
+
+    def peek(self, key: K) -> V | None:
+        """The entry's value if one is cached, fresh or not, without loading (None otherwise)."""
+        entry = self._entries.get(key)
+        return entry.value if entry is not None else None
 
     def clear(self) -> None:
         self._entries.clear()

@@ -476,6 +476,11 @@ ROUTE_PUT_FLAGS = (
              "that cannot be read leaves the route unverified; one that contradicts it is always refused)"),
 )
 
+def _show_ensured(reply: Reply) -> None:
+    created = reply.payload["created"]
+    print("\n".join(f"created {what}" for what in created) if created else "nothing to create", file=reply.out)
+
+
 GROUPS: dict[str, str] = {
     "routes": "tenant routes",
     "clients": "OAuth clients",
@@ -484,6 +489,7 @@ GROUPS: dict[str, str] = {
     "provider-keys": "keys that sign assertions to providers (privateKeyJwt)",
     "audit": "audit trail, newest first",
     "openapi": "print the OpenAPI document",
+    "ensure": "create what workers need and never create themselves (deployments run it)",
 }
 
 COMMANDS: tuple[Command, ...] = (
@@ -529,6 +535,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("secrets", "revoke", "DELETE", "/manage/clients/{client_id}/secrets/{secret_id}",
             _said("revoked secret {}", "secret_id"), (arg("client_id"), arg("secret_id")),
             result=_named("revoked", "secret_id")),
+    Command("ensure", None, "POST", "/manage/ensure", _show_ensured,
+            (arg("--rebuild-index", action="store_true",
+                 help="write the legacy client id index again (after importing clients with ids of their own)"),),
+            query=lambda a: {"rebuildIndex": "true"} if a.rebuild_index else {},
+            help="create the signing key, the client id key and the legacy client id index when missing"),
     Command("signing-keys", "list", "GET", "/manage/signing-keys", _columns(KEY_COLUMNS)),
     Command("signing-keys", "rotate", "POST", "/manage/signing-keys",
             lambda r: table([r.payload], KEY_COLUMNS, r.out)),

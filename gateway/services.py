@@ -8,11 +8,14 @@ Functions guidance asks for expensive clients. Tests build their own with
 :class:`Services` holds the stores and builds, by name, the per-worker parts over them::
 
     client_directory, route_directory   cached clients and tenant routes      (gateway.directory)
-    known_client_ids                    the client id list                    (gateway.oauth.known_clients)
+    change_watcher                      polls the change log that keeps them current
+    client_id_keys                      the key client ids are tagged with    (gateway.oauth.client_ids)
+    known_client_ids                    unknown client ids, from memory       (gateway.oauth.known_clients)
     client_authenticator                cached secret verifiers               (gateway.oauth.authentication)
     assertion_authenticator             cached client JWKS                    (gateway.oauth.assertion_auth)
     failure_limiter                     token endpoint failure limits         (gateway.oauth.rate_limit)
     key_ring                            the gateway's signing keys            (gateway.tokens.keyring)
+    signing_key_admin                   creating and rotating them            (gateway.tokens.key_admin)
     token_issuer, token_verifier        access tokens signed and verified     (gateway.tokens.access_tokens)
     token_endpoint, oauth_endpoints     token_fn's handlers                   (gateway.oauth.endpoint)
     verified_tokens                     verified access tokens                (gateway.proxy.verified_tokens)
@@ -29,9 +32,6 @@ Each is built on first use (a metadata request never loads the token or proxy co
 services. The admin API's resources (``admin_api``, ``admin_endpoint``) hold no per-worker state: they are
 built for each admin request over the stores held then. The admin API changes what workers cache through
 :meth:`Services.forget_client` and :meth:`Services.forget_route` only.
-
-The parts of ``gateway.tokens.keyring``, ``gateway.oauth.known_clients``, ``gateway.oauth.rate_limit``,
-``gateway.directory`` and ``gateway.housekeeping`` still take the services themselves.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ from typing import TYPE_CHECKING, Any
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings, current_settings
 from gateway.lifecycle import close_resource
+from gateway.stores.changes import ChangeLog
+from gateway.stores.legacy_ids import LegacyClientIds
 from gateway.stores.protocols import AuditStore, ClientStore, FailureCounterStore, RouteStore, SecretStore
 from gateway.stores.replay import ReplayStore
 
@@ -53,10 +55,11 @@ if TYPE_CHECKING:
     from gateway.admin.api import AdminApi
     from gateway.admin.endpoint import AdminEndpoint
     from gateway.admin.entra import EntraVerifier
-    from gateway.directory import ClientDirectory, RouteDirectory
+    from gateway.directory import ChangeWatcher, ClientDirectory, RouteDirectory
     from gateway.housekeeping import Housekeeping
     from gateway.oauth.assertion_auth import AssertionAuthenticator
     from gateway.oauth.authentication import ClientAuthenticator
+    from gateway.oauth.client_ids import ClientIdKeys
     from gateway.oauth.endpoint import OAuthEndpoints, TokenEndpoint
     from gateway.oauth.known_clients import KnownClientIds
     from gateway.oauth.rate_limit import FailureLimiter
@@ -66,6 +69,7 @@ if TYPE_CHECKING:
     from gateway.proxy.verified_tokens import VerifiedTokens
     from gateway.stores.provider_keys import ProviderKeyStore
     from gateway.tokens.access_tokens import TokenIssuer, TokenVerifier
+    from gateway.tokens.key_admin import SigningKeyAdmin
     from gateway.tokens.keyring import KeyRing
     from gateway.tokens.provider_keys import ProviderKeyRing
     from gateway.upstream.authenticator import UpstreamAuthenticator
@@ -73,8 +77,9 @@ if TYPE_CHECKING:
 CredentialFactory = Callable[[str | None], Any]
 """Builds the managed identity credential for a client id (None: the system-assigned identity)."""
 
-_PARTS = ("housekeeping", "client_directory", "route_directory", "client_authenticator", "assertion_authenticator",
-          "known_client_ids", "failure_limiter", "key_ring", "token_issuer", "token_verifier", "token_endpoint",
+_PARTS = ("housekeeping", "change_watcher", "client_directory", "route_directory", "client_authenticator",
+          "assertion_authenticator", "client_id_keys", "known_client_ids", "failure_limiter", "key_ring",
+          "signing_key_admin", "token_issuer", "token_verifier", "token_endpoint",
           "oauth_endpoints", "verified_tokens", "provider_key_ring", "upstream_authenticator", "provider_transport",
           "page_links", "fhir_proxy", "admin_token_verifier", "admin_refusal_budget")
 
@@ -90,6 +95,8 @@ class Services:
     failure_counters: FailureCounterStore | None = None  # shared across instances; None: per-worker limits only
     provider_keys: ProviderKeyStore | None = None  # provider assertion keys; None: none (privateKeyJwt refused)
     replay: ReplayStore | None = None  # client assertion ids, shared across instances; None: private_key_jwt refused
+    changes: ChangeLog | None = None  # route and client changes; None: cached records expire after their lifetime
+    legacy_ids: LegacyClientIds | None = None  # client ids not issued with a tag; None: looked up a few a second
     transport: Transport | None = None  # to the providers; None: aiohttp with the settings' limits
     credential_factory: CredentialFactory | None = None  # managed identity; None: gateway.managed_identity
     _closers: list[Any] = field(default_factory=list, init=False, repr=False)
@@ -97,30 +104,56 @@ class Services:
     # -- what the token endpoint and the proxy share -------------------------------------------------------------
 
     @cached_property
+    def change_watcher(self) -> ChangeWatcher | None:
+        if self.changes is None:
+            return None
+        from gateway.directory import ChangeWatcher
+
+        settings = self.settings
+        return ChangeWatcher(self.changes, self.clock,
+                             shortest_ttl=min(settings.client_cache_seconds, settings.route_cache_seconds))
+
+    @cached_property
     def client_directory(self) -> ClientDirectory:
         from gateway.directory import ClientDirectory
 
-        return ClientDirectory(self)
+        return ClientDirectory(self.clients.get, ttl=self.settings.client_cache_seconds,
+                               stale_if_error=self.settings.stale_if_error_seconds, clock=self.clock,
+                               watcher=self.change_watcher)
 
     @cached_property
     def route_directory(self) -> RouteDirectory:
         from gateway.directory import RouteDirectory
 
-        return RouteDirectory(self)
+        return RouteDirectory(self.routes.get, ttl=self.settings.route_cache_seconds,
+                              stale_if_error=self.settings.stale_if_error_seconds, clock=self.clock,
+                              watcher=self.change_watcher)
 
     @cached_property
     def key_ring(self) -> KeyRing:
-        from gateway.tokens.keyring import KeyRing
+        from gateway.tokens.keyring import KeyRing, KeyRingPolicy
 
-        return KeyRing(self)
+        return KeyRing(self.secrets, self.clock, KeyRingPolicy.from_settings(self.settings))
+
+    @cached_property
+    def signing_key_admin(self) -> SigningKeyAdmin:
+        from gateway.tokens.key_admin import SigningKeyAdmin
+
+        return SigningKeyAdmin(self.secrets, self.clock, self.key_ring)
 
     # -- the token side ------------------------------------------------------------------------------------------
+
+    @cached_property
+    def client_id_keys(self) -> ClientIdKeys:
+        from gateway.oauth.client_ids import ClientIdKeys
+
+        return ClientIdKeys(self.secrets, self.clock, self.settings.key_vault_secret_prefix)
 
     @cached_property
     def known_client_ids(self) -> KnownClientIds:
         from gateway.oauth.known_clients import KnownClientIds
 
-        return KnownClientIds(self)
+        return KnownClientIds(self.client_id_keys, self.legacy_ids, self.clock)
 
     @cached_property
     def client_authenticator(self) -> ClientAuthenticator:
@@ -149,7 +182,7 @@ class Services:
     def failure_limiter(self) -> FailureLimiter:
         from gateway.oauth.rate_limit import FailureLimiter
 
-        return FailureLimiter.for_services(self)
+        return FailureLimiter.from_settings(self.settings, self.clock, self.failure_counters)
 
     @cached_property
     def token_issuer(self) -> TokenIssuer:
@@ -188,7 +221,9 @@ class Services:
     def housekeeping(self) -> Housekeeping:
         from gateway.housekeeping import Housekeeping
 
-        return Housekeeping(self)
+        return Housekeeping.for_stores(self.clock, replay=self.replay, counters=self.failure_counters,
+                                       changes=self.changes,
+                                       window_seconds=self.settings.auth_failure_window_seconds)
 
     # -- the proxy side ------------------------------------------------------------------------------------------
 
@@ -277,6 +312,7 @@ class Services:
         from gateway.admin.openapi import openapi_document
         from gateway.admin.provider_keys import ProviderKeys
         from gateway.admin.provider_metadata import ProviderMetadata
+        from gateway.admin.readiness import Deployment
         from gateway.admin.signing_keys import SigningKeys
         from gateway.admin.tenant_routes import TenantRoutes
         from gateway.admin.verifiers import Verifiers
@@ -284,8 +320,8 @@ class Services:
         settings, clock = self.settings, self.clock
         audit = AuditTrail(self.audit, clock)
         verifiers = Verifiers(self.secrets, settings=settings, clock=clock)
-        clients = ClientRecords(self.clients, verifiers=verifiers, audit=audit, forget=self.forget_client,
-                                clock=clock)
+        clients = ClientRecords(self.clients, id_keys=self.client_id_keys, verifiers=verifiers, audit=audit,
+                                forget=self.forget_client, clock=clock)
         return AdminApi(
             settings=settings, clock=clock, audit=audit, clients=clients,
             client_secrets=ClientSecrets(self.clients, records=clients, verifiers=verifiers, audit=audit,
@@ -293,8 +329,10 @@ class Services:
             routes=TenantRoutes(self.routes, secrets=self.secrets, provider_keys=self.provider_key_ring, audit=audit,
                                 forget=self.forget_route, settings=settings,
                                 versions=ProviderMetadata(self.provider_transport)),
-            signing_keys=SigningKeys(self.key_ring, audit),
+            signing_keys=SigningKeys(self.signing_key_admin, audit),
             provider_keys=ProviderKeys(self.provider_key_ring, audit=audit, public_base_url=settings.public_base_url),
+            deployment=Deployment(signing_keys=self.signing_key_admin, client_id_keys=self.client_id_keys,
+                                  legacy_ids=self.legacy_ids, clients=self.clients, audit=audit),
             document=ApiDocument(lambda: openapi_document(settings)))
 
     @property
@@ -349,7 +387,12 @@ class Services:
 
 
 def memory_services(settings: Settings, clock: Clock | None = None, *, transport: Transport | None = None) -> Services:
-    """Services on the in-memory store twins (unit tests); ``transport``: a provider stand-in."""
+    """Services on the in-memory store twins (unit tests); ``transport``: a provider stand-in. The vault holds
+    what a deployment's does before traffic (``gateway.admin.readiness``): the first signing key and the client
+    id key."""
+    from gateway.oauth.client_ids import key_secret_name, new_key_value
+    from gateway.stores.changes import MemoryChangeLog
+    from gateway.stores.legacy_ids import MemoryLegacyClientIds
     from gateway.stores.memory import (
         MemoryAuditStore,
         MemoryClientStore,
@@ -359,23 +402,35 @@ def memory_services(settings: Settings, clock: Clock | None = None, *, transport
     )
     from gateway.stores.memory_provider_keys import MemoryProviderKeyStore
     from gateway.stores.replay import MemoryReplayStore
+    from gateway.tokens.key_admin import first_key_writes
 
     clock = clock or SystemClock()
-    return Services(settings=settings, routes=MemoryRouteStore(clock), clients=MemoryClientStore(clock),
-                    audit=MemoryAuditStore(), secrets=MemorySecretStore(clock), clock=clock,
+    secrets = MemorySecretStore(clock)
+    prefix = settings.key_vault_secret_prefix
+    for write in first_key_writes(prefix, clock.now()):
+        secrets.put(write.name, write.value, tags=write.tags, content_type=write.content_type)
+    value, content_type, tags = new_key_value()
+    secrets.put(key_secret_name(prefix), value, tags=tags, content_type=content_type)
+    changes = MemoryChangeLog(clock)
+    clients = MemoryClientStore(clock, changes)
+    return Services(settings=settings, routes=MemoryRouteStore(clock, changes), clients=clients,
+                    audit=MemoryAuditStore(), secrets=secrets, clock=clock,
                     failure_counters=MemoryFailureCounterStore(), replay=MemoryReplayStore(clock),
-                    provider_keys=MemoryProviderKeyStore(clock), transport=transport)
+                    provider_keys=MemoryProviderKeyStore(clock), transport=transport, changes=changes,
+                    legacy_ids=MemoryLegacyClientIds(clients))
 
 
-async def build_services(settings: Settings, clock: Clock | None = None) -> Services:
-    """Services on Table Storage and Key Vault, as configured by ``settings``."""
+async def build_services(settings: Settings, clock: Clock | None = None, *, create_tables: bool = False) -> Services:
+    """Services on Table Storage and Key Vault, as configured by ``settings``. A worker's never create a table
+    (``create_tables``: the local tools' stand-in for the deployment, ``gateway.stores.factory``)."""
     from gateway import telemetry
     from gateway.stores.factory import open_azure_stores
 
-    stores = telemetry.traced_stores(await open_azure_stores(settings), settings)
+    stores = telemetry.traced_stores(await open_azure_stores(settings, create_tables=create_tables), settings)
     services = Services(settings=settings, routes=stores.routes, clients=stores.clients, audit=stores.audit,
                         secrets=stores.secrets, clock=clock or SystemClock(), failure_counters=stores.failure_counters,
-                        replay=stores.replay, provider_keys=stores.provider_keys)
+                        replay=stores.replay, provider_keys=stores.provider_keys, changes=stores.changes,
+                        legacy_ids=stores.legacy_ids)
     services.add_closer(stores)
     return services
 

@@ -13,6 +13,7 @@ RSA and EC keys whose private halves never leave the emulator.
 Modules: ``certs`` (the certificate), ``vault`` (the secrets and their
 persistence), ``keys`` and ``crypto`` (the keys, their persistence and their
 operations), ``protocol`` (Key Vault's JSON, errors and paging),
-``secrets_api`` and ``keys_api`` (the routes), ``server`` (the application:
+``secrets_api`` and ``keys_api`` (the routes), ``meter`` (counts per operation and
+an optional Key Vault-like rate limit), ``server`` (the application:
 challenge, api-version and errors for every route).
 """

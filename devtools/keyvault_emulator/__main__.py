@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from devtools.keyvault_emulator.certs import ensure_certificate
+from devtools.keyvault_emulator.meter import Meter, RateLimit
 from devtools.keyvault_emulator.server import make_app
 from devtools.keyvault_emulator.vault import Vault
 
@@ -38,6 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--purge-protection", action="store_true",
                         help="refuse purges, like a vault with purge protection enabled")
     parser.add_argument("--recoverable-days", type=int, default=90, help="soft-delete retention (7..90)")
+    parser.add_argument("--rate-limit", metavar="CALLS/SECONDS", type=RateLimit.parse,
+                        help="answer 429 with Retry-After past CALLS calls in any SECONDS (Key Vault: 4000/10)")
     args = parser.parse_args(argv)
     if not is_loopback(args.host):
         parser.error(f"--host {args.host!r} is not a loopback address: this emulator accepts any token "
@@ -52,7 +55,8 @@ async def serve(args: argparse.Namespace) -> None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     vault = Vault(args.data_dir, recoverable_days=args.recoverable_days, purge_protection=args.purge_protection)
-    runner = web.AppRunner(make_app(vault), access_log=None, handle_signals=False)
+    runner = web.AppRunner(make_app(vault, meter=Meter(limit=args.rate_limit)), access_log=None,
+                           handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port, ssl_context=context, reuse_address=True)
     await site.start()

@@ -94,7 +94,7 @@ async def rotate_key(request: web.Request) -> web.Response:
 @routes.get("/keys/", allow_head=False)
 async def list_keys(request: web.Request) -> web.Response:
     keys = request.app[KEYS_KEY]
-    return page(request, [_item(keys, k.latest, _kid(request, k)) for k in keys.list_active()])
+    return page(request, keys.list_active(), lambda k: _item(keys, k.latest, _kid(request, k)))
 
 
 @routes.get("/keys/{name}/versions", allow_head=False)

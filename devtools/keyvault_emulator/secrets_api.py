@@ -55,8 +55,8 @@ def _deleted(request: web.Request, vault: Vault, secret: Secret, *, item: bool) 
 @routes.get("/secrets/", allow_head=False)
 async def list_secrets(request: web.Request) -> web.Response:
     vault = request.app[VAULT_KEY]
-    return page(request, [_properties(vault, s.latest, f"{base(request)}/secrets/{s.name}")
-                          for s in vault.list_active()])
+    return page(request, vault.list_active(),
+                lambda s: _properties(vault, s.latest, f"{base(request)}/secrets/{s.name}"))
 
 
 @routes.get("/secrets/{name}", allow_head=False)

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from devtools.keyvault_emulator import keys_api, secrets_api
 from devtools.keyvault_emulator.keys import Keys
+from devtools.keyvault_emulator.meter import METER_KEY, Meter, metered
 from devtools.keyvault_emulator.protocol import KEYS_KEY, LOCK_KEY, VAULT_KEY, error_response
 from devtools.keyvault_emulator.vault import Vault, VaultError, bad_parameter
 
@@ -84,9 +85,11 @@ async def key_vault_protocol(request: web.Request, handler: Handler) -> web.Stre
     return response
 
 
-def make_app(vault: Vault, keys: Keys | None = None) -> web.Application:
-    """The emulator's aiohttp application serving ``vault``'s secrets and ``keys`` (by default in its folder)."""
-    app = web.Application(client_max_size=1 << 20, middlewares=[key_vault_protocol])
+def make_app(vault: Vault, keys: Keys | None = None, meter: Meter | None = None) -> web.Application:
+    """The emulator's aiohttp application serving ``vault``'s secrets and ``keys`` (by default in its folder),
+    counted and optionally rate limited by ``meter`` (``devtools.keyvault_emulator.meter``)."""
+    app = web.Application(client_max_size=1 << 20, middlewares=[metered, key_vault_protocol])
+    app[METER_KEY] = meter if meter is not None else Meter()
     app[VAULT_KEY] = vault
     app[KEYS_KEY] = keys if keys is not None else Keys(vault.data_dir, recoverable_days=vault.recoverable_days,
                                                        purge_protection=vault.purge_protection)

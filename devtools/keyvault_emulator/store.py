@@ -85,6 +85,7 @@ class VersionedStore[ItemT: Versioned[Any], VersionT: VersionLike](ABC):
         self._clock = clock
         self._active: dict[str, ItemT] = {}
         self._deleted: dict[str, ItemT] = {}
+        self._listed: list[ItemT] | None = None  # the active items by name, until the set changes
         self._load()
 
     @abstractmethod
@@ -176,7 +177,9 @@ class VersionedStore[ItemT: Versioned[Any], VersionT: VersionLike](ABC):
         return item
 
     def list_active(self) -> list[ItemT]:
-        return sorted(self._active.values(), key=lambda item: item.name.lower())
+        if self._listed is None:  # sorted once per change, not once per page of a listing
+            self._listed = sorted(self._active.values(), key=lambda item: item.name.lower())
+        return self._listed
 
     def list_deleted(self) -> list[ItemT]:
         self._expire_deleted()
@@ -195,6 +198,8 @@ class VersionedStore[ItemT: Versioned[Any], VersionT: VersionLike](ABC):
 
     def _add_version(self, name: str, version: VersionT) -> ItemT:
         """Append ``version`` as the latest of ``name``, creating the item with this spelling if new."""
+        if name.lower() not in self._active:
+            self._listed = None
         item = self._active.setdefault(name.lower(), self._new_item(name))
         item.versions.append(version)
         return item
@@ -202,6 +207,7 @@ class VersionedStore[ItemT: Versioned[Any], VersionT: VersionLike](ABC):
     def delete(self, name: str) -> ItemT:
         item = self.active(name)
         del self._active[name.lower()]
+        self._listed = None
         now = self.now()
         item.deleted_date = now
         item.scheduled_purge_date = now + self.recoverable_days * 86400
@@ -224,4 +230,5 @@ class VersionedStore[ItemT: Versioned[Any], VersionT: VersionLike](ABC):
         del self._deleted[name.lower()]
         item.deleted_date = item.scheduled_purge_date = None
         self._active[name.lower()] = item
+        self._listed = None
         return item

@@ -17,6 +17,7 @@ from gateway.admin.client_secrets import ClientSecrets
 from gateway.admin.clients import ClientRecords
 from gateway.admin.document import ApiDocument
 from gateway.admin.provider_keys import ProviderKeys
+from gateway.admin.readiness import Deployment
 from gateway.admin.signing_keys import SigningKeys
 from gateway.admin.tenant_routes import TenantRoutes
 from gateway.clock import Clock
@@ -37,6 +38,7 @@ class AdminApi:
     signing_keys: SigningKeys
     provider_keys: ProviderKeys
     audit: AuditTrail
+    deployment: Deployment
     document: ApiDocument
 
     def resource(self, kind: type[R]) -> R:

@@ -8,10 +8,9 @@ Storage; deletion the other way round; each side is undone when the other fails.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.admin.actor import Actor
 from gateway.admin.attempts import checkpoint, commit
@@ -37,6 +36,7 @@ from gateway.admin.writes import conditional_write, may_write, retry_on_conflict
 from gateway.clock import Clock
 from gateway.credentials import hint_of, new_secret
 from gateway.http import Response, json_response
+from gateway.oauth.client_ids import mint
 from gateway.stores.errors import StoreError, StoreUnavailable
 from gateway.stores.models import (
     ALL_TENANTS,
@@ -78,13 +78,26 @@ def canonical_tenants(values: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-class ClientRecords:
-    """The client records in ``clients``, their verifiers (``verifiers``), audited in ``audit``; after each change
-    this worker forgets the client (``forget``)."""
+class ClientIdMinting(Protocol):
+    """The key new client ids are tagged with (``gateway.oauth.client_ids.ClientIdKeys``)."""
 
-    def __init__(self, clients: ClientStore, *, verifiers: Verifiers, audit: AuditTrail, forget: ForgetClient,
-                 clock: Clock) -> None:
+    async def minting_key(self) -> bytes: ...
+
+
+def new_client_id(key: bytes) -> str:
+    """The id of a client created now: tagged with the client id key (``gateway.oauth.client_ids``), so that
+    workers refuse ids they did not issue without a store call."""
+    return mint(key)
+
+
+class ClientRecords:
+    """The client records in ``clients``, their verifiers (``verifiers``), audited in ``audit``; new ids tagged
+    with ``id_keys``' key; after each change this worker forgets the client (``forget``)."""
+
+    def __init__(self, clients: ClientStore, *, id_keys: ClientIdMinting, verifiers: Verifiers, audit: AuditTrail,
+                 forget: ForgetClient, clock: Clock) -> None:
         self._clients = clients
+        self._id_keys = id_keys
         self._verifiers = verifiers
         self._audit = audit
         self._forget = forget
@@ -111,7 +124,7 @@ class ClientRecords:
         """
         tenants = canonical_tenants(list(allowed_tenants))
         authentication = authentication or ClientAuthentication()
-        client_id = str(uuid.uuid4())
+        client_id = new_client_id(await store_call(self._id_keys.minting_key()))
         now = self._clock.now()
         if authentication.uses_assertions:
             secret_id = secret = name = expires_on = None

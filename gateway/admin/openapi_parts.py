@@ -129,6 +129,9 @@ PARAMETERS: dict[str, Any] = {
                         "schema": {"type": "string", "pattern": PROVIDER_KEY_PATTERN}, "example": "gateway-rs384"},
     "pageSize": {"name": "pageSize", "in": "query", "required": False,
                  "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 100}},
+    "rebuildIndex": {"name": "rebuildIndex", "in": "query", "required": False,
+                     "description": "`true`: write the legacy client id index again (after importing clients "
+                                    "with ids of their own).", "schema": {"type": "string", "enum": ["true", "false"]}},
     "continuation": {"name": "continuation", "in": "query", "required": False,
                      "description": "Opaque token from a previous page's nextLink.", "schema": {"type": "string"}},
     "since": {"name": "since", "in": "query", "required": False, "description": "ISO 8601 (inclusive).",

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # imports cryptography: the admin function loads it only to r
 
 
 class SigningKeyRing(Protocol):
-    """What the admin API needs of the key ring (``gateway.tokens.keyring.KeyRing``)."""
+    """What the admin API needs of the key ring's admin side (``gateway.tokens.key_admin.SigningKeyAdmin``)."""
 
     async def rotate(self) -> SigningKeyInfo: ...
 

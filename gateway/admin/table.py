@@ -13,11 +13,20 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from gateway.admin import audit_trail, client_secrets, clients, document, provider_keys, signing_keys, tenant_routes
+from gateway.admin import (
+    audit_trail,
+    client_secrets,
+    clients,
+    document,
+    provider_keys,
+    readiness,
+    signing_keys,
+    tenant_routes,
+)
 from gateway.admin.operation import Operation
 
 RESOURCES: tuple[ModuleType, ...] = (tenant_routes, clients, client_secrets, signing_keys, provider_keys, audit_trail,
-                                     document)
+                                     readiness, document)
 """The resource modules, in the order of the document's paths and schemas."""
 
 OPERATIONS: tuple[Operation[Any], ...] = tuple(op for module in RESOURCES for op in module.OPERATIONS)

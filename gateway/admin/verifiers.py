@@ -33,6 +33,24 @@ class NewSecret:
         return iter((self.client, self.secret_id, self.secret, self.expires_on))
 
 
+@dataclass(frozen=True)
+class VerifierSecret:
+    """The Key Vault secret that verifies one client secret, exactly as it is written (name, value, attributes)."""
+
+    name: str
+    value: str = field(repr=False)
+    tags: dict[str, str]
+    content_type: str
+    expires_on: datetime
+
+
+def verifier_secret(prefix: str, client_id: str, secret_id: str, secret: str, expires_on: datetime) -> VerifierSecret:
+    """The verifier secret of ``secret`` (the one builder of its shape: the admin API and seeding tools use it)."""
+    return VerifierSecret(name=verifier_secret_name(prefix, client_id, secret_id), value=make_verifier(secret),
+                          tags={"clientId": client_id, "secretId": secret_id, "kind": "client-secret-verifier"},
+                          content_type="application/x-client-secret-verifier", expires_on=expires_on)
+
+
 class Verifiers:
     """The verifiers in ``secrets``: named under ``KEY_VAULT_SECRET_PREFIX``, expiring after
     ``CLIENT_SECRET_LIFETIME_DAYS`` (``clock``)."""
@@ -53,14 +71,11 @@ class Verifiers:
 
     async def write(self, client_id: str, secret_id: str, secret: str, expires_on: datetime) -> str:
         """Store the verifier of a new secret (a first write: refused once the caller was answered); its name."""
-        name = self.name(client_id, secret_id)
+        verifier = verifier_secret(self._prefix, client_id, secret_id, secret, expires_on)
         may_write()
-        await store_call(self._secrets.set(name, make_verifier(secret),
-                                           tags={"clientId": client_id, "secretId": secret_id,
-                                                 "kind": "client-secret-verifier"},
-                                           content_type="application/x-client-secret-verifier",
-                                           expires_on=expires_on))
-        return name
+        await store_call(self._secrets.set(verifier.name, verifier.value, tags=verifier.tags,
+                                           content_type=verifier.content_type, expires_on=verifier.expires_on))
+        return verifier.name
 
     async def delete(self, name: str) -> None:
         """Delete a verifier (its store errors raised as they come: the caller decides what to undo)."""

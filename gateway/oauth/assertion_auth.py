@@ -32,7 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from gateway.oauth.authentication import AuthenticationFailed, ClientRecords, KnownClients
+from gateway.oauth.authentication import UNKNOWN_CLIENT, AuthenticationFailed, ClientRecords, KnownClients
 from gateway.oauth.client_assertion import (
     AssertionRejected,
     ClientAssertion,
@@ -127,11 +127,12 @@ class AssertionAuthenticator:
 
     async def _client(self, assertion: ClientAssertion) -> Client:
         client_id = assertion.client_id
-        if not await self._known.may_exist(client_id):
-            raise AuthenticationFailed("unknown client")
+        if self._clients.cached(client_id) is None and not await self._known.may_exist(client_id):
+            raise AuthenticationFailed(UNKNOWN_CLIENT)
         client = await self._clients.get(client_id)
         if client is None:
-            raise AuthenticationFailed("unknown client")
+            raise AuthenticationFailed(UNKNOWN_CLIENT)
+        self._known.found(client_id)
         if not client.authentication.uses_assertions:
             raise AuthenticationFailed("client does not use private_key_jwt")
         return client

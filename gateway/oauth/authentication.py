@@ -34,6 +34,8 @@ from gateway.stores.protocols import SecretStore
 RELOAD_INTERVAL_SECONDS = 1.0
 _MAX_RELOAD_ENTRIES = 10_000
 _DUMMY_VERIFIER = make_verifier(secrets.token_urlsafe(32))  # matches no presented secret
+UNKNOWN_CLIENT = "unknown client"
+NOT_OUR_FORMAT = "secret not of the gateway's format"
 
 
 class AuthenticationFailed(Exception):
@@ -48,15 +50,25 @@ class AuthenticationFailed(Exception):
         self.reason = reason
         self.description = description
 
+    @property
+    def guessed_a_client(self) -> bool:
+        """Whether the attempt could have been a guess at an existing client's credentials (its failure counts
+        per client): not for an unknown client id, nor for a secret that cannot be one of ours."""
+        return self.reason not in (UNKNOWN_CLIENT, NOT_OUR_FORMAT)
+
 
 class KnownClients(Protocol):
     """The worker's list of client ids (``gateway.oauth.known_clients.KnownClientIds``)."""
 
     async def may_exist(self, client_id: str) -> bool: ...
 
+    def found(self, client_id: str) -> None: ...
+
 
 class ClientRecords(Protocol):
     """Cached client records (``gateway.directory.ClientDirectory``)."""
+
+    def cached(self, key: str) -> Client | None: ...
 
     async def get(self, key: str) -> Client | None: ...
 
@@ -84,17 +96,18 @@ class ClientAuthenticator:
         return await self._secrets.get(verifier_secret_name(self._prefix, client_id, secret_id))
 
     async def _client_with_secret(self, client_id: str, secret_id: str) -> tuple[Client, SecretMetadata]:
-        if not await self._known.may_exist(client_id):
-            raise AuthenticationFailed("unknown client")
         directory = self._clients
+        if directory.cached(client_id) is None and not await self._known.may_exist(client_id):
+            raise AuthenticationFailed(UNKNOWN_CLIENT)
         client = await directory.get(client_id)
         if client is None:
-            raise AuthenticationFailed("unknown client")
+            raise AuthenticationFailed(UNKNOWN_CLIENT)
+        self._known.found(client_id)
         meta = next((s for s in client.secrets if s.secret_id == secret_id), None)
         if meta is None and self._may_reload(client_id):
             client = await directory.reload(client_id)
             if client is None:
-                raise AuthenticationFailed("unknown client")
+                raise AuthenticationFailed(UNKNOWN_CLIENT)
             meta = next((s for s in client.secrets if s.secret_id == secret_id), None)
         if meta is None:
             raise AuthenticationFailed("unknown secret id")
@@ -119,7 +132,7 @@ class ClientAuthenticator:
         secret_id = secret_id_of(credentials.client_secret)
         try:
             if secret_id is None:
-                raise AuthenticationFailed("secret not of the gateway's format")
+                raise AuthenticationFailed(NOT_OUR_FORMAT)
             client, meta = await self._client_with_secret(credentials.client_id, secret_id)
         except AuthenticationFailed:
             check_verifier(_DUMMY_VERIFIER, credentials.client_secret)  # the work of a known client's wrong secret

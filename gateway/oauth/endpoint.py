@@ -171,7 +171,7 @@ class TokenEndpoint:
         try:
             return await self._authentication.authenticate(presented)
         except AuthenticationFailed as failed:
-            wait = await attempt.failed()
+            wait = await attempt.failed(known_client=failed.guessed_a_client)
             log.outcome = refused_outcome(failed.reason, over_the_limit=wait is not None)
             if wait is not None:
                 raise TooManyFailures(wait) from None

@@ -17,14 +17,16 @@ attempt succeeds (or a store is down) and becomes a failure when it fails.
 
 *Across instances.* Per-worker counters are in memory, bounded (least recently
 touched entries are dropped first). Each failure is also counted in the shared
-:class:`gateway.stores.protocols.FailureCounterStore` (Table Storage), and that
-fleet-wide count decides the answer: past the limit, the failure is answered
-429 like a locked key, and the lock-out is then kept in the worker's memory
-until it expires, so later attempts on that worker are refused unchecked. The
-shared store is consulted on failures only: a successful authentication never
-waits for it. When it is down or slow (``SHARED_STORE_TIMEOUT_SECONDS``) the
-worker's own counters still apply (fail open to per-worker limits; the honest
-client is never refused because of the store).
+:class:`gateway.stores.protocols.FailureCounterStore` (Table Storage: one row per
+address and fixed window, ``gateway.stores.counters``; a failure for a client id
+that does not exist counts against the address only), and that fleet-wide count
+decides the answer: past the limit, the failure is answered 429 like a locked key,
+and the lock-out is then kept in the worker's memory until its window ends, so
+later attempts on that worker are refused unchecked. The shared store is consulted
+on failures only: a successful authentication never waits for it. When it is down
+or slow (``SHARED_STORE_TIMEOUT_SECONDS``) the worker's own counters still apply
+(fail open to per-worker limits; the honest client is never refused because of the
+store).
 
 The source address is the *last* ``X-Forwarded-For`` hop, the one the platform's
 front end appends (:func:`source_address`): earlier hops are whatever the client
@@ -42,9 +44,9 @@ from dataclasses import dataclass
 
 from gateway import telemetry
 from gateway.clock import Clock
+from gateway.config import Settings
 from gateway.http import Request
 from gateway.oauth.errors import TooManyFailures
-from gateway.services import Services
 from gateway.stores.counters import FailureCount
 from gateway.stores.errors import StoreError
 from gateway.stores.protocols import FailureCounterStore
@@ -67,6 +69,11 @@ def shared_key(kind: str, *parts: str) -> str:
     """The shared store's key of a counter: a hash, so no client id or address is stored in clear."""
     digest = hashlib.sha256("\x00".join((kind, *parts)).encode("utf-8", "surrogatepass")).hexdigest()
     return f"{kind}-{digest[:40]}"
+
+
+def client_key(client_id: str) -> str:
+    """The shared store's key of a client id in its address's row (letters and digits)."""
+    return shared_key("c", client_id)[2:22]
 
 
 @dataclass
@@ -146,12 +153,13 @@ class Attempt:
         self._limiter, self.client_id, self.address = limiter, client_id, address
         self._open = True
 
-    async def failed(self) -> int | None:
-        """Count the failure here and in the shared store; the Retry-After seconds if it was over the limit."""
+    async def failed(self, *, known_client: bool = True) -> int | None:
+        """Count the failure here and in the shared store (against the address only when ``known_client`` is
+        false: no client has that id); the Retry-After seconds if it was over the limit."""
         if not self._open:
             raise RuntimeError("attempt already ended")
         try:
-            return await self._limiter._failed(self.client_id, self.address)
+            return await self._limiter._failed(self.client_id, self.address, known_client)
         finally:
             self._open = False
             self._limiter._changed()
@@ -176,11 +184,10 @@ class FailureLimiter:
         self._event: asyncio.Event | None = None
 
     @classmethod
-    def for_services(cls, services: Services) -> FailureLimiter:
-        s = services.settings
-        return cls(limit_per_client=s.auth_failure_limit, limit_per_address=s.auth_failure_limit_per_address,
-                   window_seconds=s.auth_failure_window_seconds, clock=services.clock,
-                   shared=services.failure_counters)
+    def from_settings(cls, settings: Settings, clock: Clock, shared: FailureCounterStore | None) -> FailureLimiter:
+        return cls(limit_per_client=settings.auth_failure_limit,
+                   limit_per_address=settings.auth_failure_limit_per_address,
+                   window_seconds=settings.auth_failure_window_seconds, clock=clock, shared=shared)
 
     def retry_after(self, client_id: str, address: str) -> int | None:
         """Seconds the caller must wait, or None when it is not locked out."""
@@ -224,12 +231,12 @@ class FailureLimiter:
         if event is not None:
             event.set()
 
-    async def _failed(self, client_id: str, address: str) -> int | None:
+    async def _failed(self, client_id: str, address: str, known_client: bool) -> int | None:
         # Counted here before the first await: a request cancelled while the shared store answers still counts.
         now = self._clock.monotonic()
         self._per_client.fail((client_id, address), now)
         self._per_address.fail(address, now)
-        shared = await self._count_shared(client_id, address)
+        shared = await self._count_shared(client_id if known_client else None, address)
         now = self._clock.monotonic()
         over = False
         for counters, key, found in ((self._per_client, (client_id, address), shared[0]),
@@ -241,22 +248,21 @@ class FailureLimiter:
             over = over or found.count > counters.limit
         return (self.retry_after(client_id, address) or 1) if over else None
 
-    async def _count_shared(self, client_id: str, address: str) -> tuple[FailureCount | None, FailureCount | None]:
+    async def _count_shared(self, client_id: str | None,
+                            address: str) -> tuple[FailureCount | None, FailureCount | None]:
+        """(the client's count from the address, the address's count) in the shared store; Nones without it."""
         if self._shared is None:
             return None, None
-        now, window = self._clock.now(), self._window
         try:
-            per_client, per_address = await asyncio.wait_for(asyncio.gather(
-                self._shared.record_failure(shared_key("c", client_id, address), now=now,
-                                            limit=self._per_client.limit, window_seconds=window),
-                self._shared.record_failure(shared_key("a", address), now=now,
-                                            limit=self._per_address.limit, window_seconds=window),
-            ), SHARED_STORE_TIMEOUT_SECONDS)
+            counts = await asyncio.wait_for(self._shared.record_failure(
+                shared_key("a", address), client_key(client_id) if client_id is not None else None,
+                now=self._clock.now(), window_seconds=self._window, address_limit=self._per_address.limit,
+                client_limit=self._per_client.limit), SHARED_STORE_TIMEOUT_SECONDS)
         except (StoreError, TimeoutError) as error:
             logger.warning("shared failure counters unavailable (%s); per-worker limits only",
                            type(error).__name__)
             return None, None
-        return per_client, per_address
+        return counts.client, counts.address
 
     def __len__(self) -> int:
         return len(self._per_client) + len(self._per_address)

@@ -15,10 +15,11 @@ its parameters split on ``&`` and ``;``, decoded and encoded again one way, so a
 breaks the MAC. Links are signed for ``lifetime_seconds`` (the access token lifetime).
 
 Keys: each signing key of the key ring (Key Vault: the same for every instance, kept across restarts) gives one
-MAC key (HKDF, ``page_links.derive_page_key``). :class:`KeyRingPageKeys` reads them through the key ring's public
-``signing_key()`` and keeps the MAC keys of the last few signing keys this worker saw, so a link keeps working
-across a key rotation on the workers that signed with the previous key; elsewhere it is judged as a request the
-gateway did not sign (docs/tokens.md, "Keys the gateway signs with").
+MAC key (HKDF, ``page_links.derive_page_key``). :class:`KeyRingPageKeys` reads them through the key ring's
+``published_signing_keys()`` (the active key and the previous ones until they retire, all read from the key
+index the ring loads anyway), so a link keeps working across a key rotation on every worker until the previous
+key retires; after that it is judged as a request the gateway did not sign (docs/tokens.md, "Keys the gateway
+signs with").
 """
 
 from __future__ import annotations
@@ -62,14 +63,16 @@ def continuation(path: str, query: str) -> str:
 
 
 class SigningKeys(Protocol):
-    """The key ring's public signing side (gateway.tokens.keyring.KeyRing)."""
+    """The key ring's signing side (gateway.tokens.keyring.KeyRing)."""
 
-    async def signing_key(self) -> SigningKey: ...
+    async def published_signing_keys(self) -> tuple[SigningKey, ...]: ...
 
 
 class KeyRingPageKeys:
-    """:class:`page_links.PageKeys` over the key ring: the MAC key of its active signing key (loaded by
-    :meth:`refresh`), and of the last :data:`KEPT_KEYS` signing keys this worker saw, for verifying."""
+    """:class:`page_links.PageKeys` over the key ring: the MAC key of its active signing key, and of every key it
+    still publishes (loaded by :meth:`refresh`), so that a link signed before a rotation keeps working on every
+    worker, one started after the rotation included, until the previous key retires; keys this worker saw
+    before are kept too, at most :data:`KEPT_KEYS` in all."""
 
     def __init__(self, ring: SigningKeys) -> None:
         self._ring = ring
@@ -77,18 +80,24 @@ class KeyRingPageKeys:
         self._known: OrderedDict[str, bytes] = OrderedDict()
 
     async def refresh(self) -> bool:
-        """Load the ring's active key (the ring caches it); False when none can be had (Key Vault unreachable and
-        nothing loaded before)."""
+        """Load the ring's published keys (the ring caches them); False when none can be had (Key Vault
+        unreachable and nothing loaded before)."""
         try:
-            key = await self._ring.signing_key()
+            published = await self._ring.published_signing_keys()
         except StoreUnavailable:
             return self._current is not None
-        if self._current is None or self._current[0] != key.kid:
-            material = key.private_key.private_numbers().private_value.to_bytes(32, "big")
-            self._current = (key.kid, page_links.derive_page_key(material, key.kid))
-            self._known[key.kid] = self._current[1]
-            while len(self._known) > KEPT_KEYS:
-                self._known.popitem(last=False)
+        if not published:
+            return self._current is not None
+        if self._current is not None and self._current[0] == published[0].kid:
+            return True
+        for key in reversed(published):  # the active key last: the most recently kept
+            if key.kid not in self._known:
+                material = key.private_key.private_numbers().private_value.to_bytes(32, "big")
+                self._known[key.kid] = page_links.derive_page_key(material, key.kid)
+            self._known.move_to_end(key.kid)
+        self._current = (published[0].kid, self._known[published[0].kid])
+        while len(self._known) > KEPT_KEYS:
+            self._known.popitem(last=False)
         return True
 
     def signing_key(self) -> tuple[str, bytes]:

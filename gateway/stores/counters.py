@@ -1,20 +1,27 @@
-"""Windowed failure counters shared by every instance (the token endpoint's failure limits).
+"""Failure counters shared by every instance (the token endpoint's failure limits), in fixed windows.
 
-A counter counts failures of one key (an opaque hash chosen by the caller) in a
-fixed window that starts with the first failure. When the count reaches the
-limit the key is locked for one window from that failure; failures recorded
-while it is locked still count but do not extend the lock. A counter whose
-window has passed and whose lock has expired starts again at 1 (expiry: nothing
-needs deleting for a counter to be forgotten).
+Failures are counted per source address and, for a client that exists, per (client, address), in windows of
+``window_seconds`` aligned on the epoch. When a count reaches its limit the key is locked until its window
+ends; the next window starts again from zero. So a key gets at most its limit in any window, and at most twice
+its limit in any span one window long (the end of one window and the start of the next).
 
-:func:`counted` is the one rule every :class:`gateway.stores.protocols.FailureCounterStore`
-applies, in memory or as an ETag-conditioned update in Table Storage.
+One row per (address, window) holds both: the address's count and one count per client id that failed from it
+(``gateway.stores.tables.counters``). A failure costs a read and a conditional write of that row (2 Table
+transactions, 1 row), and rows of past windows are purged by partition (``gateway.stores.tables.buckets``).
+A failure for an unknown client id counts against the address only: nothing is kept per client id an
+attacker invents.
+
+:func:`counted` is the one rule every :class:`gateway.stores.protocols.FailureCounterStore` applies.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+MAX_CLIENTS_PER_ROW = 200
+"""Client counts kept in one address's row (Table Storage allows 252 properties); past them, the address's
+own count goes on (it locks long before with any sensible per-address limit)."""
 
 
 @dataclass(frozen=True)
@@ -28,18 +35,23 @@ class FailureCount:
     def locked_at(self, now: datetime) -> bool:
         return self.locked_until is not None and now < self.locked_until
 
-    def expired_at(self, now: datetime, window_seconds: float) -> bool:
-        """True once the window has passed and no lock holds: the next failure starts a new window."""
-        return now >= self.window_start + timedelta(seconds=window_seconds) and not self.locked_at(now)
+
+@dataclass(frozen=True)
+class FailureCounts:
+    """The counts after one failure: the source address's, and the client's from it (None: not counted)."""
+
+    address: FailureCount
+    client: FailureCount | None = None
 
 
-def counted(current: FailureCount | None, *, now: datetime, limit: int, window_seconds: float) -> FailureCount:
-    """``current`` with one more failure at ``now``."""
-    if current is None or current.expired_at(now, window_seconds):
-        start, count, locked_until = now, 1, None
-    else:
-        start, count = current.window_start, current.count + 1
-        locked_until = current.locked_until if current.locked_at(now) else None
-    if count >= limit and locked_until is None:
-        locked_until = now + timedelta(seconds=window_seconds)
-    return FailureCount(count=count, window_start=start, locked_until=locked_until)
+def window_of(now: datetime, window_seconds: float) -> tuple[datetime, datetime]:
+    """The fixed window ``now`` falls in: [start, end)."""
+    start = int(now.timestamp() // window_seconds) * window_seconds
+    begins = datetime.fromtimestamp(start, UTC)
+    return begins, begins + timedelta(seconds=window_seconds)
+
+
+def counted(count: int, *, now: datetime, limit: int, window_seconds: float) -> FailureCount:
+    """A key's ``count`` failures in the window of ``now``: locked until the window's end from ``limit`` on."""
+    start, end = window_of(now, window_seconds)
+    return FailureCount(count=count, window_start=start, locked_until=end if count >= limit else None)

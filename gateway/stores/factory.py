@@ -1,5 +1,6 @@
-"""Builds the Azure-backed stores from settings: Table Storage for routes, clients, audit,
-failure counters and client assertion ids, Key Vault for secrets and for the provider assertion keys.
+"""Builds the Azure-backed stores from settings: Table Storage for routes, clients (with their change log and
+the legacy client id index), audit, failure counters and client assertion ids, Key Vault for secrets and for
+the provider assertion keys.
 
 The Azure SDKs are imported inside :func:`open_azure_stores` so that modules
 that never touch a store (the metadata function) do not pay for them at cold start; the Key Vault
@@ -10,14 +11,14 @@ provider assertion.
 from __future__ import annotations
 
 import inspect
-import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.lifecycle import close_resource
-from gateway.stores.errors import StoreError
+from gateway.stores.changes import ChangeLog
+from gateway.stores.legacy_ids import LegacyClientIds
 from gateway.stores.protocols import AuditStore, ClientStore, FailureCounterStore, RouteStore, SecretStore
 from gateway.stores.provider_keys import ProviderKeyStore, ProviderKeyVersion
 from gateway.stores.replay import ReplayStore
@@ -25,7 +26,6 @@ from gateway.stores.replay import ReplayStore
 if TYPE_CHECKING:
     from gateway.stores.keyvault_keys import KeyVaultProviderKeyStore
 
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,6 +39,8 @@ class AzureStores:
     failure_counters: FailureCounterStore | None = None
     replay: ReplayStore | None = None
     provider_keys: ProviderKeyStore | None = None
+    changes: ChangeLog | None = None
+    legacy_ids: LegacyClientIds | None = None
     _resources: list[Any] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -48,13 +50,15 @@ class AzureStores:
             await close_resource(resource)
 
 
-async def open_azure_stores(settings: Settings, clock: Clock | None = None) -> AzureStores:
+async def open_azure_stores(settings: Settings, clock: Clock | None = None, *,
+                            create_tables: bool = False) -> AzureStores:
     """One Table service client and one Key Vault store for this worker.
 
-    Creates the tables when missing (idempotent). If that fails (the identity
-    may lack the right to create tables in Azure, where the Bicep template
-    creates them, or the service is briefly down) it logs a warning and goes on:
-    the stores raise StoreUnavailable until the service answers.
+    Opening costs no store call: a worker never creates a table (its identity holds data roles scoped to
+    each table, which cannot create one; the Bicep template creates them), and a table that is missing
+    answers StoreUnavailable (``TableMissing``, logged) until the deployment creates it. ``create_tables``:
+    create the missing ones first (``make run``, the test fixtures and benchmarks: Azurite's stand-in for the
+    deployment).
     """
     from gateway.stores.tables import open_table_storage
     from gateway.stores.tables.counters import TableFailureCounterStore
@@ -64,11 +68,8 @@ async def open_azure_stores(settings: Settings, clock: Clock | None = None) -> A
     counters = TableFailureCounterStore(tables.service.get_table_client(tables.names.failures))
     replay = TableReplayStore(tables.service.get_table_client(tables.names.replay), clock)
     try:
-        try:
+        if create_tables:
             await tables.ensure_tables()
-        except StoreError as error:
-            log.warning("could not ensure the gateway's tables exist (%s); continuing", error)
-
         from gateway.stores.keyvault import KeyVaultSecretStore
 
         secrets = KeyVaultSecretStore.from_settings(settings)
@@ -80,6 +81,7 @@ async def open_azure_stores(settings: Settings, clock: Clock | None = None) -> A
     provider_keys = KeyVaultKeysOnFirstUse(settings)
     return AzureStores(routes=tables.routes, clients=tables.clients, audit=tables.audit, secrets=secrets,
                        failure_counters=counters, replay=replay, provider_keys=provider_keys,
+                       changes=tables.changes, legacy_ids=tables.legacy_ids,
                        _resources=[tables, secrets, provider_keys])
 
 

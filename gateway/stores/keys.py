@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 
 MAX_KEY_LENGTH = 512  # characters; 1 KiB of UTF-16 at most
+RESERVED_PREFIX = "~"
+"""Keys of the routes and clients tables that hold no route or client (the change log, the legacy client id
+index) start with it: ``~`` sorts after every character a tenant GUID or an issued client id is made of."""
 _DISALLOWED = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 
 

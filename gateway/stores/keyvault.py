@@ -5,14 +5,18 @@ Secrets API: https://learn.microsoft.com/rest/api/keyvault/secrets. Built by
 KEY_VAULT_CA_BUNDLE, KEY_VAULT_VERIFY_CHALLENGE_RESOURCE and
 KEY_VAULT_CREDENTIAL (``managed-identity`` in Azure, ``emulator`` locally).
 
-Fails fast on an outage (one retry, 3 s connect and 10 s read timeouts; reads
-also bounded as a whole by STORE_READ_TIMEOUT_SECONDS, so a vault that accepts
-connections but never answers costs a reader that long) and maps azure-core
-errors onto the store contract (``gateway.stores.protocols``):
+Fails fast on an outage (one retry of a failed connection or read, none of an
+HTTP status; 3 s connect and 10 s read timeouts; reads also bounded by
+STORE_READ_TIMEOUT_SECONDS, so a vault that accepts connections but never answers
+costs a reader that long) and maps azure-core errors onto the store contract
+(``gateway.stores.protocols``):
 
     ResourceNotFoundError                           -> None (get) / NotFound (update) / ignored (delete)
+    HTTP 429 (throttled)                            -> StoreThrottled with its Retry-After: the caller waits,
+                                                       not this request (https://learn.microsoft.com/azure/
+                                                       key-vault/general/overview-throttling)
     ServiceRequestError, ServiceResponseError,
-    timeouts, HTTP 5xx and 429, refused credential  -> StoreUnavailable
+    timeouts, HTTP 5xx, refused credential          -> StoreUnavailable
     HTTP 409 (name deleted but recoverable)         -> AlreadyExists
     any other HTTP error                            -> StoreError
 
@@ -24,6 +28,7 @@ request may carry the secret value.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import re
 import ssl
 import time
@@ -47,7 +52,7 @@ from azure.keyvault.secrets.aio import SecretClient
 
 from gateway.config import Settings, SettingsError
 from gateway.managed_identity import store_credential
-from gateway.stores.errors import AlreadyExists, NotFound, StoreError, StoreUnavailable
+from gateway.stores.errors import AlreadyExists, NotFound, StoreError, StoreThrottled, StoreUnavailable
 from gateway.stores.models import StoredSecret
 
 if TYPE_CHECKING:  # azure-core exports it through a module __getattr__, which type checkers read as Any
@@ -61,6 +66,10 @@ READ_TIMEOUT_SECONDS = 10
 RETRY_TOTAL = 1
 RETRY_BACKOFF_FACTOR = 0.2
 DELETE_POLL_SECONDS = 0.5
+DEFAULT_RETRY_AFTER_SECONDS = 10.0
+"""What a 429 without ``Retry-After`` asks (Key Vault's limits count over 10 s)."""
+LIST_THROTTLE_ATTEMPTS = 10
+"""A listing asks a throttled page again this many times (each after its Retry-After), from where it was."""
 
 
 class EmulatorCredential:
@@ -119,10 +128,12 @@ def make_credential(settings: Settings) -> Any:
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
-    """Options of every Key Vault SDK client (secrets, keys, signing): fail fast (one retry, 3 s connect / 10 s
-    read timeouts), the challenge resource check, and a transport trusting KEY_VAULT_CA_BUNDLE when it is set."""
+    """Options of every Key Vault SDK client (secrets, keys, signing): fail fast (one retry of a failed connection
+    or read, none of an HTTP status: a 429's Retry-After is the caller's to honour; 3 s connect / 10 s read
+    timeouts), the challenge resource check, and a transport trusting KEY_VAULT_CA_BUNDLE when it is set."""
     options: dict[str, Any] = {"verify_challenge_resource": settings.key_vault_verify_challenge_resource,
-                               "retry_total": RETRY_TOTAL, "retry_backoff_factor": RETRY_BACKOFF_FACTOR,
+                               "retry_total": RETRY_TOTAL, "retry_status": 0,
+                               "retry_backoff_factor": RETRY_BACKOFF_FACTOR,
                                "connection_timeout": CONNECT_TIMEOUT_SECONDS,
                                "read_timeout": READ_TIMEOUT_SECONDS}
     if settings.key_vault_ca_bundle:
@@ -153,6 +164,16 @@ def _check_name(name: str) -> None:
         raise ValueError("Key Vault secret names are 1-127 letters, digits and hyphens")
 
 
+def retry_after(error: HttpResponseError) -> float:
+    """The seconds a 429 answer asks to wait (``Retry-After``, RFC 9110 §10.2.3, in seconds), else the default."""
+    response = getattr(error, "response", None)
+    raw = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return min(max(float(raw), 0.0), 300.0) if raw is not None else DEFAULT_RETRY_AFTER_SECONDS
+    except ValueError:
+        return DEFAULT_RETRY_AFTER_SECONDS
+
+
 @contextmanager
 def _translated(operation: str, name: str = "") -> Iterator[None]:
     """Map azure-core errors onto the store contract, without chaining them (their request may hold a value)."""
@@ -167,7 +188,9 @@ def _translated(operation: str, name: str = "") -> Iterator[None]:
         status = exc.status_code or 0
         code = exc.error.code if exc.error is not None else None
         detail = f"HTTP {status}" + (f" {code}" if code else "")
-        if status == 429 or status >= 500 or status in (401, 403):
+        if status == 429:
+            raise StoreThrottled(f"Key Vault throttled {operation}{target}: {detail}", retry_after(exc)) from None
+        if status >= 500 or status in (401, 403):
             raise StoreUnavailable(f"Key Vault failed {operation}{target}: {detail}") from None
         if status == 409:
             raise AlreadyExists(f"Key Vault refused {operation}{target}: {detail} (the name is deleted but "
@@ -245,14 +268,54 @@ class KeyVaultSecretStore:
             return None
         return _stored(chosen, None)
 
-    async def list(self) -> list[StoredSecret]:
-        """Properties of every secret's latest version, without values.
+    async def versions(self, name: str) -> builtins.list[StoredSecret]:
+        """Properties of every version of ``name``, oldest first (``version`` set, no value); [] when absent."""
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            return []
+        with _translated("list versions", name):
+            async with asyncio.timeout(self._read_timeout):
+                try:
+                    found = [props async for props in self._client.list_properties_of_secret_versions(name)]
+                except ResourceNotFoundError:
+                    return []
+        return [_stored(props, None) for props in sorted(found, key=lambda p: (_created(p), p.version or ""))]
 
-        Key Vault's listing does not name versions: ``version`` is ``""`` here.
+    async def list(self) -> list[StoredSecret]:
+        """Properties of every secret's latest version, without values (an administrator's listing: workers
+        never list).
+
+        Read a page at a time, each bounded by the read timeout; a page Key Vault throttles is asked again
+        after its Retry-After, from where the listing was, never from the start. Key Vault's listing does not
+        name versions: ``version`` is ``""`` here.
         """
+        found: list[StoredSecret] = []
+        token: str | None = None
+        throttled = 0
+        while True:
+            try:
+                items, token = await self._list_page(token)
+            except StoreThrottled as error:
+                throttled += 1
+                if throttled > LIST_THROTTLE_ATTEMPTS:
+                    raise
+                await asyncio.sleep(error.retry_after)
+                continue
+            found.extend(items)
+            if token is None:
+                return found
+
+    async def _list_page(self, token: str | None) -> tuple[builtins.list[StoredSecret], str | None]:
+        """One page of the listing from ``token`` on, and the token of the next (None after the last)."""
         with _translated("list"):
             async with asyncio.timeout(self._read_timeout):
-                return [_stored(props, None) async for props in self._client.list_properties_of_secrets()]
+                pages = self._client.list_properties_of_secrets().by_page(continuation_token=token)
+                try:
+                    page = await anext(pages)
+                except StopAsyncIteration:
+                    return [], None
+                items = [_stored(props, None) async for props in page]
+                following: str | None = getattr(pages, "continuation_token", None)  # AsyncPageIterator's
+                return items, following or None
 
     async def update(self, name: str, *, enabled: bool | None = None, tags: dict[str, str] | None = None,
                      expires_on: datetime | None = None) -> StoredSecret:

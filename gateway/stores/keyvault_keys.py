@@ -8,11 +8,18 @@ locally), timeouts, retry and error mapping as the secret store; messages name t
 
 Permissions: the admin function needs keys/create, keys/rotate, keys/get, keys/list; the proxy needs keys/get,
 keys/list and keys/sign (Key Vault "Crypto User" role), never keys/export (the keys are created not exportable).
+
+A name the vault holds no key of costs no call: the store keeps the names of the vault's keys (one page of the
+keys listing: the vault holds a few keys, its secrets are listed elsewhere) and lists them again for an unknown
+name at most every ``NAMES_REFRESH_SECONDS``, so random names in ``/oauth2/provider-jwks?key=`` (an
+unauthenticated endpoint) cannot make it call Key Vault per request, while a key created on another instance is
+found within that time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from enum import Enum
 from typing import Protocol, cast
 
@@ -37,6 +44,7 @@ from gateway.stores.provider_keys import (
 
 _SIGNATURE = {"RS384": SignatureAlgorithm.rs384, "ES384": SignatureAlgorithm.es384}
 KIND_TAG = "provider-assertion"
+NAMES_REFRESH_SECONDS = 10.0
 
 
 class _PublicKeyMembers(Protocol):
@@ -82,6 +90,29 @@ class KeyVaultProviderKeyStore:
         self._read_timeout = read_timeout if read_timeout is not None else settings.store_read_timeout_seconds
         self._client = KeyClient(settings.key_vault_url, self._credential, **client_options(self._settings))
         self._signers: dict[str, CryptographyClient] = {}
+        self._names: set[str] | None = None  # every key's name (lowercase: Key Vault's names are not case-sensitive)
+        self._names_at = float("-inf")
+        self._names_lock = asyncio.Lock()
+
+    async def _may_exist(self, name: str) -> bool:
+        """Whether the vault may hold key ``name``: from the names listed last, listed again when ``name`` is
+        not among them and the listing is ``NAMES_REFRESH_SECONDS`` old."""
+        if self._names is not None and name.lower() in self._names:
+            return True
+        async with self._names_lock:
+            if self._names is not None and name.lower() in self._names:
+                return True
+            if time.monotonic() - self._names_at < NAMES_REFRESH_SECONDS:
+                return False
+            with _translated("list keys"):
+                async with asyncio.timeout(self._read_timeout):
+                    self._names = {p.name.lower() async for p in self._client.list_properties_of_keys() if p.name}
+            self._names_at = time.monotonic()
+            return name.lower() in self._names
+
+    def _named(self, name: str) -> None:
+        if self._names is not None:
+            self._names.add(name.lower())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyVaultProviderKeyStore:
@@ -105,6 +136,7 @@ class KeyVaultProviderKeyStore:
                 key = await self._client.create_ec_key(name, curve=KeyCurveName.p_384,
                                                        key_operations=["sign", "verify"], exportable=False,
                                                        tags=all_tags)
+        self._named(name)
         return _version_of(key)
 
     async def rotate(self, name: str) -> ProviderKeyVersion:
@@ -118,7 +150,7 @@ class KeyVaultProviderKeyStore:
         return _version_of(key)
 
     async def versions(self, name: str) -> list[ProviderKeyVersion]:
-        if not isinstance(name, str) or not KEY_NAME_RE.match(name):
+        if not isinstance(name, str) or not KEY_NAME_RE.match(name) or not await self._may_exist(name):
             return []
         with _translated("list key versions", name):
             async with asyncio.timeout(self._read_timeout):

@@ -9,6 +9,7 @@ raises InvalidContinuation.
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import json
 import uuid
@@ -17,9 +18,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar, overload
 
 from gateway.clock import Clock, SystemClock
-from gateway.stores.counters import FailureCount, counted
+from gateway.stores.changes import ChangeKind, ChangeLog
+from gateway.stores.counters import MAX_CLIENTS_PER_ROW, FailureCounts, counted, window_of
 from gateway.stores.errors import AlreadyExists, InvalidContinuation, NotFound, PreconditionFailed, StoreUnavailable
-from gateway.stores.keys import check_key, is_valid_key
+from gateway.stores.keys import RESERVED_PREFIX, check_key, is_valid_key
 from gateway.stores.models import AuditRecord, Client, Page, Route, StoredSecret
 
 T = TypeVar("T", Route, Client)
@@ -67,11 +69,18 @@ def _page(items: list[P], page_size: int, continuation: str | None) -> Page[P]:
 
 class _KeyedMemoryStore(_Outage, Generic[T]):
     _key_field: str
+    _kind: ChangeKind
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, changes: ChangeLog | None = None) -> None:
         self._items: dict[str, T] = {}
         self._clock = clock or SystemClock()
         self._etags = itertools.count(1)
+        self._changes = changes
+
+    async def _record(self, key: str) -> None:
+        """The change log first (``gateway.stores.changes``): a write it cannot record is not made."""
+        if self._changes is not None:
+            await self._changes.record(self._kind, key)
 
     def _key(self, item: T) -> str:
         key: str = getattr(item, self._key_field)  # Route.tenant_id or Client.client_id
@@ -89,6 +98,9 @@ class _KeyedMemoryStore(_Outage, Generic[T]):
     async def create(self, item: T) -> T:
         self._check()
         check_key(self._key(item), self._key_field)
+        if self._key(item).startswith(RESERVED_PREFIX):
+            raise ValueError(f"{self._key_field} must not start with {RESERVED_PREFIX!r} (reserved)")
+        await self._record(self._key(item))
         if self._key(item) in self._items:
             raise AlreadyExists(self._key(item))
         stored = self._stamp(item, None)
@@ -97,6 +109,7 @@ class _KeyedMemoryStore(_Outage, Generic[T]):
 
     async def replace(self, item: T, *, if_match: str | None = None) -> T:
         self._check()
+        await self._record(self._key(item))
         current = self._items.get(self._key(item))
         if current is None:
             raise NotFound(self._key(item))
@@ -108,6 +121,7 @@ class _KeyedMemoryStore(_Outage, Generic[T]):
 
     async def delete(self, key: str, *, if_match: str | None = None) -> None:
         self._check()
+        await self._record(key)
         current = self._items.get(key)
         if current is None:
             raise NotFound(key)
@@ -122,10 +136,12 @@ class _KeyedMemoryStore(_Outage, Generic[T]):
 
 class MemoryRouteStore(_KeyedMemoryStore[Route]):
     _key_field = "tenant_id"
+    _kind = "route"
 
 
 class MemoryClientStore(_KeyedMemoryStore[Client]):
     _key_field = "client_id"
+    _kind = "client"
 
 
 class MemoryAuditStore(_Outage):
@@ -165,6 +181,11 @@ class MemorySecretStore(_Outage):
                   content_type: str | None = None, expires_on: datetime | None = None,
                   enabled: bool = True) -> StoredSecret:
         self._check()
+        return self.put(name, value, tags=tags, content_type=content_type, expires_on=expires_on, enabled=enabled)
+
+    def put(self, name: str, value: str, *, tags: dict[str, str] | None = None, content_type: str | None = None,
+            expires_on: datetime | None = None, enabled: bool = True) -> StoredSecret:
+        """``set`` without an event loop (what a deployment's vault holds before a test starts)."""
         now = self._clock.now()
         secret = StoredSecret(name=name, value=value, version=uuid.uuid4().hex, enabled=enabled,
                               tags=dict(tags or {}), content_type=content_type, created_on=now,
@@ -180,6 +201,10 @@ class MemorySecretStore(_Outage):
         if version is None:
             return versions[-1]
         return next((v for v in versions if v.version == version), None)
+
+    async def versions(self, name: str) -> builtins.list[StoredSecret]:
+        self._check()
+        return [replace(v, value=None) for v in self._versions.get(name, [])]
 
     async def list(self) -> list[StoredSecret]:
         self._check()
@@ -211,24 +236,32 @@ class MemoryFailureCounterStore(_Outage):
     """Failure counters of one process (each call is atomic: no await between read and write)."""
 
     def __init__(self) -> None:
-        self._counters: dict[str, FailureCount] = {}
+        self._rows: dict[tuple[datetime, str], dict[str, int]] = {}
 
-    async def record_failure(self, key: str, *, now: datetime, limit: int, window_seconds: float) -> FailureCount:
+    async def record_failure(self, address_key: str, client_key: str | None, *, now: datetime,
+                             window_seconds: float, address_limit: int, client_limit: int) -> FailureCounts:
         self._check()
-        check_key(key, "counter key")
-        updated = self._counters[key] = counted(self._counters.get(key), now=now, limit=limit,
-                                                window_seconds=window_seconds)
-        return updated
+        check_key(address_key, "counter key")
+        start, _ = window_of(now, window_seconds)
+        row = self._rows.setdefault((start, address_key), {})
+        row[""] = row.get("", 0) + 1
+        client = None
+        if client_key is not None and (client_key in row or len(row) <= MAX_CLIENTS_PER_ROW):
+            row[client_key] = row.get(client_key, 0) + 1
+            client = counted(row[client_key], now=now, limit=client_limit, window_seconds=window_seconds)
+        return FailureCounts(counted(row[""], now=now, limit=address_limit, window_seconds=window_seconds), client)
 
-    async def get(self, key: str, *, now: datetime, window_seconds: float) -> FailureCount | None:
+    async def purge_expired(self, *, now: datetime, window_seconds: float, limit: int = 10_000) -> int:
         self._check()
-        found = self._counters.get(key) if is_valid_key(key) else None
-        return None if found is None or found.expired_at(now, window_seconds) else found
-
-    async def purge_expired(self, *, now: datetime, window_seconds: float, limit: int = 1000) -> int:
-        self._check()
-        cutoff = now - timedelta(seconds=2 * window_seconds)
-        stale = [key for key, count in self._counters.items() if count.window_start <= cutoff][:limit]
+        cutoff = window_of(now, window_seconds)[0] - timedelta(seconds=window_seconds)
+        stale = [key for key in self._rows if key[0] < cutoff][:limit]
         for key in stale:
-            del self._counters[key]
+            del self._rows[key]
         return len(stale)
+
+    def row(self, address_key: str, *, now: datetime, window_seconds: float) -> dict[str, int]:
+        """What the address's row holds in the window of ``now`` (``""``: the address's count; else client keys)."""
+        return dict(self._rows.get((window_of(now, window_seconds)[0], address_key), {}))
+
+    def __len__(self) -> int:
+        return len(self._rows)

@@ -7,6 +7,7 @@ Error contract (``gateway.stores.errors``), shared by every implementation:
     ├── AlreadyExists       ``create`` of an existing key
     ├── PreconditionFailed  ``if_match`` ETag is stale (optimistic concurrency)
     └── StoreUnavailable    the service cannot be reached or failed (5xx, timeouts): retry later
+        └── StoreThrottled  it refused the call for its rate (429, Server Busy): retry after ``retry_after``
 
     InvalidContinuation     (a ValueError, not a StoreError) a ``continuation`` this store did not issue
 
@@ -19,10 +20,11 @@ NotFound. Listings: a page holds at most ``page_size`` items; follow
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from typing import Protocol
 
-from gateway.stores.counters import FailureCount
+from gateway.stores.counters import FailureCounts
 from gateway.stores.models import AuditRecord, Client, Page, Route, StoredSecret
 
 
@@ -76,6 +78,9 @@ class SecretStore(Protocol):
     async def get(self, name: str, version: str | None = None) -> StoredSecret | None:
         """Latest (or given) version with its value; None if absent or deleted."""
 
+    async def versions(self, name: str) -> builtins.list[StoredSecret]:
+        """Properties of every version of one secret, oldest first (``value`` is None); ``[]`` when absent."""
+
     async def list(self) -> list[StoredSecret]:
         """Properties of the latest version of every secret (``value`` is None)."""
 
@@ -88,20 +93,17 @@ class SecretStore(Protocol):
 
 
 class FailureCounterStore(Protocol):
-    """Failure counters shared by every instance (``gateway.stores.counters``); keys follow ``gateway.stores.keys``.
+    """Failure counters shared by every instance (``gateway.stores.counters``: fixed windows, one row per source
+    address and window). Keys are opaque digests chosen by the caller (letters and digits).
 
-    Only failed authentications touch it, never a successful one. Concurrent
-    ``record_failure`` calls on one key, from any number of instances, each count
-    exactly once (optimistic concurrency on the counter's ETag).
+    Only failed authentications touch it, never a successful one. Concurrent ``record_failure`` calls on one
+    address, from any number of instances, each count exactly once (optimistic concurrency on the row's ETag).
     """
 
-    async def record_failure(self, key: str, *, now: datetime, limit: int, window_seconds: float) -> FailureCount:
-        """Count one failure of ``key`` at ``now`` (``gateway.stores.counters.counted``); the counter after it."""
+    async def record_failure(self, address_key: str, client_key: str | None, *, now: datetime,
+                             window_seconds: float, address_limit: int, client_limit: int) -> FailureCounts:
+        """Count one failure from ``address_key`` in the window of ``now``, and of ``client_key`` from it when
+        given (a client that exists); the counts after it (``gateway.stores.counters.counted``)."""
 
-    async def get(self, key: str, *, now: datetime, window_seconds: float) -> FailureCount | None:
-        """The key's counter, or None when it has none or its window has expired."""
-
-    async def purge_expired(self, *, now: datetime, window_seconds: float, limit: int = 1000) -> int:
-        """Delete up to ``limit`` counters that can no longer count: their window started two windows or more
-        before ``now`` (so it and any lock it set have passed). A counter counted again meanwhile is kept.
-        Returns how many were deleted."""
+    async def purge_expired(self, *, now: datetime, window_seconds: float, limit: int = 10_000) -> int:
+        """Delete up to ``limit`` rows of windows that ended before the previous one; how many were deleted."""

@@ -10,10 +10,13 @@ for unit tests and single-process development.
 Contract (``tests/unit/stores/replay_contracts.py`` runs it on both implementations):
 
 - ``use_once(client_id, jti, expires_at)`` is True the first time a (client, jti) pair is seen
-  and False while it is remembered: until ``expires_at`` (the assertion's ``exp`` plus the
-  verifier's leeway). Of concurrent calls with one pair, exactly one is True, across instances.
-- After ``expires_at`` the pair may be used again (the assertion itself is expired by then);
-  ``purge_expired()`` removes entries past their expiry.
+  and False while it is remembered: at least until ``expires_at`` (the assertion's ``exp`` plus the
+  verifier's leeway), which is at most ``MAX_REMEMBER_SECONDS`` away (further is a ValueError: no
+  assertion the verifier accepts lives that long). Of concurrent calls with one pair, at most one
+  is True, across instances (exactly one, but for calls racing across the Table store's bucket
+  boundary, which may both be refused: failing closed).
+- Some time after ``expires_at`` the pair may be used again (the assertion itself is expired by
+  then); ``purge_expired()`` removes entries past their use.
 - The ``jti`` is attacker-chosen text: stores keep its SHA-256 digest only, never the value, so
   any length and any character is safe. ``client_id`` must be a valid store key
   (``gateway.stores.keys``), as every registered client id is.
@@ -31,6 +34,15 @@ from typing import Protocol
 from gateway.clock import Clock, SystemClock
 from gateway.stores.errors import StoreUnavailable
 from gateway.stores.keys import check_key
+
+MAX_REMEMBER_SECONDS = 600.0
+"""The longest a pair may be asked to be remembered (an assertion lives at most 300 s, plus leeways)."""
+
+
+def check_expiry(expires_at: datetime, now: datetime) -> None:
+    """ValueError when ``expires_at`` is further than ``MAX_REMEMBER_SECONDS`` from ``now``."""
+    if (_utc(expires_at) - _utc(now)).total_seconds() > MAX_REMEMBER_SECONDS:
+        raise ValueError(f"a jti is remembered for at most {MAX_REMEMBER_SECONDS:.0f} s")
 
 
 class ReplayStore(Protocol):
@@ -69,6 +81,8 @@ class MemoryReplayStore:
         check_key(client_id, "client_id")
         if not isinstance(jti, str):
             raise TypeError("jti must be a string")
+        now = self._clock.now()
+        check_expiry(expires_at, now)
         self._check_available()
         await asyncio.sleep(0)  # a real store is a round trip away: let concurrent callers interleave
         key = (client_id, jti_digest(jti))

@@ -86,4 +86,7 @@ def trace_stores(stores: AzureStores, settings: Any, recorder: Recorder) -> Azur
         clients=wrap(stores.clients, "clients", "azure.tables", tables),
         audit=wrap(stores.audit, "audit", "azure.tables", tables),
         secrets=wrap(stores.secrets, "secrets", "azure.keyvault", vault),
+        changes=wrap(stores.changes, "changes", "azure.tables", tables) if stores.changes is not None else None,
+        legacy_ids=(wrap(stores.legacy_ids, "legacy_ids", "azure.tables", tables)
+                    if stores.legacy_ids is not None else None),
     )

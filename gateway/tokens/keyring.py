@@ -1,272 +1,247 @@
-"""The per-worker key ring: JWT signing keys kept in Key Vault, cached, rotated, published.
+"""The per-worker key ring: the JWT signing keys, read from Key Vault through their index, cached, published.
 
-Storage. Each key is one Key Vault secret (through ``services.secrets``) named
-``signing_key_secret_name(prefix, kid)``; its value is the PEM (PKCS#8) private
-key, its tags ``kid``, ``alg``, ``generation`` and ``created`` (ISO 8601).
+Finding the keys. A worker reads the index secret (``gateway.tokens.key_index``: one small secret naming every
+key in use) and then each key it names that is not retired (one or two): a cold worker costs about three Key
+Vault calls, and so does a refresh, whatever the number of clients or secrets in the vault. It never lists the
+vault and never creates a key: the first key and every rotation are the admin side's
+(``gateway.tokens.key_admin``; the deployment runs ``gateway-admin ensure``). Without an index the worker
+answers :class:`NoSigningKey` (the token endpoint's 503 ``temporarily_unavailable``), logs why, and asks again
+at most every ``NO_KEY_RETRY_SECONDS``.
 
-Which key signs. The *active* key is the one of the highest generation, ties
-broken by the smallest kid (kids start with their creation time). Every worker
-applies the same rule to the same listing, so workers agree without locks.
+Caching. The key set serves for ``SIGNING_KEY_CACHE_SECONDS``; from half that age a request starts a refresh
+in the background and is answered from the cached set (one refresh at a time), so a busy worker never waits.
+An idle worker whose set is past its lifetime waits for the refresh at most ``REFRESH_WAIT_SECONDS``, then is
+answered from the cached set while the refresh goes on. While Key Vault fails, the cached set keeps serving for
+``STALE_IF_ERROR_SECONDS`` and Key Vault is asked again no sooner than ``OUTAGE_RETRY_SECONDS`` (its
+``Retry-After`` when it throttles: then a worker with nothing cached waits too, answering 503), with jitter so
+that workers that failed together do not retry together; one read at a time per worker.
 
-Concurrent first start. A worker that finds no usable key creates one of
-generation 1, then reads the listing again and signs with whichever key the
-rule picks. If several workers race, several generation-1 keys exist: all of
-them are published and accepted, so any token any worker signed verifies, and
-every worker converges on the same active key at its next refresh.
-
-Rotation (:meth:`KeyRing.rotate`) adds a key of the next generation, which is
-active at once on this worker and on others within ``SIGNING_KEY_CACHE_SECONDS``.
-A superseded key stays published and accepted ("previous") until every token
-it can have signed has expired: superseded time + cache lifetime (workers that
-have not yet seen the new key) + token lifetime + leeway. Then it is "retired":
-dropped from the JWKS and refused.
-
-Caching. The key set is cached for ``SIGNING_KEY_CACHE_SECONDS``; a token with
-an unknown kid triggers at most one refresh per ``UNKNOWN_KID_REFRESH_SECONDS``
-so a rotation on another worker is seen at once, but random kids cannot make a
-worker hammer Key Vault. While Key Vault is unreachable the cached set keeps
-serving for ``STALE_IF_ERROR_SECONDS``; a refresh slower than
-``REFRESH_WAIT_SECONDS`` finishes in the background while the cached set serves.
+Unknown kids. A token whose ``kid`` is not in the set is looked up again only when the kid could be a key
+created since the set was read: of the gateway's shape, not in the future, and not older than the newest known
+key by more than ``KID_RACE_SECONDS`` (two rotations racing). Then at most one refresh per
+``UNKNOWN_KID_REFRESH_SECONDS``; any other kid is refused without a Key Vault call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
+import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeGuard
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway import telemetry
-from gateway.credentials import signing_key_secret_name
-from gateway.services import Services
-from gateway.stores.errors import StoreUnavailable
-from gateway.stores.models import StoredSecret
-from gateway.tokens.keys import (
-    ALGORITHM,
-    KeyStatus,
-    SigningKey,
-    SigningKeyInfo,
-    generate_private_key,
-    new_kid,
-    private_key_from_pem,
-    private_key_to_pem,
-    public_jwk,
+from gateway.clock import Clock
+from gateway.config import Settings
+from gateway.stores.errors import StoreThrottled, StoreUnavailable
+from gateway.stores.protocols import SecretStore
+from gateway.tokens.key_index import (
+    IndexedKey,
+    index_secret_name,
+    infos,
+    is_valid_kid,
+    kid_time,
+    parse_index,
+    retire_times,
 )
+from gateway.tokens.keys import ALGORITHM, SigningKey, private_key_from_pem, public_jwk
 
 logger = logging.getLogger("gateway.tokens.keyring")
 
 LEEWAY_SECONDS = 30
 """Clock skew tolerated on ``exp``/``nbf`` by verifiers (and added to the grace period)."""
-UNKNOWN_KID_REFRESH_SECONDS = 2.0
-"""Minimum interval between refreshes triggered by unknown kids."""
+UNKNOWN_KID_REFRESH_SECONDS = 60.0
+"""Minimum interval between refreshes an unknown (but possibly new) kid causes, per worker."""
+KID_RACE_SECONDS = 300.0
+"""How much older than the newest known key an unknown kid may be and still be looked up."""
+KID_FUTURE_SECONDS = 120.0
+"""Clock skew allowed on a kid's creation time (a kid made later than this is no key of ours)."""
 OUTAGE_RETRY_SECONDS = 5.0
-"""While Key Vault fails and a stale set serves, try again at most this often."""
+"""After a failed read, Key Vault is asked again no sooner than this (or its Retry-After), with jitter."""
+NO_KEY_RETRY_SECONDS = 10.0
+"""Without an index, Key Vault is asked again no sooner than this."""
 REFRESH_WAIT_SECONDS = 1.0
-"""How long a request waits for the refresh of a key set it could still serve: a hung Key Vault (it accepts
-connections, never answers) must not stall signing; the refresh goes on in the background."""
+"""How long a request waits for the refresh of an expired key set it could still serve: a hung Key Vault (it
+accepts connections, never answers) must not stall signing; the refresh goes on in the background."""
+NO_KEY_LOG_SECONDS = 60.0
 
-_KID_RE = re.compile(r"^[0-9]{14}-[0-9a-f]{16}$")
 
-
-def is_valid_kid(kid: object) -> TypeGuard[str]:
-    """True when ``kid`` has the shape of a key id this gateway creates."""
-    return isinstance(kid, str) and bool(_KID_RE.match(kid))
+class NoSigningKey(StoreUnavailable):
+    """Key Vault holds no usable signing key (no index, or its active key unreadable): an operator must create
+    one (``gateway-admin ensure``); token requests answer 503 until then."""
 
 
 @dataclass(frozen=True)
-class _StoredKey:
-    kid: str
-    generation: int
-    created_on: datetime
-    secret_name: str
+class KeyRingPolicy:
+    """The durations the key ring applies (from settings)."""
+
+    prefix: str
+    cache_seconds: float
+    stale_if_error_seconds: float
+    grace: timedelta
+    """A superseded key stays accepted this long: token lifetime + cache lifetime + leeway."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KeyRingPolicy:
+        return cls(prefix=settings.key_vault_secret_prefix, cache_seconds=float(settings.signing_key_cache_seconds),
+                   stale_if_error_seconds=float(settings.stale_if_error_seconds),
+                   grace=timedelta(seconds=settings.token_lifetime_seconds + settings.signing_key_cache_seconds
+                                   + 2 * LEEWAY_SECONDS))
 
 
 @dataclass(frozen=True)
 class _Snapshot:
-    keys: tuple[_StoredKey, ...]                # every key found, best first (the active key first)
+    keys: tuple[IndexedKey, ...]                # every key the index names, best first (the active key first)
     retire_after: dict[str, datetime | None]    # per kid; None for the active key
-    loaded: dict[str, SigningKey]               # private keys of the non-retired ones
+    loaded: dict[str, SigningKey]               # private keys of the keys not retired
     loaded_at: float
+    newest: datetime                            # creation time of the newest key named
+
+    @property
+    def active(self) -> SigningKey:
+        return self.loaded[self.keys[0].kid]
 
 
-def _rank(key: _StoredKey) -> tuple[int, str]:
-    return (-key.generation, key.kid)
-
-
-def _parse(secret: StoredSecret, name_prefix: str) -> _StoredKey | None:
-    if not secret.name.startswith(name_prefix) or not secret.enabled:
-        return None
-    tags = secret.tags or {}
-    kid = secret.name[len(name_prefix):]
-    if tags.get("kid", kid) != kid or tags.get("alg") != ALGORITHM or not is_valid_kid(kid):
-        return None
-    try:
-        generation = int(tags.get("generation", "1"))
-        created = datetime.fromisoformat(tags["created"]) if "created" in tags else secret.created_on
-    except (ValueError, KeyError):
-        return None
-    if created is None or created.tzinfo is None:
-        return None
-    return _StoredKey(kid=kid, generation=generation, created_on=created, secret_name=secret.name)
+def _jittered(seconds: float) -> float:
+    return seconds * random.uniform(1.0, 1.5)
 
 
 class KeyRing:
     """Signing keys of this worker; see the module docstring for the rules."""
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        settings = services.settings
-        self._prefix = settings.key_vault_secret_prefix
-        self._name_prefix = signing_key_secret_name(self._prefix, "")
-        self._ttl = float(settings.signing_key_cache_seconds)
-        self._stale = float(settings.stale_if_error_seconds)
-        self._grace = timedelta(seconds=settings.token_lifetime_seconds + settings.signing_key_cache_seconds
-                                + 2 * LEEWAY_SECONDS)
+    def __init__(self, secrets: SecretStore, clock: Clock, policy: KeyRingPolicy) -> None:
+        self._secrets = secrets
+        self._clock = clock
+        self._policy = policy
         self._snapshot: _Snapshot | None = None
-        self._lock = asyncio.Lock()
-        self._refreshing: asyncio.Future[_Snapshot] | None = None
-        self._last_attempt = float("-inf")
+        self._loading: asyncio.Task[_Snapshot] | None = None
+        self._retry_at = float("-inf")  # a failed read: cached keys serve without asking Key Vault until then
+        self._refused_until = float("-inf")  # throttled, or no key: not even a cold worker asks until then
+        self._failure: StoreUnavailable | None = None
         self._last_forced = float("-inf")
+        self._no_key_logged = float("-inf")
 
-    # -- status rules -------------------------------------------------------------------------------------------
-    def _retire_times(self, ordered: tuple[_StoredKey, ...]) -> dict[str, datetime | None]:
-        """When each key stops being accepted: superseded + grace; None for the active (first) key."""
-        times: dict[str, datetime | None] = {}
-        earliest_better: datetime | None = None
-        for key in ordered:
-            if earliest_better is None:
-                times[key.kid] = None
-                earliest_better = key.created_on
-            else:
-                times[key.kid] = max(key.created_on, earliest_better) + self._grace
-                earliest_better = min(earliest_better, key.created_on)
-        return times
-
-    def _infos(self, ordered: tuple[_StoredKey, ...], now: datetime) -> list[SigningKeyInfo]:
-        times = self._retire_times(ordered)
-        infos = []
-        for key in ordered:
-            retire = times[key.kid]
-            status: KeyStatus = "active" if retire is None else ("previous" if now < retire else "retired")
-            infos.append(SigningKeyInfo(kid=key.kid, alg=ALGORITHM, created_on=key.created_on, status=status,
-                                        retire_after=retire, generation=key.generation))
-        return infos
+    @property
+    def policy(self) -> KeyRingPolicy:
+        return self._policy
 
     # -- loading ------------------------------------------------------------------------------------------------
-    async def _list_keys(self) -> tuple[_StoredKey, ...]:
-        found = [k for k in (_parse(s, self._name_prefix) for s in await self._services.secrets.list()) if k]
-        return tuple(sorted(found, key=_rank))
-
-    async def _read(self, previous: _Snapshot | None) -> _Snapshot:
-        ordered = await self._list_keys()
-        now = self._services.clock.now()
-        loaded: dict[str, SigningKey] = {}
-        for info, key in zip(self._infos(ordered, now), ordered, strict=True):
-            if info.status == "retired":
-                continue
-            cached = previous.loaded.get(key.kid) if previous else None
-            if cached is not None:
-                loaded[key.kid] = cached
-                continue
-            secret = await self._services.secrets.get(key.secret_name)
-            if secret is None or not secret.value:
-                continue
-            try:
-                loaded[key.kid] = SigningKey(key.kid, ALGORITHM, private_key_from_pem(secret.value))
-            except ValueError:
-                logger.error("signing key %s is unreadable and is ignored", key.kid)
-        return _Snapshot(keys=ordered, retire_after=self._retire_times(ordered), loaded=loaded,
-                         loaded_at=self._services.clock.monotonic())
-
-    async def _create(self, generation: int) -> _StoredKey:
-        now = self._services.clock.now()
-        kid = new_kid(now)
-        name = signing_key_secret_name(self._prefix, kid)
-        await self._services.secrets.set(
-            name, private_key_to_pem(generate_private_key()), content_type="application/x-pem-file",
-            tags={"kid": kid, "alg": ALGORITHM, "generation": str(generation), "created": now.isoformat(),
-                  "purpose": "jwt-signing"})
-        logger.info("created signing key kid=%s generation=%d", kid, generation)
-        return _StoredKey(kid=kid, generation=generation, created_on=now, secret_name=name)
-
-    async def _refresh(self) -> _Snapshot:
-        """Reload the key set (creating the first key when there is none); callers hold the lock."""
-        previous = self._snapshot
-        self._last_attempt = self._services.clock.monotonic()
+    async def _read_index(self) -> tuple[IndexedKey, ...]:
+        name = index_secret_name(self._policy.prefix)
+        stored = await self._secrets.get(name)
+        if stored is None or not stored.enabled or not stored.value:
+            raise NoSigningKey(f"no signing key index ({name})")
         try:
-            snapshot = await self._read(previous)
-            if not snapshot.keys or snapshot.keys[0].kid not in snapshot.loaded:
-                await self._create(max((k.generation for k in snapshot.keys), default=0) + 1)
-                snapshot = await self._read(snapshot)
-        except StoreUnavailable:
-            if previous is not None and self._last_attempt - previous.loaded_at < self._ttl + self._stale:
-                logger.warning("key vault unavailable, serving cached signing keys")
-                return previous
+            keys = parse_index(stored.value)
+        except ValueError:
+            raise NoSigningKey(f"the signing key index {name} is unreadable") from None
+        if not keys:
+            raise NoSigningKey(f"the signing key index {name} names no key")
+        return keys
+
+    async def _load_key(self, key: IndexedKey) -> SigningKey | None:
+        secret = await self._secrets.get(key.secret_name(self._policy.prefix))
+        if secret is None or not secret.enabled or not secret.value:
+            logger.error("signing key %s named by the index is missing or disabled", key.kid)
+            return None
+        try:
+            return SigningKey(key.kid, ALGORITHM, private_key_from_pem(secret.value))
+        except ValueError:
+            logger.error("signing key %s is unreadable and is ignored", key.kid)
+            return None
+
+    async def _read(self) -> _Snapshot:
+        """The index, then every key it names that is not retired (read again each time: a key whose secret an
+        operator deleted stops verifying at the next refresh)."""
+        keys = await self._read_index()
+        live = {i.kid for i in infos(keys, self._clock.now(), self._policy.grace) if i.status != "retired"}
+        wanted = [key for key in keys if key.kid in live]
+        fetched = await asyncio.gather(*(self._load_key(key) for key in wanted))
+        loaded = {key.kid: found for key, found in zip(wanted, fetched, strict=True) if found is not None}
+        if keys[0].kid not in loaded:
+            raise NoSigningKey("the active signing key is unreadable")
+        return _Snapshot(keys=keys, retire_after=retire_times(keys, self._policy.grace), loaded=loaded,
+                         loaded_at=self._clock.monotonic(), newest=max(k.created_on for k in keys))
+
+    async def _load(self) -> _Snapshot:
+        try:
+            snapshot = await self._read()
+        except StoreUnavailable as error:
+            self._failed(error)
             raise
-        if not snapshot.keys or snapshot.keys[0].kid not in snapshot.loaded:
-            raise StoreUnavailable("no usable signing key")
-        self._snapshot = snapshot
+        self._snapshot, self._failure = snapshot, None
+        self._retry_at = self._refused_until = float("-inf")
         return snapshot
 
-    def _usable(self, snapshot: _Snapshot | None, *, force: bool) -> TypeGuard[_Snapshot]:
-        """True when ``snapshot`` may answer without a refresh."""
-        if snapshot is None:
-            return False
-        now = self._services.clock.monotonic()
-        if not force and now - snapshot.loaded_at < self._ttl:
-            return True
-        # a refresh failed moments ago: serve the stale set rather than hammer the store
-        return (snapshot.loaded_at < self._last_attempt and now - self._last_attempt < OUTAGE_RETRY_SECONDS
-                and now - snapshot.loaded_at < self._ttl + self._stale)
+    def _failed(self, error: StoreUnavailable) -> None:
+        now = self._clock.monotonic()
+        self._failure = error
+        if isinstance(error, NoSigningKey):
+            wait = NO_KEY_RETRY_SECONDS
+            if now - self._no_key_logged >= NO_KEY_LOG_SECONDS:
+                self._no_key_logged = now
+                logger.error("no usable signing key: %s. Create it with `gateway-admin ensure` "
+                             "(deployments run it); token requests answer 503 until then", error)
+        else:
+            wait = error.retry_after if isinstance(error, StoreThrottled) else OUTAGE_RETRY_SECONDS
+            logger.warning("signing keys could not be read: %s", type(error).__name__)
+        self._retry_at = now + _jittered(wait)
+        if isinstance(error, NoSigningKey | StoreThrottled):
+            self._refused_until = self._retry_at
+
+    def _start_load(self) -> asyncio.Task[_Snapshot]:
+        """The one load under way, started when there is none (single flight)."""
+        if self._loading is None or self._loading.done():
+            self._loading = asyncio.ensure_future(self._load())
+            self._loading.add_done_callback(_retrieve)
+        return self._loading
 
     def _servable(self, snapshot: _Snapshot) -> bool:
-        return self._services.clock.monotonic() - snapshot.loaded_at < self._ttl + self._stale
+        age = self._clock.monotonic() - snapshot.loaded_at
+        return age < self._policy.cache_seconds + self._policy.stale_if_error_seconds
 
-    async def _current(self, *, force: bool = False) -> _Snapshot:
+    async def _current(self) -> _Snapshot:
         snapshot = self._snapshot
-        if self._usable(snapshot, force=force):
+        now = self._clock.monotonic()
+        age = now - snapshot.loaded_at if snapshot is not None else float("inf")
+        if snapshot is not None and age < self._policy.cache_seconds:
             telemetry.cache_lookup("keys", True)
+            if age >= self._policy.cache_seconds / 2 and now >= self._retry_at:
+                self._start_load()  # refresh ahead, in the background
             return snapshot
         telemetry.cache_lookup("keys", False)
-        refreshing = self._refreshing
-        if refreshing is not None and not refreshing.done() and snapshot is not None and self._servable(snapshot):
-            return snapshot  # a slow refresh is under way in the background
-        await self._lock.acquire()
-        release = True
-        try:
-            if self._snapshot is not None and self._snapshot is not snapshot:
-                return self._snapshot  # another task refreshed while we waited
-            if self._usable(self._snapshot, force=force):
-                return self._snapshot
-            previous = self._snapshot
-            if previous is None or not self._servable(previous):
-                return await self._refresh()
-            task = self._refreshing = asyncio.ensure_future(self._refresh())
-            done, _ = await asyncio.wait({task}, timeout=REFRESH_WAIT_SECONDS)
-            if task in done:
-                return task.result()
-            release = False  # the lock stays held until the background refresh ends
-            task.add_done_callback(self._refreshed)
-            logger.warning("key vault slow to answer, serving cached signing keys while it refreshes")
-            return previous
-        finally:
-            if release:
-                self._lock.release()
+        if now < self._retry_at and snapshot is not None and self._servable(snapshot):
+            return snapshot  # Key Vault failed moments ago: the cached set serves without asking it again yet
+        if now < self._refused_until:  # it asked to wait (Retry-After), or holds no key: a cold worker waits too
+            raise self._failure or StoreUnavailable("signing keys unavailable")
+        return await self._refreshed(snapshot)
 
-    def _refreshed(self, task: asyncio.Future[_Snapshot]) -> None:
-        self._lock.release()
-        if not task.cancelled() and task.exception() is not None:
-            logger.warning("background signing key refresh failed: %s", type(task.exception()).__name__)
+    async def _refreshed(self, stale: _Snapshot | None) -> _Snapshot:
+        """A fresh set; the stale one when the refresh fails or is slow and it can still serve."""
+        task = self._start_load()
+        if stale is None or not self._servable(stale):
+            return await asyncio.shield(task)
+        done, _ = await asyncio.wait({task}, timeout=REFRESH_WAIT_SECONDS)
+        if task in done and task.exception() is None:
+            return task.result()
+        if task not in done:
+            logger.warning("key vault slow to answer, serving cached signing keys while it refreshes")
+        return stale
 
     # -- public interface ---------------------------------------------------------------------------------------
     async def signing_key(self) -> SigningKey:
-        """The active key (created on first use when Key Vault holds none)."""
+        """The active key; NoSigningKey (a StoreUnavailable) when Key Vault holds none."""
+        return (await self._current()).active
+
+    async def published_signing_keys(self) -> tuple[SigningKey, ...]:
+        """The active key first, then every other key still published (named by the index, not retired), with
+        their private parts: what derives a MAC key that outlives a rotation (the proxy's page links)."""
         snapshot = await self._current()
-        return snapshot.loaded[snapshot.keys[0].kid]
+        now = self._clock.now()
+        return tuple(snapshot.loaded[key.kid] for key in snapshot.keys if key.kid in snapshot.loaded
+                     and ((retire := snapshot.retire_after.get(key.kid)) is None or now < retire))
 
     async def verification_key(self, kid: object) -> ec.EllipticCurvePublicKey | None:
         """The public key of a published (active or previous) key; None for unknown or retired kids (any
@@ -275,41 +250,59 @@ class KeyRing:
             return None
         snapshot = await self._current()
         if kid not in snapshot.loaded:
-            now = self._services.clock.monotonic()
-            if now - self._last_forced < UNKNOWN_KID_REFRESH_SECONDS:
+            if not self._may_be_new(kid, snapshot) or not self._may_force():
                 return None
-            self._last_forced = now
-            snapshot = await self._current(force=True)
+            try:
+                snapshot = await asyncio.shield(self._start_load())
+            except StoreUnavailable:
+                return None
         key = snapshot.loaded.get(kid)
         if key is None:
             return None
         retire = snapshot.retire_after.get(kid)
-        if retire is not None and self._services.clock.now() >= retire:
+        if retire is not None and self._clock.now() >= retire:
             return None  # retired since the set was loaded
         return key.public_key
+
+    def _may_be_new(self, kid: str, snapshot: _Snapshot) -> bool:
+        """Whether ``kid`` could name a key created since ``snapshot`` was read (its time says so)."""
+        created = kid_time(kid)
+        return (created is not None
+                and created > snapshot.newest - timedelta(seconds=KID_RACE_SECONDS)
+                and created <= self._clock.now() + timedelta(seconds=KID_FUTURE_SECONDS))
+
+    def _may_force(self) -> bool:
+        now = self._clock.monotonic()
+        if now - self._last_forced < UNKNOWN_KID_REFRESH_SECONDS or now < self._retry_at:
+            return False
+        self._last_forced = now
+        return True
 
     async def jwks(self) -> dict[str, list[dict[str, str]]]:
         """The JWK Set (RFC 7517 §5) of every published key: public parts only, active key first."""
         snapshot = await self._current()
-        infos = self._infos(snapshot.keys, self._services.clock.now())
+        published = infos(snapshot.keys, self._clock.now(), self._policy.grace)
         return {"keys": [public_jwk(i.kid, snapshot.loaded[i.kid].public_key)
-                         for i in infos if i.status != "retired" and i.kid in snapshot.loaded]}
+                         for i in published if i.status != "retired" and i.kid in snapshot.loaded]}
 
-    async def rotate(self) -> SigningKeyInfo:
-        """Create a key of the next generation; it signs from now on. Returns its info."""
-        async with self._lock:
-            ordered = await self._list_keys()
-            created = await self._create(max((k.generation for k in ordered), default=0) + 1)
-            snapshot = await self._refresh()
-        info = next(i for i in self._infos(snapshot.keys, self._services.clock.now()) if i.kid == created.kid)
-        return info
-
-    async def list_keys(self) -> list[SigningKeyInfo]:
-        """Every signing key in Key Vault with its status (fresh from the store), active first."""
-        ordered = await self._list_keys()
-        return self._infos(ordered, self._services.clock.now())
+    async def reload(self) -> None:
+        """Read the index again now (the admin side calls this after changing it)."""
+        self._retry_at = float("-inf")
+        await asyncio.shield(self._start_load())
 
     def invalidate(self) -> None:
         """Forget the cached set; the next call reloads it."""
         self._snapshot = None
-        self._last_attempt = float("-inf")
+        self._retry_at = float("-inf")
+
+    async def aclose(self) -> None:
+        task, self._loading = self._loading, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def _retrieve(task: asyncio.Task[_Snapshot]) -> None:
+    """Mark a load's outcome retrieved: its awaiters see the error, a background refresh only logs it."""
+    if not task.cancelled():
+        task.exception()

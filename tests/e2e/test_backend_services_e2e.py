@@ -57,7 +57,7 @@ def stack(funchost, azurite, keyvault, provider, monkeypatch):
            "TABLE_NAME_PREFIX": prefix, "KEY_VAULT_SECRET_PREFIX": prefix, "FHIR_VERSION": "R4"}
 
     async def seed() -> str:
-        services = await build_services(Settings.from_mapping(env))
+        services = await build_services(Settings.from_mapping(env), create_tables=True)
         try:
             await services.routes.create(Route(tenant_id=TENANT, fhir_base_url=provider.base("/r4"),
                                                fhir_version="R4"))

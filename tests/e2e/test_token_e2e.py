@@ -34,7 +34,7 @@ def stack(funchost, azurite, keyvault, monkeypatch):
            "TABLE_NAME_PREFIX": prefix, "KEY_VAULT_SECRET_PREFIX": prefix, "FHIR_VERSION": "STU3"}
 
     async def seed() -> str:
-        services = await build_services(Settings.from_mapping(env))
+        services = await build_services(Settings.from_mapping(env), create_tables=True)
         try:
             await add_route(services)
             return await add_client(services)

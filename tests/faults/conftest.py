@@ -27,6 +27,7 @@ import pytest
 from gateway.config import Settings
 from gateway.services import build_services
 from tests.fixtures.leaks import register_sensitive, scan_text
+from tests.support.vault import deployment_secret
 
 ADMIN_KEY = "faults-admin-function-key-5c1e9b"
 TENANT_C = "3c5e7a9b-2d4f-4a6b-8c0d-1e2f3a4b5c6d"
@@ -220,13 +221,13 @@ class StoredState:
     audit_actions: list[str]
 
     def verifier_names(self) -> set[str]:
-        return {n for n in self.secret_names if "-client-" in n}
+        return {n for n in self.secret_names if "-client-" in n and not deployment_secret(n)}
 
     def upstream_names(self) -> set[str]:
         return {n for n in self.secret_names if "-upstream-" in n}
 
     def signing_key_names(self) -> set[str]:
-        return {n for n in self.secret_names if "-signing-" in n}
+        return {n for n in self.secret_names if "-signing-" in n and not n.endswith("-signing-index")}
 
     def expected_verifier_names(self, prefix: str) -> set[str]:
         return {f"{prefix}-client-{c.client_id}-{m.secret_id}" for c in self.clients.values() for m in c.secrets}

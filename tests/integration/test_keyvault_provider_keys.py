@@ -37,6 +37,33 @@ class TestKeyVaultProviderKeyStore(ProviderKeyStoreContract):
         assert name in names and other not in names
 
 
+async def test_names_the_vault_has_no_key_of_cost_one_listing_every_ten_seconds(keys, keyvault):
+    """``/oauth2/provider-jwks?key=<anything>`` is unauthenticated: invented names must not each cost a call."""
+    import requests
+
+    def counts(reset: bool = False) -> dict:
+        return requests.request("DELETE" if reset else "GET", f"{keyvault.url}/_emulator/counts",
+                                verify=keyvault.ca_bundle, timeout=10).json()
+
+    existing = unique()
+    await keys.create(existing, "ES384")
+    counts(reset=True)
+    assert await keys.versions("invented-0") == []
+    one_listing = {k: v for k, v in counts().items() if k != "challenge"}  # its pages: the vault is shared
+    assert set(one_listing) == {"keys.list"}
+    for n in range(1, 50):
+        assert await keys.versions(f"invented-{n}") == []
+    assert {k: v for k, v in counts().items() if k != "challenge"} == one_listing
+    assert len(await keys.versions(existing)) == 1  # known: no listing
+    created_elsewhere = unique()
+    async with KeyClient(keyvault.url, EmulatorCredential(), verify_challenge_resource=False,
+                         connection_verify=keyvault.ca_bundle) as client:
+        await client.create_ec_key(created_elsewhere, curve="P-384")
+    assert await keys.versions(created_elsewhere) == []  # not yet: the listing is less than 10 s old
+    keys._names_at -= 10  # noqa: SLF001 - ten seconds later
+    assert len(await keys.versions(created_elsewhere)) == 1  # found once the listing may be read again
+
+
 async def test_the_store_factory_opens_the_provider_keys_on_key_vault_on_their_first_use(azure_settings):
     """``open_azure_stores`` opens the provider keys like every other store; the keys client itself is created
     on the first call (most workers never sign a provider assertion)."""

@@ -211,3 +211,47 @@ def test_unreadable_ca_bundle_is_a_settings_error_naming_the_setting(tmp_path):
         KeyVaultSecretStore.from_settings(settings)
     with pytest.raises(SettingsError, match="KEY_VAULT_URL"):
         KeyVaultSecretStore.from_settings(Settings.from_mapping({"GATEWAY_ENVIRONMENT": "development"}))
+
+
+# -- throttling (the emulator answers 429 + Retry-After past its rate limit, as Key Vault does) --------------
+
+def emulator_control(keyvault: KeyVaultEmulator, method: str, what: str, body: dict | None = None) -> dict:
+    import requests
+
+    response = requests.request(method, f"{keyvault.url}/_emulator/{what}", json=body, verify=keyvault.ca_bundle,
+                                timeout=10)
+    return response.json()
+
+
+async def test_a_throttled_read_is_store_throttled_with_its_retry_after_and_not_retried(secret_store, keyvault):
+    from gateway.stores.errors import StoreThrottled
+
+    name = unique()
+    await secret_store.set(name, "v")
+    emulator_control(keyvault, "DELETE", "counts")
+    emulator_control(keyvault, "PUT", "rate-limit", {"calls": 1, "seconds": 30})
+    try:
+        await secret_store.get(name)
+        with pytest.raises(StoreThrottled) as throttled:
+            await secret_store.get(name)
+        assert 1 <= throttled.value.retry_after <= 30
+        assert emulator_control(keyvault, "GET", "counts") == {"secrets.get": 1, "throttled": 1}  # no retry
+    finally:
+        emulator_control(keyvault, "DELETE", "rate-limit")
+
+
+async def test_a_listing_resumes_a_throttled_page_where_it_was(secret_store, keyvault):
+    prefix = unique("gw-listed")
+    for n in range(60):  # three pages of 25
+        await secret_store.set(f"{prefix}-{n:02d}", "v")
+    everything = len(await secret_store.list())
+    emulator_control(keyvault, "DELETE", "counts")
+    pages = -(-everything // 25)
+    emulator_control(keyvault, "PUT", "rate-limit", {"calls": pages - 1, "seconds": 2})
+    try:
+        listed = await secret_store.list()
+    finally:
+        emulator_control(keyvault, "DELETE", "rate-limit")
+    assert len(listed) == everything and len({s.name for s in listed}) == everything
+    counts = emulator_control(keyvault, "GET", "counts")
+    assert counts["secrets.list"] == pages and counts["throttled"] >= 1  # every page read once: no restart

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.integration
 async def test_cached_route_serves_while_azurite_is_down(azure_settings, azurite, provider, caplog):
     settings = dataclasses.replace(azure_settings, route_cache_seconds=0, client_cache_seconds=0)
     services = await build_services(settings)
+    await services.admin_api.deployment.ensure()
     try:
         token = await connect(services, TENANT_A, provider.base("/stu3"))
         other = await connect(services, TENANT_B, provider.base("/other"))

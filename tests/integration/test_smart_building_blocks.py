@@ -16,6 +16,7 @@ from azure.data.tables.aio import TableServiceClient
 from cryptography.hazmat.primitives import serialization
 from joserfc.jwk import RSAKey
 
+from devtools.azurite import create_gateway_tables
 from gateway.clock import SystemClock
 from gateway.oauth.client_assertion import AssertionRejected, ClientAssertionVerifier, read_client_assertion
 from gateway.oauth.jwks_fetcher import JwksFetcher
@@ -76,7 +77,7 @@ def request_allowed(scopes, method: str, url: str, body: bytes = b"", content_ty
     return True
 
 
-async def test_a_backend_service_authenticates_once_and_reads_within_its_scopes(provider, tables):
+async def test_a_backend_service_authenticates_once_and_reads_within_its_scopes(provider, tables, azurite):
     script(provider)
     token_url = provider.origin + "/oauth2/token"
     jwks_url = provider.origin + "/jwks.json"
@@ -94,6 +95,7 @@ async def test_a_backend_service_authenticates_once_and_reads_within_its_scopes(
     # Two gateway instances: each its own fetcher and verifier, one replay table.
     clock = SystemClock()
     prefix = unique_prefix()
+    create_gateway_tables(azurite.connection_string, prefix)  # as a deployment does
     fetchers = [JwksFetcher(make_settings(), clock=clock) for _ in range(2)]
     verifiers = [ClientAssertionVerifier(token_url=token_url, replay=TableReplayStore.from_service(t, prefix, clock),
                                          clock=clock) for t in tables]

@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 from azure.data.tables.aio import TableServiceClient
 
+from devtools.azurite import create_gateway_tables
 from gateway.clock import FakeClock
 from gateway.stores.errors import StoreUnavailable
-from gateway.stores.replay import jti_digest
-from gateway.stores.tables.replay import REPLAY_TABLE_SUFFIX, TableReplayStore
+from gateway.stores.tables.buckets import partition_key
+from gateway.stores.tables.replay import REPLAY_TABLE_SUFFIX, TableReplayStore, row_key
 from tests.fixtures.azurite import AzuriteService, unique_prefix
 from tests.unit.stores.replay_contracts import CLIENT, ReplayStoreContract
 
@@ -32,8 +33,12 @@ async def services(azurite: AzuriteService) -> AsyncIterator[list[TableServiceCl
 
 
 @pytest.fixture
-def prefix() -> str:
-    return unique_prefix()
+def prefix(azurite: AzuriteService) -> str:
+    """A prefix whose tables exist, as a deployment creates them."""
+    azurite.start()
+    prefix = unique_prefix()
+    create_gateway_tables(azurite.connection_string, prefix)
+    return prefix
 
 
 @pytest.fixture
@@ -45,9 +50,12 @@ class TestTableReplayStore(ReplayStoreContract):
     pass
 
 
-async def test_the_table_is_named_from_the_prefix_and_created_on_first_use(replay, prefix, clock):
+async def test_the_table_is_named_from_the_prefix_and_a_missing_one_is_unavailable(services, replay, prefix, clock):
     assert replay.table_name == f"{prefix}{REPLAY_TABLE_SUFFIX}"
-    assert await replay.use_once(CLIENT, "first", clock.now() + timedelta(seconds=60))  # no ensure_table before
+    assert await replay.use_once(CLIENT, "first", clock.now() + timedelta(seconds=60))
+    missing = TableReplayStore.from_service(services[0], unique_prefix(), clock)
+    with pytest.raises(StoreUnavailable):  # never created by a worker's call: the deployment creates it
+        await missing.use_once(CLIENT, "first", clock.now() + timedelta(seconds=60))
 
 
 async def test_instances_share_what_was_used(services, prefix, clock):
@@ -58,13 +66,35 @@ async def test_instances_share_what_was_used(services, prefix, clock):
     assert await second.use_once(CLIENT, "shared", clock.now() + timedelta(seconds=60)) is False
 
 
-async def test_only_a_digest_of_the_jti_is_stored(replay, services, prefix, clock):
+async def test_only_a_digest_of_the_pair_is_stored_in_the_hours_partition(replay, services, prefix, clock):
     jti = "secret-looking-jti-0123456789"
+    clock.advance(-(clock.now().timestamp() % 3600) + 1800)  # mid-hour: one transaction
     await replay.use_once(CLIENT, jti, clock.now() + timedelta(seconds=60))
     table = services[0].get_table_client(f"{prefix}{REPLAY_TABLE_SUFFIX}")
     entities = [e async for e in table.list_entities()]
-    assert [(e["PartitionKey"], e["RowKey"]) for e in entities] == [(CLIENT, jti_digest(jti))]
-    assert all(jti not in str(value) for e in entities for value in e.values())
+    bucket = int(clock.now().timestamp() // 3600)
+    assert [(e["PartitionKey"], e["RowKey"]) for e in entities] == [
+        (partition_key(bucket, row_key(CLIENT, jti)), row_key(CLIENT, jti))]
+    assert all(jti not in str(value) and CLIENT not in str(value) for e in entities for value in e.values())
+
+
+async def test_a_use_costs_one_row_and_an_expired_hour_is_purged_in_batches(azurite, prefix, clock):
+    from devtools.azurite_meter import TableMeter
+
+    async with TableMeter(azurite.process.table_endpoint.rsplit("/", 1)[0], prefix) as meter:
+        async with TableServiceClient.from_connection_string(meter.connection_string) as service:
+            replay = TableReplayStore.from_service(service, prefix, clock)
+            await replay.ensure_table()
+            clock.advance(-(clock.now().timestamp() % 3600) + 1800)  # mid-hour: no neighbour to read
+            for n in range(250):
+                assert await replay.use_once(CLIENT, f"jti-{n}", clock.now() + timedelta(seconds=300))
+            assert meter.reset() == {"replay.insert": 250, "transactions": 250, "entities_read": 0}
+            clock.advance(2 * 3600)
+            assert await replay.purge_expired() == 250
+            counts = meter.reset()
+            assert counts["replay.query"] == 1 and counts["replay.batch_operations"] == 250
+            assert counts["replay.batch"] <= 16 + 2  # a batch per shard (16), at most 100 rows each
+            assert [e async for e in service.get_table_client(replay.table_name).list_entities()] == []
 
 
 async def test_an_unreachable_service_raises_store_unavailable(clock):

@@ -18,27 +18,47 @@ from tests.unit.oauth.helpers import add_client, add_route
 pytestmark = pytest.mark.integration
 
 
-async def test_first_start_creates_a_signing_key_in_key_vault(azure_services):
+async def test_the_deployment_creates_the_first_signing_key_and_its_index(azure_services):
     ring = azure_services.key_ring
     key = await ring.signing_key()
-    stored = await azure_services.secrets.get(
-        signing_key_secret_name(azure_services.settings.key_vault_secret_prefix, key.kid))
+    prefix = azure_services.settings.key_vault_secret_prefix
+    stored = await azure_services.secrets.get(signing_key_secret_name(prefix, key.kid))
     assert stored is not None and "PRIVATE KEY" in stored.value
     assert stored.tags["kid"] == key.kid and stored.tags["alg"] == "ES256" and stored.tags["generation"] == "1"
-    assert [(i.kid, i.status) for i in await ring.list_keys()] == [(key.kid, "active")]
+    assert key.kid in (await azure_services.secrets.get(f"{prefix}-signing-index")).value
+    assert [(i.kid, i.status) for i in await azure_services.signing_key_admin.list_keys()] == [(key.kid, "active")]
 
 
-async def test_concurrent_first_start_of_several_workers(azure_settings):
+async def test_a_worker_in_an_empty_vault_creates_nothing_and_answers_503(azure_settings, keyvault):
+    from gateway.tokens.keyring import NoSigningKey
+
+    services = await build_services(azure_settings)
+    try:
+        await add_route(services)
+        secret = await add_client(services)
+        response = await respond(token_request(post_form(CLIENT_ID, secret)), services)
+        assert response.status == 503 and json.loads(response.body)["error"] == "temporarily_unavailable"
+        prefix = azure_settings.key_vault_secret_prefix
+        assert not [s for s in await services.secrets.list() if s.name.startswith(f"{prefix}-signing-")]
+        with pytest.raises(NoSigningKey):
+            await services.key_ring.signing_key()
+        assert await services.admin_api.deployment.ensure()
+        assert (await respond(token_request(post_form(CLIENT_ID, secret)), services)).status == 200
+    finally:
+        await services.aclose()
+
+
+async def test_concurrent_ensure_and_cold_start_of_several_workers(azure_settings):
     workers = [await build_services(azure_settings) for _ in range(4)]
     try:
+        await asyncio.gather(*(w.signing_key_admin.ensure() for w in workers))
+        for worker in workers:
+            worker.key_ring.invalidate()
         keys = await asyncio.gather(*(w.key_ring.signing_key() for w in workers))
+        assert len({key.kid for key in keys}) == 1
         for worker in workers:
             for key in keys:
                 assert await worker.key_ring.verification_key(key.kid) is not None
-        for worker in workers:
-            worker.key_ring.invalidate()
-        agreed = {(await w.key_ring.signing_key()).kid for w in workers}
-        assert len(agreed) == 1
     finally:
         for worker in workers:
             await worker.aclose()
@@ -49,8 +69,8 @@ async def test_rotation_is_seen_by_a_second_worker(azure_services, azure_setting
     try:
         old = await azure_services.key_ring.signing_key()
         assert (await other.key_ring.signing_key()).kid == old.kid
-        rotated = await other.key_ring.rotate()
-        # a token signed with the new key verifies at once on the first worker (unknown kid: one refresh)
+        rotated = await other.signing_key_admin.rotate()
+        # a token signed with the new key verifies at once on the first worker (a new kid: one refresh)
         await add_route(other)
         secret = await add_client(other)
         response = await respond(token_request(post_form(CLIENT_ID, secret)), other)

@@ -21,7 +21,7 @@ def test_no_argument_runs_every_benchmark_in_order(calls):
     assert calls == [(name, []) for name in entry.BENCHMARKS]
     assert {"host_bench", "token_bench", "client_auth_timing", "client_assertion_bench", "proxy_bench", "hop_floor",
             "entry_bench", "cold_start", "telemetry_bench", "provider_assertion_bench", "response_policy",
-            "http_clients", "table_stores", "load", "scope_check_bench", "proxy_stages",
+            "http_clients", "table_stores", "scale_bench", "load", "scope_check_bench", "proxy_stages",
             "conversion_bench"} == set(entry.BENCHMARKS)
 
 

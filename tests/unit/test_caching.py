@@ -102,3 +102,43 @@ async def test_an_invalidation_during_a_load_is_not_undone_by_it():
     release.set()
     assert await in_flight == "before-change"
     assert await cache.get("c1") == "after-change"
+
+
+class Vouching:
+    """A confirmation the test moves: every entry is current as of ``through``."""
+
+    def __init__(self) -> None:
+        self.through, self.pokes = float("-inf"), 0
+
+    def confirmed_through(self, now: float) -> float:
+        self.pokes += 1
+        return self.through
+
+
+async def test_a_confirmed_entry_stays_fresh_past_its_lifetime_and_an_unconfirmed_one_does_not():
+    clock, loader, vouching = FakeClock(), Loader(), Vouching()
+    cache = TtlCache(loader, ttl=10, clock=clock, confirmation=vouching)
+    await cache.get("a")
+    for _ in range(10):
+        clock.advance(9)
+        vouching.through = clock.monotonic()  # the change log says nothing changed
+        await cache.get("a")
+    assert loader.calls == 1 and vouching.pokes >= 10
+    clock.advance(10)  # no confirmation for a lifetime: reloaded
+    await cache.get("a")
+    assert loader.calls == 2
+
+
+async def test_a_change_forgets_only_entries_loaded_before_it():
+    clock, loader = FakeClock(), Loader()
+    cache = TtlCache(loader, ttl=60, clock=clock)
+    await cache.get("a")
+    changed_at = clock.monotonic()
+    clock.advance(1)
+    await cache.get("b")
+    cache.invalidate_if_loaded_before("a", changed_at + 0.5)
+    cache.invalidate_if_loaded_before("b", changed_at + 0.5)  # loaded after the change: kept
+    assert cache.peek("a") is None and cache.peek("b") is not None
+    await cache.get("a")
+    await cache.get("b")
+    assert loader.calls == 3

@@ -302,3 +302,17 @@ async def test_if_match_guards_route_and_client_changes(server):
     assert code == 1 and "412" in err
     code, out, _ = await run_cli(server, "--json", "clients", "get", client_id)
     assert json.loads(out)["displayName"] == "T"
+
+
+async def test_ensure_creates_what_a_deployment_lacks_once_and_is_audited(server, services):
+    from gateway.stores.memory import MemorySecretStore
+
+    services.secrets = MemorySecretStore(services.clock)  # a new vault: no signing key, no client id key
+    code, out, _ = await run_cli(server, "ensure")
+    assert code == 0 and "created signing key" in out and "created client id key" in out
+    assert [r.action for r in services.audit.records] == ["deployment.ensure"]
+    code, out, _ = await run_cli(server, "ensure")
+    assert code == 0 and out.strip() == "nothing to create"
+    code, out, _ = await run_cli(server, "ensure", "--rebuild-index")
+    assert code == 0 and "created legacy client id index" in out
+    assert (await services.key_ring.signing_key()).kid

@@ -156,5 +156,6 @@ async def test_a_store_that_never_answers_is_a_503_on_a_bounded_surface(worker):
 
     services.clients.get = hang
     services.clients.list = hang
+    services.legacy_ids.load = hang
     response = await token(REQUESTS["token"])
     assert_format("token", response, 503)

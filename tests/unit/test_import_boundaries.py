@@ -59,17 +59,6 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "gateway": frozenset(),
 }
 
-STILL_TAKING_SERVICES = {
-    "gateway.tokens.keyring": "gateway.services",
-    "gateway.oauth.known_clients": "gateway.services",
-    "gateway.oauth.rate_limit": "gateway.services",
-    "gateway.directory": "gateway.services",
-    "gateway.housekeeping": "gateway.services",
-}
-"""Tolerated for now, and only these: parts whose constructors still take the whole ``Services`` (their
-rewrite to narrow constructors is under way elsewhere). Remove each entry when its module stops importing
-``gateway.services``; both tests below then hold it to the rules like every other module."""
-
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
@@ -125,15 +114,15 @@ def test_each_unit_imports_only_what_it_may():
         if unit not in FOUNDATION:
             allowed |= FOUNDATION
         for imported, line in imports_of(module):
-            if unit_of(imported) not in allowed and STILL_TAKING_SERVICES.get(module) != imported:
+            if unit_of(imported) not in allowed:
                 crossings.append(f"{MODULES[module].relative_to(ROOT)}:{line} imports {imported}")
     assert not crossings, "imports across the declared boundaries:\n" + "\n".join(sorted(set(crossings)))
 
 
 def import_graph() -> dict[str, set[str]]:
-    """Module -> the modules of ``gateway`` it imports (the tolerated edges of STILL_TAKING_SERVICES left out)."""
+    """Module -> the modules of ``gateway`` it imports."""
     return {module: {imported for imported, _ in imports_of(module)
-                     if imported in MODULES and imported != module and STILL_TAKING_SERVICES.get(module) != imported}
+                     if imported in MODULES and imported != module}
             for module in MODULES}
 
 

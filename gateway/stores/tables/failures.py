@@ -15,6 +15,8 @@ Messages name the table, the operation and the status only: never a value.
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
@@ -29,11 +31,19 @@ from azure.core.exceptions import (
 
 from gateway.stores.errors import AlreadyExists, NotFound, PreconditionFailed, StoreError, StoreUnavailable
 
+logger = logging.getLogger("gateway.stores")
+
 _UNAVAILABLE_STATUSES = {401, 403, 408, 429}
 
 
 class TableMissing(StoreUnavailable):
-    """The table does not exist (not created yet, or Azurite's data was wiped); the stores create it and retry."""
+    """The table does not exist (the deployment has not created it, or Azurite's data was wiped). Workers never
+    create a table: the call fails as unavailable (503) and the missing table is logged (:func:`report_missing`)."""
+
+
+MISSING_TABLE_LOG_SECONDS = 60.0
+"""A missing table is logged at most this often (per table and worker): every request finds it missing."""
+_missing_logged: dict[str, float] = {}
 
 
 def error_code(error: HttpResponseError) -> str:
@@ -77,10 +87,23 @@ def translate(error: BaseException, table: str, operation: str) -> StoreError:
     raise TypeError(f"not a storage error: {type(error).__name__}")  # pragma: no cover - guarded by callers
 
 
+def report_missing(table: str) -> None:
+    """Log, at most every ``MISSING_TABLE_LOG_SECONDS``, that ``table`` does not exist and who creates it."""
+    now = time.monotonic()
+    if now - _missing_logged.get(table, float("-inf")) < MISSING_TABLE_LOG_SECONDS:
+        return
+    _missing_logged[table] = now
+    logger.error("table %s does not exist: requests that need it answer 503 until the deployment creates it "
+                 "(the Bicep template in infra/; locally `make run`); workers never create tables", table)
+
+
 @contextmanager
 def storage_errors(table: str, operation: str) -> Iterator[None]:
     """Raise the store error for any SDK or transport exception raised inside the block."""
     try:
         yield
     except (AzureError, OSError) as error:  # TimeoutError (asyncio's too) is an OSError
-        raise translate(error, table, operation) from error
+        translated = translate(error, table, operation)
+        if isinstance(translated, TableMissing):
+            report_missing(table)
+        raise translated from error

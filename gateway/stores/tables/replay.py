@@ -1,34 +1,57 @@
 """The replay store (``gateway.stores.replay``) on Table Storage, shared by every gateway instance.
 
-One entity per used assertion in ``<TABLE_NAME_PREFIX>replay``: PartitionKey = client id,
-RowKey = SHA-256 of the ``jti`` (the attacker-chosen value itself is never stored, and any
-character is safe), ``ExpiresOn`` = until when it counts as used.
+One row per used assertion in ``<TABLE_NAME_PREFIX>replay``, in the hour it was used:
+``PartitionKey`` = the hour's bucket and a shard (``gateway.stores.tables.buckets``), ``RowKey`` = SHA-256
+of the client id and the ``jti`` (the attacker-chosen value itself is never stored, and any character is
+safe), ``ExpiresOn`` = until when it must be remembered.
 
-- ``use_once`` is an insert-if-absent: ``create_entity`` succeeds for the first use; the
-  service's 409 means the pair is known. A known entry past ``ExpiresOn`` is reused with an
-  ``If-Match`` replace, so of two callers racing for an expired entry one wins (the other's
-  412 is a replay).
-- Table Storage has no expiry of its own: ``purge_expired`` deletes entries past
-  ``ExpiresOn`` (``gateway.housekeeping`` calls it; a missed purge only costs storage, never security).
+- ``use_once`` inserts the row: the service's 409 means the pair was used this hour (a replay). A pair is
+  remembered at most ``MAX_REMEMBER_SECONDS`` (10 minutes), so a replay can only fall in the same hour or, near
+  an hour's edge, in the next one: a use within ``MAX_REMEMBER_SECONDS`` of its hour's end also reads its row
+  in the next hour, one within as much of its hour's start also reads the previous hour's. Both uses of a pair
+  straddling an edge insert and then read the other's hour, so at least one of them sees the other (at worst
+  both are refused: failing closed). A use costs one transaction, two near an hour's edge; one row.
+- Rows are remembered until their hour's partitions are purged, at least an hour after their use:
+  ``purge_expired`` deletes the hours before the previous one in batches (``gateway.housekeeping`` calls it; a
+  missed purge only costs storage, never security).
 - A missing table is created and the call retried once, as the other stores do.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
-from typing import Any
 
-from azure.core import MatchConditions
-from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from gateway.clock import Clock, SystemClock
-from gateway.stores.errors import AlreadyExists, NotFound, PreconditionFailed
+from gateway.stores.errors import AlreadyExists
 from gateway.stores.keys import check_key
-from gateway.stores.replay import jti_digest
+from gateway.stores.replay import MAX_REMEMBER_SECONDS, check_expiry
+from gateway.stores.tables.buckets import bucket_of, partition_key, purge_buckets_before
+from gateway.stores.tables.calls import _call, create_table_if_missing, read_entity
 from gateway.stores.tables.entities import utc
 from gateway.stores.tables.names import REPLAY_TABLE_SUFFIX
-from gateway.stores.tables.stores import _call, create_table_if_missing, purge_where, read_entity
+
+BUCKET_SECONDS = 3600.0
+assert BUCKET_SECONDS >= 2 * MAX_REMEMBER_SECONDS  # a replay is never two buckets away
+
+
+def row_key(client_id: str, jti: str) -> str:
+    """SHA-256 of the pair (UTF-8; lone surrogates kept by ``surrogatepass``)."""
+    return hashlib.sha256(f"{client_id}\x00{jti}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def neighbour_bucket(now: datetime) -> int | None:
+    """The bucket a replay of a use at ``now`` may also fall in: the next one near the end of this one, the
+    previous one near its start, else None."""
+    bucket = bucket_of(now, BUCKET_SECONDS)
+    into = now.timestamp() - bucket * BUCKET_SECONDS
+    if BUCKET_SECONDS - into <= MAX_REMEMBER_SECONDS:
+        return bucket + 1
+    if into <= MAX_REMEMBER_SECONDS:
+        return bucket - 1
+    return None
 
 
 class TableReplayStore:
@@ -53,34 +76,20 @@ class TableReplayStore:
         check_key(client_id, "client_id")
         if not isinstance(jti, str):
             raise TypeError("jti must be a string")
-        entity = {"PartitionKey": client_id, "RowKey": jti_digest(jti), "ExpiresOn": utc(expires_at)}
+        now = utc(self._clock.now())
+        check_expiry(expires_at, now)
+        key = row_key(client_id, jti)
+        entity = {"PartitionKey": partition_key(bucket_of(now, BUCKET_SECONDS), key), "RowKey": key,
+                  "ExpiresOn": utc(expires_at)}
         try:
             await _call(self._table, "use_once", lambda: self._table.create_entity(entity))
-            return True
         except AlreadyExists:
-            pass
-        return await self._reuse_if_expired(entity)
-
-    async def _reuse_if_expired(self, entity: dict[str, Any]) -> bool:
-        found = await read_entity(self._table, entity["PartitionKey"], "use_once", row=entity["RowKey"])
-        if found is None:  # purged between our insert and our read: try the insert once more
-            try:
-                await _call(self._table, "use_once", lambda: self._table.create_entity(entity))
-                return True
-            except AlreadyExists:
-                return False
-        current, etag = found
-        expires_on = current.get("ExpiresOn")
-        if isinstance(expires_on, datetime) and utc(expires_on) > self._clock.now():
             return False
-        try:
-            await _call(self._table, "use_once", lambda: self._table.update_entity(
-                entity, mode=UpdateMode.REPLACE, etag=etag,
-                match_condition=MatchConditions.IfNotModified))
-        except (PreconditionFailed, NotFound):
-            return False  # another instance reused (or purged) it first: this use is the second one
-        return True
+        neighbour = neighbour_bucket(now)
+        if neighbour is None:
+            return True
+        return await read_entity(self._table, partition_key(neighbour, key), "use_once", row=key) is None
 
-    async def purge_expired(self, *, limit: int = 1000) -> int:
-        return await purge_where(self._table, "ExpiresOn le @now", {"now": utc(self._clock.now())}, limit=limit,
-                                 operation="purge")
+    async def purge_expired(self, *, limit: int = 10_000) -> int:
+        return await purge_buckets_before(self._table, bucket_of(utc(self._clock.now()), BUCKET_SECONDS) - 1,
+                                          limit=limit, operation="purge")

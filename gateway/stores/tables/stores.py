@@ -7,8 +7,9 @@ uses the entity's real ETag: ``replace(..., if_match=etag)`` becomes
 (https://learn.microsoft.com/rest/api/storageservices/update-entity2), and a
 stale ETag is the service's 412 (PreconditionFailed).
 
-Self-healing: a call that finds its table missing (a worker that started while
-the service was down, or wiped emulator data) creates the table and retries once.
+A table is never created here on a call's way: a missing one is ``TableMissing``
+(StoreUnavailable, logged), and only :meth:`TableStorage.ensure_tables` creates tables
+(the local stand-in for the deployment's: ``make run``, fixtures, benchmarks).
 
 Reads are bounded by ``read_timeout`` (``STORE_READ_TIMEOUT_SECONDS``): a service that
 accepts connections but never answers costs a reader that long, then
@@ -19,24 +20,25 @@ short here (a cancelled write may still land); the admin API bounds them
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 from azure.core import MatchConditions
 from azure.core.async_paging import AsyncItemPaged
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from gateway.clock import Clock, SystemClock
+from gateway.stores.changes import ChangeKind, ChangeLog
 from gateway.stores.errors import NotFound, PreconditionFailed
-from gateway.stores.keys import check_key, is_valid_key
+from gateway.stores.keys import RESERVED_PREFIX, check_key, is_valid_key
 from gateway.stores.models import AuditRecord, Client, Page, Route
+from gateway.stores.tables.calls import _call, create_table_if_missing, read_entity
+from gateway.stores.tables.changes import TableChangeLog
 from gateway.stores.tables.continuation import decode_continuation, encode_continuation
 from gateway.stores.tables.entities import (
     ENTITY_ROW_KEY,
@@ -49,7 +51,7 @@ from gateway.stores.tables.entities import (
     route_to_entity,
     utc,
 )
-from gateway.stores.tables.failures import TableMissing, error_code, storage_errors
+from gateway.stores.tables.legacy_ids import TableLegacyClientIds
 from gateway.stores.tables.names import TableNames
 
 T = TypeVar("T", Route, Client)
@@ -58,56 +60,10 @@ R = TypeVar("R")
 MAX_PAGE_SIZE = 1000  # the service's $top limit per request
 
 
-async def create_table_if_missing(table: TableClient, timeout: float | None = None) -> None:
-    """Create ``table`` unless it exists (idempotent; safe when several workers race).
-
-    Bounded by ``timeout`` like a read: a creation that lands late is harmless."""
-    with storage_errors(table.table_name, "create table"):
-        try:
-            async with asyncio.timeout(timeout):
-                await table.create_table()
-        except ResourceExistsError as error:
-            if error_code(error) == "TableBeingDeleted":
-                raise
-
-
-async def _call(table: TableClient, operation: str, action: Callable[[], Awaitable[R]],
-                timeout: float | None = None) -> R:
-    """Run ``action`` with SDK errors translated; on a missing table, create it and run ``action`` once more.
-
-    ``timeout`` bounds each run (its TimeoutError becomes StoreUnavailable)."""
-    try:
-        with storage_errors(table.table_name, operation):
-            async with asyncio.timeout(timeout):
-                return await action()
-    except TableMissing:
-        await create_table_if_missing(table, timeout)
-        with storage_errors(table.table_name, operation):
-            async with asyncio.timeout(timeout):
-                return await action()
-
-
 def _check_page_size(page_size: int) -> int:
     if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1:
         raise ValueError("page_size must be a positive integer")
     return page_size
-
-
-async def read_entity(table: TableClient, key: str, operation: str, timeout: float | None = None, *,
-                      row: str = ENTITY_ROW_KEY) -> tuple[Mapping[str, Any], str | None] | None:
-    """The entity ``key`` (row ``row``) and its ETag, or None if there is no such entity;
-    a missing table is created (see :func:`_call`), each try bounded by ``timeout``."""
-
-    async def read() -> tuple[Mapping[str, Any], str | None] | None:
-        try:
-            entity = await table.get_entity(key, row)
-        except ResourceNotFoundError as error:
-            if error_code(error) == "TableNotFound":
-                raise
-            return None
-        return entity, entity.metadata["etag"]
-
-    return await _call(table, operation, read, timeout)
 
 
 async def _read_page(table: TableClient, page_size: int, continuation: str | None, *,
@@ -200,11 +156,19 @@ class _KeyedTableStore(Generic[T]):
 
     _key_field: str
     _codec: _EntityCodec[T]
+    _kind: ChangeKind
 
-    def __init__(self, table: TableClient, clock: Clock | None = None, *, read_timeout: float | None = None) -> None:
+    def __init__(self, table: TableClient, clock: Clock | None = None, *, read_timeout: float | None = None,
+                 changes: ChangeLog | None = None) -> None:
         self._table = table
         self._clock = clock or SystemClock()
         self._read_timeout = read_timeout
+        self._changes = changes
+
+    async def _record(self, key: str) -> None:
+        """The change log first (``gateway.stores.changes``): a write it cannot record is not made."""
+        if self._changes is not None:
+            await self._changes.record(self._kind, key)
 
     @property
     def table_name(self) -> str:
@@ -218,13 +182,16 @@ class _KeyedTableStore(Generic[T]):
         return await read_entity(self._table, key, operation, self._read_timeout)
 
     async def get(self, key: str) -> T | None:
-        if not is_valid_key(key):
+        if not is_valid_key(key) or key.startswith(RESERVED_PREFIX):
             return None  # such a key cannot exist
         found = await self._read(key, "get")
         return None if found is None else self._codec.from_entity(*found)
 
     async def create(self, item: T) -> T:
-        check_key(getattr(item, self._key_field), self._key_field)
+        key = check_key(getattr(item, self._key_field), self._key_field)
+        if key.startswith(RESERVED_PREFIX):
+            raise ValueError(f"{self._key_field} must not start with {RESERVED_PREFIX!r} (reserved)")
+        await self._record(key)
         now = self._clock.now()
         entity = self._codec.to_entity(item, created_on=now, updated_on=now)
         metadata = await _call(self._table, "create", lambda: self._table.create_entity(entity))
@@ -239,7 +206,7 @@ class _KeyedTableStore(Generic[T]):
         never creates an entity deleted in between (NotFound).
         """
         key = getattr(item, self._key_field)
-        if not is_valid_key(key):
+        if not is_valid_key(key) or key.startswith(RESERVED_PREFIX):
             raise self._not_found("replace")
         found = await self._read(key, "replace")
         if found is None:
@@ -248,6 +215,7 @@ class _KeyedTableStore(Generic[T]):
         if if_match is not None and if_match != etag:
             raise PreconditionFailed(
                 f"replace on table {self.table_name}: the entity changed since it was read (ETag mismatch)")
+        await self._record(key)
         entity = self._codec.to_entity(item, created_on=current.get("CreatedOn") or self._clock.now(),
                                        updated_on=self._clock.now())
         condition = MatchConditions.IfNotModified if if_match is not None else MatchConditions.Unconditionally
@@ -259,8 +227,9 @@ class _KeyedTableStore(Generic[T]):
         return self._codec.from_entity(entity, metadata["etag"])
 
     async def delete(self, key: str, *, if_match: str | None = None) -> None:
-        if not is_valid_key(key):
+        if not is_valid_key(key) or key.startswith(RESERVED_PREFIX):
             raise self._not_found("delete")
+        await self._record(key)
         statuses: list[int] = []
 
         def remember_status(pipeline_response: Any) -> None:
@@ -274,8 +243,10 @@ class _KeyedTableStore(Generic[T]):
             raise self._not_found("delete")
 
     async def list(self, *, page_size: int = 100, continuation: str | None = None) -> Page[T]:
-        """Entities in key order."""
-        entities, token = await _read_page(self._table, page_size, continuation, timeout=self._read_timeout)
+        """Entities in key order (never the reserved partitions, which sort after every key)."""
+        entities, token = await _read_page(self._table, page_size, continuation, timeout=self._read_timeout,
+                                           query_filter="PartitionKey lt @reserved",
+                                           parameters={"reserved": RESERVED_PREFIX})
         return Page(items=[self._codec.from_entity(e, e.metadata["etag"]) for e in entities], continuation=token)
 
 
@@ -284,6 +255,7 @@ class TableRouteStore(_KeyedTableStore[Route]):
 
     _key_field = "tenant_id"
     _codec = _EntityCodec(route_to_entity, route_from_entity)
+    _kind = "route"
 
 
 class TableClientStore(_KeyedTableStore[Client]):
@@ -291,6 +263,7 @@ class TableClientStore(_KeyedTableStore[Client]):
 
     _key_field = "client_id"
     _codec = _EntityCodec(client_to_entity, client_from_entity)
+    _kind = "client"
 
 
 class TableAuditStore:
@@ -336,9 +309,12 @@ class TableStorage:
         self.names = TableNames.for_prefix(prefix)
         self._read_timeout = read_timeout
         self._tables = [service.get_table_client(name) for name in self.names.all()]
+
         routes, clients, audit = self._tables[:3]  # then failure counters (tables.counters), replay (tables.replay)
-        self.routes = TableRouteStore(routes, clock, read_timeout=read_timeout)
-        self.clients = TableClientStore(clients, clock, read_timeout=read_timeout)
+        self.changes = TableChangeLog(clients, clock, read_timeout=read_timeout)
+        self.legacy_ids = TableLegacyClientIds(clients, read_timeout=read_timeout)
+        self.routes = TableRouteStore(routes, clock, read_timeout=read_timeout, changes=self.changes)
+        self.clients = TableClientStore(clients, clock, read_timeout=read_timeout, changes=self.changes)
         self.audit = TableAuditStore(audit, read_timeout=read_timeout)
 
     async def ensure_tables(self) -> None:

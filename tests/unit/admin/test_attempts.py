@@ -18,6 +18,7 @@ from gateway.services import memory_services
 from gateway.upstream.client_credentials import ClientCredentialsAuth
 from tests.fixtures.common import make_settings
 from tests.support.constants import TENANT
+from tests.support.vault import deployment_secret
 from tests.unit.admin.conftest import AdminCaller, route_body
 
 BOUND = 0.2
@@ -150,7 +151,7 @@ async def test_a_deletion_whose_last_step_lands_late_is_complete_and_audited(bou
         assert all(s.secret_id != ids["secret"] for c in clients.values() for s in c.secrets)
         assert not any(ids["secret"] in n for n in secrets)
     else:
-        assert clients == {} and not any("-client-" in n for n in secrets)
+        assert clients == {} and not any("-client-" in n and not deployment_secret(n) for n in secrets)
     done = bounded.audit.records[-1]
     assert done.outcome == "success" and done.details["completedAfterAnswer"] is True
 
@@ -212,4 +213,6 @@ async def test_a_rotation_whose_key_lands_late_is_complete_and_audited(bounded):
     assert [r.outcome for r in rotated] == ["failed:503 store-timeout", "success"]
     assert rotated[-1].details["completedAfterAnswer"] is True
     keys = [s.name for s in await bounded.secrets.list() if "-signing-" in s.name]
-    assert keys == [f"gw-signing-{rotated[-1].target_id}"]
+    assert f"gw-signing-{rotated[-1].target_id}" in keys
+    assert [k.kid for k in await bounded.signing_key_admin.list_keys() if k.status == "active"] == [
+        rotated[-1].target_id]

@@ -87,6 +87,9 @@ async def test_route_creation_and_deletion_record_every_field(services):
 
 
 async def test_a_signing_key_rotation_records_the_previous_and_new_key(services):
+    from gateway.stores.memory import MemorySecretStore
+
+    services.secrets = MemorySecretStore(services.clock)  # a vault without a key yet
     first = await services.admin_api.signing_keys.rotate(ACTOR)
     assert last(services, "signing-key.rotate").details["changes"] == {
         "activeKid": {"old": None, "new": first.kid}, "privateKey": {"old": None, "new": "(set)"}}

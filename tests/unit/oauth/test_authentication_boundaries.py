@@ -117,6 +117,7 @@ async def test_each_client_reloads_on_its_own(services):
 
 
 async def test_a_reload_is_allowed_again_exactly_one_interval_later(services, clock):
+    services.changes = None  # no change log: only the reload throttle can bring the new secret in
     secret = await add_client(services)
     auth = services.client_authenticator
     await auth.authenticate(creds(secret))

@@ -11,6 +11,7 @@ from gateway.clock import FakeClock
 from gateway.oauth import rate_limit
 from gateway.oauth.errors import TooManyFailures
 from gateway.oauth.rate_limit import FailureLimiter, shared_key
+from gateway.stores.counters import FailureCounts
 from gateway.stores.memory import MemoryFailureCounterStore
 
 
@@ -232,8 +233,8 @@ class FixedCounters(MemoryFailureCounterStore):
         super().__init__()
         self.answer = answer
 
-    async def record_failure(self, key, *, now, limit, window_seconds):
-        return self.answer(now)
+    async def record_failure(self, address_key, client_key, *, now, window_seconds, address_limit, client_limit):
+        return FailureCounts(self.answer(now), self.answer(now))
 
 
 async def test_a_shorter_fleet_lock_never_shortens_the_workers_own():
@@ -242,7 +243,7 @@ async def test_a_shorter_fleet_lock_never_shortens_the_workers_own():
     from gateway.stores.counters import FailureCount
 
     clock = FakeClock()
-    counts = iter([1, 1, 2, 2, 9, 9])  # per (client, address), then per address, for each failure
+    counts = iter([1, 1, 2, 2, 9, 9])  # per address, then per (client, address), for each failure
 
     def answer(now):
         n = next(counts)

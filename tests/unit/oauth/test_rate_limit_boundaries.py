@@ -13,7 +13,7 @@ import pytest
 from gateway.clock import FakeClock
 from gateway.oauth import rate_limit
 from gateway.oauth.errors import TooManyFailures
-from gateway.oauth.rate_limit import FailureLimiter, shared_key
+from gateway.oauth.rate_limit import FailureLimiter, client_key, shared_key
 from gateway.stores.memory import MemoryFailureCounterStore
 
 
@@ -37,13 +37,19 @@ async def test_the_fleet_counts_each_client_and_address_and_each_address_under_h
     shared = MemoryFailureCounterStore()
     lim = limiter(clock, shared=shared)
     await (await lim.reserve("teams-patients", "203.0.113.7")).failed()
-    now = clock.now()
-    per_client = await shared.get(shared_key("c", "teams-patients", "203.0.113.7"), now=now, window_seconds=60)
-    per_address = await shared.get(shared_key("a", "203.0.113.7"), now=now, window_seconds=60)
-    assert per_client is not None and per_client.count == 1
-    assert per_address is not None and per_address.count == 1
-    stored = " ".join(shared._counters)  # noqa: SLF001 - what Table Storage would hold
+    row = shared.row(shared_key("a", "203.0.113.7"), now=clock.now(), window_seconds=60)
+    assert row == {"": 1, client_key("teams-patients"): 1}
+    stored = " ".join(key for window, address in shared._rows for key in (address, *shared._rows[window, address]))  # noqa: SLF001
     assert "teams" not in stored and "203.0.113" not in stored
+
+
+async def test_a_failure_of_an_unknown_client_id_counts_against_the_address_only():
+    clock = FakeClock()
+    shared = MemoryFailureCounterStore()
+    lim = limiter(clock, shared=shared)
+    for n in range(3):
+        await (await lim.reserve(f"invented-{n}", "198.51.100.1")).failed(known_client=False)
+    assert shared.row(shared_key("a", "198.51.100.1"), now=clock.now(), window_seconds=60) == {"": 3}
 
 
 async def test_clients_and_addresses_are_counted_apart_across_instances():
@@ -66,7 +72,7 @@ async def test_a_client_id_that_is_not_valid_unicode_is_still_counted():
     for _ in range(3):
         await (await lim.reserve("\ud800", "a")).failed()
     assert lim.retry_after("\ud800", "a") == 60
-    assert (await shared.get(shared_key("c", "\ud800", "a"), now=clock.now(), window_seconds=60)).count == 3
+    assert shared.row(shared_key("a", "a"), now=clock.now(), window_seconds=60)[client_key("\ud800")] == 3
 
 
 async def test_the_per_address_limit_holds_across_client_ids_through_attempts():

@@ -140,8 +140,31 @@ async def test_a_link_survives_a_restart_and_works_on_another_instance(connected
 async def test_a_link_signed_before_a_key_rotation_keeps_working_on_this_worker(connected):
     services, _ = connected
     signed = links(await proxy(request("GET", "/Observation?patient=1", await token(services)), services))["next"]
-    await services.key_ring.rotate()
+    await services.signing_key_admin.rotate()
+    services.key_ring.invalidate()
+    fresh = links(await proxy(request("GET", "/Observation?patient=1", await token(services)), services))["next"]
+    kid = lambda url: url.split(f"{page_links.PAGE_PARAMETER}=")[1].split(".")[1]  # noqa: E731
+    assert kid(signed) != kid(fresh)  # new links carry the new key's kid
     assert (await proxy(request("GET", signed, await token(services)), services)).status == 200
+
+
+async def test_a_link_signed_before_a_key_rotation_works_on_a_worker_started_after_it(connected):
+    """The previous key stays published until it retires, so a worker that never signed with it still derives its
+    MAC key from the key ring."""
+    services, transport = connected
+    narrow = await token(services, scope="system/Observation.rs")
+    signed = links(await proxy(request("GET", "/Observation?patient=1", narrow), services))["next"]
+    await services.signing_key_admin.rotate()
+    later = Services(settings=services.settings, routes=services.routes, clients=services.clients,
+                     audit=services.audit, secrets=services.secrets, clock=services.clock, transport=transport)
+    try:
+        assert (await proxy(request("GET", signed, await token(later, scope="system/Observation.rs")), later)).status \
+            == 200
+        tampered = signed.replace("_count=2", "_count=3")
+        assert (await proxy(request("GET", tampered, await token(later, scope="system/Observation.rs")),
+                            later)).status == 403
+    finally:
+        await later.aclose()
 
 
 async def test_a_link_re_encoded_by_the_client_still_works(connected):
