@@ -59,9 +59,9 @@ from gateway.proxy.batch import MAX_FANOUT_ENTRIES, fan_out
 from gateway.proxy.exchange import Caller, Exchange, ProxyStep, StepRefused, Target
 from gateway.proxy.headers import downstream_response_headers, upstream_request_headers
 from gateway.proxy.needs import Need
-from gateway.proxy.paging import PageLinks, may_carry_links
+from gateway.proxy.paging import PageLinks
 from gateway.proxy.paths import FhirPath, PathRejected, check_path, resource_type_of
-from gateway.proxy.rewrite import link_rewriter
+from gateway.proxy.rewrite import link_rewriter, may_carry_links
 from gateway.proxy.scope_check import ScopeRefused, needed_permissions, require
 from gateway.proxy.token_scopes import token_scopes
 from gateway.proxy.urls import captured_path, normalize_query, upstream_url
