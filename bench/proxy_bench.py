@@ -18,14 +18,14 @@ separate the gateway's own cost from the local host's.
 Before and after: the same is measured through a second local host serving the gateway as it was
 before the hot path was sped up (``bench.baseline``: a commit's tree from the git history), interleaved
 request by request with this tree's host, and the added medians are printed side by side. First, the
-handler's own work on a small read (a stand-in transport answering at once, so no socket and no host),
+handler's own work on a small read and on the Bundle (a stand-in transport answering at once, so no socket and no host),
 for the baseline's gateway and this tree's, each in its own interpreter: the figure the machine's load
 disturbs least.
 
 Targets: small read +1 ms median / +3 ms p99 (then under 0.6 ms median); Bundle +3 ms; 50 slow reads
 well under 0.5 s.
 
-    .venv/bin/python -m bench.proxy_bench [--requests 1000] [--before REV | --no-before] [--handler-cost]
+    .venv/bin/python -m bench.proxy_bench [--requests 1000] [--before REV | --no-before] [--handler-cost [--bundle]]
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script (the baseline's handler cost): the tree on PYTHONPATH comes first
     sys.path.insert(0, os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] or str(Path(__file__).parents[1]))
 
-from bench.http_clients import start_server, stop_server  # noqa: E402
+from bench.http_clients import search_bundle, start_server, stop_server  # noqa: E402
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 SLOW_TENANT = "0d4f9a3c-1b2e-4c5d-8e7f-9a0b1c2d3e4f"
@@ -205,9 +205,10 @@ def _handler_and_issuer(services, transport):  # noqa: ANN001, ANN202 - whicheve
             lambda **claims: issue_access_token(services, **claims))
 
 
-async def handler_cost(rounds: int = 7, per_round: int = 1000) -> float:
-    """The proxy handler's own work on a small read, in microseconds: a stand-in transport answers at once
-    (no socket), in-memory stores, warm caches; the smallest of ``rounds`` medians (the least disturbed)."""
+async def handler_cost(rounds: int = 7, per_round: int = 1000, *, bundle: bool = False) -> float:
+    """The proxy handler's own work on a small read (``bundle``: on the 100-entry searchset, every URL rewritten
+    and its ``next`` link signed), in microseconds: a stand-in transport answers at once (no socket), in-memory
+    stores, warm caches; the smallest of ``rounds`` medians (the least disturbed)."""
     from gateway.config import Settings
     from gateway.http import Headers, Request
     try:
@@ -217,7 +218,11 @@ async def handler_cost(rounds: int = 7, per_round: int = 1000) -> float:
     from gateway.services import memory_services
     from gateway.stores.models import Client, Route
 
+    provider_base = "http://127.0.0.1:9/stu3"
     body = b'{"resourceType":"Patient","id":"1","meta":{"versionId":"1"},"name":[{"family":"Chalmers"}]}'
+    path = "Patient/1"
+    if bundle:
+        body, path = search_bundle(provider_base), "Observation?patient=1&_count=100"
 
     class Answering:
         async def send(self, request):  # noqa: ANN001, ANN202 - an UpstreamRequest, an UpstreamResponse
@@ -232,10 +237,9 @@ async def handler_cost(rounds: int = 7, per_round: int = 1000) -> float:
                                                       "PUBLIC_BASE_URL": ADVERTISED}))
     proxy, issue = _handler_and_issuer(services, Answering())
     await services.clients.create(Client(client_id="bench", display_name="bench", allowed_tenants=("*",)))
-    await services.routes.create(Route(tenant_id=TENANT, fhir_base_url="http://127.0.0.1:9/stu3",
-                                       fhir_version="STU3"))
+    await services.routes.create(Route(tenant_id=TENANT, fhir_base_url=provider_base, fhir_version="STU3"))
     token = (await issue(client_id="bench", tenant_id=TENANT)).access_token
-    request = Request(method="GET", url=f"{ADVERTISED}/fhir/Patient/1", route_params={"path": "Patient/1"},
+    request = Request(method="GET", url=f"{ADVERTISED}/fhir/{path}", route_params={"path": path.split("?")[0]},
                       headers=Headers({**HEADERS, "Authorization": f"Bearer {token}",
                                        "X-Forwarded-For": "10.0.0.1:50000"}))
     for _ in range(500):
@@ -254,7 +258,8 @@ async def handler_cost(rounds: int = 7, per_round: int = 1000) -> float:
 
 
 def compare_handler_cost(before: str | None) -> None:
-    """:func:`handler_cost` of the baseline's gateway and of this tree's, each in its own interpreter, twice."""
+    """:func:`handler_cost` of the baseline's gateway and of this tree's, each in its own interpreter, twice; for
+    the small read and for the 100-entry Bundle."""
     import subprocess
 
     from bench.baseline import REPO, baseline_commit, baseline_tree
@@ -262,18 +267,20 @@ def compare_handler_cost(before: str | None) -> None:
     commit = baseline_commit(before)
     root = baseline_tree(commit)
     script = str(Path(__file__).resolve())
-    figures: dict[str, list[float]] = {f"before {commit}": [], "after (this tree)": []}
     try:
-        for _ in range(2):
-            for label, tree in zip(figures, (root, REPO), strict=True):
-                out = subprocess.run([sys.executable, script, "--handler-cost"], cwd=tree, check=True, text=True,
-                                     env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True).stdout
-                figures[label].append(float(out.split()[-1]))
+        for case, flags in (("a small read", []), ("the 100-entry Bundle", ["--bundle"])):
+            figures: dict[str, list[float]] = {f"before {commit}": [], "after (this tree)": []}
+            for _ in range(2):
+                for label, tree in zip(figures, (root, REPO), strict=True):
+                    out = subprocess.run([sys.executable, script, "--handler-cost", *flags], cwd=tree, check=True,
+                                         text=True, env={**os.environ, "PYTHONPATH": str(tree)},
+                                         capture_output=True).stdout
+                    figures[label].append(float(out.split()[-1]))
+            (before_label, old), (after_label, new) = figures.items()
+            print(f"handler's own work on {case} (in-process, provider answering at once, least disturbed "
+                  f"median): {min(old):.1f} us ({before_label}) -> {min(new):.1f} us ({after_label})")
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    (before_label, old), (after_label, new) = figures.items()
-    print(f"handler's own work on a small read (in-process, provider answering at once, least disturbed median): "
-          f"{min(old):.1f} us ({before_label}) -> {min(new):.1f} us ({after_label})")
 
 
 async def _measure_bridged(provider: str, gateway: str, tokens, n: int) -> None:  # noqa: ANN001
@@ -321,9 +328,10 @@ def main() -> None:
     parser.add_argument("--before", metavar="REV", help="the baseline commit (default: bench.baseline's)")
     parser.add_argument("--no-before", action="store_true", help="measure this tree only")
     parser.add_argument("--handler-cost", action="store_true", help="print only the handler's own cost (us)")
+    parser.add_argument("--bundle", action="store_true", help="with --handler-cost: on the 100-entry Bundle")
     args = parser.parse_args()
     if args.handler_cost:
-        print(f"handler cost {asyncio.run(handler_cost()):.1f}")
+        print(f"handler cost {asyncio.run(handler_cost(bundle=args.bundle)):.1f}")
         return
     if not args.no_before:
         compare_handler_cost(args.before)

@@ -277,12 +277,11 @@ class Services:
     def fhir_proxy(self) -> FhirProxy:
         from gateway.proxy.bridge import VersionBridge
         from gateway.proxy.forward import FhirProxy
-        from gateway.proxy.paging import PageLinkSigning
         from gateway.proxy.rewrite import LinkRewriting
 
         # The proxy's steps, in order (gateway.proxy.exchange): a request passes them first to last, its answer
         # last to first.
-        steps = (PageLinkSigning(self.page_links), LinkRewriting(), VersionBridge())
+        steps = (LinkRewriting(self.page_links), VersionBridge())
         return FhirProxy(settings=self.settings, tokens=self.verified_tokens, clients=self.client_directory,
                          routes=self.route_directory, upstream_auth=self.upstream_authenticator,
                          transport=self.provider_transport, steps=steps, paging=self.page_links)

@@ -15,8 +15,9 @@ a ``HEAD`` answer loses its body. Steps see forwarded exchanges only: what the g
 
 The list ``gateway.services`` hands ``FhirProxy``, in order::
 
-    PageLinkSigning   (gateway.proxy.paging)   answers: paging links get the gateway's page token
-    LinkRewriting     (gateway.proxy.rewrite)  answers: every provider URL becomes the base the client called
+    LinkRewriting     (gateway.proxy.rewrite)  answers: every provider URL becomes the base the client called, and
+                                               in the same pass paging links get the gateway's page token
+                                               (gateway.proxy.paging)
     VersionBridge     (gateway.proxy.bridge)   bridged routes only: requests to the provider's version, answers
                                                to the client's
 

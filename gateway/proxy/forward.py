@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -59,9 +59,9 @@ from gateway.proxy.batch import MAX_FANOUT_ENTRIES, fan_out
 from gateway.proxy.exchange import Caller, Exchange, ProxyStep, StepRefused, Target
 from gateway.proxy.headers import downstream_response_headers, upstream_request_headers
 from gateway.proxy.needs import Need
-from gateway.proxy.paging import PageLinks, may_carry_links
+from gateway.proxy.paging import PageLinks
 from gateway.proxy.paths import FhirPath, PathRejected, check_path, resource_type_of
-from gateway.proxy.rewrite import link_rewriter
+from gateway.proxy.rewrite import link_rewriter, may_carry_links
 from gateway.proxy.scope_check import ScopeRefused, needed_permissions, require
 from gateway.proxy.token_scopes import token_scopes
 from gateway.proxy.urls import captured_path, normalize_query, upstream_url
@@ -195,6 +195,9 @@ class FhirProxy:
         self._upstream_auth = upstream_auth
         self._transport = transport
         self._paging = paging
+        # The route's provider URL by the destination rules, once per URL (keyed without hashing the settings).
+        self._url_problems = functools.lru_cache(maxsize=4096)(functools.partial(_provider_url_problems,
+                                                                               settings=settings))
         self._outgoing_steps = tuple(step.outgoing for step in steps if step.changes_requests())  # in order
         self._incoming_steps = tuple(step.incoming for step in reversed(steps) if step.changes_answers())  # reversed
 
@@ -232,7 +235,8 @@ class FhirProxy:
         paging = self._paging
         if paging is not None and _PAGE_MARKER in asked.query:
             await paging.ready()
-        target = _check(request, method, caller, route, _Checking(asked, provider, settings, paging), log)
+        checking = _Checking(asked, provider, settings, paging, self._url_problems)
+        target = _check(request, method, caller, route, checking, log)
         return await self._forward(Exchange(request, caller, route, target, asked.base, provider), log)
 
     # -- who is calling ------------------------------------------------------------------------------------------
@@ -380,12 +384,14 @@ def _route(caller: Caller, base: ClientBase, default: FhirVersion) -> tuple[Rout
 @dataclass(slots=True)
 class _Checking:
     """What the checks of a request read besides the request: where it was sent, the provider's version, the
-    settings and the page links (None: no page token is accepted)."""
+    settings, the page links (None: no page token is accepted) and what is wrong with a provider URL by the
+    destination rules (``(url, private_network) -> problems``)."""
 
     asked: _Asked
     provider: FhirVersion
     settings: Settings
     paging: PageLinks | None
+    url_problems: Callable[[str, bool], tuple[str, ...]]
 
     @property
     def version(self) -> FhirVersion:
@@ -404,7 +410,7 @@ def _check(request: Request, method: str, caller: Caller, route: Route, checking
                                   version)
     path, query = _checked_path(checking.asked)
     log.resource_type = path.resource_type or resource_type_of(path.path) or ("(base)" if path.is_base else "-")
-    if _provider_url_problems(route.fhir_base_url, settings, route.private_network):
+    if checking.url_problems(route.fhir_base_url, route.private_network):
         logger.error("proxy: the route's provider URL is not allowed tenant=%s", route.tenant_id)
         raise _Refused.outcome_of(outcomes.PROVIDER_URL_REFUSED, 502,
                                   "The tenant's FHIR server address is not allowed by the gateway.", version)
@@ -484,8 +490,7 @@ def _fans_out(kind: str, route: Route, batch: Batch | None) -> bool:
     return kind == "read-batch" and route.batch_mode == "fanout" and batch is not None
 
 
-@functools.lru_cache(maxsize=4096)
-def _provider_url_problems(url: str, settings: Settings, private_network: bool) -> tuple[str, ...]:
+def _provider_url_problems(url: str, private_network: bool, *, settings: Settings) -> tuple[str, ...]:
     return tuple(validate_provider_url(url, settings, private_network))
 
 

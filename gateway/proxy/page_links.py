@@ -40,6 +40,7 @@ _TOKEN: Final = re.compile(
     r"v1\.(?P<kid>[A-Za-z0-9_\-]{1,64})\.(?P<expires>[1-9][0-9]{0,11})\.(?P<needs>[A-Za-z0-9_\-]{1,4096})"
     r"\.(?P<mac>[A-Za-z0-9_\-]{43})")
 _KDF_SALT: Final = b"fhir-gateway/page-links/v1"
+_COMPACT: Final = json.JSONEncoder(separators=(",", ":"))  # json.dumps(..., separators=...) makes one per call
 
 
 class InvalidPageLink(Exception):
@@ -76,15 +77,25 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "==")  # the decoder ignores padding beyond what it needs
 
 
+def _signed_head(kid: str, expires: str, needs: str, tenant: str, client_id: str) -> bytes:
+    """The MAC input up to the continuation: compact JSON ``["v1",kid,expires,needs,tenant,client_id,`` (the
+    continuation and ``]`` follow, :func:`_signed_tail`), the same for every link of an answer."""
+    return _COMPACT.encode([VERSION, kid, expires, needs, tenant, client_id])[:-1].encode() + b","
+
+
+def _signed_tail(continuation: str) -> bytes:
+    return json.dumps(continuation).encode() + b"]"
+
+
 def _mac(key: bytes, kid: str, expires: str, needs: str, tenant: str, client_id: str, continuation: str) -> bytes:
-    signed = json.dumps([VERSION, kid, expires, needs, tenant, client_id, continuation], separators=(",", ":"))
-    return hmac.new(key, signed.encode("utf-8"), hashlib.sha256).digest()
+    signed = _signed_head(kid, expires, needs, tenant, client_id) + _signed_tail(continuation)
+    return hmac.new(key, signed, hashlib.sha256).digest()
 
 
 def encode_needs(needs: Sequence[Need]) -> str:
     rows = [[WILDCARD if n.resource_type is None else n.resource_type, n.interaction, int(n.included)]
             for n in needs]
-    return _b64(json.dumps(rows, separators=(",", ":")).encode("ascii"))
+    return _b64(_COMPACT.encode(rows).encode("ascii"))
 
 
 def decode_needs(text: str) -> tuple[Need, ...]:
@@ -107,15 +118,33 @@ def _need(row: object) -> Need:
     return Need(None if row[0] == WILDCARD else row[0], row[1], included=row[2] == 1)
 
 
+class Signer:
+    """Page tokens for the links of one answer: one caller, one set of needs, one expiry, the current key.
+
+    What every link shares is prepared once (the key id checked, the needs encoded, the HMAC state after the
+    MAC input's common head); each :meth:`token` then hashes only its continuation. LookupError when there is no
+    signing key; ValueError for a key id that would break the token's format.
+    """
+
+    def __init__(self, keys: PageKeys, *, tenant: str, client_id: str, needs: Sequence[Need], expires: int) -> None:
+        kid, key = keys.signing_key()
+        if not _KID.fullmatch(kid):
+            raise ValueError("a page key id must be 1-64 URL-safe characters")
+        encoded = encode_needs(needs)
+        self._prefix = f"{VERSION}.{kid}.{expires}.{encoded}."
+        self._head = hmac.new(key, _signed_head(kid, str(expires), encoded, tenant, client_id), hashlib.sha256)
+
+    def token(self, continuation: str) -> str:
+        """The page token for ``continuation`` (path relative to the base, ``?``, normalised query)."""
+        mac = self._head.copy()
+        mac.update(_signed_tail(continuation))
+        return self._prefix + _b64(mac.digest())
+
+
 def sign(keys: PageKeys, *, continuation: str, tenant: str, client_id: str, needs: Sequence[Need],
          expires: int) -> str:
     """The page token for ``continuation`` (path relative to the base, ``?``, normalised query)."""
-    kid, key = keys.signing_key()
-    if not _KID.fullmatch(kid):
-        raise ValueError("a page key id must be 1-64 URL-safe characters")
-    encoded = encode_needs(needs)
-    mac = _mac(key, kid, str(expires), encoded, tenant, client_id, continuation)
-    return f"{VERSION}.{kid}.{expires}.{encoded}.{_b64(mac)}"
+    return Signer(keys, tenant=tenant, client_id=client_id, needs=needs, expires=expires).token(continuation)
 
 
 def verify(keys: PageKeys, token: str, *, continuation: str, tenant: str, client_id: str,

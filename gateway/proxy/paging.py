@@ -2,9 +2,10 @@
 request that follows one may do. The token and its MAC are :mod:`gateway.proxy.page_links`; this module puts
 them on the path::
 
-    answer  ─► PageLinkSigning, the last step back: each paging link of a Bundle on the base the client called
-               (``next``, ``prev``, ``previous``, ``first``, ``last``; ``self`` when it continues a search) gets
-               a token for the tenant, the client and the needs of the request that produced the answer
+    answer  ─► LinkRewriting (gateway.proxy.rewrite) with PageLinks.link_parameter: in the pass that rewrites
+               the answer's links, each paging link of a Bundle on the base the client called (``next``,
+               ``prev``, ``previous``, ``first``, ``last``; ``self`` when it continues a search) gets a token for
+               the tenant, the client and the needs of the request that produced the answer
     request ─► FhirProxy (PageLinks.needs_of): a GET or HEAD whose last parameter is a token the gateway signed
                for this caller and this exact continuation is allowed with exactly the signed needs (checked
                against the token's scopes now); the token is taken off before forwarding, whatever it is worth
@@ -24,17 +25,18 @@ signs with").
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import quote, unquote_plus
 
 from gateway.clock import Clock
-from gateway.http import Response
 from gateway.proxy import page_links
-from gateway.proxy.exchange import Exchange, ProxyStep
+from gateway.proxy.exchange import Exchange
 from gateway.proxy.needs import Need
+from gateway.proxy.rewrite import LinkParameter
 from gateway.stores.errors import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -44,10 +46,6 @@ PAGING_RELATIONS: Final = frozenset({"next", "prev", "previous", "first", "last"
 """Bundle.link relations that page through a search (R4 §3.1.1.6 "Paging", IANA link relations)."""
 KEPT_KEYS: Final = 8
 _SEPARATORS: Final = re.compile(r"[&;]")
-_JSON_LINK: Final = re.compile(
-    rb'"relation"\s*:\s*"(?P<relation>[^"\\]*)"\s*,\s*"url"\s*:\s*"(?P<url>[^"\\]*(?:\\/[^"\\]*)*)"')
-_XML_LINK: Final = re.compile(
-    rb'<link>\s*<relation\s+value="(?P<relation>[^"<>]*)"\s*/>\s*<url\s+value="(?P<url>[^"<>]*)"\s*/>')
 
 
 def continuation(path: str, query: str) -> str:
@@ -111,7 +109,7 @@ class KeyRingPageKeys:
 
 class PageLinks:
     """This worker's page links: tokens read from requests (:meth:`needs_of`) and written into answers
-    (:meth:`sign`), with the keys of ``keys`` (loaded by :meth:`ready`) for ``lifetime_seconds``."""
+    (:meth:`link_parameter`), with the keys of ``keys`` (loaded by :meth:`ready`) for ``lifetime_seconds``."""
 
     def __init__(self, keys: KeyRingPageKeys, *, clock: Clock, lifetime_seconds: int) -> None:
         self._keys = keys
@@ -131,33 +129,47 @@ class PageLinks:
         except page_links.InvalidPageLink:
             return None
 
-    def sign(self, body: bytes, *, base_url: str, tenant: str, client_id: str, needs: Sequence[Need],
-             continues: bool) -> bytes:
-        """``body`` with a token on every paging link (see the module docstring) on ``base_url``; unchanged when
-        there is no key or the needs are too many to carry (such links are judged as unsigned requests)."""
-        if len(needs) > page_links.MAX_NEEDS:
-            return body
+    def link_parameter(self, exchange: Exchange) -> LinkParameter | None:
+        """The page token parameter for the paging links of ``exchange``'s answer (:class:`PageTokens`); None
+        when no link gets one: no key, or needs too many to carry (such links are judged as unsigned requests)."""
+        needs = exchange.target.needs
+        if needs is None or len(needs) > page_links.MAX_NEEDS:
+            return None
         try:
             self._keys.signing_key()
         except LookupError:
-            return body
-        expires = int(self._clock.now().timestamp()) + self._lifetime
+            return None
+        return PageTokens(self._keys, exchange, needs, expires=int(self._clock.now().timestamp()) + self._lifetime)
 
-        def token_for(relation: str, url: str) -> str | None:
-            rest = _below(url, base_url)
-            if rest is None:
-                return None
-            path, _, query = rest.lstrip("/").partition("?")
-            if relation not in PAGING_RELATIONS and not (relation == "self" and (continues or not path)):
-                return None
-            return page_links.sign(self._keys, continuation=continuation(path, query), tenant=tenant,
-                                   client_id=client_id, needs=needs, expires=expires)
 
-        if b'"relation"' in body:
-            body = _JSON_LINK.sub(_inserting(token_for, b"\\/", b"/", b"&"), body)
-        if b"<relation" in body:
-            body = _XML_LINK.sub(_inserting(token_for, b"&amp;", b"&", b"&amp;"), body)
-        return body
+class PageTokens:
+    """A ``gateway.proxy.rewrite.LinkParameter`` for one answer: ``_gateway_page=<token>`` for each paging link
+    on the base the client called (``next``, ``prev``, ``previous``, ``first``, ``last``; ``self`` when it
+    continues a search or is the base itself), for the caller and the needs of the request; the MAC's common
+    part prepared once, at the first such link."""
+
+    def __init__(self, keys: page_links.PageKeys, exchange: Exchange, needs: Sequence[Need], *, expires: int) -> None:
+        self._keys = keys
+        self._claims = exchange.caller.claims
+        self._base_url = exchange.base.url
+        self._continues = exchange.target.continuation
+        self._needs = needs
+        self._expires = expires
+
+    @functools.cached_property
+    def _signer(self) -> page_links.Signer:
+        claims = self._claims
+        return page_links.Signer(self._keys, tenant=claims.tenant_id, client_id=claims.client_id, needs=self._needs,
+                                 expires=self._expires)
+
+    def __call__(self, relation: str, url: str) -> str | None:
+        rest = _below(url, self._base_url)
+        if rest is None:
+            return None
+        path, _, query = rest.lstrip("/").partition("?")
+        if relation not in PAGING_RELATIONS and not (relation == "self" and (self._continues or not path)):
+            return None
+        return f"{page_links.PAGE_PARAMETER}={self._signer.token(continuation(path, query))}"
 
 
 def _below(url: str, base_url: str) -> str | None:
@@ -166,45 +178,3 @@ def _below(url: str, base_url: str) -> str | None:
         return None
     rest = url[len(base_url):]
     return rest if rest[:1] in ("", "/", "?") else None
-
-
-def _inserting(token_for: Callable[[str, str], str | None], escaped: bytes, plain: bytes,
-               separator: bytes) -> Callable[[re.Match[bytes]], bytes]:
-    """A substitution adding ``_gateway_page=<token>`` as the last parameter of a link's URL (as the body writes
-    it: ``escaped`` stands for ``plain`` in it, ``separator`` is its ``&``)."""
-
-    def insert(match: re.Match[bytes]) -> bytes:
-        written = match["url"]
-        url = written.replace(escaped, plain).decode("utf-8", "replace")
-        token = token_for(match["relation"].decode("utf-8", "replace"), url)
-        if token is None:
-            return match[0]
-        joined = written + (separator if b"?" in written else b"?") + f"{page_links.PAGE_PARAMETER}={token}".encode()
-        start, end = match.span("url")
-        return match[0][: start - match.start()] + joined + match[0][end - match.start():]
-
-    return insert
-
-
-class PageLinkSigning(ProxyStep):
-    """The proxy step that signs an answer's paging links (the module docstring); first in the list, so it sees
-    the answer last, its links already on the base the client called and in the client's version."""
-
-    def __init__(self, links: PageLinks) -> None:
-        self._links = links
-
-    def incoming(self, exchange: Exchange, response: Response) -> Response:
-        target = exchange.target
-        body = response.body
-        if not body or target.needs is None or (b'"relation"' not in body and b"<relation" not in body):
-            return response
-        claims = exchange.caller.claims
-        response.body = self._links.sign(body, base_url=exchange.base.url, tenant=claims.tenant_id,
-                                         client_id=claims.client_id, needs=target.needs,
-                                         continues=target.continuation)
-        return response
-
-
-def may_carry_links(body: bytes) -> bool:
-    """Whether an answer may hold Bundle links to sign (JSON or XML)."""
-    return b'"relation"' in body or b"<relation" in body

@@ -60,6 +60,8 @@ LASTN = "$lastn"
 
 def _parameters(raw: str) -> list[tuple[str, str]]:
     """Decoded (name, value) pairs; ``;`` is read as a separator too, since some servers split on it."""
+    if not raw:
+        return []  # a read: nothing to parse
     try:
         pairs = parse_qsl(raw, keep_blank_values=True, max_num_fields=MAX_SEARCH_PARAMETERS,
                           encoding="utf-8", errors="strict")

@@ -105,17 +105,21 @@ async def test_links_to_the_provider_are_rewritten_whatever_the_case_of_scheme_a
     assert bundle["entry"][0]["fullUrl"] == f"{GW}/Patient/7"
 
 
-@pytest.mark.parametrize("fmt", ["json", "xml"])
+@pytest.mark.parametrize("fmt", ["json", "xml", "json with <link> in its text"])
 async def test_bundle_links_to_other_hosts_are_dropped(services, provider, fmt):
-    """A client pages by following ``next`` with its bearer token: never to another host."""
+    """A client pages by following ``next`` with its bearer token: never to another host (also when the JSON
+    carries text that looks like an XML Bundle link, which once made the JSON links go unchecked)."""
     token = await connect(services, TENANT_A, provider.base("/stu3"))
 
     def reply(r, s):
         own, evil = f"{s.base('/stu3')}/Patient?page=2", "https://evil.example/stu3/Patient?page=2"
-        if fmt == "json":
+        if fmt.startswith("json"):
+            narrative = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml"><link></div>'}
             return Reply(body={"resourceType": "Bundle", "type": "searchset",
                                "link": [{"relation": "self", "url": own}, {"relation": "next", "url": evil},
-                                        {"relation": "previous", "url": "//evil.example/x"}]})
+                                        {"relation": "previous", "url": "//evil.example/x"}],
+                               "entry": [{"resource": {"resourceType": "Patient", "id": "1", "text": narrative}}]
+                               if fmt != "json" else []})
         return Reply(content_type="application/fhir+xml", body=(
             '<Bundle xmlns="http://hl7.org/fhir"><type value="searchset"/>'
             f'<link><relation value="self"/><url value="{own}"/></link>'

@@ -234,3 +234,53 @@ def test_the_canonical_continuation_reads_both_separators_and_every_encoding() -
     assert continuation("", "a=x;b=y") == continuation("", "a=x&b=y") != continuation("", "a=x%3Bb%3Dy")
     assert continuation("", "a") != continuation("", "a=")
     assert dict(parse_qsl(continuation("", "q=a+b").partition("?")[2])) == {"q": "a b"}
+
+
+def answering(body: bytes, content_type: str = "application/fhir+json"):
+    return MockTransport(lambda sent: UpstreamResponse(200, [("Content-Type", content_type)], body, "OK"))
+
+
+async def test_in_one_answer_a_link_elsewhere_is_dropped_and_the_own_paging_links_are_signed(connected):
+    """Links are checked and signed in the one pass that rewrites them: a Bundle that has to be parsed because a
+    link goes elsewhere still gets its own paging links signed, and the dropped link no token."""
+    services, _ = connected
+    body = {"resourceType": "Bundle", "type": "searchset",
+            "link": [{"relation": "self", "url": f"{PROVIDER}/Observation?patient=1"},
+                     {"relation": "previous", "url": "https://evil.example/fhir?_getpages=obs&_getpagesoffset=0"},
+                     {"relation": "next", "url": f"{PROVIDER}?_getpages=obs&_getpagesoffset=2&_count=2"}]}
+    services.use_transport(answering(json.dumps(body).encode()))
+    narrow = await token(services)
+    found = links(await proxy(request("GET", "/Observation?patient=1", narrow), services))
+    assert set(found) == {"self", "next"}
+    assert found["next"].startswith(f"{GW}?_getpages=obs&_getpagesoffset=2&_count=2&{page_links.PAGE_PARAMETER}=v1.")
+    services.use_transport(MockTransport(hapi))
+    assert (await proxy(request("GET", found["next"], narrow), services)).status == 200
+
+
+async def test_json_escaped_and_xml_paging_links_are_signed_as_they_are_written(connected):
+    services, _ = connected
+    narrow = await token(services)
+    escaped = json.dumps({"resourceType": "Bundle", "type": "searchset", "link": [
+        {"relation": "next", "url": f"{PROVIDER}?_getpages=obs&_getpagesoffset=2"}]}).replace("/", "\\/")
+    services.use_transport(answering(escaped.encode()))
+    signed = links(await proxy(request("GET", "/Observation?patient=1", narrow), services))["next"]
+    xml = (f'<Bundle xmlns="http://hl7.org/fhir"><type value="searchset"/><link><relation value="next"/>'
+           f'<url value="{PROVIDER}?_getpages=obs&amp;_getpagesoffset=2"/></link></Bundle>')
+    services.use_transport(answering(xml.encode(), "application/fhir+xml"))
+    answer = (await proxy(request("GET", "/Observation?patient=1", narrow), services)).body.decode()
+    written = answer.split('<url value="')[1].split('"')[0]
+    assert written.startswith(f"{GW}?_getpages=obs&amp;_getpagesoffset=2&amp;{page_links.PAGE_PARAMETER}=v1.")
+    services.use_transport(MockTransport(hapi))
+    for link in (signed, written.replace("&amp;", "&")):
+        assert link.startswith(f"{GW}?_getpages=obs&_getpagesoffset=2&{page_links.PAGE_PARAMETER}=v1.")
+        assert (await proxy(request("GET", link, narrow), services)).status == 200
+
+
+async def test_a_body_that_is_not_fhir_or_text_gets_no_page_token(connected):
+    """Page tokens are written where links are rewritten: in FHIR, JSON, XML and text bodies. A Binary served
+    as a download is not a page of a search, and its bytes pass as the provider sent them."""
+    services, _ = connected
+    body = json.dumps({"resourceType": "Bundle", "link": [{"relation": "next", "url": f"{GW}?_getpages=obs"}]})
+    services.use_transport(answering(body.encode(), "application/octet-stream"))
+    answer = await proxy(request("GET", "/Binary/1", await token(services, OTHER)), services)
+    assert answer.status == 200 and answer.body == body.encode()
