@@ -241,10 +241,12 @@ def test_a_dtd_is_refused_and_never_expanded():
 
 def test_a_refused_answer_is_an_operation_outcome_with_the_policys_headers():
     body = b'<Bundle><link id="x"><relation value="next"/><url value="https://evil.example/p"/></link><oops>'
-    out = _answered([("Content-Type", "application/fhir+xml"), ("ETag", 'W/"1"')], body)
+    out = _answered([("Content-Type", "application/fhir+xml"), ("ETag", 'W/"1"'), ("Location", f"{PROVIDER}/x"),
+                     ("Last-Modified", "Tue, 01 Dec 2026 05:42:10 GMT")], body)
     assert out.status == 502 and b"evil" not in out.body
     assert json.loads(out.body)["resourceType"] == "OperationOutcome"
-    assert out.headers["Content-Type"].startswith("application/fhir+json") and "etag" not in out.headers
+    assert out.headers["Content-Type"].startswith("application/fhir+json")
+    assert not {"etag", "location", "last-modified"} & {name.lower() for name, _ in out.headers.items_all()}
     assert out.headers["Cache-Control"] == "no-store" and out.headers["X-Content-Type-Options"] == "nosniff"
 
 
@@ -286,3 +288,37 @@ def test_every_xml_bundle_link_left_is_on_the_gateways_base(links, nested):
         resolved = urljoin(GATEWAY + "/", url.strip())
         assert resolved == GATEWAY or resolved.startswith(GATEWAY) and resolved[len(GATEWAY)] in "/?#", url
         assert url.endswith("_gateway_page=t"), url
+
+
+def _next_only(relation: str, url: str) -> str | None:
+    return "_gateway_page=t" if relation == "next" else None
+
+
+@pytest.mark.parametrize("space", [" ", "\n", "\r\n", "\t"])
+def test_links_in_the_plain_shape_and_after_any_space_are_each_judged_and_signed_by_relation(space):
+    """Every plain link is judged, not just the first one elsewhere; a ``link`` element followed by any white
+    space is never taken for something else; the token goes to the relations the parameter names."""
+    evil = '<link><relation value="next"/><url value="https://evil.example/{}"/></link>'
+    body = (f'<Bundle xmlns="http://hl7.org/fhir">{evil.format(1)}{evil.format(2)}'
+            f'<link><relation value="self"/><url value="{PROVIDER}/Patient"/></link>'
+            f'<link><relation value="next"/><url value="{PROVIDER}/Patient?page=2"/></link>'
+            f'<link{space}id="x"><relation value="previous"/><url value="https://evil.example/3"/></link></Bundle>')
+    rewriter = LinkRewriter(PROVIDER, GATEWAY)
+    out = rewriter.rewrite_body(body.encode(), _next_only)
+    assert _xml_link_urls(out) == [f"{GATEWAY}/Patient", f"{GATEWAY}/Patient?page=2&_gateway_page=t"]
+    plain = body[:body.index(f"<link{space}id")] + "</Bundle>"  # judged without parsing
+    assert rewriter.rewrite_body(plain.encode(), _next_only) == out
+
+
+def test_a_parsed_link_is_signed_by_its_relation():
+    body = (f'<f:Bundle xmlns:f="http://hl7.org/fhir"><f:link><f:relation value="self"/>'
+            f'<f:url value="{PROVIDER}/Patient"/></f:link><f:link><f:relation value="next"/>'
+            f'<f:url value="{PROVIDER}/Patient?page=2"/></f:link></f:Bundle>')
+    out = LinkRewriter(PROVIDER, GATEWAY).rewrite_body(body.encode(), _next_only)
+    assert _xml_link_urls(out) == [f"{GATEWAY}/Patient", f"{GATEWAY}/Patient?page=2&_gateway_page=t"]
+
+
+def test_an_html_binary_with_link_elements_is_not_refused():
+    html = b'<!DOCTYPE html><html><head><link rel="stylesheet" href="s.css"></head><body>hi</body></html>'
+    out = _answered([("Content-Type", "text/html")], html)
+    assert out.status == 200 and out.body == html
