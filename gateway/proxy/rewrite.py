@@ -14,7 +14,9 @@ Links a client follows must not lead it to another host with its token: ``Locati
 (:meth:`LinkRewriter.rewrite_body`) that point anywhere but the provider's base (or already
 the gateway's) are dropped. Bundle links are found by a byte search for where they start, not
 by a pattern run over the whole body; in that same pass a :data:`LinkParameter` may append a
-parameter to the links it names (the page token, ``gateway.proxy.paging``).
+parameter to the links it names (the page token, ``gateway.proxy.paging``). An XML ``link`` element in any
+other shape than servers write sends the document to expat, which judges every link as a client's parser
+reads it (:class:`UncheckedLinks` when it cannot: the step answers 502).
 
 :class:`LinkRewriting` is the proxy step (``gateway.proxy.exchange``) that applies this to every forwarded
 answer; a batch the gateway fans out gives each entry's ``response.location`` the same policy
