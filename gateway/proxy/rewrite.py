@@ -14,7 +14,9 @@ Links a client follows must not lead it to another host with its token: ``Locati
 (:meth:`LinkRewriter.rewrite_body`) that point anywhere but the provider's base (or already
 the gateway's) are dropped. Bundle links are found by a byte search for where they start, not
 by a pattern run over the whole body; in that same pass a :data:`LinkParameter` may append a
-parameter to the links it names (the page token, ``gateway.proxy.paging``).
+parameter to the links it names (the page token, ``gateway.proxy.paging``). An XML ``link`` element in any
+other shape than servers write sends the document to expat, which judges every link as a client's parser
+reads it (:class:`UncheckedLinks` when it cannot: the step answers 502).
 
 :class:`LinkRewriting` is the proxy step (``gateway.proxy.exchange``) that applies this to every forwarded
 answer; a batch the gateway fans out gives each entry's ``response.location`` the same policy
@@ -26,24 +28,32 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
+from xml.parsers import expat
+from xml.sax.saxutils import escape
 
+from gateway.fhir.outcome import operation_outcome
+from gateway.fhir.versions import FhirVersion
 from gateway.http import Response
 from gateway.proxy.exchange import Exchange, ProxyStep
 
 _BOUNDARY = rb"""(?=[/?#"'<\\\s&]|$)"""
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_JSON_DOCUMENT = re.compile(rb"\s*[{\[]")
+_JSON_DOCUMENT = re.compile(rb"(?:\xef\xbb\xbf)?\s*[{\[]")  # a UTF-8 byte order mark allowed
 _JSON_RELATION = b'"relation"'
 _JSON_LINK = re.compile(
     rb'"relation"\s*:\s*"(?P<relation>[^"\\]*)"\s*,\s*"url"\s*:\s*"(?P<url>[^"\\]*(?:\\/[^"\\]*)*)"')
-_XML_BUNDLE_LINK = re.compile(
-    rb"""<link>\s*(?:<[A-Za-z]+(?:\s[^<>]*)?/>\s*)*?<url\s+value="(?P<url>[^"]*)"\s*/>\s*"""
-    rb"""(?:<[A-Za-z]+(?:\s[^<>]*)?/>\s*)*</link>\s*""")
 _XML_LINK = re.compile(
-    rb'<link>\s*<relation\s+value="(?P<relation>[^"<>]*)"\s*/>\s*<url\s+value="(?P<url>[^"<>]*)"\s*/>')
+    rb'<link>\s*<relation\s+value="(?P<relation>[^"<>&]*)"\s*/>\s*'
+    rb'<url\s+value="(?P<url>[^"<>&]*(?:&amp;[^"<>&]*)*)"\s*/>\s*</link>\s*')
+"""A Bundle link in the shape servers write it, checked without parsing: a relation, then a URL whose only
+reference is ``&amp;``; any other ``link`` element sends the document to the parser (:func:`_xml_links`)."""
+_XML_START_TAG = re.compile(rb"<[^\s/>]+")
+_XML_ATTRIBUTE = re.compile(rb"""\s+([^\s=/>]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_XML_ATTRIBUTE_ESCAPES = {'"': "&quot;", "'": "&apos;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
 
 LinkParameter = Callable[[str, str], "str | None"]
 """``(relation, url) -> "name=value" | None``: a query parameter to append, as its last, to a Bundle link's URL
@@ -100,12 +110,16 @@ class LinkRewriter:
     def _replace(self, match: re.Match[bytes]) -> bytes:
         return self._escaped_gateway if b"\\/" in match.group(0) else self._plain_gateway
 
-    def rewrite_body(self, body: bytes, link_parameter: LinkParameter | None = None) -> bytes:
+    def rewrite_body(self, body: bytes, link_parameter: LinkParameter | None = None, *,
+                     labelled_xml: bool = True) -> bytes:
         """``body`` with every provider base replaced, Bundle links elsewhere dropped, and ``link_parameter``'s
-        parameter appended to the Bundle links it names (see the module docstring)."""
+        parameter appended to the Bundle links it names (see the module docstring).
+
+        :class:`UncheckedLinks` when the body has ``link`` elements the XML parser cannot read (not well-formed,
+        a DTD) and is ``labelled_xml``; otherwise such a body keeps what cannot be read as XML unjudged."""
         body = self._rewrite_bases(body)
-        if not _JSON_DOCUMENT.match(body) and b"<link>" in body:  # no "<link>" element in JSON: not looked for
-            body = self._xml_bundle_links(body, link_parameter)
+        if not _JSON_DOCUMENT.match(body) and b"link" in body:  # no "<link>" element in JSON: not looked for
+            body = self._xml_bundle_links(body, link_parameter, labelled_xml)
         if _JSON_RELATION in body:
             body = self._json_bundle_links(body, link_parameter)
         return body
@@ -176,12 +190,48 @@ class LinkRewriter:
         except ValueError:  # "//[": not a URL at all
             return False
 
-    def _xml_bundle_links(self, body: bytes, link_parameter: LinkParameter | None) -> bytes:
-        body = _XML_BUNDLE_LINK.sub(lambda m: m.group(0) if self._kept(m.group("url").decode("utf-8", "replace"))
-                                    else b"", body)
-        if link_parameter is None or b"<relation" not in body:
-            return body
-        return _appended(body, _found(body, b"<link>", _XML_LINK)[0], link_parameter, _XML_FORM)
+    def _xml_bundle_links(self, body: bytes, link_parameter: LinkParameter | None, labelled_xml: bool) -> bytes:
+        """Every ``link`` element in the plain shape (:data:`_XML_LINK`): judged without parsing; else the whole
+        document parsed (:func:`_xml_links`) and every Bundle link in it judged as a client's parser reads it."""
+        plain: list[re.Match[bytes]] = []
+        for tag in _xml_link_tags(body):
+            link = _XML_LINK.match(body, tag)
+            if link is None:
+                try:
+                    return self._parsed_xml_links(body, link_parameter)
+                except UncheckedLinks:
+                    if labelled_xml:
+                        raise
+                    break  # not XML, as it says: the links that read like one are still judged
+            plain.append(link)
+        return _appended(body, plain, link_parameter, _XML_FORM, kept=self._kept)
+
+    def _parsed_xml_links(self, body: bytes, link_parameter: LinkParameter | None) -> bytes:
+        """``body`` with its Bundle links judged as an XML parser reads them (:func:`_xml_links`): a link whose
+        URL is on the gateway's base kept (its parameter appended), one on the provider's base rewritten, any
+        other (or one with two URLs) dropped; the rest of the document byte for byte as it was."""
+        edits: list[tuple[int, int, bytes]] = []
+        for link in _xml_links(body):
+            url = link.url
+            if url is not None and not self._kept(url):
+                url = self.rewrite_url(url)
+            if not link.single or url is not None and not self._kept(url):
+                edits.append((link.start, link.end, b""))
+                continue
+            if url is None or link.value is None:
+                continue  # a link without a URL: nothing to follow
+            parameter = link_parameter(link.relation or "", url) if link_parameter is not None else None
+            if parameter is not None:
+                url += ("&" if "?" in url else "?") + parameter
+            if url != link.url:
+                edits.append((*link.value, _xml_attribute_text(url)))
+        pieces: list[bytes] = []
+        at = 0
+        for start, end, replacement in sorted(edits):
+            if start >= at:  # else inside a link already dropped
+                pieces += (body[at:start], replacement)
+                at = end
+        return b"".join((*pieces, body[at:])) if pieces else body
 
     def _json_bundle_links(self, body: bytes, link_parameter: LinkParameter | None) -> bytes:
         links, complete = _found(body, _JSON_RELATION, _JSON_LINK)
@@ -250,12 +300,20 @@ def _found(body: bytes, marker: bytes, pattern: re.Pattern[bytes]) -> tuple[list
     return links, complete
 
 
-def _appended(body: bytes, links: list[re.Match[bytes]], link_parameter: LinkParameter, form: _LinkForm) -> bytes:
-    """``body`` with ``link_parameter``'s parameter appended, as the last, to the URL of each link it names."""
+def _appended(body: bytes, links: list[re.Match[bytes]], link_parameter: LinkParameter | None, form: _LinkForm,
+              kept: Callable[[str], bool] | None = None) -> bytes:
+    """``body`` with ``link_parameter``'s parameter appended, as the last, to the URL of each link it names;
+    and, given ``kept``, each link whose URL it refuses dropped (the whole match)."""
     pieces: list[bytes] = []
     start = 0
     for link in links:
-        parameter = link_parameter(link.group("relation").decode("utf-8", "replace"), form.url(link))
+        url = form.url(link)
+        if kept is not None and not kept(url):
+            pieces.append(body[start:link.start()])
+            start = link.end()
+            continue
+        parameter = None if link_parameter is None else \
+            link_parameter(link.group("relation").decode("utf-8", "replace"), url)
         if parameter is None:
             continue
         end = link.end("url")
@@ -265,6 +323,108 @@ def _appended(body: bytes, links: list[re.Match[bytes]], link_parameter: LinkPar
         return body
     pieces.append(body[start:])
     return b"".join(pieces)
+
+
+def _xml_link_tags(body: bytes) -> Iterator[int]:
+    """Where an element named ``link`` may start (``<link`` or, any namespace prefix, ``:link``, followed by
+    whitespace, ``/`` or ``>``), found by a byte search for ``link`` rather than a pattern scan of the body."""
+    at = body.find(b"link")
+    while at >= 0:
+        if body[at - 1:at] in (b"<", b":") and body[at + 4:at + 5] in (b">", b" ", b"/", b"\n", b"\r", b"\t", b""):
+            yield at - 1
+        at = body.find(b"link", at + 4)
+
+
+class UncheckedLinks(ValueError):
+    """An XML answer has links the gateway cannot judge: the parser cannot read it (not well-formed, not an
+    encoding it reads, or it declares a DTD, whose entities are never expanded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _XmlLink:
+    """A Bundle link as an XML parser reads it: where its element is (``start``..``end``), its relation and
+    URL decoded, where the URL's ``value`` attribute text is; ``single``: exactly one URL, and it unambiguous."""
+
+    start: int
+    end: int
+    relation: str | None
+    url: str | None
+    value: tuple[int, int] | None
+    single: bool
+
+
+@dataclass(slots=True)
+class _Element:
+    local_name: str
+    start: int
+    relation: str | None = None
+    urls: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+
+
+def _xml_links(body: bytes) -> list[_XmlLink]:
+    """Every element named ``link`` (in any namespace) of an XML document that has a ``url`` child, in the
+    order they end (inner first), read with expat; UncheckedLinks when it cannot be read, or declares a DTD
+    (FHIR XML has none: refused before any entity could be declared, let alone expanded)."""
+    parser = expat.ParserCreate(namespace_separator=" ")
+    elements: list[_Element] = []
+    links: list[_XmlLink] = []
+
+    def start(name: str, attributes: dict[str, str]) -> None:
+        local_name = name.rpartition(" ")[2]
+        if elements and elements[-1].local_name == "link":
+            if local_name == "url":
+                elements[-1].urls.append((parser.CurrentByteIndex, attributes))
+            elif local_name == "relation":
+                elements[-1].relation = attributes.get("value")
+        elements.append(_Element(local_name, parser.CurrentByteIndex))
+
+    def end(name: str) -> None:
+        element = elements.pop()
+        if element.local_name == "link" and element.urls:
+            links.append(_xml_link(body, element, parser.CurrentByteIndex))
+
+    def refuse_dtd(*_: object) -> None:
+        raise UncheckedLinks("the document declares a DTD")
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.StartDoctypeDeclHandler = refuse_dtd
+    try:
+        parser.Parse(body, True)
+    except expat.ExpatError:
+        raise UncheckedLinks("the document is not well-formed XML") from None
+    return links
+
+
+def _xml_link(body: bytes, element: _Element, end_tag: int) -> _XmlLink:
+    """The link ``element`` (its end tag at ``end_tag``) with its only URL and where that URL is written."""
+    if not body.startswith(b"</", end_tag):
+        raise UncheckedLinks("the document is not in an encoding the gateway edits")
+    end = body.index(b">", end_tag) + 1
+    if len(element.urls) != 1:
+        return _XmlLink(element.start, end, element.relation, None, None, single=False)
+    at, attributes = element.urls[0]
+    values = [name for name in attributes if name.rpartition(" ")[2] == "value"]
+    if values != ["value"]:  # none (no URL), or a prefixed one a lax reader might take
+        return _XmlLink(element.start, end, element.relation, None, None, single=not values)
+    return _XmlLink(element.start, end, element.relation, attributes["value"], _value_text(body, at), single=True)
+
+
+def _value_text(body: bytes, at: int) -> tuple[int, int]:
+    """Where the text of the ``value`` attribute of the start tag at ``at`` is (inside its quotes)."""
+    tag = _XML_START_TAG.match(body, at)
+    position = tag.end() if tag is not None else len(body)
+    while (attribute := _XML_ATTRIBUTE.match(body, position)) is not None:
+        if attribute.group(1) == b"value":
+            quoted = 2 if attribute.group(2) is not None else 3
+            return attribute.start(quoted), attribute.end(quoted)
+        position = attribute.end()
+    raise UncheckedLinks("the document is not in an encoding the gateway edits")
+
+
+def _xml_attribute_text(value: str) -> bytes:
+    """``value`` as the text of an attribute between either quote, in ASCII (character references beyond)."""
+    return escape(value, _XML_ATTRIBUTE_ESCAPES).encode("ascii", "xmlcharrefreplace")
 
 
 def is_textual(content_type: str) -> bool:
@@ -306,12 +466,28 @@ class LinkRewriting(ProxyStep):
         headers = response.headers
         headers.rewrite(_LINK_HEADERS, lambda value: rewriter.header_url(value, asked))
         body = response.body
-        if body and is_textual(headers.get("content-type", "")):
+        content_type = headers.get("content-type", "")
+        if body and is_textual(content_type):
             signing = self._signing
             link_parameter = signing.link_parameter(exchange) if signing is not None and may_carry_links(body) \
                 else None
-            response.body = rewriter.rewrite_body(body, link_parameter)
+            try:
+                response.body = rewriter.rewrite_body(body, link_parameter, labelled_xml="xml" in content_type.lower())
+            except UncheckedLinks:
+                return _refused(response, exchange.base.version)
         return response
+
+
+def _refused(response: Response, version: FhirVersion) -> Response:
+    """``response`` made a 502 OperationOutcome of the client's version: the provider's answer has links the
+    gateway cannot judge. The response policy's headers stay; what described the provider's body goes."""
+    outcome = operation_outcome(502, "The FHIR server's answer has links the gateway cannot check.",
+                                fhir_version=version)
+    response.status, response.body = outcome.status, outcome.body
+    for name in ("Content-Disposition", "ETag", "Last-Modified", "Location", "Content-Location"):
+        response.headers.remove(name)
+    response.headers.set("Content-Type", outcome.headers["content-type"])
+    return response
 
 
 def may_carry_links(body: bytes) -> bool:

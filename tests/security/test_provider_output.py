@@ -132,6 +132,73 @@ async def test_bundle_links_to_other_hosts_are_dropped(services, provider, fmt):
     assert f"{GW}/Patient?page=2" in text
 
 
+XML_LINK_SHAPES = {
+    # how a provider may write ``<link><relation value="next"/><url value="URL"/></link>`` (``tail``: URL's
+    # text after its first character)
+    "an extension after": '<link><relation value="next"/><url value="{url}"/>'
+                          '<extension url="x"><valueString value="y"/></extension></link>',
+    "an extension before": '<link><extension url="x"><extension url="y"><valueString value="z"/></extension>'
+                           '</extension><relation value="next"/><url value="{url}"/></link>',
+    "an extension in url": '<link><relation value="next"/><url value="{url}"><extension url="x">'
+                           '<valueString value="y"/></extension></url></link>',
+    "comments and spaces": '<link >\n  <!-- the next page -->\n  <relation value = "next" />\n'
+                           '  <url value="{url}" ></url >\n</link >',
+    "a CDATA section": '<link><![CDATA[ ]]><relation value="next"/><url value="{url}"/></link>',
+    "single quotes": "<link><relation value='next'/><url value='{url}'/></link>",
+    "an id on link": '<link id="n1"><relation value="next"/><url value="{url}"/></link>',
+    "attributes reordered": '<link><relation id="r" value="next"/><url id="u" value="{url}"/></link>',
+    "a namespace prefix": '<fhir:link xmlns:fhir="http://hl7.org/fhir"><fhir:relation value="next"/>'
+                          '<fhir:url value="{url}"/></fhir:link>',
+    "a character reference": '<link><relation value="next"/><url value="&#104;{tail}"/></link>',
+}
+
+
+@pytest.mark.parametrize("shape", XML_LINK_SHAPES)
+@pytest.mark.parametrize("where", ["elsewhere", "on the provider"])
+async def test_every_xml_bundle_link_is_judged_whatever_its_shape(services, provider, shape, where):
+    """A provider writes its XML as it likes: a ``next`` link elsewhere is dropped, one on the provider's base is
+    rewritten to the gateway's base and gets its page token, whatever the link's children, comments, quotes,
+    attributes or namespace prefix, exactly as for JSON; the entry's ``fullUrl`` is rewritten too."""
+    token = await connect(services, TENANT_A, provider.base("/stu3"))
+
+    def reply(r, s):
+        host = "https://evil.example/stu3" if where == "elsewhere" else s.base("/stu3")
+        url = f"{host}/Patient?page=2"
+        return Reply(content_type="application/fhir+xml", body=(
+            '<Bundle xmlns="http://hl7.org/fhir"><type value="searchset"/>'
+            f'<link><relation value="self"/><url value="{s.base("/stu3")}/Patient"/></link>'
+            + XML_LINK_SHAPES[shape].format(url=url.replace("&", "&amp;"), tail=url[1:].replace("&", "&amp;"))
+            + f"<entry><fullUrl value='{s.base('/stu3')}/Patient/1'/><resource><Patient><id value='1'/></Patient>"
+            "</resource></entry></Bundle>"))
+
+    provider.script = reply
+    response = await proxy(request("GET", "/Patient", token, headers=[("Accept", "application/fhir+xml")]),
+                           services)
+    assert response.status == 200
+    text = response.body.decode()
+    assert "evil.example" not in text and provider.base("/stu3") not in text
+    assert f'<url value="{GW}/Patient"/>' in text and f"<fullUrl value='{GW}/Patient/1'/>" in text
+    if where == "elsewhere":
+        assert "next" not in text
+    else:
+        assert f"{GW}/Patient?page=2&amp;_gateway_page=v1." in text
+
+
+@pytest.mark.parametrize("body", [
+    '<Bundle xmlns="http://hl7.org/fhir"><link><relation value="next"/><url value="https://evil.example/x"/>'
+    "<extension url='x'></link></Bundle>",  # not well-formed: no parser reads the link as its author meant
+    '<!DOCTYPE Bundle [<!ENTITY next "https://evil.example/x">]><Bundle xmlns="http://hl7.org/fhir">'
+    '<link><relation value="next"/><url value="&next;"/></link></Bundle>',  # an entity: never expanded
+])
+async def test_an_xml_answer_whose_links_cannot_be_judged_is_refused(services, provider, body):
+    token = await connect(services, TENANT_A, provider.base("/stu3"))
+    provider.script = lambda r, s: Reply(content_type="application/fhir+xml", body=body)
+    response = await proxy(request("GET", "/Patient", token), services)
+    assert response.status == 502
+    assert b"evil.example" not in response.body
+    assert json.loads(response.body)["resourceType"] == "OperationOutcome"
+
+
 async def test_a_providers_405_keeps_allow(services, provider):
     token = await connect(services, TENANT_A, provider.base("/stu3"), allow_writes=True)
     provider.script = lambda r, s: Reply(status=405, headers={"Allow": "GET, HEAD"},

@@ -2,11 +2,14 @@
 
 import json
 from urllib.parse import urljoin
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.proxy.rewrite import LinkRewriter, is_textual
+from gateway.proxy.rewrite import LinkRewriter, UncheckedLinks, is_textual
 
 PROVIDER = "https://ehr.example:8443/fhir/stu3"
 GATEWAY = "https://gw.example/fhir"
@@ -172,3 +175,150 @@ def test_the_step_rewrites_a_text_body_only():
     assert PROVIDER.encode() not in _answered([("Content-Type", "application/fhir+json")], body).body
     assert _answered([("Content-Type", "application/pdf")], body).body == body
     assert _answered([], body).body == body  # no media type: an octet-stream attachment, never rewritten
+
+
+# --------------------------------------------------------------------------- XML Bundle links of any shape
+
+def _xml_link_urls(body: bytes) -> list[str | None]:
+    """The URL of every Bundle link an XML parser reads in ``body`` (None for a link with several)."""
+    urls: list[str | None] = []
+    for element in ElementTree.fromstring(body).iter():
+        children = [child for child in element if child.tag.rpartition("}")[2] == "url"]
+        if element.tag.rpartition("}")[2] == "link" and children:
+            urls.append(children[0].get("value") if len(children) == 1 else None)
+    return urls
+
+
+def test_a_link_with_two_urls_or_a_prefixed_value_is_dropped():
+    """A lax reader may take either URL, or an attribute ``x:value``: neither link can be judged."""
+    own = f"{PROVIDER}/Patient?page=2"
+    body = ('<Bundle xmlns="http://hl7.org/fhir" xmlns:x="urn:x">'
+            f'<link><relation value="next"/><url value="{own}"/><url value="https://evil.example/p"/></link>'
+            f'<link><relation value="prev"/><url value="{own}" x:value="https://evil.example/p"/></link>'
+            f'<link><relation value="self"/><url value="{own}"><extension url="u"/></url></link></Bundle>')
+    out = LinkRewriter(PROVIDER, GATEWAY).rewrite_body(body.encode())
+    assert _xml_link_urls(out) == [f"{GATEWAY}/Patient?page=2"]
+    assert b"evil" not in out
+
+
+def test_a_parsed_document_keeps_everything_but_the_links_byte_for_byte():
+    rest = ('<?xml version="1.0" encoding="UTF-8"?>\n<!-- a search --><Bundle xmlns="http://hl7.org/fhir">'
+            "<type value='searchset'/><entry><resource><Patient><link><other><reference value='Patient/2'/>"
+            "</other><type value='seealso'/></link></Patient></resource></entry>")
+    body = (rest + '<link id="n"><relation value="next"/><url value="https://evil.example/p"/></link></Bundle>')
+    assert LinkRewriter(PROVIDER, GATEWAY).rewrite_body(body.encode()) == (rest + "</Bundle>").encode()
+
+
+def test_links_inside_a_dropped_link_go_with_it_and_nested_bundles_are_judged():
+    inner = '<link><relation value="next"/><url value="https://evil.example/inner"/></link>'
+    body = ('<Bundle xmlns="http://hl7.org/fhir"><link><relation value="next"/><url value="https://evil.example/p"/>'
+            f'<extension url="x">{inner}</extension></link><entry><resource><Bundle>'
+            f'<link id="i"><relation value="self"/><url value="{PROVIDER}/Observation"/></link>{inner}'
+            '</Bundle></resource></entry></Bundle>')
+    out = LinkRewriter(PROVIDER, GATEWAY).rewrite_body(body.encode())
+    assert _xml_link_urls(out) == [f"{GATEWAY}/Observation"]
+
+
+def test_a_document_that_is_not_xml_is_refused_only_when_labelled_xml():
+    html = b'<html><head><link rel="stylesheet" href="https://cdn.example/s.css"></head><body><p>hi</body></html>'
+    rewriter = LinkRewriter(PROVIDER, GATEWAY)
+    assert rewriter.rewrite_body(html, labelled_xml=False) is html
+    with pytest.raises(UncheckedLinks):
+        rewriter.rewrite_body(html)
+    broken = (b'<Bundle><link><relation value="next"/><url value="https://evil.example/p"/></link>'
+              b'<link id="x"><relation value="next"/><url value="https://evil.example/q"/></link><oops></Bundle>')
+    assert rewriter.rewrite_body(broken, labelled_xml=False).count(b"evil") == 1  # the plain link: still judged
+    with pytest.raises(UncheckedLinks):
+        rewriter.rewrite_body(broken)
+
+
+def test_a_dtd_is_refused_and_never_expanded():
+    laughs = (b'<?xml version="1.0"?><!DOCTYPE Bundle [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
+              b'<Bundle><link id="x"><relation value="next"/><url value="&b;"/></link></Bundle>')
+    with pytest.raises(UncheckedLinks):
+        LinkRewriter(PROVIDER, GATEWAY).rewrite_body(laughs)
+
+
+def test_a_refused_answer_is_an_operation_outcome_with_the_policys_headers():
+    body = b'<Bundle><link id="x"><relation value="next"/><url value="https://evil.example/p"/></link><oops>'
+    out = _answered([("Content-Type", "application/fhir+xml"), ("ETag", 'W/"1"'), ("Location", f"{PROVIDER}/x"),
+                     ("Last-Modified", "Tue, 01 Dec 2026 05:42:10 GMT")], body)
+    assert out.status == 502 and b"evil" not in out.body
+    assert json.loads(out.body)["resourceType"] == "OperationOutcome"
+    assert out.headers["Content-Type"].startswith("application/fhir+json")
+    assert not {"etag", "location", "last-modified"} & {name.lower() for name, _ in out.headers.items_all()}
+    assert out.headers["Cache-Control"] == "no-store" and out.headers["X-Content-Type-Options"] == "nosniff"
+
+
+_XML_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=20)
+
+
+@st.composite
+def _xml_link(draw: st.DrawFn) -> str:
+    """A Bundle link as a provider may write it: any prefix, quotes, attributes, children around and inside."""
+    url = draw(st.one_of(_XML_TEXT, st.builds(lambda a, b: a + b, st.sampled_from(
+        [PROVIDER, "HTTPS://EHR.example:8443/fhir/stu3", GATEWAY, "https://evil.example", "//", "http://["]),
+        _XML_TEXT)))
+    quote = draw(st.sampled_from(['"', "'"]))
+    written = escape(url, {'"': "&quot;", "'": "&apos;"})
+    if draw(st.booleans()) and written[:1].isascii() and written[:1].isalpha():
+        written = f"&#{ord(written[0])};{written[1:]}"  # a character reference the byte patterns do not read
+    prefix = draw(st.sampled_from(["", "f:"]))
+    extension = f'<{prefix}extension url="x"><{prefix}valueString value="y"/></{prefix}extension>'
+    url_element = (f"<{prefix}url value={quote}{written}{quote}"
+                   + draw(st.sampled_from(["/>", f">{extension}</{prefix}url>", ' id="u"/>'])))
+    children = [f"<{prefix}relation value={quote}next{quote}/>", url_element,
+                *draw(st.lists(st.sampled_from([extension, "<!-- c -->", "\n  ", "<![CDATA[x]]>"]), max_size=2))]
+    order = draw(st.permutations(children))
+    attributes = draw(st.sampled_from(["", ' id="l"', " "]))
+    return f"<{prefix}link{attributes}>{''.join(order)}</{prefix}link>"
+
+
+@settings(max_examples=300, deadline=None)
+@given(links=st.lists(_xml_link(), max_size=4), nested=st.booleans())
+def test_every_xml_bundle_link_left_is_on_the_gateways_base(links, nested):
+    """Whatever the shape of an XML Bundle's links: every link a parser reads afterwards is on the gateway's base,
+    and the document is still well-formed."""
+    bundle = f"<Bundle xmlns='http://hl7.org/fhir' xmlns:f='http://hl7.org/fhir'>{''.join(links)}</Bundle>"
+    if nested:
+        bundle = f"<Bundle xmlns='http://hl7.org/fhir'><entry><resource>{bundle}</resource></entry></Bundle>"
+    out = LinkRewriter(PROVIDER, GATEWAY).rewrite_body(bundle.encode(), lambda relation, url: "_gateway_page=t")
+    for url in _xml_link_urls(out):
+        assert url is not None
+        resolved = urljoin(GATEWAY + "/", url.strip())
+        assert resolved == GATEWAY or resolved.startswith(GATEWAY) and resolved[len(GATEWAY)] in "/?#", url
+        assert url.endswith("_gateway_page=t"), url
+
+
+def _next_only(relation: str, url: str) -> str | None:
+    return "_gateway_page=t" if relation == "next" else None
+
+
+@pytest.mark.parametrize("space", [" ", "\n", "\r\n", "\t"])
+def test_links_in_the_plain_shape_and_after_any_space_are_each_judged_and_signed_by_relation(space):
+    """Every plain link is judged, not just the first one elsewhere; a ``link`` element followed by any white
+    space is never taken for something else; the token goes to the relations the parameter names."""
+    evil = '<link><relation value="next"/><url value="https://evil.example/{}"/></link>'
+    body = (f'<Bundle xmlns="http://hl7.org/fhir">{evil.format(1)}{evil.format(2)}'
+            f'<link><relation value="self"/><url value="{PROVIDER}/Patient"/></link>'
+            f'<link><relation value="next"/><url value="{PROVIDER}/Patient?page=2"/></link>'
+            f'<link{space}id="x"><relation value="previous"/><url value="https://evil.example/3"/></link></Bundle>')
+    rewriter = LinkRewriter(PROVIDER, GATEWAY)
+    out = rewriter.rewrite_body(body.encode(), _next_only)
+    assert _xml_link_urls(out) == [f"{GATEWAY}/Patient", f"{GATEWAY}/Patient?page=2&_gateway_page=t"]
+    plain = body[:body.index(f"<link{space}id")] + "</Bundle>"  # judged without parsing
+    assert rewriter.rewrite_body(plain.encode(), _next_only) == out
+
+
+def test_a_parsed_link_is_signed_by_its_relation():
+    body = (f'<f:Bundle xmlns:f="http://hl7.org/fhir"><f:link><f:relation value="self"/>'
+            f'<f:url value="{PROVIDER}/Patient"/></f:link><f:link><f:relation value="next"/>'
+            f'<f:url value="{PROVIDER}/Patient?page=2"/></f:link></f:Bundle>')
+    out = LinkRewriter(PROVIDER, GATEWAY).rewrite_body(body.encode(), _next_only)
+    assert _xml_link_urls(out) == [f"{GATEWAY}/Patient", f"{GATEWAY}/Patient?page=2&_gateway_page=t"]
+
+
+def test_an_html_binary_with_link_elements_is_not_refused():
+    html = b'<!DOCTYPE html><html><head><link rel="stylesheet" href="s.css"></head><body>hi</body></html>'
+    out = _answered([("Content-Type", "text/html")], html)
+    assert out.status == 200 and out.body == html
