@@ -253,21 +253,26 @@ class LinkRewriter:
         return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     def _drop_foreign_links(self, resource: Any) -> bool:
-        """Drop the links elsewhere of a Bundle and of the Bundles in its entries; whether any went."""
+        """Drop the links elsewhere of a Bundle, of its entries and of the Bundles in them; whether any went."""
         if not isinstance(resource, dict) or resource.get("resourceType") != "Bundle":
             return False
-        changed = False
-        links = resource.get("link")
-        if isinstance(links, list):
-            kept = [link for link in links
-                    if not (isinstance(link, dict) and isinstance(link.get("url"), str)) or self._kept(link["url"])]
-            changed = len(kept) != len(links)
-            resource["link"] = kept
+        changed = self._drop_foreign_link_entries(resource)
         entries = resource.get("entry")
         for entry in entries if isinstance(entries, list) else ():
-            if isinstance(entry, dict) and self._drop_foreign_links(entry.get("resource")):
-                changed = True
+            if isinstance(entry, dict):  # an entry's own links (Bundle.entry.link), then its resource's
+                changed = self._drop_foreign_link_entries(entry) | changed
+                changed = self._drop_foreign_links(entry.get("resource")) | changed
         return changed
+
+    def _drop_foreign_link_entries(self, holder: dict[str, Any]) -> bool:
+        """Drop the elements of ``holder["link"]`` whose ``url`` is elsewhere; whether any went."""
+        links = holder.get("link")
+        if not isinstance(links, list):
+            return False
+        kept = [link for link in links
+                if not (isinstance(link, dict) and isinstance(link.get("url"), str)) or self._kept(link["url"])]
+        holder["link"] = kept
+        return len(kept) != len(links)
 
 
 class _LinkForm:

@@ -132,6 +132,24 @@ async def test_bundle_links_to_other_hosts_are_dropped(services, provider, fmt):
     assert f"{GW}/Patient?page=2" in text
 
 
+async def test_an_entrys_own_links_to_other_hosts_are_dropped(services, provider):
+    """``Bundle.entry.link`` (R4) is a link a client may follow with its token too."""
+    token = await connect(services, TENANT_A, provider.base("/stu3"))
+
+    def reply(r, s):
+        own = f"{s.base('/stu3')}/Patient/1"
+        return Reply(body={"resourceType": "Bundle", "type": "searchset",
+                           "link": [{"relation": "self", "url": f"{s.base('/stu3')}/Patient"}],
+                           "entry": [{"link": [{"relation": "alternate", "url": own},
+                                               {"relation": "alternate", "url": "https://evil.example/Patient/1"}],
+                                      "fullUrl": own, "resource": {"resourceType": "Patient", "id": "1"}}]})
+
+    provider.script = reply
+    response = await proxy(request("GET", "/Patient", token), services)
+    assert "evil.example" not in response.body.decode()
+    assert json.loads(response.body)["entry"][0]["link"] == [{"relation": "alternate", "url": f"{GW}/Patient/1"}]
+
+
 XML_LINK_SHAPES = {
     # how a provider may write ``<link><relation value="next"/><url value="URL"/></link>`` (``tail``: URL's
     # text after its first character)
