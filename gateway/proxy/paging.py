@@ -63,6 +63,8 @@ def continuation(path: str, query: str) -> str:
 class SigningKeys(Protocol):
     """The key ring's signing side (gateway.tokens.keyring.KeyRing)."""
 
+    async def signing_key(self) -> SigningKey: ...
+
     async def published_signing_keys(self) -> tuple[SigningKey, ...]: ...
 
 
@@ -81,13 +83,14 @@ class KeyRingPageKeys:
         """Load the ring's published keys (the ring caches them); False when none can be had (Key Vault
         unreachable and nothing loaded before)."""
         try:
+            active = await self._ring.signing_key()
+            if self._current is not None and self._current[0] == active.kid:
+                return True  # the usual request: the published keys are read only when the active key changes
             published = await self._ring.published_signing_keys()
         except StoreUnavailable:
             return self._current is not None
         if not published:
             return self._current is not None
-        if self._current is not None and self._current[0] == published[0].kid:
-            return True
         for key in reversed(published):  # the active key last: the most recently kept
             if key.kid not in self._known:
                 material = key.private_key.private_numbers().private_value.to_bytes(32, "big")
